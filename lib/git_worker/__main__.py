@@ -1,0 +1,3 @@
+from git_worker.cli import main
+
+raise SystemExit(main())

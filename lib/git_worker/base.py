@@ -1,0 +1,204 @@
+"""Which commit a new worker starts from, and whether to fetch it first.
+
+Policy (README, "Base branch and fetching"): `-f/--from` › worker.baseBranch › auto-detect.
+A local branch is never fetched. A remote-tracking branch is fetched first unless fetching
+is off, with a timeout and without prompts; a failure is classified so the message can
+say what went wrong and the way out.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from git_worker import git, refnames
+from git_worker.config import Config
+from git_worker.errors import WorkerError
+from git_worker.repo import Repo
+
+NETWORK, AUTH, NO_REMOTE, NO_BRANCH, OTHER = (
+    "network", "auth", "remote not found", "branch not found", "other",
+)
+
+# Substrings of git/ssh/curl messages, in the order they are tested.
+_CLASSES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (NO_BRANCH, ("couldn't find remote ref", "could not find remote ref")),
+    (AUTH, (
+        "permission denied", "authentication failed", "could not read username",
+        "could not read password", "terminal prompts disabled", "host key verification failed",
+        "the requested url returned error: 401", "the requested url returned error: 403",
+        "access denied",
+    )),
+    (NO_REMOTE, (
+        "does not appear to be a git repository", "repository not found",
+        "the requested url returned error: 404", "no such remote", "not found",
+    )),
+    (NETWORK, (
+        "could not resolve host", "could not resolve hostname", "name or service not known",
+        "temporary failure in name resolution", "connection refused", "connection timed out",
+        "timed out", "network is unreachable", "no route to host", "connection reset",
+        "failed to connect", "unable to connect", "ssh: connect to host",
+        "could not read from remote repository", "connection closed", "broken pipe",
+    )),
+)
+
+
+@dataclass
+class Base:
+    name: str  # as shown to users: main, origin/main, v1.0
+    ref: str  # full ref name
+    oid: str  # the commit new workers start from
+    remote: str | None = None  # for a remote-tracking base
+    remote_branch: str | None = None
+    fetched: bool = False
+    fetch_error: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"name": self.name, "ref": self.ref, "oid": self.oid, "fetched": self.fetched,
+                "fetch_error": self.fetch_error}
+
+
+def classify(stderr: str) -> str:
+    text = stderr.lower()
+    for kind, needles in _CLASSES:
+        if any(n in text for n in needles):
+            return kind
+    return OTHER
+
+
+def resolve(repo: Repo, config: Config, name: str | None, *, fetch: bool) -> Base:
+    """Find the base and, for a remote-tracking one, fetch it when ``fetch`` is on."""
+    if name is None:
+        name = config.string("worker.baseBranch") or _detect(repo)
+    base = _locate(repo, name)
+    if base.remote is not None and fetch and not config.no_fetch:
+        _fetch(repo, config, base)
+    if not base.oid:
+        raise _not_found(repo, name)
+    return base
+
+
+def _locate(repo: Repo, name: str) -> Base:
+    if name.startswith("refs/"):
+        candidates = [name]
+    else:
+        candidates = [refnames.HEADS + name, refnames.REMOTES + name, refnames.TAGS + name]
+    for ref in candidates:
+        oid = repo.read_ref(ref)
+        if oid is not None:
+            base = Base(refnames.short(ref), ref, repo.peel_to_commit(oid))
+            if ref.startswith(refnames.REMOTES):
+                base.remote, _, base.remote_branch = refnames.short(ref).partition("/")
+            return base
+    # Not here yet, but maybe on a remote: origin/feature that was never fetched.
+    short = refnames.short(name)
+    remote, _, branch = short.partition("/")
+    if branch and remote in _remotes(repo):
+        return Base(short, refnames.REMOTES + short, "", remote, branch)
+    raise _not_found(repo, name)
+
+
+def _detect(repo: Repo) -> str:
+    origin_head = repo.symref_target(refnames.REMOTES + "origin/HEAD")
+    if origin_head and repo.read_ref(origin_head):
+        return refnames.short(origin_head)
+    for candidate in ("main", "master", "trunk"):
+        if repo.read_ref(refnames.HEADS + candidate):
+            return candidate
+    head = _current_branch(repo)
+    if head and repo.read_ref(head):
+        return refnames.short(head)
+    raise WorkerError(
+        "no base branch: found no origin/HEAD, main, master or trunk, and HEAD has no commits",
+        hint="pass -f BRANCH, or set one: git config worker.baseBranch BRANCH",
+    )
+
+
+def _current_branch(repo: Repo) -> str | None:
+    try:
+        with open(os.path.join(repo.git_dir, "HEAD"), encoding="utf-8") as f:
+            head = f.read().strip()
+    except OSError:
+        return None
+    return head[5:] if head.startswith("ref: ") else None
+
+
+def _remotes(repo: Repo) -> list[str]:
+    return git.output(["remote"], cwd=repo.common_dir).split()
+
+
+def _fetch(repo: Repo, config: Config, base: Base) -> None:
+    assert base.remote and base.remote_branch
+    timeout = config.fetch_timeout
+    env = {"GIT_TERMINAL_PROMPT": "0", "GCM_INTERACTIVE": "never"}
+    if "GIT_SSH_COMMAND" not in os.environ and not _has_ssh_command(repo):
+        # BatchMode: never ask for a passphrase or host key; fail instead.
+        env["GIT_SSH_COMMAND"] = f"ssh -o BatchMode=yes -o ConnectTimeout={max(1, int(timeout))}"
+    argv = ["fetch", "--no-tags", "--quiet", base.remote, base.remote_branch]
+    try:
+        proc = git.run(argv, cwd=repo.common_dir, env=git.clean_env(env), check=False,
+                       timeout=timeout)
+        failure = proc.stderr.decode(errors="replace").strip() if proc.returncode else None
+    except subprocess.TimeoutExpired:
+        failure = f"timed out after {timeout:g} s (worker.fetchTimeout)"
+    if failure is None:
+        oid = repo.read_ref(base.ref)
+        if oid is None:  # fetched, yet no remote-tracking ref: unusual refspec
+            raise WorkerError(
+                f"fetched {base.remote} {base.remote_branch}, but {base.ref} was not updated",
+                hint=f"check remote.{base.remote}.fetch, or start from a local branch with -f",
+            )
+        base.oid, base.fetched = repo.peel_to_commit(oid), True
+        return
+    kind = classify(failure)
+    first_line = _summary(failure)
+    way_out = "pass --no-fetch, or turn fetching off: git config worker.noFetch true"
+    if kind == NETWORK and base.oid:
+        base.fetch_error = f"{kind}: {first_line}"
+        print(
+            f"warning: could not fetch {base.name} ({kind}: {first_line});\n"
+            f"warning: starting from the local copy at {base.oid[:12]}, which may be stale",
+            file=sys.stderr,
+        )
+        return
+    if kind == NO_BRANCH:
+        raise _not_found(repo, base.name, on=base.remote)
+    where = f"cannot fetch base '{base.name}' from {base.remote}"
+    if kind == NETWORK:
+        raise WorkerError(f"{where}: network problem: {first_line}",
+                          hint=f"check the connection; or start from a local branch (-f main); "
+                               f"there is no local copy of {base.name} to fall back on")
+    if kind == AUTH:
+        raise WorkerError(f"{where}: authentication failed: {first_line}",
+                          hint=f"check your credentials for {base.remote}; or {way_out}")
+    if kind == NO_REMOTE:
+        raise WorkerError(f"{where}: remote repository not found: {first_line}",
+                          hint=f"check: git remote get-url {base.remote}; or {way_out}")
+    raise WorkerError(f"{where}: {first_line}", hint=way_out)
+
+
+def _has_ssh_command(repo: Repo) -> bool:
+    return git.run(["config", "core.sshCommand"], cwd=repo.common_dir, check=False).returncode == 0
+
+
+def _summary(stderr: str) -> str:
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    for ln in lines:
+        low = ln.lower()
+        if low.startswith(("fatal:", "ssh:", "error:")) and "could not read from remote" not in low:
+            return ln
+    return lines[0] if lines else "(no output)"
+
+
+def _not_found(repo: Repo, name: str, on: str | None = None) -> WorkerError:
+    refs = [r.decode(errors="replace") for r in repo.dulwich.refs.keys()]
+    names = sorted({refnames.short(r) for r in refs
+                    if r.startswith((refnames.HEADS, refnames.REMOTES))})
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+    where = f" on {on}" if on else ""
+    hint = "did you mean: " + ", ".join(close) + "?" if close else "git branch -a lists the branches"
+    return WorkerError(f"base branch '{name}' not found{where}", hint=hint)

@@ -1,0 +1,145 @@
+# PYTHON_ARGCOMPLETE_OK
+"""The command line: argparse and dispatch only.
+
+Nothing heavy is imported at module level: completion (argcomplete) runs on this parser
+before dulwich or any command module is loaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+from git_worker import __version__
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="git worker", description="Run coding agents in parallel, one per "
+                     "task, each in its own worktree and branch.")
+    parser.add_argument("--version", action="version", version=f"git-worker {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    p = sub.add_parser("spawn", help="start workers for tasks")
+    p.add_argument("ids", nargs="*", metavar="ID", help="task ids (e.g. bd issues)")
+    p.add_argument("-t", "--task", dest="more_ids", action="append", default=[], metavar="ID",
+                   help="a task id (repeatable; same as a positional ID)")
+    p.add_argument("-d", "--description", metavar="TEXT",
+                   help="the task text, when no tracker knows the id")
+    p.add_argument("-f", "--from", "--fromBranch", dest="base", metavar="BASE",
+                   help="base branch (default: worker.baseBranch, else auto-detected)")
+    p.add_argument("--no-fetch", "--noFetch", dest="fetch", action="store_false",
+                   help="do not fetch a remote-tracking base first")
+    p.add_argument("-a", "--agent", help="agent adapter (default: worker.agent)")
+    p.add_argument("-m", "--model", help="model for the agent (default: worker.model)")
+    p.add_argument("--no-launch", dest="launch", action="store_false",
+                   help="prepare branch and worktree, start no agent")
+    p.add_argument("--dry-run", action="store_true", help="say what would be done; change nothing")
+    p.add_argument("--json", action="store_true", help="print the new records as JSON")
+
+    for name in ("list", "ls"):
+        p = sub.add_parser(name, help="list workers" if name == "list" else argparse.SUPPRESS)
+        p.add_argument("--json", action="store_true", help="JSON array of records")
+        p.add_argument("--all", action="store_true", help="include merged workers")
+
+    p = sub.add_parser("show", help="show one worker")
+    p.add_argument("id", metavar="ID")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--history", action="store_true", help="every recorded state change")
+
+    for name in ("rm", "remove"):
+        p = sub.add_parser(name, help="remove workers" if name == "rm" else argparse.SUPPRESS)
+        p.add_argument("ids", nargs="+", metavar="ID")
+        p.add_argument("-f", "--force", action="store_true",
+                       help="remove even with uncommitted changes, unmerged commits or a live agent")
+        p.add_argument("--keep-branch", action="store_true", help="keep the worker's branch")
+
+    p = sub.add_parser("fsck", help="check registry, branches and worktrees agree")
+    p.add_argument("--repair", action="store_true", help="fix what can be fixed without loss")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("config", help="effective worker.* settings and their origin")
+    p.add_argument("--json", action="store_true")
+    return parser
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    from git_worker.config import Config
+    from git_worker.repo import Repo
+
+    command = {"ls": "list", "remove": "rm"}.get(args.command, args.command)
+    if command == "config":
+        from git_worker.commands import config
+
+        return config.run(Config.load(), as_json=args.json)
+    repo = Repo.discover()
+    if command == "spawn":
+        from git_worker.commands import spawn
+
+        return spawn.run(repo, Config.load(), ids=[*args.ids, *args.more_ids],
+                         description=args.description, base=args.base, fetch=args.fetch,
+                         agent=args.agent, model=args.model, launch=args.launch,
+                         dry_run=args.dry_run, as_json=args.json)
+    if command == "list":
+        from git_worker.commands import list as list_cmd
+
+        return list_cmd.run(repo, as_json=args.json, show_all=args.all)
+    if command == "show":
+        from git_worker.commands import show
+
+        return show.run(repo, args.id, as_json=args.json, history=args.history)
+    if command == "rm":
+        from git_worker.commands import rm
+
+        return rm.run(repo, args.ids, force=args.force, keep_branch=args.keep_branch)
+    if command == "fsck":
+        from git_worker.commands import fsck
+
+        return fsck.run(repo, Config.load(), repair=args.repair, as_json=args.json)
+    raise AssertionError(f"unhandled command {command}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    if "_ARGCOMPLETE" in os.environ:
+        import argcomplete
+
+        argcomplete.autocomplete(parser)
+    args = parser.parse_args(argv)
+    from git_worker.errors import UsageError, WorkerError
+
+    try:
+        return dispatch(args)
+    except UsageError as e:
+        print(f"usage error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except WorkerError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        sys.stderr.close()  # `git worker list | head`: not an error
+        return EXIT_OK
+    except Exception:
+        if os.environ.get("GIT_WORKER_DEBUG"):
+            traceback.print_exc()
+        else:
+            exc = sys.exc_info()[1]
+            print(f"git-worker: internal error: {type(exc).__name__}: {exc}\n"
+                  "This is a bug; please report it with the output of the same command run "
+                  "with GIT_WORKER_DEBUG=1.", file=sys.stderr)
+        return EXIT_BUG

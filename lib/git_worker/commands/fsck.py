@@ -1,0 +1,168 @@
+"""git worker fsck: find (and with --repair, fix) drift between registry, branches and
+worktrees. Repairs never delete work: branches and directories that may hold some are
+reported, not removed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import asdict, dataclass
+
+from git_worker import config as config_mod
+from git_worker import git, lifecycle, probe, recovery, refnames, registry, spawn, worktrees
+from git_worker.errors import WorkerError
+from git_worker.repo import Repo
+
+
+@dataclass
+class Finding:
+    id: str | None
+    problem: str
+    repair: str | None  # what --repair does (or did); None: needs a human
+    repaired: bool = False
+
+
+def run(repo: Repo, config: config_mod.Config, *, repair: bool, as_json: bool) -> int:
+    findings = check(repo, config, repair=repair)
+    if as_json:
+        from git_worker import output
+
+        output.print_json([asdict(f) for f in findings])
+    elif not findings:
+        print("ok: registry, branches and worktrees agree")
+    else:
+        for f in findings:
+            who = f"{f.id}: " if f.id else ""
+            if f.repaired:
+                print(f"repaired: {who}{f.problem} ({f.repair})")
+            elif f.repair:
+                print(f"problem: {who}{f.problem} (--repair would: {f.repair})")
+            else:
+                print(f"problem: {who}{f.problem} (needs you: {_manual(f)})")
+    return 1 if any(not f.repaired for f in findings) else 0
+
+
+def check(repo: Repo, config: config_mod.Config, *, repair: bool) -> list[Finding]:
+    findings: list[Finding] = []
+
+    def found(worker_id: str | None, problem: str, fix: str | None,
+              action: object = None) -> None:
+        finding = Finding(worker_id, problem, fix)
+        if repair and fix and callable(action):
+            try:
+                action()
+                finding.repaired = True
+            except WorkerError as e:
+                finding.problem += f" (repair failed: {e})"
+        findings.append(finding)
+
+    known_ids = set()
+    for item in registry.all_entries(repo):
+        known_ids.add(item.id if isinstance(item, registry.Corrupt) else item.record.id)
+        if isinstance(item, registry.Corrupt):
+            found(item.id, f"unreadable registry record ({item.reason})",
+                  "restore the last readable state from its history" if
+                  _last_good(repo, item.oid) else None,
+                  lambda item=item: _restore(repo, item))
+            continue
+        _check_entry(repo, item, found)
+
+    prefix = config.branch_prefix
+    for name in sorted(repo.refs_under(refnames.HEADS + prefix)):
+        if name not in known_ids:
+            found(None, f"branch {prefix}{name} has no worker record", None)
+    root = spawn.worktree_root(repo, config)
+    if os.path.isdir(root):
+        for name in sorted(os.listdir(root)):
+            if name not in known_ids:
+                found(None, f"{os.path.join(root, name)} is in worker.worktreeDir "
+                            "but belongs to no worker", None)
+    runtime_root = os.path.join(repo.common_dir, "workers")
+    if os.path.isdir(runtime_root):
+        for name in sorted(os.listdir(runtime_root)):
+            if name not in known_ids:
+                path = os.path.join(runtime_root, name)
+                found(name, f"runtime files {path} belong to no worker", "delete them",
+                      lambda path=path: shutil.rmtree(path))
+    prunable = git.output(["worktree", "prune", "--dry-run", "--verbose"],
+                          cwd=repo.common_dir, env=git.clean_env())
+    if prunable:
+        found(None, "git considers some worktree administration prunable: "
+                    + prunable.replace("\n", "; "),
+              "git worktree prune", lambda: worktrees.prune(repo))
+    return findings
+
+
+def _check_entry(repo: Repo, entry: registry.Entry, found: object) -> None:
+    assert callable(found)
+    r = entry.record
+    if r.state == "spawning":
+        if recovery.is_abandoned(r):
+            found(r.id, "spawn was interrupted (its process is gone)",
+                  "finish the rollback and drop the record",
+                  lambda: recovery.abandon_spawn(repo, entry))
+        return
+    seen = probe.observe(repo, r, {})
+    code = probe.exit_status(repo, r.id)
+    if r.state in ("running", "waiting") and code is not None:
+        found(r.id, f"the agent exited {code}, but the record says {r.state}",
+              "record the exit", lambda: lifecycle.record_exit(repo, r.id, code))
+    elif any("process is gone" in p for p in seen.problems):
+        found(r.id, "the agent's process is gone without recording an exit",
+              "mark it failed", lambda: registry.set_state(repo, r.id, "failed",
+                                                           "fsck: agent process gone"))
+    branch_missing = repo.read_ref(r.branch) is None
+    worktree_missing = not os.path.isdir(r.worktree)
+    if branch_missing and worktree_missing:
+        found(r.id, "both its branch and its worktree are gone", "drop the record",
+              lambda: registry.remove(repo, r.id, entry.oid))
+    elif worktree_missing:
+        found(r.id, f"worktree {r.worktree} is missing",
+              f"recreate it from branch {refnames.short(r.branch)}",
+              lambda: _recreate_worktree(repo, r))
+    elif branch_missing:
+        found(r.id, f"branch {refnames.short(r.branch)} is missing (its worktree remains)", None)
+    else:
+        for p in seen.problems:
+            if p.startswith("worktree"):
+                found(r.id, p, None)
+
+
+def _recreate_worktree(repo: Repo, r: registry.Record) -> None:
+    if worktrees.find_admin_dir(repo, r.worktree):
+        worktrees.prune(repo)
+    tip = repo.read_ref(r.branch)
+    assert tip is not None
+    worktrees.add(repo, r.worktree, r.branch, tip)
+
+
+def _last_good(repo: Repo, oid: str) -> registry.Record | None:
+    try:
+        commit = repo.commit(oid)
+    except WorkerError:
+        return None
+    while commit.parents:
+        commit = repo.commit(commit.parents[0].decode())
+        found = registry._load(repo, "", commit.id.decode())
+        if isinstance(found, registry.Entry):
+            return found.record
+    return None
+
+
+def _restore(repo: Repo, item: registry.Corrupt) -> None:
+    record = _last_good(repo, item.oid)
+    if record is None:
+        raise WorkerError("no readable state in its history")
+    new = registry._write_commit(repo, record, item.oid, "fsck: restored last readable state")
+    if not repo.update_ref(refnames.registry(item.id), item.oid, new, "git-worker: fsck"):
+        raise WorkerError("the record changed meanwhile; run fsck again")
+
+
+def _manual(f: Finding) -> str:
+    if "has no worker record" in f.problem:
+        return "merge or delete the branch with plain git"
+    if "belongs to no worker" in f.problem:
+        return "move or delete the directory"
+    if "branch" in f.problem and "missing" in f.problem:
+        return "recreate the branch, or git worker rm --force"
+    return "inspect it, then git worker rm --force if it is no longer wanted"

@@ -1,0 +1,62 @@
+"""git worker list: every worker, its live state, and where record and reality disagree."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from git_worker import output, probe, refnames, registry
+from git_worker.repo import Repo
+
+
+def collect(repo: Repo) -> list[dict[str, Any]]:
+    """The records plus derived fields: what `list --json` prints."""
+    rows: list[dict[str, Any]] = []
+    base_tips: dict[str, str | None] = {}
+    for found in registry.all_entries(repo):
+        if isinstance(found, registry.Corrupt):
+            rows.append({"id": found.id, "state": "corrupt", "registry_oid": found.oid,
+                         "problems": [f"unreadable record: {found.reason}; run: git worker fsck"]})
+            continue
+        seen = probe.observe(repo, found.record, base_tips)
+        row = asdict(found.record)
+        row.update(state=seen.state, exit_code=seen.exit_code, behind=seen.behind,
+                   problems=seen.problems)
+        rows.append(row)
+    return rows
+
+
+def run(repo: Repo, *, as_json: bool, show_all: bool) -> int:
+    rows = collect(repo)
+    if not show_all:
+        rows = [r for r in rows if r["state"] != "merged" or r["problems"]]
+    if as_json:
+        output.print_json(rows)
+        return 0
+    if not rows:
+        print("no workers; start one with: git worker spawn ID")
+        return 0
+    table = []
+    for r in rows:
+        if r["state"] == "corrupt":
+            table.append([r["id"], "corrupt", "?", "?", "?", "?", "?"])
+            continue
+        state = r["state"] + (f" ({r['exit_code']})" if r["state"] == "failed" else "")
+        behind = f" (+{r['behind']})" if r.get("behind") else ""
+        table.append([r["id"], _colour(state), refnames.short(r["branch"]),
+                      r["base"]["name"] + behind, r["agent"] or "-",
+                      output.age(r["created_at"]), output.relpath(r["worktree"])])
+    text = output.table(["ID", "STATE", "BRANCH", "BASE", "AGENT", "AGE", "PATH"], table)
+    lines = text.split("\n")
+    print(lines[0])
+    for line, r in zip(lines[1:], rows, strict=True):
+        print(line)
+        for p in r["problems"]:
+            print(output.paint(f"  ! {p}", "yellow"))
+    return 0
+
+
+def _colour(state: str) -> str:
+    colour = {"running": "blue", "waiting": "yellow", "exited": "green", "failed": "red",
+              "merged": "dim"}.get(state.split()[0])
+    return output.paint(state, colour) if colour else state

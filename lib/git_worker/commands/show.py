@@ -1,0 +1,54 @@
+"""git worker show: one worker's record (and with --history, its every state)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import UTC, datetime
+
+from git_worker import output, probe, registry
+from git_worker.repo import Repo
+
+
+def run(repo: Repo, worker_id: str, *, as_json: bool, history: bool) -> int:
+    entry = registry.get(repo, worker_id)
+    seen = probe.observe(repo, entry.record, {})
+    row = asdict(entry.record)
+    row.update(state=seen.state, exit_code=seen.exit_code, behind=seen.behind,
+               problems=seen.problems)
+    events = []
+    if history:
+        for oid, when, event, _ in registry.history(repo, worker_id):
+            stamp = datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            events.append({"commit": oid, "at": stamp, "event": event})
+        row["history"] = events
+    if as_json:
+        output.print_json(row)
+        return 0
+    r = entry.record
+    fields = [
+        ("id", r.id),
+        ("state", seen.state + (f" (exit {seen.exit_code})" if seen.exit_code is not None else "")),
+        ("task", r.task.get("title") or "-"),
+        ("branch", r.branch),
+        ("base", f"{r.base['name']} {r.base['oid'][:12]}"
+                 + ("" if r.base.get("fetched") else " (not fetched)")
+                 + (f", {seen.behind} behind" if seen.behind else "")),
+        ("worktree", r.worktree),
+        ("agent", f"{r.agent or '-'}" + (f" ({r.model})" if r.model else "")),
+        ("launcher", " ".join(f"{k}={v}" for k, v in r.launcher.items() if v is not None) or "-"),
+        ("created", f"{r.created_at} ({output.age(r.created_at)} ago)"),
+        ("updated", r.updated_at),
+        ("host", r.host),
+    ]
+    if r.base.get("fetch_error"):
+        fields.append(("fetch error", r.base["fetch_error"]))
+    width = max(len(k) for k, _ in fields)
+    for key, value in fields:
+        print(f"{key.ljust(width)}  {value}")
+    for p in seen.problems:
+        print(output.paint(f"! {p}", "yellow"))
+    if history:
+        print()
+        for e in events:
+            print(f"{e['commit'][:12]}  {e['at']}  {e['event']}")
+    return 0

@@ -1,0 +1,92 @@
+"""git worker spawn: one transaction per id; one failing id does not undo the others."""
+
+from __future__ import annotations
+
+import sys
+
+from git_worker import base as base_mod
+from git_worker import ids as id_rules
+from git_worker import output, refnames, spawn
+from git_worker.config import Config
+from git_worker.errors import WorkerError
+from git_worker.repo import Repo
+
+
+def run(
+    repo: Repo,
+    config: Config,
+    *,
+    ids: list[str],
+    description: str | None,
+    base: str | None,
+    fetch: bool,
+    agent: str | None,
+    model: str | None,
+    launch: bool,
+    dry_run: bool,
+    as_json: bool,
+) -> int:
+    if not ids:
+        raise WorkerError("no task ids given", hint="git worker spawn ID… (or -t ID)")
+    tasks, failed = [], 0
+    for raw in dict.fromkeys(ids):  # a repeated id is one task
+        try:
+            tasks.append(spawn.Task(id_rules.validate(raw), title=None,
+                                    description=description or ""))
+        except WorkerError as e:
+            print(f"error: {e}", file=sys.stderr)
+            failed += 1
+    if not tasks:
+        return 1
+
+    plan = spawn.Plan(
+        base=base_mod.resolve(repo, config, base, fetch=fetch and not dry_run),
+        branch_prefix=config.branch_prefix,
+        worktree_root=spawn.worktree_root(repo, config),
+        agent=agent or config.string("worker.agent") or "claude",
+        model=model or config.string("worker.model"),
+        launch=launch,
+    )
+    if dry_run:
+        return _dry_run(plan, tasks, as_json) or (1 if failed else 0)
+
+    spawned = []
+    for task in tasks:
+        try:
+            record = spawn.spawn(repo, config, task, plan)
+        except WorkerError as e:
+            print(f"error: {task.id}: {e}", file=sys.stderr)
+            failed += 1
+            continue
+        spawned.append(record)
+        if not as_json:
+            print(f"{output.paint('spawned', 'green')} {record.id}  {refnames.short(record.branch)}"
+                  f" from {plan.base.name} ({plan.base.oid[:7]})  {output.relpath(record.worktree)}"
+                  f"  [{record.state}]")
+    if as_json:
+        from dataclasses import asdict
+
+        output.print_json([asdict(r) for r in spawned])
+    return 1 if failed else 0
+
+
+def _dry_run(plan: spawn.Plan, tasks: list[spawn.Task], as_json: bool) -> int:
+    rows = []
+    for task in tasks:
+        rows.append({
+            "id": task.id,
+            "branch": refnames.branch(plan.branch_prefix, task.id),
+            "worktree": spawn.worktree_path(plan.worktree_root, task.id),
+            "base": plan.base.as_json(),
+            "would_fetch": plan.base.remote is not None,
+            "agent": plan.agent if plan.launch else None,
+            "model": plan.model,
+        })
+    if as_json:
+        output.print_json(rows)
+        return 0
+    for row in rows:
+        print(f"would spawn {row['id']}: branch {refnames.short(str(row['branch']))} from "
+              f"{plan.base.name} ({plan.base.oid[:7] or 'after fetch'}), "
+              f"worktree {row['worktree']}, agent {row['agent'] or '(none)'}")
+    return 0

@@ -1,0 +1,230 @@
+"""worker.* settings, read the way git reads them.
+
+dulwich 1.2.21 reads config wrongly for us: `get_boolean` rejects yes/on/1/off/no/0,
+`config.worktree` comes from the wrong directory with the wrong precedence, and `git -c`
+(GIT_CONFIG_PARAMETERS) is ignored. So one `git config --get-regexp` call reads every
+worker.* entry, from every scope and include, with its origin; values are then parsed here
+with git's own rules. Settings are written only with `git config` (never through dulwich,
+which would expand includes into .git/config and drop comments).
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+
+from git_worker import git
+from git_worker.errors import WorkerError
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str  # as documented (camelCase); git matches it case-insensitively
+    default: str | None
+    kind: str  # "string", "bool", "int", "seconds", "multi", "path"
+    doc: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("worker.baseBranch", None, "string", "base for new workers (default: auto-detect)"),
+    Setting("worker.noFetch", "false", "bool", "never fetch a remote-tracking base"),
+    Setting("worker.fetchTimeout", "20", "seconds", "seconds a fetch of the base may take"),
+    Setting("worker.branchPrefix", "worker/", "string", "branch = prefix + id"),
+    Setting("worker.worktreeDir", "../<repo>.workers", "path",
+            "where worktrees go, relative to the main worktree"),
+    Setting("worker.agent", "claude", "string", "agent adapter: claude, codex, aider, gemini, or custom"),
+    Setting("worker.model", None, "string", "model passed to the agent (default: the agent's)"),
+    Setting("worker.launcher", None, "string", "tmux or detached (default: tmux if present)"),
+    Setting("worker.review", "false", "bool", "run the review gate when a worker finishes"),
+    Setting("worker.reviewGate", "review-gate", "string", "review command"),
+    Setting("worker.promptTemplate", None, "path", "prompt template file (default: built-in)"),
+    Setting("worker.tracker", None, "string", "bd or none (default: bd if found)"),
+    Setting("worker.copy", None, "multi", "globs of untracked files copied into new worktrees"),
+    Setting("worker.setup", None, "multi", "commands run in a new worktree (shell words, no shell)"),
+    Setting("worker.maxConcurrent", None, "int", "running workers at once (default: unlimited)"),
+)
+_BY_NAME = {s.key.lower(): s for s in SETTINGS}
+
+_TRUE = {"true", "yes", "on"}
+_FALSE = {"false", "no", "off", ""}
+_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One `key = value` line as git reported it."""
+
+    key: str  # section and variable lowercased by git, subsection kept
+    value: str | None  # None for a bare `key` line, which git reads as true
+    scope: str  # system, global, local, worktree, command
+    origin: str  # file:<path>, command line:, blob:…
+
+
+def parse_int(text: str) -> int | None:
+    """git's integer syntax: optional sign, digits, optional k/m/g unit."""
+    t = text.strip().lower()
+    unit = t[-1:] if t[-1:] in ("k", "m", "g") else ""
+    digits = t[: len(t) - len(unit)]
+    try:
+        return int(digits, 10) * _UNITS[unit]
+    except ValueError:
+        return None
+
+
+def parse_bool(value: str | None) -> bool | None:
+    """git's boolean syntax (git_parse_maybe_bool); None when it is not a boolean."""
+    if value is None:
+        return True
+    v = value.strip().lower()
+    if v in _TRUE:
+        return True
+    if v in _FALSE:
+        return False
+    number = parse_int(v)
+    return None if number is None else number != 0
+
+
+@dataclass
+class Config:
+    """Every worker.* entry, in git's order (later wins)."""
+
+    entries: list[Entry] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, cwd: str | None = None) -> Config:
+        # `git config` rather than dulwich: see the module docstring. Exit 1 = no match.
+        proc = git.run(
+            ["config", "-z", "--show-origin", "--show-scope", "--get-regexp", r"^worker\."],
+            cwd=cwd,
+            check=False,
+        )
+        if proc.returncode not in (0, 1):
+            detail = proc.stderr.decode(errors="replace").strip()
+            raise WorkerError(f"cannot read git config: {detail}", hint="fix the file git names")
+        return cls(list(_parse_entries(proc.stdout)))
+
+    def _all(self, key: str) -> list[Entry]:
+        k = _normalize(key)
+        return [e for e in self.entries if _normalize(e.key) == k]
+
+    def entry(self, key: str) -> Entry | None:
+        found = self._all(key)
+        return found[-1] if found else None
+
+    def raw(self, key: str) -> str | None:
+        e = self.entry(key)
+        if e is None:
+            return None
+        return "true" if e.value is None else e.value
+
+    def string(self, key: str) -> str | None:
+        value = self.raw(key)
+        return value if value else None
+
+    def values(self, key: str) -> list[str]:
+        return [e.value for e in self._all(key) if e.value]
+
+    def boolean(self, key: str, default: bool = False) -> bool:
+        e = self.entry(key)
+        if e is None:
+            return default
+        parsed = parse_bool(e.value)
+        if parsed is None:
+            raise _bad(e, "a boolean (true/false, yes/no, on/off, 1/0)")
+        return parsed
+
+    def integer(self, key: str, default: int | None = None, *, minimum: int = 0) -> int | None:
+        e = self.entry(key)
+        if e is None or e.value is None:
+            return default
+        parsed = parse_int(e.value)
+        if parsed is None or parsed < minimum:
+            raise _bad(e, f"a whole number of at least {minimum}")
+        return parsed
+
+    def seconds(self, key: str, default: float) -> float:
+        e = self.entry(key)
+        if e is None or e.value is None:
+            return default
+        try:
+            parsed = float(e.value)
+        except ValueError:
+            parsed = -1.0
+        if not 0 < parsed < 86400:
+            raise _bad(e, "a number of seconds greater than 0")
+        return parsed
+
+    def words(self, key: str) -> list[str] | None:
+        """A command line kept in config, split like a shell would (but run without one)."""
+        e = self.entry(key)
+        if e is None or not e.value:
+            return None
+        try:
+            argv = shlex.split(e.value)
+        except ValueError as err:
+            raise _bad(e, f"shell words ({err})") from None
+        return argv or None
+
+    # --- the settings by name ---------------------------------------------------------
+
+    @property
+    def no_fetch(self) -> bool:
+        return self.boolean("worker.noFetch")
+
+    @property
+    def fetch_timeout(self) -> float:
+        return self.seconds("worker.fetchTimeout", 20.0)
+
+    @property
+    def branch_prefix(self) -> str:
+        prefix = self.raw("worker.branchPrefix")
+        if prefix is None:
+            return "worker/"
+        from git_worker import refnames
+
+        if not refnames.valid(f"refs/heads/{prefix}x") or prefix.startswith("-"):
+            raise _bad(self.entry("worker.branchPrefix"), "a prefix that makes valid branch names")
+        return prefix
+
+    @property
+    def review(self) -> bool:
+        return self.boolean("worker.review")
+
+    @property
+    def max_concurrent(self) -> int | None:
+        return self.integer("worker.maxConcurrent", minimum=1)
+
+
+def _normalize(key: str) -> str:
+    """git compares section and variable names case-insensitively, subsections exactly."""
+    first, _, rest = key.partition(".")
+    middle, _, last = rest.rpartition(".")
+    if not middle:
+        return f"{first.lower()}.{last.lower()}"
+    return f"{first.lower()}.{middle}.{last.lower()}"
+
+
+def _bad(entry: Entry | None, wanted: str) -> WorkerError:
+    assert entry is not None
+    where = entry.origin.removeprefix("file:") or entry.scope
+    return WorkerError(
+        f"bad value '{entry.value}' for {entry.key} in {where}: expected {wanted}",
+        hint=f"fix it with: git config --{entry.scope} {entry.key} <value>"
+        if entry.scope in ("system", "global", "local", "worktree")
+        else f"fix the -c {entry.key}=… option",
+    )
+
+
+def _parse_entries(data: bytes) -> list[Entry]:
+    fields = data.decode(errors="surrogateescape").split("\0")
+    entries = []
+    # Records are: scope NUL origin NUL key [LF value] NUL
+    for i in range(0, len(fields) - 2, 3):
+        scope, origin, item = fields[i], fields[i + 1], fields[i + 2]
+        key, newline, value = item.partition("\n")
+        entries.append(Entry(key, value if newline else None, scope, origin))
+    return entries
+
+
+def known(key: str) -> Setting | None:
+    return _BY_NAME.get(key.lower())

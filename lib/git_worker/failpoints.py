@@ -1,0 +1,29 @@
+"""Failpoints: make a transaction fail, or die, at a named step — for the test suite.
+
+GIT_WORKER_FAILPOINTS=spawn.worktree:error,rm.branch:kill
+  error → raise a WorkerError at that step (the transaction must roll back);
+  kill  → SIGKILL this process at that step (fsck --repair must recover).
+Unset in normal use; checking it costs one dict lookup.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from git_worker.errors import WorkerError
+
+ENV = "GIT_WORKER_FAILPOINTS"
+
+
+def hit(step: str) -> None:
+    spec = os.environ.get(ENV)
+    if not spec:
+        return
+    for item in spec.split(","):
+        name, _, action = item.strip().partition(":")
+        if name != step:
+            continue
+        if action == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        raise WorkerError(f"failpoint {step} triggered ({ENV})")

@@ -1,0 +1,92 @@
+"""The one way git-worker runs the git CLI: argv lists, never a shell.
+
+dulwich handles refs, objects and worktree administration; the git CLI is used where
+dulwich is wrong or slow, and each caller says which in a comment.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from collections.abc import Mapping, Sequence
+
+from git_worker.errors import GitCommandError, WorkerError
+
+# Variables that pin git to one repository or worktree. A child that targets another
+# worktree must not inherit them, or it would act on ours (pre-commit's no_git_env).
+_REPO_PINNING = (
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_COMMON_DIR",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_PREFIX",
+    "GIT_NAMESPACE",
+)
+
+
+def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The caller's environment without the variables that pin git to a repository."""
+    env = {k: v for k, v in os.environ.items() if k not in _REPO_PINNING}
+    if extra:
+        env.update(extra)
+    return env
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    cwd: str | None = None,
+    env: Mapping[str, str] | None = None,
+    check: bool = True,
+    timeout: float | None = None,
+    input: bytes | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run ``git <argv>``; raise GitCommandError on a non-zero exit when ``check``.
+
+    ``env=None`` inherits the caller's environment untouched (so `git -c`, GIT_DIR and
+    friends reach git as the user meant); pass ``clean_env()`` to target another worktree.
+    """
+    full = ["git", *argv]
+    try:
+        # A session of its own, so a timeout can end git *and* its children (ssh, curl):
+        # killing git alone would leave them holding our pipes open.
+        child = subprocess.Popen(
+            full,
+            cwd=cwd,
+            env=dict(env) if env is not None else None,
+            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=timeout is not None,
+        )
+    except FileNotFoundError as e:
+        raise WorkerError("git is not on PATH", hint="install git 2.39 or newer") from e
+    try:
+        out, err = child.communicate(input, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.communicate()
+        raise
+    except BaseException:
+        child.kill()
+        child.wait()
+        raise
+    proc = subprocess.CompletedProcess(full, child.returncode, out, err)
+    if check and proc.returncode != 0:
+        raise GitCommandError(full, proc.returncode, proc.stderr.decode(errors="replace"))
+    return proc
+
+
+def output(
+    argv: Sequence[str],
+    *,
+    cwd: str | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+) -> str:
+    """stdout of a git command that must succeed, decoded, without the final newline."""
+    proc = run(argv, cwd=cwd, env=env, timeout=timeout)
+    return proc.stdout.decode(errors="surrogateescape").rstrip("\n")

@@ -1,0 +1,91 @@
+"""Compare a record with reality: the branch, the worktree, the agent's process.
+
+`list` and `fsck` never trust one source blindly. A probe that fails says "unknown",
+never "gone".
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from git_worker import processes, refnames, registry, worktrees
+from git_worker.registry import Record
+from git_worker.repo import Repo
+
+
+@dataclass
+class Observed:
+    state: str  # the live state: the record's, corrected by what the runtime files say
+    exit_code: int | None
+    problems: list[str] = field(default_factory=list)
+    behind: int | None = None  # commits the base gained since the worker started
+
+
+def exit_status(repo: Repo, worker_id: str) -> int | None:
+    try:
+        with open(os.path.join(registry.runtime_dir(repo, worker_id), "exit"), encoding="ascii") as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def observe(repo: Repo, record: Record, base_tips: dict[str, str | None]) -> Observed:
+    seen = Observed(record.state, record.exit_code)
+    problems = seen.problems
+
+    if record.state == "spawning":
+        alive = processes.alive(record.spawner)
+        if alive is False:
+            problems.append("spawn was interrupted (its process is gone); "
+                            "run: git worker fsck --repair")
+    elif record.state in ("running", "waiting"):
+        code = exit_status(repo, record.id)
+        if code is not None:
+            seen.state, seen.exit_code = ("exited" if code == 0 else "failed"), code
+        else:
+            alive = processes.alive(record.launcher | {"host": record.host})
+            if alive is False:
+                problems.append("the agent's process is gone, but it recorded no exit")
+            elif alive is None:
+                problems.append("agent process: unknown")
+
+    try:
+        tip = repo.read_ref(record.branch)
+        if tip is None:
+            problems.append(f"branch {refnames.short(record.branch)} is missing")
+    except Exception as e:
+        problems.append(f"branch {refnames.short(record.branch)}: unknown ({e})")
+
+    if record.state != "spawning":
+        problems.extend(_worktree_problems(record))
+
+    base_ref = record.base.get("ref")
+    if base_ref:
+        if base_ref not in base_tips:
+            base_tips[base_ref] = repo.read_ref(base_ref)
+        tip_of_base = base_tips[base_ref]
+        if tip_of_base:
+            try:
+                seen.behind = repo.count_new(tip_of_base, record.base["oid"])
+            except Exception:
+                seen.behind = None
+    return seen
+
+
+def _worktree_problems(record: Record) -> list[str]:
+    path = record.worktree
+    try:
+        if not os.path.isdir(path):
+            return [f"worktree {path} is missing"]
+        admin = worktrees.admin_dir_of(path)
+        if admin is None or not os.path.isdir(admin):
+            return [f"worktree {path} is not a registered git worktree"]
+        head = worktrees.head_branch(admin)
+        if head != record.branch:
+            where = refnames.short(head) if head else "a detached HEAD"
+            return [f"worktree is on {where}, not {refnames.short(record.branch)}"]
+    except OSError as e:
+        return [f"worktree: unknown ({e.strerror})"]
+    return []
+

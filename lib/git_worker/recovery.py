@@ -1,0 +1,84 @@
+"""Finishing what a dead spawner left half-done, and the careful deletes that undo needs.
+
+A branch or worktree is removed here only when it is provably the one spawn created and
+nothing has been done with it since: a branch still at the base OID spawn set and checked
+out nowhere else; a worktree whose administration names the record's path.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+from typing import Any
+
+from git_worker import processes, registry, worktrees
+from git_worker.registry import Entry, Record
+from git_worker.repo import Repo
+
+
+def is_abandoned(record: Record) -> bool:
+    """A `spawning` record whose spawner is certainly gone (unknown is not gone)."""
+    return record.state == "spawning" and processes.alive(record.spawner) is False
+
+
+def delete_new_branch(repo: Repo, branch_ref: str, oid: str, own_worktree: str) -> bool:
+    """Delete ``branch_ref`` if it is still at ``oid`` and no other worktree has it."""
+    if repo.read_ref(branch_ref) != oid:
+        return False
+    for holder in _worktrees_on(repo, branch_ref):
+        if os.path.normpath(holder) != os.path.normpath(own_worktree):
+            return False
+    return repo.delete_ref(branch_ref, oid, "git-worker: spawn rolled back")
+
+
+def stop_launched(runtime_dir: str, launcher: dict[str, Any]) -> None:
+    """End an agent a failed spawn had started (its whole process group)."""
+    pid = launcher.get("pid")
+    if pid and processes.alive(launcher | {"host": None}):
+        try:
+            os.killpg(int(pid), signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def abandon_spawn(repo: Repo, entry: Entry) -> list[str]:
+    """Undo an interrupted spawn and drop its record. Returns what was undone."""
+    record, done = entry.record, []
+    runtime = registry.runtime_dir(repo, record.id)
+    if record.launcher.get("pid"):
+        stop_launched(runtime, record.launcher)
+        done.append("stopped the agent")
+    admin = worktrees.find_admin_dir(repo, record.worktree)
+    if admin is not None and worktrees.head_branch(admin) == record.branch:
+        if os.path.isdir(record.worktree) and worktrees.admin_dir_of(record.worktree) == admin:
+            shutil.rmtree(record.worktree)
+        shutil.rmtree(admin)
+        done.append(f"removed worktree {record.worktree}")
+    elif os.path.isdir(record.worktree) and not os.listdir(record.worktree):
+        os.rmdir(record.worktree)  # created, killed before anything was written into it
+        done.append(f"removed empty directory {record.worktree}")
+    if delete_new_branch(repo, record.branch, record.base["oid"], record.worktree):
+        done.append(f"deleted branch {record.branch}")
+    shutil.rmtree(runtime, ignore_errors=True)
+    if registry.remove(repo, record.id, entry.oid):
+        done.append("dropped the spawning record")
+    return done
+
+
+def _worktrees_on(repo: Repo, branch_ref: str) -> list[str]:
+    """Paths of the worktrees (main included) that have ``branch_ref`` checked out."""
+    holders = []
+    main_head = worktrees.head_branch(repo.common_dir)
+    if main_head == branch_ref:
+        holders.append(repo.main_worktree)
+    root = os.path.join(repo.common_dir, "worktrees")
+    for name in os.listdir(root) if os.path.isdir(root) else []:
+        admin = os.path.join(root, name)
+        if worktrees.head_branch(admin) == branch_ref:
+            try:
+                with open(os.path.join(admin, "gitdir"), encoding="utf-8") as f:
+                    holders.append(os.path.dirname(f.read().strip()))
+            except OSError:
+                holders.append(admin)
+    return holders

@@ -1,0 +1,33 @@
+"""Ref names git-worker owns or reads."""
+
+from __future__ import annotations
+
+REGISTRY = "refs/workers/"
+HEADS = "refs/heads/"
+REMOTES = "refs/remotes/"
+TAGS = "refs/tags/"
+
+
+def valid(name: str) -> bool:
+    """Whether git would accept ``name`` as a ref name (git check-ref-format)."""
+    from dulwich.refs import check_ref_format
+
+    try:
+        return check_ref_format(name.encode("utf-8", "surrogateescape"))
+    except Exception:  # dulwich raises on some byte sequences instead of saying False
+        return False
+
+
+def registry(worker_id: str) -> str:
+    return REGISTRY + worker_id
+
+
+def branch(prefix: str, worker_id: str) -> str:
+    return HEADS + prefix + worker_id
+
+
+def short(ref: str) -> str:
+    for prefix in (HEADS, REMOTES, TAGS):
+        if ref.startswith(prefix):
+            return ref[len(prefix) :]
+    return ref

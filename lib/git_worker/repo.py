@@ -1,0 +1,195 @@
+"""The repository, through dulwich: refs with compare-and-swap, and objects.
+
+This is the plumbing floor. dulwich's exceptions (FileLocked, KeyError, ValueError…)
+become WorkerError here, so nothing above needs to know them.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from git_worker import git
+from git_worker.errors import GitCommandError, WorkerError
+
+if TYPE_CHECKING:
+    from dulwich.objects import Commit
+    from dulwich.repo import Repo as DulwichRepo
+
+# Registry commits and the reflog lines git-worker writes carry this identity, so they
+# never fail for want of user.name/user.email and are easy to tell apart in `git log`.
+IDENTITY = b"git-worker <git-worker@localhost>"
+
+_LOCK_RETRIES = 40  # x ~25 ms average back-off: about a second, like git's core.filesRefLockTimeout
+
+
+@dataclass
+class Repo:
+    git_dir: str  # this worktree's administrative directory
+    common_dir: str  # shared by every worktree: refs, objects, worktrees/, workers/
+    main_worktree: str  # where the default worktreeDir is relative to
+    cwd_worktree: str | None  # the worktree the user is in, if any
+
+    @classmethod
+    def discover(cls, cwd: str | None = None) -> Repo:
+        # `git rev-parse` rather than dulwich's Repo.discover(): it honours GIT_DIR,
+        # GIT_WORK_TREE and friends the way the user's git does, which dulwich 1.2.21 doesn't.
+        try:
+            out = git.output(
+                ["rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir",
+                 "--is-bare-repository", "--show-toplevel"],
+                cwd=cwd,
+            )
+        except GitCommandError as e:
+            if "--show-toplevel" in e.stderr or "must be run in a work tree" in e.stderr:
+                out = git.output(
+                    ["rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir",
+                     "--is-bare-repository"],
+                    cwd=cwd,
+                )
+            elif "not a git repository" in e.stderr:
+                raise WorkerError(
+                    "not a git repository (or any of its parents)",
+                    hint="run git worker inside the repository whose tasks the workers take",
+                ) from None
+            else:
+                raise
+        lines = out.split("\n")
+        git_dir, common_dir, bare = lines[0], lines[1], lines[2] == "true"
+        toplevel = lines[3] if len(lines) > 3 else None
+        main = common_dir if bare else os.path.dirname(common_dir)
+        return cls(git_dir, common_dir, main, toplevel)
+
+    @cached_property
+    def dulwich(self) -> DulwichRepo:
+        from dulwich.repo import Repo as DulwichRepo
+
+        return DulwichRepo(self.common_dir)
+
+    # --- refs ---------------------------------------------------------------------------
+
+    def read_ref(self, name: str) -> str | None:
+        """The OID ``name`` points to (following symrefs), or None when it doesn't exist."""
+        try:
+            oid = self.dulwich.refs[name.encode()]
+        except KeyError:
+            return None
+        return oid.decode()
+
+    def symref_target(self, name: str) -> str | None:
+        target = self.dulwich.refs.read_ref(name.encode())
+        if target is None or not target.startswith(b"ref: "):
+            return None
+        return target[5:].decode()
+
+    def refs_under(self, prefix: str) -> dict[str, str]:
+        """Every ref below ``prefix`` (e.g. 'refs/workers/') → OID, keyed by the rest."""
+        found = self.dulwich.refs.as_dict(prefix.rstrip("/").encode())
+        return {k.decode(): v.decode() for k, v in found.items()}
+
+    def create_ref(self, name: str, oid: str, message: str) -> bool:
+        """Create ``name`` at ``oid`` unless it exists (atomic). False when it existed."""
+        return _retry_locked(
+            name,
+            lambda: self.dulwich.refs.add_if_new(
+                name.encode(), oid.encode(), committer=IDENTITY, message=message.encode()
+            ),
+        )
+
+    def update_ref(self, name: str, old: str, new: str, message: str) -> bool:
+        """Move ``name`` from ``old`` to ``new`` (atomic). False when it wasn't at ``old``."""
+        return _retry_locked(
+            name,
+            lambda: self.dulwich.refs.set_if_equals(
+                name.encode(), old.encode(), new.encode(), committer=IDENTITY,
+                message=message.encode(),
+            ),
+        )
+
+    def delete_ref(self, name: str, old: str, message: str) -> bool:
+        """Delete ``name`` if it is still at ``old`` (atomic), with its reflog."""
+        deleted = _retry_locked(
+            name,
+            lambda: self.dulwich.refs.remove_if_equals(
+                name.encode(), old.encode(), committer=IDENTITY, message=message.encode()
+            ),
+        )
+        if deleted:
+            # dulwich 1.2.21's remove_if_equals leaves the reflog behind; git deletes it
+            # with the ref, and a stale one would be inherited by a ref of the same name.
+            _remove_empty_tail(os.path.join(self.common_dir, "logs", name), self.common_dir)
+        return deleted
+
+    # --- objects ------------------------------------------------------------------------
+
+    def commit(self, oid: str) -> Commit:
+        from dulwich.objects import Commit
+
+        try:
+            obj = self.dulwich[oid.encode()]
+        except KeyError:
+            raise WorkerError(f"object {oid} is missing from the repository") from None
+        if not isinstance(obj, Commit):
+            raise WorkerError(f"{oid} is a {obj.type_name.decode()}, not a commit")
+        return obj
+
+    def peel_to_commit(self, oid: str) -> str:
+        from dulwich.objects import Tag
+
+        obj = self.dulwich[oid.encode()]
+        while isinstance(obj, Tag):
+            obj = self.dulwich[obj.object[1]]
+        return self.commit(obj.id.decode()).id.decode()
+
+    def count_new(self, tip: str, *known: str, limit: int = 1000) -> int:
+        """How many commits reachable from ``tip`` none of ``known`` has (capped at ``limit``)."""
+        if tip in known:
+            return 0
+        walker = self.dulwich.get_walker(include=[tip.encode()],
+                                         exclude=[k.encode() for k in known])
+        count = 0
+        for _ in walker:
+            count += 1
+            if count >= limit:
+                break
+        return count
+
+
+def _retry_locked(name: str, attempt: Callable[[], bool]) -> bool:
+    """Run a ref update, retrying while another process holds the ref's lock.
+
+    dulwich raises FileLocked at once where git would wait (core.filesRefLockTimeout).
+    """
+    from dulwich.file import FileLocked
+
+    for n in range(_LOCK_RETRIES):
+        try:
+            return bool(attempt())
+        except FileLocked:
+            time.sleep(random.uniform(0.005, 0.01 * (1 + min(n, 4))))
+        except (ValueError, KeyError, OSError) as e:
+            raise WorkerError(f"cannot update {name}: {e}") from e
+    raise WorkerError(
+        f"cannot update {name}: {name}.lock is held by another process",
+        hint="if no git command is running, delete the stale .lock file under .git",
+    )
+
+
+def _remove_empty_tail(path: str, stop: str) -> None:
+    """Remove ``path`` and then its parents while they are empty, up to ``stop``."""
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+    parent = os.path.dirname(path)
+    while parent.startswith(stop + os.sep) and parent != stop:
+        try:
+            os.rmdir(parent)
+        except OSError:
+            return
+        parent = os.path.dirname(parent)

@@ -1,0 +1,218 @@
+"""Linked worktrees: create, inspect, remove.
+
+The administration (<common-dir>/worktrees/<admin-id>/ and the worktree's `.git` file) is
+written here in git's on-disk format; the file checkout is delegated to git. Why not
+dulwich's add_worktree (1.2.21, measured): its admin id is the directory's basename, so two
+worktrees named alike overwrite each other's administration; it checks out twice (main's
+HEAD first), leaving files that only exist there behind as untracked; it writes no reflog;
+and its Python checkout is 5-8x slower than git's on 5,000 files.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+
+from git_worker import git
+from git_worker.errors import GitCommandError, WorkerError
+from git_worker.repo import IDENTITY, Repo
+
+INITIALIZING = "initializing (git-worker spawn)"
+
+
+@dataclass
+class Created:
+    path: str
+    admin_dir: str
+    made_parent: str | None  # the topmost directory this call created above ``path``
+
+
+def admin_dir_of(path: str) -> str | None:
+    """The administrative directory a worktree's `.git` file points to, if readable."""
+    try:
+        with open(os.path.join(path, ".git"), encoding="utf-8", errors="surrogateescape") as f:
+            line = f.readline().strip()
+    except OSError:
+        return None
+    if not line.startswith("gitdir: "):
+        return None
+    target = line[len("gitdir: ") :]
+    return os.path.normpath(os.path.join(path, target))
+
+
+def find_admin_dir(repo: Repo, path: str) -> str | None:
+    """The admin dir whose `gitdir` file names ``path`` — found even when ``path`` is gone."""
+    root = os.path.join(repo.common_dir, "worktrees")
+    want = os.path.join(os.path.abspath(path), ".git")
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return None
+    for name in names:
+        try:
+            with open(os.path.join(root, name, "gitdir"), encoding="utf-8") as f:
+                if os.path.normpath(f.read().strip()) == want:
+                    return os.path.join(root, name)
+        except OSError:
+            continue
+    return None
+
+
+def head_branch(admin_dir: str) -> str | None:
+    """The branch a worktree has checked out (refs/heads/…), or None if detached/unknown."""
+    try:
+        with open(os.path.join(admin_dir, "HEAD"), encoding="utf-8") as f:
+            head = f.read().strip()
+    except OSError:
+        return None
+    return head[5:] if head.startswith("ref: ") else None
+
+
+def add(repo: Repo, path: str, branch_ref: str, oid: str) -> Created:
+    """Create a worktree at ``path`` with ``branch_ref`` (already at ``oid``) checked out.
+
+    All or nothing: on failure, whatever this call made is removed before it raises.
+    ``path`` must not exist: a directory already there may be someone's files.
+    """
+    path = os.path.abspath(path)
+    made_parent = _make_parents(os.path.dirname(path))
+    admin: str | None = None
+    made_path = False
+    try:
+        try:
+            os.mkdir(path)
+        except FileExistsError:
+            raise WorkerError(
+                f"worktree path {path} already exists",
+                hint="move it away, or set another place with git config worker.worktreeDir",
+            ) from None
+        made_path = True
+        admin = _reserve_admin_dir(repo, os.path.basename(path))
+        _write(os.path.join(admin, "locked"), INITIALIZING + "\n")  # keeps `git worktree prune` off
+        _write(os.path.join(admin, "commondir"), "../..\n")
+        _write(os.path.join(admin, "gitdir"), os.path.join(path, ".git") + "\n")
+        _write(os.path.join(admin, "HEAD"), f"ref: {branch_ref}\n")
+        _write_head_reflog(admin, oid, branch_ref)
+        _write(os.path.join(path, ".git"), f"gitdir: {admin}\n")
+        # git's checkout: fast (C, parallel-capable) and it honours .gitattributes, filters
+        # and sparse settings exactly like `git worktree add`.
+        git.run(["read-tree", "--reset", "-u", "HEAD"], cwd=path, env=git.clean_env())
+        os.remove(os.path.join(admin, "locked"))
+    except BaseException:
+        if made_path:
+            shutil.rmtree(path, ignore_errors=True)
+        if admin:
+            shutil.rmtree(admin, ignore_errors=True)
+        remove_made_parents(made_parent, os.path.dirname(path))
+        raise
+    return Created(path, admin, made_parent)
+
+
+def dirty_paths(path: str) -> list[str]:
+    """Modified, staged and untracked (not ignored) paths in the worktree at ``path``."""
+    # git CLI: dulwich's status is pure Python and far slower on big trees.
+    out = git.run(
+        ["status", "--porcelain=v1", "-z", "--untracked-files=normal", "--ignore-submodules=none"],
+        cwd=path,
+        env=git.clean_env(),
+    ).stdout.decode(errors="surrogateescape")
+    return [item[3:] for item in out.split("\0") if len(item) > 3 and item[2] == " "]
+
+
+def remove(repo: Repo, path: str, *, force: bool) -> None:
+    """Remove a worktree the way `git worktree remove` does (it refuses a dirty one).
+
+    Not dulwich's remove_worktree: in 1.2.21 it deletes a dirty worktree without force, and
+    with force it removes a locked one.
+    """
+    argv = ["worktree", "remove", *(["--force"] if force else []), path]
+    try:
+        git.run(argv, cwd=repo.common_dir, env=git.clean_env())
+    except GitCommandError as e:
+        raise WorkerError(
+            f"git refused to remove the worktree {path}: {e.stderr.strip()}",
+            hint="commit or stash the changes there, or pass --force to discard them",
+        ) from None
+
+
+def discard_new(created: Created) -> None:
+    """Undo add(): only for a worktree this process has just created and nobody used."""
+    shutil.rmtree(created.path, ignore_errors=True)
+    shutil.rmtree(created.admin_dir, ignore_errors=True)
+    remove_made_parents(created.made_parent, os.path.dirname(created.path))
+
+
+def prune(repo: Repo) -> str:
+    out = git.run(["worktree", "prune", "--verbose"], cwd=repo.common_dir, env=git.clean_env())
+    return (out.stdout + out.stderr).decode(errors="replace").strip()
+
+
+def remove_made_parents(made_parent: str | None, start: str) -> None:
+    """Remove empty directories from ``start`` up to and including ``made_parent``."""
+    if not made_parent:
+        return
+    current = start
+    while True:
+        try:
+            os.rmdir(current)
+        except OSError:
+            return
+        if current == made_parent or len(current) <= len(made_parent):
+            return
+        current = os.path.dirname(current)
+
+
+def _make_parents(directory: str) -> str | None:
+    """makedirs, returning the topmost directory it created (None if all existed)."""
+    missing = []
+    current = directory
+    while not os.path.isdir(current):
+        missing.append(current)
+        parent = os.path.dirname(current)
+        if parent == current:
+            break
+        current = parent
+    for d in reversed(missing):
+        try:
+            os.mkdir(d)
+        except FileExistsError:
+            pass
+        except OSError as e:
+            remove_made_parents(missing[-1], os.path.dirname(d))
+            raise WorkerError(f"cannot create {d}: {e.strerror}") from None
+    return missing[-1] if missing else None
+
+
+def _reserve_admin_dir(repo: Repo, name: str) -> str:
+    """A fresh <common-dir>/worktrees/<name>[N]; mkdir is the atomic reservation."""
+    root = os.path.join(repo.common_dir, "worktrees")
+    os.makedirs(root, exist_ok=True)
+    for n in range(1000):
+        candidate = os.path.join(root, name if n == 0 else f"{name}{n}")
+        try:
+            os.mkdir(candidate)
+            return candidate
+        except FileExistsError:
+            continue
+    raise WorkerError(f"too many worktree administrative directories named {name}* in {root}")
+
+
+def _write(path: str, text: str) -> None:
+    with open(path, "w", encoding="utf-8", errors="surrogateescape") as f:
+        f.write(text)
+
+
+def _write_head_reflog(admin: str, oid: str, branch_ref: str) -> None:
+    import time
+
+    from dulwich.reflog import format_reflog_line
+
+    os.makedirs(os.path.join(admin, "logs"), exist_ok=True)
+    line = format_reflog_line(
+        b"0" * 40, oid.encode(), IDENTITY, int(time.time()), 0,
+        f"git-worker: checkout {branch_ref}".encode(),
+    )
+    with open(os.path.join(admin, "logs", "HEAD"), "ab") as f:
+        f.write(line + b"\n")
+
