@@ -1,0 +1,198 @@
+"""Fixtures: real repositories in temporary directories, real git, the real CLI.
+
+Every test gets a HOME of its own, a fixed identity, no system config and no inherited
+GIT_* variables (like dulwich's test base), and runs `git worker` as a user would: a
+process, found on PATH, from this checkout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+class Sandbox:
+    """A scratch world: HOME, a bin/ on PATH, and repositories under it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.home = root / "home"
+        self.bin = root / "bin"
+        self.home.mkdir()
+        self.bin.mkdir()
+        self.env = {k: v for k, v in os.environ.items()
+                    if not k.startswith(("GIT_", "TMUX", "BD_", "NO_COLOR"))}
+        self.env.update(
+            HOME=str(self.home),
+            XDG_CONFIG_HOME=str(self.home / ".config"),
+            GIT_CONFIG_NOSYSTEM="1",
+            GIT_AUTHOR_NAME="Test Author", GIT_AUTHOR_EMAIL="author@example.com",
+            GIT_COMMITTER_NAME="Test Author", GIT_COMMITTER_EMAIL="author@example.com",
+            PATH=f"{self.bin}{os.pathsep}{os.environ['PATH']}",
+            LANG="C.UTF-8",
+        )
+        # `git worker` runs this checkout's code with this interpreter.
+        self.script("git-worker", f'exec {sys.executable} {CHECKOUT / "git-worker"} "$@"')
+
+    def script(self, name: str, body: str) -> Path:
+        """An executable on PATH (a stand-in agent, bd, review gate…)."""
+        path = self.bin / name
+        path.write_text("#!/bin/sh\n" + textwrap.dedent(body).lstrip("\n"))
+        path.chmod(0o755)
+        return path
+
+    def run(self, *argv: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None,
+            input: str | None = None, timeout: float = 60) -> Result:
+        proc = subprocess.run(
+            [str(a) for a in argv], cwd=cwd or self.root, env={**self.env, **(env or {})},
+            input=input, capture_output=True, text=True, timeout=timeout,
+            stdin=None if input is not None else subprocess.DEVNULL,
+        )
+        return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+class GitRepo:
+    """A repository with one commit on main, and `git worker` run inside it."""
+
+    def __init__(self, sandbox: Sandbox, path: Path) -> None:
+        self.sandbox = sandbox
+        self.path = path
+        path.mkdir(parents=True)
+        self.git("init", "-q", "-b", "main")
+        self.commit("README", "hello\n", "initial commit")
+
+    @property
+    def workers_dir(self) -> Path:
+        return self.path.parent / f"{self.path.name}.workers"
+
+    def git(self, *args: str, cwd: Path | None = None, ok: bool = True) -> str:
+        r = self.sandbox.run("git", *args, cwd=cwd or self.path)
+        if ok:
+            assert r.code == 0, f"git {' '.join(args)} failed: {r.err}"
+        return r.out.rstrip("\n")
+
+    def worker(self, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
+               input: str | None = None, timeout: float = 60) -> Result:
+        return self.sandbox.run("git", "worker", *args, cwd=cwd or self.path, env=env,
+                                input=input, timeout=timeout)
+
+    def ok(self, *args: str, env: dict[str, str] | None = None) -> Result:
+        """`git worker ARGS` that must exit 0."""
+        r = self.worker(*args, env=env)
+        assert r.code == 0, f"git worker {' '.join(args)} exited {r.code}\n{r.out}\n{r.err}"
+        return r
+
+    def show(self, worker_id: str) -> dict[str, Any]:
+        """The record as `git worker show --json` derives it (live state, problems)."""
+        return json.loads(self.ok("show", worker_id, "--json").out)
+
+    def wait(self, worker_id: str, *states: str, timeout: float = 20) -> dict[str, Any]:
+        """Poll until the worker's live state is one of ``states``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            shown = self.show(worker_id)
+            if shown["state"] in states or time.monotonic() > deadline:
+                assert shown["state"] in states, shown
+                return shown
+            time.sleep(0.1)
+
+    def commit(self, name: str, text: str, message: str | None = None) -> str:
+        (self.path / name).parent.mkdir(parents=True, exist_ok=True)
+        (self.path / name).write_text(text)
+        self.git("add", name)
+        self.git("commit", "-q", "-m", message or f"add {name}")
+        return self.git("rev-parse", "HEAD")
+
+    def refs(self, pattern: str = "refs/") -> dict[str, str]:
+        out = self.git("for-each-ref", "--format=%(refname) %(objectname)", pattern)
+        pairs = (line.split(" ", 1) for line in out.splitlines())
+        return {name: oid for name, oid in pairs}
+
+    def worktrees(self) -> list[str]:
+        out = self.git("worktree", "list", "--porcelain")
+        return [ln.split(" ", 1)[1] for ln in out.splitlines() if ln.startswith("worktree ")]
+
+    def record(self, worker_id: str) -> dict[str, Any]:
+        """The record exactly as stored, read with plain git."""
+        return json.loads(self.git("show", f"refs/workers/{worker_id}:worker.json"))
+
+    def snapshot(self) -> dict[str, object]:
+        """Everything a spawn or rm may touch: compare before/after for "nothing changed"."""
+        def tree(p: Path) -> list[str]:
+            return sorted(str(x.relative_to(p)) for x in p.rglob("*")) if p.exists() else []
+
+        return {
+            "refs": self.refs(),
+            "worktrees": self.worktrees(),
+            "admin": tree(self.path / ".git" / "worktrees"),
+            "runtime": tree(self.path / ".git" / "workers"),
+            "workers_dir": self.workers_dir.exists() and tree(self.workers_dir),
+            "reflogs": tree(self.path / ".git" / "logs"),
+            "status": self.git("status", "--porcelain"),
+            "config": self.git("config", "--local", "--list"),
+        }
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
+    box = Sandbox(tmp_path)
+    cwd = os.getcwd()
+    os.chdir(tmp_path)  # never inside a repository under test by accident
+    try:
+        yield box
+    finally:
+        os.chdir(cwd)
+        _kill_leftovers(tmp_path)
+
+
+@pytest.fixture
+def repo(sandbox: Sandbox) -> GitRepo:
+    return GitRepo(sandbox, sandbox.root / "repo")
+
+
+@pytest.fixture
+def agent(sandbox: Sandbox, repo: GitRepo) -> Path:
+    """A stand-in agent: reads the prompt, commits a file, exits with $AGENT_EXIT (0)."""
+    path = sandbox.script("stand-in-agent", """
+        cat > "$GIT_WORKER_PROMPT_FILE.seen"
+        echo "agent: working on $(basename "$PWD")"
+        echo "$(basename "$PWD")" > work.txt
+        git add work.txt && git commit -q -m "work on $(basename "$PWD")"
+        echo "agent: done"
+        exit "${AGENT_EXIT:-0}"
+    """)
+    repo.git("config", "worker.agent", "stand-in")
+    repo.git("config", "worker.agent.stand-in.command", str(path))
+    return path
+
+
+def _kill_leftovers(root: Path) -> None:
+    """End any agent a test left running (they run in sessions of their own)."""
+    if not shutil.which("pgrep"):
+        return
+    out = subprocess.run(["pgrep", "-f", str(root)], capture_output=True, text=True).stdout
+    for pid in out.split():
+        try:
+            os.kill(int(pid), 9)
+        except (ProcessLookupError, PermissionError, ValueError):
+            pass

@@ -1,0 +1,101 @@
+"""git worker spawn: what a user sees, and what plain git sees afterwards."""
+
+from __future__ import annotations
+
+from conftest import GitRepo
+
+
+def test_spawn_positional_ids_creates_branch_worktree_and_record(repo: GitRepo, agent) -> None:
+    base = repo.git("rev-parse", "main")
+    r = repo.ok("spawn", "talu-gsga", "talu-jid5", "-d", "fix the parser")
+
+    assert "spawned talu-gsga" in r.out and "spawned talu-jid5" in r.out
+    for wid in ("talu-gsga", "talu-jid5"):
+        path = repo.workers_dir / wid
+        assert str(path) in repo.worktrees()
+        assert repo.git("rev-parse", "--abbrev-ref", "HEAD", cwd=path) == f"worker/{wid}"
+        record = repo.record(wid)
+        assert record["id"] == wid
+        assert record["branch"] == f"refs/heads/worker/{wid}"
+        assert record["base"] == {"name": "main", "ref": "refs/heads/main", "oid": base,
+                                  "fetched": False, "fetch_error": None}
+        assert record["worktree"] == str(path)
+        assert record["schema_version"] == 1
+        shown = repo.wait(wid, "exited")
+        assert shown["exit_code"] == 0 and shown["problems"] == []
+        assert repo.git("log", "-1", "--format=%s", f"worker/{wid}") == f"work on {wid}"
+
+
+def test_dash_t_and_positional_ids_mix(repo: GitRepo) -> None:
+    repo.ok("spawn", "a1", "-t", "b2", "--no-launch")
+    assert set(repo.refs("refs/workers/")) == {"refs/workers/a1", "refs/workers/b2"}
+
+
+def test_worktree_is_accepted_by_plain_git(repo: GitRepo) -> None:
+    repo.commit("src/app.py", "print('hi')\n")
+    repo.ok("spawn", "w1", "--no-launch")
+    wt = repo.workers_dir / "w1"
+    assert (wt / "src" / "app.py").read_text() == "print('hi')\n"
+    assert repo.git("status", "--porcelain", cwd=wt) == ""
+    repo.git("fsck", "--no-progress")
+    assert repo.git("reflog", "show", "--format=%gs", "worker/w1") == "git-worker: spawn w1"
+    repo.git("worktree", "remove", str(wt))
+    assert str(wt) not in repo.worktrees()
+
+
+def test_no_leftovers_from_main_head_when_base_differs(repo: GitRepo) -> None:
+    # dulwich's add_worktree checks out main's HEAD first and leaves such files behind.
+    repo.git("branch", "release")
+    repo.commit("only-on-main.txt", "x\n")
+    repo.ok("spawn", "w1", "-f", "release", "--no-launch")
+    wt = repo.workers_dir / "w1"
+    assert not (wt / "only-on-main.txt").exists()
+    assert repo.git("status", "--porcelain", cwd=wt) == ""
+
+
+def test_same_directory_name_gets_its_own_administration(repo: GitRepo) -> None:
+    # Someone's unrelated worktree whose admin dir is already called "w1".
+    repo.git("worktree", "add", "-q", "-b", "other", str(repo.path.parent / "elsewhere" / "w1"))
+    repo.ok("spawn", "w1", "--no-launch")
+    listed = repo.git("worktree", "list", "--porcelain")
+    assert "branch refs/heads/other" in listed and "branch refs/heads/worker/w1" in listed
+    assert repo.git("rev-parse", "--abbrev-ref", "HEAD",
+                    cwd=repo.path.parent / "elsewhere" / "w1") == "other"
+
+
+def test_repeated_id_is_one_task(repo: GitRepo) -> None:
+    repo.ok("spawn", "w1", "w1", "-t", "w1", "--no-launch")
+    assert list(repo.refs("refs/workers/")) == ["refs/workers/w1"]
+
+
+def test_json_output_is_the_new_records(repo: GitRepo) -> None:
+    import json
+
+    out = json.loads(repo.ok("spawn", "w1", "--no-launch", "--json").out)
+    assert [r["id"] for r in out] == ["w1"]
+    assert out[0]["state"] == "ready"
+
+
+def test_dry_run_changes_nothing(repo: GitRepo) -> None:
+    before = repo.snapshot()
+    r = repo.ok("spawn", "w1", "--dry-run")
+    assert "would spawn w1: branch worker/w1 from main" in r.out
+    assert repo.snapshot() == before
+
+
+def test_spawning_an_existing_worker_fails_and_keeps_it(repo: GitRepo) -> None:
+    repo.ok("spawn", "w1", "--no-launch")
+    before = repo.snapshot()
+    r = repo.worker("spawn", "w1", "--no-launch")
+    assert r.code == 1
+    assert "worker 'w1' already exists (state ready, branch worker/w1)" in r.err
+    assert "git worker rm w1" in r.err
+    assert repo.snapshot() == before
+
+
+def test_one_failing_id_does_not_undo_the_others(repo: GitRepo) -> None:
+    repo.git("branch", "worker/b")  # b's branch is taken
+    r = repo.worker("spawn", "a", "b", "c", "--no-launch")
+    assert r.code == 1
+    assert "error: b: branch worker/b already exists" in r.err
+    assert set(repo.refs("refs/workers/")) == {"refs/workers/a", "refs/workers/c"}
