@@ -41,7 +41,7 @@ _CLASSES: tuple[tuple[str, tuple[str, ...]], ...] = (
         "could not resolve host", "could not resolve hostname", "name or service not known",
         "temporary failure in name resolution", "connection refused", "connection timed out",
         "timed out", "network is unreachable", "no route to host", "connection reset",
-        "failed to connect", "unable to connect", "ssh: connect to host",
+        "failed to connect", "unable to connect", "couldn't connect", "ssh: connect to host",
         "could not read from remote repository", "connection closed", "broken pipe",
     )),
 )

@@ -6,10 +6,16 @@ from git_worker import registry
 from git_worker.repo import Repo
 
 
+def exit_state(code: int) -> str:
+    return "exited" if code == 0 else "failed"
+
+
 def record_exit(repo: Repo, worker_id: str, code: int) -> None:
     def change(r: registry.Record) -> None:
         r.exit_code = code
-        if r.state in registry.LIVE_STATES:
-            r.state = "exited" if code == 0 else "failed"
+        # A spawning record stays so: its spawner sets the final state (or, if the
+        # spawner died, recovery decides what to keep).
+        if r.state in ("running", "waiting"):
+            r.state = exit_state(code)
 
     registry.update(repo, worker_id, change, f"exited {code}")

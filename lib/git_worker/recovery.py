@@ -33,22 +33,53 @@ def delete_new_branch(repo: Repo, branch_ref: str, oid: str, own_worktree: str) 
 
 
 def stop_launched(runtime_dir: str, launcher: dict[str, Any]) -> None:
-    """End an agent a failed spawn had started (its whole process group)."""
-    pid = launcher.get("pid")
-    if pid and processes.alive(launcher | {"host": None}):
+    """End an agent a spawn had started: its whole process group.
+
+    The launcher's record may not have reached the registry (the spawner died right after
+    launching), so the agent's pid file in the runtime dir is consulted too.
+    """
+    groups = set()
+    if launcher.get("pid") and processes.alive(launcher | {"host": None}):
+        groups.add(int(launcher["pid"]))
+    agent_pid = _read_pid(os.path.join(runtime_dir, "agent.pid"))
+    # Once the exit file exists the agent is gone and its pid may belong to anyone.
+    if agent_pid and not os.path.exists(os.path.join(runtime_dir, "exit")):
         try:
-            os.killpg(int(pid), signal.SIGKILL)
+            groups.add(os.getpgid(agent_pid))
         except ProcessLookupError:
+            pass
+    for group in groups:
+        try:
+            os.killpg(group, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
             pass
 
 
+def agent_started(runtime_dir: str, record: Record) -> bool:
+    return bool(record.launcher.get("pid")) or os.path.exists(
+        os.path.join(runtime_dir, "agent.pid"))
+
+
 def abandon_spawn(repo: Repo, entry: Entry) -> list[str]:
-    """Undo an interrupted spawn and drop its record. Returns what was undone."""
+    """Undo an interrupted spawn and drop its record. Returns what was done.
+
+    If the agent had started and left work behind (commits on the branch, changes in the
+    worktree), nothing is deleted: the record is kept as `failed` so the work can be
+    reviewed, merged or removed like any other worker's.
+    """
     record, done = entry.record, []
     runtime = registry.runtime_dir(repo, record.id)
-    if record.launcher.get("pid"):
+    started = agent_started(runtime, record)
+    if started:
         stop_launched(runtime, record.launcher)
         done.append("stopped the agent")
+        if _has_work(repo, record):
+            def keep(r: Record) -> None:
+                r.state, r.spawner = "failed", None
+
+            registry.update(repo, record.id, keep, "spawn interrupted after the agent started")
+            done.append("kept its work (state failed)")
+            return done
     admin = worktrees.find_admin_dir(repo, record.worktree)
     if admin is not None and worktrees.head_branch(admin) == record.branch:
         if os.path.isdir(record.worktree) and worktrees.admin_dir_of(record.worktree) == admin:
@@ -64,6 +95,26 @@ def abandon_spawn(repo: Repo, entry: Entry) -> list[str]:
     if registry.remove(repo, record.id, entry.oid):
         done.append("dropped the spawning record")
     return done
+
+
+def _has_work(repo: Repo, record: Record) -> bool:
+    tip = repo.read_ref(record.branch)
+    if tip is not None and tip != record.base["oid"]:
+        return True
+    if os.path.isdir(record.worktree):
+        try:
+            return bool(worktrees.dirty_paths(record.worktree))
+        except Exception:
+            return True  # can't tell: keep it
+    return False
+
+
+def _read_pid(path: str) -> int | None:
+    try:
+        with open(path, encoding="ascii") as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
 
 
 def _worktrees_on(repo: Repo, branch_ref: str) -> list[str]:

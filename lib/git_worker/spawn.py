@@ -16,7 +16,8 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from git_worker import agents, failpoints, launchers, processes, prompt, recovery, refnames
+from git_worker import agents, failpoints, launchers, lifecycle, processes, prompt, recovery
+from git_worker import refnames
 from git_worker import registry, worktrees
 from git_worker.base import Base
 from git_worker.config import Config
@@ -171,8 +172,12 @@ def _spawn(repo: Repo, config: Config, task: Task, plan: Plan, undo: _Undo) -> R
         r.launcher = dict(launcher)
         r.spawn_steps = list(STEPS) if plan.launch else list(STEPS[:-1])
         r.spawner = None
-        if r.state == "spawning":  # the agent may have exited (and said so) already
-            r.state = "running" if plan.launch else "ready"
+        if not plan.launch:
+            r.state = "ready"
+        elif r.exit_code is not None:  # the agent was quick: it has exited already
+            r.state = lifecycle.exit_state(r.exit_code)
+        else:
+            r.state = "running"
 
     entry = registry.update(repo, task.id, finish,
                             "spawn: running" if plan.launch else "spawn: ready")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from git_worker import config as config_mod
@@ -46,12 +47,14 @@ def check(repo: Repo, config: config_mod.Config, *, repair: bool) -> list[Findin
     findings: list[Finding] = []
 
     def found(worker_id: str | None, problem: str, fix: str | None,
-              action: object = None) -> None:
+              action: Callable[[], object] | None = None) -> None:
         finding = Finding(worker_id, problem, fix)
-        if repair and fix and callable(action):
+        if repair and fix and action is not None:
             try:
-                action()
+                done = action()
                 finding.repaired = True
+                if isinstance(done, list) and done:
+                    finding.repair = "; ".join(done)
             except WorkerError as e:
                 finding.problem += f" (repair failed: {e})"
         findings.append(finding)
@@ -93,8 +96,7 @@ def check(repo: Repo, config: config_mod.Config, *, repair: bool) -> list[Findin
     return findings
 
 
-def _check_entry(repo: Repo, entry: registry.Entry, found: object) -> None:
-    assert callable(found)
+def _check_entry(repo: Repo, entry: registry.Entry, found: Callable[..., None]) -> None:
     r = entry.record
     if r.state == "spawning":
         if recovery.is_abandoned(r):

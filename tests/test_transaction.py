@@ -1,0 +1,164 @@
+"""Spawn is a transaction: every failure leaves the repository exactly as it was; a spawner
+killed mid-way is recovered by fsck --repair (or by the next spawn of that id)."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import pytest
+from conftest import GitRepo, Sandbox
+
+STEPS = ["spawn.claim", "spawn.branch", "spawn.worktree", "spawn.files", "spawn.setup",
+         "spawn.launch"]
+
+
+def test_failing_setup_command_rolls_everything_back(repo: GitRepo, agent) -> None:
+    repo.git("config", "--add", "worker.setup", "sh -c 'echo installing; exit 3'")
+    before = repo.snapshot()
+    r = repo.worker("spawn", "w1")
+    assert r.code == 1
+    assert "setup command 'sh -c 'echo installing; exit 3'' failed (exit 3)" in r.err
+    assert "installing" in r.err
+    assert repo.snapshot() == before
+
+
+def test_setup_commands_run_in_the_new_worktree(repo: GitRepo) -> None:
+    repo.git("config", "--add", "worker.setup", "touch setup-ran")
+    repo.git("config", "--add", "worker.setup", "sh -c 'echo $GIT_WORKER_ID > id.txt'")
+    repo.ok("spawn", "w1", "--no-launch")
+    assert (repo.workers_dir / "w1" / "setup-ran").exists()
+    assert (repo.workers_dir / "w1" / "id.txt").read_text() == "w1\n"
+
+
+def test_agent_that_cannot_start_rolls_everything_back(repo: GitRepo) -> None:
+    repo.git("config", "worker.agent.ghost.command", "no-such-agent-binary --flag")
+    before = repo.snapshot()
+    r = repo.worker("spawn", "w1", "-a", "ghost")
+    assert r.code == 1
+    assert "cannot start agent 'ghost'" in r.err and "no-such-agent-binary" in r.err
+    assert "git config worker.agent.ghost.command" in r.err
+    assert repo.snapshot() == before
+
+
+def test_unknown_agent_rolls_everything_back(repo: GitRepo) -> None:
+    before = repo.snapshot()
+    r = repo.worker("spawn", "w1", "-a", "nobody")
+    assert r.code == 1
+    assert "unknown agent 'nobody'" in r.err
+    assert repo.snapshot() == before
+
+
+def test_worktree_path_taken_by_someones_files(repo: GitRepo) -> None:
+    taken = repo.workers_dir / "w1"
+    taken.mkdir(parents=True)
+    (taken / "precious.txt").write_text("mine")
+    before = repo.snapshot()
+    r = repo.worker("spawn", "w1", "--no-launch")
+    assert r.code == 1
+    assert f"worktree path {taken} already exists" in r.err
+    assert repo.snapshot() == before
+    assert (taken / "precious.txt").read_text() == "mine"
+
+
+def test_untracked_files_are_copied(repo: GitRepo) -> None:
+    (repo.path / ".env").write_text("SECRET=1\n")
+    (repo.path / "config").mkdir()
+    (repo.path / "config" / "local.toml").write_text("x = 1\n")
+    repo.git("config", "--add", "worker.copy", ".env")
+    repo.git("config", "--add", "worker.copy", "config/*.toml")
+    repo.ok("spawn", "w1", "--no-launch")
+    assert (repo.workers_dir / "w1" / ".env").read_text() == "SECRET=1\n"
+    assert (repo.workers_dir / "w1" / "config" / "local.toml").read_text() == "x = 1\n"
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_error_at_any_step_leaves_nothing_behind(repo: GitRepo, agent, step: str) -> None:
+    before = repo.snapshot()
+    r = repo.worker("spawn", "w1", env={"GIT_WORKER_FAILPOINTS": f"{step}:error"})
+    assert r.code == 1
+    assert f"failpoint {step} triggered" in r.err
+    assert repo.snapshot() == before
+
+
+@pytest.fixture
+def idle_agent(sandbox: Sandbox, repo: GitRepo) -> None:
+    """An agent that leaves no work behind (so a rollback has nothing to keep)."""
+    path = sandbox.script("idle-agent", "sleep 30\n")
+    repo.git("config", "worker.agent", "idle")
+    repo.git("config", "worker.agent.idle.command", str(path))
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_killed_spawner_is_recovered_by_fsck_repair(repo: GitRepo, idle_agent, step: str) -> None:
+    r = repo.worker("spawn", "w1", env={"GIT_WORKER_FAILPOINTS": f"{step}:kill"})
+    assert r.code == 137  # git: "git-worker died of signal 9"
+    assert repo.record("w1")["state"] == "spawning"
+    listed = repo.show("w1")
+    assert any("spawn was interrupted" in p for p in listed["problems"])
+
+    fsck = repo.worker("fsck", "--repair")
+    assert fsck.code == 0, fsck.out + fsck.err
+    assert "repaired: w1: spawn was interrupted (its process is gone)" in fsck.out
+    assert "dropped the spawning record" in fsck.out
+    assert repo.refs("refs/workers/") == {}
+    assert "refs/heads/worker/w1" not in repo.refs()
+    assert str(repo.workers_dir / "w1") not in repo.worktrees()
+    assert not (repo.workers_dir / "w1").exists()
+    repo.git("fsck", "--no-progress")
+    repo.ok("fsck")
+    repo.ok("spawn", "w1", "--no-launch")
+
+
+def test_work_of_an_agent_started_before_the_kill_is_kept(repo: GitRepo, agent) -> None:
+    r = repo.worker("spawn", "w1", env={"GIT_WORKER_FAILPOINTS": "spawn.launch:kill"})
+    assert r.code == 137
+    repo.wait("w1", "spawning")
+    main = repo.git("rev-parse", "main")
+    for _ in range(100):  # the stand-in agent commits within moments
+        if repo.git("rev-parse", "worker/w1") != main:
+            break
+        time.sleep(0.1)
+    fsck = repo.worker("fsck", "--repair")
+    assert "kept its work (state failed)" in fsck.out
+    assert repo.record("w1")["state"] == "failed"
+    assert repo.git("log", "-1", "--format=%s", "worker/w1") == "work on w1"
+    assert (repo.workers_dir / "w1" / "work.txt").exists()
+    repo.ok("fsck")
+
+
+def test_next_spawn_finishes_an_abandoned_rollback(repo: GitRepo) -> None:
+    r = repo.worker("spawn", "w1", "--no-launch",
+                    env={"GIT_WORKER_FAILPOINTS": "spawn.worktree:kill"})
+    assert r.code == 137  # git: "git-worker died of signal 9"
+    repo.ok("spawn", "w1", "--no-launch")
+    assert repo.record("w1")["state"] == "ready"
+    assert repo.worktrees().count(str(repo.workers_dir / "w1")) == 1
+
+
+def _spawn_many(sandbox: Sandbox, repo: GitRepo, ids: list[str]) -> list[tuple[int, str]]:
+    procs = [subprocess.Popen(["git", "worker", "spawn", i, "--no-launch"], cwd=repo.path,
+                              env=sandbox.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for i in ids]
+    return [(p.wait(60), p.stderr.read()) for p in procs]
+
+
+def test_concurrent_spawns_of_one_id_have_one_winner(sandbox: Sandbox, repo: GitRepo) -> None:
+    results = _spawn_many(sandbox, repo, ["same"] * 6)
+    assert sorted(code for code, _ in results) == [0, 1, 1, 1, 1, 1]
+    for code, err in results:
+        if code:
+            assert "worker 'same' already exists" in err
+    assert repo.worktrees().count(str(repo.workers_dir / "same")) == 1
+    assert list(repo.refs("refs/workers/")) == ["refs/workers/same"]
+    repo.ok("fsck")
+
+
+def test_parallel_spawns_of_distinct_ids_all_succeed(sandbox: Sandbox, repo: GitRepo) -> None:
+    ids = [f"w{n}" for n in range(6)]
+    results = _spawn_many(sandbox, repo, ids)
+    assert [code for code, _ in results] == [0] * 6, results
+    assert sorted(repo.refs("refs/workers/")) == sorted(f"refs/workers/{i}" for i in ids)
+    assert len(repo.worktrees()) == 7
+    repo.ok("fsck")
+    repo.git("fsck", "--no-progress")
