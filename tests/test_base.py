@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+
 from conftest import GitRepo, Sandbox
 
 

@@ -7,6 +7,7 @@ import subprocess
 import time
 
 import pytest
+
 from conftest import GitRepo, Sandbox
 
 STEPS = ["spawn.claim", "spawn.branch", "spawn.worktree", "spawn.files", "spawn.setup",

@@ -195,10 +195,10 @@ def _summary(stderr: str) -> str:
 
 
 def _not_found(repo: Repo, name: str, on: str | None = None) -> WorkerError:
-    refs = [r.decode(errors="replace") for r in repo.dulwich.refs.keys()]
+    refs = [r.decode(errors="replace") for r in repo.dulwich.refs]
     names = sorted({refnames.short(r) for r in refs
                     if r.startswith((refnames.HEADS, refnames.REMOTES))})
     close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
     where = f" on {on}" if on else ""
-    hint = "did you mean: " + ", ".join(close) + "?" if close else "git branch -a lists the branches"
+    hint = f"did you mean: {', '.join(close)}?" if close else "git branch -a lists the branches"
     return WorkerError(f"base branch '{name}' not found{where}", hint=hint)

@@ -63,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help="remove workers" if name == "rm" else argparse.SUPPRESS)
         p.add_argument("ids", nargs="+", metavar="ID")
         p.add_argument("-f", "--force", action="store_true",
-                       help="remove even with uncommitted changes, unmerged commits or a live agent")
+                       help="remove even with uncommitted changes, unmerged commits "
+                            "or a live agent")
         p.add_argument("--keep-branch", action="store_true", help="keep the worker's branch")
 
     p = sub.add_parser("fsck", help="check registry, branches and worktrees agree")

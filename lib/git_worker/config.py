@@ -32,7 +32,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("worker.branchPrefix", "worker/", "string", "branch = prefix + id"),
     Setting("worker.worktreeDir", "../<repo>.workers", "path",
             "where worktrees go, relative to the main worktree"),
-    Setting("worker.agent", "claude", "string", "agent adapter: claude, codex, aider, gemini, or custom"),
+    Setting("worker.agent", "claude", "string",
+            "agent adapter: claude, codex, aider, gemini, or custom"),
     Setting("worker.model", None, "string", "model passed to the agent (default: the agent's)"),
     Setting("worker.launcher", None, "string", "tmux or detached (default: tmux if present)"),
     Setting("worker.review", "false", "bool", "run the review gate when a worker finishes"),
@@ -40,7 +41,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("worker.promptTemplate", None, "path", "prompt template file (default: built-in)"),
     Setting("worker.tracker", None, "string", "bd or none (default: bd if found)"),
     Setting("worker.copy", None, "multi", "globs of untracked files copied into new worktrees"),
-    Setting("worker.setup", None, "multi", "commands run in a new worktree (shell words, no shell)"),
+    Setting("worker.setup", None, "multi",
+            "commands run in a new worktree (shell words, no shell)"),
     Setting("worker.maxConcurrent", None, "int", "running workers at once (default: unlimited)"),
 )
 _BY_NAME = {s.key.lower(): s for s in SETTINGS}
@@ -61,12 +63,20 @@ class Entry:
 
 
 def parse_int(text: str) -> int | None:
-    """git's integer syntax: optional sign, digits, optional k/m/g unit."""
+    """git's integer syntax: strtoimax base 0 (0x hex, 0 octal), then an optional k/m/g."""
     t = text.strip().lower()
     unit = t[-1:] if t[-1:] in ("k", "m", "g") else ""
-    digits = t[: len(t) - len(unit)]
+    number = t[: len(t) - len(unit)]
+    sign = -1 if number.startswith("-") else 1
+    digits = number.lstrip("+-") if number[:1] in "+-" else number
+    if number[:1] in "+-" and number[1:2] in "+-":
+        return None
+    if digits.startswith("0x"):
+        base = 16
+    else:
+        base = 8 if digits.startswith("0") and len(digits) > 1 else 10
     try:
-        return int(digits, 10) * _UNITS[unit]
+        return sign * int(digits[2:] if base == 16 else digits, base) * _UNITS[unit]
     except ValueError:
         return None
 
@@ -164,6 +174,17 @@ class Config:
         except ValueError as err:
             raise _bad(e, f"shell words ({err})") from None
         return argv or None
+
+    def validate(self) -> None:
+        """Parse every known setting now, so a bad value fails before anything is made."""
+        for setting in SETTINGS:
+            if setting.kind == "bool":
+                self.boolean(setting.key)
+            elif setting.kind == "int":
+                self.integer(setting.key, minimum=1)
+            elif setting.kind == "seconds":
+                self.seconds(setting.key, 1.0)
+        self.branch_prefix  # noqa: B018 (validates)
 
     # --- the settings by name ---------------------------------------------------------
 

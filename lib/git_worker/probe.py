@@ -23,8 +23,9 @@ class Observed:
 
 
 def exit_status(repo: Repo, worker_id: str) -> int | None:
+    path = os.path.join(registry.runtime_dir(repo, worker_id), "exit")
     try:
-        with open(os.path.join(registry.runtime_dir(repo, worker_id), "exit"), encoding="ascii") as f:
+        with open(path, encoding="ascii") as f:
             return int(f.read().strip())
     except (OSError, ValueError):
         return None

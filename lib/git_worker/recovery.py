@@ -91,8 +91,7 @@ def abandon_spawn(repo: Repo, entry: Entry) -> list[str]:
         done.append(f"removed empty directory {record.worktree}")
     if delete_new_branch(repo, record.branch, record.base["oid"], record.worktree):
         done.append(f"deleted branch {record.branch}")
-    shutil.rmtree(runtime, ignore_errors=True)
-    if registry.remove(repo, record.id, entry.oid):
+    if registry.forget(repo, record.id, entry.oid):
         done.append("dropped the spawning record")
     return done
 

@@ -110,7 +110,8 @@ def get(repo: Repo, worker_id: str) -> Entry:
 
 
 def all_entries(repo: Repo) -> list[Entry | Corrupt]:
-    return [_load(repo, wid, oid) for wid, oid in sorted(repo.refs_under(refnames.REGISTRY).items())]
+    found = repo.refs_under(refnames.REGISTRY)
+    return [_load(repo, wid, oid) for wid, oid in sorted(found.items())]
 
 
 def ids(repo: Repo) -> list[str]:
@@ -156,9 +157,7 @@ def _write_commit(repo: Repo, record: Record, parent: str | None, event: str) ->
     commit.author_time = commit.commit_time = int(time.time())
     commit.author_timezone = commit.commit_timezone = 0
     commit.message = f"{event}\n".encode()
-    store = repo.dulwich.object_store
-    for obj in (blob, tree, commit):
-        store.add_object(obj)
+    repo.write_objects([blob, tree, commit])
     return commit.id.decode()
 
 
@@ -198,6 +197,16 @@ def set_state(repo: Repo, worker_id: str, state: str, event: str | None = None) 
 def remove(repo: Repo, worker_id: str, oid: str) -> bool:
     """Delete the record if it is still at ``oid``."""
     return repo.delete_ref(refnames.registry(worker_id), oid, "git-worker: removed")
+
+
+def forget(repo: Repo, worker_id: str, oid: str) -> bool:
+    """Delete the record (if still at ``oid``) and the worker's runtime files."""
+    import shutil
+
+    removed = remove(repo, worker_id, oid)
+    if removed:
+        shutil.rmtree(runtime_dir(repo, worker_id), ignore_errors=True)
+    return removed
 
 
 # --- runtime files (not history) --------------------------------------------------------

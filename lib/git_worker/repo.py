@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -18,7 +18,7 @@ from git_worker import git
 from git_worker.errors import GitCommandError, WorkerError
 
 if TYPE_CHECKING:
-    from dulwich.objects import Commit
+    from dulwich.objects import Commit, ShaFile
     from dulwich.repo import Repo as DulwichRepo
 
 # Registry commits and the reflog lines git-worker writes carry this identity, so they
@@ -126,6 +126,28 @@ class Repo:
         return deleted
 
     # --- objects ------------------------------------------------------------------------
+
+    def write_objects(self, objects: Sequence[ShaFile]) -> None:
+        """Store objects, tolerating another process writing the very same one.
+
+        dulwich 1.2.21 writes a loose object under `<object>.lock` and raises FileLocked if
+        another process holds it (git uses a temporary file and a rename instead). Two
+        writers of one object write identical bytes, so waiting for it to appear is enough.
+        """
+        from dulwich.file import FileLocked
+
+        store = self.dulwich.object_store
+        for obj in objects:
+            for attempt in range(_LOCK_RETRIES):
+                if obj.id in store:
+                    break
+                try:
+                    store.add_object(obj)
+                    break
+                except FileLocked:
+                    time.sleep(0.005 * (1 + min(attempt, 4)))
+            else:
+                raise WorkerError(f"cannot write object {obj.id.decode()}: its lock is held")
 
     def commit(self, oid: str) -> Commit:
         from dulwich.objects import Commit

@@ -16,9 +16,18 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from git_worker import agents, failpoints, launchers, lifecycle, processes, prompt, recovery
-from git_worker import refnames
-from git_worker import registry, worktrees
+from git_worker import (
+    agents,
+    failpoints,
+    launchers,
+    lifecycle,
+    processes,
+    prompt,
+    recovery,
+    refnames,
+    registry,
+    worktrees,
+)
 from git_worker.base import Base
 from git_worker.config import Config
 from git_worker.errors import WorkerError
@@ -26,6 +35,7 @@ from git_worker.git import clean_env
 from git_worker.registry import Record
 from git_worker.repo import Repo
 
+_SETUP_HINT = "fix the command, or remove it: git config --unset-all worker.setup"
 STEPS = ("claim", "branch", "worktree", "files", "setup", "launch")
 
 
@@ -219,7 +229,8 @@ def _copy_untracked(repo: Repo, config: Config, dest: str) -> None:
     for pattern in config.values("worker.copy"):
         if os.path.isabs(pattern) or ".." in pattern.split("/"):
             raise WorkerError(f"worker.copy pattern '{pattern}' must stay inside the repository")
-        for found in sorted(glob.glob(pattern, root_dir=source, recursive=True, include_hidden=True)):
+        matches = glob.glob(pattern, root_dir=source, recursive=True, include_hidden=True)
+        for found in sorted(matches):
             src, dst = os.path.join(source, found), os.path.join(dest, found)
             if found.split(os.sep)[0] == ".git" or os.path.lexists(dst):
                 continue  # never overwrite what the checkout put there
@@ -247,12 +258,12 @@ def _run_setup(config: Config, worktree: str, runtime: str, record: Record) -> N
                                       stdout=log, stderr=subprocess.STDOUT, check=False).returncode
             except OSError as e:
                 raise WorkerError(f"setup command '{command}' cannot run: {e.strerror}",
-                                  hint="fix or remove it: git config --unset-all worker.setup") from None
+                                  hint=_SETUP_HINT) from None
         if code != 0:
             tail = _tail(log_path, 5)
             raise WorkerError(f"setup command '{command}' failed (exit {code})" +
                               (f":\n{tail}" if tail else ""),
-                              hint="fix the command, or remove it: git config --unset-all worker.setup")
+                              hint=_SETUP_HINT)
 
 
 def _tail(path: str, n: int) -> str:

@@ -143,6 +143,19 @@ def discard_new(created: Created) -> None:
     remove_made_parents(created.made_parent, os.path.dirname(created.path))
 
 
+def prunable(repo: Repo) -> list[str]:
+    """Worktrees plain git would prune, as "path: reason" (`git worktree list` knows)."""
+    out = git.output(["worktree", "list", "--porcelain", "-z"], cwd=repo.common_dir,
+                     env=git.clean_env())
+    found, path = [], ""
+    for item in out.split("\0"):
+        if item.startswith("worktree "):
+            path = item[len("worktree ") :]
+        elif item.startswith("prunable"):
+            found.append(f"{path}: {item[len('prunable') :].strip() or 'prunable'}")
+    return found
+
+
 def prune(repo: Repo) -> str:
     out = git.run(["worktree", "prune", "--verbose"], cwd=repo.common_dir, env=git.clean_env())
     return (out.stdout + out.stderr).decode(errors="replace").strip()

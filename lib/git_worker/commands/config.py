@@ -39,7 +39,10 @@ def run(config: Config, *, as_json: bool) -> int:
     lines = []
     for r in table:
         value = r["value"]
-        shown = ", ".join(value) if isinstance(value, list) else ("-" if value is None else str(value))
+        if isinstance(value, list):
+            shown = ", ".join(value)
+        else:
+            shown = "-" if value is None else str(value)
         where = str(r["scope"]) if r["scope"] == "default" else \
             f"{r['scope']} ({str(r['origin']).removeprefix('file:')})"
         lines.append([str(r["key"]), shown or "-", where])

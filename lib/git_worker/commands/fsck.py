@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from git_worker import config as config_mod
-from git_worker import git, lifecycle, probe, recovery, refnames, registry, spawn, worktrees
+from git_worker import lifecycle, probe, recovery, refnames, registry, spawn, worktrees
 from git_worker.errors import WorkerError
 from git_worker.repo import Repo
 
@@ -87,11 +87,9 @@ def check(repo: Repo, config: config_mod.Config, *, repair: bool) -> list[Findin
                 path = os.path.join(runtime_root, name)
                 found(name, f"runtime files {path} belong to no worker", "delete them",
                       lambda path=path: shutil.rmtree(path))
-    prunable = git.output(["worktree", "prune", "--dry-run", "--verbose"],
-                          cwd=repo.common_dir, env=git.clean_env())
+    prunable = worktrees.prunable(repo)
     if prunable:
-        found(None, "git considers some worktree administration prunable: "
-                    + prunable.replace("\n", "; "),
+        found(None, "prunable worktree administration: " + "; ".join(prunable),
               "git worktree prune", lambda: worktrees.prune(repo))
     return findings
 
@@ -117,7 +115,7 @@ def _check_entry(repo: Repo, entry: registry.Entry, found: Callable[..., None]) 
     worktree_missing = not os.path.isdir(r.worktree)
     if branch_missing and worktree_missing:
         found(r.id, "both its branch and its worktree are gone", "drop the record",
-              lambda: registry.remove(repo, r.id, entry.oid))
+              lambda: registry.forget(repo, r.id, entry.oid))
     elif worktree_missing:
         found(r.id, f"worktree {r.worktree} is missing",
               f"recreate it from branch {refnames.short(r.branch)}",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 
 from git_worker import failpoints, processes, recovery, refnames, registry, worktrees
@@ -55,20 +54,19 @@ def remove(repo: Repo, worker_id: str, *, force: bool, keep_branch: bool) -> Non
                           f"'{worker_id}'; its worktree is gone, the branch and record remain",
                           hint=f"look at it, then run git worker rm {worker_id} again")
     failpoints.hit("rm.registry")
-    shutil.rmtree(registry.runtime_dir(repo, worker_id), ignore_errors=True)
-    if not registry.remove(repo, worker_id, entry.oid):
+    if not registry.forget(repo, worker_id, entry.oid):
         # Changed meanwhile (e.g. the agent just recorded its exit): drop the newer state.
         latest = registry.read(repo, worker_id)
         if latest is not None:
-            registry.remove(repo, worker_id, latest.oid)
+            registry.forget(repo, worker_id, latest.oid)
 
 
 def _what_would_be_lost(repo: Repo, record: Record, tip: str | None,
                         keep_branch: bool) -> list[str]:
     reasons = []
-    if record.state in registry.LIVE_STATES and record.state != "spawning":
-        if processes.alive(record.launcher | {"host": record.host}):
-            reasons.append("its agent is still running (git worker stop it first)")
+    live = record.state in registry.LIVE_STATES and record.state != "spawning"
+    if live and processes.alive(record.launcher | {"host": record.host}):
+        reasons.append("its agent is still running (git worker stop it first)")
     if os.path.isdir(record.worktree):
         dirty = worktrees.dirty_paths(record.worktree)
         if dirty:

@@ -28,6 +28,7 @@ def run(
 ) -> int:
     if not ids:
         raise WorkerError("no task ids given", hint="git worker spawn ID… (or -t ID)")
+    config.validate()
     tasks, failed = [], 0
     for raw in dict.fromkeys(ids):  # a repeated id is one task
         try:

@@ -1,0 +1,128 @@
+"""Settings are read exactly as git reads them: every scope, includes, `git -c`, and all of
+git's boolean spellings. `git worker config` shows each effective value and its origin."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import GitRepo
+
+SPELLINGS = ["true", "yes", "on", "1", "TRUE", "Yes", "false", "no", "off", "0", "", "2",
+             "-1", "1k", "maybe", "truthy", "0x1"]
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS)
+def test_booleans_match_git(repo: GitRepo, spelling: str) -> None:
+    from git_worker.config import parse_bool
+
+    repo.git("config", "worker.noFetch", spelling)
+    r = repo.sandbox.run("git", "config", "--type=bool", "worker.noFetch", cwd=repo.path)
+    ours = parse_bool(spelling)
+    if r.code != 0:
+        assert ours is None
+    else:
+        assert ours is (r.out.strip() == "true")
+
+
+def test_valueless_key_is_true_like_git(repo: GitRepo) -> None:
+    with open(repo.path / ".git" / "config", "a") as f:
+        f.write("[worker]\n\tnoFetch\n")
+    rows = {r["key"]: r for r in json.loads(repo.ok("config", "--json").out)}
+    assert rows["worker.noFetch"]["value"] == "true"
+
+
+def test_bad_boolean_is_a_clear_error(repo: GitRepo) -> None:
+    repo.git("config", "worker.noFetch", "maybe")
+    before = repo.snapshot()
+    r = repo.worker("spawn", "w1", "--no-launch")
+    assert r.code == 1
+    assert "bad value 'maybe' for worker.nofetch in .git/config: expected a boolean" in r.err
+    assert "git config --local worker.nofetch <value>" in r.err
+    assert repo.snapshot() == before
+
+
+def test_every_scope_and_precedence(repo: GitRepo) -> None:
+    home = repo.sandbox.home
+    (home / ".gitconfig").write_text("[worker]\n\tbranchPrefix = global/\n\tmodel = g\n")
+    repo.git("config", "worker.model", "local-model")
+    rows = {r["key"]: r for r in json.loads(repo.ok("config", "--json").out)}
+    assert rows["worker.branchPrefix"]["value"] == "global/"
+    assert rows["worker.branchPrefix"]["scope"] == "global"
+    assert rows["worker.model"]["value"] == "local-model"
+    assert rows["worker.model"]["scope"] == "local"
+    assert rows["worker.agent"]["value"] == "claude"
+    assert rows["worker.agent"]["scope"] == "default"
+
+
+def test_worktree_config_wins_in_that_worktree(repo: GitRepo) -> None:
+    # dulwich 1.2.21 reads config.worktree from the wrong place with the wrong precedence.
+    repo.git("config", "extensions.worktreeConfig", "true")
+    repo.git("config", "worker.branchPrefix", "local/")
+    repo.git("config", "--worktree", "worker.branchPrefix", "wt/")
+    repo.ok("spawn", "w1", "--no-launch")
+    assert "refs/heads/wt/w1" in repo.refs()
+
+
+def test_include_files_are_followed(repo: GitRepo) -> None:
+    inc = repo.sandbox.root / "extra.gitconfig"
+    inc.write_text("[worker]\n\tbranchPrefix = inc/\n")
+    repo.git("config", "include.path", str(inc))
+    repo.ok("spawn", "w1", "--no-launch")
+    assert "refs/heads/inc/w1" in repo.refs()
+
+
+def test_git_dash_c_is_honoured(repo: GitRepo) -> None:
+    r = repo.sandbox.run("git", "-c", "worker.branchPrefix=cli/", "worker", "spawn", "w1",
+                         "--no-launch", cwd=repo.path)
+    assert r.code == 0, r.err
+    assert "refs/heads/cli/w1" in repo.refs()
+    r = repo.sandbox.run("git", "-c", "worker.model=m1", "worker", "config", "--json",
+                         cwd=repo.path)
+    rows = {row["key"]: row for row in json.loads(r.out)}
+    assert rows["worker.model"] == {**rows["worker.model"], "value": "m1", "scope": "command"}
+
+
+def test_multi_valued_settings_keep_order(repo: GitRepo) -> None:
+    repo.git("config", "--add", "worker.copy", ".env")
+    repo.git("config", "--add", "worker.copy", "*.local")
+    rows = {r["key"]: r for r in json.loads(repo.ok("config", "--json").out)}
+    assert rows["worker.copy"]["value"] == [".env", "*.local"]
+
+
+def test_config_table_for_people(repo: GitRepo) -> None:
+    repo.git("config", "worker.agent.mine.command", "my-agent --go")
+    repo.git("config", "worker.typo", "1")
+    out = repo.ok("config").out
+    assert out.splitlines()[0].split() == ["SETTING", "VALUE", "FROM"]
+    assert "worker.agent.mine.command  my-agent --go" in out
+    rows = {r["key"]: r for r in json.loads(repo.ok("config", "--json").out)}
+    assert rows["worker.typo"]["doc"] == "unknown setting (typo?)"
+
+
+@pytest.mark.parametrize(("key", "value", "expected"), [
+    ("worker.fetchTimeout", "soon", "a number of seconds greater than 0"),
+    ("worker.fetchTimeout", "-5", "a number of seconds greater than 0"),
+    ("worker.branchPrefix", "a..b/", "a prefix that makes valid branch names"),
+    ("worker.branchPrefix", "bad prefix/", "a prefix that makes valid branch names"),
+])
+def test_bad_values_are_refused_before_anything_is_created(repo: GitRepo, key: str, value: str,
+                                                           expected: str) -> None:
+    repo.git("config", key, value)
+    before = repo.snapshot()
+    r = repo.worker("spawn", "w1", "-f", "main", "--no-launch")
+    assert r.code == 1
+    assert expected in r.err
+    assert repo.snapshot() == before
+
+
+@pytest.mark.parametrize("where", [".git", ".git/workers", "."])
+def test_worktree_dir_inside_git_dir_is_refused(repo: GitRepo, where: str) -> None:
+    repo.git("config", "worker.worktreeDir", where)
+    r = repo.worker("spawn", "w1", "--no-launch")
+    if where == ".":  # inside the main worktree is allowed (e.g. an ignored .worktrees/)
+        assert r.code == 0, r.err
+        return
+    assert r.code == 1
+    assert "points into the git directory" in r.err

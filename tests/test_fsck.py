@@ -1,0 +1,74 @@
+"""git worker fsck: finds drift between registry, branches and worktrees; --repair fixes
+what it can without losing anything."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+from conftest import GitRepo
+
+
+def test_clean_repository(repo: GitRepo) -> None:
+    repo.ok("spawn", "w1", "--no-launch")
+    assert repo.ok("fsck").out == "ok: registry, branches and worktrees agree\n"
+    assert json.loads(repo.ok("fsck", "--json").out) == []
+
+
+def test_missing_worktree_is_recreated_from_its_branch(repo: GitRepo) -> None:
+    repo.ok("spawn", "w1", "--no-launch")
+    wt = repo.workers_dir / "w1"
+    (wt / "f").write_text("f")
+    repo.git("add", "f", cwd=wt)
+    repo.git("commit", "-q", "-m", "f", cwd=wt)
+    shutil.rmtree(wt)
+    r = repo.worker("fsck")
+    assert r.code == 1
+    assert f"problem: w1: worktree {wt} is missing (--repair would: recreate it" in r.out
+    repo.ok("fsck", "--repair")
+    assert (wt / "f").read_text() == "f"
+    assert repo.git("rev-parse", "--abbrev-ref", "HEAD", cwd=wt) == "worker/w1"
+    repo.ok("fsck")
+
+
+def test_record_without_branch_or_worktree_is_dropped(repo: GitRepo) -> None:
+    repo.ok("spawn", "w1", "--no-launch")
+    repo.git("worktree", "remove", str(repo.workers_dir / "w1"))
+    repo.git("branch", "-D", "worker/w1")
+    repo.ok("fsck", "--repair")
+    assert repo.refs("refs/workers/") == {}
+    repo.ok("fsck")
+
+
+def test_orphans_are_reported_not_deleted(repo: GitRepo) -> None:
+    repo.git("branch", "worker/stray")
+    (repo.workers_dir / "someone").mkdir(parents=True)
+    r = repo.worker("fsck", "--repair")
+    assert r.code == 1
+    assert "branch worker/stray has no worker record" in r.out
+    assert "belongs to no worker" in r.out
+    assert "refs/heads/worker/stray" in repo.refs()
+    assert (repo.workers_dir / "someone").is_dir()
+
+
+def test_prunable_worktree_administration_is_pruned(repo: GitRepo) -> None:
+    repo.git("worktree", "add", "-q", "--detach", str(repo.path.parent / "tmpwt"))
+    shutil.rmtree(repo.path.parent / "tmpwt")
+    assert "prunable" in repo.worker("fsck").out
+    repo.ok("fsck", "--repair")
+    repo.ok("fsck")
+
+
+def test_corrupt_record_is_restored_from_history(repo: GitRepo) -> None:
+    repo.ok("spawn", "w1", "--no-launch")
+    tip = repo.git("rev-parse", "refs/workers/w1")
+    blob = repo.sandbox.run("git", "hash-object", "-w", "--stdin", cwd=repo.path,
+                            input="{broken").out.strip()
+    tree = repo.sandbox.run("git", "mktree", cwd=repo.path,
+                            input=f"100644 blob {blob}\tworker.json\n").out.strip()
+    repo.git("update-ref", "refs/workers/w1", repo.git("commit-tree", tree, "-p", tip, "-m", "x"))
+    assert json.loads(repo.ok("list", "--json").out)[0]["state"] == "corrupt"
+    repo.ok("fsck", "--repair")
+    assert repo.record("w1")["state"] == "ready"
+    assert repo.git("log", "-1", "--format=%s", "refs/workers/w1") == \
+        "fsck: restored last readable state"

@@ -1,0 +1,47 @@
+"""Ids are refused, with a reason, before anything is created."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import GitRepo
+from git_worker import ids
+
+HOSTILE = ["../x", "a/b", "-rf", "--all", "..", ".", "a..b", "x.lock", "x.", "has space",
+           "tab\there", "nl\nx", "ctl\x01", "a" * 81, "HEAD", "FETCH_HEAD", "ORIG_HEAD", "@",
+           "a@{1}", "a~1", "a^", "a:b", "a?", "a*", "a[", "a\\b", "é", "", ".hidden", "_x"]
+
+
+@pytest.mark.parametrize("bad", HOSTILE)
+def test_hostile_ids_are_refused(bad: str) -> None:
+    assert ids.problem(bad) is not None
+
+
+def test_hostile_ids_create_nothing(repo: GitRepo) -> None:
+    before = repo.snapshot()
+    usable = [b for b in HOSTILE if b and "\x00" not in b]
+    r = repo.worker("spawn", "--no-launch", "--", *usable)
+    assert r.code == 1
+    assert r.err.count("error: invalid worker id") == len(usable)
+    assert repo.snapshot() == before
+
+
+def test_real_ids_are_accepted() -> None:
+    for good in ("talu-gsga", "bd-a3f8e9", "bd-a3f8e9.1", "T_1", "x" * 80):
+        assert ids.validate(good) == good
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=20))
+def test_valid_ids_are_valid_refs_and_stay_in_their_directory(candidate: str) -> None:
+    import os
+    import subprocess
+
+    if ids.problem(candidate) is not None:
+        return
+    for ref in (f"refs/workers/{candidate}", f"refs/heads/worker/{candidate}"):
+        assert subprocess.run(["git", "check-ref-format", ref]).returncode == 0
+    root = "/tmp/root.workers"
+    assert os.path.dirname(os.path.normpath(os.path.join(root, candidate))) == root

@@ -1,0 +1,78 @@
+"""The registry lives in refs/workers/<id>: one commit per state change, readable with
+plain git, updated only by compare-and-swap."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from conftest import GitRepo, Sandbox
+
+
+def test_record_and_history_are_plain_git(repo: GitRepo, agent) -> None:
+    repo.ok("spawn", "w1", "-d", "task text")
+    repo.wait("w1", "exited")
+    log = repo.git("log", "--format=%s", "refs/workers/w1").splitlines()
+    assert log == ["exited 0", "spawn: running", "spawn: worktree created", "spawn: claimed"]
+    assert repo.git("log", "-1", "--format=%an <%ae>", "refs/workers/w1") == \
+        "git-worker <git-worker@localhost>"
+    first = json.loads(repo.git("show", "refs/workers/w1~3:worker.json"))
+    assert first["state"] == "spawning" and first["spawner"]["pid"] > 0
+    last = repo.record("w1")
+    assert last["state"] == "exited" and last["exit_code"] == 0 and last["spawner"] is None
+    assert repo.git("ls-tree", "--name-only", "refs/workers/w1") == "worker.json"
+    reflog = repo.git("reflog", "show", "--format=%gs", "refs/workers/w1").splitlines()
+    assert reflog[0] == "git-worker: exited 0"
+
+
+def test_show_history_lists_every_event(repo: GitRepo) -> None:
+    repo.ok("spawn", "w1", "--no-launch")
+    out = repo.ok("show", "w1", "--history").out
+    events = [line.split("  ")[-1] for line in out.split("\n\n")[1].splitlines()]
+    assert events == ["spawn: ready", "spawn: worktree created", "spawn: claimed"]
+    shown = json.loads(repo.ok("show", "w1", "--json", "--history").out)
+    assert [e["event"] for e in shown["history"]] == events
+
+
+def test_update_racing_plain_git_update_ref_loses_nothing(sandbox: Sandbox, repo: GitRepo) -> None:
+    """Our CAS and git's own locking agree: interleaved writers never lose an update."""
+    repo.ok("spawn", "w1", "--no-launch")
+    script = (
+        "import sys; sys.path.insert(0, sys.argv[1])\n"
+        "from git_worker.repo import Repo\nfrom git_worker import registry\n"
+        "repo = Repo.discover(sys.argv[2])\n"
+        "for i in range(15):\n"
+        "    registry.update(repo, 'w1', lambda r: r.task.update(n=r.task.get('n', 0) + 1),"
+        " f'bump {i}')\n"
+    )
+    from conftest import CHECKOUT
+
+    ours = [subprocess.Popen([sys.executable, "-c", script, str(CHECKOUT / "lib"), str(repo.path)],
+                             env=sandbox.env) for _ in range(2)]
+    # Meanwhile plain git moves the same ref to a commit with the same record, many times.
+    for i in range(15):
+        tip = repo.git("rev-parse", "refs/workers/w1")
+        tree = repo.git("rev-parse", f"{tip}^{{tree}}")
+        new = repo.git("commit-tree", tree, "-p", tip, "-m", f"plain git {i}")
+        repo.sandbox.run("git", "update-ref", "refs/workers/w1", new, tip, cwd=repo.path)
+    assert [p.wait(60) for p in ours] == [0, 0]
+    assert repo.record("w1")["task"]["n"] == 30
+    assert len(repo.git("log", "--format=%s", "--grep=bump", "refs/workers/w1").splitlines()) == 30
+
+
+def test_a_corrupt_record_does_not_break_list(repo: GitRepo) -> None:
+    repo.ok("spawn", "good", "--no-launch")
+    blob = repo.sandbox.run("git", "hash-object", "-w", "--stdin", cwd=repo.path,
+                            input="not json").out.strip()
+    repo.git("update-ref", "refs/workers/blob-ref", blob)
+    tree = repo.sandbox.run("git", "mktree", cwd=repo.path,
+                            input=f"100644 blob {blob}\tworker.json\n").out.strip()
+    repo.git("update-ref", "refs/workers/bad-json", repo.git("commit-tree", tree, "-m", "x"))
+    rows = {r["id"]: r for r in json.loads(repo.ok("list", "--json").out)}
+    assert rows["good"]["state"] == "ready" and rows["good"]["problems"] == []
+    assert rows["blob-ref"]["state"] == "corrupt"
+    assert "not a commit" in rows["blob-ref"]["problems"][0]
+    assert rows["bad-json"]["state"] == "corrupt"
+    human = repo.ok("list").out
+    assert "bad-json  corrupt" in human and "run: git worker fsck" in human

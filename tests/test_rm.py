@@ -1,0 +1,96 @@
+"""git worker rm: removes worktree, branch and record — and refuses to lose work."""
+
+from __future__ import annotations
+
+from conftest import GitRepo
+
+
+def test_rm_removes_everything_of_a_finished_worker(repo: GitRepo) -> None:
+    before = repo.snapshot()
+    repo.ok("spawn", "w1", "--no-launch")
+    assert repo.ok("rm", "w1").out == "removed w1\n"
+    after = repo.snapshot()
+    assert after["refs"] == before["refs"]
+    assert after["worktrees"] == before["worktrees"]
+    assert after["admin"] == [] and after["runtime"] == []
+
+
+def test_rm_refuses_uncommitted_and_untracked_changes(repo: GitRepo) -> None:
+    repo.ok("spawn", "w1", "w2", "--no-launch")
+    (repo.workers_dir / "w1" / "README").write_text("changed\n")
+    (repo.workers_dir / "w2" / "new.txt").write_text("new\n")
+    r = repo.worker("rm", "w1", "w2")
+    assert r.code == 1
+    assert "refusing to remove 'w1': 1 modified or untracked file(s) in its worktree (README)" \
+        in r.err
+    assert "(new.txt)" in r.err and "--force" in r.err
+    assert (repo.workers_dir / "w1" / "README").read_text() == "changed\n"
+    assert (repo.workers_dir / "w2" / "new.txt").exists()
+    assert set(repo.refs("refs/workers/")) == {"refs/workers/w1", "refs/workers/w2"}
+
+
+def test_rm_refuses_unmerged_commits_but_keep_branch_saves_them(repo: GitRepo) -> None:
+    repo.ok("spawn", "w1", "--no-launch")
+    wt = repo.workers_dir / "w1"
+    (wt / "feature.txt").write_text("work")
+    repo.git("add", "feature.txt", cwd=wt)
+    repo.git("commit", "-q", "-m", "feature", cwd=wt)
+    tip = repo.git("rev-parse", "worker/w1")
+    r = repo.worker("rm", "w1")
+    assert r.code == 1
+    assert "branch worker/w1 has 1 commit(s) not in main" in r.err
+    assert "--keep-branch" in r.err
+    assert repo.ok("rm", "w1", "--keep-branch").out == "removed w1 (branch kept)\n"
+    assert repo.git("rev-parse", "worker/w1") == tip
+    assert str(wt) not in repo.worktrees() and not wt.exists()
+
+
+def test_merged_commits_do_not_block_rm(repo: GitRepo) -> None:
+    repo.ok("spawn", "w1", "--no-launch")
+    wt = repo.workers_dir / "w1"
+    (wt / "feature.txt").write_text("work")
+    repo.git("add", "feature.txt", cwd=wt)
+    repo.git("commit", "-q", "-m", "feature", cwd=wt)
+    repo.git("merge", "-q", "--ff-only", "worker/w1")
+    repo.ok("rm", "w1")
+    assert "refs/heads/worker/w1" not in repo.refs()
+
+
+def test_force_discards(repo: GitRepo) -> None:
+    repo.ok("spawn", "w1", "--no-launch")
+    wt = repo.workers_dir / "w1"
+    (wt / "README").write_text("changed\n")
+    (wt / "x").write_text("x")
+    repo.git("add", "x", cwd=wt)
+    repo.git("commit", "-q", "-m", "x", cwd=wt)
+    (wt / "y").write_text("y")
+    repo.ok("rm", "--force", "w1")
+    assert not wt.exists() and "refs/heads/worker/w1" not in repo.refs()
+    assert repo.refs("refs/workers/") == {}
+
+
+def test_rm_refuses_a_running_agent(repo: GitRepo, sandbox) -> None:
+    sleeper = sandbox.script("sleeper", "exec sleep 60\n")
+    repo.git("config", "worker.agent.sleeper.command", str(sleeper))
+    repo.ok("spawn", "w1", "-a", "sleeper")
+    r = repo.worker("rm", "w1")
+    assert r.code == 1 and "its agent is still running" in r.err
+    repo.ok("rm", "-f", "w1")
+    assert repo.refs("refs/workers/") == {}
+
+
+def test_rm_of_a_worker_whose_worktree_was_deleted_by_hand(repo: GitRepo) -> None:
+    import shutil
+
+    repo.ok("spawn", "w1", "--no-launch")
+    shutil.rmtree(repo.workers_dir / "w1")
+    repo.ok("remove", "w1")
+    assert repo.worktrees() == [str(repo.path)]
+    repo.git("worktree", "prune", "--dry-run")
+    assert repo.refs("refs/workers/") == {}
+
+
+def test_rm_unknown_worker(repo: GitRepo) -> None:
+    r = repo.worker("rm", "nope")
+    assert r.code == 1
+    assert "error: nope: no worker 'nope'" in r.err
