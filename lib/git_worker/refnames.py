@@ -13,7 +13,7 @@ def valid(name: str) -> bool:
     from dulwich.refs import check_ref_format
 
     try:
-        return check_ref_format(name.encode("utf-8", "surrogateescape"))
+        return check_ref_format(name.encode("utf-8", "surrogateescape"))  # type: ignore[arg-type]
     except Exception:  # dulwich raises on some byte sequences instead of saying False
         return False
 

@@ -152,7 +152,7 @@ def _write_commit(repo: Repo, record: Record, parent: str | None, event: str) ->
     tree.add(RECORD_FILE.encode(), 0o100644, blob.id)
     commit = Commit()
     commit.tree = tree.id
-    commit.parents = [parent.encode()] if parent else []
+    commit.parents = [parent.encode()] if parent else []  # type: ignore[list-item]
     commit.author = commit.committer = IDENTITY
     commit.author_time = commit.commit_time = int(time.time())
     commit.author_timezone = commit.commit_timezone = 0
@@ -197,6 +197,31 @@ def set_state(repo: Repo, worker_id: str, state: str, event: str | None = None) 
 def remove(repo: Repo, worker_id: str, oid: str) -> bool:
     """Delete the record if it is still at ``oid``."""
     return repo.delete_ref(refnames.registry(worker_id), oid, "git-worker: removed")
+
+
+def last_readable(repo: Repo, oid: str) -> Record | None:
+    """The newest readable record in the history below commit ``oid``."""
+    try:
+        parents = repo.commit(oid).parents
+    except WorkerError:
+        return None
+    while parents:
+        parent = parents[0].decode()
+        found = _load(repo, "", parent)
+        if isinstance(found, Entry):
+            return found.record
+        parents = repo.commit(parent).parents
+    return None
+
+
+def restore_last_readable(repo: Repo, corrupt: Corrupt) -> None:
+    """Put the newest readable state back on top of an unreadable record (CAS)."""
+    record = last_readable(repo, corrupt.oid)
+    if record is None:
+        raise WorkerError("no readable state in its history")
+    new = _write_commit(repo, record, corrupt.oid, "fsck: restored last readable state")
+    if not repo.update_ref(refnames.registry(corrupt.id), corrupt.oid, new, "git-worker: fsck"):
+        raise WorkerError("the record changed meanwhile; run git worker fsck again")
 
 
 def forget(repo: Repo, worker_id: str, oid: str) -> bool:

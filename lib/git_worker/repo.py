@@ -18,7 +18,8 @@ from git_worker import git
 from git_worker.errors import GitCommandError, WorkerError
 
 if TYPE_CHECKING:
-    from dulwich.objects import Commit, ShaFile
+    from dulwich.objects import Commit, ObjectID, ShaFile
+    from dulwich.refs import Ref
     from dulwich.repo import Repo as DulwichRepo
 
 # Registry commits and the reflog lines git-worker writes carry this identity, so they
@@ -26,6 +27,14 @@ if TYPE_CHECKING:
 IDENTITY = b"git-worker <git-worker@localhost>"
 
 _LOCK_RETRIES = 40  # x ~25 ms average back-off: about a second, like git's core.filesRefLockTimeout
+
+
+def _ref(name: str) -> Ref:
+    return name.encode("utf-8", "surrogateescape")  # type: ignore[return-value]  # NewType
+
+
+def _oid(oid: str) -> ObjectID:
+    return oid.encode("ascii")  # type: ignore[return-value]  # NewType
 
 
 @dataclass
@@ -76,20 +85,20 @@ class Repo:
     def read_ref(self, name: str) -> str | None:
         """The OID ``name`` points to (following symrefs), or None when it doesn't exist."""
         try:
-            oid = self.dulwich.refs[name.encode()]
+            oid = self.dulwich.refs[_ref(name)]
         except KeyError:
             return None
         return oid.decode()
 
     def symref_target(self, name: str) -> str | None:
-        target = self.dulwich.refs.read_ref(name.encode())
+        target = self.dulwich.refs.read_ref(_ref(name))
         if target is None or not target.startswith(b"ref: "):
             return None
         return target[5:].decode()
 
     def refs_under(self, prefix: str) -> dict[str, str]:
         """Every ref below ``prefix`` (e.g. 'refs/workers/') → OID, keyed by the rest."""
-        found = self.dulwich.refs.as_dict(prefix.rstrip("/").encode())
+        found = self.dulwich.refs.as_dict(_ref(prefix.rstrip("/")))
         return {k.decode(): v.decode() for k, v in found.items()}
 
     def create_ref(self, name: str, oid: str, message: str) -> bool:
@@ -97,7 +106,7 @@ class Repo:
         return _retry_locked(
             name,
             lambda: self.dulwich.refs.add_if_new(
-                name.encode(), oid.encode(), committer=IDENTITY, message=message.encode()
+                _ref(name), _oid(oid), committer=IDENTITY, message=message.encode()
             ),
         )
 
@@ -106,7 +115,7 @@ class Repo:
         return _retry_locked(
             name,
             lambda: self.dulwich.refs.set_if_equals(
-                name.encode(), old.encode(), new.encode(), committer=IDENTITY,
+                _ref(name), _oid(old), _oid(new), committer=IDENTITY,
                 message=message.encode(),
             ),
         )
@@ -116,7 +125,7 @@ class Repo:
         deleted = _retry_locked(
             name,
             lambda: self.dulwich.refs.remove_if_equals(
-                name.encode(), old.encode(), committer=IDENTITY, message=message.encode()
+                _ref(name), _oid(old), committer=IDENTITY, message=message.encode()
             ),
         )
         if deleted:
@@ -153,7 +162,7 @@ class Repo:
         from dulwich.objects import Commit
 
         try:
-            obj = self.dulwich[oid.encode()]
+            obj = self.dulwich[_oid(oid)]
         except KeyError:
             raise WorkerError(f"object {oid} is missing from the repository") from None
         if not isinstance(obj, Commit):
@@ -163,7 +172,7 @@ class Repo:
     def peel_to_commit(self, oid: str) -> str:
         from dulwich.objects import Tag
 
-        obj = self.dulwich[oid.encode()]
+        obj = self.dulwich[_oid(oid)]
         while isinstance(obj, Tag):
             obj = self.dulwich[obj.object[1]]
         return self.commit(obj.id.decode()).id.decode()
@@ -172,8 +181,7 @@ class Repo:
         """How many commits reachable from ``tip`` none of ``known`` has (capped at ``limit``)."""
         if tip in known:
             return 0
-        walker = self.dulwich.get_walker(include=[tip.encode()],
-                                         exclude=[k.encode() for k in known])
+        walker = self.dulwich.get_walker(include=[_oid(tip)], exclude=[_oid(k) for k in known])
         count = 0
         for _ in walker:
             count += 1

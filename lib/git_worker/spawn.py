@@ -61,9 +61,9 @@ class Plan:
 
 @dataclass
 class _Undo:
-    steps: list[tuple[str, Callable[[], None]]] = field(default_factory=list)
+    steps: list[tuple[str, Callable[[], object]]] = field(default_factory=list)
 
-    def push(self, name: str, undo: Callable[[], None]) -> None:
+    def push(self, name: str, undo: Callable[[], object]) -> None:
         self.steps.append((name, undo))
 
     def rollback(self) -> list[str]:

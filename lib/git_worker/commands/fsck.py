@@ -8,6 +8,7 @@ import os
 import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 
 from git_worker import config as config_mod
 from git_worker import lifecycle, probe, recovery, refnames, registry, spawn, worktrees
@@ -63,10 +64,10 @@ def check(repo: Repo, config: config_mod.Config, *, repair: bool) -> list[Findin
     for item in registry.all_entries(repo):
         known_ids.add(item.id if isinstance(item, registry.Corrupt) else item.record.id)
         if isinstance(item, registry.Corrupt):
+            restorable = registry.last_readable(repo, item.oid) is not None
             found(item.id, f"unreadable registry record ({item.reason})",
-                  "restore the last readable state from its history" if
-                  _last_good(repo, item.oid) else None,
-                  lambda item=item: _restore(repo, item))
+                  "restore the last readable state from its history" if restorable else None,
+                  partial(registry.restore_last_readable, repo, item))
             continue
         _check_entry(repo, item, found)
 
@@ -86,7 +87,7 @@ def check(repo: Repo, config: config_mod.Config, *, repair: bool) -> list[Findin
             if name not in known_ids:
                 path = os.path.join(runtime_root, name)
                 found(name, f"runtime files {path} belong to no worker", "delete them",
-                      lambda path=path: shutil.rmtree(path))
+                      partial(shutil.rmtree, path))
     prunable = worktrees.prunable(repo)
     if prunable:
         found(None, "prunable worktree administration: " + "; ".join(prunable),
@@ -134,28 +135,6 @@ def _recreate_worktree(repo: Repo, r: registry.Record) -> None:
     tip = repo.read_ref(r.branch)
     assert tip is not None
     worktrees.add(repo, r.worktree, r.branch, tip)
-
-
-def _last_good(repo: Repo, oid: str) -> registry.Record | None:
-    try:
-        commit = repo.commit(oid)
-    except WorkerError:
-        return None
-    while commit.parents:
-        commit = repo.commit(commit.parents[0].decode())
-        found = registry._load(repo, "", commit.id.decode())
-        if isinstance(found, registry.Entry):
-            return found.record
-    return None
-
-
-def _restore(repo: Repo, item: registry.Corrupt) -> None:
-    record = _last_good(repo, item.oid)
-    if record is None:
-        raise WorkerError("no readable state in its history")
-    new = registry._write_commit(repo, record, item.oid, "fsck: restored last readable state")
-    if not repo.update_ref(refnames.registry(item.id), item.oid, new, "git-worker: fsck"):
-        raise WorkerError("the record changed meanwhile; run fsck again")
 
 
 def _manual(f: Finding) -> str:
