@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from conftest import GitRepo
 
 
@@ -28,12 +30,24 @@ def test_old_flag_spellings_still_work(repo: GitRepo) -> None:
     assert repo.record("w1")["base"]["name"] == "main"
 
 
-def test_internal_errors_exit_3_and_ask_for_a_report(repo: GitRepo) -> None:
-    # A registry ref pointing at a missing object is not something a user can cause
-    # through git-worker; reading it must not crash list, but show's history walk is
-    # the simplest place where an unexpected exception surfaces.
+def test_internal_errors_exit_3_ask_for_a_report_and_still_roll_back(repo: GitRepo) -> None:
+    before = repo.snapshot()
+    r = repo.worker("spawn", "w1", "--no-launch",
+                    env={"GIT_WORKER_FAILPOINTS": "spawn.worktree:crash"})
+    assert r.code == 3
+    assert r.err.startswith("git-worker: internal error: RuntimeError: failpoint spawn.worktree")
+    assert "GIT_WORKER_DEBUG=1" in r.err and "Traceback" not in r.err
+    assert repo.snapshot() == before
+    r = repo.worker("spawn", "w1", "--no-launch", env={
+        "GIT_WORKER_FAILPOINTS": "spawn.worktree:crash", "GIT_WORKER_DEBUG": "1"})
+    assert r.code == 3 and "Traceback (most recent call last)" in r.err
+
+
+def test_a_record_pointing_at_a_missing_object_is_reported(repo: GitRepo) -> None:
     repo.ok("spawn", "w1", "--no-launch")
-    (repo.path / ".git" / "refs" / "workers" / "w1").write_text("0" * 40 + "\n")
-    r = repo.worker("show", "w1", "--history")
-    assert r.code == 1
-    assert "unreadable" in r.err
+    (repo.path / ".git" / "refs" / "workers" / "w1").write_text("1" * 40 + "\n")
+    listed = json.loads(repo.ok("list", "--json").out)
+    assert listed[0]["state"] == "corrupt"
+    assert "missing object" in listed[0]["problems"][0]
+    r = repo.worker("show", "w1")
+    assert r.code == 1 and "the registry record of 'w1' is unreadable" in r.err

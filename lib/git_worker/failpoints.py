@@ -2,7 +2,8 @@
 
 GIT_WORKER_FAILPOINTS=spawn.worktree:error,rm.branch:kill
   error → raise a WorkerError at that step (the transaction must roll back);
-  kill  → SIGKILL this process at that step (fsck --repair must recover).
+  kill  → SIGKILL this process at that step (fsck --repair must recover);
+  crash → raise an unexpected exception (the CLI must report a bug: exit 3).
 Unset in normal use; checking it costs one dict lookup.
 """
 
@@ -26,4 +27,6 @@ def hit(step: str) -> None:
             continue
         if action == "kill":
             os.kill(os.getpid(), signal.SIGKILL)
+        if action == "crash":
+            raise RuntimeError(f"failpoint {step} crashed ({ENV})")
         raise WorkerError(f"failpoint {step} triggered ({ENV})")

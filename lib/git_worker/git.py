@@ -86,7 +86,8 @@ def output(
     cwd: str | None = None,
     env: Mapping[str, str] | None = None,
     timeout: float | None = None,
+    input: bytes | None = None,
 ) -> str:
     """stdout of a git command that must succeed, decoded, without the final newline."""
-    proc = run(argv, cwd=cwd, env=env, timeout=timeout)
+    proc = run(argv, cwd=cwd, env=env, timeout=timeout, input=input)
     return proc.stdout.decode(errors="surrogateescape").rstrip("\n")

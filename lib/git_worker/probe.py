@@ -1,7 +1,8 @@
 """Compare a record with reality: the branch, the worktree, the agent's process.
 
 `list` and `fsck` never trust one source blindly. A probe that fails says "unknown",
-never "gone".
+never "gone". Reads go through one `git for-each-ref` per command (see Repo.ref_table),
+so listing many workers costs no more processes than listing one.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import os
 from dataclasses import dataclass, field
 
 from git_worker import processes, refnames, registry, worktrees
+from git_worker.errors import WorkerError
 from git_worker.registry import Record
 from git_worker.repo import Repo
 
@@ -22,6 +24,31 @@ class Observed:
     behind: int | None = None  # commits the base gained since the worker started
 
 
+@dataclass
+class Reality:
+    """What a command reads once and every probe of that command shares."""
+
+    repo: Repo
+    refs: dict[str, str] = field(default_factory=dict)
+    _behind: dict[tuple[str, str], int | None] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, repo: Repo) -> Reality:
+        return cls(repo, repo.ref_table(refnames.HEADS, refnames.REMOTES, refnames.TAGS))
+
+    def ref(self, name: str) -> str | None:
+        return self.refs.get(name) or None
+
+    def behind(self, tip: str, since: str) -> int | None:
+        key = (tip, since)
+        if key not in self._behind:
+            try:
+                self._behind[key] = self.repo.count_commits(tip, since)
+            except WorkerError:
+                self._behind[key] = None  # e.g. the base OID was garbage-collected
+        return self._behind[key]
+
+
 def exit_status(repo: Repo, worker_id: str) -> int | None:
     path = os.path.join(registry.runtime_dir(repo, worker_id), "exit")
     try:
@@ -31,13 +58,13 @@ def exit_status(repo: Repo, worker_id: str) -> int | None:
         return None
 
 
-def observe(repo: Repo, record: Record, base_tips: dict[str, str | None]) -> Observed:
+def observe(reality: Reality, record: Record) -> Observed:
+    repo = reality.repo
     seen = Observed(record.state, record.exit_code)
     problems = seen.problems
 
     if record.state == "spawning":
-        alive = processes.alive(record.spawner)
-        if alive is False:
+        if processes.alive(record.spawner) is False:
             problems.append("spawn was interrupted (its process is gone); "
                             "run: git worker fsck --repair")
     elif record.state in ("running", "waiting"):
@@ -51,26 +78,14 @@ def observe(repo: Repo, record: Record, base_tips: dict[str, str | None]) -> Obs
             elif alive is None:
                 problems.append("agent process: unknown")
 
-    try:
-        tip = repo.read_ref(record.branch)
-        if tip is None:
-            problems.append(f"branch {refnames.short(record.branch)} is missing")
-    except Exception as e:
-        problems.append(f"branch {refnames.short(record.branch)}: unknown ({e})")
-
+    if reality.ref(record.branch) is None:
+        problems.append(f"branch {refnames.short(record.branch)} is missing")
     if record.state != "spawning":
         problems.extend(_worktree_problems(record))
 
-    base_ref = record.base.get("ref")
-    if base_ref:
-        if base_ref not in base_tips:
-            base_tips[base_ref] = repo.read_ref(base_ref)
-        tip_of_base = base_tips[base_ref]
-        if tip_of_base:
-            try:
-                seen.behind = repo.count_new(tip_of_base, record.base["oid"])
-            except Exception:
-                seen.behind = None
+    base_tip = reality.ref(record.base.get("ref") or "")
+    if base_tip:
+        seen.behind = reality.behind(base_tip, record.base["oid"])
     return seen
 
 
@@ -89,4 +104,3 @@ def _worktree_problems(record: Record) -> list[str]:
     except OSError as e:
         return [f"worktree: unknown ({e.strerror})"]
     return []
-

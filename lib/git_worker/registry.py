@@ -90,10 +90,11 @@ class Corrupt:
 
 
 def read(repo: Repo, worker_id: str) -> Entry | None:
-    oid = repo.read_ref(refnames.registry(worker_id))
-    if oid is None:
+    matches = [e for e in _read_refs(repo, refnames.registry(worker_id))
+               if (e.id if isinstance(e, Corrupt) else e.record.id) == worker_id]
+    if not matches:
         return None
-    found = _load(repo, worker_id, oid)
+    found = matches[0]
     if isinstance(found, Corrupt):
         raise WorkerError(
             f"the registry record of '{worker_id}' is unreadable: {found.reason}",
@@ -110,8 +111,35 @@ def get(repo: Repo, worker_id: str) -> Entry:
 
 
 def all_entries(repo: Repo) -> list[Entry | Corrupt]:
-    found = repo.refs_under(refnames.REGISTRY)
-    return [_load(repo, wid, oid) for wid, oid in sorted(found.items())]
+    """Every record, read in two git processes (no dulwich import: list is a hot path)."""
+    return _read_refs(repo, refnames.REGISTRY)
+
+
+def _read_refs(repo: Repo, pattern: str) -> list[Entry | Corrupt]:
+    table = sorted(repo.ref_table(pattern).items())
+    blobs = repo.read_blobs([f"{oid}:{RECORD_FILE}" for _, oid in table])
+    result: list[Entry | Corrupt] = []
+    for (ref, oid), data in zip(table, blobs, strict=True):
+        worker_id = ref[len(refnames.REGISTRY) :]
+        result.append(_parse(worker_id, oid, data) if data is not None
+                      else Corrupt(worker_id, oid, _why_unreadable(repo, oid)))
+    return result
+
+
+def _why_unreadable(repo: Repo, oid: str) -> str:
+    kind = repo.object_types([oid])[0]
+    if kind == "missing":
+        return f"it points to a missing object ({oid or 'invalid'})"
+    if kind != "commit":
+        return f"{oid} is a {kind}, not a commit"
+    return f"commit {oid} has no {RECORD_FILE}"
+
+
+def _parse(worker_id: str, oid: str, data: bytes) -> Entry | Corrupt:
+    try:
+        return Entry(Record.from_json(data), oid)
+    except (ValueError, TypeError) as e:
+        return Corrupt(worker_id, oid, f"{RECORD_FILE}: {e}")
 
 
 def ids(repo: Repo) -> list[str]:
@@ -134,10 +162,10 @@ def _load(repo: Repo, worker_id: str, oid: str) -> Entry | Corrupt:
         commit = repo.commit(oid)
         tree = repo.dulwich[commit.tree]
         _, blob_id = tree[RECORD_FILE.encode()]  # type: ignore[index]
-        record = Record.from_json(repo.dulwich[blob_id].data)  # type: ignore[attr-defined]
-    except (WorkerError, KeyError, ValueError, TypeError) as e:
+        data = repo.dulwich[blob_id].data  # type: ignore[attr-defined]
+    except (WorkerError, KeyError) as e:
         return Corrupt(worker_id, oid, str(e) or type(e).__name__)
-    return Entry(record, oid)
+    return _parse(worker_id, oid, data)
 
 
 # --- writing -----------------------------------------------------------------------------

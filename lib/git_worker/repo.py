@@ -134,6 +134,62 @@ class Repo:
             _remove_empty_tail(os.path.join(self.common_dir, "logs", name), self.common_dir)
         return deleted
 
+    # --- bulk reads through git (the hot path of list/show) ------------------------------
+    # `import dulwich.repo` alone costs 50-80 ms, half of list's 150 ms budget; one
+    # `git for-each-ref` and one `git cat-file --batch` read 100 records in ~10 ms.
+
+    def ref_table(self, *prefixes: str) -> dict[str, str]:
+        """refname → OID for every ref under ``prefixes`` ("" for a broken ref)."""
+        # Only names and OIDs: asking for %(objecttype) makes git die on a missing object.
+        proc = git.run(["for-each-ref", "--format=%(objectname) %(refname)", *prefixes],
+                       cwd=self.common_dir)
+        table = {}
+        for line in proc.stdout.decode(errors="surrogateescape").splitlines():
+            oid, name = line.split(" ", 1)
+            table[name] = oid
+        # for-each-ref skips a ref with an invalid OID, with only a warning: keep it, so
+        # that callers report it instead of silently losing sight of it.
+        for line in proc.stderr.decode(errors="surrogateescape").splitlines():
+            if line.startswith("warning: ignoring broken ref "):
+                table[line[len("warning: ignoring broken ref ") :]] = ""
+        return table
+
+    def object_types(self, oids: Sequence[str]) -> list[str]:
+        """'commit', 'blob', … or 'missing' for each OID (git cat-file --batch-check)."""
+        out = git.output(["cat-file", "--batch-check=%(objecttype)"], cwd=self.common_dir,
+                         input="".join(f"{o or '0' * 40}\n" for o in oids).encode())
+        return [line.rsplit(" ", 1)[-1] for line in out.splitlines()]
+
+    def read_blobs(self, specs: Sequence[str]) -> list[bytes | None]:
+        """The contents of each object spec (e.g. '<commit>:worker.json'); None if missing."""
+        if not specs:
+            return []
+        data = git.run(["cat-file", "--batch"], cwd=self.common_dir,
+                       input="".join(f"{s}\n" for s in specs).encode()).stdout
+        found: list[bytes | None] = []
+        pos = 0
+        for _ in specs:
+            end = data.index(b"\n", pos)
+            header = data[pos:end].split()
+            pos = end + 1
+            if len(header) != 3 or header[1] != b"blob":
+                found.append(None)
+                if len(header) == 3:  # an object of another type: skip its contents
+                    pos += int(header[2]) + 1
+                continue
+            size = int(header[2])
+            found.append(data[pos : pos + size])
+            pos += size + 1
+        return found
+
+    def count_commits(self, include: str, *exclude: str) -> int:
+        """Commits reachable from ``include`` and from none of ``exclude`` (git rev-list)."""
+        if include in exclude:
+            return 0
+        out = git.output(["rev-list", "--count", include, *(f"^{e}" for e in exclude), "--"],
+                         cwd=self.common_dir)
+        return int(out)
+
     # --- objects ------------------------------------------------------------------------
 
     def write_objects(self, objects: Sequence[ShaFile]) -> None:
@@ -176,18 +232,6 @@ class Repo:
         while isinstance(obj, Tag):
             obj = self.dulwich[obj.object[1]]
         return self.commit(obj.id.decode()).id.decode()
-
-    def count_new(self, tip: str, *known: str, limit: int = 1000) -> int:
-        """How many commits reachable from ``tip`` none of ``known`` has (capped at ``limit``)."""
-        if tip in known:
-            return 0
-        walker = self.dulwich.get_walker(include=[_oid(tip)], exclude=[_oid(k) for k in known])
-        count = 0
-        for _ in walker:
-            count += 1
-            if count >= limit:
-                break
-        return count
 
 
 def _retry_locked(name: str, attempt: Callable[[], bool]) -> bool:

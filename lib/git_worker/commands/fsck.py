@@ -103,7 +103,7 @@ def _check_entry(repo: Repo, entry: registry.Entry, found: Callable[..., None]) 
                   "finish the rollback and drop the record",
                   lambda: recovery.abandon_spawn(repo, entry))
         return
-    seen = probe.observe(repo, r, {})
+    seen = probe.observe(probe.Reality.read(repo), r)
     code = probe.exit_status(repo, r.id)
     if r.state in ("running", "waiting") and code is not None:
         found(r.id, f"the agent exited {code}, but the record says {r.state}",

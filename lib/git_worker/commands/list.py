@@ -12,13 +12,13 @@ from git_worker.repo import Repo
 def collect(repo: Repo) -> list[dict[str, Any]]:
     """The records plus derived fields: what `list --json` prints."""
     rows: list[dict[str, Any]] = []
-    base_tips: dict[str, str | None] = {}
+    reality = probe.Reality.read(repo)
     for found in registry.all_entries(repo):
         if isinstance(found, registry.Corrupt):
             rows.append({"id": found.id, "state": "corrupt", "registry_oid": found.oid,
                          "problems": [f"unreadable record: {found.reason}; run: git worker fsck"]})
             continue
-        seen = probe.observe(repo, found.record, base_tips)
+        seen = probe.observe(reality, found.record)
         row = asdict(found.record)
         row.update(state=seen.state, exit_code=seen.exit_code, behind=seen.behind,
                    problems=seen.problems)

@@ -74,7 +74,7 @@ def _what_would_be_lost(repo: Repo, record: Record, tip: str | None,
             reasons.append(f"{len(dirty)} modified or untracked file(s) in its worktree ({shown})")
     if tip is not None and not keep_branch and record.state != "merged":
         base_tip = repo.read_ref(record.base.get("ref") or "") or record.base["oid"]
-        ahead = repo.count_new(tip, base_tip, record.base["oid"])
+        ahead = repo.count_commits(tip, base_tip, record.base["oid"])
         if ahead:
             reasons.append(f"branch {refnames.short(record.branch)} has {ahead} commit(s) "
                            f"not in {record.base['name']}")

@@ -11,7 +11,7 @@ from git_worker.repo import Repo
 
 def run(repo: Repo, worker_id: str, *, as_json: bool, history: bool) -> int:
     entry = registry.get(repo, worker_id)
-    seen = probe.observe(repo, entry.record, {})
+    seen = probe.observe(probe.Reality.read(repo), entry.record)
     row = asdict(entry.record)
     row.update(state=seen.state, exit_code=seen.exit_code, behind=seen.behind,
                problems=seen.problems)
