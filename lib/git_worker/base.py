@@ -195,7 +195,7 @@ def _summary(stderr: str) -> str:
 
 
 def _not_found(repo: Repo, name: str, on: str | None = None) -> WorkerError:
-    refs = [r.decode(errors="replace") for r in repo.dulwich.refs]
+    refs = [r.decode(errors="replace") for r in repo.refs]
     names = sorted({refnames.short(r) for r in refs
                     if r.startswith((refnames.HEADS, refnames.REMOTES))})
     close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)

@@ -160,9 +160,9 @@ def history(repo: Repo, worker_id: str) -> Iterator[tuple[str, int, str, Record 
 def _load(repo: Repo, worker_id: str, oid: str) -> Entry | Corrupt:
     try:
         commit = repo.commit(oid)
-        tree = repo.dulwich[commit.tree]
+        tree = repo.objects[commit.tree]
         _, blob_id = tree[RECORD_FILE.encode()]  # type: ignore[index]
-        data = repo.dulwich[blob_id].data  # type: ignore[attr-defined]
+        data = repo.objects[blob_id].data  # type: ignore[attr-defined]
     except (WorkerError, KeyError) as e:
         return Corrupt(worker_id, oid, str(e) or type(e).__name__)
     return _parse(worker_id, oid, data)
@@ -198,16 +198,19 @@ def claim(repo: Repo, record: Record, event: str = "spawn: claimed") -> Entry:
 
 
 def update(
-    repo: Repo, worker_id: str, change: Callable[[Record], None], event: str
+    repo: Repo, worker_id: str, change: Callable[[Record], None], event: str,
+    *, current: Entry | None = None,
 ) -> Entry:
     """Apply ``change`` to the current record and commit it, as a compare-and-swap.
 
-    When another process moved the ref in between, re-read and re-apply: no update is
-    lost. Raises WorkerError when the worker was removed meanwhile.
+    ``current``, if the caller holds the entry it last wrote, saves a re-read. When another
+    process moved the ref in between, re-read and re-apply: no update is lost. Raises
+    WorkerError when the worker was removed meanwhile.
     """
     ref = refnames.registry(worker_id)
     for _ in range(_CAS_ATTEMPTS):
-        entry = get(repo, worker_id)
+        entry = current or get(repo, worker_id)
+        current = None
         change(entry.record)
         new = _write_commit(repo, entry.record, entry.oid, event)
         if repo.update_ref(ref, entry.oid, new, f"git-worker: {event}"):

@@ -18,9 +18,9 @@ from git_worker import git
 from git_worker.errors import GitCommandError, WorkerError
 
 if TYPE_CHECKING:
+    from dulwich.object_store import DiskObjectStore
     from dulwich.objects import Commit, ObjectID, ShaFile
-    from dulwich.refs import Ref
-    from dulwich.repo import Repo as DulwichRepo
+    from dulwich.refs import DiskRefsContainer, Ref
 
 # Registry commits and the reflog lines git-worker writes carry this identity, so they
 # never fail for want of user.name/user.email and are easy to tell apart in `git log`.
@@ -74,38 +74,52 @@ class Repo:
         main = common_dir if bare else os.path.dirname(common_dir)
         return cls(git_dir, common_dir, main, toplevel)
 
-    @cached_property
-    def dulwich(self) -> DulwichRepo:
-        from dulwich.repo import Repo as DulwichRepo
+    # dulwich's ref and object stores, opened directly: dulwich.repo.Repo would import
+    # index, config, hooks and more (tens of ms) that git-worker never uses.
 
-        return DulwichRepo(self.common_dir)
+    @cached_property
+    def refs(self) -> DiskRefsContainer:
+        from dulwich.refs import DiskRefsContainer
+
+        return DiskRefsContainer(self.common_dir, logger=self._write_reflog)
+
+    @cached_property
+    def objects(self) -> DiskObjectStore:
+        from dulwich.object_store import DiskObjectStore
+
+        return DiskObjectStore(os.path.join(self.common_dir, "objects"))
+
+    def _write_reflog(self, ref: bytes, old: bytes, new: bytes, committer: bytes | None,
+                      timestamp: int | None, timezone: int | None, message: bytes) -> None:
+        append_reflog(os.path.join(self.common_dir, "logs", os.fsdecode(ref)),
+                      old.decode(), new.decode(), message.decode())
 
     # --- refs ---------------------------------------------------------------------------
 
     def read_ref(self, name: str) -> str | None:
         """The OID ``name`` points to (following symrefs), or None when it doesn't exist."""
         try:
-            oid = self.dulwich.refs[_ref(name)]
+            oid = self.refs[_ref(name)]
         except KeyError:
             return None
         return oid.decode()
 
     def symref_target(self, name: str) -> str | None:
-        target = self.dulwich.refs.read_ref(_ref(name))
+        target = self.refs.read_ref(_ref(name))
         if target is None or not target.startswith(b"ref: "):
             return None
         return target[5:].decode()
 
     def refs_under(self, prefix: str) -> dict[str, str]:
         """Every ref below ``prefix`` (e.g. 'refs/workers/') → OID, keyed by the rest."""
-        found = self.dulwich.refs.as_dict(_ref(prefix.rstrip("/")))
+        found = self.refs.as_dict(_ref(prefix.rstrip("/")))
         return {k.decode(): v.decode() for k, v in found.items()}
 
     def create_ref(self, name: str, oid: str, message: str) -> bool:
         """Create ``name`` at ``oid`` unless it exists (atomic). False when it existed."""
         return _retry_locked(
             name,
-            lambda: self.dulwich.refs.add_if_new(
+            lambda: self.refs.add_if_new(
                 _ref(name), _oid(oid), committer=IDENTITY, message=message.encode()
             ),
         )
@@ -114,7 +128,7 @@ class Repo:
         """Move ``name`` from ``old`` to ``new`` (atomic). False when it wasn't at ``old``."""
         return _retry_locked(
             name,
-            lambda: self.dulwich.refs.set_if_equals(
+            lambda: self.refs.set_if_equals(
                 _ref(name), _oid(old), _oid(new), committer=IDENTITY,
                 message=message.encode(),
             ),
@@ -124,7 +138,7 @@ class Repo:
         """Delete ``name`` if it is still at ``old`` (atomic), with its reflog."""
         deleted = _retry_locked(
             name,
-            lambda: self.dulwich.refs.remove_if_equals(
+            lambda: self.refs.remove_if_equals(
                 _ref(name), _oid(old), committer=IDENTITY, message=message.encode()
             ),
         )
@@ -201,7 +215,7 @@ class Repo:
         """
         from dulwich.file import FileLocked
 
-        store = self.dulwich.object_store
+        store = self.objects
         for obj in objects:
             for attempt in range(_LOCK_RETRIES):
                 if obj.id in store:
@@ -218,7 +232,7 @@ class Repo:
         from dulwich.objects import Commit
 
         try:
-            obj = self.dulwich[_oid(oid)]
+            obj = self.objects[_oid(oid)]
         except KeyError:
             raise WorkerError(f"object {oid} is missing from the repository") from None
         if not isinstance(obj, Commit):
@@ -228,10 +242,19 @@ class Repo:
     def peel_to_commit(self, oid: str) -> str:
         from dulwich.objects import Tag
 
-        obj = self.dulwich[_oid(oid)]
+        obj = self.objects[_oid(oid)]
         while isinstance(obj, Tag):
-            obj = self.dulwich[obj.object[1]]
+            obj = self.objects[obj.object[1]]
         return self.commit(obj.id.decode()).id.decode()
+
+
+def append_reflog(path: str, old: str, new: str, message: str) -> None:
+    """One reflog line, in git's format, by git-worker's identity."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    line = (f"{old} {new} {IDENTITY.decode()} {int(time.time())} +0000\t"
+            f"{message.splitlines()[0] if message else ''}\n")
+    with open(path, "a", encoding="utf-8", errors="surrogateescape") as f:
+        f.write(line)
 
 
 def _retry_locked(name: str, attempt: Callable[[], bool]) -> bool:

@@ -154,7 +154,7 @@ def _spawn(repo: Repo, config: Config, task: Task, plan: Plan, undo: _Undo) -> R
     created = worktrees.add(repo, path, branch_ref, plan.base.oid)
     undo.push("worktree", lambda: worktrees.discard_new(created))
     failpoints.hit("spawn.worktree")
-    entry = _steps(repo, task.id, ["claim", "branch", "worktree"], "spawn: worktree created")
+    entry = _steps(repo, entry, ["claim", "branch", "worktree"], "spawn: worktree created")
 
     # 4. files: configured untracked files, the rendered prompt.
     _copy_untracked(repo, config, path)
@@ -190,7 +190,7 @@ def _spawn(repo: Repo, config: Config, task: Task, plan: Plan, undo: _Undo) -> R
             r.state = "running"
 
     entry = registry.update(repo, task.id, finish,
-                            "spawn: running" if plan.launch else "spawn: ready")
+                            "spawn: running" if plan.launch else "spawn: ready", current=entry)
     return entry.record
 
 
@@ -217,11 +217,11 @@ def _unclaim(repo: Repo, worker_id: str) -> None:
         registry.remove(repo, worker_id, entry.oid)
 
 
-def _steps(repo: Repo, worker_id: str, steps: list[str], event: str) -> registry.Entry:
+def _steps(repo: Repo, entry: registry.Entry, steps: list[str], event: str) -> registry.Entry:
     def change(r: Record) -> None:
         r.spawn_steps = steps
 
-    return registry.update(repo, worker_id, change, event)
+    return registry.update(repo, entry.record.id, change, event, current=entry)
 
 
 def _copy_untracked(repo: Repo, config: Config, dest: str) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from git_worker import git
 from git_worker.errors import GitCommandError, WorkerError
-from git_worker.repo import IDENTITY, Repo
+from git_worker.repo import Repo, append_reflog
 
 INITIALIZING = "initializing (git-worker spawn)"
 
@@ -217,15 +217,5 @@ def _write(path: str, text: str) -> None:
 
 
 def _write_head_reflog(admin: str, oid: str, branch_ref: str) -> None:
-    import time
-
-    from dulwich.reflog import format_reflog_line
-
-    os.makedirs(os.path.join(admin, "logs"), exist_ok=True)
-    line = format_reflog_line(
-        b"0" * 40, oid.encode(), IDENTITY, int(time.time()), 0,
-        f"git-worker: checkout {branch_ref}".encode(),
-    )
-    with open(os.path.join(admin, "logs", "HEAD"), "ab") as f:
-        f.write(line + b"\n")
-
+    append_reflog(os.path.join(admin, "logs", "HEAD"), "0" * 40, oid,
+                  f"git-worker: checkout {branch_ref}")
