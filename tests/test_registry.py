@@ -18,9 +18,10 @@ def test_record_and_history_are_plain_git(repo: GitRepo, agent) -> None:
     assert repo.git("log", "-1", "--format=%an <%ae>", "refs/workers/w1") == \
         "git-worker <git-worker@localhost>"
     first = json.loads(repo.git("show", "refs/workers/w1~3:worker.json"))
-    assert first["state"] == "spawning" and first["spawner"]["pid"] > 0
+    assert first["state"] == "spawning"
+    assert first["owner"]["pid"] > 0 and first["owner"]["action"] == "spawn"
     last = repo.record("w1")
-    assert last["state"] == "exited" and last["exit_code"] == 0 and last["spawner"] is None
+    assert last["state"] == "exited" and last["exit_code"] == 0 and last["owner"] is None
     assert repo.git("ls-tree", "--name-only", "refs/workers/w1") == "worker.json"
     reflog = repo.git("reflog", "show", "--format=%gs", "refs/workers/w1").splitlines()
     assert reflog[0] == "git-worker: exited 0"

@@ -57,7 +57,7 @@ def launch_detached(inv: Invocation, *, worker_id: str, worktree: str, runtime_d
             f"cannot start agent '{inv.name}': {why}",
             hint=f"check the command: git config worker.agent.{inv.name}.command",
         )
-    info = processes.identity(proc.pid)
+    info = processes.identity(pid=proc.pid)
     return {"kind": "detached", "pid": proc.pid, "start": info["start"],
             "agent_pid": int(answer.split()[1])}
 

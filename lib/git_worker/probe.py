@@ -63,9 +63,10 @@ def observe(reality: Reality, record: Record) -> Observed:
     seen = Observed(record.state, record.exit_code)
     problems = seen.problems
 
-    if record.state == "spawning":
-        if processes.alive(record.spawner) is False:
-            problems.append("spawn was interrupted (its process is gone); "
+    if record.owner is not None:
+        if processes.alive(record.owner) is False:
+            action = record.owner.get("action", "spawn")
+            problems.append(f"{action} was interrupted (its process is gone); "
                             "run: git worker fsck --repair")
     elif record.state in ("running", "waiting"):
         code = exit_status(repo, record.id)

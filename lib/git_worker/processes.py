@@ -23,9 +23,13 @@ def start_time(pid: int) -> int | None:
     return int(fields[19])  # field 22, starttime, in clock ticks since boot
 
 
-def identity(pid: int | None = None) -> dict[str, Any]:
+def identity(action: str | None = None, pid: int | None = None) -> dict[str, Any]:
+    """Who is doing ``action``: pid, its start time and the host (see alive())."""
     pid = os.getpid() if pid is None else pid
-    return {"pid": pid, "start": start_time(pid), "host": socket.gethostname()}
+    ident: dict[str, Any] = {"pid": pid, "start": start_time(pid), "host": socket.gethostname()}
+    if action:
+        ident["action"] = action
+    return ident
 
 
 def alive(ident: dict[str, Any] | None) -> bool | None:

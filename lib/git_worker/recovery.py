@@ -18,8 +18,8 @@ from git_worker.repo import Repo
 
 
 def is_abandoned(record: Record) -> bool:
-    """A `spawning` record whose spawner is certainly gone (unknown is not gone)."""
-    return record.state == "spawning" and processes.alive(record.spawner) is False
+    """A record whose owner (a spawn or rm) is certainly gone (unknown is not gone)."""
+    return record.owner is not None and processes.alive(record.owner) is False
 
 
 def delete_new_branch(repo: Repo, branch_ref: str, oid: str, own_worktree: str) -> bool:
@@ -75,7 +75,7 @@ def abandon_spawn(repo: Repo, entry: Entry) -> list[str]:
         done.append("stopped the agent")
         if _has_work(repo, record):
             def keep(r: Record) -> None:
-                r.state, r.spawner = "failed", None
+                r.state, r.owner = "failed", None
 
             registry.update(repo, record.id, keep, "spawn interrupted after the agent started")
             done.append("kept its work (state failed)")

@@ -27,7 +27,8 @@ SCHEMA_VERSION = 1
 RECORD_FILE = "worker.json"
 _CAS_ATTEMPTS = 20
 
-STATES = ("spawning", "running", "waiting", "exited", "failed", "reviewed", "merged")
+STATES = ("spawning", "ready", "running", "waiting", "exited", "failed", "reviewed", "merged",
+          "removing")
 LIVE_STATES = ("spawning", "running", "waiting")
 
 
@@ -54,7 +55,9 @@ class Record:
     task: dict[str, Any] = field(default_factory=lambda: {"title": None, "source": "cli"})
     spawn_steps: list[str] = field(default_factory=list)
     host: str = field(default_factory=socket.gethostname)
-    spawner: dict[str, Any] | None = None  # {pid, start} of the process spawning it
+    # The process changing this worker right now (spawn, rm): {action, pid, start, host}.
+    # If it dies half-way, recovery finishes its work (see recovery.py).
+    owner: dict[str, Any] | None = None
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> bytes:

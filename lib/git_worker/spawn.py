@@ -2,7 +2,7 @@
 
 Each step pushes its own undo; any failure runs them in reverse, so a failed spawn leaves
 the repository exactly as it found it. A spawner killed mid-way leaves a `spawning` record
-whose spawner is gone: `recovery.abandon_spawn` (run by `fsck --repair` and by the next
+whose owner process is gone: `recovery.abandon_spawn` (run by `fsck --repair` and by the next
 spawn of that id) finishes the rollback.
 """
 
@@ -13,8 +13,7 @@ import os
 import shlex
 import shutil
 import subprocess
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from git_worker import (
     agents,
@@ -34,6 +33,7 @@ from git_worker.errors import WorkerError
 from git_worker.git import clean_env
 from git_worker.registry import Record
 from git_worker.repo import Repo
+from git_worker.undo import UndoLog
 
 _SETUP_HINT = "fix the command, or remove it: git config --unset-all worker.setup"
 STEPS = ("claim", "branch", "worktree", "files", "setup", "launch")
@@ -57,25 +57,6 @@ class Plan:
     agent: str
     model: str | None
     launch: bool
-
-
-@dataclass
-class _Undo:
-    steps: list[tuple[str, Callable[[], object]]] = field(default_factory=list)
-
-    def push(self, name: str, undo: Callable[[], object]) -> None:
-        self.steps.append((name, undo))
-
-    def rollback(self) -> list[str]:
-        """Undo in reverse; collect (don't raise) failures so every step gets its turn."""
-        problems = []
-        for name, undo in reversed(self.steps):
-            try:
-                undo()
-            except Exception as e:
-                problems.append(f"undo {name}: {e}")
-        self.steps.clear()
-        return problems
 
 
 def worktree_root(repo: Repo, config: Config) -> str:
@@ -105,7 +86,7 @@ def worktree_path(root: str, worker_id: str) -> str:
 
 def spawn(repo: Repo, config: Config, task: Task, plan: Plan) -> Record:
     """Create one worker; on any failure, undo exactly what this call created, then raise."""
-    undo = _Undo()
+    undo = UndoLog()
     try:
         return _spawn(repo, config, task, plan, undo)
     except BaseException as failure:
@@ -116,7 +97,7 @@ def spawn(repo: Repo, config: Config, task: Task, plan: Plan) -> Record:
         raise
 
 
-def _spawn(repo: Repo, config: Config, task: Task, plan: Plan, undo: _Undo) -> Record:
+def _spawn(repo: Repo, config: Config, task: Task, plan: Plan, undo: UndoLog) -> Record:
     branch_ref = refnames.branch(plan.branch_prefix, task.id)
     path = worktree_path(plan.worktree_root, task.id)
     record = Record(
@@ -128,7 +109,7 @@ def _spawn(repo: Repo, config: Config, task: Task, plan: Plan, undo: _Undo) -> R
         agent=plan.agent if plan.launch else None,
         model=plan.model,
         task={"title": task.title, "source": task.source},
-        spawner=processes.identity(),
+        owner=processes.identity("spawn"),
     )
 
     # 1. claim refs/workers/<id>: from here on, this id is ours alone.
@@ -181,7 +162,7 @@ def _spawn(repo: Repo, config: Config, task: Task, plan: Plan, undo: _Undo) -> R
     def finish(r: Record) -> None:
         r.launcher = dict(launcher)
         r.spawn_steps = list(STEPS) if plan.launch else list(STEPS[:-1])
-        r.spawner = None
+        r.owner = None
         if not plan.launch:
             r.state = "ready"
         elif r.exit_code is not None:  # the agent was quick: it has exited already
@@ -201,7 +182,8 @@ def _claim(repo: Repo, record: Record) -> registry.Entry:
         existing = registry.read(repo, record.id)
         if existing is None:  # removed in between: try once more
             return registry.claim(repo, record)
-        if recovery.is_abandoned(existing.record):
+        owner = existing.record.owner or {}
+        if recovery.is_abandoned(existing.record) and owner.get("action") == "spawn":
             recovery.abandon_spawn(repo, existing)
             return registry.claim(repo, record)
         raise WorkerError(

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from functools import partial
 
 from git_worker import config as config_mod
-from git_worker import lifecycle, probe, recovery, refnames, registry, spawn, worktrees
+from git_worker import lifecycle, probe, recovery, refnames, registry, removal, spawn, worktrees
 from git_worker.errors import WorkerError
 from git_worker.repo import Repo
 
@@ -97,11 +97,14 @@ def check(repo: Repo, config: config_mod.Config, *, repair: bool) -> list[Findin
 
 def _check_entry(repo: Repo, entry: registry.Entry, found: Callable[..., None]) -> None:
     r = entry.record
-    if r.state == "spawning":
-        if recovery.is_abandoned(r):
+    if r.owner is not None:
+        if recovery.is_abandoned(r) and r.owner.get("action") == "rm":
+            found(r.id, "rm was interrupted (its process is gone)", "finish the removal",
+                  partial(removal.finish_interrupted, repo, entry))
+        elif recovery.is_abandoned(r):
             found(r.id, "spawn was interrupted (its process is gone)",
                   "finish the rollback and drop the record",
-                  lambda: recovery.abandon_spawn(repo, entry))
+                  partial(recovery.abandon_spawn, repo, entry))
         return
     seen = probe.observe(probe.Reality.read(repo), r)
     code = probe.exit_status(repo, r.id)
