@@ -4,8 +4,11 @@ git's boolean spellings. `git worker config` shows each effective value and its 
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import GitRepo
 
@@ -126,3 +129,18 @@ def test_worktree_dir_inside_git_dir_is_refused(repo: GitRepo, where: str) -> No
         return
     assert r.code == 1
     assert "points into the git directory" in r.err
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.text(alphabet="01279xXkKmMgG+- .eEtTrRuUfFaAlLsSyYoOnN", max_size=8))
+def test_any_boolean_spelling_is_read_like_git(spelling: str) -> None:
+    """parse_bool agrees with `git config --type=bool` on arbitrary spellings."""
+    from git_worker.config import parse_bool
+
+    r = subprocess.run(["git", "-c", f"worker.flag={spelling}", "config", "--type=bool",
+                        "worker.flag"], capture_output=True, text=True)
+    ours = parse_bool(spelling)
+    if r.returncode != 0:
+        assert ours is None, (spelling, r.stderr)
+    else:
+        assert ours is (r.stdout.strip() == "true"), spelling

@@ -10,6 +10,7 @@ which would expand includes into .git/config and drop comments).
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass, field
 
@@ -50,6 +51,7 @@ _BY_NAME = {s.key.lower(): s for s in SETTINGS}
 _TRUE = {"true", "yes", "on"}
 _FALSE = {"false", "no", "off", ""}
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+_INT = re.compile(r"[ \t\n\v\f\r]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)([kKmMgG]?)\Z")
 
 
 @dataclass(frozen=True)
@@ -63,29 +65,25 @@ class Entry:
 
 
 def parse_int(text: str) -> int | None:
-    """git's integer syntax: strtoimax base 0 (0x hex, 0 octal), then an optional k/m/g."""
-    t = text.strip().lower()
-    unit = t[-1:] if t[-1:] in ("k", "m", "g") else ""
-    number = t[: len(t) - len(unit)]
-    sign = -1 if number.startswith("-") else 1
-    digits = number.lstrip("+-") if number[:1] in "+-" else number
-    if number[:1] in "+-" and number[1:2] in "+-":
+    """git's integer syntax (git_parse_int): strtoimax base 0 — leading blanks, a sign,
+    0x hex or 0 octal — then an optional k/m/g unit, and the result must fit an int."""
+    m = _INT.match(text)
+    if m is None:
         return None
-    if digits.startswith("0x"):
-        base = 16
+    sign, digits, unit = m.groups()
+    if digits[:2].lower() == "0x":
+        number = int(digits[2:], 16)
     else:
-        base = 8 if digits.startswith("0") and len(digits) > 1 else 10
-    try:
-        return sign * int(digits[2:] if base == 16 else digits, base) * _UNITS[unit]
-    except ValueError:
-        return None
+        number = int(digits, 8 if len(digits) > 1 and digits[0] == "0" else 10)
+    value = (-number if sign == "-" else number) * _UNITS[unit.lower()]
+    return value if -(2**31) <= value < 2**31 else None
 
 
 def parse_bool(value: str | None) -> bool | None:
     """git's boolean syntax (git_parse_maybe_bool); None when it is not a boolean."""
     if value is None:
         return True
-    v = value.strip().lower()
+    v = value.lower()
     if v in _TRUE:
         return True
     if v in _FALSE:
