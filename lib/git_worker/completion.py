@@ -26,7 +26,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable, Mapping
-    from typing import NoReturn
+    from typing import Any, NoReturn
 
 # Subcommands whose positionals are all worker ids: 1 = exactly one id, "+" = one or more.
 # Must match build_parser(); tests/test_completion.py::test_fast_table_matches_the_parser.
@@ -56,13 +56,21 @@ def complete(build_parser: Callable[[], argparse.ArgumentParser]) -> NoReturn:
     if answer is not None:
         _emit(answer)
         os._exit(0)
+    with_argcomplete(build_parser())
+    os._exit(1)  # argcomplete exits itself; reaching here means the protocol failed
+
+
+def with_argcomplete(parser: argparse.ArgumentParser, finder: Any = None,
+                     **protocol: Any) -> None:
+    """argcomplete's answer for the request in os.environ. Tests that compare it with
+    fast_answer pass their own ``finder`` (a CompletionFinder) and ``protocol``
+    (output_stream, exit_method)."""
     import argcomplete
 
     # Options only once the user types '-', like git's own completion: `rm <TAB>` lists
     # ids, not ids mixed with --force and --keep-branch.
-    argcomplete.autocomplete(build_parser(), always_complete_options=False,
-                             exclude=HIDDEN_OPTIONS)
-    os._exit(1)  # autocomplete() exits itself; reaching here means the protocol failed
+    (finder or argcomplete.autocomplete)(parser, always_complete_options=False,
+                                         exclude=HIDDEN_OPTIONS, **protocol)
 
 
 def _emit(text: str) -> None:
@@ -98,10 +106,12 @@ def fast_answer(env: Mapping[str, str]) -> str | None:
         return None
     if nargs == 1 and given:
         return None  # the id is already there: nothing positional is left
-    git_dirs = _refscan().git_dirs()
+    from git_worker import refscan
+
+    git_dirs = refscan.git_dirs()
     if git_dirs is None:
         return None
-    ids = _refscan().names_under(git_dirs[1], "refs/workers/")
+    ids = refscan.names_under(git_dirs[1], "refs/workers/")
     if not all(set(i) <= _PLAIN for i in ids):
         return None
     matches = [i for i in ids if i.startswith(current)]
@@ -115,12 +125,6 @@ def fast_answer(env: Mapping[str, str]) -> str | None:
     if shell == "zsh":
         matches = [m + ":" for m in matches]
     return ifs.join(matches)
-
-
-def _refscan():  # type: ignore[no-untyped-def]
-    from git_worker import refscan
-
-    return refscan
 
 
 # --- completers (argcomplete path) -----------------------------------------------------
@@ -147,7 +151,7 @@ def agents(prefix: str, **_: object) -> dict[str, str]:
     found = dict(BUILTIN_AGENTS)
     out = _git(["config", "--get-regexp", r"^worker\.agent\..*\.command$"])
     for line in out.splitlines():
-        key, _, value = line.partition(" ")
+        key, _sep, value = line.partition(" ")
         name = key[len("worker.agent."):-len(".command")]
         if name:
             found[name] = value
@@ -162,7 +166,10 @@ def branches(prefix: str, **_: object) -> list[str]:
 def ready_issues(prefix: str, **_: object) -> dict[str, str]:
     """Ready bd issues (id → title) for `spawn`; nothing when no tracker answers."""
     try:
-        from git_worker.tracker import ready_issues as read_ready  # type: ignore[attr-defined]
+        # On its own branch until merged: absent (ImportError) or older (AttributeError).
+        from git_worker.tracker import (  # type: ignore[import-not-found,unused-ignore]
+            ready_issues as read_ready,
+        )
     except (ImportError, AttributeError):
         return {}
     try:
