@@ -3,6 +3,7 @@ the shipped scripts in real bash (with git's completion), zsh and fish."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import pty
@@ -14,9 +15,10 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import CHECKOUT, GitRepo, Sandbox
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from conftest import CHECKOUT, GitRepo, Sandbox
 
 sys.path.insert(0, str(CHECKOUT / "lib"))
 
@@ -166,11 +168,9 @@ def reference(line: str, shell: str, start: int = 1) -> str:
         for key in ("_ARGCOMPLETE_IFS", "_ARGCOMPLETE_DFS"):
             if key not in PROTOCOL[shell]:
                 mp.delenv(key, raising=False)
-        try:
+        with contextlib.suppress(Done):
             completion.with_argcomplete(cli.build_parser(), Finder(), output_stream=out,
                                         exit_method=stop)
-        except Done:
-            pass
     return out.getvalue()
 
 
