@@ -50,7 +50,7 @@ demo: $(VENV)/.installed
 	PATH="$(abspath $(BIN)):$$PATH" bash demo.sh
 
 demo-clean:
-	bash demo.sh --clean
+	PATH="$(abspath $(BIN)):$$PATH" bash demo.sh --clean
 
 test: $(VENV)/.test-deps
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
