@@ -148,7 +148,11 @@ def worker_ids(prefix: str, **_: object) -> list[str]:
 def agents(prefix: str, **_: object) -> dict[str, str]:
     """Built-in adapters plus custom ones from worker.agent.<name>.command (with the command
     as the description)."""
-    found = dict(BUILTIN_AGENTS)
+    from git_worker import agents as adapters
+
+    # The adapters module's own list when it has one (the agents branch adds BUILTIN).
+    builtin = getattr(adapters, "BUILTIN", tuple(BUILTIN_AGENTS))
+    found = {name: BUILTIN_AGENTS.get(name, "built-in adapter") for name in builtin}
     out = _git(["config", "--get-regexp", r"^worker\.agent\..*\.command$"])
     for line in out.splitlines():
         key, _sep, value = line.partition(" ")
