@@ -76,7 +76,8 @@ case "$1" in
          printf '['; issue shop-a1f; printf ','; issue shop-b7k; printf ','; issue shop-c3x; printf ']\n' ;;
   show) for a in "$@"; do case "$a" in shop-*) id="${a#--id=}";; --id=*) id="${a#--id=}";; esac; done
         issue "$id" || { echo '{"error":"not found","code":"not_found"}' >&2; exit 1; }; echo ;;
-  update|close) exit 0 ;;
+  update) issue "$2" | sed 's/"status":"open"/"status":"in_progress"/'; echo ;;
+  close) exit 0 ;;
   *) echo '[]' ;;
 esac
 EOF
@@ -123,6 +124,8 @@ step "A scratch repository with three ready bd issues"
 mkdir -p "$repo/shop" "$repo/tests"
 cd "$repo"
 git init -q -b main
+mkdir .beads  # where bd keeps its issues: git-worker asks bd when it finds this
+for id in shop-a1f shop-b7k shop-c3x; do bd show "$id" --json; done > .beads/issues.jsonl
 printf '"""Prices of the demo shop."""\n\n\ndef total(prices: list[float]) -> float:\n    return sum(prices)\n' > shop/prices.py
 printf 'from shop.prices import total\n\n\ndef test_total():\n    assert total([1.5, 2.25]) == 3.75\n' > tests/test_prices.py
 : > shop/__init__.py
