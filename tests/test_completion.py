@@ -200,14 +200,15 @@ def test_fast_path_through_git_counts_words_from_worker(inside: GitRepo) -> None
 
 
 _TOKENS = ["a1", "w-one", "w", "-f", "--force", "--keep-branch", "--json", "--", "x=y", "'w",
-           "w:1", '"a', "spawn", "rm"]
+           "w:1", '"a', "spawn", "rm", "a@b", "w,1"]
 
 
 @settings(max_examples=150, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(command=st.sampled_from(["rm", "remove", "show", "list", "spawn", "fsck", "r", "", "-h"]),
        middle=st.lists(st.sampled_from(_TOKENS), max_size=3),
-       current=st.sampled_from(["", "w", "w-", "w-t", "a", "zz", "-", "--k", "'w", "w\\", "a=b"]),
+       current=st.sampled_from(["", "w", "w-", "w-t", "a", "zz", "-", "--k", "'w", "w\\", "a=b",
+                                "w@", "a1@w"]),
        shell=st.sampled_from(sorted(PROTOCOL)))
 def test_fast_path_never_disagrees_with_argcomplete(inside: GitRepo, command: str,
                                                      middle: list[str], current: str,

@@ -4,7 +4,7 @@ The shells (scripts in git_worker/shell/) speak argcomplete's protocol: they run
 `git-worker` with _ARGCOMPLETE, COMP_LINE and COMP_POINT set and read the candidates from
 file descriptor 8. `cli.main` hands such a run to `complete()` before importing anything.
 
-Why a fast path: completion that is slow is worse than none. Measured on the CI machine,
+Why a fast path: completion that is slow is worse than none. Measured on a 2-core machine,
 Python starts in ~15-20 ms, `import argparse` adds ~10 ms and `import argcomplete` ~25 ms
 more, so argcomplete alone cannot answer within 40 ms. The commonest completion, worker
 ids (`git worker rm w-<TAB>`), is simple enough to answer without either: when the line is
@@ -33,8 +33,9 @@ if TYPE_CHECKING:
 WORKER_ID_POSITIONALS: dict[str, int | str] = {"show": 1, "rm": "+", "remove": "+"}
 
 # Candidates and typed text made of these need no quoting in any shell and contain none
-# of bash's COMP_WORDBREAKS: the fast path's output is then the raw names.
-_PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/+,@%")
+# of bash's COMP_WORDBREAKS (whose default has '@', '=' and ':'): the fast path's output is
+# then the raw names. Worker ids use this alphabet (ids.py); '/' is for program paths.
+_PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/")
 
 # Compatibility aliases of the tool git-worker replaces: accepted, never suggested.
 HIDDEN_OPTIONS = ("--fromBranch", "--noFetch")
