@@ -384,6 +384,8 @@ def test_zsh_completes_git_worker_and_git_dash_worker(workers: GitRepo) -> None:
         pytest.skip("zsh is not installed (.ci/run installs it)")
     assert zsh_complete(workers.sandbox, "git worker rm w-", workers.path) == ["w-one", "w-two"]
     assert zsh_complete(workers.sandbox, "git-worker sho", workers.path) == ["show"]
+    assert zsh_complete(workers.sandbox, "git -C repo worker show a", workers.sandbox.root) == \
+        ["a1"]
 
 
 def test_completion_script_runs_git_worker_from_path(workers: GitRepo) -> None:
