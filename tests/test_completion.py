@@ -325,6 +325,17 @@ def test_fish_completes_git_worker_and_git_dash_worker(workers: GitRepo) -> None
     assert not [c for c in fish("git log ") if c.startswith("w-one")]
 
 
+def test_fish_loads_the_installed_script_at_start_up(workers: GitRepo) -> None:
+    if shutil.which("fish") is None:
+        pytest.skip("fish is not installed (.ci/run installs it)")
+    sandbox = workers.sandbox
+    r = sandbox.run("make", "-s", "-C", CHECKOUT, "install-files",
+                    f"PREFIX={sandbox.home / '.local'}")
+    assert r.code == 0, r.err
+    r = sandbox.run("fish", "-c", "complete -C 'git worker rm w-'", cwd=workers.path)
+    assert r.out.splitlines() == ["w-one", "w-two"], r.err
+
+
 ZSHRC = """
 fpath=({fpath} $fpath)
 autoload -Uz compinit && compinit -u -d {dump}
