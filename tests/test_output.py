@@ -95,3 +95,31 @@ def test_progress_is_not_written_to_a_pipe(repo: GitRepo) -> None:
     assert "spawning" not in r.out
     assert r.out.splitlines()[-1] == "1 of 2 workers spawned; watch them with: git worker list"
     assert "error: b: branch worker/b already exists" in r.err
+
+
+def _documented(section: str) -> set[str]:
+    """The field names in the first column of the README table under ``section``."""
+    readme = (CHECKOUT / "README.md").read_text()
+    text = readme[readme.index(section):]
+    text = text[:text.index("\n### ", 1)] if "\n### " in text[1:] else text
+    first_cells = re.findall(r"^\| (`[^|]*?) \|", text, re.MULTILINE)
+    return {name for cell in first_cells for name in re.findall(r"`([a-z_]+)`", cell)}
+
+
+def test_json_output_is_documented_field_by_field(repo: GitRepo) -> None:
+    import json
+
+    repo.ok("spawn", "a", "--no-launch")
+    record = repo.record("a")
+    assert set(record) == _documented("### The worker record (`worker.json`)")
+    shown = json.loads(repo.ok("show", "a", "--json").out)
+    listed = json.loads(repo.ok("list", "--json").out)[0]
+    derived = _documented("### `git worker list --json`")
+    assert set(listed) == set(record) | derived == set(shown)
+    spawned = json.loads(repo.ok("spawn", "b", "--no-launch", "--json").out)[0]
+    assert set(spawned) == set(record)
+    repo.git("branch", "worker/orphan")  # something for fsck to find
+    fsck = json.loads(repo.worker("fsck", "--json").out)
+    assert {k for f in fsck for k in f} == _documented("### `git worker fsck --json`")
+    config = json.loads(repo.ok("config", "--json").out)
+    assert {k for c in config for k in c} == _documented("### `git worker config --json`")
