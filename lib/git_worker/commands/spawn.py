@@ -74,8 +74,8 @@ def run(
                 f"({plan.base.oid[:7]})  {output.relpath(record.worktree)}  [{record.state}]")
     requested = len(tasks) + invalid
     if progress and requested > 1:
-        print(f"{len(spawned)} of {requested} workers spawned; "
-              "watch them with: git worker list")
+        print(f"{len(spawned)} of {requested} workers spawned"
+              + ("; watch them with: git worker list" if spawned else ""))
     if as_json:
         from dataclasses import asdict
 
