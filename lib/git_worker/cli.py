@@ -7,65 +7,70 @@ before dulwich or any command module is loaded.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-import traceback
-from collections.abc import Sequence
 
 from git_worker import __version__
+from git_worker import completion as comp
+
+# Only os and sys above: a completion request (see main) must not pay for argparse,
+# typing or collections before the fast path has had its chance. Types for mypy only:
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Sequence
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        print(f"{self.prog}: error: {message}", file=sys.stderr)
-        raise SystemExit(EXIT_USAGE)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="git worker", description="Run coding agents in parallel, one per "
-                     "task, each in its own worktree and branch.")
+    import argparse
+
+    # argparse's own error() prints the usage and exits 2, which is EXIT_USAGE.
+    parser = argparse.ArgumentParser(
+        prog="git worker", description="Run coding agents in parallel, one per task, each in "
+        "its own worktree and branch. `git worker --help` opens the manual.")
     parser.add_argument("--version", action="version", version=f"git-worker {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
     p = sub.add_parser("spawn", help="start workers for tasks")
-    p.add_argument("ids", nargs="*", metavar="ID", help="task ids (e.g. bd issues)")
-    p.add_argument("-t", "--task", dest="more_ids", action="append", default=[], metavar="ID",
-                   help="a task id (repeatable; same as a positional ID)")
-    p.add_argument("-d", "--description", metavar="TEXT",
-                   help="the task text, when no tracker knows the id")
-    p.add_argument("-f", "--from", "--fromBranch", dest="base", metavar="BASE",
-                   help="base branch (default: worker.baseBranch, else auto-detected)")
+    comp.attach(p.add_argument("ids", nargs="*", metavar="ID", help="task ids (e.g. bd issues)"),
+                comp.ready_issues)
+    comp.attach(p.add_argument("-t", "--task", dest="more_ids", action="append", default=[],
+                               metavar="ID", help="a task id (repeatable; same as positional ID)"),
+                comp.ready_issues)
+    comp.attach(p.add_argument("-d", "--description", metavar="TEXT",
+                               help="the task text, when no tracker knows the id"), comp.nothing)
+    comp.attach(p.add_argument("-f", "--from", "--fromBranch", dest="base", metavar="BASE",
+                               help="base branch (default: worker.baseBranch, else auto-detected)"),
+                comp.branches)
     p.add_argument("--no-fetch", "--noFetch", dest="fetch", action="store_false",
                    help="do not fetch a remote-tracking base first")
-    p.add_argument("-a", "--agent", help="agent adapter (default: worker.agent)")
-    p.add_argument("-m", "--model", help="model for the agent (default: worker.model)")
+    comp.attach(p.add_argument("-a", "--agent", help="agent adapter (default: worker.agent)"),
+                comp.agents)
+    comp.attach(p.add_argument("-m", "--model", help="model for the agent (default: worker.model)"),
+                comp.nothing)
     p.add_argument("--no-launch", dest="launch", action="store_false",
                    help="prepare branch and worktree, start no agent")
     p.add_argument("--dry-run", action="store_true", help="say what would be done; change nothing")
     p.add_argument("--json", action="store_true", help="print the new records as JSON")
 
-    for name in ("list", "ls"):
-        p = sub.add_parser(name, help="list workers" if name == "list" else argparse.SUPPRESS)
-        p.add_argument("--json", action="store_true", help="JSON array of records")
-        p.add_argument("--all", action="store_true", help="include merged workers")
+    p = sub.add_parser("list", aliases=["ls"], help="list workers")
+    p.add_argument("--json", action="store_true", help="JSON array of records")
+    p.add_argument("--all", action="store_true", help="include merged workers")
 
     p = sub.add_parser("show", help="show one worker")
-    p.add_argument("id", metavar="ID")
+    comp.attach(p.add_argument("id", metavar="ID"), comp.worker_ids)
     p.add_argument("--json", action="store_true")
     p.add_argument("--history", action="store_true", help="every recorded state change")
 
-    for name in ("rm", "remove"):
-        p = sub.add_parser(name, help="remove workers" if name == "rm" else argparse.SUPPRESS)
-        p.add_argument("ids", nargs="+", metavar="ID")
-        p.add_argument("-f", "--force", action="store_true",
-                       help="remove even with uncommitted changes, unmerged commits "
-                            "or a live agent")
-        p.add_argument("--keep-branch", action="store_true", help="keep the worker's branch")
+    p = sub.add_parser("rm", aliases=["remove"], help="remove workers")
+    comp.attach(p.add_argument("ids", nargs="+", metavar="ID"), comp.worker_ids)
+    p.add_argument("-f", "--force", action="store_true",
+                   help="remove even with uncommitted changes, unmerged commits "
+                        "or a live agent")
+    p.add_argument("--keep-branch", action="store_true", help="keep the worker's branch")
 
     p = sub.add_parser("fsck", help="check registry, branches and worktrees agree")
     p.add_argument("--repair", action="store_true", help="fix what can be fixed without loss")
@@ -73,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("config", help="effective worker.* settings and their origin")
     p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("completion", help="print the shell completion script")
+    p.add_argument("shell", choices=("bash", "zsh", "fish"))
     return parser
 
 
@@ -81,6 +89,10 @@ def dispatch(args: argparse.Namespace) -> int:
     from git_worker.repo import Repo
 
     command = {"ls": "list", "remove": "rm"}.get(args.command, args.command)
+    if command == "completion":
+        from git_worker.commands import completion
+
+        return completion.run(args.shell)
     if command == "config":
         from git_worker.commands import config
 
@@ -113,12 +125,15 @@ def dispatch(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    if "_ARGCOMPLETE" in os.environ:
-        import argcomplete
+    if "_ARGCOMPLETE" in os.environ and argv is None:
+        comp.complete(build_parser)  # answers the shell and exits; see completion.py
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    if arguments[:1] == ["--help"]:
+        # What `git worker --help` does (git runs `man git-worker`), for git-worker --help.
+        from git_worker import manual
 
-        argcomplete.autocomplete(parser)
-    args = parser.parse_args(argv)
+        return manual.show()
+    args = build_parser().parse_args(arguments)
     from git_worker.errors import UsageError, WorkerError
 
     try:
@@ -137,6 +152,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     except Exception:
         if os.environ.get("GIT_WORKER_DEBUG"):
+            import traceback
+
             traceback.print_exc()
         else:
             exc = sys.exc_info()[1]

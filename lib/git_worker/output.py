@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -11,6 +12,7 @@ from typing import Any, TextIO
 
 
 def use_colour(stream: TextIO = sys.stdout) -> bool:
+    """Colour only on a terminal, and never with NO_COLOR (https://no-color.org) or TERM=dumb."""
     return stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
 
 
@@ -19,11 +21,20 @@ def paint(text: str, colour: str, stream: TextIO = sys.stdout) -> str:
     return f"\033[{codes[colour]}m{text}\033[0m" if use_colour(stream) else text
 
 
+_ANSI = re.compile(r"\033\[[0-9;]*m")
+
+
+def width(text: str) -> int:
+    """How many columns ``text`` takes on a terminal (colour codes take none)."""
+    return len(_ANSI.sub("", text))
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=False)]
+    """Columns aligned on what is visible, so coloured cells line up with plain ones."""
+    widths = [max(width(str(c)) for c in col) for col in zip(headers, *rows, strict=False)]
     lines = []
     for row in [headers, *rows]:
-        cells = [str(c).ljust(w) for c, w in zip(row, widths, strict=False)]
+        cells = [str(c) + " " * (w - width(str(c))) for c, w in zip(row, widths, strict=False)]
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)
 
@@ -37,11 +48,17 @@ def age(timestamp: str, now: datetime | None = None) -> str:
     return duration(max(0, seconds))
 
 
-def duration(seconds: int) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
+def duration(seconds: float) -> str:
+    """Two units at most, the larger first: 45s, 3m 12s, 2h 5m, 3d 4h."""
+    total = int(seconds)
+    units = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+    for i, (unit, size) in enumerate(units[:-1]):
+        if total >= size:
+            big, rest = divmod(total, size)
+            small_unit, small_size = units[i + 1]
+            small = rest // small_size
+            return f"{big}{unit} {small}{small_unit}" if small else f"{big}{unit}"
+    return f"{total}s"
 
 
 def print_json(value: Any) -> None:
@@ -55,3 +72,32 @@ def relpath(path: str) -> str:
     except ValueError:
         return path
     return rel if len(rel) < len(path) else path
+
+
+class Progress:
+    """One line per item of a long operation (spawning several workers): on a terminal,
+    "spawning w1..." shows while it happens and is replaced by the outcome; elsewhere
+    (a pipe, a log) only the outcomes are printed, one line each."""
+
+    def __init__(self, stream: TextIO = sys.stdout) -> None:
+        self.stream = stream
+        self.live = stream.isatty() and os.environ.get("TERM") != "dumb"
+        self._pending = False
+
+    def start(self, text: str) -> None:
+        if self.live:
+            self.stream.write(paint(f"{text}...", "dim", self.stream))
+            self.stream.flush()
+            self._pending = True
+
+    def clear(self) -> None:
+        """Take the pending line away (before an error goes to stderr, say)."""
+        if self._pending:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+            self._pending = False
+
+    def done(self, text: str) -> None:
+        self.clear()
+        self.stream.write(text + "\n")
+        self.stream.flush()

@@ -48,7 +48,7 @@ def run(repo: Repo, *, as_json: bool, show_all: bool) -> int:
                       output.age(r["created_at"]), output.relpath(r["worktree"])])
     text = output.table(["ID", "STATE", "BRANCH", "BASE", "AGENT", "AGE", "PATH"], table)
     lines = text.split("\n")
-    print(lines[0])
+    print(output.paint(lines[0], "bold"))
     for line, r in zip(lines[1:], rows, strict=True):
         print(line)
         for p in r["problems"]:
@@ -58,5 +58,6 @@ def run(repo: Repo, *, as_json: bool, show_all: bool) -> int:
 
 def _colour(state: str) -> str:
     colour = {"running": "blue", "waiting": "yellow", "exited": "green", "failed": "red",
-              "merged": "dim"}.get(state.split()[0])
+              "reviewed": "green", "merged": "dim", "ready": "dim",
+              "spawning": "yellow"}.get(state.split()[0])
     return output.paint(state, colour) if colour else state

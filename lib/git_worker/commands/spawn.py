@@ -51,19 +51,32 @@ def run(
     if dry_run:
         return _dry_run(plan, tasks, as_json) or (1 if failed else 0)
 
-    spawned = []
+    spawned, invalid = [], failed
+    progress = None if as_json else output.Progress()
+    # Padded so that the lines of several workers form columns.
+    id_width = max(len(t.id) for t in tasks)
+    branch_width = max(len(plan.branch_prefix + t.id) for t in tasks)
     for task in tasks:
+        if progress:
+            progress.start(f"spawning {task.id}")
         try:
             record = spawn.spawn(repo, config, task, plan)
         except WorkerError as e:
+            if progress:
+                progress.clear()
             print(f"error: {task.id}: {e}", file=sys.stderr)
             failed += 1
             continue
         spawned.append(record)
-        if not as_json:
-            print(f"{output.paint('spawned', 'green')} {record.id}  {refnames.short(record.branch)}"
-                  f" from {plan.base.name} ({plan.base.oid[:7]})  {output.relpath(record.worktree)}"
-                  f"  [{record.state}]")
+        if progress:
+            progress.done(
+                f"{output.paint('spawned', 'green')} {record.id.ljust(id_width)}  "
+                f"{refnames.short(record.branch).ljust(branch_width)}  from {plan.base.name} "
+                f"({plan.base.oid[:7]})  {output.relpath(record.worktree)}  [{record.state}]")
+    requested = len(tasks) + invalid
+    if progress and requested > 1:
+        print(f"{len(spawned)} of {requested} workers spawned"
+              + ("; watch them with: git worker list" if spawned else ""))
     if as_json:
         from dataclasses import asdict
 

@@ -1,0 +1,116 @@
+"""The manual: complete (every command, option, setting, exit code), well-formed, and what
+`git worker --help` opens after a plain `pip install`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import CHECKOUT, GitRepo, Sandbox
+
+sys.path.insert(0, str(CHECKOUT / "lib"))
+
+from git_worker import cli  # noqa: E402
+from git_worker.config import SETTINGS  # noqa: E402
+
+PAGE = CHECKOUT / "lib" / "git_worker" / "man" / "git-worker.1"
+
+needs_man = pytest.mark.skipif(shutil.which("man") is None,
+                               reason="man is not installed (.ci/run installs man-db)")
+
+
+def rendered(sandbox: Sandbox, *argv: str, cwd: Path | None = None,
+             env: dict[str, str] | None = None) -> str:
+    r = sandbox.run(*argv, cwd=cwd, env={"MANPAGER": "cat", "PAGER": "cat", "MANWIDTH": "80",
+                                         **(env or {})})
+    assert r.code == 0, r.err
+    return r.out
+
+
+def page_text() -> str:
+    """The page's source with roff's escapes for '-' undone: what a reader sees."""
+    return PAGE.read_text().replace("\\-", "-").replace("\\fB", "").replace("\\fR", "") \
+        .replace("\\fI", "")
+
+
+def test_every_command_and_option_of_the_parser_is_documented() -> None:
+    text = page_text()
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    missing = []
+    for name, subparser in sub.choices.items():
+        if not re.search(rf"^\.B {re.escape(name)}\b|\|\.?B?{re.escape(name)}\b",
+                         text, re.MULTILINE) and f"git worker {name}" not in text:
+            missing.append(f"command {name}")
+        for action in subparser._actions:
+            for option in action.option_strings:
+                if option not in text:
+                    missing.append(f"{name} {option}")
+    for action in parser._actions:
+        for option in action.option_strings:
+            if option not in text:
+                missing.append(option)
+    assert missing == []
+
+
+def test_every_setting_and_exit_code_is_documented() -> None:
+    text = page_text()
+    assert [s.key for s in SETTINGS if f".B {s.key}\n" not in text] == []
+    exit_section = text[text.index(".SH EXIT STATUS"):text.index(".SH ENVIRONMENT")]
+    for code in ("0", "1", "2", "3", "130"):
+        assert f".B {code}\n" in exit_section
+    assert (cli.EXIT_OK, cli.EXIT_FAILED, cli.EXIT_USAGE, cli.EXIT_BUG,
+            cli.EXIT_INTERRUPTED) == (0, 1, 2, 3, 130)
+
+
+@needs_man
+def test_page_renders_without_warnings(sandbox: Sandbox) -> None:
+    r = sandbox.run("man", "--warnings", "-l", PAGE, env={"MANPAGER": "cat", "MANWIDTH": "80"})
+    assert r.code == 0
+    assert r.err == ""
+    assert "GIT-WORKER(1)" in r.out and "EXIT STATUS" in r.out
+
+
+@needs_man
+def test_git_worker_help_opens_the_page_after_a_plain_pip_install(sandbox: Sandbox,
+                                                                  repo: GitRepo) -> None:
+    # From a copy: pip builds in the source tree, and a stale build/ there could leak in.
+    source = sandbox.root / "source"
+    shutil.copytree(CHECKOUT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "*.egg-info", "__pycache__", ".*_cache"))
+    prefix = sandbox.root / "prefix"
+    r = sandbox.run(sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+                    "--disable-pip-version-check", "--prefix", prefix, source, timeout=300)
+    assert r.code == 0, r.err
+    assert (prefix / "share" / "man" / "man1" / "git-worker.1").read_text() == PAGE.read_text()
+    site = next(prefix.glob("lib/python*/site-packages"))
+    env = {"PATH": f"{prefix / 'bin'}{os.pathsep}/usr/bin{os.pathsep}/bin",
+           "PYTHONPATH": str(site)}
+    # git turns `git worker --help` into `man git-worker`; man finds the page from PATH.
+    out = rendered(sandbox, "git", "worker", "--help", cwd=repo.path, env=env)
+    assert out.startswith("GIT-WORKER(1)")
+    assert "git worker spawn [ID...]" in out
+    # git-worker --help, run directly, opens the same page.
+    assert rendered(sandbox, "git-worker", "--help", cwd=repo.path, env=env) == out
+
+
+@needs_man
+def test_help_from_a_checkout_opens_the_packaged_page(sandbox: Sandbox, repo: GitRepo) -> None:
+    # The sandbox's git-worker runs the checkout: no page on MANPATH, so the path is used.
+    out = rendered(sandbox, "git-worker", "--help", cwd=repo.path, env={"MANPATH": "/nonexistent"})
+    assert out.startswith("GIT-WORKER(1)")
+    assert "worker.maxConcurrent" in out
+
+
+def test_dash_h_prints_usage(repo: GitRepo) -> None:
+    r = repo.ok("-h")
+    assert r.out.startswith("usage: git worker [-h] [--version] COMMAND ...")
+    assert "spawn" in r.out and "`git worker --help` opens the manual" in r.out.replace("\n", " ")
+    r = repo.ok("spawn", "-h")
+    assert r.out.startswith("usage: git worker spawn [-h]")

@@ -1,0 +1,125 @@
+"""Human output: aligned tables, colour only on a terminal and never with NO_COLOR, one
+progress line per worker, durations in human units."""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import subprocess
+import sys
+
+import pytest
+
+from conftest import CHECKOUT, GitRepo
+
+sys.path.insert(0, str(CHECKOUT / "lib"))
+
+from git_worker import output  # noqa: E402
+
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def on_terminal(repo: GitRepo, *args: str, env: dict[str, str] | None = None) -> str:
+    """`git worker ARGS` with stdout and stderr on a pseudo-terminal; what it wrote."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(["git", "worker", *args], cwd=repo.path,
+                            env={**repo.sandbox.env, "TERM": "xterm", **(env or {})},
+                            stdin=subprocess.DEVNULL, stdout=slave, stderr=slave)
+    os.close(slave)
+    data = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        data += chunk
+    os.close(master)
+    assert proc.wait(timeout=60) == 0, data
+    return data.decode().replace("\r\n", "\n")
+
+
+def screen(raw: str) -> list[str]:
+    """The lines as a terminal leaves them: colours gone, '\\r' + erase-line applied."""
+    lines = []
+    for line in raw.split("\n"):
+        line = line.split("\r")[-1]
+        lines.append(ANSI.sub("", line))
+    return [ln for ln in lines if ln]
+
+
+@pytest.mark.parametrize(("seconds", "shown"), [
+    (0, "0s"), (45, "45s"), (60, "1m"), (192, "3m 12s"), (3600, "1h"), (7500, "2h 5m"),
+    (3 * 86400 + 4 * 3600 + 59, "3d 4h"), (86400, "1d"),
+])
+def test_durations_in_human_units(seconds: int, shown: str) -> None:
+    assert output.duration(seconds) == shown
+
+
+def test_list_is_coloured_on_a_terminal_and_aligned(repo: GitRepo) -> None:
+    repo.ok("spawn", "a", "bb-long", "c", "--no-launch")
+    raw = on_terminal(repo, "list")
+    assert "\x1b[" in raw
+    lines = screen(raw)
+    assert lines[0].split() == ["ID", "STATE", "BRANCH", "BASE", "AGENT", "AGE", "PATH"]
+    column = lines[0].index("BRANCH")
+    assert [ln[column:].split()[0] for ln in lines[1:]] == ["worker/a", "worker/bb-long",
+                                                             "worker/c"]
+
+
+def test_no_colour_with_no_color_or_off_a_terminal(repo: GitRepo) -> None:
+    repo.ok("spawn", "a", "--no-launch")
+    assert "\x1b" not in on_terminal(repo, "list", env={"NO_COLOR": "1"})
+    assert "\x1b" not in repo.ok("list").out
+    assert "\x1b" not in repo.ok("spawn", "b", "c", "--no-launch").out
+
+
+def test_spawning_several_shows_one_progress_line_per_worker(repo: GitRepo) -> None:
+    raw = on_terminal(repo, "spawn", "a", "bb", "c", "--no-launch")
+    assert "spawning a..." in ANSI.sub("", raw)
+    base = repo.git("rev-parse", "--short=7", "main")
+    assert screen(raw) == [
+        f"spawned a   worker/a   from main ({base})  ../repo.workers/a  [ready]",
+        f"spawned bb  worker/bb  from main ({base})  ../repo.workers/bb  [ready]",
+        f"spawned c   worker/c   from main ({base})  ../repo.workers/c  [ready]",
+        "3 of 3 workers spawned; watch them with: git worker list",
+    ]
+
+
+def test_progress_is_not_written_to_a_pipe(repo: GitRepo) -> None:
+    repo.git("branch", "worker/b")
+    r = repo.worker("spawn", "a", "b", "--no-launch")
+    assert r.code == 1
+    assert "spawning" not in r.out
+    assert r.out.splitlines()[-1] == "1 of 2 workers spawned; watch them with: git worker list"
+    assert "error: b: branch worker/b already exists" in r.err
+
+
+def _documented(section: str) -> set[str]:
+    """The field names in the first column of the README table under ``section``."""
+    readme = (CHECKOUT / "README.md").read_text()
+    text = readme[readme.index(section):]
+    text = text[:text.index("\n### ", 1)] if "\n### " in text[1:] else text
+    first_cells = re.findall(r"^\| (`[^|]*?) \|", text, re.MULTILINE)
+    return {name for cell in first_cells for name in re.findall(r"`([a-z_]+)`", cell)}
+
+
+def test_json_output_is_documented_field_by_field(repo: GitRepo) -> None:
+    import json
+
+    repo.ok("spawn", "a", "--no-launch")
+    record = repo.record("a")
+    assert set(record) == _documented("### The worker record (`worker.json`)")
+    shown = json.loads(repo.ok("show", "a", "--json").out)
+    listed = json.loads(repo.ok("list", "--json").out)[0]
+    derived = _documented("### `git worker list --json`")
+    assert set(listed) == set(record) | derived == set(shown)
+    spawned = json.loads(repo.ok("spawn", "b", "--no-launch", "--json").out)[0]
+    assert set(spawned) == set(record)
+    repo.git("branch", "worker/orphan")  # something for fsck to find
+    fsck = json.loads(repo.worker("fsck", "--json").out)
+    assert {k for f in fsck for k in f} == _documented("### `git worker fsck --json`")
+    config = json.loads(repo.ok("config", "--json").out)
+    assert {k for c in config for k in c} == _documented("### `git worker config --json`")
