@@ -55,6 +55,7 @@ class Record:
     spawn_steps: list[str] = field(default_factory=list)
     host: str = field(default_factory=socket.gethostname)
     spawner: dict[str, Any] | None = None  # {pid, start} of the process spawning it
+    merge: dict[str, Any] | None = None  # {into, commit, tip, kind, at} once merged
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> bytes:
