@@ -20,10 +20,15 @@ How (README, "Review and land"):
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import random
 import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from git_worker import git, probe, refnames, registry, review
@@ -32,7 +37,7 @@ from git_worker.errors import GitCommandError, WorkerError
 from git_worker.registry import Record
 from git_worker.repo import Repo
 
-_CAS_ATTEMPTS = 10
+_CAS_ATTEMPTS = 30
 FAST_FORWARD, MERGE_COMMIT, SQUASH = "fast-forward", "merge commit", "squash"
 
 
@@ -177,24 +182,8 @@ def land(repo: Repo, config: Config, worker_id: str, *, squash: bool, into: str 
             warnings.append(f"{len(dirty)} uncommitted file(s) in {record.worktree} are not "
                             "part of this merge")
 
-    for _ in range(_CAS_ATTEMPTS):
-        old = repo.read_ref(target)
-        if old is None:
-            raise WorkerError(f"branch {refnames.short(target)} disappeared")
-        if is_ancestor(repo, tip, old):
-            landed = Landed(worker_id, target, old, old, "already merged", None, warnings=warnings)
-            break
-        new, kind = _result_commit(repo, record, target, old, tip, squash)
-        holder = _checked_out_in(repo, target)
-        if holder is None:
-            moved = repo.update_ref(target, old, new, f"git worker merge {worker_id}: {kind}")
-        else:
-            moved = _fast_forward_in(repo, holder, target, old, new, worker_id)
-        if moved:
-            landed = Landed(worker_id, target, old, new, kind, holder, warnings=warnings)
-            break
-    else:
-        raise WorkerError(f"{refnames.short(target)} keeps moving while merging; try again")
+    with _merge_lock(repo):
+        landed = _land_locked(repo, record, target, tip, squash, warnings)
 
     def change(r: Record) -> None:
         r.state = "merged"
@@ -207,6 +196,44 @@ def land(repo: Repo, config: Config, worker_id: str, *, squash: bool, into: str 
         landed.closed_issue = close_issue(repo, config, worker_id,
                                           f"merged as {landed.new}", landed.warnings)
     return landed
+
+
+@contextlib.contextmanager
+def _merge_lock(repo: Repo) -> Iterator[None]:
+    """One git-worker merge at a time per repository.
+
+    The ref CAS alone keeps every update, but a merge into a checked-out branch passes
+    through moments where that worktree's index is ahead of its HEAD; a second merge
+    looking then would see "uncommitted changes". flock is released if we die.
+    """
+    directory = os.path.join(repo.common_dir, "workers")
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, ".merge.lock"), "a+b") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _land_locked(repo: Repo, record: Record, target: str, tip: str, squash: bool,
+                 warnings: list[str]) -> Landed:
+    worker_id = record.id
+    for _ in range(_CAS_ATTEMPTS):
+        old = repo.read_ref(target)
+        if old is None:
+            raise WorkerError(f"branch {refnames.short(target)} disappeared")
+        if is_ancestor(repo, tip, old):
+            return Landed(worker_id, target, old, old, "already merged", None, warnings=warnings)
+        new, kind = _result_commit(repo, record, target, old, tip, squash)
+        holder = _checked_out_in(repo, target)
+        if holder is None:
+            moved = repo.update_ref(target, old, new, f"git worker merge {worker_id}: {kind}")
+        else:
+            moved = _fast_forward_in(repo, holder, target, old, new, worker_id)
+        if moved:
+            return Landed(worker_id, target, old, new, kind, holder, warnings=warnings)
+    raise WorkerError(f"{refnames.short(target)} keeps moving while merging; try again")
 
 
 def _result_commit(repo: Repo, record: Record, target: str, old: str, tip: str,
@@ -305,11 +332,17 @@ def _fast_forward_in(repo: Repo, worktree: str, target: str, old: str, new: str,
                    check=False)
     if proc.returncode == 0:
         return True
+    stderr = proc.stderr.decode(errors="replace")
     if repo.read_ref(target) != old:
         return False  # someone committed there meanwhile: compute again
+    if "index.lock" in stderr or "cannot lock ref" in stderr:
+        # Another git (say, a concurrent merge) holds that worktree's index or the ref:
+        # wait a little and compute again, as git itself would not.
+        time.sleep(random.uniform(0.05, 0.3))
+        return False
     raise WorkerError(
         f"git could not update {worktree} to the merge result: "
-        f"{proc.stderr.decode(errors='replace').strip()}",
+        f"{stderr.strip()}",
         hint=f"nothing was changed; clear what git names in {worktree} and merge again",
     )
 
