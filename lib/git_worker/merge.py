@@ -208,12 +208,13 @@ def _merge_lock(repo: Repo) -> Iterator[None]:
     """
     directory = os.path.join(repo.common_dir, "workers")
     os.makedirs(directory, exist_ok=True)
-    with open(os.path.join(directory, ".merge.lock"), "a+b") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    # The directory itself is the lock (flock works on a directory fd): no file left behind.
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _land_locked(repo: Repo, record: Record, target: str, tip: str, squash: bool,
