@@ -307,21 +307,22 @@ def _hooks(repo: Repo, config: Config) -> list[Check]:
 def _settings(config: Config) -> list[Check]:
     problems: list[Check] = []
 
-    def attempt(key: str, parse: Callable[[], object]) -> None:
+    def attempt(key: str, parse: Callable[[str], object]) -> None:
         try:
-            parse()
+            parse(key)
         except WorkerError as e:
             problems.append(Check(f"setting {key}", FAIL, e.message, e.hint))
 
+    parsers: dict[str, Callable[[str], object]] = {
+        "bool": config.boolean,
+        "int": lambda key: config.integer(key, minimum=1),
+        "seconds": lambda key: config.seconds(key, 1.0),
+    }
     for s in SETTINGS:
         if config.entry(s.key) is None:
             continue
-        if s.kind == "bool":
-            attempt(s.key, lambda s=s: config.boolean(s.key))
-        elif s.kind == "int":
-            attempt(s.key, lambda s=s: config.integer(s.key, minimum=1))
-        elif s.kind == "seconds":
-            attempt(s.key, lambda s=s: config.seconds(s.key, 1.0))
+        if s.kind in parsers:
+            attempt(s.key, parsers[s.kind])
         elif s.kind == "multi":
             for value in config.values(s.key):
                 try:
@@ -330,14 +331,14 @@ def _settings(config: Config) -> list[Check]:
                     problems.append(Check(f"setting {s.key}", FAIL,
                                           f"'{value}' is not valid shell words ({err})",
                                           f"fix it: git config --unset-all {s.key} and set again"))
-    attempt("worker.branchPrefix", lambda: config.branch_prefix)
-    attempt("worker.reviewGate", lambda: config.words("worker.reviewGate"))
-    for key, allowed in (("worker.launcher", ("tmux", "detached")),
-                         ("worker.tracker", ("bd", "none"))):
-        value = config.string(key)
-        if value is not None and value.lower() not in allowed:
-            problems.append(Check(f"setting {key}", FAIL, f"'{value}' is not one of "
-                                  f"{', '.join(allowed)}", f"git config {key} {allowed[0]}"))
+    attempt("worker.branchPrefix", lambda _: config.branch_prefix)
+    attempt("worker.reviewGate", config.words)
+    for name, allowed in (("worker.launcher", ("tmux", "detached")),
+                          ("worker.tracker", ("bd", "none"))):
+        chosen = config.string(name)
+        if chosen is not None and chosen.lower() not in allowed:
+            problems.append(Check(f"setting {name}", FAIL, f"'{chosen}' is not one of "
+                                  f"{', '.join(allowed)}", f"git config {name} {allowed[0]}"))
     known = {s.key.lower() for s in SETTINGS}
     seen: set[str] = set()
     for e in config.entries:
@@ -346,7 +347,7 @@ def _settings(config: Config) -> list[Check]:
         seen.add(e.key)
         parts = e.key.split(".")
         if len(parts) >= 4 and parts[1] == "agent" and parts[-1] in ("command", "args"):
-            attempt(e.key, lambda e=e: config.words(e.key))
+            attempt(e.key, config.words)
         elif e.key.lower() not in known:
             problems.append(Check(f"setting {e.key}", WARN, "unknown setting (a typo?)",
                                   f"git config --unset {e.key}"))

@@ -107,7 +107,7 @@ def target_ref(repo: Repo, record: Record, into: str | None) -> str:
             raise WorkerError(f"--into {into}: no local branch {refnames.short(ref)}",
                               hint="name an existing local branch (git branch lists them)")
         return ref
-    base_ref = record.base.get("ref") or refnames.HEADS + record.base["name"]
+    base_ref = str(record.base.get("ref") or refnames.HEADS + record.base["name"])
     if base_ref.startswith(refnames.HEADS):
         return base_ref
     if base_ref.startswith(refnames.REMOTES):

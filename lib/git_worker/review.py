@@ -126,7 +126,9 @@ def _run(argv: list[str], cwd: str, env: dict[str, str], log: BinaryIO,
         return 126
     if echo is not None:
         assert child.stdout is not None
-        for chunk in iter(lambda: child.stdout.read1(65536), b""):  # type: ignore[union-attr]
+        out = child.stdout
+        # os.read: whatever the gate has written so far, so its progress shows as it runs.
+        for chunk in iter(lambda: os.read(out.fileno(), 65536), b""):
             log.write(chunk)
             echo.write(chunk)
             echo.flush()
