@@ -142,6 +142,8 @@ def test_other_refs_and_housekeeping_pass(repo: GitRepo) -> None:
     repo.ok("spawn", "w1", "--no-launch")
     repo.git("branch", "topic")
     repo.git("branch", "-D", "topic")
+    repo.git("branch", "old-w1")  # ends like the worker's id, but is not its branch
+    repo.git("branch", "-D", "old-w1")
     repo.commit("x.txt", "x\n")
     repo.git("reset", "-q", "--hard", "HEAD~1")
     repo.git("pack-refs", "--all")  # prunes loose copies: old -> zero, yet no deletion
