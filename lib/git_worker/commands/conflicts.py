@@ -37,7 +37,7 @@ def run(repo: Repo, config: Config, *, ids: list[str], as_json: bool) -> int:
     elif not clashes:
         print(f"all {len(fc.pairs)} pair(s) of workers merge cleanly with each other")
     else:
-        print(output.table(["PAIR", "", "PATHS"],
+        print(output.table(["PAIR", "RESULT", "PATHS"],
                            [[f"{p.a} ↔ {p.b}", output.paint("CONFLICT", "red"), _paths(p.paths)]
                             for p in clashes]))
         rest = len(fc.pairs) - len(clashes)
