@@ -201,6 +201,15 @@ def test_nothing_to_merge(repo: GitRepo) -> None:
     assert repo.git("rev-parse", "main") == before
 
 
+def test_squash_twice_makes_no_empty_commit(repo: GitRepo) -> None:
+    work(repo, "w1", "a.txt", "a\n")
+    repo.ok("merge", "w1", "--squash")
+    after = repo.git("rev-parse", "main")
+    r = repo.ok("merge", "w1", "--squash")
+    assert "nothing to merge: w1 is already in main" in r.out
+    assert repo.git("rev-parse", "main") == after
+
+
 def test_running_agent_refused(repo: GitRepo, sandbox: Sandbox) -> None:
     slow = sandbox.script("slow-agent", "sleep 30")
     repo.git("config", "worker.agent.slow.command", str(slow))

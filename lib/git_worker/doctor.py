@@ -189,7 +189,7 @@ def _login(cli: AgentCli) -> str | None:
 
 
 def _tracker(repo: Repo, config: Config) -> list[Check]:
-    setting = (config.string("worker.tracker") or "").lower()
+    setting = (config.string("worker.tracker") or "").lower().replace("auto", "")
     close = config.boolean("worker.closeOnMerge")
     if setting == "none":
         return [Check("tracker", OK, "off (worker.tracker none); tasks come from -d")]
@@ -334,7 +334,7 @@ def _settings(config: Config) -> list[Check]:
     attempt("worker.branchPrefix", lambda _: config.branch_prefix)
     attempt("worker.reviewGate", config.words)
     for name, allowed in (("worker.launcher", ("tmux", "detached")),
-                          ("worker.tracker", ("bd", "none"))):
+                          ("worker.tracker", ("bd", "none", "auto"))):
         chosen = config.string(name)
         if chosen is not None and chosen.lower() not in allowed:
             problems.append(Check(f"setting {name}", FAIL, f"'{chosen}' is not one of "

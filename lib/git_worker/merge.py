@@ -39,6 +39,7 @@ from git_worker.repo import Repo
 
 _CAS_ATTEMPTS = 30
 FAST_FORWARD, MERGE_COMMIT, SQUASH = "fast-forward", "merge commit", "squash"
+ALREADY = "already merged"
 
 
 @dataclass
@@ -190,6 +191,8 @@ def land(repo: Repo, config: Config, worker_id: str, *, squash: bool, into: str 
         r.merge = {"into": target, "commit": landed.new, "tip": tip, "kind": landed.kind,
                    "at": registry.now()}
 
+    if landed.kind == ALREADY and record.state == "merged":
+        return landed  # keep the record of the merge that did land it
     registry.update(repo, worker_id, change, f"merged into {refnames.short(target)} "
                                              f"as {landed.new[:12]} ({landed.kind})")
     if config.boolean("worker.closeOnMerge"):
@@ -224,9 +227,11 @@ def _land_locked(repo: Repo, record: Record, target: str, tip: str, squash: bool
         old = repo.read_ref(target)
         if old is None:
             raise WorkerError(f"branch {refnames.short(target)} disappeared")
-        if is_ancestor(repo, tip, old):
-            return Landed(worker_id, target, old, old, "already merged", None, warnings=warnings)
+        if is_ancestor(repo, tip, old) or (record.merge or {}).get("tip") == tip:
+            return Landed(worker_id, target, old, old, ALREADY, None, warnings=warnings)
         new, kind = _result_commit(repo, record, target, old, tip, squash)
+        if new == old:
+            return Landed(worker_id, target, old, old, ALREADY, None, warnings=warnings)
         holder = _checked_out_in(repo, target)
         if holder is None:
             moved = repo.update_ref(target, old, new, f"git worker merge {worker_id}: {kind}")
@@ -245,6 +250,9 @@ def _result_commit(repo: Repo, record: Record, target: str, old: str, tip: str,
     if not merged.clean:
         raise Conflict(record, target, merged)
     branch, into = refnames.short(record.branch), refnames.short(target)
+    if squash and merged.tree == git.output(["rev-parse", f"{old}^{{tree}}"],
+                                            cwd=repo.common_dir, env=git.clean_env()):
+        return old, ALREADY  # every change is in the target already: no empty commit
     if squash:
         title = record.task.get("title") or f"worker {record.id}"
         subjects = git.output(["log", "--format=* %s", "--max-count=50", f"{old}..{tip}"],
@@ -353,6 +361,7 @@ def _fast_forward_in(repo: Repo, worktree: str, target: str, old: str, new: str,
 
 
 def tracker_enabled(repo: Repo, config: Config) -> bool:
+    """worker.tracker bd, or (unset/auto) bd on PATH with a .beads directory."""
     setting = (config.string("worker.tracker") or "").lower()
     if setting == "none":
         return False
@@ -383,7 +392,7 @@ def close_issue(repo: Repo, config: Config, issue_id: str, reason: str,
 
 def print_landed(landed: Landed) -> None:
     into = refnames.short(landed.target)
-    if landed.kind == "already merged":
+    if landed.kind == ALREADY:
         print(f"nothing to merge: {landed.worker_id} is already in {into} (marked merged)")
     else:
         where = f"; updated the worktree {landed.worktree}" if landed.worktree else ""
