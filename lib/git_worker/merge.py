@@ -31,7 +31,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from git_worker import git, probe, refnames, registry, review
+from git_worker import git, probe, processes, refnames, registry, review
 from git_worker.config import Config
 from git_worker.errors import GitCommandError, WorkerError
 from git_worker.registry import Record
@@ -154,11 +154,21 @@ def refusals(repo: Repo, config: Config, record: Record, tip: str) -> list[str]:
         elif rv.get("commit") and rv["commit"] != tip:
             reasons.append(f"its review passed for {str(rv['commit'])[:12]}, but the branch has "
                            f"moved to {tip[:12]} since; run git worker review {record.id}")
-    seen = probe.observe(repo, record, {})
-    if seen.state in ("running", "waiting", "spawning"):
-        reasons.append(f"its agent is still {seen.state} and may commit more "
+    if _still_working(repo, record):
+        reasons.append(f"its agent is still {record.state} and may commit more "
                        f"(git worker stop {record.id} first)")
     return reasons
+
+
+def _still_working(repo: Repo, record: Record) -> bool:
+    """Whether the agent (or the spawn) may still change the branch; unknown counts as yes."""
+    if record.state == "spawning":
+        return processes.alive(record.spawner) is not False
+    if record.state not in ("running", "waiting"):
+        return False
+    if probe.exit_status(repo, record.id) is not None:
+        return False  # exited; the registry just has not heard yet
+    return processes.alive(record.launcher | {"host": record.host}) is not False
 
 
 def land(repo: Repo, config: Config, worker_id: str, *, squash: bool, into: str | None,
