@@ -12,6 +12,7 @@ def build(repo: GitRepo) -> None:
     """a and b both rewrite shared.txt; c is independent; d collides with main itself."""
     repo.commit("shared.txt", "base\n")
     repo.commit("mainfile.txt", "base\n")
+    repo.ok("spawn", "a", "b", "c", "d", "--no-launch")  # one process for all four
     work(repo, "a", "shared.txt", "from a\n")
     work(repo, "b", "shared.txt", "from b\n")
     work(repo, "b", "b-only.txt", "b\n")

@@ -253,6 +253,7 @@ def test_close_on_merge_off_by_default(repo: GitRepo, sandbox: Sandbox) -> None:
 def test_concurrent_merges_lose_no_update(repo: GitRepo, sandbox: Sandbox,
                                           checked_out: bool) -> None:
     ids = [f"w{i}" for i in range(6)]
+    repo.ok("spawn", *ids, "--no-launch")
     tips = {wid: work(repo, wid, f"{wid}.txt", f"{wid}\n") for wid in ids}
     if not checked_out:
         repo.git("checkout", "-q", "--detach")  # main checked out nowhere: the ref-CAS path
