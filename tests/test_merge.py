@@ -101,6 +101,32 @@ def test_remote_tracking_base_lands_in_the_local_branch(repo: GitRepo, sandbox: 
     assert repo.git("rev-parse", "origin/main") != tip
 
 
+def test_remote_tracking_base_without_local_branch_needs_into(repo: GitRepo,
+                                                               sandbox: Sandbox) -> None:
+    remote = sandbox.root / "remote.git"
+    repo.git("branch", "feature")
+    sandbox.run("git", "clone", "-q", "--bare", str(repo.path), str(remote))
+    repo.git("branch", "-D", "feature")
+    repo.git("remote", "add", "origin", str(remote))
+    repo.git("fetch", "-q", "origin")
+    repo.ok("spawn", "w1", "-f", "origin/feature", "--no-launch")
+    work(repo, "w1", "f.txt", "f\n")
+    r = repo.worker("merge", "w1")
+    assert r.code == 1
+    assert "no local branch feature to merge into" in r.err
+    assert "git branch feature origin/feature" in r.err and "--into BRANCH" in r.err
+    assert "refs/heads/feature" not in repo.refs()
+
+
+def test_tag_base_needs_into(repo: GitRepo) -> None:
+    repo.git("tag", "v1.0")
+    repo.ok("spawn", "w1", "-f", "v1.0", "--no-launch")
+    work(repo, "w1", "f.txt", "f\n")
+    r = repo.worker("merge", "w1")
+    assert r.code == 1 and "the base v1.0 is not a branch" in r.err
+    repo.ok("merge", "w1", "--into", "main")
+
+
 def test_conflict_changes_nothing_and_lists_paths(repo: GitRepo) -> None:
     repo.commit("shared.txt", "base\n")
     work(repo, "w1", "shared.txt", "worker\n")
