@@ -56,7 +56,7 @@ def test_squash_makes_one_commit_with_the_subjects(repo: GitRepo) -> None:
     repo.ok("merge", "w1", "--squash")
     assert repo.git("log", "-1", "--format=%P", "main") == old
     message = repo.git("log", "-1", "--format=%B", "main")
-    assert message.startswith("worker w1 (w1)")
+    assert message.startswith("w1: squashed worker/w1\n")
     assert "* first step" in message and "* second step" in message
     assert repo.git("ls-tree", "--name-only", "main").split() == ["README", "a.txt", "b.txt"]
     assert repo.record("w1")["merge"]["kind"] == "squash"

@@ -264,10 +264,11 @@ def _result_commit(repo: Repo, record: Record, target: str, old: str, tip: str,
                                             cwd=repo.common_dir, env=git.clean_env()):
         return old, ALREADY  # every change is in the target already: no empty commit
     if squash:
-        title = record.task.get("title") or f"worker {record.id}"
+        title = record.task.get("title")
+        subject = f"{title} ({record.id})" if title else f"{record.id}: squashed {branch}"
         subjects = git.output(["log", "--format=* %s", "--max-count=50", f"{old}..{tip}"],
                               cwd=repo.common_dir, env=git.clean_env())
-        message = f"{title} ({record.id})\n\nSquashed from {branch}:\n{subjects}\n"
+        message = f"{subject}\n\nSquashed from {branch}:\n{subjects}\n"
         parents = ["-p", old]
     else:
         message = f"Merge branch '{branch}' into {into}\n\ngit worker merge {record.id}\n"

@@ -59,6 +59,8 @@ class Record:
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> bytes:
+        # hooks/reference-transaction reads "id", "branch" and "worktree" from this exact
+        # layout (indent 2, one key per line) with sed: keep it, or change both.
         return (json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n").encode()
 
     @classmethod
