@@ -82,6 +82,21 @@ def test_configured_gate_with_arguments_no_shell(repo: GitRepo, sandbox: Sandbox
     assert "two words|$HOME;|" in r.out
 
 
+def test_relative_gate_path_comes_from_the_main_worktree(repo: GitRepo) -> None:
+    gate = repo.path / "tools" / "gate"
+    gate.parent.mkdir()
+    gate.write_text('#!/bin/sh\necho "the real gate in $(basename "$PWD")"\nexit 1\n')
+    gate.chmod(0o755)
+    repo.git("config", "worker.reviewGate", "tools/gate")
+    spawn_with_work(repo, "w1")
+    forged = repo.workers_dir / "w1" / "tools" / "gate"  # the branch's own "gate"
+    forged.parent.mkdir()
+    forged.write_text("#!/bin/sh\nexit 0\n")
+    forged.chmod(0o755)
+    r = repo.worker("review", "w1")
+    assert r.code == 1 and "the real gate in w1" in r.out
+
+
 def test_configured_gate_missing_names_the_setting(repo: GitRepo) -> None:
     repo.git("config", "worker.reviewGate", "no-such-gate --strict")
     spawn_with_work(repo, "w1")

@@ -61,12 +61,15 @@ def missing_gate_error(argv: list[str]) -> WorkerError:
     )
 
 
-def locate(argv: list[str], cwd: str) -> str | None:
-    """The gate's executable, or None. A path with a '/' is taken relative to ``cwd``,
-    as exec would when the gate runs there."""
-    program = argv[0]
+def locate(argv: list[str], main_worktree: str) -> str | None:
+    """The gate's executable (absolute), or None.
+
+    A path with a '/' is taken relative to the *main* worktree, not the worker's: the
+    branch under review must not be able to change the program that judges it.
+    """
+    program = os.path.expanduser(argv[0])
     if "/" in program:
-        path = os.path.join(cwd, os.path.expanduser(program))
+        path = os.path.join(main_worktree, program)
         return path if os.path.isfile(path) and os.access(path, os.X_OK) else None
     return shutil.which(program)
 
@@ -90,7 +93,8 @@ def run_gate(repo: Repo, config: Config, worker_id: str, *, echo: BinaryIO | Non
     os.makedirs(runtime, exist_ok=True)
     log_path = os.path.join(runtime, LOG_FILE)
 
-    if locate(argv, record.worktree) is None:
+    program = locate(argv, repo.main_worktree)
+    if program is None:
         error = missing_gate_error(argv)
         with open(log_path, "wb") as log:
             log.write(f"{error}\n".encode())
@@ -108,7 +112,7 @@ def run_gate(repo: Repo, config: Config, worker_id: str, *, echo: BinaryIO | Non
     with open(log_path, "wb") as log:
         log.write(f"$ {' '.join(argv)}\n".encode())
         log.flush()
-        code = _run(argv, record.worktree, env, log, echo)
+        code = _run([program, *argv[1:]], record.worktree, env, log, echo)
         log.write(f"[exit {code}]\n".encode())
     outcome = Outcome(PASSED if code == 0 else BLOCKED, code, log_path, tip)
     _record(repo, worker_id, outcome)
