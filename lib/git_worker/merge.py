@@ -237,7 +237,8 @@ def _land_locked(repo: Repo, record: Record, target: str, tip: str, squash: bool
         old = repo.read_ref(target)
         if old is None:
             raise WorkerError(f"branch {refnames.short(target)} disappeared")
-        if is_ancestor(repo, tip, old) or (record.merge or {}).get("tip") == tip:
+        before = record.merge or {}
+        if is_ancestor(repo, tip, old) or (before.get("tip"), before.get("into")) == (tip, target):
             return Landed(worker_id, target, old, old, ALREADY, None, warnings=warnings)
         new, kind = _result_commit(repo, record, target, old, tip, squash)
         if new == old:
