@@ -297,9 +297,14 @@ def test_concurrent_merges_lose_no_update(repo: GitRepo, sandbox: Sandbox,
         assert repo.git("status", "--porcelain") == ""
 
 
-def test_show_json_has_merge_and_review(repo: GitRepo) -> None:
-    work(repo, "w1", "f.txt", "f\n")
+def test_show_json_has_merge_and_review(repo: GitRepo, sandbox: Sandbox) -> None:
+    sandbox.script("review-gate", "exit 0")
+    tip = work(repo, "w1", "f.txt", "f\n")
+    repo.ok("review", "w1")
     repo.ok("merge", "w1")
+    text = repo.ok("show", "w1").out
+    assert f"merged    into main as {tip[:12]} (fast-forward)" in text
+    assert f"at {tip[:7]}" in text and "review    passed " in text
     shown = json.loads(repo.ok("show", "w1", "--json").out)
     assert shown["merge"]["into"] == "refs/heads/main"
     assert Path(shown["worktree"]).exists()
