@@ -76,6 +76,14 @@ def test_respects_core_hooks_path(repo: GitRepo) -> None:
     assert not (repo.path / ".git" / "hooks" / "reference-transaction").exists()
 
 
+def test_shared_hooks_path_is_pointed_out(repo: GitRepo, sandbox: Sandbox) -> None:
+    shared = sandbox.home / "githooks"
+    repo.git("config", "core.hooksPath", str(shared))
+    r = repo.ok("hooks", "install")
+    assert (shared / "reference-transaction").exists()
+    assert "note: core.hooksPath points outside this repository" in r.err
+
+
 def test_plain_git_cannot_delete_a_live_workers_refs(repo: GitRepo, sandbox: Sandbox) -> None:
     repo.ok("hooks", "install")
     repo.ok("spawn", "w1", "--no-launch")

@@ -20,6 +20,12 @@ _SAID = {
 
 def run(repo: Repo, *, action: str) -> int:
     changes = hooks.install(repo) if action == "install" else hooks.uninstall(repo)
+    directory = hooks.hooks_dir(repo)
+    inside = (repo.common_dir, repo.main_worktree)
+    if action == "install" and not any(directory.startswith(p.rstrip("/") + "/") for p in inside):
+        print(f"note: core.hooksPath points outside this repository ({directory}); the hooks "
+              "apply to every repository that uses it (they do nothing where there are no "
+              "workers)", file=sys.stderr)
     for c in changes:
         directory = output.relpath(c.path.rsplit("/", 1)[0])
         if c.what == "foreign":
