@@ -163,7 +163,7 @@ def refusals(repo: Repo, config: Config, record: Record, tip: str) -> list[str]:
 def _still_working(repo: Repo, record: Record) -> bool:
     """Whether the agent (or the spawn) may still change the branch; unknown counts as yes."""
     if record.state == "spawning":
-        return processes.alive(record.spawner) is not False
+        return True  # a dead spawn is fsck --repair's business, not a merge's
     if record.state not in ("running", "waiting"):
         return False
     if probe.exit_status(repo, record.id) is not None:
