@@ -219,10 +219,9 @@ def _merge_lock(repo: Repo) -> Iterator[None]:
     through moments where that worktree's index is ahead of its HEAD; a second merge
     looking then would see "uncommitted changes". flock is released if we die.
     """
-    directory = os.path.join(repo.common_dir, "workers")
-    os.makedirs(directory, exist_ok=True)
-    # The directory itself is the lock (flock works on a directory fd): no file left behind.
-    fd = os.open(directory, os.O_RDONLY)
+    # flock on a directory (no file left behind): <git-common-dir>/refs, which nothing else
+    # locks this way (bd calls lock the common dir itself, the spawn queue its workers/).
+    fd = os.open(os.path.join(repo.common_dir, "refs"), os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
