@@ -245,11 +245,11 @@ def test_running_agent_refused(repo: GitRepo, sandbox: Sandbox) -> None:
 
 
 def test_close_on_merge_closes_the_bd_issue(repo: GitRepo, sandbox: Sandbox) -> None:
+    work(repo, "talu-gsga", "f.txt", "f\n")  # spawned before the tracker appears
     calls = sandbox.root / "bd-calls"
     sandbox.script("bd", f'printf "%s\\n" "$@" >> "{calls}"')
     (repo.path / ".beads").mkdir()
     repo.git("config", "worker.closeOnMerge", "true")
-    work(repo, "talu-gsga", "f.txt", "f\n")
     r = repo.ok("merge", "talu-gsga")
     commit = repo.git("rev-parse", "main")
     assert "closed issue talu-gsga" in r.out
@@ -257,20 +257,20 @@ def test_close_on_merge_closes_the_bd_issue(repo: GitRepo, sandbox: Sandbox) -> 
 
 
 def test_bd_failure_after_merge_is_a_warning(repo: GitRepo, sandbox: Sandbox) -> None:
+    work(repo, "w1", "f.txt", "f\n")
     sandbox.script("bd", 'echo "database locked" >&2; exit 1')
     repo.git("config", "worker.tracker", "bd")
     repo.git("config", "worker.closeOnMerge", "true")
-    work(repo, "w1", "f.txt", "f\n")
     r = repo.ok("merge", "w1")
     assert "warning: bd close w1 failed (exit 1): database locked" in r.err
     assert repo.record("w1")["state"] == "merged"
 
 
 def test_close_on_merge_off_by_default(repo: GitRepo, sandbox: Sandbox) -> None:
+    work(repo, "w1", "f.txt", "f\n")
     calls = sandbox.root / "bd-calls"
     sandbox.script("bd", f'echo "$@" >> "{calls}"')
     (repo.path / ".beads").mkdir()
-    work(repo, "w1", "f.txt", "f\n")
     repo.ok("merge", "w1")
     assert not calls.exists()
 
