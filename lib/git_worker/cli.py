@@ -79,6 +79,28 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("config", help="effective worker.* settings and their origin")
     p.add_argument("--json", action="store_true")
 
+    p = sub.add_parser("review", help="run the review gate on a worker")
+    comp.attach(p.add_argument("id", metavar="ID"), comp.worker_ids)
+
+    p = sub.add_parser("merge", help="land a worker's branch in its base branch")
+    comp.attach(p.add_argument("id", metavar="ID"), comp.worker_ids)
+    p.add_argument("--squash", action="store_true", help="one commit instead of a merge")
+    comp.attach(p.add_argument("--into", metavar="BRANCH",
+                               help="merge into BRANCH instead of the base"), comp.branches)
+    p.add_argument("--force", action="store_true",
+                   help="merge even if the review blocked or is missing, or the agent runs")
+
+    p = sub.add_parser("conflicts", help="forecast which workers' branches collide")
+    comp.attach(p.add_argument("ids", nargs="*", metavar="ID",
+                               help="only pairs involving these workers"), comp.worker_ids)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("hooks", help="install or remove the git hooks that protect workers")
+    p.add_argument("action", choices=["install", "uninstall"])
+
+    p = sub.add_parser("doctor", help="check git, agents, tracker, gate, remote and settings")
+    p.add_argument("--json", action="store_true")
+
     p = sub.add_parser("completion", help="print the shell completion script")
     p.add_argument("shell", choices=("bash", "zsh", "fish"))
     return parser
@@ -97,6 +119,10 @@ def dispatch(args: argparse.Namespace) -> int:
         from git_worker.commands import config
 
         return config.run(Config.load(), as_json=args.json)
+    if command == "doctor":
+        from git_worker.commands import doctor
+
+        return doctor.run(as_json=args.json)
     repo = Repo.discover()
     if command == "spawn":
         from git_worker.commands import spawn
@@ -121,6 +147,23 @@ def dispatch(args: argparse.Namespace) -> int:
         from git_worker.commands import fsck
 
         return fsck.run(repo, Config.load(), repair=args.repair, as_json=args.json)
+    if command == "review":
+        from git_worker.commands import review
+
+        return review.run(repo, Config.load(), args.id)
+    if command == "merge":
+        from git_worker.commands import merge
+
+        return merge.run(repo, Config.load(), args.id, squash=args.squash, into=args.into,
+                         force=args.force)
+    if command == "conflicts":
+        from git_worker.commands import conflicts
+
+        return conflicts.run(repo, Config.load(), ids=args.ids, as_json=args.json)
+    if command == "hooks":
+        from git_worker.commands import hooks
+
+        return hooks.run(repo, action=args.action)
     raise AssertionError(f"unhandled command {command}")
 
 

@@ -30,7 +30,9 @@ if TYPE_CHECKING:
 
 # Subcommands whose positionals are all worker ids: 1 = exactly one id, "+" = one or more.
 # Must match build_parser(); tests/test_completion.py::test_fast_table_matches_the_parser.
-WORKER_ID_POSITIONALS: dict[str, int | str] = {"show": 1, "rm": "+", "remove": "+"}
+WORKER_ID_POSITIONALS: dict[str, int | str] = {
+    "show": 1, "rm": "+", "remove": "+", "review": 1, "merge": 1, "conflicts": "*",
+}
 
 # Candidates and typed text made of these need no quoting in any shell and contain none
 # of bash's COMP_WORDBREAKS (whose default has '@', '=' and ':'): the fast path's output is

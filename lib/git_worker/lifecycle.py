@@ -19,3 +19,7 @@ def record_exit(repo: Repo, worker_id: str, code: int) -> None:
             r.state = exit_state(code)
 
     registry.update(repo, worker_id, change, f"exited {code}")
+    # worker.review true: the gate runs by itself once the agent has finished well.
+    from git_worker import review
+
+    review.after_exit(repo, worker_id, code)

@@ -58,9 +58,12 @@ class Record:
     # The process changing this worker right now (spawn, rm): {action, pid, start, host}.
     # If it dies half-way, recovery finishes its work (see recovery.py).
     owner: dict[str, Any] | None = None
+    merge: dict[str, Any] | None = None  # {into, commit, tip, kind, at} once merged
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> bytes:
+        # hooks/reference-transaction reads "id", "branch" and "worktree" from this exact
+        # layout (indent 2, one key per line) with sed: keep it, or change both.
         return (json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n").encode()
 
     @classmethod

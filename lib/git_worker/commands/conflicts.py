@@ -1,0 +1,58 @@
+"""git worker conflicts: which workers collide with their target and with each other."""
+
+from __future__ import annotations
+
+from git_worker import conflicts, output, refnames
+from git_worker.config import Config
+from git_worker.repo import Repo
+
+
+def _paths(paths: list[str], limit: int = 4) -> str:
+    return ", ".join(paths[:limit]) + (f", … ({len(paths)} paths)" if len(paths) > limit else "")
+
+
+def run(repo: Repo, config: Config, *, ids: list[str], as_json: bool) -> int:
+    del config  # the forecast needs no settings beyond what each record holds
+    fc = conflicts.forecast(repo, list(dict.fromkeys(ids)))
+    if as_json:
+        output.print_json(fc.as_json())
+        return 0
+    if not fc.workers:
+        print("no workers with work waiting to land")
+        return 0
+    rows = []
+    for c in fc.workers:
+        into = refnames.short(c.target)
+        if c.merged:
+            rows.append([c.id, into, "already merged", ""])
+        else:
+            rows.append([c.id, into, "clean" if c.clean else output.paint("CONFLICT", "red"),
+                         _paths(c.paths)])
+    print(output.table(["WORKER", "INTO", "AGAINST ITS TIP", "PATHS"], rows))
+
+    clashes = [p for p in fc.pairs if not p.clean]
+    print()
+    if not fc.pairs:
+        print("no pairs of workers land in the same branch")
+    elif not clashes:
+        print(f"all {len(fc.pairs)} pair(s) of workers merge cleanly with each other")
+    else:
+        print(output.table(["PAIR", "RESULT", "PATHS"],
+                           [[f"{p.a} ↔ {p.b}", output.paint("CONFLICT", "red"), _paths(p.paths)]
+                            for p in clashes]))
+        rest = len(fc.pairs) - len(clashes)
+        if rest:
+            print(f"({rest} other pair(s) merge cleanly)")
+
+    for plan in fc.plans:
+        into = refnames.short(plan.target)
+        print(f"\nsuggested order into {into}:")
+        for n, wid in enumerate(plan.merge, 1):
+            print(f"  {n}. git worker merge {wid}")
+        for later in plan.then:
+            after = ", ".join(later["after"]) or "the ones above"
+            print(f"  then {later['id']}: collides with {after} in {_paths(later['paths'])}; "
+                  f"after those land, bring it up to date (git merge {into} in its worktree)")
+        for wid in plan.blocked:
+            print(f"  {wid} already conflicts with {into}: bring it up to date first")
+    return 0

@@ -1,0 +1,25 @@
+"""git worker review: run the review gate on one worker; exit 0 passed, 1 blocked/missing."""
+
+from __future__ import annotations
+
+import sys
+
+from git_worker import output, review
+from git_worker.config import Config
+from git_worker.repo import Repo
+
+
+def run(repo: Repo, config: Config, worker_id: str) -> int:
+    argv = review.gate_argv(config)
+    print(f"reviewing {worker_id} with: {' '.join(argv)}", flush=True)
+    outcome = review.run_gate(repo, config, worker_id, echo=sys.stdout.buffer)
+    log = output.relpath(outcome.log)
+    if outcome.status == review.PASSED:
+        print(f"{output.paint('passed', 'green')}: {worker_id} may be merged "
+              f"(git worker merge {worker_id}); log: {log}")
+        return 0
+    print(f"{output.paint('blocked', 'red')}: the review gate exited {outcome.exit_code} for "
+          f"{worker_id}; log: {log}", file=sys.stderr)
+    print(f"hint: fix the branch and run git worker review {worker_id} again "
+          f"(git worker merge --force {worker_id} lands it anyway)", file=sys.stderr)
+    return 1

@@ -1,0 +1,354 @@
+"""Checks that git-worker can do its job here; each says ok / warn / fail and the fix.
+
+Every probe is bounded in time and never prompts: a version query has a timeout, the
+remote is asked with `git ls-remote` under GIT_TERMINAL_PROMPT=0 and ssh BatchMode, and
+an agent's login is judged from its credential files and environment, never by calling
+its service.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from git_worker import git
+from git_worker.config import SETTINGS, Config
+from git_worker.errors import WorkerError
+from git_worker.repo import Repo
+
+OK, WARN, FAIL = "ok", "warn", "fail"
+MIN_GIT = (2, 38)  # merge-tree --write-tree (merge, conflicts)
+TESTED_DULWICH = (1, 2, 21)
+_PROBE_TIMEOUT = 10.0
+
+
+@dataclass
+class Check:
+    check: str
+    status: str
+    detail: str
+    fix: str | None = None
+
+
+@dataclass(frozen=True)
+class AgentCli:
+    binary: str
+    install: str
+    credentials: tuple[str, ...]  # files, ~ expanded; any one present = logged in
+    env: tuple[str, ...]  # variables; any one set = logged in
+
+
+# The agent CLIs git-worker knows (see README, "Agents"), and where each keeps a login.
+KNOWN_AGENTS = {
+    "claude": AgentCli("claude", "npm install -g @anthropic-ai/claude-code",
+                       ("$CLAUDE_CONFIG_DIR/.credentials.json", "~/.claude/.credentials.json"),
+                       ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN")),
+    "codex": AgentCli("codex", "npm install -g @openai/codex",
+                      ("$CODEX_HOME/auth.json", "~/.codex/auth.json"), ("OPENAI_API_KEY",)),
+    "gemini": AgentCli("gemini", "npm install -g @google/gemini-cli",
+                       ("~/.gemini/oauth_creds.json",), ("GEMINI_API_KEY", "GOOGLE_API_KEY")),
+    "aider": AgentCli("aider", "python -m pip install aider-install && aider-install", (),
+                      ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY",
+                       "DEEPSEEK_API_KEY", "OPENROUTER_API_KEY")),
+    "opencode": AgentCli("opencode", "npm install -g opencode-ai",
+                         ("~/.local/share/opencode/auth.json",), ()),
+}
+
+
+def run_checks() -> list[Check]:
+    checks = [_git_version(), _dulwich_version()]
+    if checks[-1].status == FAIL:
+        return checks  # everything below reads the repository through dulwich
+    try:
+        repo = Repo.discover()
+    except WorkerError as e:
+        checks.append(Check("repository", FAIL, str(e).split("\n")[0],
+                            "run git worker doctor inside the repository you use it in"))
+        return checks
+    try:
+        config = Config.load()
+    except WorkerError as e:
+        checks.append(Check("settings", FAIL, e.message, e.hint))
+        return checks
+    checks += _settings(config)
+    for probe in (_launcher, _agents, _tracker, _review_gate, _remote, _worktree_dir,
+                  _identity, _hooks):
+        try:
+            checks += probe(repo, config)
+        except WorkerError as e:  # a setting that doesn't parse: reported by _settings
+            checks.append(Check(probe.__name__.strip("_").replace("_", " "), FAIL,
+                                e.message.split("\n")[0], e.hint))
+    return checks
+
+
+# --- tools ---------------------------------------------------------------------------------
+
+
+def _version_of(argv: list[str]) -> str | None:
+    """First line of ``argv``'s output, or None when it cannot run in time."""
+    try:
+        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
+                              timeout=_PROBE_TIMEOUT, check=False, env=git.clean_env())
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    text = (proc.stdout or proc.stderr).decode(errors="replace").strip()
+    return text.splitlines()[0] if text and proc.returncode == 0 else None
+
+
+def _git_version() -> Check:
+    text = git.output(["--version"])
+    m = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", text)
+    version = tuple(int(x) for x in m.groups() if x) if m else (0,)
+    shown = ".".join(map(str, version))
+    if version[:2] < MIN_GIT:
+        return Check("git", FAIL, f"{shown}: merge and conflicts need git 2.38 or newer",
+                     "install a newer git (e.g. from your distribution's backports)")
+    return Check("git", OK, shown)
+
+
+def _dulwich_version() -> Check:
+    try:
+        import dulwich
+    except ImportError:
+        return Check("dulwich", FAIL, "not installed", "python -m pip install dulwich==1.2.21")
+    version = tuple(dulwich.__version__)
+    shown = ".".join(map(str, version))
+    if version != TESTED_DULWICH:
+        return Check("dulwich", WARN, f"{shown} (git-worker is tested with 1.2.21, whose "
+                     "pitfalls it works around)", "python -m pip install dulwich==1.2.21")
+    return Check("dulwich", OK, f"{shown} (python {sys.version.split()[0]})")
+
+
+def _launcher(repo: Repo, config: Config) -> list[Check]:
+    setting = config.string("worker.launcher")
+    version = _version_of(["tmux", "-V"]) if shutil.which("tmux") else None
+    if version:
+        return [Check("tmux", OK, version)]
+    if setting == "tmux":
+        return [Check("tmux", FAIL, "worker.launcher is tmux, but tmux is not installed",
+                      "install tmux (apt install tmux), or: git config worker.launcher detached")]
+    return [Check("tmux", WARN, "not found: agents run detached (logs, but no attach)",
+                  "install tmux (apt install tmux) to attach to agents")]
+
+
+def _agents(repo: Repo, config: Config) -> list[Check]:
+    from git_worker import agents
+
+    default = config.string("worker.agent") or "claude"
+    names = list(dict.fromkeys([default, *agents.custom_names(config)]))
+    return [_agent(config, name, is_default=name == default) for name in names]
+
+
+def _agent(config: Config, name: str, *, is_default: bool) -> Check:
+    label = f"agent {name}" + (" (worker.agent)" if is_default else "")
+    bad = FAIL if is_default else WARN
+    command = config.words(f"worker.agent.{name}.command")
+    if command is not None:
+        # A custom command is never run here: it could start real work.
+        found = shutil.which(command[0]) if "/" not in command[0] else (
+            command[0] if os.access(os.path.expanduser(command[0]), os.X_OK) else None)
+        if found is None:
+            return Check(label, bad, f"custom command '{command[0]}' not found",
+                         f"fix it: git config worker.agent.{name}.command '<program> <args>'")
+        return Check(label, OK, f"custom command {shlex.join(command)}")
+    known = KNOWN_AGENTS.get(name)
+    if known is None:
+        return Check(label, bad, f"unknown agent '{name}'",
+                     f"define it: git config worker.agent.{name}.command '<program> <args>', "
+                     f"or pick one of: {', '.join(KNOWN_AGENTS)}")
+    if shutil.which(known.binary) is None:
+        return Check(label, bad, f"{known.binary} is not on PATH",
+                     f"install it ({known.install}), or choose another: "
+                     "git config worker.agent <name>")
+    version = _version_of([known.binary, "--version"]) or "version unknown"
+    login = _login(known)
+    if login is None:
+        return Check(label, WARN, f"{version}; cannot see a login",
+                     f"log in once by running {known.binary} interactively"
+                     + (f", or set {known.env[0]}" if known.env else ""))
+    return Check(label, OK, f"{version}; logged in ({login})")
+
+
+def _login(cli: AgentCli) -> str | None:
+    for var in cli.env:
+        if os.environ.get(var):
+            return var
+    for pattern in cli.credentials:
+        if "$" in pattern and pattern.split("/")[0][1:] not in os.environ:
+            continue
+        path = os.path.expanduser(os.path.expandvars(pattern))
+        if os.path.isfile(path):
+            return path.replace(os.path.expanduser("~"), "~", 1)
+    return None
+
+
+def _tracker(repo: Repo, config: Config) -> list[Check]:
+    setting = (config.string("worker.tracker") or "").lower().replace("auto", "")
+    close = config.boolean("worker.closeOnMerge")
+    if setting == "none":
+        return [Check("tracker", OK, "off (worker.tracker none); tasks come from -d")]
+    beads = os.path.isdir(os.path.join(repo.main_worktree, ".beads"))
+    if shutil.which("bd") is None:
+        if setting == "bd" or close:
+            return [Check("tracker", FAIL if setting == "bd" else WARN,
+                          "bd is not on PATH" + (" (worker.tracker is bd)" if setting else
+                                                 ", yet worker.closeOnMerge is true"),
+                          "install beads (bd), or: git config worker.tracker none")]
+        return [Check("tracker", OK, "bd not installed; tasks come from -d")]
+    version = _version_of(["bd", "--version"]) or "bd (version unknown)"
+    if not beads:
+        return [Check("tracker", WARN, f"{version}, but no .beads database in "
+                      f"{repo.main_worktree}", "create one with: bd init (or worker.tracker none)")]
+    return [Check("tracker", OK, f"{version}; .beads found"
+                  + ("; closes issues on merge" if close else ""))]
+
+
+def _review_gate(repo: Repo, config: Config) -> list[Check]:
+    from git_worker import review
+
+    argv = review.gate_argv(config)
+    found = review.locate(argv, repo.main_worktree)
+    auto = config.review
+    if found:
+        return [Check("review gate", OK, f"{shlex.join(argv)} ({found})"
+                      + ("; runs when an agent exits 0" if auto else ""))]
+    how = "git config worker.reviewGate '<command>' (exit 0 = passed)"
+    if auto:
+        return [Check("review gate", FAIL, f"'{argv[0]}' not found, yet worker.review is true",
+                      f"set one: {how}; or: git config worker.review false")]
+    return [Check("review gate", WARN, f"'{argv[0]}' not found (needed by git worker review)",
+                  f"set one: {how}")]
+
+
+def _remote(repo: Repo, config: Config) -> list[Check]:
+    from git_worker import base as base_mod
+
+    try:
+        base = base_mod.resolve(repo, config, None, fetch=False)
+    except WorkerError as e:
+        return [Check("remote", WARN, e.message, e.hint)]
+    if base.remote is None:
+        return [Check("remote", OK, f"base {base.name} is local: nothing to fetch")]
+    if config.no_fetch:
+        return [Check("remote", OK, f"{base.name}; fetching is off (worker.noFetch)")]
+    timeout = min(config.fetch_timeout, _PROBE_TIMEOUT)
+    env = {"GIT_TERMINAL_PROMPT": "0", "GCM_INTERACTIVE": "never"}
+    if "GIT_SSH_COMMAND" not in os.environ:  # as base._fetch: never ask, fail instead
+        env["GIT_SSH_COMMAND"] = f"ssh -o BatchMode=yes -o ConnectTimeout={max(1, int(timeout))}"
+    argv = ["ls-remote", "--heads", base.remote, base.remote_branch or ""]
+    try:
+        proc = git.run(argv, cwd=repo.common_dir, env=git.clean_env(env), check=False,
+                       timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return [Check("remote", WARN, f"{base.remote} did not answer within {timeout:g} s",
+                      "spawn falls back to the local copy; or: git config worker.noFetch true")]
+    if proc.returncode != 0:
+        err = proc.stderr.decode(errors="replace").strip()
+        kind = base_mod.classify(err)
+        first = err.splitlines()[0] if err else "(no output)"
+        if kind == base_mod.NETWORK:
+            return [Check("remote", WARN, f"{base.remote} unreachable ({first})",
+                          "spawn falls back to the local copy of "
+                          f"{base.name}; or: git config worker.noFetch true")]
+        return [Check("remote", FAIL, f"{base.remote}: {kind}: {first}",
+                      f"check git remote get-url {base.remote} and your credentials; "
+                      "or: git config worker.noFetch true")]
+    if not proc.stdout.strip():
+        return [Check("remote", FAIL, f"{base.remote} has no branch {base.remote_branch}",
+                      "set the base: git config worker.baseBranch <branch>")]
+    return [Check("remote", OK, f"{base.remote} reachable; {base.name} exists there")]
+
+
+def _worktree_dir(repo: Repo, config: Config) -> list[Check]:
+    from git_worker import spawn
+
+    root = spawn.worktree_root(repo, config)
+    existing = root
+    while not os.path.isdir(existing):
+        existing = os.path.dirname(existing)
+    writable = os.access(existing, os.W_OK | os.X_OK)
+    detail = root if existing == root else f"{root} (will be created in {existing})"
+    if not writable:
+        return [Check("worktree dir", FAIL, f"{existing} is not writable",
+                      "choose another place: git config worker.worktreeDir <dir>")]
+    return [Check("worktree dir", OK, detail)]
+
+
+def _identity(repo: Repo, config: Config) -> list[Check]:
+    proc = git.run(["var", "GIT_COMMITTER_IDENT"], cwd=repo.common_dir, check=False)
+    if proc.returncode != 0:
+        return [Check("identity", WARN, "no user.name / user.email: git worker merge cannot "
+                      "make merge commits", "git config --global user.name 'Your Name'; "
+                      "git config --global user.email you@example.com")]
+    ident = proc.stdout.decode(errors="replace").strip()
+    return [Check("identity", OK, ident.rsplit(">", 1)[0] + ">")]
+
+
+def _hooks(repo: Repo, config: Config) -> list[Check]:
+    from git_worker import hooks
+
+    state = hooks.installed(repo)
+    missing = [n for n, ok in state.items() if not ok]
+    if missing:
+        return [Check("git hooks", WARN, f"not installed: {', '.join(missing)} (plain git can "
+                      "delete a live worker's branch)", "git worker hooks install")]
+    return [Check("git hooks", OK, f"installed in {hooks.hooks_dir(repo)}")]
+
+
+# --- settings ------------------------------------------------------------------------------
+
+
+def _settings(config: Config) -> list[Check]:
+    problems: list[Check] = []
+
+    def attempt(key: str, parse: Callable[[str], object]) -> None:
+        try:
+            parse(key)
+        except WorkerError as e:
+            problems.append(Check(f"setting {key}", FAIL, e.message, e.hint))
+
+    parsers: dict[str, Callable[[str], object]] = {
+        "bool": config.boolean,
+        "int": lambda key: config.integer(key, minimum=1),
+        "seconds": lambda key: config.seconds(key, 1.0),
+    }
+    for s in SETTINGS:
+        if config.entry(s.key) is None:
+            continue
+        if s.kind in parsers:
+            attempt(s.key, parsers[s.kind])
+        elif s.kind == "multi":
+            for value in config.values(s.key):
+                try:
+                    shlex.split(value)
+                except ValueError as err:
+                    problems.append(Check(f"setting {s.key}", FAIL,
+                                          f"'{value}' is not valid shell words ({err})",
+                                          f"fix it: git config --unset-all {s.key} and set again"))
+    attempt("worker.branchPrefix", lambda _: config.branch_prefix)
+    attempt("worker.reviewGate", config.words)
+    for name, allowed in (("worker.launcher", ("tmux", "detached")),
+                          ("worker.tracker", ("bd", "none", "auto"))):
+        chosen = config.string(name)
+        if chosen is not None and chosen.lower() not in allowed:
+            problems.append(Check(f"setting {name}", FAIL, f"'{chosen}' is not one of "
+                                  f"{', '.join(allowed)}", f"git config {name} {allowed[0]}"))
+    known = {s.key.lower() for s in SETTINGS}
+    seen: set[str] = set()
+    for e in config.entries:
+        if e.key in seen:
+            continue
+        seen.add(e.key)
+        parts = e.key.split(".")
+        if len(parts) >= 4 and parts[1] == "agent" and parts[-1] in ("command", "args"):
+            attempt(e.key, config.words)
+        elif e.key.lower() not in known:
+            problems.append(Check(f"setting {e.key}", WARN, "unknown setting (a typo?)",
+                                  f"git config --unset {e.key}"))
+    return problems or [Check("settings", OK, f"{len(config.entries)} worker.* value(s) parse")]

@@ -1,0 +1,123 @@
+"""The git hooks git-worker ships (top-level hooks/), installed into a repository.
+
+Where the files are: the checkout's top-level `hooks/` directory; the package reaches it
+through the symlink lib/git_worker/hooks -> ../../hooks, which setuptools follows when it
+builds a wheel (package-data "hooks/*"), so installed copies carry real files.
+
+Install never overwrites a hook: an existing one is renamed to `<name>.pre-git-worker`
+(bytes, mode and symlink-ness kept, since it is a rename) and our hook runs it after its
+own checks, with the same arguments and input. Uninstall renames it back.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from git_worker import git
+from git_worker.errors import WorkerError
+from git_worker.repo import Repo
+
+MARKER = b"# git-worker hook:"
+CHAINED_SUFFIX = ".pre-git-worker"
+SHIPPED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hooks")
+# git's hook names: other files in hooks/ (agent hooks, docs) are not installed into .git.
+GIT_HOOKS = frozenset({
+    "applypatch-msg", "pre-applypatch", "post-applypatch", "pre-commit",
+    "pre-merge-commit", "prepare-commit-msg", "commit-msg", "post-commit", "pre-rebase",
+    "post-checkout", "post-merge", "pre-push", "pre-receive", "update",
+    "proc-receive", "post-receive", "post-update", "reference-transaction",
+    "push-to-checkout", "pre-auto-gc", "post-rewrite", "sendemail-validate",
+    "fsmonitor-watchman", "p4-changelist", "p4-prepare-changelist", "p4-post-changelist",
+    "p4-pre-submit", "post-index-change",
+})
+
+
+@dataclass
+class Change:
+    name: str
+    path: str
+    what: str  # installed, updated, chained, removed, restored, absent, foreign
+
+
+def shipped() -> list[str]:
+    try:
+        names = os.listdir(SHIPPED_DIR)
+    except OSError as e:
+        raise WorkerError(f"git-worker's hooks are missing ({SHIPPED_DIR}: {e.strerror})",
+                          hint="reinstall git-worker") from None
+    return sorted(n for n in names if n in GIT_HOOKS)
+
+
+def hooks_dir(repo: Repo) -> str:
+    """The directory git runs hooks from: core.hooksPath if set, else <git-dir>/hooks."""
+    # `rev-parse --git-path hooks` applies core.hooksPath the way git itself does.
+    return git.output(["rev-parse", "--path-format=absolute", "--git-path", "hooks"],
+                      cwd=repo.cwd_worktree or repo.common_dir)
+
+
+def is_ours(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return MARKER in f.read(512)
+    except OSError:
+        return False
+
+
+def install(repo: Repo) -> list[Change]:
+    directory = hooks_dir(repo)
+    os.makedirs(directory, exist_ok=True)
+    changes = []
+    for name in shipped():
+        dest = os.path.join(directory, name)
+        chained = dest + CHAINED_SUFFIX
+        with open(os.path.join(SHIPPED_DIR, name), "rb") as f:
+            content = f.read()
+        if is_ours(dest):
+            what = "updated"
+        elif os.path.lexists(dest):
+            if os.path.lexists(chained):
+                raise WorkerError(
+                    f"cannot install {name}: both {dest} and {chained} exist",
+                    hint="move one of them away, then run git worker hooks install again",
+                )
+            os.rename(dest, chained)
+            what = "chained"
+        else:
+            what = "installed"
+        _write_executable(dest, content)
+        changes.append(Change(name, dest, what))
+    return changes
+
+
+def uninstall(repo: Repo) -> list[Change]:
+    directory = hooks_dir(repo)
+    changes = []
+    for name in shipped():
+        dest = os.path.join(directory, name)
+        chained = dest + CHAINED_SUFFIX
+        if not os.path.lexists(dest):
+            what = "absent"
+        elif not is_ours(dest):
+            what = "foreign"  # someone replaced ours: theirs now, leave it
+        else:
+            os.remove(dest)
+            what = "removed"
+            if os.path.lexists(chained):
+                os.rename(chained, dest)
+                what = "restored"
+        changes.append(Change(name, dest, what))
+    return changes
+
+
+def installed(repo: Repo) -> dict[str, bool]:
+    directory = hooks_dir(repo)
+    return {name: is_ours(os.path.join(directory, name)) for name in shipped()}
+
+
+def _write_executable(path: str, content: bytes) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "wb") as f:
+        f.write(content)
+    os.chmod(tmp, 0o755)
+    os.replace(tmp, path)

@@ -1,0 +1,415 @@
+"""Landing a worker's branch in its target branch, without surprises.
+
+How (README, "Review and land"):
+1. The merge is computed in the object store alone: `git merge-tree --write-tree` (git
+   2.38+) gives the merged tree or the conflicting paths; no index, no worktree is
+   touched, so a conflict leaves everything exactly as it was.
+2. The result commit is made with `git commit-tree` (the user's identity): a merge commit
+   (parents: target, worker tip), a squash commit (parent: target), or no commit at all
+   when the target can fast-forward to the worker's tip.
+3. The target ref moves from the tip read in step 1 to the result, as a compare-and-swap:
+   - target checked out nowhere: a CAS on the ref (dulwich set_if_equals);
+   - target checked out in a worktree W: `git merge --ff-only RESULT` run *in W* — the
+     result's first parent is W's HEAD, so this is a fast-forward, and git itself updates
+     W's index and files (refusing to overwrite untracked files) and moves the ref only
+     from the HEAD it read. We refuse first when W has uncommitted changes to tracked
+     files or is mid-rebase, so W's own work is never mixed into, or lost by, a merge.
+   When the CAS loses (another merge or commit landed meanwhile), everything is computed
+   again from the new tip: two concurrent merges never lose an update.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import random
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from git_worker import git, probe, processes, refnames, registry, review
+from git_worker.config import Config
+from git_worker.errors import GitCommandError, WorkerError
+from git_worker.registry import Record
+from git_worker.repo import Repo
+
+_CAS_ATTEMPTS = 30
+FAST_FORWARD, MERGE_COMMIT, SQUASH = "fast-forward", "merge commit", "squash"
+ALREADY = "already merged"
+
+
+@dataclass
+class TreeMerge:
+    """What `git merge-tree --write-tree` said about merging two commits."""
+
+    tree: str
+    conflicts: list[str] = field(default_factory=list)  # paths, each once
+    messages: list[str] = field(default_factory=list)  # "CONFLICT (content): …" lines
+
+    @property
+    def clean(self) -> bool:
+        return not self.conflicts
+
+
+@dataclass
+class Landed:
+    worker_id: str
+    target: str  # refs/heads/…
+    old: str
+    new: str
+    kind: str  # fast-forward, merge commit, squash, or "already merged"
+    worktree: str | None  # the worktree that had the target checked out and was updated
+    closed_issue: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+
+def merge_trees(repo: Repo, ours: str, theirs: str) -> TreeMerge:
+    """Merge two commits in the object store alone (no index, no worktree)."""
+    proc = git.run(["merge-tree", "--write-tree", "-z", "--name-only", "--messages", ours, theirs],
+                   cwd=repo.common_dir, env=git.clean_env(), check=False)
+    if proc.returncode not in (0, 1):
+        detail = proc.stderr.decode(errors="replace").strip()
+        raise WorkerError(f"git cannot merge {ours[:12]} and {theirs[:12]}: {detail}")
+    fields = proc.stdout.decode(errors="surrogateescape").split("\0")
+    result = TreeMerge(fields[0])
+    if proc.returncode == 0:
+        return result
+    # -z: TREE NUL path NUL … NUL NUL, then messages: <n> NUL path×n NUL type NUL text NUL …
+    i = 1
+    while i < len(fields) and fields[i]:
+        if fields[i] not in result.conflicts:
+            result.conflicts.append(fields[i])
+        i += 1
+    i += 1
+    while i < len(fields) and fields[i].isdigit():
+        n = int(fields[i])
+        kind, text = fields[i + n + 1], fields[i + n + 2]
+        if kind.startswith("CONFLICT"):
+            result.messages.append(text.strip())
+        i += n + 3
+    return result
+
+
+def is_ancestor(repo: Repo, older: str, newer: str) -> bool:
+    proc = git.run(["merge-base", "--is-ancestor", older, newer], cwd=repo.common_dir,
+                   env=git.clean_env(), check=False)
+    return proc.returncode == 0
+
+
+def target_ref(repo: Repo, record: Record, into: str | None) -> str:
+    """The local branch a worker lands in: --into, else its base (origin/main → main)."""
+    if into is not None:
+        ref = into if into.startswith(refnames.HEADS) else refnames.HEADS + into
+        if repo.read_ref(ref) is None:
+            raise WorkerError(f"--into {into}: no local branch {refnames.short(ref)}",
+                              hint="name an existing local branch (git branch lists them)")
+        return ref
+    base_ref = str(record.base.get("ref") or refnames.HEADS + record.base["name"])
+    if base_ref.startswith(refnames.HEADS):
+        return base_ref
+    if base_ref.startswith(refnames.REMOTES):
+        local = _local_branch_for(repo, base_ref)
+        if repo.read_ref(local) is None:
+            short = refnames.short(base_ref)
+            raise WorkerError(
+                f"the base {short} is remote-tracking and there is no local branch "
+                f"{refnames.short(local)} to merge into",
+                hint=f"create it (git branch {refnames.short(local)} {short}) or choose one "
+                     f"with --into BRANCH",
+            )
+        return local
+    raise WorkerError(f"the base {record.base['name']} is not a branch",
+                      hint="choose the branch to merge into with --into BRANCH")
+
+
+def _local_branch_for(repo: Repo, remote_ref: str) -> str:
+    """The local branch whose upstream is ``remote_ref``; else the one named alike."""
+    remote, _, branch = refnames.short(remote_ref).partition("/")
+    proc = git.run(["for-each-ref", "--format=%(refname)%00%(upstream)", refnames.HEADS],
+                   cwd=repo.common_dir, env=git.clean_env(), check=False)
+    for line in proc.stdout.decode(errors="surrogateescape").splitlines():
+        local, _, upstream = line.partition("\0")
+        if upstream == remote_ref:
+            return local
+    return refnames.HEADS + branch
+
+
+def refusals(repo: Repo, config: Config, record: Record, tip: str) -> list[str]:
+    """Why this worker may not land now (each overridable with --force)."""
+    reasons = []
+    rv = record.review or {}
+    status = rv.get("status")
+    if status == review.BLOCKED:
+        reasons.append(f"its last review blocked (gate exit {rv.get('exit_code')}, "
+                       f"{rv.get('at')}); fix it and run git worker review {record.id}")
+    elif config.review:
+        if status != review.PASSED:
+            state = "was never reviewed" if not status else f"last review: {status}"
+            reasons.append(f"worker.review is true and it has no passed review ({state}); "
+                           f"run git worker review {record.id}")
+        elif rv.get("commit") and rv["commit"] != tip:
+            reasons.append(f"its review passed for {str(rv['commit'])[:12]}, but the branch has "
+                           f"moved to {tip[:12]} since; run git worker review {record.id}")
+    if _still_working(repo, record):
+        reasons.append(f"its agent is still {record.state} and may commit more "
+                       f"(git worker stop {record.id} first)")
+    return reasons
+
+
+def _still_working(repo: Repo, record: Record) -> bool:
+    """Whether the agent (or the spawn) may still change the branch; unknown counts as yes."""
+    if record.state == "spawning":
+        return True  # a dead spawn is fsck --repair's business, not a merge's
+    if record.state not in ("running", "waiting"):
+        return False
+    if probe.exit_status(repo, record.id) is not None:
+        return False  # exited; the registry just has not heard yet
+    return processes.alive(record.launcher | {"host": record.host}) is not False
+
+
+def land(repo: Repo, config: Config, worker_id: str, *, squash: bool, into: str | None,
+         force: bool) -> Landed:
+    entry = registry.get(repo, worker_id)
+    record = entry.record
+    tip = repo.read_ref(record.branch)
+    if tip is None:
+        raise WorkerError(f"branch {refnames.short(record.branch)} of '{worker_id}' is missing",
+                          hint="git worker fsck explains the drift")
+    target = target_ref(repo, record, into)
+    reasons = refusals(repo, config, record, tip)
+    if reasons and not force:
+        raise WorkerError(f"refusing to merge '{worker_id}': " + "; ".join(reasons),
+                          hint="--force merges it anyway")
+    warnings = []
+    if os.path.isdir(record.worktree):
+        from git_worker import worktrees
+
+        dirty = worktrees.dirty_paths(record.worktree)
+        if dirty:
+            warnings.append(f"{len(dirty)} uncommitted file(s) in {record.worktree} are not "
+                            "part of this merge")
+
+    with _merge_lock(repo):
+        landed = _land_locked(repo, record, target, tip, squash, warnings)
+
+    def change(r: Record) -> None:
+        r.state = "merged"
+        r.merge = {"into": target, "commit": landed.new, "tip": tip, "kind": landed.kind,
+                   "at": registry.now()}
+
+    if landed.kind == ALREADY and record.state == "merged":
+        return landed  # keep the record of the merge that did land it
+    registry.update(repo, worker_id, change, f"merged into {refnames.short(target)} "
+                                             f"as {landed.new[:12]} ({landed.kind})")
+    if config.boolean("worker.closeOnMerge"):
+        landed.closed_issue = close_issue(repo, config, worker_id,
+                                          f"merged as {landed.new}", landed.warnings)
+    return landed
+
+
+@contextlib.contextmanager
+def _merge_lock(repo: Repo) -> Iterator[None]:
+    """One git-worker merge at a time per repository.
+
+    The ref CAS alone keeps every update, but a merge into a checked-out branch passes
+    through moments where that worktree's index is ahead of its HEAD; a second merge
+    looking then would see "uncommitted changes". flock is released if we die.
+    """
+    # flock on a directory (no file left behind): <git-common-dir>/refs, which nothing else
+    # locks this way (bd calls lock the common dir itself, the spawn queue its workers/).
+    fd = os.open(os.path.join(repo.common_dir, "refs"), os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _land_locked(repo: Repo, record: Record, target: str, tip: str, squash: bool,
+                 warnings: list[str]) -> Landed:
+    worker_id = record.id
+    for _ in range(_CAS_ATTEMPTS):
+        old = repo.read_ref(target)
+        if old is None:
+            raise WorkerError(f"branch {refnames.short(target)} disappeared")
+        before = record.merge or {}
+        if is_ancestor(repo, tip, old) or (before.get("tip"), before.get("into")) == (tip, target):
+            return Landed(worker_id, target, old, old, ALREADY, None, warnings=warnings)
+        new, kind = _result_commit(repo, record, target, old, tip, squash)
+        if new == old:
+            return Landed(worker_id, target, old, old, ALREADY, None, warnings=warnings)
+        holder = _checked_out_in(repo, target)
+        if holder is None:
+            moved = repo.update_ref(target, old, new, f"git worker merge {worker_id}: {kind}")
+        else:
+            moved = _fast_forward_in(repo, holder, target, old, new, worker_id)
+        if moved:
+            return Landed(worker_id, target, old, new, kind, holder, warnings=warnings)
+    raise WorkerError(f"{refnames.short(target)} keeps moving while merging; try again")
+
+
+def _result_commit(repo: Repo, record: Record, target: str, old: str, tip: str,
+                   squash: bool) -> tuple[str, str]:
+    if not squash and is_ancestor(repo, old, tip):
+        return tip, FAST_FORWARD
+    merged = merge_trees(repo, old, tip)
+    if not merged.clean:
+        raise Conflict(record, target, merged)
+    branch, into = refnames.short(record.branch), refnames.short(target)
+    if squash and merged.tree == git.output(["rev-parse", f"{old}^{{tree}}"],
+                                            cwd=repo.common_dir, env=git.clean_env()):
+        return old, ALREADY  # every change is in the target already: no empty commit
+    if squash:
+        title = record.task.get("title")
+        subject = f"{title} ({record.id})" if title else f"{record.id}: squashed {branch}"
+        subjects = git.output(["log", "--format=* %s", "--max-count=50", f"{old}..{tip}"],
+                              cwd=repo.common_dir, env=git.clean_env())
+        message = f"{subject}\n\nSquashed from {branch}:\n{subjects}\n"
+        parents = ["-p", old]
+    else:
+        message = f"Merge branch '{branch}' into {into}\n\ngit worker merge {record.id}\n"
+        parents = ["-p", old, "-p", tip]
+    try:
+        # The user's identity and config (GIT_AUTHOR_*, user.*), as for any merge they make.
+        new = git.run(["commit-tree", merged.tree, *parents, "-F", "-"],
+                      cwd=repo.cwd_worktree or repo.common_dir,
+                      input=message.encode()).stdout.decode().strip()
+    except GitCommandError as e:
+        raise WorkerError(f"cannot create the {'squash' if squash else 'merge'} commit: "
+                          f"{e.stderr.strip()}",
+                          hint="set your identity: git config user.name …; "
+                               "git config user.email …") from None
+    return new, SQUASH if squash else MERGE_COMMIT
+
+
+class Conflict(WorkerError):
+    def __init__(self, record: Record, target: str, merged: TreeMerge) -> None:
+        self.paths = merged.conflicts
+        shown = "\n".join(f"  {p}" for p in merged.conflicts)
+        branch, into = refnames.short(record.branch), refnames.short(target)
+        super().__init__(
+            f"merging {branch} into {into} conflicts in {len(merged.conflicts)} path(s):\n{shown}\n"
+            f"nothing was changed: {into} and every worktree are as they were",
+            hint=f"bring {branch} up to date in its worktree (cd {record.worktree} && git merge "
+                 f"{into}), resolve and commit there, then merge again; "
+                 f"git worker conflicts shows what else collides",
+        )
+
+
+def _checked_out_in(repo: Repo, branch_ref: str) -> str | None:
+    """The worktree (main or linked) that has ``branch_ref`` checked out, if any."""
+    out = git.run(["worktree", "list", "--porcelain", "-z"], cwd=repo.common_dir,
+                  env=git.clean_env()).stdout.decode(errors="surrogateescape")
+    path = None
+    for line in out.split("\0"):
+        if line.startswith("worktree "):
+            path = line[len("worktree "):]
+        elif line == f"branch {branch_ref}" and path is not None:
+            return path
+    _refuse_if_rebasing(repo, branch_ref)
+    return None
+
+
+def _refuse_if_rebasing(repo: Repo, branch_ref: str) -> None:
+    """A branch being rebased is detached in its worktree, yet the rebase will write it."""
+    admins = [repo.common_dir]
+    root = os.path.join(repo.common_dir, "worktrees")
+    if os.path.isdir(root):
+        admins += [os.path.join(root, n) for n in os.listdir(root)]
+    for admin in admins:
+        for sub in ("rebase-merge", "rebase-apply"):
+            try:
+                with open(os.path.join(admin, sub, "head-name"), encoding="utf-8") as f:
+                    if f.read().strip() == branch_ref:
+                        raise WorkerError(f"{refnames.short(branch_ref)} is being rebased "
+                                          f"(in {admin})", hint="finish or abort that rebase first")
+            except OSError:
+                continue
+
+
+def _fast_forward_in(repo: Repo, worktree: str, target: str, old: str, new: str,
+                     worker_id: str) -> bool:
+    """Move ``target`` (checked out in ``worktree``) from ``old`` to ``new`` with git's own
+    fast-forward, updating that worktree's files. False when the target moved meanwhile."""
+    env = git.clean_env({"GIT_REFLOG_ACTION": f"git worker merge {worker_id}"})
+    changed = git.run(["status", "--porcelain", "-z", "--untracked-files=no"], cwd=worktree,
+                      env=env).stdout
+    if changed:
+        paths = [p[3:] for p in changed.decode(errors="replace").split("\0") if len(p) > 3]
+        shown = ", ".join(paths[:5]) + (", …" if len(paths) > 5 else "")
+        raise WorkerError(
+            f"{refnames.short(target)} is checked out in {worktree}, which has uncommitted "
+            f"changes ({shown}); nothing was changed",
+            hint="commit or stash them there first, or merge elsewhere with --into BRANCH",
+        )
+    if repo.read_ref(target) != old:
+        return False
+    proc = git.run(["merge", "--ff-only", "--quiet", "--no-stat", new], cwd=worktree, env=env,
+                   check=False)
+    if proc.returncode == 0:
+        return True
+    stderr = proc.stderr.decode(errors="replace")
+    if repo.read_ref(target) != old:
+        return False  # someone committed there meanwhile: compute again
+    if "index.lock" in stderr or "cannot lock ref" in stderr:
+        # Another git (say, a concurrent merge) holds that worktree's index or the ref:
+        # wait a little and compute again, as git itself would not.
+        time.sleep(random.uniform(0.05, 0.3))
+        return False
+    raise WorkerError(
+        f"git could not update {worktree} to the merge result: "
+        f"{stderr.strip()}",
+        hint=f"nothing was changed; clear what git names in {worktree} and merge again",
+    )
+
+
+# --- the tracker ---------------------------------------------------------------------------
+# Kept here, small, until a tracker module owns every bd call (then it moves there).
+
+
+def tracker_enabled(repo: Repo, config: Config) -> bool:
+    """worker.tracker bd, or (unset/auto) bd on PATH with a .beads directory."""
+    setting = (config.string("worker.tracker") or "").lower()
+    if setting == "none":
+        return False
+    if setting == "bd":
+        return True
+    return shutil.which("bd") is not None and os.path.isdir(
+        os.path.join(repo.main_worktree, ".beads"))
+
+
+def close_issue(repo: Repo, config: Config, issue_id: str, reason: str,
+                warnings: list[str]) -> bool:
+    """`bd close ID -r REASON`; a failure is a warning: the merge itself has happened."""
+    if not tracker_enabled(repo, config):
+        return False
+    try:
+        proc = subprocess.run(["bd", "close", issue_id, "-r", reason], cwd=repo.main_worktree,
+                              env=git.clean_env(), stdin=subprocess.DEVNULL, capture_output=True,
+                              timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        warnings.append(f"could not close issue {issue_id} with bd: {e}")
+        return False
+    if proc.returncode != 0:
+        detail = (proc.stderr or proc.stdout).decode(errors="replace").strip()
+        warnings.append(f"bd close {issue_id} failed (exit {proc.returncode}): {detail}")
+        return False
+    return True
+
+
+def print_landed(landed: Landed) -> None:
+    into = refnames.short(landed.target)
+    if landed.kind == ALREADY:
+        print(f"nothing to merge: {landed.worker_id} is already in {into} (marked merged)")
+    else:
+        where = f"; updated the worktree {landed.worktree}" if landed.worktree else ""
+        print(f"merged {landed.worker_id} into {into} as {landed.new[:12]} ({landed.kind}){where}")
+    if landed.closed_issue:
+        print(f"closed issue {landed.worker_id}")
+    for w in landed.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    print(f"next: git worker rm {landed.worker_id}  (removes its worktree and branch)")

@@ -1,0 +1,181 @@
+"""The review gate: a command the user chooses that says whether a worker's branch may land.
+
+The gate (worker.reviewGate, default `review-gate`; shell words, run without a shell) runs
+in the worker's worktree with GIT_WORKER_ID, _BRANCH, _BASE, _BASE_OID, _COMMIT and
+_WORKTREE in its environment. Exit 0 = passed, anything else = blocked. Its output goes to
+<git-common-dir>/workers/<id>/review.log; the result goes into the registry as
+`review` {status, at, commit, exit_code}, where `commit` is the branch tip that was
+reviewed (merge treats a pass for an older tip as no pass when review is required).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from git_worker import registry
+from git_worker.config import Config
+from git_worker.errors import WorkerError
+from git_worker.git import clean_env
+from git_worker.registry import Record
+from git_worker.repo import Repo
+
+DEFAULT_GATE = "review-gate"
+PASSED, BLOCKED, ERROR = "passed", "blocked", "error"
+LOG_FILE = "review.log"
+
+# States a worker can be in when its review may move it to `reviewed` (and back).
+_SETTLED = ("ready", "exited", "failed", "reviewed")
+
+
+@dataclass
+class Outcome:
+    status: str  # passed, blocked, error
+    exit_code: int | None
+    log: str
+    commit: str | None
+
+
+def gate_argv(config: Config) -> list[str]:
+    return config.words("worker.reviewGate") or [DEFAULT_GATE]
+
+
+def missing_gate_error(argv: list[str]) -> WorkerError:
+    """What a user needs to know when the gate is not there (the old tool only said WARN)."""
+    configured = argv != [DEFAULT_GATE]
+    what = f"review gate '{argv[0]}' not found" + (
+        " (from git config worker.reviewGate)" if configured else " on PATH"
+    )
+    return WorkerError(
+        f"{what}\n"
+        "A review gate is a command you choose (tests, linters, a reviewing agent...) that\n"
+        "git worker runs in a worker's worktree before it may be merged: exit 0 = passed,\n"
+        "anything else = blocked. It gets GIT_WORKER_ID, GIT_WORKER_BRANCH, GIT_WORKER_BASE\n"
+        "and GIT_WORKER_WORKTREE in its environment.",
+        hint="set one:  git config worker.reviewGate 'make check'\n"
+             "      or turn automatic review off:  git config worker.review false",
+    )
+
+
+def locate(argv: list[str], main_worktree: str) -> str | None:
+    """The gate's executable (absolute), or None.
+
+    A path with a '/' is taken relative to the *main* worktree, not the worker's: the
+    branch under review must not be able to change the program that judges it.
+    """
+    program = os.path.expanduser(argv[0])
+    if "/" in program:
+        path = os.path.join(main_worktree, program)
+        return path if os.path.isfile(path) and os.access(path, os.X_OK) else None
+    return shutil.which(program)
+
+
+def run_gate(repo: Repo, config: Config, worker_id: str, *, echo: BinaryIO | None) -> Outcome:
+    """Run the gate for ``worker_id`` and record the result. ``echo`` also gets the output.
+
+    Raises WorkerError (with setup guidance) when the gate is missing; the failure is
+    recorded first (status `error`), so `show` and `merge` know the review did not happen.
+    """
+    entry = registry.get(repo, worker_id)
+    record = entry.record
+    if record.state == "spawning":
+        raise WorkerError(f"'{worker_id}' is still being spawned", hint="wait, then review it")
+    if not os.path.isdir(record.worktree):
+        raise WorkerError(f"the worktree of '{worker_id}' ({record.worktree}) is missing",
+                          hint="git worker fsck explains the drift")
+    argv = gate_argv(config)
+    tip = repo.read_ref(record.branch)
+    runtime = registry.runtime_dir(repo, worker_id)
+    os.makedirs(runtime, exist_ok=True)
+    log_path = os.path.join(runtime, LOG_FILE)
+
+    program = locate(argv, repo.main_worktree)
+    if program is None:
+        error = missing_gate_error(argv)
+        with open(log_path, "wb") as log:
+            log.write(f"{error}\n".encode())
+        _record(repo, worker_id, Outcome(ERROR, None, log_path, tip))
+        raise error
+
+    env = clean_env({
+        "GIT_WORKER_ID": record.id,
+        "GIT_WORKER_BRANCH": record.branch,
+        "GIT_WORKER_BASE": record.base["name"],
+        "GIT_WORKER_BASE_OID": record.base["oid"],
+        "GIT_WORKER_COMMIT": tip or "",
+        "GIT_WORKER_WORKTREE": record.worktree,
+    })
+    with open(log_path, "wb") as log:
+        log.write(f"$ {' '.join(argv)}\n".encode())
+        log.flush()
+        code = _run([program, *argv[1:]], record.worktree, env, log, echo)
+        log.write(f"[exit {code}]\n".encode())
+    outcome = Outcome(PASSED if code == 0 else BLOCKED, code, log_path, tip)
+    _record(repo, worker_id, outcome)
+    return outcome
+
+
+def _run(argv: list[str], cwd: str, env: dict[str, str], log: BinaryIO,
+         echo: BinaryIO | None) -> int:
+    try:
+        child = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE if echo else log,
+                                 stderr=subprocess.STDOUT)
+    except OSError as e:  # found, but cannot be executed (bad #! line, permissions)
+        log.write(f"cannot run {argv[0]}: {e.strerror}\n".encode())
+        return 126
+    if echo is not None:
+        assert child.stdout is not None
+        out = child.stdout
+        # os.read: whatever the gate has written so far, so its progress shows as it runs.
+        for chunk in iter(lambda: os.read(out.fileno(), 65536), b""):
+            log.write(chunk)
+            echo.write(chunk)
+            echo.flush()
+    return child.wait()
+
+
+def _record(repo: Repo, worker_id: str, outcome: Outcome) -> None:
+    def change(r: Record) -> None:
+        r.review = {"status": outcome.status, "at": registry.now(), "commit": outcome.commit,
+                    "exit_code": outcome.exit_code}
+        if r.state not in _SETTLED:
+            return  # an agent still at work keeps its live state
+        if outcome.status == PASSED:
+            r.state = "reviewed"
+        elif r.state == "reviewed":  # a later review that fails takes the badge away
+            r.state = "ready" if r.exit_code is None else ("exited" if r.exit_code == 0
+                                                           else "failed")
+
+    registry.update(repo, worker_id, change, f"review: {outcome.status}")
+
+
+def after_exit(repo: Repo, worker_id: str, code: int) -> None:
+    """worker.review true: run the gate when the agent exits 0 (called by lifecycle)."""
+    if code != 0:
+        return
+    entry = registry.read(repo, worker_id)
+    if entry is None:
+        return
+    cwd = entry.record.worktree if os.path.isdir(entry.record.worktree) else repo.common_dir
+    try:
+        config = Config.load(cwd=cwd)
+        if not config.review:
+            return
+        run_gate(repo, config, worker_id, echo=None)
+    except WorkerError as e:  # recorded (status error) and logged in review.log
+        print(f"git-worker: review of {worker_id}: {e}", file=sys.stderr)
+
+
+def describe(review: dict[str, object]) -> str:
+    """One line for humans: 'passed 2026-…Z at abc1234', 'never'."""
+    status = review.get("status")
+    if not status:
+        return "never"
+    commit = review.get("commit")
+    at = f" at {str(commit)[:7]}" if commit else ""
+    return f"{status} {review.get('at') or ''}{at}".strip()

@@ -1,0 +1,146 @@
+"""git worker review: scripted gates that pass, block, or are missing."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from conftest import GitRepo, Sandbox
+
+
+def spawn_with_work(repo: GitRepo, wid: str, name: str = "work.txt") -> str:
+    repo.ok("spawn", wid, "--no-launch")
+    wt = repo.workers_dir / wid
+    (wt / name).write_text(f"{wid}\n")
+    repo.git("add", name, cwd=wt)
+    repo.git("commit", "-q", "-m", f"work on {wid}", cwd=wt)
+    return repo.git("rev-parse", "HEAD", cwd=wt)
+
+
+def test_passing_gate_records_review_and_sees_the_worker(repo: GitRepo, sandbox: Sandbox) -> None:
+    sandbox.script("review-gate", """
+        echo "gate: $GIT_WORKER_ID $GIT_WORKER_BRANCH $GIT_WORKER_BASE in $(basename "$PWD")"
+        test "$GIT_WORKER_WORKTREE" = "$PWD" && test -n "$GIT_WORKER_COMMIT"
+    """)
+    tip = spawn_with_work(repo, "w1")
+    r = repo.worker("review", "w1")
+    assert r.code == 0, r.err
+    assert "gate: w1 refs/heads/worker/w1 main in w1" in r.out
+    assert "passed: w1 may be merged" in r.out
+    record = repo.record("w1")
+    assert record["state"] == "reviewed"
+    assert record["review"]["status"] == "passed"
+    assert record["review"]["commit"] == tip
+    assert record["review"]["exit_code"] == 0
+    log = (repo.path / ".git" / "workers" / "w1" / "review.log").read_text()
+    assert "gate: w1" in log and "[exit 0]" in log
+    assert repo.git("log", "-1", "--format=%s", "refs/workers/w1") == "review: passed"
+
+
+def test_blocking_gate_exits_1_and_records_blocked(repo: GitRepo, sandbox: Sandbox) -> None:
+    sandbox.script("review-gate", """
+        echo "2 tests failed"
+        exit 3
+    """)
+    spawn_with_work(repo, "w1")
+    r = repo.worker("review", "w1")
+    assert r.code == 1
+    assert "2 tests failed" in r.out
+    assert "blocked: the review gate exited 3 for w1" in r.err
+    record = repo.record("w1")
+    assert record["review"]["status"] == "blocked" and record["review"]["exit_code"] == 3
+    assert record["state"] == "ready"
+
+
+def test_a_later_block_takes_reviewed_away(repo: GitRepo, sandbox: Sandbox) -> None:
+    sandbox.script("review-gate", 'exit "$(cat "$HOME/verdict")"')
+    (sandbox.home / "verdict").write_text("0")
+    spawn_with_work(repo, "w1")
+    repo.ok("review", "w1")
+    assert repo.record("w1")["state"] == "reviewed"
+    (sandbox.home / "verdict").write_text("1")
+    assert repo.worker("review", "w1").code == 1
+    assert repo.record("w1")["state"] == "ready"
+
+
+def test_missing_gate_gives_setup_guidance(repo: GitRepo) -> None:
+    spawn_with_work(repo, "w1")
+    r = repo.worker("review", "w1")
+    assert r.code == 1
+    assert "review gate 'review-gate' not found on PATH" in r.err
+    assert "A review gate is a command you choose" in r.err
+    assert "git config worker.reviewGate" in r.err
+    assert "git config worker.review false" in r.err
+    assert repo.record("w1")["review"]["status"] == "error"
+
+
+def test_configured_gate_with_arguments_no_shell(repo: GitRepo, sandbox: Sandbox) -> None:
+    sandbox.script("my-check", 'printf "%s|" "$@"; echo')
+    repo.git("config", "worker.reviewGate", "my-check 'two words' $HOME;")
+    spawn_with_work(repo, "w1")
+    r = repo.ok("review", "w1")
+    assert "two words|$HOME;|" in r.out
+
+
+def test_relative_gate_path_comes_from_the_main_worktree(repo: GitRepo) -> None:
+    gate = repo.path / "tools" / "gate"
+    gate.parent.mkdir()
+    gate.write_text('#!/bin/sh\necho "the real gate in $(basename "$PWD")"\nexit 1\n')
+    gate.chmod(0o755)
+    repo.git("config", "worker.reviewGate", "tools/gate")
+    spawn_with_work(repo, "w1")
+    forged = repo.workers_dir / "w1" / "tools" / "gate"  # the branch's own "gate"
+    forged.parent.mkdir()
+    forged.write_text("#!/bin/sh\nexit 0\n")
+    forged.chmod(0o755)
+    r = repo.worker("review", "w1")
+    assert r.code == 1 and "the real gate in w1" in r.out
+
+
+def test_configured_gate_missing_names_the_setting(repo: GitRepo) -> None:
+    repo.git("config", "worker.reviewGate", "no-such-gate --strict")
+    spawn_with_work(repo, "w1")
+    r = repo.worker("review", "w1")
+    assert r.code == 1
+    assert "review gate 'no-such-gate' not found (from git config worker.reviewGate)" in r.err
+
+
+def test_gate_runs_by_itself_when_agent_exits_0(repo: GitRepo, sandbox: Sandbox, agent) -> None:
+    sandbox.script("review-gate", 'echo "auto review of $GIT_WORKER_ID"; test -f work.txt')
+    repo.git("config", "worker.review", "true")
+    repo.ok("spawn", "w1")
+    repo.wait("w1", "reviewed")
+    record = repo.record("w1")
+    assert record["review"]["status"] == "passed"
+    assert record["review"]["commit"] == repo.git("rev-parse", "worker/w1")
+    assert "auto review of w1" in (repo.path / ".git/workers/w1/review.log").read_text()
+
+
+def test_no_automatic_review_when_agent_fails_or_review_off(repo: GitRepo, sandbox: Sandbox,
+                                                           agent) -> None:
+    marker = sandbox.home / "gate-ran"
+    sandbox.script("review-gate", f'touch "{marker}"')
+    repo.git("config", "worker.review", "true")
+    repo.ok("spawn", "w1", env={"AGENT_EXIT": "1"})
+    repo.wait("w1", "failed")
+    repo.git("config", "worker.review", "false")
+    repo.ok("spawn", "w2")
+    repo.wait("w2", "exited")
+    for wid in ("w1", "w2"):
+        wait_for_runner(repo, wid)
+    assert repo.record("w2")["state"] == "exited"
+    assert not marker.exists()
+    assert repo.record("w1")["review"]["status"] is None
+
+
+def wait_for_runner(repo: GitRepo, wid: str, timeout: float = 20) -> None:
+    """Until the process that babysat the agent (and would run the gate) has ended."""
+    pid = repo.record(wid)["launcher"]["pid"]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"runner {pid} of {wid} still alive")
