@@ -31,7 +31,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from git_worker import git, probe, processes, refnames, registry, review
+from git_worker import failpoints, git, probe, processes, refnames, registry, review
 from git_worker.config import Config
 from git_worker.errors import GitCommandError, WorkerError
 from git_worker.registry import Record
@@ -203,6 +203,9 @@ def land(repo: Repo, config: Config, worker_id: str, *, squash: bool, into: str 
 
     if landed.kind == ALREADY and record.state == "merged":
         return landed  # keep the record of the merge that did land it
+    # The target has moved: that is the commit point. If we stop here, the next
+    # `git worker merge ID` finds the work landed and records it (no second merge).
+    failpoints.hit("merge.record")
     registry.update(repo, worker_id, change, f"merged into {refnames.short(target)} "
                                              f"as {landed.new[:12]} ({landed.kind})")
     if config.boolean("worker.closeOnMerge"):
@@ -240,6 +243,7 @@ def _land_locked(repo: Repo, record: Record, target: str, tip: str, squash: bool
         if is_ancestor(repo, tip, old) or (before.get("tip"), before.get("into")) == (tip, target):
             return Landed(worker_id, target, old, old, ALREADY, None, warnings=warnings)
         new, kind = _result_commit(repo, record, target, old, tip, squash)
+        failpoints.hit("merge.compute")  # the commit exists; nothing points to it yet
         if new == old:
             return Landed(worker_id, target, old, old, ALREADY, None, warnings=warnings)
         holder = _checked_out_in(repo, target)
