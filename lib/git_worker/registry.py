@@ -15,7 +15,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -61,10 +61,14 @@ class Record:
     merge: dict[str, Any] | None = None  # {into, commit, tip, kind, at} once merged
     schema_version: int = SCHEMA_VERSION
 
+    def as_dict(self) -> dict[str, Any]:
+        """The fields as a new dict (nested values shared: copy before changing them)."""
+        return dict(vars(self))
+
     def to_json(self) -> bytes:
         # hooks/reference-transaction reads "id", "branch" and "worktree" from this exact
         # layout (indent 2, one key per line) with sed: keep it, or change both.
-        return (json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n").encode()
+        return (json.dumps(self.as_dict(), indent=2, ensure_ascii=False) + "\n").encode()
 
     @classmethod
     def from_json(cls, data: bytes) -> Record:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from git_worker import output, probe, refnames, registry
@@ -19,7 +18,7 @@ def collect(repo: Repo) -> list[dict[str, Any]]:
                          "problems": [f"unreadable record: {found.reason}; run: git worker fsck"]})
             continue
         seen = probe.observe(reality, found.record)
-        row = asdict(found.record)
+        row = found.record.as_dict()
         row.update(state=seen.state, exit_code=seen.exit_code, behind=seen.behind,
                    problems=seen.problems)
         rows.append(row)

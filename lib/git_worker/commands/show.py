@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import UTC, datetime
 
 from git_worker import output, probe, registry, review
@@ -12,7 +11,7 @@ from git_worker.repo import Repo
 def run(repo: Repo, worker_id: str, *, as_json: bool, history: bool) -> int:
     entry = registry.get(repo, worker_id)
     seen = probe.observe(probe.Reality.read(repo), entry.record)
-    row = asdict(entry.record)
+    row = entry.record.as_dict()
     row.update(state=seen.state, exit_code=seen.exit_code, behind=seen.behind,
                problems=seen.problems)
     events = []

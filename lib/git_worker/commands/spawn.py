@@ -78,9 +78,7 @@ def run(
         print(f"{len(spawned)} of {requested} workers spawned"
               + ("; watch them with: git worker list" if spawned else ""))
     if as_json:
-        from dataclasses import asdict
-
-        output.print_json([asdict(r) for r in spawned])
+        output.print_json([r.as_dict() for r in spawned])
     return 1 if failed else 0
 
 
