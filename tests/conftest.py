@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from collections.abc import Iterator
@@ -51,8 +52,25 @@ class Sandbox:
             PATH=f"{self.bin}{os.pathsep}{os.environ['PATH']}",
             LANG="C.UTF-8",
         )
+        # A tmux server of its own: tests never touch a user's sessions. Short path: a
+        # tmux socket path must fit in 108 bytes, which pytest's tmp_path may not.
+        self.tmux_dir = Path(tempfile.mkdtemp(prefix="gwt-", dir="/tmp"))
+        self.env["TMUX_TMPDIR"] = str(self.tmux_dir)
         # `git worker` runs this checkout's code with this interpreter.
         self.script("git-worker", f'exec {sys.executable} {CHECKOUT / "git-worker"} "$@"')
+
+    @property
+    def tmux_socket(self) -> Path:
+        return self.tmux_dir / f"tmux-{os.getuid()}" / "default"
+
+    def tmux(self, *args: str) -> Result:
+        return self.run("tmux", "-S", str(self.tmux_socket), *args)
+
+    def close(self) -> None:
+        """End this sandbox's tmux server (and with it every session a test left)."""
+        if self.tmux_socket.exists() and shutil.which("tmux"):
+            self.tmux("kill-server")
+        shutil.rmtree(self.tmux_dir, ignore_errors=True)
 
     def script(self, name: str, body: str) -> Path:
         """An executable on PATH (a stand-in agent, bd, review gate…)."""
@@ -162,6 +180,7 @@ def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
         yield box
     finally:
         os.chdir(cwd)
+        box.close()
         _kill_leftovers(tmp_path)
 
 

@@ -27,7 +27,8 @@ SCHEMA_VERSION = 1
 RECORD_FILE = "worker.json"
 _CAS_ATTEMPTS = 20
 
-STATES = ("spawning", "running", "waiting", "exited", "failed", "reviewed", "merged")
+STATES = ("spawning", "ready", "queued", "running", "waiting", "exited", "failed", "stopped",
+          "reviewed", "merged")
 LIVE_STATES = ("spawning", "running", "waiting")
 
 
