@@ -64,7 +64,8 @@ class Sandbox:
         return self.tmux_dir / f"tmux-{os.getuid()}" / "default"
 
     def tmux(self, *args: str) -> Result:
-        return self.run("tmux", "-S", str(self.tmux_socket), *args)
+        """tmux on this sandbox's server (found through TMUX_TMPDIR, as git-worker finds it)."""
+        return self.run("tmux", *args)
 
     def close(self) -> None:
         """End this sandbox's tmux server (and with it every session a test left)."""
