@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from conftest import GitRepo, Sandbox
 
 LAUNCHERS = [pytest.param("tmux", marks=pytest.mark.skipif(not shutil.which("tmux"),

@@ -22,7 +22,8 @@ def run(repo: Repo, worker_id: str, *, follow: bool, lines: int | None) -> int:
     record = registry.get(repo, worker_id).record
     path = os.path.join(registry.runtime_dir(repo, worker_id), "agent.log")
     if not os.path.exists(path):
-        if record.launcher.get("kind") is None and record.state in ("ready", "queued"):
+        if record.state in ("ready", "queued") or (record.state == "stopped"
+                                                    and not record.launcher.get("pid")):
             raise WorkerError(f"'{worker_id}' has no agent output: no agent has started "
                               f"(state {record.state})")
         if not follow:
