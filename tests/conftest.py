@@ -7,6 +7,7 @@ process, found on PATH, from this checkout.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -15,7 +16,7 @@ import sys
 import tempfile
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -206,13 +207,40 @@ def agent(sandbox: Sandbox, repo: GitRepo) -> Path:
     return path
 
 
+@pytest.fixture
+def held(sandbox: Sandbox, repo: GitRepo) -> Path:
+    """A stand-in agent that prints, then waits until the test creates <runtime-dir>/go."""
+    path = sandbox.script("held-agent", """
+        echo "held: started $GIT_WORKER_ID"
+        while [ ! -e "$GIT_WORKER_RUNTIME_DIR/go" ]; do sleep 0.05; done
+        echo "held: released"
+        exit "${AGENT_EXIT:-0}"
+    """)
+    repo.git("config", "worker.agent", "held")
+    repo.git("config", "worker.agent.held.command", str(path))
+    return path
+
+
+def release(repo: GitRepo, worker_id: str) -> None:
+    (repo.path / ".git" / "workers" / worker_id / "go").touch()
+
+
+def log_of(repo: GitRepo, worker_id: str) -> str:
+    return (repo.path / ".git" / "workers" / worker_id / "agent.log").read_text()
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
 def _kill_leftovers(root: Path) -> None:
     """End any agent a test left running (they run in sessions of their own)."""
     if not shutil.which("pgrep"):
         return
     out = subprocess.run(["pgrep", "-f", str(root)], capture_output=True, text=True).stdout
     for pid in out.split():
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError, ValueError):
             os.kill(int(pid), 9)
-        except (ProcessLookupError, PermissionError, ValueError):
-            pass

@@ -106,20 +106,33 @@ def notify_log(sandbox: Sandbox, repo: GitRepo) -> Path:
     return log
 
 
+HOOK_RUNNER = """
+import json, subprocess, sys
+settings, event = sys.argv[1], sys.argv[2]
+payload = {"hook_event_name": event}
+if len(sys.argv) > 3:
+    payload["message"] = sys.argv[3]
+for group in json.load(open(settings))["hooks"][event]:
+    for hook in group["hooks"]:
+        subprocess.run(["sh", "-c", hook["command"]], input=json.dumps(payload).encode())
+"""
+
+
 def test_claude_hooks_report_waiting_and_done(repo: GitRepo, sandbox: Sandbox,
                                               notify_log: Path) -> None:
     # A stand-in claude that does what Claude Code does with --settings hooks: runs the
     # command through a shell, with the event's JSON on stdin.
-    stand_in(sandbox, "claude", extra="""
+    (sandbox.root / "hook.py").write_text(HOOK_RUNNER)
+    stand_in(sandbox, "claude", extra=f"""
         settings=""; prev=""
         for a in "$@"; do [ "$prev" = --settings ] && settings=$a; prev=$a; done
-        hook() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["hooks"][sys.argv[2]][0]["hooks"][0]["command"])' "$settings" "$1"; }
-        echo '{"hook_event_name":"SessionStart"}' | sh -c "$(hook SessionStart)"
-        echo '{"hook_event_name":"Notification","message":"Claude needs your permission to use Bash"}' | sh -c "$(hook Notification)"
+        hook() {{ python3 {sandbox.root / "hook.py"} "$settings" "$@"; }}
+        hook SessionStart
+        hook Notification "Claude needs your permission to use Bash"
         while [ ! -e "$GIT_WORKER_RUNTIME_DIR/go" ]; do sleep 0.05; done
-        echo '{"hook_event_name":"PostToolUse"}' | sh -c "$(hook PostToolUse)"
-        echo '{"hook_event_name":"PostToolUse"}' | sh -c "$(hook PostToolUse)"
-        echo '{"hook_event_name":"Stop"}' | sh -c "$(hook Stop)"
+        hook PostToolUse
+        hook PostToolUse
+        hook Stop
     """)
     repo.ok("spawn", "w1", "-a", "claude")
     shown = repo.wait("w1", "waiting")

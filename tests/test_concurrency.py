@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import GitRepo
-from test_launchers import held, release  # noqa: F401  (held is a fixture)
+from conftest import GitRepo, release
 
 
 def test_over_the_limit_fails_clearly_and_creates_nothing(repo: GitRepo, held: Path) -> None:

@@ -10,45 +10,15 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from conftest import GitRepo, Sandbox
+from conftest import GitRepo, Sandbox, log_of, release, wait_for
 
 LAUNCHERS = [pytest.param("tmux", marks=pytest.mark.skipif(not shutil.which("tmux"),
                                                             reason="tmux is not installed")),
              "detached"]
-
-
-@pytest.fixture
-def held(sandbox: Sandbox, repo: GitRepo) -> Path:
-    """An agent that prints, then waits until the test creates <runtime-dir>/go."""
-    path = sandbox.script("held-agent", """
-        echo "held: started $GIT_WORKER_ID"
-        while [ ! -e "$GIT_WORKER_RUNTIME_DIR/go" ]; do sleep 0.05; done
-        echo "held: released"
-        exit "${AGENT_EXIT:-0}"
-    """)
-    repo.git("config", "worker.agent", "held")
-    repo.git("config", "worker.agent.held.command", str(path))
-    return path
-
-
-def release(repo: GitRepo, worker_id: str) -> None:
-    (repo.path / ".git" / "workers" / worker_id / "go").touch()
-
-
-def log_of(repo: GitRepo, worker_id: str) -> str:
-    return (repo.path / ".git" / "workers" / worker_id / "agent.log").read_text()
-
-
-def wait_for(predicate, timeout: float = 20) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
 
 
 @pytest.mark.parametrize("launcher", LAUNCHERS)
