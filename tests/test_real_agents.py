@@ -16,6 +16,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from conftest import GitRepo, Sandbox, log_of, wait_for
 
 PACKAGES = {

@@ -59,5 +59,6 @@ def run(repo: Repo, *, as_json: bool, show_all: bool) -> int:
 
 def _colour(state: str) -> str:
     colour = {"running": "blue", "waiting": "yellow", "exited": "green", "failed": "red",
-              "merged": "dim", "vanished": "red", "stopped": "dim", "queued": "dim"}.get(state.split()[0])
+              "merged": "dim", "vanished": "red", "stopped": "dim",
+              "queued": "dim"}.get(state.split()[0])
     return output.paint(state, colour) if colour else state
