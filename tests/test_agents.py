@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import CHECKOUT, GitRepo, Sandbox
-from test_launchers import wait_for
+from conftest import CHECKOUT, GitRepo, Sandbox, release, wait_for
 
 
 def stand_in(sandbox: Sandbox, name: str, extra: str = "") -> Path:
@@ -163,3 +163,23 @@ def test_notify_on_failure(repo: GitRepo, agent, notify_log: Path) -> None:
 def test_hook_outside_git_worker_does_nothing(sandbox: Sandbox) -> None:
     r = sandbox.run(CHECKOUT / "hooks" / "claude-code" / "event", "waiting", input="{}")
     assert (r.code, r.out, r.err) == (0, "", "")
+
+
+def test_codex_notify_program_records_done(repo: GitRepo, sandbox: Sandbox, held: Path,
+                                           notify_log: Path) -> None:
+    repo.ok("spawn", "w1")
+    repo.wait("w1", "running")
+    # What the runner gives the agent's environment, and what Codex passes on a turn end.
+    env = {"GIT_WORKER_ID": "w1", "GIT_WORKER_COMMON_DIR": str(repo.path / ".git"),
+           "GIT_WORKER_LIB": str(CHECKOUT / "lib"), "GIT_WORKER_PYTHON": sys.executable}
+    turn = json.dumps({"type": "agent-turn-complete", "last-assistant-message": "All done.",
+                       "input-messages": ["$(touch pwned)"]})
+    r = sandbox.run(CHECKOUT / "hooks" / "codex" / "notify", turn, env=env)
+    assert r.code == 0, r.err
+    assert "agent: done: All done." in repo.ok("show", "w1", "--history").out
+    assert repo.show("w1")["state"] == "waiting"
+    wait_for(lambda: notify_log.exists())
+    assert notify_log.read_text() == "done w1 [All done.]\n"
+    assert not list(sandbox.root.glob("**/pwned"))
+    release(repo, "w1")
+    repo.wait("w1", "exited")

@@ -20,7 +20,7 @@ import signal
 import subprocess
 import sys
 from contextlib import suppress
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 _LIB_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _FIFO_TIMEOUT = 30  # seconds to wait for the spawner to hand over argv and environment
@@ -103,7 +103,7 @@ def _receive(fifo: str) -> dict[str, Any]:
     return payload
 
 
-def _tee(source: BinaryIO, log: BinaryIO) -> None:
+def _tee(source: IO[bytes], log: IO[bytes]) -> None:
     """Copy the agent's output to the log and, while it is there, the tmux pane."""
     pane: int | None = sys.stdout.fileno()
     while True:
