@@ -61,6 +61,11 @@ def with_cli(sandbox: Sandbox, name: str) -> dict[str, str]:
     return env
 
 
+def node_major() -> int:
+    out = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout
+    return int(out.strip().lstrip("v").split(".")[0] or 0) if out.strip() else 0
+
+
 def history(repo: GitRepo, worker_id: str) -> str:
     return repo.ok("show", worker_id, "--history").out
 
@@ -95,6 +100,8 @@ def test_real_codex_accepts_our_arguments(repo: GitRepo, sandbox: Sandbox) -> No
     assert (home / "installation_id").exists() or list(home.iterdir())  # CODEX_HOME used
 
 
+@pytest.mark.skipif(shutil.which("node") is None or node_major() < 20,
+                    reason="the Gemini CLI needs Node.js 20 or newer")
 def test_real_gemini_accepts_our_arguments(repo: GitRepo, sandbox: Sandbox) -> None:
     with_cli(sandbox, "gemini")
     repo.ok("spawn", "w1", "-a", "gemini", "-m", "gemini-2.5-pro", "-d", "say hello")

@@ -175,19 +175,24 @@ def launch_tmux(inv: Invocation, *, worker_id: str, worktree: str, runtime_dir: 
             answer = _wait_started(started, lambda: session_alive(socket, session))
             if not answer.startswith("started "):
                 raise _not_started(inv, answer)
-            shown = tmux(socket, "display-message", "-p", "-t", f"={session}:",
-                         "#{socket_path}\t#{pane_pid}")
         except BaseException:
             tmux(socket, "kill-session", "-t", f"={session}")
             raise
     finally:
         if os.path.lexists(fifo):
             os.remove(fifo)
-    socket_path, _, pane_pid = shown.stdout.strip().partition("\t")
-    pid = int(pane_pid) if pane_pid.isdigit() else None
-    return {"kind": "tmux", "session": session, "socket": socket_path or socket, "pid": pid,
-            "start": processes.start_time(pid) if pid else None,
-            "agent_pid": int(answer.split()[1])}
+    # "started <agent pid> <runner pid>": read from the runner itself, not asked of tmux,
+    # because an agent that exits at once takes its session with it.
+    _, agent_pid, runner_pid = answer.split()[:3]
+    return {"kind": "tmux", "session": session, "socket": socket or default_socket(),
+            "pid": int(runner_pid), "start": processes.start_time(int(runner_pid)),
+            "agent_pid": int(agent_pid)}
+
+
+def default_socket() -> str:
+    """Where tmux puts its default server's socket: $TMUX_TMPDIR (or /tmp)/tmux-UID/default."""
+    base = os.environ.get("TMUX_TMPDIR") or "/tmp"
+    return os.path.join(base, f"tmux-{os.getuid()}", "default")
 
 
 def _new_session(socket: str | None, names: list[str], worktree: str, argv: list[str]) -> str:

@@ -70,7 +70,7 @@ def main(args: list[str]) -> int:
         except OSError as e:
             answer(f"error {e.strerror or e}: {argv[0] if argv else '(empty command)'}")
             return 127
-        answer(f"started {agent.pid}")
+        answer(f"started {agent.pid} {os.getpid()}")
         _write_atomically(os.path.join(runtime_dir, "agent.pid"), f"{agent.pid}\n")
         if tee:
             assert agent.stdout is not None
