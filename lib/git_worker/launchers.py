@@ -114,12 +114,17 @@ def _read_ready(fd: int) -> str:
 
 
 def _not_started(inv: Invocation, answer: str) -> WorkerError:
+    from git_worker.agents import BUILTIN
+
     why = answer.removeprefix("error ").strip() or "the runner exited before starting it"
-    return WorkerError(
-        f"cannot start agent '{inv.name}': {why}",
-        hint=f"check the command: git config worker.agent.{inv.name}.command "
-             "(and the runner's own log: <git-dir>/workers/<id>/runner.log)",
-    )
+    if inv.name in BUILTIN and "No such file" in why:
+        hint = (f"install {inv.argv[0]} (see README, Agents), point to it with "
+                f"git config worker.agent.{inv.name}.command /path/to/{inv.argv[0]}, "
+                "or pick another agent with -a")
+    else:
+        hint = (f"check the command: git config worker.agent.{inv.name}.command "
+                "(and the runner's own log: <git-dir>/workers/<id>/runner.log)")
+    return WorkerError(f"cannot start agent '{inv.name}': {why}", hint=hint)
 
 
 # --- tmux --------------------------------------------------------------------------------
