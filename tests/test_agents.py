@@ -142,10 +142,11 @@ def test_claude_hooks_report_waiting_and_done(repo: GitRepo, sandbox: Sandbox,
     repo.wait("w1", "exited")
     history = [line.split("  ", 2)[2] for line in
                repo.ok("show", "w1", "--history").out.split("\n\n")[1].splitlines()]
-    assert history[:6] == [
+    agent_events = [e for e in history if e.startswith(("agent:", "exited"))]
+    assert agent_events == [
         "exited 0", "agent: done", "agent: running",
-        "agent: waiting: Claude needs your permission to use Bash",
-        "agent: started", "spawn: running"]
+        "agent: waiting: Claude needs your permission to use Bash", "agent: started"]
+    assert "spawn: running" in history
     wait_for(lambda: len(notify_log.read_text().splitlines()) == 3)
     assert notify_log.read_text().splitlines() == [
         "waiting w1 [Claude needs your permission to use Bash]", "done w1 []",

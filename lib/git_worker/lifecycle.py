@@ -43,7 +43,9 @@ def record_agent_event(repo: Repo, worker_id: str, event: str, message: str = ""
     text = f"agent: {event}" + (f": {message}" if message else "")
 
     def change(r: Record) -> None:
-        if event in ("waiting", "done") and r.state in RUNNING:
+        # "spawning" too: a quick agent may report before spawn has recorded "running";
+        # spawn then keeps the state it finds.
+        if event in ("waiting", "done") and r.state in (*RUNNING, "spawning"):
             r.state = "waiting"  # done = its turn is over: it waits for a human (or exits)
         elif event == "running" and r.state == "waiting":
             r.state = "running"
