@@ -223,3 +223,25 @@ def test_list_json_states(repo: GitRepo, held: Path) -> None:
     assert [(r["id"], r["state"], r["problems"]) for r in rows] == [("w1", "running", [])]
     release(repo, "w1")
     repo.wait("w1", "exited")
+
+
+@pytest.mark.skipif(not shutil.which("script") or not shutil.which("tmux"),
+                    reason="needs tmux and script(1) for a terminal to attach from")
+def test_attach_opens_the_session(repo: GitRepo, sandbox: Sandbox, held: Path) -> None:
+    repo.git("config", "worker.launcher", "tmux")
+    repo.ok("spawn", "w1")
+    repo.wait("w1", "running")
+    # script(1) gives `git worker attach` the terminal a user would have.
+    client = subprocess.Popen(["script", "-q", "-c", "git worker attach w1", "/dev/null"],
+                              cwd=repo.path, env=sandbox.env, stdin=subprocess.PIPE,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: sandbox.tmux("list-clients", "-F", "#{session_name}").out
+                 == "worker-w1\n")
+        sandbox.tmux("detach-client", "-s", "=worker-w1")
+        assert client.wait(timeout=20) == 0
+    finally:
+        client.kill()
+    assert repo.show("w1")["state"] == "running"  # detaching leaves the agent running
+    release(repo, "w1")
+    repo.wait("w1", "exited")
