@@ -80,11 +80,30 @@ def test_aider_and_gemini_argv(repo: GitRepo, sandbox: Sandbox) -> None:
     repo.ok("spawn", "g1", "-a", "gemini")
     repo.wait("a1", "exited")
     repo.wait("g1", "exited")
-    prompt = str(repo.path / ".git" / "workers" / "a1" / "prompt.md")
-    assert argv_of(aider) == ["--message-file", prompt, "--yes-always", "--model", "sonnet"]
+    runtime = repo.path / ".git" / "workers" / "a1"
+    assert argv_of(aider) == [
+        "--message-file", str(runtime / "prompt.md"), "--yes-always", "--no-gitignore",
+        "--no-check-update", "--no-show-release-notes", "--no-analytics",
+        "--chat-history-file", str(runtime / "aider.chat.md"),
+        "--input-history-file", str(runtime / "aider.input"),
+        "--llm-history-file", str(runtime / "aider.llm"), "--model", "sonnet"]
+    assert "GIT_WORKER_PROMPT_FILE=" in aider.with_suffix(".seen.env").read_text()
+    # aider's repo-map cache must not make the worktree look dirty to `git worker rm`.
+    (repo.workers_dir / "a1" / ".aider.tags.cache.v4").mkdir()
+    assert repo.git("status", "--porcelain", cwd=repo.workers_dir / "a1") == ""
+    assert (repo.path / ".git" / "info" / "exclude").read_text().count("/.aider*") == 1
     assert argv_of(gemini) == ["--skip-trust", "--approval-mode", "auto_edit", "-p",
                                "Carry out the task described above."]
     assert "You are working on task g1" in gemini.with_suffix(".seen.stdin").read_text()
+
+
+def test_failed_aider_spawn_takes_its_exclude_back(repo: GitRepo, sandbox: Sandbox) -> None:
+    stand_in(sandbox, "aider")
+    before = (repo.path / ".git" / "info" / "exclude").read_text()
+    r = repo.worker("spawn", "a1", "-a", "aider",
+                    env={"GIT_WORKER_FAILPOINTS": "spawn.launch:error"})
+    assert r.code == 1 and "failpoint spawn.launch" in r.err
+    assert (repo.path / ".git" / "info" / "exclude").read_text() == before
 
 
 def test_unknown_agent_creates_nothing(repo: GitRepo) -> None:

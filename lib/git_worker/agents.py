@@ -13,7 +13,7 @@ What each built-in adapter allows by default (README "Agents" says the same):
   sandbox, writable: the worktree and the repository's git directory (so it can commit);
   approvals "never" is what exec does. Own CODEX_HOME with the user's auth.json linked in.
 - aider: `aider --message-file <prompt> --yes-always` — edits and auto-commits, says yes to
-  its confirmations.
+  its confirmations (but opens no browser); `/.aider*` goes to .git/info/exclude.
 - gemini: `gemini --skip-trust --approval-mode auto_edit -p …` — auto-approves edits only.
 Extra flags (e.g. more permissions) only from `git config worker.agent.<name>.args`.
 """
@@ -45,6 +45,8 @@ class Invocation:
     name: str
     argv: list[str]
     env: dict[str, str] = field(default_factory=dict)
+    # A line this call added to <git-common-dir>/info/exclude (for the undo of a spawn).
+    excluded: str | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,9 @@ def check(config: Config, name: str) -> None:
         raise _unknown(config, name)
 
 
+AIDER_EXCLUDE = "/.aider*"
+
+
 def invocation(config: Config, name: str, *, model: str | None, ctx: Context) -> Invocation:
     """The argv and environment that start agent ``name`` for the worker in ``ctx``.
 
@@ -84,6 +89,7 @@ def invocation(config: Config, name: str, *, model: str | None, ctx: Context) ->
     """
     prompt_file = os.path.join(ctx.runtime_dir, "prompt.md")
     env = {"GIT_WORKER_PROMPT_FILE": prompt_file}
+    excluded = None
     extra = config.words(f"worker.agent.{name}.args") or []
     command = config.words(f"worker.agent.{name}.command")
     if name == "claude":
@@ -99,8 +105,19 @@ def invocation(config: Config, name: str, *, model: str | None, ctx: Context) ->
         argv += ["--model", model] if model else []
         argv.append("-")  # the prompt: stdin
     elif name == "aider":
-        argv = [*(command or ["aider"]), "--message-file", prompt_file, "--yes-always"]
+        # Its histories go to the runtime dir and it leaves .gitignore alone; its repo-map
+        # cache (.aider.tags.cache.*) must be in the worktree, so it is excluded — or
+        # `git worker rm` would find an untracked directory. --yes-always would also say
+        # yes to "open this URL in a browser?": BROWSER=true makes that a no-op.
+        argv = [*(command or ["aider"]), "--message-file", prompt_file, "--yes-always",
+                "--no-gitignore", "--no-check-update", "--no-show-release-notes",
+                "--no-analytics",
+                "--chat-history-file", os.path.join(ctx.runtime_dir, "aider.chat.md"),
+                "--input-history-file", os.path.join(ctx.runtime_dir, "aider.input"),
+                "--llm-history-file", os.path.join(ctx.runtime_dir, "aider.llm")]
         argv += ["--model", model] if model else []
+        env["BROWSER"] = "true"
+        excluded = exclude(ctx.common_dir, AIDER_EXCLUDE)
     elif name == "gemini":
         argv = [*(command or ["gemini"]), "--skip-trust", "--approval-mode", "auto_edit"]
         argv += ["--model", model] if model else []
@@ -114,7 +131,7 @@ def invocation(config: Config, name: str, *, model: str | None, ctx: Context) ->
     # The extra flags go before a trailing "-p TEXT"/"-" so they stay options.
     tail = 2 if name == "gemini" else 1 if name == "codex" else 0
     argv[len(argv) - tail:len(argv) - tail] = extra
-    return Invocation(name, argv, env)
+    return Invocation(name, argv, env, excluded)
 
 
 def allows(name: str) -> str:
@@ -180,6 +197,36 @@ def codex_home(ctx: Context) -> str:
         if os.path.exists(source) and not os.path.lexists(link):
             os.symlink(source, link)
     return home
+
+
+def exclude(common_dir: str, pattern: str) -> str | None:
+    """Add ``pattern`` to <git-common-dir>/info/exclude; return it if this call added it.
+
+    git reads info/exclude from the common dir only (a linked worktree has none of its
+    own), so this also applies to the main worktree — for agent caches, what users want.
+    """
+    path = os.path.join(common_dir, "info", "exclude")
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as f:
+            text = f.read()
+    except FileNotFoundError:
+        text = ""
+    if pattern in text.splitlines():
+        return None
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "a", encoding="utf-8", errors="surrogateescape") as f:
+        f.write(("" if not text or text.endswith("\n") else "\n") + pattern + "\n")
+    return pattern
+
+
+def unexclude(common_dir: str, pattern: str) -> None:
+    """Undo exclude(): drop the line again."""
+    path = os.path.join(common_dir, "info", "exclude")
+    with open(path, encoding="utf-8", errors="surrogateescape") as f:
+        lines = f.read().splitlines(keepends=True)
+    kept = [ln for ln in lines if ln.rstrip("\n") != pattern]
+    with open(path, "w", encoding="utf-8", errors="surrogateescape") as f:
+        f.writelines(kept)
 
 
 def _unknown(config: Config, name: str) -> WorkerError:

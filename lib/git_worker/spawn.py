@@ -196,6 +196,9 @@ def _spawn(repo: Repo, config: Config, task: Task, plan: Plan, undo: _Undo) -> R
             else:
                 ctx = agents.Context(task.id, runtime, repo.common_dir, path)
                 inv = agents.invocation(config, plan.agent, model=plan.model, ctx=ctx)
+                if inv.excluded:
+                    pattern = inv.excluded
+                    undo.push("exclude", lambda: agents.unexclude(repo.common_dir, pattern))
                 launcher = launchers.launch(plan.launcher, inv, worker_id=task.id,
                                             worktree=path, runtime_dir=runtime,
                                             common_dir=repo.common_dir)
