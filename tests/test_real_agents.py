@@ -66,6 +66,14 @@ def node_major() -> int:
     return int(out.strip().lstrip("v").split(".")[0] or 0) if out.strip() else 0
 
 
+def assert_clean(repo: GitRepo, worker_id: str) -> None:
+    """The agent left nothing in its worktree that would stop `git worker rm`."""
+    status = repo.git("status", "--porcelain", "--untracked-files=all",
+                      cwd=repo.workers_dir / worker_id)
+    assert status == ""
+    repo.ok("rm", worker_id)
+
+
 def history(repo: GitRepo, worker_id: str) -> str:
     return repo.ok("show", worker_id, "--history").out
 
@@ -80,6 +88,7 @@ def test_real_claude_accepts_our_arguments(repo: GitRepo, sandbox: Sandbox) -> N
     assert "unknown option" not in log and "cannot be used with root" not in log
     # Claude loaded our --settings and ran its SessionStart hook: the registry heard it.
     assert "agent: started" in history(repo, "w1")
+    assert_clean(repo, "w1")
 
 
 def test_real_codex_accepts_our_arguments(repo: GitRepo, sandbox: Sandbox) -> None:
@@ -98,6 +107,7 @@ def test_real_codex_accepts_our_arguments(repo: GitRepo, sandbox: Sandbox) -> No
     assert "You are working on task w1" in log  # the prompt arrived on stdin
     home = repo.path / ".git" / "workers" / "w1" / "codex-home"
     assert (home / "installation_id").exists() or list(home.iterdir())  # CODEX_HOME used
+    assert_clean(repo, "w1")
 
 
 @pytest.mark.skipif(shutil.which("node") is None or node_major() < 20,
@@ -111,3 +121,4 @@ def test_real_gemini_accepts_our_arguments(repo: GitRepo, sandbox: Sandbox) -> N
     assert "Unknown argument" not in log
     assert "Approval mode overridden" not in log  # --skip-trust: auto_edit really applies
     assert shown["exit_code"] == 41
+    assert_clean(repo, "w1")
