@@ -208,3 +208,16 @@ def test_ready_issues_for_completion(repo: GitRepo, sandbox: Sandbox) -> None:
     out = subprocess.run([sys.executable, "-c", code, str(CHECKOUT / "lib"), str(repo.path)],
                          env=sandbox.env, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_spawner_killed_after_the_claim_gives_it_back_on_repair(repo: GitRepo,
+                                                                sandbox: Sandbox, agent) -> None:
+    log = install_bd(sandbox, repo, show=json.dumps([{**ISSUE, "assignee": "bob"}]))
+    r = repo.worker("spawn", "talu-gsga", env={"GIT_WORKER_FAILPOINTS": "spawn.bd-claim:kill"})
+    assert r.code != 0  # killed at the failpoint
+    assert repo.record("talu-gsga")["task"]["bd_before"] == {"status": "open",
+                                                             "assignee": "bob"}
+    repo.ok("fsck", "--repair")
+    assert repo.refs("refs/workers/") == {}
+    assert bd_calls(log)[1:] == ["update talu-gsga --claim --json",
+                                 "update talu-gsga --status open --assignee bob --json"]

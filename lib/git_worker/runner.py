@@ -36,6 +36,9 @@ def main(args: list[str]) -> int:
     signal.signal(signal.SIGHUP, _forward_hangup)
     tee = mode == "--fifo"
     if tee:
+        # Our own complaints go to runner.log, as the detached launcher's do: the pane
+        # (and whatever was printed on it) is gone when the session ends.
+        sys.stderr = open(os.path.join(runtime_dir, "runner.log"), "a", buffering=1)  # noqa: SIM115
         try:
             payload = _receive(os.path.join(runtime_dir, "launch.fifo"))
         except (OSError, ValueError, TimeoutError) as e:

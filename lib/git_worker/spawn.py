@@ -213,6 +213,7 @@ def _spawn(repo: Repo, config: Config, task: Task, plan: Plan, undo: _Undo) -> R
         r.spawn_steps = list(STEPS) if started else list(STEPS[:-1])
         r.spawner = None
         r.task["claimed"] = bool(task.issue and (plan.launch or queued))
+        r.task.pop("bd_before", None)  # the spawn is complete: nothing left to give back
         if r.state == "spawning":  # the agent may have exited (and said so) already
             r.state = state
 
@@ -234,6 +235,14 @@ def _claim_task(repo: Repo, task: Task, plan: Plan, undo: _Undo) -> None:
         return  # already ours (e.g. a re-spawn): nothing to claim, nothing to give back
     tracker.claim(repo, issue, actor=tracker.actor(), timeout=plan.tracker_timeout)
     undo.push("bd claim", lambda: tracker.release(repo, issue, timeout=plan.tracker_timeout))
+
+    # Recorded at once, with what to restore: if this spawner dies before it finishes,
+    # recovery (fsck --repair, the next spawn of the id) gives the issue back too.
+    def claimed(r: Record) -> None:
+        r.task["claimed"] = True
+        r.task["bd_before"] = {"status": issue.status, "assignee": issue.assignee}
+
+    registry.update(repo, task.id, claimed, "spawn: bd issue claimed")
     failpoints.hit("spawn.bd-claim")
 
 
