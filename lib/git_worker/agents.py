@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import sys
 from dataclasses import dataclass, field
 
 from git_worker.config import Config
@@ -235,8 +234,3 @@ def _unknown(config: Config, name: str) -> WorkerError:
         f"unknown agent '{name}' (known: {names})",
         hint=f"define it: git config worker.agent.{name}.command 'my-agent --flag'",
     )
-
-
-def python() -> str:
-    """The interpreter hooks and runners use (the one running git-worker now)."""
-    return sys.executable
