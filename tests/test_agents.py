@@ -159,6 +159,7 @@ def test_claude_hooks_report_waiting_and_done(repo: GitRepo, sandbox: Sandbox,
     wait_for(lambda: notify_log.exists() and "waiting" in notify_log.read_text())
     (repo.path / ".git" / "workers" / "w1" / "go").touch()
     repo.wait("w1", "exited")
+    wait_for(lambda: "exited 0" in repo.ok("show", "w1", "--history").out)
     history = [line.split("  ", 2)[2] for line in
                repo.ok("show", "w1", "--history").out.split("\n\n")[1].splitlines()]
     agent_events = [e for e in history if e.startswith(("agent:", "exited"))]

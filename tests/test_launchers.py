@@ -31,7 +31,8 @@ def test_running_then_exited_zero(repo: GitRepo, held: Path, launcher: str) -> N
     release(repo, "w1")
     shown = repo.wait("w1", "exited")
     assert shown["exit_code"] == 0
-    assert repo.record("w1")["state"] == "exited"  # recorded, not only derived
+    # Recorded too, not only derived (the runner writes the exit file first, then the record).
+    wait_for(lambda: repo.record("w1")["state"] == "exited")
     assert log_of(repo, "w1") == "held: started w1\nheld: released\n"
     assert repo.ok("logs", "w1").out == "held: started w1\nheld: released\n"
 
@@ -47,7 +48,7 @@ def test_exit_3_is_failed_with_code_3(repo: GitRepo, sandbox: Sandbox, agent,
     repo.ok("spawn", "w1", env={"AGENT_EXIT": "3"})
     shown = repo.wait("w1", "failed")
     assert shown["exit_code"] == 3
-    assert repo.record("w1")["exit_code"] == 3
+    wait_for(lambda: repo.record("w1")["exit_code"] == 3)
     assert "w1  failed (3)" in repo.ok("list").out
     assert "exited 3" in repo.ok("show", "w1", "--history").out
 
