@@ -204,3 +204,11 @@ def test_codex_notify_program_records_done(repo: GitRepo, sandbox: Sandbox, held
     assert not list(sandbox.root.glob("**/pwned"))
     release(repo, "w1")
     repo.wait("w1", "exited")
+
+
+def test_new_settings_are_listed(repo: GitRepo) -> None:
+    repo.git("config", "worker.notify", "notify-me --loud")
+    rows = {r["key"]: r for r in json.loads(repo.ok("config", "--json").out)}
+    assert rows["worker.notify"]["value"] == "notify-me --loud"
+    assert rows["worker.trackerTimeout"]["default"] == "30"
+    assert rows["worker.maxConcurrent"]["value"] is None
