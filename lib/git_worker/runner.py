@@ -19,6 +19,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from contextlib import suppress
 from typing import IO, Any
 
@@ -76,9 +77,14 @@ def main(args: list[str]) -> int:
         answer(f"started {agent.pid} {os.getpid()}")
         _write_atomically(os.path.join(runtime_dir, "agent.pid"), f"{agent.pid}\n")
         if tee:
+            # In a thread: a daemon the agent left behind may hold the pipe open long after
+            # the agent itself exited, and its exit must be recorded when it happens.
             assert agent.stdout is not None
-            _tee(agent.stdout, log)
+            copier = threading.Thread(target=_tee, args=(agent.stdout, log), daemon=True)
+            copier.start()
         code = agent.wait()
+        if tee:
+            copier.join(timeout=2.0)
     if code < 0:
         code = 128 - code  # killed by signal N: report 128+N like a shell
     _write_atomically(os.path.join(runtime_dir, "exit"), f"{code}\n")
@@ -113,8 +119,11 @@ def _tee(source: IO[bytes], log: IO[bytes]) -> None:
         chunk = os.read(source.fileno(), 65536)
         if not chunk:
             return
-        log.write(chunk)
-        log.flush()
+        try:
+            log.write(chunk)
+            log.flush()
+        except (OSError, ValueError):  # closed: the agent's exit has been recorded
+            return
         if pane is not None:
             try:
                 os.write(pane, chunk)
