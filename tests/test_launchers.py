@@ -246,3 +246,23 @@ def test_attach_opens_the_session(repo: GitRepo, sandbox: Sandbox, held: Path) -
     assert repo.show("w1")["state"] == "running"  # detaching leaves the agent running
     release(repo, "w1")
     repo.wait("w1", "exited")
+
+
+@pytest.mark.parametrize("launcher", LAUNCHERS)
+def test_exit_recorded_while_a_leftover_child_holds_the_output(repo: GitRepo, sandbox: Sandbox,
+                                                               launcher: str) -> None:
+    child = sandbox.root / "child.pid"
+    path = sandbox.script("daemonizing-agent", f"""
+        echo "agent: leaving a child behind"
+        sleep 60 &
+        echo $! > {child}
+        exit 4
+    """)
+    repo.git("config", "worker.launcher", launcher)
+    repo.git("config", "worker.agent.d.command", str(path))
+    repo.ok("spawn", "w1", "-a", "d")
+    try:
+        assert repo.wait("w1", "failed", timeout=15)["exit_code"] == 4
+        assert "leaving a child behind" in repo.ok("logs", "w1").out
+    finally:
+        os.kill(int(child.read_text()), signal.SIGKILL)
