@@ -7,14 +7,16 @@ process, found on PATH, from this checkout.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,8 +53,26 @@ class Sandbox:
             PATH=f"{self.bin}{os.pathsep}{os.environ['PATH']}",
             LANG="C.UTF-8",
         )
+        # A tmux server of its own: tests never touch a user's sessions. Short path: a
+        # tmux socket path must fit in 108 bytes, which pytest's tmp_path may not.
+        self.tmux_dir = Path(tempfile.mkdtemp(prefix="gwt-", dir="/tmp"))
+        self.env["TMUX_TMPDIR"] = str(self.tmux_dir)
         # `git worker` runs this checkout's code with this interpreter.
         self.script("git-worker", f'exec {sys.executable} {CHECKOUT / "git-worker"} "$@"')
+
+    @property
+    def tmux_socket(self) -> Path:
+        return self.tmux_dir / f"tmux-{os.getuid()}" / "default"
+
+    def tmux(self, *args: str) -> Result:
+        """tmux on this sandbox's server (found through TMUX_TMPDIR, as git-worker finds it)."""
+        return self.run("tmux", *args)
+
+    def close(self) -> None:
+        """End this sandbox's tmux server (and with it every session a test left)."""
+        if self.tmux_socket.exists() and shutil.which("tmux"):
+            self.tmux("kill-server")
+        shutil.rmtree(self.tmux_dir, ignore_errors=True)
 
     def script(self, name: str, body: str) -> Path:
         """An executable on PATH (a stand-in agent, bd, review gate…)."""
@@ -162,6 +182,7 @@ def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
         yield box
     finally:
         os.chdir(cwd)
+        box.close()
         _kill_leftovers(tmp_path)
 
 
@@ -186,13 +207,40 @@ def agent(sandbox: Sandbox, repo: GitRepo) -> Path:
     return path
 
 
+@pytest.fixture
+def held(sandbox: Sandbox, repo: GitRepo) -> Path:
+    """A stand-in agent that prints, then waits until the test creates <runtime-dir>/go."""
+    path = sandbox.script("held-agent", """
+        echo "held: started $GIT_WORKER_ID"
+        while [ ! -e "$GIT_WORKER_RUNTIME_DIR/go" ]; do sleep 0.05; done
+        echo "held: released"
+        exit "${AGENT_EXIT:-0}"
+    """)
+    repo.git("config", "worker.agent", "held")
+    repo.git("config", "worker.agent.held.command", str(path))
+    return path
+
+
+def release(repo: GitRepo, worker_id: str) -> None:
+    (repo.path / ".git" / "workers" / worker_id / "go").touch()
+
+
+def log_of(repo: GitRepo, worker_id: str) -> str:
+    return (repo.path / ".git" / "workers" / worker_id / "agent.log").read_text()
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
 def _kill_leftovers(root: Path) -> None:
     """End any agent a test left running (they run in sessions of their own)."""
     if not shutil.which("pgrep"):
         return
     out = subprocess.run(["pgrep", "-f", str(root)], capture_output=True, text=True).stdout
     for pid in out.split():
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError, ValueError):
             os.kill(int(pid), 9)
-        except (ProcessLookupError, PermissionError, ValueError):
-            pass

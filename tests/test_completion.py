@@ -118,10 +118,6 @@ def test_branches_for_from(workers: GitRepo) -> None:
 
 
 def test_ready_bd_issues_for_spawn_with_titles(workers: GitRepo) -> None:
-    try:
-        from git_worker.tracker import ready_issues  # noqa: F401
-    except (ImportError, AttributeError):
-        pytest.skip("git_worker.tracker.ready_issues is on the agents branch; runs after merge")
     workers.sandbox.script("bd", """
         case "$*" in
           *ready*) echo '[{"id": "talu-gsga", "title": "Fix the parser", "status": "open",

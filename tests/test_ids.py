@@ -24,7 +24,7 @@ def test_hostile_ids_create_nothing(repo: GitRepo) -> None:
     usable = [b for b in HOSTILE if b and "\x00" not in b]
     r = repo.worker("spawn", "--no-launch", "--", *usable)
     assert r.code == 1
-    assert r.err.count("error: invalid worker id") == len(usable)
+    assert r.err.count(": invalid worker id") == len(usable)
     assert repo.snapshot() == before
 
 

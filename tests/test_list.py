@@ -66,6 +66,7 @@ def test_deleted_branch_and_worktree_are_reported(repo: GitRepo) -> None:
 def test_vanished_agent_is_never_shown_as_running(repo: GitRepo, sandbox) -> None:
     sleeper = sandbox.script("sleeper", "exec sleep 60\n")
     repo.git("config", "worker.agent.sleeper.command", str(sleeper))
+    repo.git("config", "worker.launcher", "detached")
     repo.ok("spawn", "w1", "-a", "sleeper")
     assert repo.show("w1")["state"] == "running"
     pid = repo.record("w1")["launcher"]["pid"]
@@ -74,7 +75,12 @@ def test_vanished_agent_is_never_shown_as_running(repo: GitRepo, sandbox) -> Non
         shown = repo.show("w1")
         if shown["problems"]:
             break
-    assert shown["problems"] == ["the agent's process is gone, but it recorded no exit"]
+    assert shown["state"] == "vanished"
+    assert shown["problems"] == ["its process ended without recording an exit code (killed, or "
+                                 "the machine restarted); the worktree and branch are intact"]
+    fsck = repo.worker("fsck", "--repair")
+    assert "the agent's process is gone without recording an exit" in fsck.out
+    assert repo.record("w1")["state"] == "failed"
 
 
 def test_list_works_from_inside_a_worker_worktree(repo: GitRepo) -> None:

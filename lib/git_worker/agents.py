@@ -1,22 +1,61 @@
 """Agent adapters: how to start each coding agent non-interactively.
 
-An adapter turns (prompt file, model, extra args) into an argv; the prompt also arrives on
-stdin and its path in GIT_WORKER_PROMPT_FILE. Task text never reaches a shell.
+An adapter turns (model, extra args, the worker's runtime dir) into an argv and an
+environment. The prompt always arrives on stdin (and its path in GIT_WORKER_PROMPT_FILE):
+task text never becomes an argument and never reaches a shell.
+
+What each built-in adapter allows by default (README "Agents" says the same):
+- claude: `claude -p --permission-mode acceptEdits` — edits files in its worktree without
+  asking and may run `git add/commit/status/diff/log`; any other command is refused (in -p
+  mode nobody can approve it). Never --dangerously-skip-permissions (Claude Code refuses it
+  as root anyway); hooks report "waiting"/"done" to the registry through --settings.
+- codex: `codex exec -s workspace-write --add-dir <git-dir>` — runs commands in its
+  sandbox, writable: the worktree and the repository's git directory (so it can commit);
+  approvals "never" is what exec does. Own CODEX_HOME with the user's auth.json linked in.
+- aider: `aider --message-file <prompt> --yes-always` — edits and auto-commits, says yes to
+  its confirmations (but opens no browser); `/.aider*` goes to .git/info/exclude.
+- gemini: `gemini --skip-trust --approval-mode auto_edit -p …` — auto-approves edits only.
+Extra flags (e.g. more permissions) only from `git config worker.agent.<name>.args`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import os
+import shlex
+from dataclasses import dataclass, field
 
 from git_worker.config import Config
 from git_worker.errors import WorkerError
+
+BUILTIN = ("claude", "codex", "aider", "gemini")
+
+# git commands Claude Code may run without asking: enough to commit its work, nothing more.
+CLAUDE_ALLOWED_TOOLS = ("Bash(git add:*)", "Bash(git commit:*)", "Bash(git status:*)",
+                        "Bash(git diff:*)", "Bash(git log:*)")
+# The fixed instruction gemini gets with -p; the task itself comes on stdin.
+GEMINI_INSTRUCTION = "Carry out the task described above."
+
+_LIB_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @dataclass(frozen=True)
 class Invocation:
     name: str
     argv: list[str]
-    env: dict[str, str]
+    env: dict[str, str] = field(default_factory=dict)
+    # A line this call added to <git-common-dir>/info/exclude (for the undo of a spawn).
+    excluded: str | None = None
+
+
+@dataclass(frozen=True)
+class Context:
+    """Where the worker lives: what adapters need beyond the model."""
+
+    worker_id: str
+    runtime_dir: str  # <git-common-dir>/workers/<id>
+    common_dir: str
+    worktree: str
 
 
 def custom_names(config: Config) -> list[str]:
@@ -28,15 +67,170 @@ def custom_names(config: Config) -> list[str]:
     return sorted(set(names))
 
 
-def invocation(config: Config, name: str, *, model: str | None, prompt_file: str) -> Invocation:
+def known(config: Config, name: str) -> bool:
+    return name in BUILTIN or config.words(f"worker.agent.{name}.command") is not None
+
+
+def check(config: Config, name: str) -> None:
+    """Fail before anything is created when ``name`` is no adapter at all."""
+    if not known(config, name):
+        raise _unknown(config, name)
+
+
+AIDER_EXCLUDE = "/.aider*"
+
+
+def invocation(config: Config, name: str, *, model: str | None, ctx: Context) -> Invocation:
+    """The argv and environment that start agent ``name`` for the worker in ``ctx``.
+
+    `worker.agent.<name>.command` replaces a built-in adapter's program (e.g. a wrapper
+    script); the adapter's flags still follow it.
+    """
+    prompt_file = os.path.join(ctx.runtime_dir, "prompt.md")
     env = {"GIT_WORKER_PROMPT_FILE": prompt_file}
+    excluded = None
     extra = config.words(f"worker.agent.{name}.args") or []
     command = config.words(f"worker.agent.{name}.command")
-    if command is None:
-        raise WorkerError(
-            f"unknown agent '{name}'",
-            hint=f"define it: git config worker.agent.{name}.command 'my-agent --flag'",
-        )
-    if model:
-        env["GIT_WORKER_MODEL"] = model
-    return Invocation(name, [*command, *extra], env)
+    if name == "claude":
+        settings = write_claude_settings(ctx)
+        argv = [*(command or ["claude"]), "-p", "--permission-mode", "acceptEdits",
+                "--allowedTools", *CLAUDE_ALLOWED_TOOLS, "--settings", settings]
+        argv += ["--model", model] if model else []
+    elif name == "codex":
+        env["CODEX_HOME"] = codex_home(ctx)
+        notify = json.dumps([os.path.join(hooks_dir(), "codex", "notify")])
+        argv = [*(command or ["codex"]), "exec", "-s", "workspace-write",
+                "--add-dir", ctx.common_dir, "-c", f"notify={notify}"]
+        argv += ["--model", model] if model else []
+        argv.append("-")  # the prompt: stdin
+    elif name == "aider":
+        # Its histories go to the runtime dir and it leaves .gitignore alone; its repo-map
+        # cache (.aider.tags.cache.*) must be in the worktree, so it is excluded — or
+        # `git worker rm` would find an untracked directory. --yes-always would also say
+        # yes to "open this URL in a browser?": BROWSER=true makes that a no-op.
+        argv = [*(command or ["aider"]), "--message-file", prompt_file, "--yes-always",
+                "--no-gitignore", "--no-check-update", "--no-show-release-notes",
+                "--no-analytics",
+                "--chat-history-file", os.path.join(ctx.runtime_dir, "aider.chat.md"),
+                "--input-history-file", os.path.join(ctx.runtime_dir, "aider.input"),
+                "--llm-history-file", os.path.join(ctx.runtime_dir, "aider.llm")]
+        argv += ["--model", model] if model else []
+        env["BROWSER"] = "true"
+        excluded = exclude(ctx.common_dir, AIDER_EXCLUDE)
+    elif name == "gemini":
+        argv = [*(command or ["gemini"]), "--skip-trust", "--approval-mode", "auto_edit"]
+        argv += ["--model", model] if model else []
+        argv += ["-p", GEMINI_INSTRUCTION]  # appended to the prompt read from stdin
+    elif command is not None:
+        argv = list(command)
+        if model:
+            env["GIT_WORKER_MODEL"] = model
+    else:
+        raise _unknown(config, name)
+    # The extra flags go before a trailing "-p TEXT"/"-" so they stay options.
+    tail = 2 if name == "gemini" else 1 if name == "codex" else 0
+    argv[len(argv) - tail:len(argv) - tail] = extra
+    return Invocation(name, argv, env, excluded)
+
+
+def allows(name: str) -> str:
+    """One line, for doctor and README: what the adapter may do without asking."""
+    return {
+        "claude": "edits files; runs only git add/commit/status/diff/log (acceptEdits)",
+        "codex": "runs commands in its workspace-write sandbox (worktree + .git writable)",
+        "aider": "edits and auto-commits; answers yes to its confirmations (--yes-always)",
+        "gemini": "auto-approves file edits only (auto_edit)",
+    }.get(name, "whatever its configured command does")
+
+
+# --- per-agent preparation ---------------------------------------------------------------
+
+
+def hooks_dir() -> str:
+    """The shipped hooks/ directory (top level of the checkout, or installed package data)."""
+    for candidate in (os.path.join(os.path.dirname(_LIB_DIR), "hooks"),
+                      os.path.join(_LIB_DIR, "git_worker", "hooks")):
+        if os.path.isdir(os.path.join(candidate, "claude-code")):
+            return candidate
+    raise WorkerError("git-worker's hooks/ directory is missing from this installation",
+                      hint="reinstall git-worker (make install)")
+
+
+def write_claude_settings(ctx: Context) -> str:
+    """Claude Code settings that report the agent's own events to git-worker.
+
+    Passed with --settings rather than written into the worktree's .claude/: nothing
+    appears in the worktree (so `git worker rm` never sees an untracked file), and a
+    user's own .claude/settings*.json there is neither overwritten nor merged into.
+    """
+    script = os.path.join(hooks_dir(), "claude-code", "event")
+
+    def hook(event: str) -> list[dict[str, object]]:
+        return [{"hooks": [{"type": "command", "command": f"{shlex.quote(script)} {event}"}]}]
+
+    settings = {"hooks": {
+        "SessionStart": hook("started"),
+        "Notification": hook("waiting"),
+        "Stop": hook("done"),
+        "UserPromptSubmit": hook("running"),
+        "PostToolUse": hook("running"),
+    }}
+    path = os.path.join(ctx.runtime_dir, "claude-settings.json")
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(settings, f, indent=2)
+    return path
+
+
+def codex_home(ctx: Context) -> str:
+    """A CODEX_HOME of the worker's own, with the user's credentials linked in.
+
+    Codex keeps sessions, logs and databases in CODEX_HOME; parallel workers sharing one
+    would contend. auth.json (and config.toml, the user's settings) are symlinks to the
+    user's, so a login (or token refresh) is seen by every worker.
+    """
+    home = os.path.join(ctx.runtime_dir, "codex-home")
+    os.makedirs(home, exist_ok=True)
+    user_home = os.environ.get("CODEX_HOME") or os.path.join(os.path.expanduser("~"), ".codex")
+    for name in ("auth.json", "config.toml"):
+        source, link = os.path.join(user_home, name), os.path.join(home, name)
+        if os.path.exists(source) and not os.path.lexists(link):
+            os.symlink(source, link)
+    return home
+
+
+def exclude(common_dir: str, pattern: str) -> str | None:
+    """Add ``pattern`` to <git-common-dir>/info/exclude; return it if this call added it.
+
+    git reads info/exclude from the common dir only (a linked worktree has none of its
+    own), so this also applies to the main worktree — for agent caches, what users want.
+    """
+    path = os.path.join(common_dir, "info", "exclude")
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as f:
+            text = f.read()
+    except FileNotFoundError:
+        text = ""
+    if pattern in text.splitlines():
+        return None
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "a", encoding="utf-8", errors="surrogateescape") as f:
+        f.write(("" if not text or text.endswith("\n") else "\n") + pattern + "\n")
+    return pattern
+
+
+def unexclude(common_dir: str, pattern: str) -> None:
+    """Undo exclude(): drop the line again."""
+    path = os.path.join(common_dir, "info", "exclude")
+    with open(path, encoding="utf-8", errors="surrogateescape") as f:
+        lines = f.read().splitlines(keepends=True)
+    kept = [ln for ln in lines if ln.rstrip("\n") != pattern]
+    with open(path, "w", encoding="utf-8", errors="surrogateescape") as f:
+        f.writelines(kept)
+
+
+def _unknown(config: Config, name: str) -> WorkerError:
+    names = ", ".join([*BUILTIN, *custom_names(config)])
+    return WorkerError(
+        f"unknown agent '{name}' (known: {names})",
+        hint=f"define it: git config worker.agent.{name}.command 'my-agent --flag'",
+    )

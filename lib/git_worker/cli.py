@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="prepare branch and worktree, start no agent")
     p.add_argument("--dry-run", action="store_true", help="say what would be done; change nothing")
     p.add_argument("--json", action="store_true", help="print the new records as JSON")
+    p.add_argument("--queue", action="store_true",
+                   help="over worker.maxConcurrent: queue the worker instead of failing")
 
     p = sub.add_parser("list", aliases=["ls"], help="list workers")
     p.add_argument("--json", action="store_true", help="JSON array of records")
@@ -79,6 +81,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("config", help="effective worker.* settings and their origin")
     p.add_argument("--json", action="store_true")
 
+    p = sub.add_parser("logs", help="the agent's output (also after its session is gone)")
+    comp.attach(p.add_argument("id", metavar="ID"), comp.worker_ids)
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing until it exits")
+    p.add_argument("-n", "--lines", type=int, metavar="N", help="only the last N lines")
+
+    p = sub.add_parser("attach", help="open the worker's tmux session")
+    comp.attach(p.add_argument("id", metavar="ID"), comp.worker_ids)
+
+    p = sub.add_parser("stop", help="end agents; keep their worktrees and branches")
+    comp.attach(p.add_argument("ids", nargs="*", metavar="ID"), comp.worker_ids)
+    p.add_argument("--all", action="store_true", help="every running or queued worker")
+
+    p = sub.add_parser("prompt", help="print the prompt a worker's agent received")
+    comp.attach(p.add_argument("id", metavar="ID"), comp.worker_ids)
     p = sub.add_parser("review", help="run the review gate on a worker")
     comp.attach(p.add_argument("id", metavar="ID"), comp.worker_ids)
 
@@ -130,7 +146,7 @@ def dispatch(args: argparse.Namespace) -> int:
         return spawn.run(repo, Config.load(), ids=[*args.ids, *args.more_ids],
                          description=args.description, base=args.base, fetch=args.fetch,
                          agent=args.agent, model=args.model, launch=args.launch,
-                         dry_run=args.dry_run, as_json=args.json)
+                         dry_run=args.dry_run, as_json=args.json, queue=args.queue)
     if command == "list":
         from git_worker.commands import list as list_cmd
 
@@ -147,6 +163,22 @@ def dispatch(args: argparse.Namespace) -> int:
         from git_worker.commands import fsck
 
         return fsck.run(repo, Config.load(), repair=args.repair, as_json=args.json)
+    if command == "logs":
+        from git_worker.commands import logs
+
+        return logs.run(repo, args.id, follow=args.follow, lines=args.lines)
+    if command == "attach":
+        from git_worker.commands import attach
+
+        return attach.run(repo, args.id)
+    if command == "stop":
+        from git_worker.commands import stop
+
+        return stop.run(repo, args.ids, stop_all=args.all)
+    if command == "prompt":
+        from git_worker.commands import prompt
+
+        return prompt.run(repo, args.id)
     if command == "review":
         from git_worker.commands import review
 

@@ -47,6 +47,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("worker.setup", None, "multi",
             "commands run in a new worktree (shell words, no shell)"),
     Setting("worker.maxConcurrent", None, "int", "running workers at once (default: unlimited)"),
+    Setting("worker.trackerTimeout", "30", "seconds", "seconds one bd call may take"),
+    Setting("worker.notify", None, "string",
+            "command run when a worker waits, is done, exits or fails (shell words, no shell)"),
 )
 _BY_NAME = {s.key.lower(): s for s in SETTINGS}
 

@@ -1,33 +1,74 @@
-"""Launchers: how an agent runs in the background.
+"""Launchers: where an agent runs in the background. Both start git_worker.runner, which
+runs the agent with the prompt on stdin, writes its output to the worker's log and records
+its exit code.
 
-`detached`: its own session and process group (setsid), output to the worker's log file,
-exit code recorded by git_worker.runner.
+`tmux` (the default when tmux is installed): one session per worker, named `worker-<id>`,
+on the caller's tmux server (the one $TMUX names when spawned from inside tmux, else the
+default socket under $TMUX_TMPDIR). `git worker attach ID` opens it; the log file gets the
+same output. The spawner's environment reaches the agent through a FIFO in the worker's
+runtime dir — not through tmux, whose server would hand the session its own (possibly
+stale) environment, and not on a command line, where secrets would show in `ps`.
+
+`detached`: its own session and process group (setsid), output to the log only.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import json
 import os
 import select
+import shutil
 import subprocess
 import sys
+import time
 from typing import Any
 
 from git_worker import processes
 from git_worker.agents import Invocation
+from git_worker.config import Config
 from git_worker.errors import WorkerError
 from git_worker.git import clean_env
 
+KINDS = ("tmux", "detached")
 _START_TIMEOUT = 10.0
 _LIB_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SESSION_PREFIX = "worker-"
 
 
-def runner_argv(runtime_dir: str, common_dir: str, worker_id: str, ready_fd: int,
-                argv: list[str]) -> list[str]:
+def default_kind(config: Config) -> str:
+    setting = config.string("worker.launcher")
+    if setting is None:
+        return "tmux" if shutil.which("tmux") else "detached"
+    if setting not in KINDS:
+        raise WorkerError(f"bad value '{setting}' for worker.launcher: expected tmux or detached",
+                          hint="git config worker.launcher detached")
+    if setting == "tmux" and not shutil.which("tmux"):
+        raise WorkerError("worker.launcher is tmux, but tmux is not installed",
+                          hint="install tmux (apt install tmux), or: "
+                               "git config worker.launcher detached")
+    return setting
+
+
+def launch(kind: str, inv: Invocation, *, worker_id: str, worktree: str, runtime_dir: str,
+           common_dir: str, socket: str | None = None) -> dict[str, Any]:
+    """Start the agent; return what the record keeps in `launcher`."""
+    if kind == "tmux":
+        return launch_tmux(inv, worker_id=worker_id, worktree=worktree, runtime_dir=runtime_dir,
+                           common_dir=common_dir, socket=socket)
+    return launch_detached(inv, worker_id=worker_id, worktree=worktree, runtime_dir=runtime_dir,
+                           common_dir=common_dir)
+
+
+def runner_argv(runtime_dir: str, common_dir: str, worker_id: str, *mode: str) -> list[str]:
     # -c with our lib dir on sys.path, rather than PYTHONPATH, which the agent would inherit.
     bootstrap = (f"import sys; sys.path.insert(0, {_LIB_DIR!r}); "
                  "from git_worker.runner import main; raise SystemExit(main(sys.argv[1:]))")
-    return [sys.executable, "-c", bootstrap, runtime_dir, common_dir, worker_id,
-            str(ready_fd), "--", *argv]
+    return [sys.executable, "-c", bootstrap, runtime_dir, common_dir, worker_id, *mode]
+
+
+# --- detached ----------------------------------------------------------------------------
 
 
 def launch_detached(inv: Invocation, *, worker_id: str, worktree: str, runtime_dir: str,
@@ -35,7 +76,8 @@ def launch_detached(inv: Invocation, *, worker_id: str, worktree: str, runtime_d
     read_end, write_end = os.pipe()
     try:
         proc = subprocess.Popen(
-            runner_argv(runtime_dir, common_dir, worker_id, write_end, inv.argv),
+            [*runner_argv(runtime_dir, common_dir, worker_id, "--ready-fd", str(write_end)),
+             "--", *inv.argv],
             cwd=worktree,
             env=clean_env(inv.env),
             stdin=subprocess.DEVNULL,
@@ -52,11 +94,7 @@ def launch_detached(inv: Invocation, *, worker_id: str, worktree: str, runtime_d
         os.close(read_end)
     if not answer.startswith("started "):
         proc.wait()
-        why = answer.removeprefix("error ").strip() or "the runner exited before starting it"
-        raise WorkerError(
-            f"cannot start agent '{inv.name}': {why}",
-            hint=f"check the command: git config worker.agent.{inv.name}.command",
-        )
+        raise _not_started(inv, answer)
     info = processes.identity(pid=proc.pid)
     return {"kind": "detached", "pid": proc.pid, "start": info["start"],
             "agent_pid": int(answer.split()[1])}
@@ -73,3 +111,162 @@ def _read_ready(fd: int) -> str:
             break
         data += chunk
     return data.decode(errors="replace")
+
+
+def _not_started(inv: Invocation, answer: str) -> WorkerError:
+    from git_worker.agents import BUILTIN
+
+    why = answer.removeprefix("error ").strip() or "the runner exited before starting it"
+    if inv.name in BUILTIN and "No such file" in why:
+        hint = (f"install {inv.argv[0]} (see README, Agents), point to it with "
+                f"git config worker.agent.{inv.name}.command /path/to/{inv.argv[0]}, "
+                "or pick another agent with -a")
+    else:
+        hint = (f"check the command: git config worker.agent.{inv.name}.command "
+                "(and the runner's own log: <git-dir>/workers/<id>/runner.log)")
+    return WorkerError(f"cannot start agent '{inv.name}': {why}", hint=hint)
+
+
+# --- tmux --------------------------------------------------------------------------------
+
+
+def caller_socket() -> str | None:
+    """The socket of the tmux server we run inside ($TMUX = socket,pid,session), if any."""
+    value = os.environ.get("TMUX", "")
+    return value.split(",", 1)[0] or None
+
+
+def tmux_argv(socket: str | None, *args: str) -> list[str]:
+    return ["tmux", *(["-S", socket] if socket else []), *args]
+
+
+def tmux(socket: str | None, *args: str, timeout: float = 10.0) -> subprocess.CompletedProcess[str]:
+    # TMUX removed: tmux refuses some commands "nested" otherwise; the socket is explicit.
+    env = {k: v for k, v in os.environ.items() if k != "TMUX"}
+    try:
+        return subprocess.run(tmux_argv(socket, *args), env=env, stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=timeout, check=False)
+    except FileNotFoundError:
+        raise WorkerError("tmux is not installed",
+                          hint="install tmux, or: git config worker.launcher detached") from None
+
+
+def session_names(worker_id: str, repo_name: str) -> list[str]:
+    """Candidates, most wanted first. tmux turns '.' and ':' in names into '_'."""
+    def clean(text: str) -> str:
+        return "".join("_" if c in ".:" else c for c in text)
+
+    first = clean(f"{SESSION_PREFIX}{worker_id}")
+    second = clean(f"{SESSION_PREFIX}{repo_name}-{worker_id}")
+    return [first, second, *(f"{second}-{n}" for n in range(2, 10))]
+
+
+def launch_tmux(inv: Invocation, *, worker_id: str, worktree: str, runtime_dir: str,
+                common_dir: str, socket: str | None) -> dict[str, Any]:
+    socket = socket or caller_socket()
+    fifo = os.path.join(runtime_dir, "launch.fifo")
+    started = os.path.join(runtime_dir, "started")
+    for stale in (fifo, started):
+        if os.path.lexists(stale):
+            os.remove(stale)
+    os.mkfifo(fifo, 0o600)
+    try:
+        repo_name = os.path.basename(os.path.dirname(os.path.abspath(common_dir)))
+        session = _new_session(socket, session_names(worker_id, repo_name), worktree,
+                               runner_argv(runtime_dir, common_dir, worker_id, "--fifo"))
+        try:
+            _send_payload(fifo, {"argv": inv.argv, "env": clean_env(inv.env)},
+                          lambda: session_alive(socket, session))
+            answer = _wait_started(started, lambda: session_alive(socket, session))
+            if not answer.startswith("started "):
+                raise _not_started(inv, answer)
+        except BaseException:
+            tmux(socket, "kill-session", "-t", f"={session}")
+            raise
+    finally:
+        if os.path.lexists(fifo):
+            os.remove(fifo)
+    # "started <agent pid> <runner pid>": read from the runner itself, not asked of tmux,
+    # because an agent that exits at once takes its session with it.
+    _, agent_pid, runner_pid = answer.split()[:3]
+    return {"kind": "tmux", "session": session, "socket": socket or default_socket(),
+            "pid": int(runner_pid), "start": processes.start_time(int(runner_pid)),
+            "agent_pid": int(agent_pid)}
+
+
+def default_socket() -> str:
+    """Where tmux puts its default server's socket: $TMUX_TMPDIR (or /tmp)/tmux-UID/default."""
+    base = os.environ.get("TMUX_TMPDIR") or "/tmp"
+    return os.path.join(base, f"tmux-{os.getuid()}", "default")
+
+
+def _new_session(socket: str | None, names: list[str], worktree: str, argv: list[str]) -> str:
+    last = ""
+    for name in names:
+        # Several words after "--": tmux execs them directly, no shell in between.
+        proc = tmux(socket, "new-session", "-d", "-s", name, "-c", worktree,
+                    "-x", "200", "-y", "50", "--", *argv)
+        if proc.returncode == 0:
+            return name
+        last = proc.stderr.strip()
+        if "duplicate session" not in last:
+            break
+    raise WorkerError(f"tmux could not start a session for the agent: {last or 'no reason given'}",
+                      hint="check `tmux ls` works, or: git config worker.launcher detached")
+
+
+def _send_payload(fifo: str, payload: dict[str, Any], alive: Any) -> None:
+    """Hand the runner its argv and environment through the FIFO (no disk, no `ps`)."""
+    deadline = time.monotonic() + _START_TIMEOUT
+    while True:
+        try:
+            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            break
+        except OSError as e:
+            if e.errno != errno.ENXIO:  # ENXIO: the runner has not opened it yet
+                raise
+        if time.monotonic() > deadline or not alive():
+            raise WorkerError("the tmux session ended before the agent started",
+                              hint="see <git-dir>/workers/<id>/runner.log, or try "
+                                   "git config worker.launcher detached")
+        time.sleep(0.01)
+    try:
+        flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags & ~os.O_NONBLOCK)
+        data = json.dumps(payload).encode()
+        while data:
+            data = data[os.write(fd, data):]
+    finally:
+        os.close(fd)
+
+
+def _wait_started(path: str, alive: Any) -> str:
+    deadline = time.monotonic() + _START_TIMEOUT
+    checks = 0
+    while time.monotonic() < deadline:
+        try:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+            if text.endswith("\n"):
+                return text
+        except FileNotFoundError:
+            pass
+        checks += 1
+        if checks % 20 == 0 and not alive():
+            return "error the tmux session ended before the agent started"
+        time.sleep(0.01)
+    return "error the agent did not start within 10 s"
+
+
+def session_alive(socket: str | None, session: str) -> bool | None:
+    """True/False when tmux can tell; None when tmux itself cannot be asked."""
+    try:
+        proc = tmux(socket, "has-session", "-t", f"={session}", timeout=5)
+    except (WorkerError, subprocess.TimeoutExpired):
+        return None
+    if proc.returncode == 0:
+        return True
+    err = proc.stderr
+    if "can't find session" in err or "no server running" in err or "error connecting" in err:
+        return False
+    return None

@@ -74,10 +74,20 @@ def observe(reality: Reality, record: Record) -> Observed:
             seen.state, seen.exit_code = ("exited" if code == 0 else "failed"), code
         else:
             alive = processes.alive(record.launcher | {"host": record.host})
+            session = record.launcher.get("session")
             if alive is False:
-                problems.append("the agent's process is gone, but it recorded no exit")
+                # Never shown as running: the process that would record an exit is gone.
+                seen.state = "vanished"
+                where = f"its tmux session {session}" if session else "its process"
+                problems.append(f"{where} ended without recording an exit code "
+                                "(killed, or the machine restarted); the worktree and branch "
+                                "are intact")
             elif alive is None:
                 problems.append("agent process: unknown")
+            elif session and _session_gone(record.launcher):
+                problems.append(f"tmux session {session} is gone, but the agent still runs")
+    elif record.state == "stopped" and seen.exit_code is None:
+        seen.exit_code = exit_status(repo, record.id)
 
     if reality.ref(record.branch) is None:
         problems.append(f"branch {refnames.short(record.branch)} is missing")
@@ -88,6 +98,14 @@ def observe(reality: Reality, record: Record) -> Observed:
     if base_tip:
         seen.behind = reality.behind(base_tip, record.base["oid"])
     return seen
+
+
+def _session_gone(launcher: dict[str, object]) -> bool:
+    from git_worker import launchers
+
+    socket = launcher.get("socket")
+    return launchers.session_alive(socket if isinstance(socket, str) else None,
+                                   str(launcher["session"])) is False
 
 
 def _worktree_problems(record: Record) -> list[str]:

@@ -1,31 +1,70 @@
-"""The prompt an agent receives: the task plus plain working instructions."""
+"""The prompt an agent receives: the task plus plain working instructions.
+
+A template (built-in: templates/prompt.md; or the file worker.promptTemplate names) holds
+`{field}` placeholders. Substitution is one pass over the template only: text from the
+task (which may contain braces, `{branch}`, `$(…)`) is inserted as it is and never
+expanded again, and the template never reaches a shell or str.format (whose `{x.attr}`
+would let a template reach into objects).
+"""
 
 from __future__ import annotations
 
-from git_worker.registry import Record
+import os
+import re
+from dataclasses import dataclass
+from importlib import resources
 
-BUILTIN = """\
-You are working on task {id}: {title}
+from git_worker.config import Config
+from git_worker.errors import WorkerError
 
-{description}
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 
-You are in a git worktree of your own at {worktree}, on branch {branch_short}, which
-starts from {base_name} ({base_oid_short}).
-
-How to work:
-- Make the change the task asks for, with tests where the project has them.
-- Commit your work on this branch with clear messages. Do not push, do not switch branches.
-- When you are done, say so and summarise what you changed; if you are blocked, say why.
-"""
+FIELDS = ("id", "title", "description", "design", "acceptance_criteria", "notes",
+          "task_details", "source", "branch", "base", "base_oid", "base_oid_short",
+          "worktree")
 
 
-def render(record: Record, description: str) -> str:
-    return BUILTIN.format(
-        id=record.id,
-        title=record.task.get("title") or record.id,
-        description=description.strip() or "(no description given)",
-        worktree=record.worktree,
-        branch_short=record.branch.removeprefix("refs/heads/"),
-        base_name=record.base["name"],
-        base_oid_short=record.base["oid"][:12],
-    )
+@dataclass(frozen=True)
+class Template:
+    text: str
+    origin: str  # "built-in" or the file's path
+
+
+def builtin() -> Template:
+    text = resources.files("git_worker").joinpath("templates/prompt.md").read_text("utf-8")
+    return Template(text, "built-in")
+
+
+def load(config: Config, main_worktree: str) -> Template:
+    """worker.promptTemplate (relative to the main worktree), else the built-in one."""
+    setting = config.string("worker.promptTemplate")
+    if setting is None:
+        return builtin()
+    path = os.path.join(main_worktree, os.path.expanduser(setting))
+    try:
+        with open(path, encoding="utf-8") as f:
+            return Template(f.read(), path)
+    except (OSError, UnicodeDecodeError) as e:
+        why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise WorkerError(f"cannot read the prompt template {path} (worker.promptTemplate): {why}",
+                          hint="fix the path, or use the built-in template: "
+                               "git config --unset worker.promptTemplate") from None
+
+
+def details(*, description: str, design: str = "", acceptance_criteria: str = "",
+            notes: str = "") -> str:
+    """The task's texts under headings, leaving out the empty ones."""
+    parts = [description.strip() or "(no description given)"]
+    for heading, text in (("Design", design), ("Acceptance criteria", acceptance_criteria),
+                          ("Notes", notes)):
+        if text.strip():
+            parts.append(f"{heading}:\n{text.strip()}")
+    return "\n\n".join(parts)
+
+
+def render(template: Template, values: dict[str, str]) -> str:
+    """Replace each known `{field}` once; leave any other braces as they are."""
+    def substitute(m: re.Match[str]) -> str:
+        return values[m.group(1)] if m.group(1) in values else m.group(0)
+
+    return _PLACEHOLDER.sub(substitute, template.text)

@@ -91,6 +91,9 @@ def abandon_spawn(repo: Repo, entry: Entry) -> list[str]:
         done.append(f"removed empty directory {record.worktree}")
     if delete_new_branch(repo, record.branch, record.base["oid"], record.worktree):
         done.append(f"deleted branch {record.branch}")
+    before = record.task.get("bd_before")
+    if record.task.get("claimed") and isinstance(before, dict):
+        done.append(_release_claim(repo, record.id, before))
     if registry.forget(repo, record.id, entry.oid):
         done.append("dropped the spawning record")
     return done
@@ -114,6 +117,18 @@ def _read_pid(path: str) -> int | None:
             return int(f.read().strip())
     except (OSError, ValueError):
         return None
+def _release_claim(repo: Repo, issue_id: str, before: dict[str, Any]) -> str:
+    """Give a bd issue the interrupted spawn had claimed back its old status/assignee."""
+    from git_worker import tracker
+    from git_worker.errors import WorkerError
+
+    issue = tracker.Issue(issue_id, issue_id, status=str(before.get("status") or "open"),
+                          assignee=str(before.get("assignee") or ""))
+    try:
+        tracker.release(repo, issue)
+    except WorkerError as e:
+        return f"could not give bd issue {issue_id} back ({e.message}); see bd show {issue_id}"
+    return f"gave bd issue {issue_id} back (status {issue.status})"
 
 
 def _worktrees_on(repo: Repo, branch_ref: str) -> list[str]:

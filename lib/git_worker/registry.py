@@ -27,8 +27,8 @@ SCHEMA_VERSION = 1
 RECORD_FILE = "worker.json"
 _CAS_ATTEMPTS = 20
 
-STATES = ("spawning", "ready", "running", "waiting", "exited", "failed", "reviewed", "merged",
-          "removing")
+STATES = ("spawning", "ready", "queued", "running", "waiting", "exited", "failed", "stopped",
+          "reviewed", "merged", "removing")
 LIVE_STATES = ("spawning", "running", "waiting")
 
 

@@ -1,53 +1,154 @@
-"""The process that babysits one agent: started detached by a launcher, it runs the agent
-with the prompt on stdin and output in the worker's log, then records the exit code — in
-`<runtime-dir>/exit` at once, and in the registry (state exited/failed).
+"""The process that babysits one agent, started by a launcher (detached or in tmux).
 
-Usage (internal): runner RUNTIME_DIR COMMON_DIR WORKER_ID READY_FD -- ARGV...
-READY_FD receives "started <pid>" once the agent's exec succeeded, or "error <why>".
+It runs the agent with the prompt on stdin and its output in the worker's log (and, in
+tmux, on the pane too), then records the exit code — in `<runtime-dir>/exit` at once, and
+in the registry (state exited/failed) — tells worker.notify, and starts queued workers.
+
+Usage (internal):
+  runner RUNTIME_DIR COMMON_DIR WORKER_ID --ready-fd FD -- ARGV...   (detached)
+  runner RUNTIME_DIR COMMON_DIR WORKER_ID --fifo                      (tmux)
+--ready-fd receives "started <pid>" once the agent's exec succeeded, or "error <why>";
+with --fifo, argv and environment arrive as JSON through <runtime-dir>/launch.fifo and
+the answer goes to <runtime-dir>/started.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import threading
+from contextlib import suppress
+from typing import IO, Any
+
+_LIB_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_FIFO_TIMEOUT = 30  # seconds to wait for the spawner to hand over argv and environment
 
 
 def main(args: list[str]) -> int:
-    runtime_dir, common_dir, worker_id, ready_fd = args[0], args[1], args[2], int(args[3])
-    argv = args[args.index("--") + 1 :]
-    # Ask the group to stop and the agent gets SIGTERM too; we stay to record its exit.
+    runtime_dir, common_dir, worker_id, mode = args[0], args[1], args[2], args[3]
+    # stop signals the whole process group: the agent ends, we stay to record its exit.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    # Ctrl-C in an attached tmux pane reaches the whole group: the agent's to handle.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A hangup means the tmux session was closed: end the agent (once), then record.
+    signal.signal(signal.SIGHUP, _forward_hangup)
+    tee = mode == "--fifo"
+    if tee:
+        # Our own complaints go to runner.log, as the detached launcher's do: the pane
+        # (and whatever was printed on it) is gone when the session ends.
+        sys.stderr = open(os.path.join(runtime_dir, "runner.log"), "a", buffering=1)  # noqa: SIM115
+        try:
+            payload = _receive(os.path.join(runtime_dir, "launch.fifo"))
+        except (OSError, ValueError, TimeoutError) as e:
+            print(f"git-worker runner: no launch data: {e}", file=sys.stderr)
+            return 1
+        argv, env = payload["argv"], payload["env"]
+
+        def answer(text: str) -> None:
+            _write_atomically(os.path.join(runtime_dir, "started"), text + "\n")
+    else:
+        ready_fd = int(args[4])
+        argv, env = args[args.index("--") + 1 :], dict(os.environ)
+
+        def answer(text: str) -> None:
+            os.write(ready_fd, (text + "\n").encode())
+            os.close(ready_fd)
+
+    env.update(GIT_WORKER_ID=worker_id, GIT_WORKER_RUNTIME_DIR=runtime_dir,
+               GIT_WORKER_COMMON_DIR=common_dir, GIT_WORKER_LIB=_LIB_DIR,
+               GIT_WORKER_PYTHON=sys.executable)
+    os.environ.clear()
+    os.environ.update(env)  # what queued workers started from here will inherit
+
     with open(os.path.join(runtime_dir, "prompt.md"), "rb") as prompt, open(
         os.path.join(runtime_dir, "agent.log"), "ab"
     ) as log:
         try:
             agent = subprocess.Popen(
-                argv, stdin=prompt, stdout=log, stderr=subprocess.STDOUT,
-                preexec_fn=_default_signals,
+                argv, stdin=prompt, stdout=subprocess.PIPE if tee else log,
+                stderr=subprocess.STDOUT, env=env, preexec_fn=_default_signals,
             )
         except OSError as e:
-            os.write(ready_fd, f"error {e.strerror or e}: {argv[0]}\n".encode())
+            answer(f"error {e.strerror or e}: {argv[0] if argv else '(empty command)'}")
             return 127
-        os.write(ready_fd, f"started {agent.pid}\n".encode())
-        os.close(ready_fd)
+        answer(f"started {agent.pid} {os.getpid()}")
         _write_atomically(os.path.join(runtime_dir, "agent.pid"), f"{agent.pid}\n")
+        if tee:
+            # In a thread: a daemon the agent left behind may hold the pipe open long after
+            # the agent itself exited, and its exit must be recorded when it happens.
+            assert agent.stdout is not None
+            copier = threading.Thread(target=_tee, args=(agent.stdout, log), daemon=True)
+            copier.start()
         code = agent.wait()
+        if tee:
+            copier.join(timeout=2.0)
     if code < 0:
         code = 128 - code  # killed by signal N: report 128+N like a shell
     _write_atomically(os.path.join(runtime_dir, "exit"), f"{code}\n")
-    _record_exit(common_dir, worker_id, code)
+    _finish(common_dir, worker_id, code)
+    if tee:
+        _say(f"\n[git-worker] agent exited with code {code}; "
+             f"output kept: git worker logs {worker_id}\n")
     return 0
 
 
+def _receive(fifo: str) -> dict[str, Any]:
+    def give_up(signum: int, frame: object) -> None:
+        raise TimeoutError(f"nothing arrived on {fifo} within {_FIFO_TIMEOUT} s")
+
+    signal.signal(signal.SIGALRM, give_up)
+    signal.alarm(_FIFO_TIMEOUT)
+    try:
+        with open(fifo, "rb") as f:  # blocks until the spawner opens it for writing
+            data = f.read()
+    finally:
+        signal.alarm(0)
+    payload = json.loads(data)
+    if not isinstance(payload, dict) or not isinstance(payload.get("argv"), list):
+        raise ValueError("malformed launch data")
+    return payload
+
+
+def _tee(source: IO[bytes], log: IO[bytes]) -> None:
+    """Copy the agent's output to the log and, while it is there, the tmux pane."""
+    pane: int | None = sys.stdout.fileno()
+    while True:
+        chunk = os.read(source.fileno(), 65536)
+        if not chunk:
+            return
+        try:
+            log.write(chunk)
+            log.flush()
+        except (OSError, ValueError):  # closed: the agent's exit has been recorded
+            return
+        if pane is not None:
+            try:
+                os.write(pane, chunk)
+            except OSError:
+                pane = None  # the session was closed: keep logging
+
+
+def _say(text: str) -> None:
+    with suppress(OSError):
+        os.write(sys.stdout.fileno(), text.encode())
+
+
+def _forward_hangup(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # our own copy of the signal is ignored
+    with suppress(OSError):
+        os.killpg(os.getpgrp(), signal.SIGHUP)
+
+
 def _default_signals() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
-def _record_exit(common_dir: str, worker_id: str, code: int) -> None:
+def _finish(common_dir: str, worker_id: str, code: int) -> None:
     from git_worker import lifecycle
     from git_worker.repo import Repo
 
@@ -56,6 +157,10 @@ def _record_exit(common_dir: str, worker_id: str, code: int) -> None:
         lifecycle.record_exit(repo, worker_id, code)
     except Exception as e:  # the exit file already holds the truth; list derives from it
         print(f"git-worker runner: could not record exit {code}: {e}", file=sys.stderr)
+    try:
+        lifecycle.start_queued(repo)
+    except Exception as e:
+        print(f"git-worker runner: could not start queued workers: {e}", file=sys.stderr)
 
 
 def _write_atomically(path: str, text: str) -> None:

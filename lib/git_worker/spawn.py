@@ -13,7 +13,7 @@ import os
 import shlex
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from git_worker import (
     agents,
@@ -25,6 +25,7 @@ from git_worker import (
     recovery,
     refnames,
     registry,
+    tracker,
     worktrees,
 )
 from git_worker.base import Base
@@ -44,7 +45,9 @@ class Task:
     id: str
     title: str | None = None
     description: str = ""
-    source: str = "cli"
+    source: str = "cli"  # "bd" when the text came from the tracker
+    issue: tracker.Issue | None = None  # the bd issue, claimed when the worker starts
+    extra: str = ""  # -d TEXT given alongside a bd issue: added to its description
 
 
 @dataclass
@@ -57,6 +60,11 @@ class Plan:
     agent: str
     model: str | None
     launch: bool
+    template: prompt.Template = field(default_factory=prompt.builtin)
+    launcher: str = "detached"
+    max_concurrent: int | None = None
+    queue: bool = False  # over max_concurrent: queue instead of failing
+    tracker_timeout: float = tracker.TIMEOUT
 
 
 def worktree_root(repo: Repo, config: Config) -> str:
@@ -140,39 +148,114 @@ def _spawn(repo: Repo, config: Config, task: Task, plan: Plan, undo: UndoLog) ->
     # 4. files: configured untracked files, the rendered prompt.
     _copy_untracked(repo, config, path)
     with open(os.path.join(runtime, "prompt.md"), "w", encoding="utf-8") as f:
-        f.write(prompt.render(entry.record, task.description))
+        f.write(prompt.render(plan.template, _prompt_values(entry.record, task)))
     failpoints.hit("spawn.files")
 
     # 5. setup commands, from git config only (never from files in the repository).
     _run_setup(config, path, runtime, entry.record)
     failpoints.hit("spawn.setup")
 
-    # 6. the agent.
+    # 6. the agent: started now, or queued when worker.maxConcurrent agents already run.
+    # The lock keeps concurrent spawns (and runners starting queued workers) from counting
+    # the same free slot twice.
     launcher: dict[str, object] = {"kind": None}
+    queued = False
     if plan.launch:
-        inv = agents.invocation(config, plan.agent, model=plan.model,
-                                prompt_file=os.path.join(runtime, "prompt.md"))
-        launcher = launchers.launch_detached(
-            inv, worker_id=task.id, worktree=path, runtime_dir=runtime,
-            common_dir=repo.common_dir,
-        )
-        undo.push("launch", lambda: recovery.stop_launched(runtime, launcher))
+        with lifecycle.queue_lock(repo):
+            running = lifecycle.over_limit(repo, plan.max_concurrent, exclude=task.id)
+            if running is not None and not plan.queue:
+                raise WorkerError(
+                    f"worker.maxConcurrent is {plan.max_concurrent} and {len(running)} "
+                    f"worker(s) are running ({', '.join(running)})",
+                    hint="wait for one to finish, stop one (git worker stop ID), or pass "
+                         "--queue to start this one when a slot frees up",
+                )
+            queued = running is not None
+            _claim_task(repo, task, plan, undo)
+            if queued:
+                launcher = {"kind": plan.launcher, "socket": launchers.caller_socket()
+                            if plan.launcher == "tmux" else None}
+            else:
+                ctx = agents.Context(task.id, runtime, repo.common_dir, path)
+                inv = agents.invocation(config, plan.agent, model=plan.model, ctx=ctx)
+                if inv.excluded:
+                    pattern = inv.excluded
+                    undo.push("exclude", lambda: agents.unexclude(repo.common_dir, pattern))
+                launcher = launchers.launch(plan.launcher, inv, worker_id=task.id,
+                                            worktree=path, runtime_dir=runtime,
+                                            common_dir=repo.common_dir)
+                undo.push("launch", lambda: recovery.stop_launched(runtime, launcher))
     failpoints.hit("spawn.launch")
+
+    started = plan.launch and not queued
+    state = "running" if started else "queued" if queued else "ready"
 
     def finish(r: Record) -> None:
         r.launcher = dict(launcher)
-        r.spawn_steps = list(STEPS) if plan.launch else list(STEPS[:-1])
+        r.spawn_steps = list(STEPS) if started else list(STEPS[:-1])
         r.owner = None
-        if not plan.launch:
-            r.state = "ready"
-        elif r.exit_code is not None:  # the agent was quick: it has exited already
+        r.task["claimed"] = bool(task.issue and (plan.launch or queued))
+        r.task.pop("bd_before", None)  # the spawn is complete: nothing left to give back
+        if r.state != "spawning":
+            pass  # the agent has reported already (e.g. waiting): keep what it said
+        elif started and r.exit_code is not None:  # a quick agent: it has exited already
             r.state = lifecycle.exit_state(r.exit_code)
         else:
-            r.state = "running"
+            r.state = state
 
-    entry = registry.update(repo, task.id, finish,
-                            "spawn: running" if plan.launch else "spawn: ready", current=entry)
+    entry = registry.update(repo, task.id, finish, f"spawn: {state}", current=entry)
     return entry.record
+
+
+def _claim_task(repo: Repo, task: Task, plan: Plan, undo: UndoLog) -> None:
+    """Claim the bd issue as the worker starts (or is queued to start), with its undo.
+
+    A transaction step, not an afterthought: a claim bd refuses (someone else holds the
+    issue) stops the spawn before an agent starts on a task that is not ours, and a launch
+    that fails after the claim gives the issue back as it was.
+    """
+    issue = task.issue
+    if issue is None:
+        return
+    if issue.status == "in_progress" and issue.assignee == tracker.actor():
+        return  # already ours (e.g. a re-spawn): nothing to claim, nothing to give back
+    tracker.claim(repo, issue, actor=tracker.actor(), timeout=plan.tracker_timeout)
+    undo.push("bd claim", lambda: tracker.release(repo, issue, timeout=plan.tracker_timeout))
+
+    # Recorded at once, with what to restore: if this spawner dies before it finishes,
+    # recovery (fsck --repair, the next spawn of the id) gives the issue back too.
+    def claimed(r: Record) -> None:
+        r.task["claimed"] = True
+        r.task["bd_before"] = {"status": issue.status, "assignee": issue.assignee}
+
+    registry.update(repo, task.id, claimed, "spawn: bd issue claimed")
+    failpoints.hit("spawn.bd-claim")
+
+
+def _prompt_values(record: Record, task: Task) -> dict[str, str]:
+    issue = task.issue
+    description = issue.description if issue else task.description
+    if issue and task.extra:
+        description = f"{description.strip()}\n\n{task.extra.strip()}".strip()
+    design = issue.design if issue else ""
+    acceptance = issue.acceptance_criteria if issue else ""
+    notes = issue.notes if issue else ""
+    return {
+        "id": record.id,
+        "title": (issue.title if issue else task.title) or record.id,
+        "description": description,
+        "design": design,
+        "acceptance_criteria": acceptance,
+        "notes": notes,
+        "task_details": prompt.details(description=description, design=design,
+                                       acceptance_criteria=acceptance, notes=notes),
+        "source": task.source,
+        "branch": refnames.short(record.branch),
+        "base": record.base["name"],
+        "base_oid": record.base["oid"],
+        "base_oid_short": record.base["oid"][:12],
+        "worktree": record.worktree,
+    }
 
 
 def _claim(repo: Repo, record: Record) -> registry.Entry:

@@ -111,7 +111,7 @@ def _check_entry(repo: Repo, entry: registry.Entry, found: Callable[..., None]) 
     if r.state in ("running", "waiting") and code is not None:
         found(r.id, f"the agent exited {code}, but the record says {r.state}",
               "record the exit", lambda: lifecycle.record_exit(repo, r.id, code))
-    elif any("process is gone" in p for p in seen.problems):
+    elif seen.state == "vanished":
         found(r.id, "the agent's process is gone without recording an exit",
               "mark it failed", lambda: registry.set_state(repo, r.id, "failed",
                                                            "fsck: agent process gone"))

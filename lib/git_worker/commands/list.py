@@ -40,7 +40,8 @@ def run(repo: Repo, *, as_json: bool, show_all: bool) -> int:
         if r["state"] == "corrupt":
             table.append([r["id"], "corrupt", "?", "?", "?", "?", "?"])
             continue
-        state = r["state"] + (f" ({r['exit_code']})" if r["state"] == "failed" else "")
+        coded = r["state"] in ("failed", "stopped") and r["exit_code"] is not None
+        state = r["state"] + (f" ({r['exit_code']})" if coded else "")
         behind = f" (+{r['behind']})" if r.get("behind") else ""
         table.append([r["id"], _colour(state), refnames.short(r["branch"]),
                       r["base"]["name"] + behind, r["agent"] or "-",
@@ -57,6 +58,6 @@ def run(repo: Repo, *, as_json: bool, show_all: bool) -> int:
 
 def _colour(state: str) -> str:
     colour = {"running": "blue", "waiting": "yellow", "exited": "green", "failed": "red",
-              "reviewed": "green", "merged": "dim", "ready": "dim",
-              "spawning": "yellow"}.get(state.split()[0])
+              "reviewed": "green", "merged": "dim", "ready": "dim", "spawning": "yellow",
+              "vanished": "red", "stopped": "dim", "queued": "dim"}.get(state.split()[0])
     return output.paint(state, colour) if colour else state

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
+from git_worker import agents, launchers, lifecycle, output, prompt, refnames, spawn, tracker
 from git_worker import base as base_mod
 from git_worker import ids as id_rules
-from git_worker import output, refnames, spawn
 from git_worker.config import Config
 from git_worker.errors import WorkerError
 from git_worker.repo import Repo
@@ -25,17 +25,24 @@ def run(
     launch: bool,
     dry_run: bool,
     as_json: bool,
+    queue: bool = False,
 ) -> int:
     if not ids:
         raise WorkerError("no task ids given", hint="git worker spawn ID… (or -t ID)")
     config.validate()
+    agent_name = agent or config.string("worker.agent") or "claude"
+    if launch:
+        agents.check(config, agent_name)
+    template = prompt.load(config, repo.main_worktree)
+    source = tracker.kind(config, repo.main_worktree)
+    timeout = config.seconds("worker.trackerTimeout", tracker.TIMEOUT)
     tasks, failed = [], 0
     for raw in dict.fromkeys(ids):  # a repeated id is one task
         try:
-            tasks.append(spawn.Task(id_rules.validate(raw), title=None,
-                                    description=description or ""))
+            # The task is read from bd before anything is created: a bd failure costs nothing.
+            tasks.append(_task(repo, id_rules.validate(raw), description, source, timeout))
         except WorkerError as e:
-            print(f"error: {e}", file=sys.stderr)
+            print(f"error: {raw}: {e}", file=sys.stderr)
             failed += 1
     if not tasks:
         return 1
@@ -44,9 +51,14 @@ def run(
         base=base_mod.resolve(repo, config, base, fetch=fetch and not dry_run),
         branch_prefix=config.branch_prefix,
         worktree_root=spawn.worktree_root(repo, config),
-        agent=agent or config.string("worker.agent") or "claude",
+        agent=agent_name,
         model=model or config.string("worker.model"),
         launch=launch,
+        template=template,
+        launcher=launchers.default_kind(config) if launch else "detached",
+        max_concurrent=config.max_concurrent,
+        queue=queue,
+        tracker_timeout=timeout,
     )
     if dry_run:
         return _dry_run(plan, tasks, as_json) or (1 if failed else 0)
@@ -73,6 +85,11 @@ def run(
                 f"{output.paint('spawned', 'green')} {record.id.ljust(id_width)}  "
                 f"{refnames.short(record.branch).ljust(branch_width)}  from {plan.base.name} "
                 f"({plan.base.oid[:7]})  {output.relpath(record.worktree)}  [{record.state}]")
+            if record.state == "queued":
+                print(f"  queued: worker.maxConcurrent ({plan.max_concurrent}) agents are "
+                      "running; it starts when one ends")
+    if any(r.state == "queued" for r in spawned):
+        lifecycle.start_queued(repo)  # a slot may have freed up while we were spawning
     requested = len(tasks) + invalid
     if progress and requested > 1:
         print(f"{len(spawned)} of {requested} workers spawned"
@@ -80,6 +97,23 @@ def run(
     if as_json:
         output.print_json([r.as_dict() for r in spawned])
     return 1 if failed else 0
+
+
+def _task(repo: Repo, worker_id: str, description: str | None, source: str,
+          timeout: float) -> spawn.Task:
+    """The task for ``worker_id``: the bd issue, or the id and -d TEXT."""
+    if source == "bd":
+        try:
+            issue = tracker.show(repo, worker_id, timeout=timeout)
+        except tracker.NotFound:
+            if description is None:
+                raise
+            print(f"note: bd has no issue '{worker_id}'; the task is the -d text",
+                  file=sys.stderr)
+        else:
+            return spawn.Task(worker_id, title=issue.title, description=issue.description,
+                              source="bd", issue=issue, extra=description or "")
+    return spawn.Task(worker_id, title=None, description=description or "")
 
 
 def _dry_run(plan: spawn.Plan, tasks: list[spawn.Task], as_json: bool) -> int:

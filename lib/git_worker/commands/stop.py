@@ -1,0 +1,32 @@
+"""git worker stop: end agents, keep their worktrees and branches; the registry records it."""
+
+from __future__ import annotations
+
+import sys
+
+from git_worker import lifecycle, registry
+from git_worker.errors import UsageError, WorkerError
+from git_worker.repo import Repo
+
+
+def run(repo: Repo, ids: list[str], *, stop_all: bool) -> int:
+    if stop_all and ids:
+        raise UsageError("give worker ids or --all, not both")
+    if not stop_all and not ids:
+        raise UsageError("which workers? git worker stop ID… (or --all)")
+    if stop_all:
+        ids = [e.record.id for e in registry.all_entries(repo) if isinstance(e, registry.Entry)
+               and e.record.state in (*lifecycle.RUNNING, "queued")]
+        if not ids:
+            print("no running or queued workers")
+            return 0
+        # Queued ones first, so none of them starts in a slot a stopped one frees.
+        ids.sort(key=lambda wid: registry.get(repo, wid).record.state != "queued")
+    failed = 0
+    for worker_id in dict.fromkeys(ids):
+        try:
+            print(f"{worker_id}: {lifecycle.stop(repo, worker_id)}")
+        except WorkerError as e:
+            print(f"error: {worker_id}: {e}", file=sys.stderr)
+            failed += 1
+    return 1 if failed else 0

@@ -1,0 +1,268 @@
+"""Launchers (tmux, detached) and the live state `list`/`show` derive from them.
+
+Every test runs against a tmux server of its own (Sandbox.tmux_dir), killed at teardown.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import GitRepo, Sandbox, log_of, release, wait_for
+
+LAUNCHERS = [pytest.param("tmux", marks=pytest.mark.skipif(not shutil.which("tmux"),
+                                                            reason="tmux is not installed")),
+             "detached"]
+
+
+@pytest.mark.parametrize("launcher", LAUNCHERS)
+def test_running_then_exited_zero(repo: GitRepo, held: Path, launcher: str) -> None:
+    repo.git("config", "worker.launcher", launcher)
+    repo.ok("spawn", "w1")
+    shown = repo.wait("w1", "running")
+    assert shown["launcher"]["kind"] == launcher and shown["problems"] == []
+    assert "w1  running" in repo.ok("list").out
+    release(repo, "w1")
+    shown = repo.wait("w1", "exited")
+    assert shown["exit_code"] == 0
+    # Recorded too, not only derived (the runner writes the exit file first, then the record).
+    wait_for(lambda: repo.record("w1")["state"] == "exited")
+    assert log_of(repo, "w1") == "held: started w1\nheld: released\n"
+    assert repo.ok("logs", "w1").out == "held: started w1\nheld: released\n"
+
+
+@pytest.mark.parametrize("launcher", LAUNCHERS)
+def test_exit_3_is_failed_with_code_3(repo: GitRepo, sandbox: Sandbox, agent,
+                                      launcher: str) -> None:
+    repo.git("config", "worker.launcher", launcher)
+    if launcher == "tmux":
+        # A server that already runs, started without AGENT_EXIT: the variable must reach
+        # the agent from the spawner, not from the server's environment.
+        sandbox.tmux("new-session", "-d", "-s", "unrelated", "sleep", "600")
+    repo.ok("spawn", "w1", env={"AGENT_EXIT": "3"})
+    shown = repo.wait("w1", "failed")
+    assert shown["exit_code"] == 3
+    wait_for(lambda: repo.record("w1")["exit_code"] == 3)
+    assert "w1  failed (3)" in repo.ok("list").out
+    assert "exited 3" in repo.ok("show", "w1", "--history").out
+
+
+def test_tmux_session_is_named_for_the_worker(repo: GitRepo, sandbox: Sandbox,
+                                              held: Path) -> None:
+    repo.git("config", "worker.launcher", "tmux")
+    repo.ok("spawn", "bd-a3f8e9.1")
+    launcher = repo.wait("bd-a3f8e9.1", "running")["launcher"]
+    assert launcher["session"] == "worker-bd-a3f8e9_1"  # tmux turns '.' into '_'
+    assert launcher["socket"] == str(sandbox.tmux_socket)
+    sessions = sandbox.tmux("list-sessions", "-F", "#{session_name}").out.split()
+    assert sessions == ["worker-bd-a3f8e9_1"]
+    # The pane shows the agent's output too.
+    wait_for(lambda: "held: started" in sandbox.tmux(
+        "capture-pane", "-p", "-t", "=worker-bd-a3f8e9_1:").out)
+
+
+def test_tmux_name_taken_by_another_repository(repo: GitRepo, sandbox: Sandbox,
+                                               held: Path) -> None:
+    repo.git("config", "worker.launcher", "tmux")
+    sandbox.tmux("new-session", "-d", "-s", "worker-w1", "sleep", "600")
+    repo.ok("spawn", "w1")
+    assert repo.wait("w1", "running")["launcher"]["session"] == "worker-repo-w1"
+
+
+def test_tmux_uses_the_callers_server(repo: GitRepo, sandbox: Sandbox, held: Path) -> None:
+    socket = sandbox.tmux_dir / "mine"
+    subprocess.run(["tmux", "-S", str(socket), "new-session", "-d", "-s", "me", "sleep", "600"],
+                   env=sandbox.env, check=True)
+    try:
+        repo.git("config", "worker.launcher", "tmux")
+        repo.ok("spawn", "w1", env={"TMUX": f"{socket},1234,0"})
+        assert repo.wait("w1", "running")["launcher"]["socket"] == str(socket)
+        names = subprocess.run(["tmux", "-S", str(socket), "list-sessions", "-F",
+                                "#{session_name}"], env=sandbox.env, capture_output=True,
+                               text=True).stdout.split()
+        assert sorted(names) == ["me", "worker-w1"]
+        assert not sandbox.tmux_socket.exists()  # the default server was never started
+    finally:
+        subprocess.run(["tmux", "-S", str(socket), "kill-server"], env=sandbox.env)
+
+
+def test_killed_tmux_session_is_reported_failed(repo: GitRepo, sandbox: Sandbox,
+                                                held: Path) -> None:
+    repo.git("config", "worker.launcher", "tmux")
+    repo.ok("spawn", "w1")
+    repo.wait("w1", "running")
+    sandbox.tmux("kill-session", "-t", "=worker-w1")
+    shown = repo.wait("w1", "failed")
+    assert shown["exit_code"] == 128 + signal.SIGHUP  # the agent was hung up on
+    assert repo.ok("logs", "w1").out == "held: started w1\n"  # the log outlives the session
+
+
+@pytest.mark.parametrize("launcher", LAUNCHERS)
+def test_vanished_process_is_never_shown_running(repo: GitRepo, held: Path,
+                                                 launcher: str) -> None:
+    repo.git("config", "worker.launcher", launcher)
+    repo.ok("spawn", "w1")
+    pid = repo.wait("w1", "running")["launcher"]["pid"]
+    os.killpg(pid, signal.SIGKILL)  # runner and agent at once: nobody records an exit
+    shown = repo.wait("w1", "vanished")
+    assert shown["exit_code"] is None
+    assert "ended without recording an exit code" in shown["problems"][0]
+    listed = repo.ok("list").out
+    assert "w1  vanished" in listed and "running" not in listed
+    assert repo.record("w1")["state"] == "running"  # the record is not rewritten by list
+
+
+@pytest.mark.parametrize("launcher", LAUNCHERS)
+def test_stop_ends_the_agent_and_keeps_the_work(repo: GitRepo, held: Path,
+                                                launcher: str) -> None:
+    repo.git("config", "worker.launcher", launcher)
+    repo.ok("spawn", "w1", "w2")
+    repo.wait("w1", "running")
+    repo.wait("w2", "running")
+    r = repo.ok("stop", "w1")
+    assert r.out == "w1: stopped (agent exit code 143)\n"
+    shown = repo.show("w1")
+    assert shown["state"] == "stopped" and shown["exit_code"] == 143
+    assert repo.record("w1")["state"] == "stopped"
+    assert (repo.workers_dir / "w1").is_dir()
+    assert "refs/heads/worker/w1" in repo.refs()
+    assert repo.show("w2")["state"] == "running"
+    assert repo.ok("stop", "--all").out == "w2: stopped (agent exit code 143)\n"
+    assert repo.ok("stop", "w1").out == "w1: not running (stopped); nothing to stop\n"
+    assert "stopped by user" in repo.ok("show", "w2", "--history").out
+    if launcher == "tmux":
+        assert repo.sandbox.tmux("list-sessions").code != 0  # no session left
+
+
+def test_stop_usage(repo: GitRepo) -> None:
+    assert repo.worker("stop").code == 2
+    assert repo.worker("stop", "a", "--all").code == 2
+    assert repo.ok("stop", "--all").out == "no running or queued workers\n"
+
+
+def test_logs_tail_and_follow(repo: GitRepo, sandbox: Sandbox, held: Path) -> None:
+    repo.ok("spawn", "w1")
+    repo.wait("w1", "running")
+    wait_for(lambda: "started" in log_of(repo, "w1"))
+    follower = subprocess.Popen(["git", "worker", "logs", "-f", "w1"], cwd=repo.path,
+                                env=sandbox.env, stdout=subprocess.PIPE, text=True)
+    release(repo, "w1")
+    out, _ = follower.communicate(timeout=30)
+    assert follower.returncode == 0
+    assert out == "held: started w1\nheld: released\n"
+    assert repo.ok("logs", "w1", "-n", "1").out == "held: released\n"
+    assert repo.ok("logs", "w1", "-n", "0").out == ""
+
+
+def test_logs_and_attach_without_an_agent(repo: GitRepo) -> None:
+    repo.ok("spawn", "w1", "--no-launch")
+    r = repo.worker("logs", "w1")
+    assert r.code == 1 and "no agent has started (state ready)" in r.err
+    r = repo.worker("attach", "w1")
+    assert r.code == 1 and "'w1' has no agent running; there is no session" in r.err
+
+
+def test_attach_detached_and_gone_sessions(repo: GitRepo, agent) -> None:
+    repo.git("config", "worker.launcher", "detached")
+    repo.ok("spawn", "d1")
+    r = repo.worker("attach", "d1")
+    assert r.code == 1 and "'d1' runs detached (no terminal)" in r.err
+    assert "git worker logs d1 -f" in r.err
+    repo.git("config", "worker.launcher", "tmux")
+    repo.ok("spawn", "t1")
+    repo.wait("t1", "exited")
+    r = repo.worker("attach", "t1")
+    assert r.code == 1 and "the tmux session of 't1' is gone (state exited)" in r.err
+
+
+def test_hostile_task_text_reaches_the_agent_literally(repo: GitRepo, sandbox: Sandbox) -> None:
+    argv_log = sandbox.root / "argv"
+    path = sandbox.script("argv-agent", f"""
+        printf '%s\\n' "$#" "$@" > {argv_log}
+        cat > "$GIT_WORKER_PROMPT_FILE.seen"
+    """)
+    repo.git("config", "worker.agent.argv.command", f"{path} --fixed")
+    hostile = "$(touch pwned1) `touch pwned2`; touch pwned3 {branch} \"' \\n -rf --model x"
+    repo.ok("spawn", "w1", "-a", "argv", "-d", hostile)
+    repo.wait("w1", "exited")
+    seen = (repo.path / ".git" / "workers" / "w1" / "prompt.md.seen").read_text()
+    assert hostile in seen  # literally, braces and all ({branch} not expanded again)
+    assert seen == repo.ok("prompt", "w1").out
+    assert argv_log.read_text() == "1\n--fixed\n"
+    for root in (repo.path, repo.workers_dir / "w1", sandbox.root):
+        assert not list(root.glob("pwned*"))
+
+
+def test_custom_prompt_template(repo: GitRepo, sandbox: Sandbox) -> None:
+    (sandbox.root / "tpl.md").write_text("T={title} B={branch} X={unknown} json={\"a\": 1}\n"
+                                         "{task_details}\n")
+    repo.git("config", "worker.promptTemplate", str(sandbox.root / "tpl.md"))
+    repo.ok("spawn", "w1", "-d", "the text", "--no-launch")
+    assert repo.ok("prompt", "w1").out == \
+        "T=w1 B=worker/w1 X={unknown} json={\"a\": 1}\nthe text\n"
+
+
+def test_missing_template_creates_nothing(repo: GitRepo) -> None:
+    repo.git("config", "worker.promptTemplate", "no/such/template.md")
+    before = repo.snapshot()
+    r = repo.worker("spawn", "w1")
+    assert r.code == 1
+    assert f"cannot read the prompt template {repo.path}/no/such/template.md" in r.err
+    assert repo.snapshot() == before
+
+
+def test_list_json_states(repo: GitRepo, held: Path) -> None:
+    repo.ok("spawn", "w1")
+    repo.wait("w1", "running")
+    rows = json.loads(repo.ok("list", "--json").out)
+    assert [(r["id"], r["state"], r["problems"]) for r in rows] == [("w1", "running", [])]
+    release(repo, "w1")
+    repo.wait("w1", "exited")
+
+
+@pytest.mark.skipif(not shutil.which("script") or not shutil.which("tmux"),
+                    reason="needs tmux and script(1) for a terminal to attach from")
+def test_attach_opens_the_session(repo: GitRepo, sandbox: Sandbox, held: Path) -> None:
+    repo.git("config", "worker.launcher", "tmux")
+    repo.ok("spawn", "w1")
+    repo.wait("w1", "running")
+    # script(1) gives `git worker attach` the terminal a user would have.
+    client = subprocess.Popen(["script", "-q", "-c", "git worker attach w1", "/dev/null"],
+                              cwd=repo.path, env=sandbox.env, stdin=subprocess.PIPE,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: sandbox.tmux("list-clients", "-F", "#{session_name}").out
+                 == "worker-w1\n")
+        sandbox.tmux("detach-client", "-s", "=worker-w1")
+        assert client.wait(timeout=20) == 0
+    finally:
+        client.kill()
+    assert repo.show("w1")["state"] == "running"  # detaching leaves the agent running
+    release(repo, "w1")
+    repo.wait("w1", "exited")
+
+
+@pytest.mark.parametrize("launcher", LAUNCHERS)
+def test_exit_recorded_while_a_leftover_child_holds_the_output(repo: GitRepo, sandbox: Sandbox,
+                                                               launcher: str) -> None:
+    child = sandbox.root / "child.pid"
+    path = sandbox.script("daemonizing-agent", f"""
+        echo "agent: leaving a child behind"
+        sleep 60 &
+        echo $! > {child}
+        exit 4
+    """)
+    repo.git("config", "worker.launcher", launcher)
+    repo.git("config", "worker.agent.d.command", str(path))
+    repo.ok("spawn", "w1", "-a", "d")
+    try:
+        assert repo.wait("w1", "failed", timeout=15)["exit_code"] == 4
+        assert "leaving a child behind" in repo.ok("logs", "w1").out
+    finally:
+        os.kill(int(child.read_text()), signal.SIGKILL)

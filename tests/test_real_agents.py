@@ -1,0 +1,124 @@
+"""The adapters' argv against the real agent CLIs, installed from the npm registry.
+
+Nobody is logged in (the sandbox has a HOME of its own and no API keys), so no model is
+ever called: each CLI parses our arguments, then stops at authentication (claude, gemini)
+or retries the network (codex, stopped after it showed it accepted everything). The CLIs
+are installed once into a cache directory and reused; versions are pinned to the ones
+checked by hand when the adapters were written — bump them here to re-check.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import GitRepo, Sandbox, log_of, wait_for
+
+PACKAGES = {
+    "claude": "@anthropic-ai/claude-code@2.1.197",
+    "codex": "@openai/codex@0.171.0",
+    "gemini": "@google/gemini-cli@0.61.0",
+}
+CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "git-worker-tests"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.timeout(600),  # the first run downloads the CLIs
+    pytest.mark.skipif(shutil.which("npm") is None,
+                       reason="npm is not installed: the real agent CLIs come from npm"),
+]
+
+
+def npm_bin(name: str) -> Path:
+    """node_modules/.bin of a cache dir holding the pinned package (installed once)."""
+    spec = PACKAGES[name]
+    prefix = CACHE / spec.replace("/", "+")
+    binary = prefix / "node_modules" / ".bin" / name
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / ".lock", "w") as lock:  # pytest-xdist workers install one at a time
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not binary.exists():
+            subprocess.run(["npm", "install", "--prefix", str(prefix), "--no-audit",
+                            "--no-fund", "--loglevel=error", spec],
+                           check=True, stdin=subprocess.DEVNULL, timeout=540)
+    assert binary.exists(), f"npm installed {spec} but {binary} is missing"
+    return binary.parent
+
+
+def with_cli(sandbox: Sandbox, name: str) -> dict[str, str]:
+    """The sandbox environment with the CLI on PATH and no credentials at all."""
+    env = {k: v for k, v in sandbox.env.items()
+           if not k.startswith(("ANTHROPIC_", "CLAUDE", "OPENAI_", "CODEX_", "GEMINI_",
+                                "GOOGLE_"))}
+    env["PATH"] = f"{npm_bin(name)}{os.pathsep}{env['PATH']}"
+    sandbox.env.clear()
+    sandbox.env.update(env)  # every later `git worker` call (wait, logs…) uses it
+    return env
+
+
+def node_major() -> int:
+    out = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout
+    return int(out.strip().lstrip("v").split(".")[0] or 0) if out.strip() else 0
+
+
+def assert_clean(repo: GitRepo, worker_id: str) -> None:
+    """The agent left nothing in its worktree that would stop `git worker rm`."""
+    status = repo.git("status", "--porcelain", "--untracked-files=all",
+                      cwd=repo.workers_dir / worker_id)
+    assert status == ""
+    repo.ok("rm", worker_id)
+
+
+def history(repo: GitRepo, worker_id: str) -> str:
+    return repo.ok("show", worker_id, "--history").out
+
+
+def test_real_claude_accepts_our_arguments(repo: GitRepo, sandbox: Sandbox) -> None:
+    with_cli(sandbox, "claude")
+    repo.ok("spawn", "w1", "-a", "claude", "-m", "sonnet", "-d", "say hello")
+    shown = repo.wait("w1", "failed", timeout=120)
+    log = log_of(repo, "w1")
+    assert shown["exit_code"] == 1, log
+    assert "Not logged in" in log  # claude's own words: it got past argument parsing
+    assert "unknown option" not in log and "cannot be used with root" not in log
+    # Claude loaded our --settings and ran its SessionStart hook: the registry heard it.
+    assert "agent: started" in history(repo, "w1")
+    assert_clean(repo, "w1")
+
+
+def test_real_codex_accepts_our_arguments(repo: GitRepo, sandbox: Sandbox) -> None:
+    with_cli(sandbox, "codex")
+    repo.ok("spawn", "w1", "-a", "codex", "-m", "gpt-5", "-d", "say hello")
+    # Offline, codex retries for minutes: wait only until it has shown it started a
+    # session with our settings, then stop it.
+    wait_for(lambda: "session id:" in log_of(repo, "w1")
+             or repo.show("w1")["state"] != "running", timeout=120)
+    repo.ok("stop", "w1")
+    log = log_of(repo, "w1")
+    assert "unexpected argument" not in log and "Usage:" not in log, log
+    assert "sandbox: workspace-write" in log, log
+    assert f"{repo.path / '.git'}" in log  # --add-dir: it may commit
+    assert "model: gpt-5" in log
+    assert "You are working on task w1" in log  # the prompt arrived on stdin
+    home = repo.path / ".git" / "workers" / "w1" / "codex-home"
+    assert (home / "installation_id").exists() or list(home.iterdir())  # CODEX_HOME used
+    assert_clean(repo, "w1")
+
+
+@pytest.mark.skipif(shutil.which("node") is None or node_major() < 20,
+                    reason="the Gemini CLI needs Node.js 20 or newer")
+def test_real_gemini_accepts_our_arguments(repo: GitRepo, sandbox: Sandbox) -> None:
+    with_cli(sandbox, "gemini")
+    repo.ok("spawn", "w1", "-a", "gemini", "-m", "gemini-2.5-pro", "-d", "say hello")
+    shown = repo.wait("w1", "failed", timeout=120)
+    log = log_of(repo, "w1")
+    assert "Please set an Auth method" in log, log  # stopped at authentication
+    assert "Unknown argument" not in log
+    assert "Approval mode overridden" not in log  # --skip-trust: auto_edit really applies
+    assert shown["exit_code"] == 41
+    assert_clean(repo, "w1")
