@@ -143,6 +143,19 @@ class GitRepo:
         self.git("commit", "-q", "-m", message or f"add {name}")
         return self.git("rev-parse", "HEAD")
 
+    def work(self, worker_id: str, name: str, text: str | None = None,
+             message: str | None = None) -> str:
+        """Commit ``name`` in a worker's worktree (spawning it, --no-launch, if need be);
+        returns the new tip. The quickest way to give a worker work to review or merge."""
+        wt = self.workers_dir / worker_id
+        if not wt.exists():
+            self.ok("spawn", worker_id, "--no-launch")
+        (wt / name).parent.mkdir(parents=True, exist_ok=True)
+        (wt / name).write_text(f"{name}\n" if text is None else text)
+        self.git("add", name, cwd=wt)
+        self.git("commit", "-q", "-m", message or f"{worker_id}: {name}", cwd=wt)
+        return self.git("rev-parse", "HEAD", cwd=wt)
+
     def refs(self, pattern: str = "refs/") -> dict[str, str]:
         out = self.git("for-each-ref", "--format=%(refname) %(objectname)", pattern)
         pairs = (line.split(" ", 1) for line in out.splitlines())

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 from conftest import GitRepo
-from test_merge import work
 
 
 def build(repo: GitRepo) -> None:
@@ -13,11 +12,11 @@ def build(repo: GitRepo) -> None:
     repo.commit("shared.txt", "base\n")
     repo.commit("mainfile.txt", "base\n")
     repo.ok("spawn", "a", "b", "c", "d", "--no-launch")  # one process for all four
-    work(repo, "a", "shared.txt", "from a\n")
-    work(repo, "b", "shared.txt", "from b\n")
-    work(repo, "b", "b-only.txt", "b\n")
-    work(repo, "c", "c.txt", "c\n")
-    work(repo, "d", "mainfile.txt", "from d\n")
+    repo.work("a", "shared.txt", "from a\n")
+    repo.work("b", "shared.txt", "from b\n")
+    repo.work("b", "b-only.txt", "b\n")
+    repo.work("c", "c.txt", "c\n")
+    repo.work("d", "mainfile.txt", "from d\n")
     repo.commit("mainfile.txt", "main moved on\n")
 
 
@@ -69,8 +68,8 @@ def test_restricted_to_named_workers(repo: GitRepo) -> None:
 
 
 def test_merged_workers_are_not_forecast(repo: GitRepo) -> None:
-    work(repo, "a", "a.txt", "a\n")
-    work(repo, "b", "b.txt", "b\n")
+    repo.work("a", "a.txt", "a\n")
+    repo.work("b", "b.txt", "b\n")
     repo.ok("merge", "a")
     fc = json.loads(repo.ok("conflicts", "--json").out)
     assert [w["id"] for w in fc["workers"]] == ["b"]

@@ -16,11 +16,8 @@ def test_clean_repository(repo: GitRepo) -> None:
 
 
 def test_missing_worktree_is_recreated_from_its_branch(repo: GitRepo) -> None:
-    repo.ok("spawn", "w1", "--no-launch")
+    repo.work("w1", "f", "f")
     wt = repo.workers_dir / "w1"
-    (wt / "f").write_text("f")
-    repo.git("add", "f", cwd=wt)
-    repo.git("commit", "-q", "-m", "f", cwd=wt)
     shutil.rmtree(wt)
     r = repo.worker("fsck")
     assert r.code == 1

@@ -9,14 +9,6 @@ from pathlib import Path
 from conftest import GitRepo, Sandbox
 
 
-def commit_in(repo: GitRepo, wid: str, name: str) -> str:
-    wt = repo.workers_dir / wid
-    (wt / name).write_text(f"{name}\n")
-    repo.git("add", name, cwd=wt)
-    repo.git("commit", "-q", "-m", name, cwd=wt)
-    return repo.git("rev-parse", "HEAD", cwd=wt)
-
-
 def test_install_writes_executable_hook_and_uninstall_removes_it(repo: GitRepo) -> None:
     hook = repo.path / ".git" / "hooks" / "reference-transaction"
     r = repo.ok("hooks", "install")
@@ -130,8 +122,8 @@ def test_non_fast_forward_moves(repo: GitRepo, sandbox: Sandbox) -> None:
     repo.ok("hooks", "install")
     repo.ok("spawn", "w1", "--no-launch")
     wt = repo.workers_dir / "w1"
-    first = commit_in(repo, "w1", "a.txt")
-    commit_in(repo, "w1", "b.txt")
+    first = repo.work("w1", "a.txt")
+    repo.work("w1", "b.txt")
     # From elsewhere: refused.
     r = sandbox.run("git", "update-ref", "refs/heads/worker/w1", first, cwd=repo.path)
     assert r.code != 0 and "refusing to move branch worker/w1 backwards" in r.err
@@ -157,7 +149,7 @@ def test_other_refs_and_housekeeping_pass(repo: GitRepo) -> None:
     repo.git("pack-refs", "--all")  # prunes loose copies: old -> zero, yet no deletion
     repo.git("gc", "-q")
     assert "refs/heads/worker/w1" in repo.refs()
-    commit_in(repo, "w1", "after-pack.txt")  # a packed worker branch still moves forward
+    repo.work("w1", "after-pack.txt")  # a packed worker branch still moves forward
 
 
 def test_shipped_hook_is_posix_sh(repo: GitRepo) -> None:

@@ -11,20 +11,8 @@ import pytest
 from conftest import GitRepo, Sandbox
 
 
-def work(repo: GitRepo, wid: str, name: str, text: str, message: str | None = None) -> str:
-    """Commit ``name`` in worker ``wid``'s worktree, spawning the worker first if needed."""
-    wt = repo.workers_dir / wid
-    if not wt.exists():
-        repo.ok("spawn", wid, "--no-launch")
-    (wt / name).parent.mkdir(parents=True, exist_ok=True)
-    (wt / name).write_text(text)
-    repo.git("add", name, cwd=wt)
-    repo.git("commit", "-q", "-m", message or f"{wid}: {name}", cwd=wt)
-    return repo.git("rev-parse", "HEAD", cwd=wt)
-
-
 def test_fast_forward_into_checked_out_main_updates_its_files(repo: GitRepo) -> None:
-    tip = work(repo, "w1", "feature.txt", "new\n")
+    tip = repo.work("w1", "feature.txt", "new\n")
     r = repo.ok("merge", "w1")
     assert f"merged w1 into main as {tip[:12]} (fast-forward)" in r.out
     assert repo.git("rev-parse", "main") == tip
@@ -37,7 +25,7 @@ def test_fast_forward_into_checked_out_main_updates_its_files(repo: GitRepo) -> 
 
 
 def test_merge_commit_when_main_moved_on(repo: GitRepo) -> None:
-    tip = work(repo, "w1", "feature.txt", "new\n")
+    tip = repo.work("w1", "feature.txt", "new\n")
     main_before = repo.commit("other.txt", "other\n")
     r = repo.ok("merge", "w1")
     head = repo.git("rev-parse", "main")
@@ -50,8 +38,8 @@ def test_merge_commit_when_main_moved_on(repo: GitRepo) -> None:
 
 
 def test_squash_makes_one_commit_with_the_subjects(repo: GitRepo) -> None:
-    work(repo, "w1", "a.txt", "a\n", "first step")
-    work(repo, "w1", "b.txt", "b\n", "second step")
+    repo.work("w1", "a.txt", "a\n", "first step")
+    repo.work("w1", "b.txt", "b\n", "second step")
     old = repo.git("rev-parse", "main")
     repo.ok("merge", "w1", "--squash")
     assert repo.git("log", "-1", "--format=%P", "main") == old
@@ -65,7 +53,7 @@ def test_squash_makes_one_commit_with_the_subjects(repo: GitRepo) -> None:
 def test_target_not_checked_out_is_updated_without_touching_any_worktree(repo: GitRepo) -> None:
     repo.git("branch", "release")
     repo.ok("spawn", "w1", "-f", "release", "--no-launch")
-    tip = work(repo, "w1", "fix.txt", "fix\n")
+    tip = repo.work("w1", "fix.txt", "fix\n")
     before_main = repo.git("rev-parse", "main")
     repo.ok("merge", "w1")
     assert repo.git("rev-parse", "release") == tip
@@ -77,7 +65,7 @@ def test_target_not_checked_out_is_updated_without_touching_any_worktree(repo: G
 def test_into_another_branch(repo: GitRepo) -> None:
     repo.git("branch", "staging")
     repo.commit("main-only.txt", "m\n")
-    work(repo, "w1", "f.txt", "f\n")
+    repo.work("w1", "f.txt", "f\n")
     main_before = repo.git("rev-parse", "main")
     r = repo.ok("merge", "w1", "--into", "staging")
     assert "into staging" in r.out
@@ -94,7 +82,7 @@ def test_remote_tracking_base_lands_in_the_local_branch(repo: GitRepo, sandbox: 
     repo.git("remote", "add", "origin", str(remote))
     repo.git("fetch", "-q", "origin")
     repo.ok("spawn", "w1", "-f", "origin/main", "--no-launch")
-    tip = work(repo, "w1", "f.txt", "f\n")
+    tip = repo.work("w1", "f.txt", "f\n")
     r = repo.ok("merge", "w1")
     assert "into main" in r.out
     assert repo.git("rev-parse", "main") == tip
@@ -110,7 +98,7 @@ def test_remote_tracking_base_without_local_branch_needs_into(repo: GitRepo,
     repo.git("remote", "add", "origin", str(remote))
     repo.git("fetch", "-q", "origin")
     repo.ok("spawn", "w1", "-f", "origin/feature", "--no-launch")
-    work(repo, "w1", "f.txt", "f\n")
+    repo.work("w1", "f.txt", "f\n")
     r = repo.worker("merge", "w1")
     assert r.code == 1
     assert "no local branch feature to merge into" in r.err
@@ -121,7 +109,7 @@ def test_remote_tracking_base_without_local_branch_needs_into(repo: GitRepo,
 def test_tag_base_needs_into(repo: GitRepo) -> None:
     repo.git("tag", "v1.0")
     repo.ok("spawn", "w1", "-f", "v1.0", "--no-launch")
-    work(repo, "w1", "f.txt", "f\n")
+    repo.work("w1", "f.txt", "f\n")
     r = repo.worker("merge", "w1")
     assert r.code == 1 and "the base v1.0 is not a branch" in r.err
     repo.ok("merge", "w1", "--into", "main")
@@ -129,8 +117,8 @@ def test_tag_base_needs_into(repo: GitRepo) -> None:
 
 def test_conflict_changes_nothing_and_lists_paths(repo: GitRepo) -> None:
     repo.commit("shared.txt", "base\n")
-    work(repo, "w1", "shared.txt", "worker\n")
-    work(repo, "w1", "clean.txt", "fine\n")
+    repo.work("w1", "shared.txt", "worker\n")
+    repo.work("w1", "clean.txt", "fine\n")
     repo.commit("shared.txt", "main\n")
     (repo.path / "untracked.txt").write_text("mine\n")
     before = repo.snapshot()
@@ -148,7 +136,7 @@ def test_conflict_changes_nothing_and_lists_paths(repo: GitRepo) -> None:
 def test_conflict_into_branch_checked_out_nowhere_changes_nothing(repo: GitRepo) -> None:
     repo.git("branch", "release")
     repo.ok("spawn", "w1", "-f", "release", "--no-launch")
-    work(repo, "w1", "README", "worker\n")
+    repo.work("w1", "README", "worker\n")
     repo.git("checkout", "-q", "release")
     repo.commit("README", "release\n")
     repo.git("checkout", "-q", "main")
@@ -159,7 +147,7 @@ def test_conflict_into_branch_checked_out_nowhere_changes_nothing(repo: GitRepo)
 
 
 def test_dirty_target_worktree_is_refused(repo: GitRepo) -> None:
-    work(repo, "w1", "f.txt", "f\n")
+    repo.work("w1", "f.txt", "f\n")
     (repo.path / "README").write_text("edited, not committed\n")
     before = repo.git("rev-parse", "main")
     r = repo.worker("merge", "w1")
@@ -170,7 +158,7 @@ def test_dirty_target_worktree_is_refused(repo: GitRepo) -> None:
 
 
 def test_untracked_file_in_the_way_is_refused_by_git(repo: GitRepo) -> None:
-    work(repo, "w1", "f.txt", "from worker\n")
+    repo.work("w1", "f.txt", "from worker\n")
     (repo.path / "f.txt").write_text("my own untracked file\n")
     before = repo.git("rev-parse", "main")
     r = repo.worker("merge", "w1")
@@ -181,7 +169,7 @@ def test_untracked_file_in_the_way_is_refused_by_git(repo: GitRepo) -> None:
 
 def test_blocked_review_refuses_and_force_overrides(repo: GitRepo, sandbox: Sandbox) -> None:
     sandbox.script("review-gate", "exit 1")
-    work(repo, "w1", "f.txt", "f\n")
+    repo.work("w1", "f.txt", "f\n")
     repo.worker("review", "w1")
     before = repo.git("rev-parse", "main")
     r = repo.worker("merge", "w1")
@@ -195,7 +183,7 @@ def test_blocked_review_refuses_and_force_overrides(repo: GitRepo, sandbox: Sand
 
 def test_review_required_but_never_passed(repo: GitRepo, sandbox: Sandbox) -> None:
     repo.git("config", "worker.review", "true")
-    work(repo, "w1", "f.txt", "f\n")
+    repo.work("w1", "f.txt", "f\n")
     r = repo.worker("merge", "w1")
     assert r.code == 1
     assert "worker.review is true and it has no passed review (was never reviewed)" in r.err
@@ -207,15 +195,15 @@ def test_review_required_but_never_passed(repo: GitRepo, sandbox: Sandbox) -> No
 def test_review_required_and_branch_moved_after_the_pass(repo: GitRepo, sandbox: Sandbox) -> None:
     repo.git("config", "worker.review", "true")
     sandbox.script("review-gate", "exit 0")
-    work(repo, "w1", "f.txt", "f\n")
+    repo.work("w1", "f.txt", "f\n")
     repo.ok("review", "w1")
-    work(repo, "w1", "g.txt", "g\n")
+    repo.work("w1", "g.txt", "g\n")
     r = repo.worker("merge", "w1")
     assert r.code == 1 and "but the branch has moved to" in r.err
 
 
 def test_never_reviewed_with_review_off_merges(repo: GitRepo) -> None:
-    work(repo, "w1", "f.txt", "f\n")
+    repo.work("w1", "f.txt", "f\n")
     repo.ok("merge", "w1")
 
 
@@ -228,7 +216,7 @@ def test_nothing_to_merge(repo: GitRepo) -> None:
 
 
 def test_squash_twice_makes_no_empty_commit(repo: GitRepo) -> None:
-    work(repo, "w1", "a.txt", "a\n")
+    repo.work("w1", "a.txt", "a\n")
     repo.ok("merge", "w1", "--squash")
     after = repo.git("rev-parse", "main")
     r = repo.ok("merge", "w1", "--squash")
@@ -245,7 +233,7 @@ def test_running_agent_refused(repo: GitRepo, sandbox: Sandbox) -> None:
 
 
 def test_close_on_merge_closes_the_bd_issue(repo: GitRepo, sandbox: Sandbox) -> None:
-    work(repo, "talu-gsga", "f.txt", "f\n")  # spawned before the tracker appears
+    repo.work("talu-gsga", "f.txt", "f\n")  # spawned before the tracker appears
     calls = sandbox.root / "bd-calls"
     sandbox.script("bd", f'printf "%s\\n" "$@" >> "{calls}"')
     (repo.path / ".beads").mkdir()
@@ -257,7 +245,7 @@ def test_close_on_merge_closes_the_bd_issue(repo: GitRepo, sandbox: Sandbox) -> 
 
 
 def test_bd_failure_after_merge_is_a_warning(repo: GitRepo, sandbox: Sandbox) -> None:
-    work(repo, "w1", "f.txt", "f\n")
+    repo.work("w1", "f.txt", "f\n")
     sandbox.script("bd", 'echo "database locked" >&2; exit 1')
     repo.git("config", "worker.tracker", "bd")
     repo.git("config", "worker.closeOnMerge", "true")
@@ -267,7 +255,7 @@ def test_bd_failure_after_merge_is_a_warning(repo: GitRepo, sandbox: Sandbox) ->
 
 
 def test_close_on_merge_off_by_default(repo: GitRepo, sandbox: Sandbox) -> None:
-    work(repo, "w1", "f.txt", "f\n")
+    repo.work("w1", "f.txt", "f\n")
     calls = sandbox.root / "bd-calls"
     sandbox.script("bd", f'echo "$@" >> "{calls}"')
     (repo.path / ".beads").mkdir()
@@ -280,7 +268,7 @@ def test_concurrent_merges_lose_no_update(repo: GitRepo, sandbox: Sandbox,
                                           checked_out: bool) -> None:
     ids = [f"w{i}" for i in range(6)]
     repo.ok("spawn", *ids, "--no-launch")
-    tips = {wid: work(repo, wid, f"{wid}.txt", f"{wid}\n") for wid in ids}
+    tips = {wid: repo.work(wid, f"{wid}.txt", f"{wid}\n") for wid in ids}
     if not checked_out:
         repo.git("checkout", "-q", "--detach")  # main checked out nowhere: the ref-CAS path
     procs = [subprocess.Popen(["git", "worker", "merge", wid], cwd=repo.path, env=sandbox.env,
@@ -299,7 +287,7 @@ def test_concurrent_merges_lose_no_update(repo: GitRepo, sandbox: Sandbox,
 
 def test_show_json_has_merge_and_review(repo: GitRepo, sandbox: Sandbox) -> None:
     sandbox.script("review-gate", "exit 0")
-    tip = work(repo, "w1", "f.txt", "f\n")
+    tip = repo.work("w1", "f.txt", "f\n")
     repo.ok("review", "w1")
     repo.ok("merge", "w1")
     text = repo.ok("show", "w1").out
@@ -312,7 +300,7 @@ def test_show_json_has_merge_and_review(repo: GitRepo, sandbox: Sandbox) -> None
 
 @pytest.mark.parametrize("checked_out", [True, False], ids=["target-checked-out", "target-bare"])
 def test_error_before_the_target_moves_changes_nothing(repo: GitRepo, checked_out: bool) -> None:
-    work(repo, "w1", "feature.txt", "new\n")
+    repo.work("w1", "feature.txt", "new\n")
     repo.commit("other.txt", "other\n")  # a real merge commit, not a fast-forward
     if not checked_out:
         repo.git("checkout", "-q", "--detach")
@@ -326,7 +314,7 @@ def test_error_before_the_target_moves_changes_nothing(repo: GitRepo, checked_ou
 @pytest.mark.parametrize("action", ["error", "kill"])
 def test_stopped_after_the_target_moved_the_next_merge_records_it(repo: GitRepo,
                                                                   action: str) -> None:
-    work(repo, "w1", "feature.txt", "new\n")
+    repo.work("w1", "feature.txt", "new\n")
     repo.commit("other.txt", "other\n")
     r = repo.worker("merge", "w1", env={"GIT_WORKER_FAILPOINTS": f"merge.record:{action}"})
     assert r.code == (1 if action == "error" else 137)

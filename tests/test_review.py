@@ -8,21 +8,12 @@ import time
 from conftest import GitRepo, Sandbox
 
 
-def spawn_with_work(repo: GitRepo, wid: str, name: str = "work.txt") -> str:
-    repo.ok("spawn", wid, "--no-launch")
-    wt = repo.workers_dir / wid
-    (wt / name).write_text(f"{wid}\n")
-    repo.git("add", name, cwd=wt)
-    repo.git("commit", "-q", "-m", f"work on {wid}", cwd=wt)
-    return repo.git("rev-parse", "HEAD", cwd=wt)
-
-
 def test_passing_gate_records_review_and_sees_the_worker(repo: GitRepo, sandbox: Sandbox) -> None:
     sandbox.script("review-gate", """
         echo "gate: $GIT_WORKER_ID $GIT_WORKER_BRANCH $GIT_WORKER_BASE in $(basename "$PWD")"
         test "$GIT_WORKER_WORKTREE" = "$PWD" && test -n "$GIT_WORKER_COMMIT"
     """)
-    tip = spawn_with_work(repo, "w1")
+    tip = repo.work("w1", "work.txt")
     r = repo.worker("review", "w1")
     assert r.code == 0, r.err
     assert "gate: w1 refs/heads/worker/w1 main in w1" in r.out
@@ -42,7 +33,7 @@ def test_blocking_gate_exits_1_and_records_blocked(repo: GitRepo, sandbox: Sandb
         echo "2 tests failed"
         exit 3
     """)
-    spawn_with_work(repo, "w1")
+    repo.work("w1", "work.txt")
     r = repo.worker("review", "w1")
     assert r.code == 1
     assert "2 tests failed" in r.out
@@ -55,7 +46,7 @@ def test_blocking_gate_exits_1_and_records_blocked(repo: GitRepo, sandbox: Sandb
 def test_a_later_block_takes_reviewed_away(repo: GitRepo, sandbox: Sandbox) -> None:
     sandbox.script("review-gate", 'exit "$(cat "$HOME/verdict")"')
     (sandbox.home / "verdict").write_text("0")
-    spawn_with_work(repo, "w1")
+    repo.work("w1", "work.txt")
     repo.ok("review", "w1")
     assert repo.record("w1")["state"] == "reviewed"
     (sandbox.home / "verdict").write_text("1")
@@ -64,7 +55,7 @@ def test_a_later_block_takes_reviewed_away(repo: GitRepo, sandbox: Sandbox) -> N
 
 
 def test_missing_gate_gives_setup_guidance(repo: GitRepo) -> None:
-    spawn_with_work(repo, "w1")
+    repo.work("w1", "work.txt")
     r = repo.worker("review", "w1")
     assert r.code == 1
     assert "review gate 'review-gate' not found on PATH" in r.err
@@ -77,7 +68,7 @@ def test_missing_gate_gives_setup_guidance(repo: GitRepo) -> None:
 def test_configured_gate_with_arguments_no_shell(repo: GitRepo, sandbox: Sandbox) -> None:
     sandbox.script("my-check", 'printf "%s|" "$@"; echo')
     repo.git("config", "worker.reviewGate", "my-check 'two words' $HOME;")
-    spawn_with_work(repo, "w1")
+    repo.work("w1", "work.txt")
     r = repo.ok("review", "w1")
     assert "two words|$HOME;|" in r.out
 
@@ -88,7 +79,7 @@ def test_relative_gate_path_comes_from_the_main_worktree(repo: GitRepo) -> None:
     gate.write_text('#!/bin/sh\necho "the real gate in $(basename "$PWD")"\nexit 1\n')
     gate.chmod(0o755)
     repo.git("config", "worker.reviewGate", "tools/gate")
-    spawn_with_work(repo, "w1")
+    repo.work("w1", "work.txt")
     forged = repo.workers_dir / "w1" / "tools" / "gate"  # the branch's own "gate"
     forged.parent.mkdir()
     forged.write_text("#!/bin/sh\nexit 0\n")
@@ -99,7 +90,7 @@ def test_relative_gate_path_comes_from_the_main_worktree(repo: GitRepo) -> None:
 
 def test_configured_gate_missing_names_the_setting(repo: GitRepo) -> None:
     repo.git("config", "worker.reviewGate", "no-such-gate --strict")
-    spawn_with_work(repo, "w1")
+    repo.work("w1", "work.txt")
     r = repo.worker("review", "w1")
     assert r.code == 1
     assert "review gate 'no-such-gate' not found (from git config worker.reviewGate)" in r.err

@@ -32,12 +32,8 @@ def test_rm_refuses_uncommitted_and_untracked_changes(repo: GitRepo) -> None:
 
 
 def test_rm_refuses_unmerged_commits_but_keep_branch_saves_them(repo: GitRepo) -> None:
-    repo.ok("spawn", "w1", "--no-launch")
+    tip = repo.work("w1", "feature.txt")
     wt = repo.workers_dir / "w1"
-    (wt / "feature.txt").write_text("work")
-    repo.git("add", "feature.txt", cwd=wt)
-    repo.git("commit", "-q", "-m", "feature", cwd=wt)
-    tip = repo.git("rev-parse", "worker/w1")
     r = repo.worker("rm", "w1")
     assert r.code == 1
     assert "branch worker/w1 has 1 commit(s) not in main" in r.err
@@ -48,23 +44,16 @@ def test_rm_refuses_unmerged_commits_but_keep_branch_saves_them(repo: GitRepo) -
 
 
 def test_merged_commits_do_not_block_rm(repo: GitRepo) -> None:
-    repo.ok("spawn", "w1", "--no-launch")
-    wt = repo.workers_dir / "w1"
-    (wt / "feature.txt").write_text("work")
-    repo.git("add", "feature.txt", cwd=wt)
-    repo.git("commit", "-q", "-m", "feature", cwd=wt)
+    repo.work("w1", "feature.txt")
     repo.git("merge", "-q", "--ff-only", "worker/w1")
     repo.ok("rm", "w1")
     assert "refs/heads/worker/w1" not in repo.refs()
 
 
 def test_force_discards(repo: GitRepo) -> None:
-    repo.ok("spawn", "w1", "--no-launch")
+    repo.work("w1", "x")
     wt = repo.workers_dir / "w1"
     (wt / "README").write_text("changed\n")
-    (wt / "x").write_text("x")
-    repo.git("add", "x", cwd=wt)
-    repo.git("commit", "-q", "-m", "x", cwd=wt)
     (wt / "y").write_text("y")
     repo.ok("rm", "--force", "w1")
     assert not wt.exists() and "refs/heads/worker/w1" not in repo.refs()

@@ -16,7 +16,7 @@ from git_worker import failpoints, processes, recovery, refnames, registry, work
 from git_worker.errors import WorkerError
 from git_worker.registry import Entry, Record
 from git_worker.repo import Repo
-from git_worker.undo import UndoLog
+from git_worker.undo import UndoLog, transaction
 
 
 def remove(repo: Repo, worker_id: str, *, force: bool, keep_branch: bool) -> None:
@@ -35,15 +35,8 @@ def remove(repo: Repo, worker_id: str, *, force: bool, keep_branch: bool) -> Non
             hint="commit or stash what you want to keep (or git worker merge it), "
                  "keep the branch with --keep-branch, or pass --force to discard it",
         )
-    undo = UndoLog()
-    try:
+    with transaction() as undo:
         _remove(repo, entry, tip, force=force, keep_branch=keep_branch, undo=undo)
-    except BaseException as failure:
-        problems = undo.rollback()
-        if problems and isinstance(failure, WorkerError):
-            failure.message += "\nrollback was incomplete: " + "; ".join(problems) + \
-                "\n(run git worker fsck --repair)"
-        raise
 
 
 def _remove(repo: Repo, entry: Entry, tip: str | None, *, force: bool, keep_branch: bool,

@@ -34,7 +34,7 @@ from git_worker.errors import WorkerError
 from git_worker.git import clean_env
 from git_worker.registry import Record
 from git_worker.repo import Repo
-from git_worker.undo import UndoLog
+from git_worker.undo import UndoLog, transaction
 
 _SETUP_HINT = "fix the command, or remove it: git config --unset-all worker.setup"
 STEPS = ("claim", "branch", "worktree", "files", "setup", "launch")
@@ -94,15 +94,8 @@ def worktree_path(root: str, worker_id: str) -> str:
 
 def spawn(repo: Repo, config: Config, task: Task, plan: Plan) -> Record:
     """Create one worker; on any failure, undo exactly what this call created, then raise."""
-    undo = UndoLog()
-    try:
+    with transaction() as undo:
         return _spawn(repo, config, task, plan, undo)
-    except BaseException as failure:
-        problems = undo.rollback()
-        if problems and isinstance(failure, WorkerError):
-            failure.message += "\nrollback was incomplete: " + "; ".join(problems) + \
-                "\n(run git worker fsck --repair)"
-        raise
 
 
 def _spawn(repo: Repo, config: Config, task: Task, plan: Plan, undo: UndoLog) -> Record:

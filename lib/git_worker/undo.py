@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+
+from git_worker.errors import WorkerError
 
 
 @dataclass
@@ -23,3 +26,20 @@ class UndoLog:
                 problems.append(f"undo {name}: {e}")
         self.steps.clear()
         return problems
+
+
+@contextmanager
+def transaction() -> Iterator[UndoLog]:
+    """An UndoLog rolled back if the block raises (Ctrl-C included), then re-raised.
+
+    A rollback that could not undo everything says so in the error, with the way out.
+    """
+    undo = UndoLog()
+    try:
+        yield undo
+    except BaseException as failure:
+        problems = undo.rollback()
+        if problems and isinstance(failure, WorkerError):
+            failure.message += ("\nrollback was incomplete: " + "; ".join(problems)
+                                + "\n(run git worker fsck --repair)")
+        raise
