@@ -146,6 +146,8 @@ def _agents(repo: Repo, config: Config) -> list[Check]:
 
 
 def _agent(config: Config, name: str, *, is_default: bool) -> Check:
+    from git_worker import agents
+
     label = f"agent {name}" + (" (worker.agent)" if is_default else "")
     bad = FAIL if is_default else WARN
     command = config.words(f"worker.agent.{name}.command")
@@ -156,7 +158,8 @@ def _agent(config: Config, name: str, *, is_default: bool) -> Check:
         if found is None:
             return Check(label, bad, f"custom command '{command[0]}' not found",
                          f"fix it: git config worker.agent.{name}.command '<program> <args>'")
-        return Check(label, OK, f"custom command {shlex.join(command)}")
+        return Check(label, OK, f"custom command {shlex.join(command)}; "
+                                f"allows: {agents.allows(name)}")
     known = KNOWN_AGENTS.get(name)
     if known is None:
         return Check(label, bad, f"unknown agent '{name}'",
@@ -167,6 +170,7 @@ def _agent(config: Config, name: str, *, is_default: bool) -> Check:
                      f"install it ({known.install}), or choose another: "
                      "git config worker.agent <name>")
     version = _version_of([known.binary, "--version"]) or "version unknown"
+    version += f"; allows: {agents.allows(name)}"
     login = _login(known)
     if login is None:
         return Check(label, WARN, f"{version}; cannot see a login",
