@@ -18,12 +18,18 @@ from git_worker import completion as comp
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``only``, just that command's subparser (or all, if unknown).
+
+    Building all twenty subparsers costs more than some commands' own work (~10-30 ms),
+    so a command line that names its command gets only that one. Help, errors and
+    completion see every command.
+    """
     import argparse
 
     # argparse's own error() prints the usage and exits 2, which is EXIT_USAGE.
@@ -33,8 +39,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"git-worker {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
+    wanted = _COMMAND_OF.get(only or "")
+    for name, (aliases, text, add_arguments) in _COMMANDS.items():
+        if wanted is None or wanted == name:
+            add_arguments(sub.add_parser(name, aliases=aliases, help=text))
+    return parser
 
-    p = sub.add_parser("spawn", help="start workers for tasks")
+
+def _spawn(p: argparse.ArgumentParser) -> None:
     comp.attach(p.add_argument("ids", nargs="*", metavar="ID", help="task ids (e.g. bd issues)"),
                 comp.ready_issues)
     comp.attach(p.add_argument("-t", "--task", dest="more_ids", action="append", default=[],
@@ -58,68 +70,99 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--queue", action="store_true",
                    help="over worker.maxConcurrent: queue the worker instead of failing")
 
-    p = sub.add_parser("list", aliases=["ls"], help="list workers")
+
+def _list(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="JSON array of records")
     p.add_argument("--all", action="store_true", help="include merged workers")
 
-    p = sub.add_parser("show", help="show one worker")
-    comp.attach(p.add_argument("id", metavar="ID"), comp.worker_ids)
+
+def _show(p: argparse.ArgumentParser) -> None:
+    _worker_id(p)
     p.add_argument("--json", action="store_true")
     p.add_argument("--history", action="store_true", help="every recorded state change")
 
-    p = sub.add_parser("rm", aliases=["remove"], help="remove workers")
+
+def _rm(p: argparse.ArgumentParser) -> None:
     comp.attach(p.add_argument("ids", nargs="+", metavar="ID"), comp.worker_ids)
     p.add_argument("-f", "--force", action="store_true",
                    help="remove even with uncommitted changes, unmerged commits "
                         "or a live agent")
     p.add_argument("--keep-branch", action="store_true", help="keep the worker's branch")
 
-    p = sub.add_parser("fsck", help="check registry, branches and worktrees agree")
+
+def _fsck(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repair", action="store_true", help="fix what can be fixed without loss")
-    p.add_argument("--json", action="store_true")
+    _json(p)
 
-    p = sub.add_parser("config", help="effective worker.* settings and their origin")
-    p.add_argument("--json", action="store_true")
 
-    p = sub.add_parser("logs", help="the agent's output (also after its session is gone)")
-    comp.attach(p.add_argument("id", metavar="ID"), comp.worker_ids)
+def _logs(p: argparse.ArgumentParser) -> None:
+    _worker_id(p)
     p.add_argument("-f", "--follow", action="store_true", help="keep printing until it exits")
     p.add_argument("-n", "--lines", type=int, metavar="N", help="only the last N lines")
 
-    p = sub.add_parser("attach", help="open the worker's tmux session")
-    comp.attach(p.add_argument("id", metavar="ID"), comp.worker_ids)
 
-    p = sub.add_parser("stop", help="end agents; keep their worktrees and branches")
+def _stop(p: argparse.ArgumentParser) -> None:
     comp.attach(p.add_argument("ids", nargs="*", metavar="ID"), comp.worker_ids)
     p.add_argument("--all", action="store_true", help="every running or queued worker")
 
-    p = sub.add_parser("prompt", help="print the prompt a worker's agent received")
-    comp.attach(p.add_argument("id", metavar="ID"), comp.worker_ids)
-    p = sub.add_parser("review", help="run the review gate on a worker")
-    comp.attach(p.add_argument("id", metavar="ID"), comp.worker_ids)
 
-    p = sub.add_parser("merge", help="land a worker's branch in its base branch")
-    comp.attach(p.add_argument("id", metavar="ID"), comp.worker_ids)
+def _merge(p: argparse.ArgumentParser) -> None:
+    _worker_id(p)
     p.add_argument("--squash", action="store_true", help="one commit instead of a merge")
     comp.attach(p.add_argument("--into", metavar="BRANCH",
                                help="merge into BRANCH instead of the base"), comp.branches)
     p.add_argument("--force", action="store_true",
                    help="merge even if the review blocked or is missing, or the agent runs")
 
-    p = sub.add_parser("conflicts", help="forecast which workers' branches collide")
+
+def _conflicts(p: argparse.ArgumentParser) -> None:
     comp.attach(p.add_argument("ids", nargs="*", metavar="ID",
                                help="only pairs involving these workers"), comp.worker_ids)
-    p.add_argument("--json", action="store_true")
+    _json(p)
 
-    p = sub.add_parser("hooks", help="install or remove the git hooks that protect workers")
+
+def _hooks(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=["install", "uninstall"])
 
-    p = sub.add_parser("doctor", help="check git, agents, tracker, gate, remote and settings")
+
+def _completion(p: argparse.ArgumentParser) -> None:
+    p.add_argument("shell", choices=("bash", "zsh", "fish"))
+
+
+def _worker_id(p: argparse.ArgumentParser) -> None:
+    comp.attach(p.add_argument("id", metavar="ID"), comp.worker_ids)
+
+
+def _json(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true")
 
-    p = sub.add_parser("completion", help="print the shell completion script")
-    p.add_argument("shell", choices=("bash", "zsh", "fish"))
-    return parser
+
+# name: (aliases, help, arguments) — in the order `git worker -h` lists them.
+_COMMANDS: dict[str, tuple[list[str], str, Callable[[argparse.ArgumentParser], None]]] = {
+    "spawn": ([], "start workers for tasks", _spawn),
+    "list": (["ls"], "list workers", _list),
+    "show": ([], "show one worker", _show),
+    "rm": (["remove"], "remove workers", _rm),
+    "fsck": ([], "check registry, branches and worktrees agree", _fsck),
+    "config": ([], "effective worker.* settings and their origin", _json),
+    "logs": ([], "the agent's output (also after its session is gone)", _logs),
+    "attach": ([], "open the worker's tmux session", _worker_id),
+    "stop": ([], "end agents; keep their worktrees and branches", _stop),
+    "prompt": ([], "print the prompt a worker's agent received", _worker_id),
+    "review": ([], "run the review gate on a worker", _worker_id),
+    "merge": ([], "land a worker's branch in its base branch", _merge),
+    "conflicts": ([], "forecast which workers' branches collide", _conflicts),
+    "hooks": ([], "install or remove the git hooks that protect workers", _hooks),
+    "doctor": ([], "check git, agents, tracker, gate, remote and settings", _json),
+    "completion": ([], "print the shell completion script", _completion),
+}
+_COMMAND_OF = {alias: name for name, (aliases, _, _) in _COMMANDS.items()
+               for alias in (name, *aliases)}
+
+
+def _command_word(arguments: list[str]) -> str | None:
+    """The subcommand a command line names (its first word), or None."""
+    return arguments[0] if arguments and not arguments[0].startswith("-") else None
 
 
 def dispatch(args: argparse.Namespace) -> int:
@@ -208,7 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from git_worker import manual
 
         return manual.show()
-    args = build_parser().parse_args(arguments)
+    args = build_parser(_command_word(arguments)).parse_args(arguments)
     from git_worker.errors import UsageError, WorkerError
 
     try:

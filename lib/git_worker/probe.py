@@ -32,9 +32,12 @@ class Reality:
     refs: dict[str, str] = field(default_factory=dict)
     _behind: dict[tuple[str, str], int | None] = field(default_factory=dict)
 
+    PREFIXES = (refnames.HEADS, refnames.REMOTES, refnames.TAGS)
+
     @classmethod
-    def read(cls, repo: Repo) -> Reality:
-        return cls(repo, repo.ref_table(refnames.HEADS, refnames.REMOTES, refnames.TAGS))
+    def read(cls, repo: Repo, *more: str) -> Reality:
+        """Branches, remote-tracking branches and tags, and any ``more`` prefixes."""
+        return cls(repo, repo.ref_table(*cls.PREFIXES, *more))
 
     def ref(self, name: str) -> str | None:
         return self.refs.get(name) or None

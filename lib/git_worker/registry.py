@@ -120,13 +120,21 @@ def get(repo: Repo, worker_id: str) -> Entry:
     return entry
 
 
-def all_entries(repo: Repo) -> list[Entry | Corrupt]:
-    """Every record, read in two git processes (no dulwich import: list is a hot path)."""
-    return _read_refs(repo, refnames.REGISTRY)
+def all_entries(repo: Repo, refs: dict[str, str] | None = None) -> list[Entry | Corrupt]:
+    """Every record, read in two git processes (no dulwich import: list is a hot path).
+
+    ``refs``, a ref table the caller has read already (Repo.ref_table), saves one."""
+    if refs is None:
+        return _read_refs(repo, refnames.REGISTRY)
+    return _parse_table(repo, {r: o for r, o in refs.items() if r.startswith(refnames.REGISTRY)})
 
 
 def _read_refs(repo: Repo, pattern: str) -> list[Entry | Corrupt]:
-    table = sorted(repo.ref_table(pattern).items())
+    return _parse_table(repo, repo.ref_table(pattern))
+
+
+def _parse_table(repo: Repo, refs: dict[str, str]) -> list[Entry | Corrupt]:
+    table = sorted(refs.items())
     blobs = repo.read_blobs([f"{oid}:{RECORD_FILE}" for _, oid in table])
     result: list[Entry | Corrupt] = []
     for (ref, oid), data in zip(table, blobs, strict=True):

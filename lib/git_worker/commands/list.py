@@ -11,8 +11,8 @@ from git_worker.repo import Repo
 def collect(repo: Repo) -> list[dict[str, Any]]:
     """The records plus derived fields: what `list --json` prints."""
     rows: list[dict[str, Any]] = []
-    reality = probe.Reality.read(repo)
-    for found in registry.all_entries(repo):
+    reality = probe.Reality.read(repo, refnames.REGISTRY)  # one for-each-ref for both
+    for found in registry.all_entries(repo, reality.refs):
         if isinstance(found, registry.Corrupt):
             rows.append({"id": found.id, "state": "corrupt", "registry_oid": found.oid,
                          "problems": [f"unreadable record: {found.reason}; run: git worker fsck"]})
