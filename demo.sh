@@ -190,11 +190,27 @@ step "What a successful agent did: a commit on its own branch"
 run git log --oneline main..worker/shop-a1f
 run git diff --stat main worker/shop-a1f
 
+step "Before landing anything: which workers would collide?"
+run git worker conflicts
+
+step "Review and land the good ones (the gate here: the project's own check script)"
+run git config worker.reviewGate "sh -c 'test -f shop/prices.py'"
+run git worker review shop-a1f
+run git worker merge shop-a1f
+run git worker merge shop-b7k --squash || true  # the collision forecast above: refused, nothing changed
+run git log --oneline -3 main
+
 step "Each worker's history is a git log of its registry ref"
 run git log --format='%h %ad %s' --date=format:%H:%M:%S refs/workers/shop-a1f
 
+step "Done with them: rm refuses to lose work, and says why"
+run git worker rm shop-a1f
+run git worker rm shop-b7k || true
+run git worker rm shop-b7k --keep-branch
+run git worker list
+
 printf '\n%sThe demo repository is %s.%s\n' "$bold" "${repo#"$here"/}" "$reset"
-echo "Try: cd ${repo#"$here"/} && git worker show shop-a1f (or --json), git worker rm shop-c3x"
+echo "Try: cd ${repo#"$here"/} && git worker show shop-c3x --history, git worker logs shop-c3x, git worker doctor"
 if [[ -t 0 && -t 1 ]]; then
   read -r -p "Remove the demo now? [y/N] " answer || answer=n
   if [[ "$answer" == [yY]* ]]; then

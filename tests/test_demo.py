@@ -16,10 +16,14 @@ def test_demo_runs_and_cleans_up(sandbox: Sandbox) -> None:
     r = sandbox.run("bash", checkout / "demo.sh", env=env, timeout=120)
     assert r.code == 0, r.out + r.err
     assert "==> When they are done: two exited, one failed" in r.out
-    final = r.out[r.out.index("two exited, one failed"):]
-    states = {line.split()[0]: line.split()[1] for line in final.splitlines()
+    done = r.out[r.out.index("two exited, one failed"):r.out.index("(its log)")]
+    states = {line.split()[0]: line.split()[1] for line in done.splitlines()
               if line.startswith("shop-")}
     assert states == {"shop-a1f": "exited", "shop-b7k": "exited", "shop-c3x": "failed"}
+    assert "shop-a1f ↔ shop-b7k  CONFLICT  shop/prices.py" in r.out  # the forecast
+    assert "merged shop-a1f into main" in r.out
+    assert "refusing to remove 'shop-b7k'" in r.err  # errors go to stderr
+    assert "removed shop-b7k (branch kept)" in r.out
     assert "FAILED tests/test_prices.py::test_total" in r.out  # the failed agent's log
     assert "Add discount(price, percent)" in r.out  # the successful agent's commit
     assert "Remove it with: make demo-clean" in r.out

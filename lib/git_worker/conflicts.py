@@ -75,8 +75,8 @@ def candidates(repo: Repo, ids: list[str]) -> list[Candidate]:
         if r.state in _DONE:
             continue
         tip = repo.read_ref(r.branch)
-        if tip is None:
-            continue
+        if tip is None or tip == r.base.get("oid"):
+            continue  # no branch, or no commit of its own yet: nothing to land
         try:
             target = merge.target_ref(repo, r, None)
         except WorkerError:

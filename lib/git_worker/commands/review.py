@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 
 from git_worker import output, review
@@ -11,7 +12,7 @@ from git_worker.repo import Repo
 
 def run(repo: Repo, config: Config, worker_id: str) -> int:
     argv = review.gate_argv(config)
-    print(f"reviewing {worker_id} with: {' '.join(argv)}", flush=True)
+    print(f"reviewing {worker_id} with: {shlex.join(argv)}", flush=True)
     outcome = review.run_gate(repo, config, worker_id, echo=sys.stdout.buffer)
     log = output.relpath(outcome.log)
     if outcome.status == review.PASSED:
