@@ -186,7 +186,8 @@ def test_review_required_but_never_passed(repo: GitRepo, sandbox: Sandbox) -> No
     repo.work("w1", "f.txt", "f\n")
     r = repo.worker("merge", "w1")
     assert r.code == 1
-    assert "worker.review is true and it has no passed review (was never reviewed)" in r.err
+    assert ("review is on (worker.review or spawn --review) and it has no passed review "
+            "(was never reviewed)") in r.err
     sandbox.script("review-gate", "exit 0")
     repo.ok("review", "w1")
     repo.ok("merge", "w1")

@@ -124,6 +124,25 @@ def test_no_automatic_review_when_agent_fails_or_review_off(repo: GitRepo, sandb
     assert repo.record("w1")["review"]["status"] is None
 
 
+def test_spawn_review_flags_override_the_setting(repo: GitRepo, sandbox: Sandbox,
+                                                  agent) -> None:
+    marker = sandbox.home / "gate-ran"
+    sandbox.script("review-gate", f'echo "$GIT_WORKER_ID" >> "{marker}"')
+    repo.ok("spawn", "on", "--review")  # worker.review is off
+    repo.wait("on", "reviewed")
+    assert repo.record("on")["review"] == {**repo.record("on")["review"], "auto": True,
+                                           "status": "passed"}
+    repo.git("config", "worker.review", "true")
+    repo.ok("spawn", "off", "--no-review")
+    repo.wait("off", "exited")
+    wait_for_runner(repo, "off")
+    assert marker.read_text() == "on\n"
+    assert repo.record("off")["review"]["auto"] is False
+    repo.ok("merge", "off")  # never reviewed, and review is off for this worker: it merges
+    r = repo.worker("spawn", "both", "--review", "--no-review", "--no-launch")
+    assert r.code == 2 and "not allowed with argument" in r.err
+
+
 def wait_for_runner(repo: GitRepo, wid: str, timeout: float = 20) -> None:
     """Until the process that babysat the agent (and would run the gate) has ended."""
     pid = repo.record(wid)["launcher"]["pid"]

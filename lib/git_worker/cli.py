@@ -69,6 +69,12 @@ def _spawn(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the new records as JSON")
     p.add_argument("--queue", action="store_true",
                    help="over worker.maxConcurrent: queue the worker instead of failing")
+    review = p.add_mutually_exclusive_group()
+    review.add_argument("--review", dest="review", action="store_true", default=None,
+                        help="run the review gate when the agent exits 0 (overrides "
+                             "worker.review)")
+    review.add_argument("--no-review", dest="review", action="store_false",
+                        help="do not review these workers automatically")
 
 
 def _list(p: argparse.ArgumentParser) -> None:
@@ -189,7 +195,8 @@ def dispatch(args: argparse.Namespace) -> int:
         return spawn.run(repo, Config.load(), ids=[*args.ids, *args.more_ids],
                          description=args.description, base=args.base, fetch=args.fetch,
                          agent=args.agent, model=args.model, launch=args.launch,
-                         dry_run=args.dry_run, as_json=args.json, queue=args.queue)
+                         dry_run=args.dry_run, as_json=args.json, queue=args.queue,
+                         review=args.review)
     if command == "list":
         from git_worker.commands import list as list_cmd
 

@@ -146,11 +146,11 @@ def refusals(repo: Repo, config: Config, record: Record, tip: str) -> list[str]:
     if status == review.BLOCKED:
         reasons.append(f"its last review blocked (gate exit {rv.get('exit_code')}, "
                        f"{rv.get('at')}); fix it and run git worker review {record.id}")
-    elif config.review:
+    elif review.required(config, record):
         if status != review.PASSED:
             state = "was never reviewed" if not status else f"last review: {status}"
-            reasons.append(f"worker.review is true and it has no passed review ({state}); "
-                           f"run git worker review {record.id}")
+            reasons.append(f"review is on (worker.review or spawn --review) and it has no "
+                           f"passed review ({state}); run git worker review {record.id}")
         elif rv.get("commit") and rv["commit"] != tip:
             reasons.append(f"its review passed for {str(rv['commit'])[:12]}, but the branch has "
                            f"moved to {tip[:12]} since; run git worker review {record.id}")

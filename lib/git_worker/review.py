@@ -141,8 +141,8 @@ def _run(argv: list[str], cwd: str, env: dict[str, str], log: BinaryIO,
 
 def _record(repo: Repo, worker_id: str, outcome: Outcome) -> None:
     def change(r: Record) -> None:
-        r.review = {"status": outcome.status, "at": registry.now(), "commit": outcome.commit,
-                    "exit_code": outcome.exit_code}
+        r.review = {**(r.review or {}), "status": outcome.status, "at": registry.now(),
+                    "commit": outcome.commit, "exit_code": outcome.exit_code}
         if r.state not in _SETTLED:
             return  # an agent still at work keeps its live state
         if outcome.status == PASSED:
@@ -152,6 +152,12 @@ def _record(repo: Repo, worker_id: str, outcome: Outcome) -> None:
                                                            else "failed")
 
     registry.update(repo, worker_id, change, f"review: {outcome.status}")
+
+
+def required(config: Config, record: Record) -> bool:
+    """Whether this worker is reviewed: `spawn --review/--no-review`, else worker.review."""
+    chosen = (record.review or {}).get("auto")
+    return config.review if chosen is None else bool(chosen)
 
 
 def after_exit(repo: Repo, worker_id: str, code: int) -> None:
@@ -164,7 +170,7 @@ def after_exit(repo: Repo, worker_id: str, code: int) -> None:
     cwd = entry.record.worktree if os.path.isdir(entry.record.worktree) else repo.common_dir
     try:
         config = Config.load(cwd=cwd)
-        if not config.review:
+        if not required(config, entry.record):
             return
         run_gate(repo, config, worker_id, echo=None)
     except WorkerError as e:  # recorded (status error) and logged in review.log

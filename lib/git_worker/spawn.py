@@ -64,6 +64,7 @@ class Plan:
     launcher: str = "detached"
     max_concurrent: int | None = None
     queue: bool = False  # over max_concurrent: queue instead of failing
+    review: bool | None = None  # spawn --review/--no-review; None: worker.review decides
     tracker_timeout: float = tracker.TIMEOUT
 
 
@@ -110,6 +111,7 @@ def _spawn(repo: Repo, config: Config, task: Task, plan: Plan, undo: UndoLog) ->
         agent=plan.agent if plan.launch else None,
         model=plan.model,
         task={"title": task.title, "source": task.source},
+        review={"status": None, "at": None, "auto": plan.review},
         owner=processes.identity("spawn"),
     )
 

@@ -26,6 +26,7 @@ def run(
     dry_run: bool,
     as_json: bool,
     queue: bool = False,
+    review: bool | None = None,
 ) -> int:
     if not ids:
         raise WorkerError("no task ids given", hint="git worker spawn ID… (or -t ID)")
@@ -59,6 +60,7 @@ def run(
         max_concurrent=config.max_concurrent,
         queue=queue,
         tracker_timeout=timeout,
+        review=review,
     )
     if dry_run:
         return _dry_run(plan, tasks, as_json) or (1 if failed else 0)
