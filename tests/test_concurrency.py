@@ -50,3 +50,14 @@ def test_stopping_a_queued_worker(repo: GitRepo, held: Path) -> None:
     release(repo, "a")
     repo.wait("a", "exited")
     assert repo.record("b")["state"] == "stopped"
+
+
+def test_removing_a_running_worker_frees_its_slot(repo: GitRepo, held: Path) -> None:
+    repo.git("config", "worker.maxConcurrent", "1")
+    repo.ok("spawn", "a", "b", "--queue")
+    repo.wait("a", "running")
+    assert repo.record("b")["state"] == "queued"
+    repo.ok("rm", "--force", "a")
+    assert repo.wait("b", "running")["state"] == "running"
+    release(repo, "b")
+    repo.wait("b", "exited")

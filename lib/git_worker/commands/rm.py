@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from git_worker import removal
+from git_worker import lifecycle, removal
 from git_worker.errors import WorkerError
 from git_worker.repo import Repo
 
@@ -19,4 +19,6 @@ def run(repo: Repo, ids: list[str], *, force: bool, keep_branch: bool) -> int:
             failed += 1
             continue
         print(f"removed {worker_id}" + (" (branch kept)" if keep_branch else ""))
+    if failed < len(set(ids)):
+        lifecycle.start_queued(repo)  # a removed worker may have held a worker.maxConcurrent slot
     return 1 if failed else 0
