@@ -168,6 +168,25 @@ class Repo:
                 table[line[len("warning: ignoring broken ref ") :]] = ""
         return table
 
+    def ref_types(self, prefix: str) -> dict[str, tuple[str, str]]:
+        """refname → (OID, object type) under ``prefix``; type "" when git cannot tell.
+
+        One for-each-ref, as ref_table; but %(objecttype) makes git die on a ref whose
+        object is missing, so then (rarely) the types are asked object by object.
+        """
+        proc = git.run(["for-each-ref", "--format=%(objectname) %(objecttype) %(refname)",
+                        prefix], cwd=self.common_dir, check=False)
+        if proc.returncode == 0 and not proc.stderr:
+            table = {}
+            for line in proc.stdout.decode(errors="surrogateescape").splitlines():
+                oid, kind, name = line.split(" ", 2)
+                table[name] = (oid, kind)
+            return table
+        names = self.ref_table(prefix)
+        kinds = self.object_types([oid for oid in names.values()])
+        return {name: (oid, "" if kind == "missing" else kind)
+                for (name, oid), kind in zip(names.items(), kinds, strict=True)}
+
     def object_types(self, oids: Sequence[str]) -> list[str]:
         """'commit', 'blob', … or 'missing' for each OID (git cat-file --batch-check)."""
         out = git.output(["cat-file", "--batch-check=%(objecttype)"], cwd=self.common_dir,
