@@ -82,6 +82,14 @@ def worktree_root(repo: Repo, config: Config) -> str:
             f"worker.worktreeDir ({raw}) points into the git directory {repo.common_dir}",
             hint="choose a directory outside .git: git config worker.worktreeDir ../my.workers",
         )
+    existing = real
+    while not os.path.exists(existing):  # the nearest part of it that exists already
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise WorkerError(
+            f"worker.worktreeDir ({raw}) cannot hold worktrees: {existing} is a file",
+            hint="point it at a directory: git config worker.worktreeDir ../my.workers",
+        )
     return root
 
 
