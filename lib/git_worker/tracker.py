@@ -71,12 +71,17 @@ def show(repo: Repo, issue_id: str, *, timeout: float = TIMEOUT) -> Issue:
     if isinstance(raw, list):
         if not raw:
             raise NotFound(f"bd has no issue '{issue_id}'", hint=_NOT_FOUND_HINT)
-        raw = raw[0]
+        # The issue asked for, wherever it is in the array (else the first, to report).
+        raw = next((i for i in raw if isinstance(i, dict) and i.get("id") == issue_id), raw[0])
     if not isinstance(raw, dict) or not isinstance(raw.get("id"), str):
         raise WorkerError(f"bd show {issue_id} --json answered JSON without an issue in it: "
                           f"{_excerpt(proc.stdout)}", hint=_BD_HINT)
     if raw.get("error"):
         raise _failure(proc, f"bd show {issue_id}", issue_id)
+    if raw["id"] != issue_id:
+        # Taking it would give this worker another issue's task, and claim that issue.
+        raise WorkerError(f"bd show {issue_id} --json answered issue '{raw['id']}' instead",
+                          hint=_BD_HINT)
     return _issue(raw)
 
 
@@ -180,7 +185,9 @@ def _one_at_a_time(common_dir: str) -> Iterator[None]:
 
 def _parse(data: bytes, what: str) -> Any:
     try:
-        return json.loads(data)
+        # Invalid UTF-8 in a description must not cost the whole task: bd (Go) itself
+        # writes U+FFFD for such bytes, and so do we.
+        return json.loads(data.decode("utf-8", errors="replace"))
     except ValueError:
         raise WorkerError(f"{what} answered something that is not JSON: {_excerpt(data)}",
                           hint=_BD_HINT) from None
