@@ -170,6 +170,7 @@ class GitRepo:
             "reflogs": tree(self.path / ".git" / "logs"),
             "status": self.git("status", "--porcelain"),
             "config": self.git("config", "--local", "--list"),
+            "exclude": _read(self.path / ".git" / "info" / "exclude"),
         }
 
 
@@ -219,6 +220,10 @@ def held(sandbox: Sandbox, repo: GitRepo) -> Path:
     repo.git("config", "worker.agent", "held")
     repo.git("config", "worker.agent.held.command", str(path))
     return path
+
+
+def _read(path: Path) -> str | None:
+    return path.read_text(errors="surrogateescape") if path.exists() else None
 
 
 def release(repo: GitRepo, worker_id: str) -> None:
