@@ -15,7 +15,7 @@ from functools import partial
 from git_worker import failpoints, processes, recovery, refnames, registry, worktrees
 from git_worker.errors import WorkerError
 from git_worker.registry import Entry, Record
-from git_worker.repo import Repo
+from git_worker.repo import Repo, append_reflog
 from git_worker.undo import UndoLog
 
 
@@ -82,10 +82,28 @@ def _remove(repo: Repo, entry: Entry, tip: str | None, *, force: bool, keep_bran
                                                      f"{record.id} again")
         undo.push("branch", lambda: repo.create_ref(record.branch, tip, "git-worker: rm undone"))
     failpoints.hit("rm.branch")
+    if keep_branch and tip is not None:
+        # A mark in the branch's reflog: fsck leaves a branch kept on purpose alone.
+        append_reflog(os.path.join(repo.common_dir, "logs", record.branch), tip, tip,
+                      kept_mark(record.id))
 
     # The commit point: once the record is gone, the removal is done.
     if not registry.forget(repo, record.id, marked.oid):
         raise WorkerError(f"'{record.id}' changed while being removed; try again")
+
+
+def kept_mark(worker_id: str) -> str:
+    return f"git-worker: rm {worker_id}, branch kept"
+
+
+def kept_on_purpose(repo: Repo, branch_ref: str, worker_id: str) -> bool:
+    """Whether `git worker rm --keep-branch` left ``branch_ref`` behind (its reflog says)."""
+    try:
+        with open(os.path.join(repo.common_dir, "logs", branch_ref), encoding="utf-8",
+                  errors="replace") as f:
+            return any(line.rstrip("\n").endswith("\t" + kept_mark(worker_id)) for line in f)
+    except OSError:
+        return False
 
 
 def _recreate(repo: Repo, path: str, branch: str) -> None:

@@ -73,7 +73,8 @@ def check(repo: Repo, config: config_mod.Config, *, repair: bool) -> list[Findin
 
     prefix = config.branch_prefix
     for name in sorted(repo.refs_under(refnames.HEADS + prefix)):
-        if name not in known_ids:
+        if name not in known_ids and not removal.kept_on_purpose(
+                repo, refnames.HEADS + prefix + name, name):
             found(None, f"branch {prefix}{name} has no worker record", None)
     root = spawn.worktree_root(repo, config)
     if os.path.isdir(root):
