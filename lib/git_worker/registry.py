@@ -72,7 +72,10 @@ class Record:
 
     @classmethod
     def from_json(cls, data: bytes) -> Record:
-        raw = json.loads(data)
+        try:
+            raw = json.loads(data)
+        except RecursionError:  # "[[[[…": garbage, like any other unparsable record
+            raise ValueError("JSON nested too deeply") from None
         if not isinstance(raw, dict):
             raise ValueError("worker.json is not an object")
         known = {k: v for k, v in raw.items() if k in cls.__dataclass_fields__}

@@ -118,7 +118,7 @@ def ready_issues(cwd: str) -> list[tuple[str, str]]:
         proc = _run(Repo.discover(cwd), ["ready", "--json"], 5.0)
         if proc.returncode != 0:
             return []
-        raw = _unwrap(json.loads(proc.stdout))
+        raw = _unwrap(_loads(proc.stdout))
     except (WorkerError, ValueError, OSError):
         return []
     if not isinstance(raw, list):
@@ -183,11 +183,22 @@ def _one_at_a_time(common_dir: str) -> Iterator[None]:
         os.close(fd)
 
 
+def _loads(data: bytes) -> Any:
+    """json.loads for bd's bytes; ValueError for anything that is not usable JSON.
+
+    Invalid UTF-8 in a description must not cost the whole task: bd (Go) itself writes
+    U+FFFD for such bytes, and so do we. Nesting deep enough to exhaust the parser's
+    recursion is garbage, not a bug of ours.
+    """
+    try:
+        return json.loads(data.decode("utf-8", errors="replace"))
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
 def _parse(data: bytes, what: str) -> Any:
     try:
-        # Invalid UTF-8 in a description must not cost the whole task: bd (Go) itself
-        # writes U+FFFD for such bytes, and so do we.
-        return json.loads(data.decode("utf-8", errors="replace"))
+        return _loads(data)
     except ValueError:
         raise WorkerError(f"{what} answered something that is not JSON: {_excerpt(data)}",
                           hint=_BD_HINT) from None
@@ -204,7 +215,7 @@ def _failure(proc: subprocess.CompletedProcess[bytes], what: str, issue_id: str)
     """bd exited non-zero: its JSON error on stderr (or stdout), else its text."""
     for stream in (proc.stderr, proc.stdout):
         try:
-            err = json.loads(stream)
+            err = _loads(stream)
         except ValueError:
             continue
         if isinstance(err, dict) and err.get("error"):
@@ -223,7 +234,7 @@ def _failure(proc: subprocess.CompletedProcess[bytes], what: str, issue_id: str)
 def _check_updated(proc: subprocess.CompletedProcess[bytes], issue_id: str, what: str) -> None:
     err = proc.stderr.decode(errors="replace").strip()
     try:
-        raw = _unwrap(json.loads(proc.stdout)) if proc.stdout.strip() else None
+        raw = _unwrap(_loads(proc.stdout)) if proc.stdout.strip() else None
     except ValueError:
         raw = None
     if isinstance(raw, list):
