@@ -275,6 +275,7 @@ def test_close_on_merge_off_by_default(repo: GitRepo, sandbox: Sandbox) -> None:
     assert not calls.exists()
 
 
+@pytest.mark.race
 @pytest.mark.parametrize("checked_out", [False, True], ids=["ref-cas", "in-worktree"])
 def test_concurrent_merges_lose_no_update(repo: GitRepo, sandbox: Sandbox,
                                           checked_out: bool) -> None:

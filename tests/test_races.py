@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from conftest import CHECKOUT, GitRepo, Sandbox, release, wait_for
 
 
@@ -16,6 +18,7 @@ def _start(sandbox: Sandbox, repo: GitRepo, *args: str) -> subprocess.Popen[str]
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.race
 def test_spawn_racing_rm_of_the_same_id(sandbox: Sandbox, repo: GitRepo) -> None:
     for round in range(3):
         repo.ok("spawn", "w1", "--no-launch")
@@ -33,6 +36,7 @@ def test_spawn_racing_rm_of_the_same_id(sandbox: Sandbox, repo: GitRepo) -> None
         assert repo.worktrees() == [str(repo.path)]
 
 
+@pytest.mark.race
 def test_two_rms_of_one_worker(sandbox: Sandbox, repo: GitRepo) -> None:
     repo.ok("spawn", "w1", "--no-launch")
     procs = [_start(sandbox, repo, "rm", "w1") for _ in range(3)]
@@ -43,6 +47,7 @@ def test_two_rms_of_one_worker(sandbox: Sandbox, repo: GitRepo) -> None:
     repo.ok("fsck")
 
 
+@pytest.mark.race
 def test_stop_racing_the_agents_own_exit(sandbox: Sandbox, repo: GitRepo, held) -> None:
     """Each agent finishes by itself a little before, during or after its stop: every one
     ends stopped or exited with its exit code recorded, and nothing else is touched."""
@@ -65,6 +70,7 @@ def test_stop_racing_the_agents_own_exit(sandbox: Sandbox, repo: GitRepo, held) 
     repo.ok("fsck")
 
 
+@pytest.mark.race
 def test_review_racing_merge(sandbox: Sandbox, repo: GitRepo) -> None:
     """A review still running while the worker is merged: both succeed, the merge stands
     (state merged) and the review's verdict is recorded next to it."""
@@ -90,6 +96,7 @@ def test_review_racing_merge(sandbox: Sandbox, repo: GitRepo) -> None:
     repo.ok("fsck")
 
 
+@pytest.mark.race
 def test_spawn_rm_and_updates_racing_git_pack_refs(sandbox: Sandbox, repo: GitRepo) -> None:
     """git pack-refs --all moves refs into packed-refs (and gc runs it) while git-worker
     creates, updates and deletes them: no CAS is confused, no update lost, list is right."""

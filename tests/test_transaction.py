@@ -7,6 +7,8 @@ from __future__ import annotations
 import subprocess
 import time
 
+import pytest
+
 from conftest import GitRepo, Sandbox
 
 
@@ -102,6 +104,7 @@ def _spawn_many(sandbox: Sandbox, repo: GitRepo, ids: list[str]) -> list[tuple[i
     return [(p.wait(60), p.stderr.read()) for p in procs]
 
 
+@pytest.mark.race
 def test_concurrent_spawns_of_one_id_have_one_winner(sandbox: Sandbox, repo: GitRepo) -> None:
     results = _spawn_many(sandbox, repo, ["same"] * 6)
     assert sorted(code for code, _ in results) == [0, 1, 1, 1, 1, 1]
@@ -113,6 +116,7 @@ def test_concurrent_spawns_of_one_id_have_one_winner(sandbox: Sandbox, repo: Git
     repo.ok("fsck")
 
 
+@pytest.mark.race
 def test_parallel_spawns_of_distinct_ids_all_succeed(sandbox: Sandbox, repo: GitRepo) -> None:
     ids = [f"w{n}" for n in range(6)]
     results = _spawn_many(sandbox, repo, ids)
