@@ -315,8 +315,8 @@ def salvage(repo: Repo, corrupt: Corrupt) -> tuple[Record, str | None] | None:
         return (record, peeled) if record else None
     if kind == "tree":
         data = repo.read_blobs([f"{corrupt.oid}:{RECORD_FILE}"])[0]
-        found = _parse(corrupt.id, corrupt.oid, data) if data is not None else None
-        return (found.record, None) if isinstance(found, Entry) else None
+        inside = _parse(corrupt.id, corrupt.oid, data) if data is not None else None
+        return (inside.record, None) if isinstance(inside, Entry) else None
     return None
 
 
