@@ -8,13 +8,15 @@ Ids are in test_ids.py; races in test_races.py; faults in test_faults.py.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import GitRepo, Sandbox
+from conftest import CHECKOUT, GitRepo, Sandbox, release
 
 # --- settings ------------------------------------------------------------------------------
 # (key, value, what the error says). "{file}" is a regular file in the sandbox.
@@ -143,6 +145,37 @@ def test_hostile_task_text(repo: GitRepo, sandbox: Sandbox, agent: Path, case: s
     assert expected.strip() in seen
     assert not canary.exists()
     assert repo.record("w1")["exit_code"] == 0
+
+
+# --- what an agent's hook passes on stdin -------------------------------------------------
+# Claude Code's hook input / Codex's notification, as the hook receives it: only parsed for
+# a message. Whatever arrives, the event is recorded and the hook stays quiet.
+HOOK_INPUT = {
+    "nested 100000 deep": (b"[" * 100_000, ""),
+    "binary": (bytes(range(256)) * 16, ""),
+    "over the 1 MiB read limit": (json.dumps({"message": "m" * (2 << 20)}).encode(), ""),
+    "message not a string": (b'{"message": {"$(touch x)": [1, 2]}}',
+                             "{'$(touch x)': [1, 2]}"),
+}
+
+
+@pytest.mark.parametrize("case", list(HOOK_INPUT))
+def test_hostile_hook_input(repo: GitRepo, sandbox: Sandbox, held: Path, case: str) -> None:
+    data, message = HOOK_INPUT[case]
+    repo.git("config", "worker.launcher", "detached")
+    repo.ok("spawn", "w1")
+    repo.wait("w1", "running")
+    env = {"GIT_WORKER_ID": "w1", "GIT_WORKER_COMMON_DIR": str(repo.path / ".git"),
+           "GIT_WORKER_LIB": str(CHECKOUT / "lib"), "GIT_WORKER_PYTHON": sys.executable}
+    proc = subprocess.run([str(CHECKOUT / "hooks" / "claude-code" / "event"), "waiting"],
+                          input=data, env={**sandbox.env, **env}, capture_output=True,
+                          cwd=repo.workers_dir / "w1")
+    assert (proc.returncode, proc.stderr) == (0, b"")
+    assert repo.record("w1")["state"] == "waiting"
+    event = repo.git("log", "-1", "--format=%s", "refs/workers/w1")
+    assert event == "agent: waiting" + (f": {message}" if message else "")
+    assert not (repo.workers_dir / "w1" / "x").exists()
+    release(repo, "w1")
 
 
 # --- registry records ---------------------------------------------------------------------

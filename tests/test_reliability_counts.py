@@ -73,6 +73,7 @@ def counts() -> dict[str, str]:
         "bd": f"{len(test_hostile.BD_OUTPUT) + len(test_tracker.BD_FAILURES)} bd answers",
         "task": f"{len(test_hostile.TASK_TEXT)} task texts",
         "registry": f"{len(test_hostile.REGISTRY)} broken registry records",
+        "hooks": f"{len(test_hostile.HOOK_INPUT)} agent hook inputs",
         "properties": f"{len(properties())} property tests, "
                       f"{sum(properties().values())} generated examples per run",
     }
@@ -80,7 +81,7 @@ def counts() -> dict[str, str]:
 
 @pytest.mark.parametrize("what", ["faults", "spawn", "rm", "merge", "races", "ids",
                                   "settings", "spellings", "bd", "task", "registry",
-                                  "properties"])
+                                  "hooks", "properties"])
 def test_readme_states_the_count(what: str) -> None:
     assert counts()[what] in section(), f"README, Reliability, should say: {counts()[what]}"
 
