@@ -126,7 +126,7 @@ class GitRepo:
         """The record as `git worker show --json` derives it (live state, problems)."""
         return json.loads(self.ok("show", worker_id, "--json").out)
 
-    def wait(self, worker_id: str, *states: str, timeout: float = 20) -> dict[str, Any]:
+    def wait(self, worker_id: str, *states: str, timeout: float = 60) -> dict[str, Any]:
         """Poll until the worker's live state is one of ``states``."""
         deadline = time.monotonic() + timeout
         while True:
@@ -183,6 +183,7 @@ class GitRepo:
             "reflogs": tree(self.path / ".git" / "logs"),
             "status": self.git("status", "--porcelain"),
             "config": self.git("config", "--local", "--list"),
+            "exclude": _read(self.path / ".git" / "info" / "exclude"),
         }
 
 
@@ -232,6 +233,10 @@ def held(sandbox: Sandbox, repo: GitRepo) -> Path:
     repo.git("config", "worker.agent", "held")
     repo.git("config", "worker.agent.held.command", str(path))
     return path
+
+
+def _read(path: Path) -> str | None:
+    return path.read_text(errors="surrogateescape") if path.exists() else None
 
 
 def release(repo: GitRepo, worker_id: str) -> None:

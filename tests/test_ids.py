@@ -11,7 +11,12 @@ from git_worker import ids
 
 HOSTILE = ["../x", "a/b", "-rf", "--all", "..", ".", "a..b", "x.lock", "x.", "has space",
            "tab\there", "nl\nx", "ctl\x01", "a" * 81, "HEAD", "FETCH_HEAD", "ORIG_HEAD", "@",
-           "a@{1}", "a~1", "a^", "a:b", "a?", "a*", "a[", "a\\b", "é", "", ".hidden", "_x"]
+           "a@{1}", "a~1", "a^", "a:b", "a?", "a*", "a[", "a\\b", "é", "", ".hidden", "_x",
+           # bytes that are not UTF-8, as argv delivers them (PEP 383 surrogates)
+           "\udcff\udcfe", "a\udce9b", "ok\udc80",
+           "x" * 1000, "\u202eevil", "a\x7f", " lead", "trail ", "refs/heads/x", "a/../b",
+           "...", "-", "@{-1}", "\t", "a.lock", "x.lock.", "AUTO_MERGE_HEAD",
+           "\ufb01", "\uff41", "a\u200bb"]
 
 
 @pytest.mark.parametrize("bad", HOSTILE)
@@ -43,5 +48,23 @@ def test_valid_ids_are_valid_refs_and_stay_in_their_directory(candidate: str) ->
         return
     for ref in (f"refs/workers/{candidate}", f"refs/heads/worker/{candidate}"):
         assert subprocess.run(["git", "check-ref-format", ref]).returncode == 0
+    root = "/tmp/root.workers"
+    assert os.path.dirname(os.path.normpath(os.path.join(root, candidate))) == root
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=24))
+def test_any_bytes_from_argv_are_refused_or_safe(raw: bytes) -> None:
+    """Whatever bytes argv delivers: a reason, or an id that is a valid ref and a single
+    path component below the worktree dir — never an exception."""
+    import os
+    import subprocess
+
+    candidate = raw.decode("utf-8", "surrogateescape")
+    why = ids.problem(candidate)
+    if why is not None:
+        assert isinstance(why, str) and why
+        return
+    assert subprocess.run(["git", "check-ref-format", f"refs/workers/{candidate}"]).returncode == 0
     root = "/tmp/root.workers"
     assert os.path.dirname(os.path.normpath(os.path.join(root, candidate))) == root

@@ -264,6 +264,7 @@ def test_close_on_merge_off_by_default(repo: GitRepo, sandbox: Sandbox) -> None:
     assert not calls.exists()
 
 
+@pytest.mark.race
 @pytest.mark.parametrize("checked_out", [False, True], ids=["ref-cas", "in-worktree"])
 def test_concurrent_merges_lose_no_update(repo: GitRepo, sandbox: Sandbox,
                                           checked_out: bool) -> None:
@@ -311,19 +312,4 @@ def test_error_before_the_target_moves_changes_nothing(repo: GitRepo, checked_ou
     assert repo.snapshot() == before
     assert repo.record("w1")["state"] == "ready"
 
-
-@pytest.mark.parametrize("action", ["error", "kill"])
-def test_stopped_after_the_target_moved_the_next_merge_records_it(repo: GitRepo,
-                                                                  action: str) -> None:
-    repo.work("w1", "feature.txt", "new\n")
-    repo.commit("other.txt", "other\n")
-    r = repo.worker("merge", "w1", env={"GIT_WORKER_FAILPOINTS": f"merge.record:{action}"})
-    assert r.code == (1 if action == "error" else 137)
-    landed = repo.git("rev-parse", "main")
-    assert repo.git("log", "-1", "--format=%s", "main") == "Merge branch 'worker/w1' into main"
-    assert repo.record("w1")["state"] == "ready"  # the record lags behind
-    repo.ok("merge", "w1")  # finds the work landed: records it, merges nothing again
-    assert repo.git("rev-parse", "main") == landed
-    assert repo.record("w1")["state"] == "merged"
-    repo.ok("fsck")
-    repo.git("fsck", "--no-progress")
+# Every merge step faulted (error/kill/crash), and the next merge finishing: test_faults.py.

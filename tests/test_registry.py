@@ -7,6 +7,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from conftest import GitRepo, Sandbox
 
 
@@ -36,6 +38,7 @@ def test_show_history_lists_every_event(repo: GitRepo) -> None:
     assert [e["event"] for e in shown["history"]] == events
 
 
+@pytest.mark.race
 def test_update_racing_plain_git_update_ref_loses_nothing(sandbox: Sandbox, repo: GitRepo) -> None:
     """Our CAS and git's own locking agree: interleaved writers never lose an update."""
     repo.ok("spawn", "w1", "--no-launch")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from conftest import GitRepo
 
 
@@ -86,30 +84,4 @@ def test_rm_unknown_worker(repo: GitRepo) -> None:
     assert r.code == 1
     assert "error: nope: no worker 'nope'" in r.err
 
-
-RM_STEPS = ["rm.mark", "rm.stop", "rm.worktree", "rm.branch"]
-
-
-@pytest.mark.parametrize("step", RM_STEPS)
-def test_error_at_any_rm_step_leaves_everything_as_it_was(repo: GitRepo, step: str) -> None:
-    repo.ok("spawn", "w1", "--no-launch")
-    before = repo.snapshot()
-    r = repo.worker("rm", "w1", env={"GIT_WORKER_FAILPOINTS": f"{step}:error"})
-    assert r.code == 1 and f"failpoint {step} triggered" in r.err
-    assert repo.snapshot() == before
-    repo.ok("fsck")
-
-
-@pytest.mark.parametrize("step", RM_STEPS)
-def test_killed_rm_is_finished_by_fsck_repair(repo: GitRepo, step: str) -> None:
-    repo.ok("spawn", "w1", "--no-launch")
-    r = repo.worker("rm", "w1", env={"GIT_WORKER_FAILPOINTS": f"{step}:kill"})
-    assert r.code == 137
-    assert any("rm was interrupted" in p for p in repo.show("w1")["problems"])
-    repo.ok("fsck", "--repair")
-    repo.ok("fsck")
-    assert repo.refs("refs/workers/") == {}
-    assert "refs/heads/worker/w1" not in repo.refs()
-    assert not (repo.workers_dir / "w1").exists()
-    repo.git("fsck", "--no-progress")
-    repo.ok("spawn", "w1", "--no-launch")
+# Every rm step faulted (error/kill/crash): test_faults.py.

@@ -39,7 +39,7 @@ def _message(data: bytes) -> str:
     """The human part of the event: Claude's Notification `message`, or nothing."""
     try:
         raw = json.loads(data) if data.strip() else {}
-    except ValueError:
+    except (ValueError, RecursionError):  # garbage from the agent is no message
         return ""
     if not isinstance(raw, dict):
         return ""

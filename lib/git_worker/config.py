@@ -163,8 +163,8 @@ class Config:
             parsed = float(e.value)
         except ValueError:
             parsed = -1.0
-        if not 0 < parsed < 86400:
-            raise _bad(e, "a number of seconds greater than 0")
+        if not 0 < parsed <= 86400:  # also refuses inf and nan
+            raise _bad(e, "a number of seconds greater than 0, at most 86400 (a day)")
         return parsed
 
     def words(self, key: str) -> list[str] | None:
@@ -230,7 +230,7 @@ def _normalize(key: str) -> str:
 
 def _bad(entry: Entry | None, wanted: str) -> WorkerError:
     assert entry is not None
-    where = entry.origin.removeprefix("file:") or entry.scope
+    where = entry.origin.removeprefix("file:").rstrip(":") or entry.scope
     return WorkerError(
         f"bad value '{entry.value}' for {entry.key} in {where}: expected {wanted}",
         hint=f"fix it with: git config --{entry.scope} {entry.key} <value>"

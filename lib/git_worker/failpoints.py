@@ -16,6 +16,16 @@ from git_worker.errors import WorkerError
 
 ENV = "GIT_WORKER_FAILPOINTS"
 
+# Every step of every transaction, in order. tests/test_faults.py fails each one with each
+# action, and checks that this list is exactly the hit() calls in the code.
+STEPS = (
+    "spawn.claim", "spawn.branch", "spawn.worktree", "spawn.files", "spawn.setup",
+    "spawn.bd-claim", "spawn.launch",
+    "rm.mark", "rm.stop", "rm.worktree", "rm.branch",
+    "merge.compute", "merge.record",
+)
+ACTIONS = ("error", "kill", "crash")
+
 
 def hit(step: str) -> None:
     spec = os.environ.get(ENV)

@@ -63,9 +63,9 @@ def agent_started(runtime_dir: str, record: Record) -> bool:
 def abandon_spawn(repo: Repo, entry: Entry) -> list[str]:
     """Undo an interrupted spawn and drop its record. Returns what was done.
 
-    If the agent had started and left work behind (commits on the branch, changes in the
-    worktree), nothing is deleted: the record is kept as `failed` so the work can be
-    reviewed, merged or removed like any other worker's.
+    If there is work (commits on the branch, changes in the worktree: the agent's, or
+    anyone's who used the worktree since), nothing is deleted: the record is kept as
+    `failed` so the work can be reviewed, merged or removed like any other worker's.
     """
     record, done = entry.record, []
     runtime = registry.runtime_dir(repo, record.id)
@@ -73,13 +73,16 @@ def abandon_spawn(repo: Repo, entry: Entry) -> list[str]:
     if started:
         stop_launched(runtime, record.launcher)
         done.append("stopped the agent")
-        if _has_work(repo, record):
-            def keep(r: Record) -> None:
-                r.state, r.owner = "failed", None
+    # Work may be there even if no agent started: someone may have used the worktree
+    # between the crash and this repair. Whoever made it, it is never deleted here.
+    if _has_work(repo, record):
+        def keep(r: Record) -> None:
+            r.state, r.owner = "failed", None
 
-            registry.update(repo, record.id, keep, "spawn interrupted after the agent started")
-            done.append("kept its work (state failed)")
-            return done
+        registry.update(repo, record.id, keep, "spawn interrupted; its worktree or branch "
+                                               "holds work")
+        done.append("kept its work (state failed)")
+        return done
     admin = worktrees.find_admin_dir(repo, record.worktree)
     if admin is not None and worktrees.head_branch(admin) == record.branch:
         if os.path.isdir(record.worktree) and worktrees.admin_dir_of(record.worktree) == admin:

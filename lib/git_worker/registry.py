@@ -72,11 +72,42 @@ class Record:
 
     @classmethod
     def from_json(cls, data: bytes) -> Record:
-        raw = json.loads(data)
+        try:
+            raw = json.loads(data)
+        except RecursionError:  # "[[[[…": garbage, like any other unparsable record
+            raise ValueError("JSON nested too deeply") from None
         if not isinstance(raw, dict):
             raise ValueError("worker.json is not an object")
         known = {k: v for k, v in raw.items() if k in cls.__dataclass_fields__}
+        for key, types in _FIELD_TYPES.items():
+            if key in known and not isinstance(known[key], types):
+                raise ValueError(f"{key} is {_json_type(known[key])}, expected "
+                                 + " or ".join(_json_type(t()) for t in types))
+        missing = [k for k in _REQUIRED if k not in known]
+        if missing:
+            raise ValueError("missing " + ", ".join(missing))
+        base = known["base"]
+        if not isinstance(base.get("name"), str) or not isinstance(base.get("oid"), str):
+            raise ValueError("base needs a name and an oid (strings)")
         return cls(**known)
+
+
+# What every reader of a record relies on. A record that breaks it (edited by hand, written
+# by a broken tool) is reported as unreadable — list goes on, fsck offers its history —
+# instead of crashing whichever command touches it first.
+_REQUIRED = ("id", "state", "branch", "base", "worktree")
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "id": (str,), "state": (str,), "branch": (str,), "base": (dict,), "worktree": (str,),
+    "agent": (str, type(None)), "model": (str, type(None)), "launcher": (dict,),
+    "created_at": (str,), "updated_at": (str,), "exit_code": (int, type(None)),
+    "review": (dict,), "task": (dict,), "spawn_steps": (list,), "host": (str,),
+    "owner": (dict, type(None)), "merge": (dict, type(None)), "schema_version": (int,),
+}
+
+
+def _json_type(value: object) -> str:
+    return {str: "a string", int: "a number", float: "a number", bool: "a boolean",
+            dict: "an object", list: "an array", type(None): "null"}.get(type(value), "?")
 
 
 @dataclass
@@ -134,13 +165,25 @@ def _read_refs(repo: Repo, pattern: str) -> list[Entry | Corrupt]:
 
 
 def _parse_table(repo: Repo, refs: dict[str, str]) -> list[Entry | Corrupt]:
+    """Records from a ref table: each commit and its worker.json, in one cat-file."""
     table = sorted(refs.items())
-    blobs = repo.read_blobs([f"{oid}:{RECORD_FILE}" for _, oid in table])
+    objects = repo.read_objects([spec for _, oid in table
+                                 for spec in (oid or "0" * 40, f"{oid}:{RECORD_FILE}")])
     result: list[Entry | Corrupt] = []
-    for (ref, oid), data in zip(table, blobs, strict=True):
+    for n, (ref, oid) in enumerate(table):
         worker_id = ref[len(refnames.REGISTRY) :]
-        result.append(_parse(worker_id, oid, data) if data is not None
-                      else Corrupt(worker_id, oid, _why_unreadable(repo, oid)))
+        head, record = objects[2 * n], objects[2 * n + 1]
+        if head is None:
+            result.append(Corrupt(worker_id, oid, f"it points to a missing object "
+                                                  f"({oid or 'invalid'})"))
+        elif head[0] != "commit":
+            # git reads <tree>:worker.json or <tag>:worker.json just as well, but a record
+            # is a commit: the next update would chain its history onto a non-commit.
+            result.append(Corrupt(worker_id, oid, f"{oid} is a {head[0]}, not a commit"))
+        elif record is None or record[0] != "blob":
+            result.append(Corrupt(worker_id, oid, f"commit {oid} has no {RECORD_FILE}"))
+        else:
+            result.append(_parse(worker_id, oid, record[1]))
     return result
 
 
@@ -155,9 +198,12 @@ def _why_unreadable(repo: Repo, oid: str) -> str:
 
 def _parse(worker_id: str, oid: str, data: bytes) -> Entry | Corrupt:
     try:
-        return Entry(Record.from_json(data), oid)
+        record = Record.from_json(data)
     except (ValueError, TypeError) as e:
         return Corrupt(worker_id, oid, f"{RECORD_FILE}: {e}")
+    if worker_id and record.id != worker_id:  # e.g. a ref copied under another name
+        return Corrupt(worker_id, oid, f"{RECORD_FILE} is the record of '{record.id}'")
+    return Entry(record, oid)
 
 
 def ids(repo: Repo) -> list[str]:
@@ -248,27 +294,51 @@ def remove(repo: Repo, worker_id: str, oid: str) -> bool:
     return repo.delete_ref(refnames.registry(worker_id), oid, "git-worker: removed")
 
 
-def last_readable(repo: Repo, oid: str) -> Record | None:
-    """The newest readable record in the history below commit ``oid``."""
+def last_readable(repo: Repo, oid: str, worker_id: str = "") -> Record | None:
+    """The newest readable record (of ``worker_id``, if given) in the history below ``oid``."""
     try:
         parents = repo.commit(oid).parents
     except WorkerError:
         return None
     while parents:
         parent = parents[0].decode()
-        found = _load(repo, "", parent)
+        found = _load(repo, worker_id, parent)
         if isinstance(found, Entry):
             return found.record
         parents = repo.commit(parent).parents
     return None
 
 
+def salvage(repo: Repo, corrupt: Corrupt) -> tuple[Record, str | None] | None:
+    """The newest readable record an unreadable ref still leads to, and the commit to
+    continue its history from: below a bad commit, behind a tag, inside a tree."""
+    kind = repo.object_types([corrupt.oid])[0]
+    if kind == "commit":
+        record = last_readable(repo, corrupt.oid, corrupt.id)
+        return (record, corrupt.oid) if record else None
+    if kind == "tag":
+        try:
+            peeled = repo.peel_to_commit(corrupt.oid)
+        except (WorkerError, KeyError):
+            return None
+        found = _load(repo, corrupt.id, peeled)
+        record = (found.record if isinstance(found, Entry)
+                  else last_readable(repo, peeled, corrupt.id))
+        return (record, peeled) if record else None
+    if kind == "tree":
+        data = repo.read_blobs([f"{corrupt.oid}:{RECORD_FILE}"])[0]
+        inside = _parse(corrupt.id, corrupt.oid, data) if data is not None else None
+        return (inside.record, None) if isinstance(inside, Entry) else None
+    return None
+
+
 def restore_last_readable(repo: Repo, corrupt: Corrupt) -> None:
     """Put the newest readable state back on top of an unreadable record (CAS)."""
-    record = last_readable(repo, corrupt.oid)
-    if record is None:
+    salvaged = salvage(repo, corrupt)
+    if salvaged is None:
         raise WorkerError("no readable state in its history")
-    new = _write_commit(repo, record, corrupt.oid, "fsck: restored last readable state")
+    record, parent = salvaged
+    new = _write_commit(repo, record, parent, "fsck: restored last readable state")
     if not repo.update_ref(refnames.registry(corrupt.id), corrupt.oid, new, "git-worker: fsck"):
         raise WorkerError("the record changed meanwhile; run git worker fsck again")
 

@@ -15,18 +15,14 @@ from functools import partial
 from git_worker import failpoints, processes, recovery, refnames, registry, worktrees
 from git_worker.errors import WorkerError
 from git_worker.registry import Entry, Record
-from git_worker.repo import Repo
+from git_worker.repo import Repo, append_reflog
 from git_worker.undo import UndoLog, transaction
 
 
 def remove(repo: Repo, worker_id: str, *, force: bool, keep_branch: bool) -> None:
     entry = registry.get(repo, worker_id)
     record = entry.record
-    if record.owner is not None and not recovery.is_abandoned(record):
-        action = record.owner.get("action", "spawn")
-        if not force:
-            raise WorkerError(f"'{worker_id}' is busy: a {action} is in progress",
-                              hint="wait for it to finish, or pass --force")
+    _refuse_if_busy(record)
     tip = repo.read_ref(record.branch)
     reasons = what_would_be_lost(repo, record, tip, keep_branch=keep_branch)
     if reasons and not force:
@@ -45,6 +41,7 @@ def _remove(repo: Repo, entry: Entry, tip: str | None, *, force: bool, keep_bran
     ref = refnames.registry(record.id)
 
     def mark(r: Record) -> None:
+        _refuse_if_busy(r)  # checked again on the record the compare-and-swap applies to
         r.state = "removing"
         r.owner = processes.identity("rm") | {"force": force, "keep_branch": keep_branch}
 
@@ -75,10 +72,42 @@ def _remove(repo: Repo, entry: Entry, tip: str | None, *, force: bool, keep_bran
                                                      f"{record.id} again")
         undo.push("branch", lambda: repo.create_ref(record.branch, tip, "git-worker: rm undone"))
     failpoints.hit("rm.branch")
+    if keep_branch and tip is not None:
+        # A mark in the branch's reflog: fsck leaves a branch kept on purpose alone.
+        append_reflog(os.path.join(repo.common_dir, "logs", record.branch), tip, tip,
+                      kept_mark(record.id))
 
     # The commit point: once the record is gone, the removal is done.
     if not registry.forget(repo, record.id, marked.oid):
         raise WorkerError(f"'{record.id}' changed while being removed; try again")
+
+
+def _refuse_if_busy(record: Record) -> None:
+    """Another live process (a spawn, another rm) owns the worker: never take it over —
+    not even with --force, which is about losing work, not about racing a process."""
+    owner = record.owner
+    if owner is None or recovery.is_abandoned(record):
+        return
+    if owner.get("pid") == os.getpid() and owner.get("host") == processes.identity()["host"]:
+        return
+    raise WorkerError(f"'{record.id}' is busy: a {owner.get('action', 'spawn')} is in progress "
+                      f"(pid {owner.get('pid')})",
+                      hint="wait for it to finish; if that process is stuck, end it, then run "
+                           "git worker fsck --repair")
+
+
+def kept_mark(worker_id: str) -> str:
+    return f"git-worker: rm {worker_id}, branch kept"
+
+
+def kept_on_purpose(repo: Repo, branch_ref: str, worker_id: str) -> bool:
+    """Whether `git worker rm --keep-branch` left ``branch_ref`` behind (its reflog says)."""
+    try:
+        with open(os.path.join(repo.common_dir, "logs", branch_ref), encoding="utf-8",
+                  errors="replace") as f:
+            return any(line.rstrip("\n").endswith("\t" + kept_mark(worker_id)) for line in f)
+    except OSError:
+        return False
 
 
 def _recreate(repo: Repo, path: str, branch: str) -> None:

@@ -83,6 +83,14 @@ def worktree_root(repo: Repo, config: Config) -> str:
             f"worker.worktreeDir ({raw}) points into the git directory {repo.common_dir}",
             hint="choose a directory outside .git: git config worker.worktreeDir ../my.workers",
         )
+    existing = real
+    while not os.path.exists(existing):  # the nearest part of it that exists already
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise WorkerError(
+            f"worker.worktreeDir ({raw}) cannot hold worktrees: {existing} is a file",
+            hint="point it at a directory: git config worker.worktreeDir ../my.workers",
+        )
     return root
 
 
@@ -288,7 +296,9 @@ def _copy_untracked(repo: Repo, config: Config, dest: str) -> None:
     source = repo.main_worktree
     for pattern in config.values("worker.copy"):
         if os.path.isabs(pattern) or ".." in pattern.split("/"):
-            raise WorkerError(f"worker.copy pattern '{pattern}' must stay inside the repository")
+            raise WorkerError(f"worker.copy pattern '{pattern}' must stay inside the repository",
+                              hint="use a glob relative to the repository (e.g. .env), or "
+                                   "remove it: git config --unset-all worker.copy")
         matches = glob.glob(pattern, root_dir=source, recursive=True, include_hidden=True)
         for found in sorted(matches):
             src, dst = os.path.join(source, found), os.path.join(dest, found)
@@ -309,7 +319,8 @@ def _run_setup(config: Config, worktree: str, runtime: str, record: Record) -> N
         try:
             argv = shlex.split(command)
         except ValueError as e:
-            raise WorkerError(f"worker.setup '{command}' is not valid shell words: {e}") from None
+            raise WorkerError(f"worker.setup '{command}' is not valid shell words: {e}",
+                              hint=_SETUP_HINT) from None
         with open(log_path, "ab") as log:
             log.write(f"$ {command}\n".encode())
             log.flush()

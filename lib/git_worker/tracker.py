@@ -71,12 +71,17 @@ def show(repo: Repo, issue_id: str, *, timeout: float = TIMEOUT) -> Issue:
     if isinstance(raw, list):
         if not raw:
             raise NotFound(f"bd has no issue '{issue_id}'", hint=_NOT_FOUND_HINT)
-        raw = raw[0]
+        # The issue asked for, wherever it is in the array (else the first, to report).
+        raw = next((i for i in raw if isinstance(i, dict) and i.get("id") == issue_id), raw[0])
     if not isinstance(raw, dict) or not isinstance(raw.get("id"), str):
         raise WorkerError(f"bd show {issue_id} --json answered JSON without an issue in it: "
                           f"{_excerpt(proc.stdout)}", hint=_BD_HINT)
     if raw.get("error"):
         raise _failure(proc, f"bd show {issue_id}", issue_id)
+    if raw["id"] != issue_id:
+        # Taking it would give this worker another issue's task, and claim that issue.
+        raise WorkerError(f"bd show {issue_id} --json answered issue '{raw['id']}' instead",
+                          hint=_BD_HINT)
     return _issue(raw)
 
 
@@ -113,7 +118,7 @@ def ready_issues(cwd: str) -> list[tuple[str, str]]:
         proc = _run(Repo.discover(cwd), ["ready", "--json"], 5.0)
         if proc.returncode != 0:
             return []
-        raw = _unwrap(json.loads(proc.stdout))
+        raw = _unwrap(_loads(proc.stdout))
     except (WorkerError, ValueError, OSError):
         return []
     if not isinstance(raw, list):
@@ -178,9 +183,22 @@ def _one_at_a_time(common_dir: str) -> Iterator[None]:
         os.close(fd)
 
 
+def _loads(data: bytes) -> Any:
+    """json.loads for bd's bytes; ValueError for anything that is not usable JSON.
+
+    Invalid UTF-8 in a description must not cost the whole task: bd (Go) itself writes
+    U+FFFD for such bytes, and so do we. Nesting deep enough to exhaust the parser's
+    recursion is garbage, not a bug of ours.
+    """
+    try:
+        return json.loads(data.decode("utf-8", errors="replace"))
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
 def _parse(data: bytes, what: str) -> Any:
     try:
-        return json.loads(data)
+        return _loads(data)
     except ValueError:
         raise WorkerError(f"{what} answered something that is not JSON: {_excerpt(data)}",
                           hint=_BD_HINT) from None
@@ -197,7 +215,7 @@ def _failure(proc: subprocess.CompletedProcess[bytes], what: str, issue_id: str)
     """bd exited non-zero: its JSON error on stderr (or stdout), else its text."""
     for stream in (proc.stderr, proc.stdout):
         try:
-            err = json.loads(stream)
+            err = _loads(stream)
         except ValueError:
             continue
         if isinstance(err, dict) and err.get("error"):
@@ -216,7 +234,7 @@ def _failure(proc: subprocess.CompletedProcess[bytes], what: str, issue_id: str)
 def _check_updated(proc: subprocess.CompletedProcess[bytes], issue_id: str, what: str) -> None:
     err = proc.stderr.decode(errors="replace").strip()
     try:
-        raw = _unwrap(json.loads(proc.stdout)) if proc.stdout.strip() else None
+        raw = _unwrap(_loads(proc.stdout)) if proc.stdout.strip() else None
     except ValueError:
         raw = None
     if isinstance(raw, list):

@@ -87,6 +87,9 @@ def add(repo: Repo, path: str, branch_ref: str, oid: str) -> Created:
                 f"worktree path {path} already exists",
                 hint="move it away, or set another place with git config worker.worktreeDir",
             ) from None
+        except OSError as e:  # e.g. a file where a parent directory should be
+            raise WorkerError(f"cannot create the worktree {path}: {e.strerror}",
+                              hint="check git config worker.worktreeDir") from None
         made_path = True
         admin = _reserve_admin_dir(repo, os.path.basename(path))
         _write(os.path.join(admin, "locked"), INITIALIZING + "\n")  # keeps `git worktree prune` off

@@ -64,7 +64,7 @@ def check(repo: Repo, config: config_mod.Config, *, repair: bool) -> list[Findin
     for item in registry.all_entries(repo):
         known_ids.add(item.id if isinstance(item, registry.Corrupt) else item.record.id)
         if isinstance(item, registry.Corrupt):
-            restorable = registry.last_readable(repo, item.oid) is not None
+            restorable = registry.salvage(repo, item) is not None
             found(item.id, f"unreadable registry record ({item.reason})",
                   "restore the last readable state from its history" if restorable else None,
                   partial(registry.restore_last_readable, repo, item))
@@ -73,7 +73,8 @@ def check(repo: Repo, config: config_mod.Config, *, repair: bool) -> list[Findin
 
     prefix = config.branch_prefix
     for name in sorted(repo.refs_under(refnames.HEADS + prefix)):
-        if name not in known_ids:
+        if name not in known_ids and not removal.kept_on_purpose(
+                repo, refnames.HEADS + prefix + name, name):
             found(None, f"branch {prefix}{name} has no worker record", None)
     root = spawn.worktree_root(repo, config)
     if os.path.isdir(root):
@@ -141,6 +142,9 @@ def _recreate_worktree(repo: Repo, r: registry.Record) -> None:
 
 
 def _manual(f: Finding) -> str:
+    if f.problem.startswith("unreadable registry record"):
+        return (f"look at it (git log refs/workers/{f.id}), then drop it: "
+                f"git update-ref -d refs/workers/{f.id}")
     if "has no worker record" in f.problem:
         return "merge or delete the branch with plain git"
     if "belongs to no worker" in f.problem:

@@ -31,6 +31,10 @@ def run(
     if not ids:
         raise WorkerError("no task ids given", hint="git worker spawn ID… (or -t ID)")
     config.validate()
+    if description is not None:
+        # argv bytes that are not UTF-8 arrive as surrogates (PEP 383), which no UTF-8 file
+        # (prompt, record) can hold: the agent gets U+FFFD for them, as bd's text does.
+        description = description.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     agent_name = agent or config.string("worker.agent") or "claude"
     if launch:
         agents.check(config, agent_name)
