@@ -8,7 +8,6 @@ time from /proc tells them apart. Where /proc is missing, the answer degrades to
 from __future__ import annotations
 
 import os
-import socket
 from typing import Any
 
 
@@ -23,10 +22,16 @@ def start_time(pid: int) -> int | None:
     return int(fields[19])  # field 22, starttime, in clock ticks since boot
 
 
+def hostname() -> str:
+    """This machine's name (what hostname() says, without importing socket:
+    list and completion are hot paths)."""
+    return os.uname().nodename
+
+
 def identity(action: str | None = None, pid: int | None = None) -> dict[str, Any]:
     """Who is doing ``action``: pid, its start time and the host (see alive())."""
     pid = os.getpid() if pid is None else pid
-    ident: dict[str, Any] = {"pid": pid, "start": start_time(pid), "host": socket.gethostname()}
+    ident: dict[str, Any] = {"pid": pid, "start": start_time(pid), "host": hostname()}
     if action:
         ident["action"] = action
     return ident
@@ -36,7 +41,7 @@ def alive(ident: dict[str, Any] | None) -> bool | None:
     """True/False when we can tell; None (unknown) for another host or no pid."""
     if not ident or not ident.get("pid"):
         return None
-    if ident.get("host") not in (None, socket.gethostname()):
+    if ident.get("host") not in (None, hostname()):
         return None
     pid = int(ident["pid"])
     try:

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from git_worker import refnames
+from git_worker import processes, refnames
 from git_worker.errors import WorkerError
 from git_worker.repo import IDENTITY, Repo
 
@@ -54,7 +53,7 @@ class Record:
     review: dict[str, Any] = field(default_factory=lambda: {"status": None, "at": None})
     task: dict[str, Any] = field(default_factory=lambda: {"title": None, "source": "cli"})
     spawn_steps: list[str] = field(default_factory=list)
-    host: str = field(default_factory=socket.gethostname)
+    host: str = field(default_factory=processes.hostname)
     # The process changing this worker right now (spawn, rm): {action, pid, start, host}.
     # If it dies half-way, recovery finishes its work (see recovery.py).
     owner: dict[str, Any] | None = None
