@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from git_worker import output, probe, refnames, registry
 from git_worker.repo import Repo
+
+# typing only for annotations: importing it costs ~5 ms on every list and show.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def collect(repo: Repo) -> list[dict[str, Any]]:
