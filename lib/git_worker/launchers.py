@@ -75,17 +75,18 @@ def launch_detached(inv: Invocation, *, worker_id: str, worktree: str, runtime_d
                     common_dir: str) -> dict[str, Any]:
     read_end, write_end = os.pipe()
     try:
-        proc = subprocess.Popen(
-            [*runner_argv(runtime_dir, common_dir, worker_id, "--ready-fd", str(write_end)),
-             "--", *inv.argv],
-            cwd=worktree,
-            env=clean_env(inv.env),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=open(os.path.join(runtime_dir, "runner.log"), "ab"),  # noqa: SIM115
-            pass_fds=(write_end,),
-            start_new_session=True,
-        )
+        with open(os.path.join(runtime_dir, "runner.log"), "ab") as runner_log:
+            proc = subprocess.Popen(
+                [*runner_argv(runtime_dir, common_dir, worker_id, "--ready-fd", str(write_end)),
+                 "--", *inv.argv],
+                cwd=worktree,
+                env=clean_env(inv.env),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=runner_log,  # the child keeps its own copy of the descriptor
+                pass_fds=(write_end,),
+                start_new_session=True,
+            )
     finally:
         os.close(write_end)
     try:

@@ -134,7 +134,9 @@ def stop(repo: Repo, worker_id: str) -> str:
         if _wait_for_exit(repo, worker_id, _STOP_GRACE) is None:
             _signal_group(int(pid), signal.SIGKILL)
             if _wait_for_exit(repo, worker_id, 1.0) is None:
-                _write_exit(repo, worker_id, 128 + signal.SIGKILL)
+                registry.write_atomically(
+                    os.path.join(registry.runtime_dir(repo, worker_id), "exit"),
+                    f"{128 + signal.SIGKILL}\n")
                 record_exit(repo, worker_id, 128 + signal.SIGKILL)
     if launcher.get("kind") == "tmux" and launcher.get("session"):
         from git_worker import launchers
@@ -160,13 +162,6 @@ def _wait_for_exit(repo: Repo, worker_id: str, seconds: float) -> int | None:
         if code is not None or time.monotonic() > deadline:
             return code
         time.sleep(0.05)
-
-
-def _write_exit(repo: Repo, worker_id: str, code: int) -> None:
-    path = os.path.join(registry.runtime_dir(repo, worker_id), "exit")
-    with open(path + ".tmp", "w", encoding="ascii") as f:
-        f.write(f"{code}\n")
-    os.replace(path + ".tmp", path)
 
 
 # --- worker.maxConcurrent and the queue --------------------------------------------------

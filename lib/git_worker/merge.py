@@ -24,14 +24,12 @@ import contextlib
 import fcntl
 import os
 import random
-import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from git_worker import failpoints, git, probe, processes, refnames, registry, review
+from git_worker import failpoints, git, probe, processes, refnames, registry, review, worktrees
 from git_worker.config import Config
 from git_worker.errors import GitCommandError, WorkerError
 from git_worker.registry import Record
@@ -209,8 +207,8 @@ def land(repo: Repo, config: Config, worker_id: str, *, squash: bool, into: str 
     registry.update(repo, worker_id, change, f"merged into {refnames.short(target)} "
                                              f"as {landed.new[:12]} ({landed.kind})")
     if config.boolean("worker.closeOnMerge"):
-        landed.closed_issue = close_issue(repo, config, worker_id,
-                                          f"merged as {landed.new}", landed.warnings)
+        landed.closed_issue = _close_issue(repo, config, worker_id,
+                                           f"merged as {landed.new}", landed.warnings)
     return landed
 
 
@@ -306,14 +304,9 @@ class Conflict(WorkerError):
 
 def _checked_out_in(repo: Repo, branch_ref: str) -> str | None:
     """The worktree (main or linked) that has ``branch_ref`` checked out, if any."""
-    out = git.run(["worktree", "list", "--porcelain", "-z"], cwd=repo.common_dir,
-                  env=git.clean_env()).stdout.decode(errors="surrogateescape")
-    path = None
-    for line in out.split("\0"):
-        if line.startswith("worktree "):
-            path = line[len("worktree "):]
-        elif line == f"branch {branch_ref}" and path is not None:
-            return path
+    found = worktrees.holders(repo, branch_ref)
+    if found:
+        return found[0]
     _refuse_if_rebasing(repo, branch_ref)
     return None
 
@@ -375,32 +368,17 @@ def _fast_forward_in(repo: Repo, worktree: str, target: str, old: str, new: str,
 # Kept here, small, until a tracker module owns every bd call (then it moves there).
 
 
-def tracker_enabled(repo: Repo, config: Config) -> bool:
-    """worker.tracker bd, or (unset/auto) bd on PATH with a .beads directory."""
-    setting = (config.string("worker.tracker") or "").lower()
-    if setting == "none":
-        return False
-    if setting == "bd":
-        return True
-    return shutil.which("bd") is not None and os.path.isdir(
-        os.path.join(repo.main_worktree, ".beads"))
+def _close_issue(repo: Repo, config: Config, issue_id: str, reason: str,
+                 warnings: list[str]) -> bool:
+    """Close the tracker's issue; a failure is a warning: the merge itself has happened."""
+    from git_worker import tracker
 
-
-def close_issue(repo: Repo, config: Config, issue_id: str, reason: str,
-                warnings: list[str]) -> bool:
-    """`bd close ID -r REASON`; a failure is a warning: the merge itself has happened."""
-    if not tracker_enabled(repo, config):
-        return False
     try:
-        proc = subprocess.run(["bd", "close", issue_id, "-r", reason], cwd=repo.main_worktree,
-                              env=git.clean_env(), stdin=subprocess.DEVNULL, capture_output=True,
-                              timeout=60, check=False)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        warnings.append(f"could not close issue {issue_id} with bd: {e}")
-        return False
-    if proc.returncode != 0:
-        detail = (proc.stderr or proc.stdout).decode(errors="replace").strip()
-        warnings.append(f"bd close {issue_id} failed (exit {proc.returncode}): {detail}")
+        if tracker.kind(config, repo.main_worktree) != "bd":
+            return False
+        tracker.close(repo, issue_id, reason)
+    except WorkerError as e:
+        warnings.append(e.message)
         return False
     return True
 

@@ -26,7 +26,7 @@ def delete_new_branch(repo: Repo, branch_ref: str, oid: str, own_worktree: str) 
     """Delete ``branch_ref`` if it is still at ``oid`` and no other worktree has it."""
     if repo.read_ref(branch_ref) != oid:
         return False
-    for holder in _worktrees_on(repo, branch_ref):
+    for holder in worktrees.holders(repo, branch_ref):
         if os.path.normpath(holder) != os.path.normpath(own_worktree):
             return False
     return repo.delete_ref(branch_ref, oid, "git-worker: spawn rolled back")
@@ -132,21 +132,3 @@ def _release_claim(repo: Repo, issue_id: str, before: dict[str, Any]) -> str:
     except WorkerError as e:
         return f"could not give bd issue {issue_id} back ({e.message}); see bd show {issue_id}"
     return f"gave bd issue {issue_id} back (status {issue.status})"
-
-
-def _worktrees_on(repo: Repo, branch_ref: str) -> list[str]:
-    """Paths of the worktrees (main included) that have ``branch_ref`` checked out."""
-    holders = []
-    main_head = worktrees.head_branch(repo.common_dir)
-    if main_head == branch_ref:
-        holders.append(repo.main_worktree)
-    root = os.path.join(repo.common_dir, "worktrees")
-    for name in os.listdir(root) if os.path.isdir(root) else []:
-        admin = os.path.join(root, name)
-        if worktrees.head_branch(admin) == branch_ref:
-            try:
-                with open(os.path.join(admin, "gitdir"), encoding="utf-8") as f:
-                    holders.append(os.path.dirname(f.read().strip()))
-            except OSError:
-                holders.append(admin)
-    return holders

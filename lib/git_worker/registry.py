@@ -359,6 +359,14 @@ def forget(repo: Repo, worker_id: str, oid: str) -> bool:
 # --- runtime files (not history) --------------------------------------------------------
 
 
+def write_atomically(path: str, text: str) -> None:
+    """Write a runtime file (exit status, pid…) so that readers see all of it or none."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
 def runtime_dir(repo: Repo, worker_id: str) -> str:
     """<git-common-dir>/workers/<id>/: log, rendered prompt, exit status, pid."""
     return os.path.join(repo.common_dir, "workers", worker_id)

@@ -23,6 +23,8 @@ import threading
 from contextlib import suppress
 from typing import IO, Any
 
+from git_worker import registry
+
 _LIB_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _FIFO_TIMEOUT = 30  # seconds to wait for the spawner to hand over argv and environment
 
@@ -48,7 +50,7 @@ def main(args: list[str]) -> int:
         argv, env = payload["argv"], payload["env"]
 
         def answer(text: str) -> None:
-            _write_atomically(os.path.join(runtime_dir, "started"), text + "\n")
+            registry.write_atomically(os.path.join(runtime_dir, "started"), text + "\n")
     else:
         ready_fd = int(args[4])
         argv, env = args[args.index("--") + 1 :], dict(os.environ)
@@ -75,7 +77,7 @@ def main(args: list[str]) -> int:
             answer(f"error {e.strerror or e}: {argv[0] if argv else '(empty command)'}")
             return 127
         answer(f"started {agent.pid} {os.getpid()}")
-        _write_atomically(os.path.join(runtime_dir, "agent.pid"), f"{agent.pid}\n")
+        registry.write_atomically(os.path.join(runtime_dir, "agent.pid"), f"{agent.pid}\n")
         if tee:
             # In a thread: a daemon the agent left behind may hold the pipe open long after
             # the agent itself exited, and its exit must be recorded when it happens.
@@ -87,7 +89,7 @@ def main(args: list[str]) -> int:
             copier.join(timeout=2.0)
     if code < 0:
         code = 128 - code  # killed by signal N: report 128+N like a shell
-    _write_atomically(os.path.join(runtime_dir, "exit"), f"{code}\n")
+    registry.write_atomically(os.path.join(runtime_dir, "exit"), f"{code}\n")
     _finish(common_dir, worker_id, code)
     if tee:
         _say(f"\n[git-worker] agent exited with code {code}; "
@@ -161,13 +163,6 @@ def _finish(common_dir: str, worker_id: str, code: int) -> None:
         lifecycle.start_queued(repo)
     except Exception as e:
         print(f"git-worker runner: could not start queued workers: {e}", file=sys.stderr)
-
-
-def _write_atomically(path: str, text: str) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 if __name__ == "__main__":

@@ -109,6 +109,15 @@ def release(repo: Repo, issue: Issue, *, timeout: float = TIMEOUT) -> None:
     _check_updated(proc, issue.id, "release")
 
 
+def close(repo: Repo, issue_id: str, reason: str, *, timeout: float = TIMEOUT) -> None:
+    """`bd close ID -r REASON` (git worker merge, with worker.closeOnMerge)."""
+    proc = _run(repo, ["close", issue_id, "-r", reason], timeout)
+    if proc.returncode != 0:
+        detail = _excerpt((proc.stderr or proc.stdout).strip()) or "(no output)"
+        raise WorkerError(f"bd close {issue_id} failed (exit {proc.returncode}): {detail}",
+                          hint=_BD_HINT)
+
+
 def ready_issues(cwd: str) -> list[tuple[str, str]]:
     """(id, title) of the issues `bd ready --json` lists — for shell completion.
 

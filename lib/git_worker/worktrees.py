@@ -151,17 +151,38 @@ def discard_new(created: Created) -> None:
     remove_made_parents(created.made_parent, os.path.dirname(created.path))
 
 
-def prunable(repo: Repo) -> list[str]:
-    """Worktrees plain git would prune, as "path: reason" (`git worktree list` knows)."""
+@dataclass
+class Listed:
+    """One worktree as `git worktree list --porcelain` describes it."""
+
+    path: str
+    branch: str | None = None  # refs/heads/…, None when detached or bare
+    prunable: str | None = None  # git's reason, when it would prune this one
+
+
+def listed(repo: Repo) -> list[Listed]:
+    """Every worktree git knows (main included), read from `git worktree list`."""
     out = git.output(["worktree", "list", "--porcelain", "-z"], cwd=repo.common_dir,
                      env=git.clean_env())
-    found, path = [], ""
+    found: list[Listed] = []
     for item in out.split("\0"):
         if item.startswith("worktree "):
-            path = item[len("worktree ") :]
-        elif item.startswith("prunable"):
-            found.append(f"{path}: {item[len('prunable') :].strip() or 'prunable'}")
+            found.append(Listed(item[len("worktree ") :]))
+        elif item.startswith("branch ") and found:
+            found[-1].branch = item[len("branch ") :]
+        elif item.startswith("prunable") and found:
+            found[-1].prunable = item[len("prunable") :].strip() or "prunable"
     return found
+
+
+def holders(repo: Repo, branch_ref: str) -> list[str]:
+    """Paths of the worktrees that have ``branch_ref`` checked out."""
+    return [w.path for w in listed(repo) if w.branch == branch_ref]
+
+
+def prunable(repo: Repo) -> list[str]:
+    """Worktrees plain git would prune, as "path: reason"."""
+    return [f"{w.path}: {w.prunable}" for w in listed(repo) if w.prunable]
 
 
 def prune(repo: Repo) -> str:
