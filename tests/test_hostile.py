@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import CHECKOUT, GitRepo, Sandbox, release
+from conftest import CHECKOUT, GitRepo, Sandbox, release, wait_for
 
 # --- settings ------------------------------------------------------------------------------
 # (key, value, what the error says). "{file}" is a regular file in the sandbox.
@@ -139,12 +139,13 @@ def test_hostile_task_text(repo: GitRepo, sandbox: Sandbox, agent: Path, case: s
         else TASK_TEXT[case]
     repo.git("config", "worker.launcher", "detached")
     repo.ok("spawn", "w1", "-d", text)
-    repo.wait("w1", "exited")
+    assert repo.wait("w1", "exited")["exit_code"] == 0
     seen = (repo.path / ".git" / "workers" / "w1" / "prompt.md.seen").read_text()
     expected = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     assert expected.strip() in seen
     assert not canary.exists()
-    assert repo.record("w1")["exit_code"] == 0
+    # The live state comes from the exit file; the runner records it a moment later.
+    wait_for(lambda: repo.record("w1")["exit_code"] == 0)
 
 
 # --- what an agent's hook passes on stdin -------------------------------------------------

@@ -7,7 +7,7 @@ import os
 import shutil
 import signal
 
-from conftest import GitRepo
+from conftest import GitRepo, wait_for
 
 
 def _rows(repo: GitRepo) -> dict[str, dict]:
@@ -37,7 +37,7 @@ def test_failed_agent_shows_its_exit_code(repo: GitRepo, agent) -> None:
     repo.ok("spawn", "w1", env={"AGENT_EXIT": "3"})
     shown = repo.wait("w1", "failed")
     assert shown["exit_code"] == 3
-    assert repo.record("w1")["state"] == "failed"
+    wait_for(lambda: repo.record("w1")["state"] == "failed")  # the runner records it
     assert "failed (3)" in repo.ok("list").out
 
 
