@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable, Sequence
 
+    from git_worker.config import Config
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
@@ -34,16 +36,37 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
     # argparse's own error() prints the usage and exits 2, which is EXIT_USAGE.
     parser = argparse.ArgumentParser(
-        prog="git worker", description="Run coding agents in parallel, one per task, each in "
-        "its own worktree and branch. `git worker --help` opens the manual.")
+        prog="git worker", formatter_class=_formatter,
+        description="Run coding agents in parallel, one per task, each in its own worktree "
+        "and branch. `git worker --help` opens the manual.")
     parser.add_argument("--version", action="version", version=f"git-worker {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     wanted = _COMMAND_OF.get(only or "")
     for name, (aliases, text, add_arguments) in _COMMANDS.items():
         if wanted is None or wanted == name:
-            add_arguments(sub.add_parser(name, aliases=aliases, help=text))
+            add_arguments(sub.add_parser(name, aliases=aliases, help=text,
+                                         formatter_class=_formatter))
     return parser
+
+
+def _formatter(prog: str) -> argparse.HelpFormatter:
+    """argparse's help formatter, told the terminal's width.
+
+    argparse builds a formatter for every add_argument (to check its metavar); left to
+    itself, each asks shutil.get_terminal_size, and importing shutil costs list and show
+    ~4 ms. This asks the same way (COLUMNS, then the terminal, then 80 columns).
+    """
+    import argparse
+
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 80
+    return argparse.HelpFormatter(prog, width=columns - 2)
 
 
 def _spawn(p: argparse.ArgumentParser) -> None:
@@ -171,8 +194,14 @@ def _command_word(arguments: list[str]) -> str | None:
     return arguments[0] if arguments and not arguments[0].startswith("-") else None
 
 
-def dispatch(args: argparse.Namespace) -> int:
+def _config() -> Config:
+    # Not imported for list, show and the other commands that read no setting.
     from git_worker.config import Config
+
+    return Config.load()
+
+
+def dispatch(args: argparse.Namespace) -> int:
     from git_worker.repo import Repo
 
     command = {"ls": "list", "remove": "rm"}.get(args.command, args.command)
@@ -183,7 +212,7 @@ def dispatch(args: argparse.Namespace) -> int:
     if command == "config":
         from git_worker.commands import config
 
-        return config.run(Config.load(), as_json=args.json)
+        return config.run(_config(), as_json=args.json)
     if command == "doctor":
         from git_worker.commands import doctor
 
@@ -192,7 +221,7 @@ def dispatch(args: argparse.Namespace) -> int:
     if command == "spawn":
         from git_worker.commands import spawn
 
-        return spawn.run(repo, Config.load(), ids=[*args.ids, *args.more_ids],
+        return spawn.run(repo, _config(), ids=[*args.ids, *args.more_ids],
                          description=args.description, base=args.base, fetch=args.fetch,
                          agent=args.agent, model=args.model, launch=args.launch,
                          dry_run=args.dry_run, as_json=args.json, queue=args.queue,
@@ -212,7 +241,7 @@ def dispatch(args: argparse.Namespace) -> int:
     if command == "fsck":
         from git_worker.commands import fsck
 
-        return fsck.run(repo, Config.load(), repair=args.repair, as_json=args.json)
+        return fsck.run(repo, _config(), repair=args.repair, as_json=args.json)
     if command == "logs":
         from git_worker.commands import logs
 
@@ -232,16 +261,16 @@ def dispatch(args: argparse.Namespace) -> int:
     if command == "review":
         from git_worker.commands import review
 
-        return review.run(repo, Config.load(), args.id)
+        return review.run(repo, _config(), args.id)
     if command == "merge":
         from git_worker.commands import merge
 
-        return merge.run(repo, Config.load(), args.id, squash=args.squash, into=args.into,
+        return merge.run(repo, _config(), args.id, squash=args.squash, into=args.into,
                          force=args.force)
     if command == "conflicts":
         from git_worker.commands import conflicts
 
-        return conflicts.run(repo, Config.load(), ids=args.ids, as_json=args.json)
+        return conflicts.run(repo, _config(), ids=args.ids, as_json=args.json)
     if command == "hooks":
         from git_worker.commands import hooks
 

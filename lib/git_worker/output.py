@@ -7,11 +7,11 @@ import os
 import re
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 # typing only for annotations: importing it costs ~5 ms on every list and show.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from datetime import datetime
     from typing import Any, TextIO
 
 
@@ -44,10 +44,15 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def age(timestamp: str, now: datetime | None = None) -> str:
+    from datetime import UTC, datetime  # here: list --json never needs it
+
     try:
-        then = datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        # fromisoformat is C; strptime would import _strptime (and calendar, locale).
+        then = datetime.fromisoformat(timestamp)
     except (TypeError, ValueError):
         return "?"
+    if then.tzinfo is None:
+        then = then.replace(tzinfo=UTC)
     seconds = int(((now or datetime.now(UTC)) - then).total_seconds())
     return duration(max(0, seconds))
 

@@ -8,7 +8,6 @@ so listing many workers costs no more processes than listing one.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 
 from git_worker import processes, refnames, registry, worktrees
 from git_worker.errors import WorkerError
@@ -16,21 +15,23 @@ from git_worker.registry import Record
 from git_worker.repo import Repo
 
 
-@dataclass
 class Observed:
-    state: str  # the live state: the record's, corrected by what the runtime files say
-    exit_code: int | None
-    problems: list[str] = field(default_factory=list)
-    behind: int | None = None  # commits the base gained since the worker started
+    """What one probe found (a plain class: see Repo for why list has no dataclasses)."""
+
+    def __init__(self, state: str, exit_code: int | None) -> None:
+        self.state = state  # the live state: the record's, corrected by the runtime files
+        self.exit_code = exit_code
+        self.problems: list[str] = []
+        self.behind: int | None = None  # commits the base gained since the worker started
 
 
-@dataclass
 class Reality:
     """What a command reads once and every probe of that command shares."""
 
-    repo: Repo
-    refs: dict[str, str] = field(default_factory=dict)
-    _behind: dict[tuple[str, str], int | None] = field(default_factory=dict)
+    def __init__(self, repo: Repo, refs: dict[str, str]) -> None:
+        self.repo = repo
+        self.refs = refs
+        self._behind: dict[tuple[str, str], int | None] = {}
 
     PREFIXES = (refnames.HEADS, refnames.REMOTES, refnames.TAGS)
 

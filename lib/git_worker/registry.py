@@ -14,8 +14,6 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from git_worker import processes, refnames
 from git_worker.errors import WorkerError
@@ -36,37 +34,57 @@ LIVE_STATES = ("spawning", "running", "waiting")
 
 
 def now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-@dataclass
 class Record:
-    """worker.json. Field names and meanings are documented in README ("worker.json")."""
+    """worker.json. Field names and meanings are documented in README ("worker.json").
 
-    id: str
-    state: str
-    branch: str
-    base: dict[str, Any]  # name, oid, fetched, fetch_error
-    worktree: str
-    agent: str | None = None
-    model: str | None = None
-    launcher: dict[str, Any] = field(default_factory=lambda: {"kind": None})
-    created_at: str = field(default_factory=now)
-    updated_at: str = field(default_factory=now)
-    exit_code: int | None = None
-    review: dict[str, Any] = field(default_factory=lambda: {"status": None, "at": None})
-    task: dict[str, Any] = field(default_factory=lambda: {"title": None, "source": "cli"})
-    spawn_steps: list[str] = field(default_factory=list)
-    host: str = field(default_factory=processes.hostname)
-    # The process changing this worker right now (spawn, rm): {action, pid, start, host}.
-    # If it dies half-way, recovery finishes its work (see recovery.py).
-    owner: dict[str, Any] | None = None
-    merge: dict[str, Any] | None = None  # {into, commit, tip, kind, at} once merged
-    schema_version: int = SCHEMA_VERSION
+    A plain class rather than a dataclass, like everything list and show touch (see
+    repo.Repo): FIELDS is the field list a dataclass would have kept.
+    """
+
+    FIELDS = ("id", "state", "branch", "base", "worktree", "agent", "model", "launcher",
+              "created_at", "updated_at", "exit_code", "review", "task", "spawn_steps", "host",
+              "owner", "merge", "schema_version")
+
+    def __init__(
+        self, id: str, state: str, branch: str, base: dict[str, Any], worktree: str, *,
+        agent: str | None = None, model: str | None = None,
+        launcher: dict[str, Any] | None = None, created_at: str | None = None,
+        updated_at: str | None = None, exit_code: int | None = None,
+        review: dict[str, Any] | None = None, task: dict[str, Any] | None = None,
+        spawn_steps: list[str] | None = None, host: str | None = None,
+        owner: dict[str, Any] | None = None, merge: dict[str, Any] | None = None,
+        schema_version: int = SCHEMA_VERSION,
+    ) -> None:
+        self.id = id
+        self.state = state
+        self.branch = branch
+        self.base = base  # name, oid, fetched, fetch_error
+        self.worktree = worktree
+        self.agent = agent
+        self.model = model
+        self.launcher: dict[str, Any] = {"kind": None} if launcher is None else launcher
+        self.created_at = now() if created_at is None else created_at
+        self.updated_at = self.created_at if updated_at is None else updated_at
+        self.exit_code = exit_code
+        self.review: dict[str, Any] = {"status": None, "at": None} if review is None else review
+        self.task: dict[str, Any] = {"title": None, "source": "cli"} if task is None else task
+        self.spawn_steps: list[str] = [] if spawn_steps is None else spawn_steps
+        self.host = processes.hostname() if host is None else host
+        # The process changing this worker right now (spawn, rm): {action, pid, start,
+        # host}. If it dies half-way, recovery finishes its work (see recovery.py).
+        self.owner = owner
+        self.merge = merge  # {into, commit, tip, kind, at} once merged
+        self.schema_version = schema_version
+
+    def __repr__(self) -> str:
+        return f"Record({self.id!r}, state={self.state!r})"
 
     def as_dict(self) -> dict[str, Any]:
         """The fields as a new dict (nested values shared: copy before changing them)."""
-        return dict(vars(self))
+        return {name: getattr(self, name) for name in self.FIELDS}
 
     def to_json(self) -> bytes:
         # hooks/reference-transaction reads "id", "branch" and "worktree" from this exact
@@ -81,7 +99,7 @@ class Record:
             raise ValueError("JSON nested too deeply") from None
         if not isinstance(raw, dict):
             raise ValueError("worker.json is not an object")
-        known = {k: v for k, v in raw.items() if k in cls.__dataclass_fields__}
+        known = {k: v for k, v in raw.items() if k in cls.FIELDS}
         for key, types in _FIELD_TYPES.items():
             if key in known and not isinstance(known[key], types):
                 raise ValueError(f"{key} is {_json_type(known[key])}, expected "
@@ -113,21 +131,21 @@ def _json_type(value: object) -> str:
             dict: "an object", list: "an array", type(None): "null"}.get(type(value), "?")
 
 
-@dataclass
 class Entry:
     """A record as read, with the commit it was read from (for compare-and-swap)."""
 
-    record: Record
-    oid: str
+    def __init__(self, record: Record, oid: str) -> None:
+        self.record = record
+        self.oid = oid
 
 
-@dataclass
 class Corrupt:
     """A registry ref that does not hold a readable record."""
 
-    id: str
-    oid: str
-    reason: str
+    def __init__(self, worker_id: str, oid: str, reason: str) -> None:
+        self.id = worker_id
+        self.oid = oid
+        self.reason = reason
 
 
 # --- reading -----------------------------------------------------------------------------

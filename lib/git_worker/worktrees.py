@@ -11,8 +11,6 @@ and its Python checkout is 5-8x slower than git's on 5,000 files.
 from __future__ import annotations
 
 import os
-import shutil
-from dataclasses import dataclass
 
 from git_worker import git
 from git_worker.errors import GitCommandError, WorkerError
@@ -21,11 +19,13 @@ from git_worker.repo import Repo, append_reflog
 INITIALIZING = "initializing (git-worker spawn)"
 
 
-@dataclass
 class Created:
-    path: str
-    admin_dir: str
-    made_parent: str | None  # the topmost directory this call created above ``path``
+    """A worktree add() made: what discard_new() takes away again."""
+
+    def __init__(self, path: str, admin_dir: str, made_parent: str | None) -> None:
+        self.path = path
+        self.admin_dir = admin_dir
+        self.made_parent = made_parent  # the topmost directory this call created above path
 
 
 def admin_dir_of(path: str) -> str | None:
@@ -109,9 +109,9 @@ def add(repo: Repo, path: str, branch_ref: str, oid: str) -> Created:
         os.remove(os.path.join(admin, "locked"))
     except BaseException:
         if made_path:
-            shutil.rmtree(path, ignore_errors=True)
+            _rmtree(path)
         if admin:
-            shutil.rmtree(admin, ignore_errors=True)
+            _rmtree(admin)
         remove_made_parents(made_parent, os.path.dirname(path))
         raise
     return Created(path, admin, made_parent)
@@ -146,18 +146,24 @@ def remove(repo: Repo, path: str, *, force: bool) -> None:
 
 def discard_new(created: Created) -> None:
     """Undo add(): only for a worktree this process has just created and nobody used."""
-    shutil.rmtree(created.path, ignore_errors=True)
-    shutil.rmtree(created.admin_dir, ignore_errors=True)
+    _rmtree(created.path)
+    _rmtree(created.admin_dir)
     remove_made_parents(created.made_parent, os.path.dirname(created.path))
 
 
-@dataclass
+def _rmtree(path: str) -> None:
+    import shutil  # not at module level: list imports this module and never removes
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
 class Listed:
     """One worktree as `git worktree list --porcelain` describes it."""
 
-    path: str
-    branch: str | None = None  # refs/heads/…, None when detached or bare
-    prunable: str | None = None  # git's reason, when it would prune this one
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.branch: str | None = None  # refs/heads/…, None when detached or bare
+        self.prunable: str | None = None  # git's reason, when it would prune this one
 
 
 def listed(repo: Repo) -> list[Listed]:
