@@ -31,6 +31,7 @@ SETTINGS = [
     ("worker.fetchTimeout", "nan", "at most 86400"),
     ("worker.fetchTimeout", "0", "greater than 0"),
     ("worker.trackerTimeout", "-1", "greater than 0"),
+    ("worker.reviewTimeout", "0", "greater than 0"),
     ("worker.review", "2x", "expected a boolean"),
     ("worker.branchPrefix", "-x/", "a prefix that makes valid branch names"),
     ("worker.branchPrefix", "x.lock/", "a prefix that makes valid branch names"),

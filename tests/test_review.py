@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import time
 
-from conftest import GitRepo, Sandbox
+from conftest import GitRepo, Sandbox, wait_for
 
 
 def test_passing_gate_records_review_and_sees_the_worker(repo: GitRepo, sandbox: Sandbox) -> None:
@@ -63,6 +65,61 @@ def test_missing_gate_gives_setup_guidance(repo: GitRepo) -> None:
     assert "git config worker.reviewGate" in r.err
     assert "git config worker.review false" in r.err
     assert repo.record("w1")["review"]["status"] == "error"
+
+
+def test_gate_over_its_time_is_stopped_with_its_children(repo: GitRepo,
+                                                         sandbox: Sandbox) -> None:
+    pids = sandbox.root / "pids"
+    sandbox.script("review-gate", f"""
+        sleep 300 &
+        echo "$$ $!" > "{pids}"
+        echo "checking..."
+        sleep 300
+    """)
+    repo.git("config", "worker.reviewTimeout", "2")
+    repo.work("w1", "work.txt")
+    r = repo.worker("review", "w1")
+    assert r.code == 1
+    assert "checking..." in r.out
+    assert ("the review gate of 'w1' ran longer than worker.reviewTimeout (2 s) and was "
+            "stopped" in r.err)
+    assert "hint: make the gate faster, or allow it more time" in r.err
+    assert all(_gone(int(pid)) for pid in pids.read_text().split())
+    review = repo.record("w1")["review"]
+    assert review["status"] == "error" and review["exit_code"] is None
+    log = (repo.path / ".git" / "workers" / "w1" / "review.log").read_text()
+    assert "[stopped: still running after 2 s]" in log
+    assert repo.git("log", "-1", "--format=%s", "refs/workers/w1") == "review: error"
+
+
+def test_interrupted_review_stops_the_gate(repo: GitRepo, sandbox: Sandbox) -> None:
+    pids = sandbox.root / "pids"
+    sandbox.script("review-gate", f"""
+        sleep 300 &
+        echo "$$ $!" > "{pids}"
+        sleep 300
+    """)
+    repo.work("w1", "work.txt")
+    # A terminal's ^C: SIGINT to the foreground process group, which the gate is not in.
+    review = subprocess.Popen(["git", "worker", "review", "w1"], cwd=repo.path,
+                              env=sandbox.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              start_new_session=True)
+    wait_for(pids.exists)
+    time.sleep(0.2)  # the pid file is written; let the shell get to `sleep`
+    os.killpg(review.pid, signal.SIGINT)
+    _, err = review.communicate(timeout=30)  # until git-worker, holding stderr, has ended
+    assert review.returncode in (130, -signal.SIGINT)  # git itself dies of the SIGINT
+    assert b"interrupted" in err
+    assert all(_gone(int(pid)) for pid in pids.read_text().split())
+
+
+def _gone(pid: int) -> bool:
+    """Ended: no such process, or a zombie nobody has reaped yet."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
 
 
 def test_configured_gate_with_arguments_no_shell(repo: GitRepo, sandbox: Sandbox) -> None:

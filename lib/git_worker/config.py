@@ -39,6 +39,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("worker.launcher", None, "string", "tmux or detached (default: tmux if present)"),
     Setting("worker.review", "false", "bool", "run the review gate when a worker finishes"),
     Setting("worker.reviewGate", "review-gate", "string", "review command"),
+    Setting("worker.reviewTimeout", "3600", "seconds",
+            "seconds the review gate may run before it is stopped"),
     Setting("worker.closeOnMerge", "false", "bool",
             "close the tracker issue (bd close) when git worker merge lands a worker"),
     Setting("worker.promptTemplate", None, "path", "prompt template file (default: built-in)"),

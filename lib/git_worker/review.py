@@ -2,7 +2,9 @@
 
 The gate (worker.reviewGate, default `review-gate`; shell words, run without a shell) runs
 in the worker's worktree with GIT_WORKER_ID, _BRANCH, _BASE, _BASE_OID, _COMMIT and
-_WORKTREE in its environment. Exit 0 = passed, anything else = blocked. Its output goes to
+_WORKTREE in its environment. Exit 0 = passed, anything else = blocked; a gate still
+running after worker.reviewTimeout is stopped (with its children) and the review is an
+error. Its output goes to
 <git-common-dir>/workers/<id>/review.log; the result goes into the registry as
 `review` {status, at, commit, exit_code}, where `commit` is the branch tip that was
 reviewed (merge treats a pass for an older tip as no pass when review is required).
@@ -12,8 +14,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -25,6 +29,7 @@ from git_worker.registry import Record
 from git_worker.repo import Repo
 
 DEFAULT_GATE = "review-gate"
+DEFAULT_TIMEOUT = 3600.0  # seconds; worker.reviewTimeout
 PASSED, BLOCKED, ERROR = "passed", "blocked", "error"
 LOG_FILE = "review.log"
 
@@ -109,34 +114,71 @@ def run_gate(repo: Repo, config: Config, worker_id: str, *, echo: BinaryIO | Non
         "GIT_WORKER_COMMIT": tip or "",
         "GIT_WORKER_WORKTREE": record.worktree,
     })
+    timeout = config.seconds("worker.reviewTimeout", DEFAULT_TIMEOUT)
     with open(log_path, "wb") as log:
         log.write(f"$ {' '.join(argv)}\n".encode())
         log.flush()
-        code = _run([program, *argv[1:]], record.worktree, env, log, echo)
-        log.write(f"[exit {code}]\n".encode())
+        code = _run([program, *argv[1:]], record.worktree, env, log, echo, timeout)
+        log.write(f"[exit {code}]\n".encode() if code is not None else
+                  f"[stopped: still running after {timeout:g} s]\n".encode())
+    if code is None:
+        _record(repo, worker_id, Outcome(ERROR, None, log_path, tip))
+        raise WorkerError(
+            f"the review gate of '{worker_id}' ran longer than worker.reviewTimeout "
+            f"({timeout:g} s) and was stopped; log: {log_path}",
+            hint="make the gate faster, or allow it more time: "
+                 "git config worker.reviewTimeout 7200")
     outcome = Outcome(PASSED if code == 0 else BLOCKED, code, log_path, tip)
     _record(repo, worker_id, outcome)
     return outcome
 
 
 def _run(argv: list[str], cwd: str, env: dict[str, str], log: BinaryIO,
-         echo: BinaryIO | None) -> int:
+         echo: BinaryIO | None, timeout: float) -> int | None:
+    """The gate's exit code; None if it ran out of time (then it and its children are
+    killed: it runs as a process group of its own, as does anything it starts)."""
     try:
         child = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                                  stdout=subprocess.PIPE if echo else log,
-                                 stderr=subprocess.STDOUT)
+                                 stderr=subprocess.STDOUT, process_group=0)
     except OSError as e:  # found, but cannot be executed (bad #! line, permissions)
         log.write(f"cannot run {argv[0]}: {e.strerror}\n".encode())
         return 126
-    if echo is not None:
-        assert child.stdout is not None
-        out = child.stdout
-        # os.read: whatever the gate has written so far, so its progress shows as it runs.
-        for chunk in iter(lambda: os.read(out.fileno(), 65536), b""):
-            log.write(chunk)
-            echo.write(chunk)
-            echo.flush()
-    return child.wait()
+
+    def kill() -> None:
+        try:
+            os.killpg(child.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass  # it has just ended
+
+    expired = threading.Event()
+
+    def expire() -> None:
+        if child.poll() is None:  # not a gate that exited but left a child holding output
+            expired.set()
+        kill()
+
+    timer = threading.Timer(timeout, expire)
+    timer.daemon = True
+    timer.start()
+    try:
+        if echo is not None:
+            assert child.stdout is not None
+            out = child.stdout
+            # os.read: whatever the gate has written so far, so its progress shows as it
+            # runs. The loop ends when every process holding the pipe has gone.
+            for chunk in iter(lambda: os.read(out.fileno(), 65536), b""):
+                log.write(chunk)
+                echo.write(chunk)
+                echo.flush()
+        code = child.wait()
+    except BaseException:  # ^C: in a group of its own the gate did not get the SIGINT
+        kill()
+        child.wait()
+        raise
+    finally:
+        timer.cancel()
+    return None if expired.is_set() else code
 
 
 def _record(repo: Repo, worker_id: str, outcome: Outcome) -> None:
