@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from importlib import resources
 
 from git_worker.config import Config
 from git_worker.errors import WorkerError
@@ -31,7 +30,11 @@ class Template:
 
 
 def builtin() -> Template:
-    text = resources.files("git_worker").joinpath("templates/prompt.md").read_text("utf-8")
+    # A file next to this module, not importlib.resources: that import alone costs every
+    # spawn ~10 ms, and git-worker is never run from a zip.
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates", "prompt.md")
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
     return Template(text, "built-in")
 
 
