@@ -135,8 +135,8 @@ def run_gate(repo: Repo, config: Config, worker_id: str, *, echo: BinaryIO | Non
 
 def _run(argv: list[str], cwd: str, env: dict[str, str], log: BinaryIO,
          echo: BinaryIO | None, timeout: float) -> int | None:
-    """The gate's exit code; None if it ran out of time (then it and its children are
-    killed: it runs as a process group of its own, as does anything it starts)."""
+    """The gate's exit code; None if it ran out of time. It runs in a process group of
+    its own, which what it starts inherits: a timeout or ^C kills the whole group."""
     try:
         child = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                                  stdout=subprocess.PIPE if echo else log,
