@@ -37,16 +37,27 @@ def now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
+# What every reader of a record relies on. A record that breaks it (edited by hand, written
+# by a broken tool) is reported as unreadable — list goes on, fsck offers its history —
+# instead of crashing whichever command touches it first.
+_REQUIRED = ("id", "state", "branch", "base", "worktree")
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "id": (str,), "state": (str,), "branch": (str,), "base": (dict,), "worktree": (str,),
+    "agent": (str, type(None)), "model": (str, type(None)), "launcher": (dict,),
+    "created_at": (str,), "updated_at": (str,), "exit_code": (int, type(None)),
+    "review": (dict,), "task": (dict,), "spawn_steps": (list,), "host": (str,),
+    "owner": (dict, type(None)), "merge": (dict, type(None)), "schema_version": (int,),
+}
+
+
 class Record:
     """worker.json. Field names and meanings are documented in README ("worker.json").
 
     A plain class rather than a dataclass, like everything list and show touch (see
-    repo.Repo): FIELDS is the field list a dataclass would have kept.
+    repo.Repo); FIELDS, in worker.json's order, is the field list a dataclass would keep.
     """
 
-    FIELDS = ("id", "state", "branch", "base", "worktree", "agent", "model", "launcher",
-              "created_at", "updated_at", "exit_code", "review", "task", "spawn_steps", "host",
-              "owner", "merge", "schema_version")
+    FIELDS = tuple(_FIELD_TYPES)
 
     def __init__(
         self, id: str, state: str, branch: str, base: dict[str, Any], worktree: str, *,
@@ -111,19 +122,6 @@ class Record:
         if not isinstance(base.get("name"), str) or not isinstance(base.get("oid"), str):
             raise ValueError("base needs a name and an oid (strings)")
         return cls(**known)
-
-
-# What every reader of a record relies on. A record that breaks it (edited by hand, written
-# by a broken tool) is reported as unreadable — list goes on, fsck offers its history —
-# instead of crashing whichever command touches it first.
-_REQUIRED = ("id", "state", "branch", "base", "worktree")
-_FIELD_TYPES: dict[str, tuple[type, ...]] = {
-    "id": (str,), "state": (str,), "branch": (str,), "base": (dict,), "worktree": (str,),
-    "agent": (str, type(None)), "model": (str, type(None)), "launcher": (dict,),
-    "created_at": (str,), "updated_at": (str,), "exit_code": (int, type(None)),
-    "review": (dict,), "task": (dict,), "spawn_steps": (list,), "host": (str,),
-    "owner": (dict, type(None)), "merge": (dict, type(None)), "schema_version": (int,),
-}
 
 
 def _json_type(value: object) -> str:
