@@ -247,7 +247,7 @@ def log_of(repo: GitRepo, worker_id: str) -> str:
     return (repo.path / ".git" / "workers" / worker_id / "agent.log").read_text()
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 20) -> None:
+def wait_for(predicate: Callable[[], bool], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, "condition not met in time"

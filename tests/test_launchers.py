@@ -254,7 +254,7 @@ def test_exit_recorded_while_a_leftover_child_holds_the_output(repo: GitRepo, sa
     child = sandbox.root / "child.pid"
     path = sandbox.script("daemonizing-agent", f"""
         echo "agent: leaving a child behind"
-        sleep 60 &
+        sleep 300 &
         echo $! > {child}
         exit 4
     """)
@@ -262,7 +262,7 @@ def test_exit_recorded_while_a_leftover_child_holds_the_output(repo: GitRepo, sa
     repo.git("config", "worker.agent.d.command", str(path))
     repo.ok("spawn", "w1", "-a", "d")
     try:
-        assert repo.wait("w1", "failed", timeout=15)["exit_code"] == 4
+        assert repo.wait("w1", "failed", timeout=60)["exit_code"] == 4  # child: 300 s
         assert "leaving a child behind" in repo.ok("logs", "w1").out
     finally:
         os.kill(int(child.read_text()), signal.SIGKILL)

@@ -200,7 +200,7 @@ def test_spawn_review_flags_override_the_setting(repo: GitRepo, sandbox: Sandbox
     assert r.code == 2 and "not allowed with argument" in r.err
 
 
-def wait_for_runner(repo: GitRepo, wid: str, timeout: float = 20) -> None:
+def wait_for_runner(repo: GitRepo, wid: str, timeout: float = 60) -> None:
     """Until the process that babysat the agent (and would run the gate) has ended."""
     pid = repo.record(wid)["launcher"]["pid"]
     deadline = time.monotonic() + timeout

@@ -5,11 +5,10 @@ matrix of failpoints (every step x error/kill/crash) is in test_faults.py."""
 from __future__ import annotations
 
 import subprocess
-import time
 
 import pytest
 
-from conftest import GitRepo, Sandbox
+from conftest import GitRepo, Sandbox, wait_for
 
 
 def test_failing_setup_command_rolls_everything_back(repo: GitRepo, agent) -> None:
@@ -76,10 +75,7 @@ def test_work_of_an_agent_started_before_the_kill_is_kept(repo: GitRepo, agent) 
     assert r.code == 137
     repo.wait("w1", "spawning")
     main = repo.git("rev-parse", "main")
-    for _ in range(100):  # the stand-in agent commits within moments
-        if repo.git("rev-parse", "worker/w1") != main:
-            break
-        time.sleep(0.1)
+    wait_for(lambda: repo.git("rev-parse", "worker/w1") != main)  # the agent commits
     fsck = repo.worker("fsck", "--repair")
     assert "kept its work (state failed)" in fsck.out
     assert repo.record("w1")["state"] == "failed"
