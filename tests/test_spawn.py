@@ -89,6 +89,7 @@ def test_spawning_an_existing_worker_fails_and_keeps_it(repo: GitRepo) -> None:
     r = repo.worker("spawn", "w1", "--no-launch")
     assert r.code == 1
     assert "worker 'w1' already exists (state ready, branch worker/w1)" in r.err
+    assert "hint: git worker show w1 says what it holds" in r.err
     assert "git worker rm w1" in r.err
     assert repo.snapshot() == before
 

@@ -275,7 +275,8 @@ def _claim(repo: Repo, record: Record) -> registry.Entry:
         raise WorkerError(
             f"worker '{record.id}' already exists (state {existing.record.state}, "
             f"branch {refnames.short(existing.record.branch)})",
-            hint=f"remove it first: git worker rm {record.id}",
+            hint=f"git worker show {record.id} says what it holds; to start over, remove it "
+                 f"first: git worker rm {record.id}",
         ) from None
 
 
