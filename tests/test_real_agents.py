@@ -1,18 +1,25 @@
-"""The adapters' argv against the real agent CLIs, installed from the npm registry.
+"""The adapters' argv against the real agent CLIs, installed from npm and PyPI.
 
 Nobody is logged in (the sandbox has a HOME of its own and no API keys), so no model is
 ever called: each CLI parses our arguments, then stops at authentication (claude, gemini)
-or retries the network (codex, stopped after it showed it accepted everything). The CLIs
-are installed once into a cache directory and reused; versions are pinned to the ones
-checked by hand when the adapters were written — bump them here to re-check.
+or retries the network (codex, stopped after it showed it accepted everything). aider,
+which speaks to any OpenAI-compatible server, gets one on loopback that answers with a
+canned edit, so its run goes all the way: prompt in, file edited, commit on the branch.
+The CLIs are installed once into a cache directory and reused; versions are pinned to the
+ones checked by hand when the adapters were written — bump them here to re-check.
 """
 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
 import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -24,14 +31,15 @@ PACKAGES = {
     "codex": "@openai/codex@0.171.0",
     "gemini": "@google/gemini-cli@0.61.0",
 }
+AIDER = "aider-chat==0.86.2"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "git-worker-tests"
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.timeout(600),  # the first run downloads the CLIs
-    pytest.mark.skipif(shutil.which("npm") is None,
-                       reason="npm is not installed: the real agent CLIs come from npm"),
 ]
+needs_npm = pytest.mark.skipif(shutil.which("npm") is None,
+                               reason="npm is not installed: these agent CLIs come from npm")
 
 
 def npm_bin(name: str) -> Path:
@@ -48,6 +56,64 @@ def npm_bin(name: str) -> Path:
                            check=True, stdin=subprocess.DEVNULL, timeout=540)
     assert binary.exists(), f"npm installed {spec} but {binary} is missing"
     return binary.parent
+
+
+def aider_bin() -> Path:
+    """A directory holding only `aider`, from a virtual environment of its own in the cache
+    (installed once; ~80 s and ~700 MB)."""
+    prefix = CACHE / AIDER
+    bin_dir = CACHE / f"{AIDER}-bin"
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (bin_dir / "aider").exists():
+            shutil.rmtree(prefix, ignore_errors=True)
+            subprocess.run([sys.executable, "-m", "venv", str(prefix)], check=True)
+            subprocess.run([str(prefix / "bin" / "python"), "-m", "pip", "install", "-q",
+                            "--disable-pip-version-check", AIDER],
+                           check=True, stdin=subprocess.DEVNULL, timeout=540)
+            bin_dir.mkdir(exist_ok=True)
+            (bin_dir / "aider").symlink_to(prefix / "bin" / "aider")
+    return bin_dir
+
+
+class FakeModel(BaseHTTPRequestHandler):
+    """An OpenAI-compatible chat endpoint: asked for an edit, it writes hello.txt whole;
+    asked for a commit message (aider's second call), it gives one."""
+
+    requests: list[dict[str, object]]
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.requests.append(body)
+        system = str(body["messages"][0].get("content", "")).lower()
+        text = ("Add hello.txt" if "commit message" in system
+                else "hello.txt\n```\nHello from the model\n```\n")
+        data = json.dumps({
+            "id": "1", "object": "chat.completion", "created": 0, "model": body["model"],
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": text}}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+        }).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def fake_model() -> Iterator[tuple[str, list[dict[str, object]]]]:
+    """(base URL, the requests it received) of a FakeModel server on loopback."""
+    handler = type("Handler", (FakeModel,), {"requests": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1", handler.requests
+    server.shutdown()
+    server.server_close()
 
 
 def with_cli(sandbox: Sandbox, name: str) -> dict[str, str]:
@@ -78,6 +144,7 @@ def history(repo: GitRepo, worker_id: str) -> str:
     return repo.ok("show", worker_id, "--history").out
 
 
+@needs_npm
 def test_real_claude_accepts_our_arguments(repo: GitRepo, sandbox: Sandbox) -> None:
     with_cli(sandbox, "claude")
     repo.ok("spawn", "w1", "-a", "claude", "-m", "sonnet", "-d", "say hello")
@@ -91,6 +158,7 @@ def test_real_claude_accepts_our_arguments(repo: GitRepo, sandbox: Sandbox) -> N
     assert_clean(repo, "w1")
 
 
+@needs_npm
 def test_real_codex_accepts_our_arguments(repo: GitRepo, sandbox: Sandbox) -> None:
     with_cli(sandbox, "codex")
     repo.ok("spawn", "w1", "-a", "codex", "-m", "gpt-5", "-d", "say hello")
@@ -110,6 +178,7 @@ def test_real_codex_accepts_our_arguments(repo: GitRepo, sandbox: Sandbox) -> No
     assert_clean(repo, "w1")
 
 
+@needs_npm
 @pytest.mark.skipif(shutil.which("node") is None or node_major() < 20,
                     reason="the Gemini CLI needs Node.js 20 or newer")
 def test_real_gemini_accepts_our_arguments(repo: GitRepo, sandbox: Sandbox) -> None:
@@ -121,4 +190,32 @@ def test_real_gemini_accepts_our_arguments(repo: GitRepo, sandbox: Sandbox) -> N
     assert "Unknown argument" not in log
     assert "Approval mode overridden" not in log  # --skip-trust: auto_edit really applies
     assert shown["exit_code"] == 41
+    assert_clean(repo, "w1")
+
+
+def test_real_aider_edits_and_commits_on_its_branch(
+        repo: GitRepo, sandbox: Sandbox,
+        fake_model: tuple[str, list[dict[str, object]]]) -> None:
+    url, requests = fake_model
+    sandbox.env["PATH"] = f"{aider_bin()}{os.pathsep}{sandbox.env['PATH']}"
+    sandbox.env.update(OPENAI_API_KEY="sk-test", OPENAI_API_BASE=url)
+    # Flags of the fake model's making only: the adapter's own stay as they are.
+    repo.git("config", "worker.agent.aider.args", "--edit-format whole --no-stream")
+    repo.ok("spawn", "w1", "-a", "aider", "-m", "openai/test-model",
+            "-d", "Add a file hello.txt that greets the reader.")
+    shown = repo.wait("w1", "exited", "failed", timeout=240)
+    log = log_of(repo, "w1")
+    assert shown["exit_code"] == 0, log
+    assert "Applied edit to hello.txt" in log
+    # The prompt reached aider (--message-file) and the model it was told to use (-m).
+    asked = json.dumps(requests[0])
+    assert "Add a file hello.txt that greets the reader." in asked
+    assert "You are working on task w1" in asked
+    assert requests[0]["model"] == "test-model"
+    assert repo.git("show", "worker/w1:hello.txt") == "Hello from the model"
+    assert repo.git("log", "-1", "--format=%s", "worker/w1") == "Add hello.txt"
+    # Its histories are in the runtime dir and its repo-map cache is excluded: the
+    # worktree is clean, so rm needs no --force (the branch is merged first: rm keeps work).
+    assert (repo.path / ".git" / "workers" / "w1" / "aider.chat.md").exists()
+    repo.ok("merge", "w1")
     assert_clean(repo, "w1")
