@@ -2,9 +2,10 @@
 
 Nobody is logged in (the sandbox has a HOME of its own and no API keys), so no model is
 ever called: each CLI parses our arguments, then stops at authentication (claude, gemini)
-or retries the network (codex, stopped after it showed it accepted everything). aider,
-which speaks to any OpenAI-compatible server, gets one on loopback that answers with a
-canned edit, so its run goes all the way: prompt in, file edited, commit on the branch.
+or retries the network (codex, stopped after it showed it accepted everything). aider and
+codex, which can be pointed at any OpenAI-compatible server, also get one on loopback
+that answers with canned replies, so their runs go all the way: aider's edits a file and
+commits it; codex's ends its turn, and its `notify` hook tells the registry it is done.
 The CLIs are installed once into a cache directory and reused; versions are pinned to the
 ones checked by hand when the adapters were written — bump them here to re-check.
 """
@@ -105,15 +106,51 @@ class FakeModel(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def fake_model() -> Iterator[tuple[str, list[dict[str, object]]]]:
-    """(base URL, the requests it received) of a FakeModel server on loopback."""
-    handler = type("Handler", (FakeModel,), {"requests": []})
+class FakeResponses(BaseHTTPRequestHandler):
+    """The Responses API as codex streams it (server-sent events): one short answer."""
+
+    protocol_version = "HTTP/1.1"
+    requests: list[dict[str, object]]
+
+    def do_POST(self) -> None:  # noqa: N802
+        self.requests.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        usage = {"input_tokens": 1, "output_tokens": 1, "total_tokens": 2}
+        message = {"type": "message", "role": "assistant", "id": "msg_1",
+                   "content": [{"type": "output_text", "text": "Nothing left to do."}]}
+        data = b"".join(
+            f"event: {kind}\ndata: {json.dumps({'type': kind, **fields})}\n\n".encode()
+            for kind, fields in (
+                ("response.created", {"response": {"id": "resp_1"}}),
+                ("response.output_item.done", {"item": message}),
+                ("response.completed", {"response": {"id": "resp_1", "usage": usage}})))
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def serve(kind: type[BaseHTTPRequestHandler]) -> Iterator[tuple[str, list[dict[str, object]]]]:
+    """(base URL, the requests it received) of a server of ``kind`` on loopback."""
+    handler = type("Handler", (kind,), {"requests": []})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}/v1", handler.requests
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def fake_model() -> Iterator[tuple[str, list[dict[str, object]]]]:
+    yield from serve(FakeModel)
+
+
+@pytest.fixture
+def fake_responses() -> Iterator[tuple[str, list[dict[str, object]]]]:
+    yield from serve(FakeResponses)
 
 
 def with_cli(sandbox: Sandbox, name: str) -> dict[str, str]:
@@ -175,6 +212,28 @@ def test_real_codex_accepts_our_arguments(repo: GitRepo, sandbox: Sandbox) -> No
     assert "You are working on task w1" in log  # the prompt arrived on stdin
     home = repo.path / ".git" / "workers" / "w1" / "codex-home"
     assert (home / "installation_id").exists() or list(home.iterdir())  # CODEX_HOME used
+    assert_clean(repo, "w1")
+
+
+@needs_npm
+def test_real_codex_finishes_its_turn_and_says_done(
+        repo: GitRepo, sandbox: Sandbox,
+        fake_responses: tuple[str, list[dict[str, object]]]) -> None:
+    url, requests = fake_responses
+    with_cli(sandbox, "codex")
+    sandbox.env["OPENAI_API_KEY"] = "sk-test"
+    provider = f'{{name="loopback", base_url="{url}", env_key="OPENAI_API_KEY"}}'
+    repo.git("config", "worker.agent.codex.args",
+             f"-c 'model_providers.loopback={provider}' -c model_provider=loopback")
+    repo.ok("spawn", "w1", "-a", "codex", "-m", "gpt-5", "-d", "say hello")
+    shown = repo.wait("w1", "exited", "failed", timeout=120)
+    log = log_of(repo, "w1")
+    assert shown["exit_code"] == 0, log
+    assert "Nothing left to do." in log
+    asked = json.dumps(requests[0])
+    assert "You are working on task w1" in asked and requests[0]["model"] == "gpt-5"
+    # Codex ran our notify program at the end of its turn, and it reached the registry.
+    assert "agent: done: Nothing left to do." in history(repo, "w1")
     assert_clean(repo, "w1")
 
 
