@@ -2,10 +2,11 @@
 
 Nobody is logged in (the sandbox has a HOME of its own and no API keys), so no model is
 ever called: each CLI parses our arguments, then stops at authentication (claude, gemini)
-or retries the network (codex, stopped after it showed it accepted everything). aider and
-codex, which can be pointed at any OpenAI-compatible server, also get one on loopback
-that answers with canned replies, so their runs go all the way: aider's edits a file and
-commits it; codex's ends its turn, and its `notify` hook tells the registry it is done.
+or retries the network (codex, stopped after it showed it accepted everything). Then each
+is pointed at a model server on loopback that answers with a script, so that its run goes
+all the way: claude writes a file and commits it with the git commands it is allowed
+(and is refused one it is not), aider edits and commits, codex ends its turn — and the
+hooks of claude and codex tell the registry what the agent is doing.
 The CLIs are installed once into a cache directory and reused; versions are pinned to the
 ones checked by hand when the adapters were written — bump them here to re-check.
 """
@@ -133,19 +134,78 @@ class FakeResponses(BaseHTTPRequestHandler):
         pass
 
 
-def serve(kind: type[BaseHTTPRequestHandler]) -> Iterator[tuple[str, list[dict[str, object]]]]:
+def serve(kind: type[BaseHTTPRequestHandler], **attributes: str
+          ) -> Iterator[tuple[str, list[dict[str, object]]]]:
     """(base URL, the requests it received) of a server of ``kind`` on loopback."""
-    handler = type("Handler", (kind,), {"requests": []})
+    requests: list[dict[str, object]] = []
+    handler = type("Handler", (kind,), {"requests": requests, **attributes})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1", handler.requests
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1", requests
     server.shutdown()
     server.server_close()
+
+
+class FakeClaude(BaseHTTPRequestHandler):
+    """Anthropic's Messages API as Claude Code streams it, playing a script of tool calls:
+    one per tool result so far, then "Done.". Requests without tools (Claude Code's side
+    calls) get "Done." at once."""
+
+    protocol_version = "HTTP/1.1"
+    requests: list[dict[str, object]]
+    workdir = ""  # the worktree, for the Write tool's absolute path
+
+    def script(self) -> list[tuple[str, dict[str, str]]]:
+        return [("Write", {"file_path": f"{self.workdir}/hello.txt",
+                           "content": "Hello from Claude\n"}),
+                ("Bash", {"command": "git add hello.txt", "description": "stage"}),
+                ("Bash", {"command": "git commit -m 'Add hello.txt'", "description": "commit"}),
+                ("Bash", {"command": "git reset --hard HEAD~1", "description": "undo"}),
+                ("Bash", {"command": "curl -s http://127.0.0.1:9/", "description": "fetch"})]
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.requests.append(body)
+        done = json.dumps(body["messages"]).count('"tool_result"')
+        script = self.script() if body.get("tools") else []
+        if done < len(script):
+            name, args = script[done]
+            block = {"type": "tool_use", "id": f"toolu_{done}", "name": name, "input": {}}
+            delta = {"type": "input_json_delta", "partial_json": json.dumps(args)}
+            stop = "tool_use"
+        else:
+            block, delta, stop = ({"type": "text", "text": ""},
+                                  {"type": "text_delta", "text": "Done."}, "end_turn")
+        message = {"id": "msg_1", "type": "message", "role": "assistant",
+                   "model": body["model"], "content": [], "stop_reason": None,
+                   "stop_sequence": None, "usage": {"input_tokens": 1, "output_tokens": 1}}
+        events = [("message_start", {"message": message}),
+                  ("content_block_start", {"index": 0, "content_block": block}),
+                  ("content_block_delta", {"index": 0, "delta": delta}),
+                  ("content_block_stop", {"index": 0}),
+                  ("message_delta", {"delta": {"stop_reason": stop, "stop_sequence": None},
+                                     "usage": {"output_tokens": 1}}),
+                  ("message_stop", {})]
+        data = b"".join(f"event: {kind}\ndata: {json.dumps({'type': kind, **fields})}\n\n"
+                        .encode() for kind, fields in events)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
 
 
 @pytest.fixture
 def fake_model() -> Iterator[tuple[str, list[dict[str, object]]]]:
     yield from serve(FakeModel)
+
+
+@pytest.fixture
+def fake_claude(repo: GitRepo) -> Iterator[tuple[str, list[dict[str, object]]]]:
+    yield from serve(FakeClaude, workdir=str(repo.workers_dir / "w1"))
 
 
 @pytest.fixture
@@ -192,6 +252,35 @@ def test_real_claude_accepts_our_arguments(repo: GitRepo, sandbox: Sandbox) -> N
     assert "unknown option" not in log and "cannot be used with root" not in log
     # Claude loaded our --settings and ran its SessionStart hook: the registry heard it.
     assert "agent: started" in history(repo, "w1")
+    assert_clean(repo, "w1")
+
+
+@needs_npm
+def test_real_claude_commits_with_the_git_commands_it_is_allowed(
+        repo: GitRepo, sandbox: Sandbox,
+        fake_claude: tuple[str, list[dict[str, object]]]) -> None:
+    url, requests = fake_claude
+    with_cli(sandbox, "claude")
+    sandbox.env.update(ANTHROPIC_API_KEY="sk-ant-test", ANTHROPIC_BASE_URL=url[:-len("/v1")])
+    repo.ok("spawn", "w1", "-a", "claude", "-m", "sonnet", "-d", "Add hello.txt")
+    shown = repo.wait("w1", "exited", "failed", timeout=120)
+    log = log_of(repo, "w1")
+    assert shown["exit_code"] == 0, log
+    turns = [r for r in requests if r.get("tools")]  # not Claude Code's side calls
+    assert "You are working on task w1" in json.dumps(turns[0])  # the prompt, on stdin
+    # acceptEdits let it write; the allowlist let it add and commit, not reset or curl.
+    assert repo.git("show", "worker/w1:hello.txt") == "Hello from Claude"
+    assert repo.git("log", "-1", "--format=%s", "worker/w1") == "Add hello.txt"
+    results = {block["tool_use_id"]: block for m in turns[-1]["messages"]
+               if isinstance(m["content"], list) for block in m["content"]
+               if block.get("type") == "tool_result"}
+    assert [bool(results[f"toolu_{n}"].get("is_error")) for n in range(5)] == \
+        [False, False, False, True, True]
+    assert "requires approval" in str(results["toolu_3"]["content"])
+    # Its hooks (through --settings) told the registry it started and finished.
+    events = history(repo, "w1")
+    assert "agent: started" in events and "agent: done" in events
+    repo.ok("merge", "w1")
     assert_clean(repo, "w1")
 
 

@@ -6,7 +6,8 @@ task text never becomes an argument and never reaches a shell.
 
 What each built-in adapter allows by default (README "Agents" says the same):
 - claude: `claude -p --permission-mode acceptEdits` — edits files in its worktree without
-  asking and may run `git add/commit/status/diff/log`; any other command is refused (in -p
+  asking (acceptEdits covers Claude Code's file commands there too: touch, mkdir, mv, cp,
+  rm) and may run `git add/commit/status/diff/log`; any other command is refused (in -p
   mode nobody can approve it). Never --dangerously-skip-permissions (Claude Code refuses it
   as root anyway); hooks report "waiting"/"done" to the registry through --settings.
 - codex: `codex exec -s workspace-write --add-dir <git-dir>` — runs commands in its
@@ -136,7 +137,8 @@ def invocation(config: Config, name: str, *, model: str | None, ctx: Context) ->
 def allows(name: str) -> str:
     """One line, for doctor and README: what the adapter may do without asking."""
     return {
-        "claude": "edits files; runs only git add/commit/status/diff/log (acceptEdits)",
+        "claude": "edits files (and file commands); runs only git add/commit/status/diff/log "
+                  "(acceptEdits)",
         "codex": "runs commands in its workspace-write sandbox (worktree + .git writable)",
         "aider": "edits and auto-commits; answers yes to its confirmations (--yes-always)",
         "gemini": "auto-approves file edits only (auto_edit)",
