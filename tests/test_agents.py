@@ -92,8 +92,11 @@ def test_aider_and_gemini_argv(repo: GitRepo, sandbox: Sandbox) -> None:
     (repo.workers_dir / "a1" / ".aider.tags.cache.v4").mkdir()
     assert repo.git("status", "--porcelain", cwd=repo.workers_dir / "a1") == ""
     assert (repo.path / ".git" / "info" / "exclude").read_text().count("/.aider*") == 1
-    assert argv_of(gemini) == ["--skip-trust", "--approval-mode", "auto_edit", "-p",
-                               "Carry out the task described above."]
+    policy = repo.path / ".git" / "workers" / "g1" / "gemini-policy.toml"
+    assert argv_of(gemini) == ["--skip-trust", "--approval-mode", "auto_edit", "--policy",
+                               str(policy), "-p", "Carry out the task described above."]
+    assert 'commandPrefix = ["git add", "git commit", "git status", "git diff", "git log"]' \
+        in policy.read_text()
     assert "You are working on task g1" in gemini.with_suffix(".seen.stdin").read_text()
 
 

@@ -198,6 +198,44 @@ class FakeClaude(BaseHTTPRequestHandler):
         pass
 
 
+class FakeGemini(BaseHTTPRequestHandler):
+    """The Gemini API's streamGenerateContent (server-sent events), playing a script of
+    function calls: one per function response so far, then "Done."."""
+
+    protocol_version = "HTTP/1.1"
+    requests: list[dict[str, object]]
+    workdir = ""
+
+    def script(self) -> list[tuple[str, dict[str, str]]]:
+        return [("write_file", {"file_path": f"{self.workdir}/hello.txt",
+                                "content": "Hello from Gemini\n"}),
+                ("run_shell_command", {"command": "git add hello.txt"}),
+                ("run_shell_command", {"command": "git commit -m 'Add hello.txt'"}),
+                ("run_shell_command", {"command": "git reset --hard HEAD~1"})]
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.requests.append(body)
+        done = json.dumps(body["contents"]).count('"functionResponse"')
+        script = self.script() if body.get("tools") else []
+        part: dict[str, object] = {"text": "Done."}
+        if done < len(script):
+            part = {"functionCall": {"name": script[done][0], "args": script[done][1]}}
+        chunk = {"candidates": [{"content": {"role": "model", "parts": [part]},
+                                 "finishReason": "STOP", "index": 0}],
+                 "usageMetadata": {"promptTokenCount": 1, "candidatesTokenCount": 1,
+                                   "totalTokenCount": 2}}
+        data = f"data: {json.dumps(chunk)}\r\n\r\n".encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
 @pytest.fixture
 def fake_model() -> Iterator[tuple[str, list[dict[str, object]]]]:
     yield from serve(FakeModel)
@@ -206,6 +244,11 @@ def fake_model() -> Iterator[tuple[str, list[dict[str, object]]]]:
 @pytest.fixture
 def fake_claude(repo: GitRepo) -> Iterator[tuple[str, list[dict[str, object]]]]:
     yield from serve(FakeClaude, workdir=str(repo.workers_dir / "w1"))
+
+
+@pytest.fixture
+def fake_gemini(repo: GitRepo) -> Iterator[tuple[str, list[dict[str, object]]]]:
+    yield from serve(FakeGemini, workdir=str(repo.workers_dir / "w1"))
 
 
 @pytest.fixture
@@ -365,5 +408,34 @@ def test_real_aider_edits_and_commits_on_its_branch(
     # Its histories are in the runtime dir and its repo-map cache is excluded: the
     # worktree is clean, so rm needs no --force (the branch is merged first: rm keeps work).
     assert (repo.path / ".git" / "workers" / "w1" / "aider.chat.md").exists()
+    repo.ok("merge", "w1")
+    assert_clean(repo, "w1")
+
+
+@needs_npm
+@pytest.mark.skipif(shutil.which("node") is None or node_major() < 20,
+                    reason="the Gemini CLI needs Node.js 20 or newer")
+def test_real_gemini_commits_with_the_git_commands_its_policy_allows(
+        repo: GitRepo, sandbox: Sandbox,
+        fake_gemini: tuple[str, list[dict[str, object]]]) -> None:
+    url, requests = fake_gemini
+    with_cli(sandbox, "gemini")
+    sandbox.env.update(GEMINI_API_KEY="test-key", GOOGLE_GEMINI_BASE_URL=url[:-len("/v1")])
+    settings = sandbox.home / ".gemini" / "settings.json"  # an API key, chosen once
+    settings.parent.mkdir(parents=True, exist_ok=True)
+    settings.write_text('{"security": {"auth": {"selectedType": "gemini-api-key"}}}')
+    repo.ok("spawn", "w1", "-a", "gemini", "-m", "gemini-2.5-pro", "-d", "Add hello.txt")
+    shown = repo.wait("w1", "exited", "failed", timeout=120)
+    log = log_of(repo, "w1")
+    assert shown["exit_code"] == 0, log
+    turns = [r for r in requests if r.get("tools")]
+    assert "You are working on task w1" in json.dumps(turns[0])  # the prompt, on stdin
+    # auto_edit let it write; our policy let it add and commit, not reset.
+    assert repo.git("show", "worker/w1:hello.txt") == "Hello from Gemini"
+    assert repo.git("log", "-1", "--format=%s", "worker/w1") == "Add hello.txt"
+    responses = [part["functionResponse"]["response"] for c in turns[-1]["contents"]
+                 for part in c["parts"] if "functionResponse" in part]
+    assert ["error" in r for r in responses] == [False, False, False, True]
+    assert "denied by policy" in responses[3]["error"]
     repo.ok("merge", "w1")
     assert_clean(repo, "w1")

@@ -15,7 +15,9 @@ What each built-in adapter allows by default (README "Agents" says the same):
   approvals "never" is what exec does. Own CODEX_HOME with the user's auth.json linked in.
 - aider: `aider --message-file <prompt> --yes-always` — edits and auto-commits, says yes to
   its confirmations (but opens no browser); `/.aider*` goes to .git/info/exclude.
-- gemini: `gemini --skip-trust --approval-mode auto_edit -p …` — auto-approves edits only.
+- gemini: `gemini --skip-trust --approval-mode auto_edit --policy <file> -p …` — edits files
+  without asking, and its policy file allows the same git commands as claude's allowlist;
+  any other command is denied (in -p mode nobody can approve it).
 Extra flags (e.g. more permissions) only from `git config worker.agent.<name>.args`.
 """
 
@@ -31,9 +33,10 @@ from git_worker.errors import WorkerError
 
 BUILTIN = ("claude", "codex", "aider", "gemini")
 
-# git commands Claude Code may run without asking: enough to commit its work, nothing more.
-CLAUDE_ALLOWED_TOOLS = ("Bash(git add:*)", "Bash(git commit:*)", "Bash(git status:*)",
-                        "Bash(git diff:*)", "Bash(git log:*)")
+# The git commands claude and gemini may run without asking: enough to commit their work,
+# nothing more (no reset, push, checkout…).
+GIT_COMMANDS = ("git add", "git commit", "git status", "git diff", "git log")
+CLAUDE_ALLOWED_TOOLS = tuple(f"Bash({c}:*)" for c in GIT_COMMANDS)
 # The fixed instruction gemini gets with -p; the task itself comes on stdin.
 GEMINI_INSTRUCTION = "Carry out the task described above."
 
@@ -119,7 +122,8 @@ def invocation(config: Config, name: str, *, model: str | None, ctx: Context) ->
         env["BROWSER"] = "true"
         excluded = exclude(ctx.common_dir, AIDER_EXCLUDE)
     elif name == "gemini":
-        argv = [*(command or ["gemini"]), "--skip-trust", "--approval-mode", "auto_edit"]
+        argv = [*(command or ["gemini"]), "--skip-trust", "--approval-mode", "auto_edit",
+                "--policy", write_gemini_policy(ctx)]
         argv += ["--model", model] if model else []
         argv += ["-p", GEMINI_INSTRUCTION]  # appended to the prompt read from stdin
     elif command is not None:
@@ -141,7 +145,8 @@ def allows(name: str) -> str:
                   "(acceptEdits)",
         "codex": "runs commands in its workspace-write sandbox (worktree + .git writable)",
         "aider": "edits and auto-commits; answers yes to its confirmations (--yes-always)",
-        "gemini": "auto-approves file edits only (auto_edit)",
+        "gemini": "edits files; runs only git add/commit/status/diff/log (auto_edit, "
+                  "--policy)",
     }.get(name, "whatever its configured command does")
 
 
@@ -180,6 +185,17 @@ def write_claude_settings(ctx: Context) -> str:
     path = os.path.join(ctx.runtime_dir, "claude-settings.json")
     with open(path, "w", encoding="utf-8") as f:
         json.dump(settings, f, indent=2)
+    return path
+
+
+def write_gemini_policy(ctx: Context) -> str:
+    """A Gemini CLI policy file allowing GIT_COMMANDS (auto_edit approves edits only)."""
+    prefixes = ", ".join(json.dumps(c) for c in GIT_COMMANDS)  # TOML strings, like JSON's
+    path = os.path.join(ctx.runtime_dir, "gemini-policy.toml")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("# git-worker: what a gemini worker may run without asking\n"
+                f'[[rule]]\ntoolName = "run_shell_command"\ncommandPrefix = [{prefixes}]\n'
+                'decision = "allow"\npriority = 100\n')
     return path
 
 
