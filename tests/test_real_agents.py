@@ -19,14 +19,20 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from conftest import GitRepo, Sandbox, log_of, wait_for
+from fake_models import (
+    AnthropicMessages,
+    GeminiGenerate,
+    OpenAIChat,
+    OpenAIResponses,
+    Served,
+    serve,
+)
 
 PACKAGES = {
     "claude": "@anthropic-ai/claude-code@2.1.197",
@@ -79,181 +85,24 @@ def aider_bin() -> Path:
     return bin_dir
 
 
-class FakeModel(BaseHTTPRequestHandler):
-    """An OpenAI-compatible chat endpoint: asked for an edit, it writes hello.txt whole;
-    asked for a commit message (aider's second call), it gives one."""
-
-    requests: list[dict[str, object]]
-
-    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.requests.append(body)
-        system = str(body["messages"][0].get("content", "")).lower()
-        text = ("Add hello.txt" if "commit message" in system
-                else "hello.txt\n```\nHello from the model\n```\n")
-        data = json.dumps({
-            "id": "1", "object": "chat.completion", "created": 0, "model": body["model"],
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": text}}],
-            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-        }).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-class FakeResponses(BaseHTTPRequestHandler):
-    """The Responses API as codex streams it (server-sent events): one short answer."""
-
-    protocol_version = "HTTP/1.1"
-    requests: list[dict[str, object]]
-
-    def do_POST(self) -> None:  # noqa: N802
-        self.requests.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-        usage = {"input_tokens": 1, "output_tokens": 1, "total_tokens": 2}
-        message = {"type": "message", "role": "assistant", "id": "msg_1",
-                   "content": [{"type": "output_text", "text": "Nothing left to do."}]}
-        data = b"".join(
-            f"event: {kind}\ndata: {json.dumps({'type': kind, **fields})}\n\n".encode()
-            for kind, fields in (
-                ("response.created", {"response": {"id": "resp_1"}}),
-                ("response.output_item.done", {"item": message}),
-                ("response.completed", {"response": {"id": "resp_1", "usage": usage}})))
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-def serve(kind: type[BaseHTTPRequestHandler], **attributes: str
-          ) -> Iterator[tuple[str, list[dict[str, object]]]]:
-    """(base URL, the requests it received) of a server of ``kind`` on loopback."""
-    requests: list[dict[str, object]] = []
-    handler = type("Handler", (kind,), {"requests": requests, **attributes})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1", requests
-    server.shutdown()
-    server.server_close()
-
-
-class FakeClaude(BaseHTTPRequestHandler):
-    """Anthropic's Messages API as Claude Code streams it, playing a script of tool calls:
-    one per tool result so far, then "Done.". Requests without tools (Claude Code's side
-    calls) get "Done." at once."""
-
-    protocol_version = "HTTP/1.1"
-    requests: list[dict[str, object]]
-    workdir = ""  # the worktree, for the Write tool's absolute path
-
-    def script(self) -> list[tuple[str, dict[str, str]]]:
-        return [("Write", {"file_path": f"{self.workdir}/hello.txt",
-                           "content": "Hello from Claude\n"}),
-                ("Bash", {"command": "git add hello.txt", "description": "stage"}),
-                ("Bash", {"command": "git commit -m 'Add hello.txt'", "description": "commit"}),
-                ("Bash", {"command": "git reset --hard HEAD~1", "description": "undo"}),
-                ("Bash", {"command": "curl -s http://127.0.0.1:9/", "description": "fetch"})]
-
-    def do_POST(self) -> None:  # noqa: N802
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.requests.append(body)
-        done = json.dumps(body["messages"]).count('"tool_result"')
-        script = self.script() if body.get("tools") else []
-        if done < len(script):
-            name, args = script[done]
-            block = {"type": "tool_use", "id": f"toolu_{done}", "name": name, "input": {}}
-            delta = {"type": "input_json_delta", "partial_json": json.dumps(args)}
-            stop = "tool_use"
-        else:
-            block, delta, stop = ({"type": "text", "text": ""},
-                                  {"type": "text_delta", "text": "Done."}, "end_turn")
-        message = {"id": "msg_1", "type": "message", "role": "assistant",
-                   "model": body["model"], "content": [], "stop_reason": None,
-                   "stop_sequence": None, "usage": {"input_tokens": 1, "output_tokens": 1}}
-        events = [("message_start", {"message": message}),
-                  ("content_block_start", {"index": 0, "content_block": block}),
-                  ("content_block_delta", {"index": 0, "delta": delta}),
-                  ("content_block_stop", {"index": 0}),
-                  ("message_delta", {"delta": {"stop_reason": stop, "stop_sequence": None},
-                                     "usage": {"output_tokens": 1}}),
-                  ("message_stop", {})]
-        data = b"".join(f"event: {kind}\ndata: {json.dumps({'type': kind, **fields})}\n\n"
-                        .encode() for kind, fields in events)
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-class FakeGemini(BaseHTTPRequestHandler):
-    """The Gemini API's streamGenerateContent (server-sent events), playing a script of
-    function calls: one per function response so far, then "Done."."""
-
-    protocol_version = "HTTP/1.1"
-    requests: list[dict[str, object]]
-    workdir = ""
-
-    def script(self) -> list[tuple[str, dict[str, str]]]:
-        return [("write_file", {"file_path": f"{self.workdir}/hello.txt",
-                                "content": "Hello from Gemini\n"}),
-                ("run_shell_command", {"command": "git add hello.txt"}),
-                ("run_shell_command", {"command": "git commit -m 'Add hello.txt'"}),
-                ("run_shell_command", {"command": "git reset --hard HEAD~1"})]
-
-    def do_POST(self) -> None:  # noqa: N802
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.requests.append(body)
-        done = json.dumps(body["contents"]).count('"functionResponse"')
-        script = self.script() if body.get("tools") else []
-        part: dict[str, object] = {"text": "Done."}
-        if done < len(script):
-            part = {"functionCall": {"name": script[done][0], "args": script[done][1]}}
-        chunk = {"candidates": [{"content": {"role": "model", "parts": [part]},
-                                 "finishReason": "STOP", "index": 0}],
-                 "usageMetadata": {"promptTokenCount": 1, "candidatesTokenCount": 1,
-                                   "totalTokenCount": 2}}
-        data = f"data: {json.dumps(chunk)}\r\n\r\n".encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: object) -> None:
-        pass
+@pytest.fixture
+def openai_chat() -> Iterator[Served]:
+    yield from serve(OpenAIChat)
 
 
 @pytest.fixture
-def fake_model() -> Iterator[tuple[str, list[dict[str, object]]]]:
-    yield from serve(FakeModel)
+def openai_responses() -> Iterator[Served]:
+    yield from serve(OpenAIResponses)
 
 
 @pytest.fixture
-def fake_claude(repo: GitRepo) -> Iterator[tuple[str, list[dict[str, object]]]]:
-    yield from serve(FakeClaude, workdir=str(repo.workers_dir / "w1"))
+def anthropic_messages(repo: GitRepo) -> Iterator[Served]:
+    yield from serve(AnthropicMessages, workdir=str(repo.workers_dir / "w1"))
 
 
 @pytest.fixture
-def fake_gemini(repo: GitRepo) -> Iterator[tuple[str, list[dict[str, object]]]]:
-    yield from serve(FakeGemini, workdir=str(repo.workers_dir / "w1"))
-
-
-@pytest.fixture
-def fake_responses() -> Iterator[tuple[str, list[dict[str, object]]]]:
-    yield from serve(FakeResponses)
+def gemini_generate(repo: GitRepo) -> Iterator[Served]:
+    yield from serve(GeminiGenerate, workdir=str(repo.workers_dir / "w1"))
 
 
 def with_cli(sandbox: Sandbox, name: str) -> dict[str, str]:
@@ -300,9 +149,8 @@ def test_real_claude_accepts_our_arguments(repo: GitRepo, sandbox: Sandbox) -> N
 
 @needs_npm
 def test_real_claude_commits_with_the_git_commands_it_is_allowed(
-        repo: GitRepo, sandbox: Sandbox,
-        fake_claude: tuple[str, list[dict[str, object]]]) -> None:
-    url, requests = fake_claude
+        repo: GitRepo, sandbox: Sandbox, anthropic_messages: Served) -> None:
+    url, requests = anthropic_messages
     with_cli(sandbox, "claude")
     sandbox.env.update(ANTHROPIC_API_KEY="sk-ant-test", ANTHROPIC_BASE_URL=url[:-len("/v1")])
     repo.ok("spawn", "w1", "-a", "claude", "-m", "sonnet", "-d", "Add hello.txt")
@@ -349,9 +197,8 @@ def test_real_codex_accepts_our_arguments(repo: GitRepo, sandbox: Sandbox) -> No
 
 @needs_npm
 def test_real_codex_finishes_its_turn_and_says_done(
-        repo: GitRepo, sandbox: Sandbox,
-        fake_responses: tuple[str, list[dict[str, object]]]) -> None:
-    url, requests = fake_responses
+        repo: GitRepo, sandbox: Sandbox, openai_responses: Served) -> None:
+    url, requests = openai_responses
     with_cli(sandbox, "codex")
     sandbox.env["OPENAI_API_KEY"] = "sk-test"
     provider = f'{{name="loopback", base_url="{url}", env_key="OPENAI_API_KEY"}}'
@@ -385,9 +232,8 @@ def test_real_gemini_accepts_our_arguments(repo: GitRepo, sandbox: Sandbox) -> N
 
 
 def test_real_aider_edits_and_commits_on_its_branch(
-        repo: GitRepo, sandbox: Sandbox,
-        fake_model: tuple[str, list[dict[str, object]]]) -> None:
-    url, requests = fake_model
+        repo: GitRepo, sandbox: Sandbox, openai_chat: Served) -> None:
+    url, requests = openai_chat
     sandbox.env["PATH"] = f"{aider_bin()}{os.pathsep}{sandbox.env['PATH']}"
     sandbox.env.update(OPENAI_API_KEY="sk-test", OPENAI_API_BASE=url)
     # Flags of the fake model's making only: the adapter's own stay as they are.
@@ -416,9 +262,8 @@ def test_real_aider_edits_and_commits_on_its_branch(
 @pytest.mark.skipif(shutil.which("node") is None or node_major() < 20,
                     reason="the Gemini CLI needs Node.js 20 or newer")
 def test_real_gemini_commits_with_the_git_commands_its_policy_allows(
-        repo: GitRepo, sandbox: Sandbox,
-        fake_gemini: tuple[str, list[dict[str, object]]]) -> None:
-    url, requests = fake_gemini
+        repo: GitRepo, sandbox: Sandbox, gemini_generate: Served) -> None:
+    url, requests = gemini_generate
     with_cli(sandbox, "gemini")
     sandbox.env.update(GEMINI_API_KEY="test-key", GOOGLE_GEMINI_BASE_URL=url[:-len("/v1")])
     settings = sandbox.home / ".gemini" / "settings.json"  # an API key, chosen once
