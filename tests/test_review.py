@@ -84,7 +84,7 @@ def test_gate_over_its_time_is_stopped_with_its_children(repo: GitRepo,
     assert ("the review gate of 'w1' ran longer than worker.reviewTimeout (2 s) and was "
             "stopped" in r.err)
     assert "hint: make the gate faster, or allow it more time" in r.err
-    assert all(_gone(int(pid)) for pid in pids.read_text().split())
+    wait_for(lambda: all(_gone(int(pid)) for pid in pids.read_text().split()))  # SIGKILLed
     review = repo.record("w1")["review"]
     assert review["status"] == "error" and review["exit_code"] is None
     log = (repo.path / ".git" / "workers" / "w1" / "review.log").read_text()
@@ -110,7 +110,7 @@ def test_interrupted_review_stops_the_gate(repo: GitRepo, sandbox: Sandbox) -> N
     _, err = review.communicate(timeout=30)  # until git-worker, holding stderr, has ended
     assert review.returncode in (130, -signal.SIGINT)  # git itself dies of the SIGINT
     assert b"interrupted" in err
-    assert all(_gone(int(pid)) for pid in pids.read_text().split())
+    wait_for(lambda: all(_gone(int(pid)) for pid in pids.read_text().split()))  # SIGKILLed
 
 
 def _gone(pid: int) -> bool:

@@ -144,24 +144,11 @@ def _run(argv: list[str], cwd: str, env: dict[str, str], log: BinaryIO,
     except OSError as e:  # found, but cannot be executed (bad #! line, permissions)
         log.write(f"cannot run {argv[0]}: {e.strerror}\n".encode())
         return 126
-
-    def kill() -> None:
-        try:
-            os.killpg(child.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass  # it has just ended
-
     expired = threading.Event()
-
-    def expire() -> None:
-        if child.poll() is None:  # not a gate that exited but left a child holding output
-            expired.set()
-        kill()
-
-    timer = threading.Timer(timeout, expire)
+    timer = threading.Timer(timeout, _expire, (child, expired))
     timer.daemon = True
-    timer.start()
     try:
+        timer.start()
         if echo is not None:
             assert child.stdout is not None
             out = child.stdout
@@ -173,12 +160,27 @@ def _run(argv: list[str], cwd: str, env: dict[str, str], log: BinaryIO,
                 echo.flush()
         code = child.wait()
     except BaseException:  # ^C: in a group of its own the gate did not get the SIGINT
-        kill()
+        _kill_group(child)
         child.wait()
         raise
     finally:
         timer.cancel()
     return None if expired.is_set() else code
+
+
+def _expire(child: subprocess.Popen[bytes], expired: threading.Event) -> None:
+    """The gate's time is up: mark it (unless it has exited and only a child of its holds
+    the output open), and kill its group."""
+    if child.poll() is None:
+        expired.set()
+    _kill_group(child)
+
+
+def _kill_group(child: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(child.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass  # it has just ended
 
 
 def _record(repo: Repo, worker_id: str, outcome: Outcome) -> None:
