@@ -133,6 +133,15 @@ def history(repo: GitRepo, worker_id: str) -> str:
     return repo.ok("show", worker_id, "--history").out
 
 
+def run_to_the_end(repo: GitRepo, *spawn_args: str, timeout: float = 120) -> str:
+    """Spawn w1 with ``spawn_args`` and wait until its agent has exited 0; its log."""
+    repo.ok("spawn", "w1", *spawn_args)
+    shown = repo.wait("w1", "exited", "failed", timeout=timeout)
+    log = log_of(repo, "w1")
+    assert shown["exit_code"] == 0, log
+    return log
+
+
 @needs_npm
 def test_real_claude_accepts_our_arguments(repo: GitRepo, sandbox: Sandbox) -> None:
     with_cli(sandbox, "claude")
@@ -153,10 +162,7 @@ def test_real_claude_commits_with_the_git_commands_it_is_allowed(
     url, requests = anthropic_messages
     with_cli(sandbox, "claude")
     sandbox.env.update(ANTHROPIC_API_KEY="sk-ant-test", ANTHROPIC_BASE_URL=url[:-len("/v1")])
-    repo.ok("spawn", "w1", "-a", "claude", "-m", "sonnet", "-d", "Add hello.txt")
-    shown = repo.wait("w1", "exited", "failed", timeout=120)
-    log = log_of(repo, "w1")
-    assert shown["exit_code"] == 0, log
+    run_to_the_end(repo, "-a", "claude", "-m", "sonnet", "-d", "Add hello.txt")
     turns = [r for r in requests if r.get("tools")]  # not Claude Code's side calls
     assert "You are working on task w1" in json.dumps(turns[0])  # the prompt, on stdin
     # acceptEdits let it write; the allowlist let it add and commit, not reset or curl.
@@ -205,10 +211,7 @@ def test_real_codex_finishes_its_turn_and_says_done(
     provider = f'{{name="loopback", base_url="{url}", env_key="OPENAI_API_KEY"}}'
     repo.git("config", "worker.agent.codex.args",
              f"-c 'model_providers.loopback={provider}' -c model_provider=loopback")
-    repo.ok("spawn", "w1", "-a", "codex", "-m", "gpt-5", "-d", "say hello")
-    shown = repo.wait("w1", "exited", "failed", timeout=120)
-    log = log_of(repo, "w1")
-    assert shown["exit_code"] == 0, log
+    log = run_to_the_end(repo, "-a", "codex", "-m", "gpt-5", "-d", "say hello")
     assert "Nothing left to do." in log
     asked = json.dumps(requests[0])
     assert "You are working on task w1" in asked and requests[0]["model"] == "gpt-5"
@@ -240,11 +243,8 @@ def test_real_aider_edits_and_commits_on_its_branch(
     sandbox.env.update(OPENAI_API_KEY="sk-test", OPENAI_API_BASE=url)
     # Flags of the fake model's making only: the adapter's own stay as they are.
     repo.git("config", "worker.agent.aider.args", "--edit-format whole --no-stream")
-    repo.ok("spawn", "w1", "-a", "aider", "-m", "openai/test-model",
-            "-d", "Add a file hello.txt that greets the reader.")
-    shown = repo.wait("w1", "exited", "failed", timeout=240)
-    log = log_of(repo, "w1")
-    assert shown["exit_code"] == 0, log
+    log = run_to_the_end(repo, "-a", "aider", "-m", "openai/test-model",
+                         "-d", "Add a file hello.txt that greets the reader.", timeout=240)
     assert "Applied edit to hello.txt" in log
     # The prompt reached aider (--message-file) and the model it was told to use (-m).
     asked = json.dumps(requests[0])
@@ -271,10 +271,7 @@ def test_real_gemini_commits_with_the_git_commands_its_policy_allows(
     settings = sandbox.home / ".gemini" / "settings.json"  # an API key, chosen once
     settings.parent.mkdir(parents=True, exist_ok=True)
     settings.write_text('{"security": {"auth": {"selectedType": "gemini-api-key"}}}')
-    repo.ok("spawn", "w1", "-a", "gemini", "-m", "gemini-2.5-pro", "-d", "Add hello.txt")
-    shown = repo.wait("w1", "exited", "failed", timeout=120)
-    log = log_of(repo, "w1")
-    assert shown["exit_code"] == 0, log
+    run_to_the_end(repo, "-a", "gemini", "-m", "gemini-2.5-pro", "-d", "Add hello.txt")
     turns = [r for r in requests if r.get("tools")]
     assert "You are working on task w1" in json.dumps(turns[0])  # the prompt, on stdin
     # auto_edit let it write; our policy let it add and commit, not reset.
