@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from git_worker.config import Config
+    from git_worker.repo import Repo
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -135,13 +136,21 @@ def _stop(p: argparse.ArgumentParser) -> None:
     p.add_argument("--all", action="store_true", help="every running or queued worker")
 
 
+def _review(p: argparse.ArgumentParser) -> None:
+    _worker_id(p)
+    p.add_argument("--force", action="store_true",
+                   help="review even if the worktree is not a registered worktree of this "
+                        "repository on the worker's branch")
+
+
 def _merge(p: argparse.ArgumentParser) -> None:
     _worker_id(p)
     p.add_argument("--squash", action="store_true", help="one commit instead of a merge")
     comp.attach(p.add_argument("--into", metavar="BRANCH",
                                help="merge into BRANCH instead of the base"), comp.branches)
     p.add_argument("--force", action="store_true",
-                   help="merge even if the review blocked or is missing, or the agent runs")
+                   help="merge even if the review blocked or is missing, the agent runs, or "
+                        "the worktree is not this repository's")
 
 
 def _conflicts(p: argparse.ArgumentParser) -> None:
@@ -178,7 +187,7 @@ _COMMANDS: dict[str, tuple[list[str], str, Callable[[argparse.ArgumentParser], N
     "attach": ([], "open the worker's tmux session", _worker_id),
     "stop": ([], "end agents; keep their worktrees and branches", _stop),
     "prompt": ([], "print the prompt a worker's agent received", _worker_id),
-    "review": ([], "run the review gate on a worker", _worker_id),
+    "review": ([], "run the review gate on a worker", _review),
     "merge": ([], "land a worker's branch in its base branch", _merge),
     "conflicts": ([], "forecast which workers' branches collide", _conflicts),
     "hooks": ([], "install or remove the git hooks that protect workers", _hooks),
@@ -194,11 +203,23 @@ def _command_word(arguments: list[str]) -> str | None:
     return arguments[0] if arguments and not arguments[0].startswith("-") else None
 
 
-def _config() -> Config:
+def _config(repo: Repo | None) -> Config:
+    """The repository's settings (see Config.load: never a worker's worktree's); outside
+    a repository, the user's own."""
     # Not imported for list, show and the other commands that read no setting.
     from git_worker.config import Config
 
-    return Config.load()
+    return Config.load(repo.common_dir if repo is not None else None)
+
+
+def _repo_if_any() -> Repo | None:
+    from git_worker.errors import WorkerError
+    from git_worker.repo import Repo
+
+    try:
+        return Repo.discover()
+    except WorkerError:
+        return None
 
 
 def dispatch(args: argparse.Namespace) -> int:
@@ -212,7 +233,7 @@ def dispatch(args: argparse.Namespace) -> int:
     if command == "config":
         from git_worker.commands import config
 
-        return config.run(_config(), as_json=args.json)
+        return config.run(_config(_repo_if_any()), as_json=args.json)
     if command == "doctor":
         from git_worker.commands import doctor
 
@@ -221,7 +242,7 @@ def dispatch(args: argparse.Namespace) -> int:
     if command == "spawn":
         from git_worker.commands import spawn
 
-        return spawn.run(repo, _config(), ids=[*args.ids, *args.more_ids],
+        return spawn.run(repo, _config(repo), ids=[*args.ids, *args.more_ids],
                          description=args.description, base=args.base, fetch=args.fetch,
                          agent=args.agent, model=args.model, launch=args.launch,
                          dry_run=args.dry_run, as_json=args.json, queue=args.queue,
@@ -241,7 +262,7 @@ def dispatch(args: argparse.Namespace) -> int:
     if command == "fsck":
         from git_worker.commands import fsck
 
-        return fsck.run(repo, _config(), repair=args.repair, as_json=args.json)
+        return fsck.run(repo, _config(repo), repair=args.repair, as_json=args.json)
     if command == "logs":
         from git_worker.commands import logs
 
@@ -261,16 +282,16 @@ def dispatch(args: argparse.Namespace) -> int:
     if command == "review":
         from git_worker.commands import review
 
-        return review.run(repo, _config(), args.id)
+        return review.run(repo, _config(repo), args.id, force=args.force)
     if command == "merge":
         from git_worker.commands import merge
 
-        return merge.run(repo, _config(), args.id, squash=args.squash, into=args.into,
+        return merge.run(repo, _config(repo), args.id, squash=args.squash, into=args.into,
                          force=args.force)
     if command == "conflicts":
         from git_worker.commands import conflicts
 
-        return conflicts.run(repo, _config(), ids=args.ids, as_json=args.json)
+        return conflicts.run(repo, _config(repo), ids=args.ids, as_json=args.json)
     if command == "hooks":
         from git_worker.commands import hooks
 

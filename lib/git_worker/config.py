@@ -10,6 +10,8 @@ which would expand includes into .git/config and drop comments).
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -106,13 +108,25 @@ class Config:
     entries: list[Entry] = field(default_factory=list)
 
     @classmethod
-    def load(cls, cwd: str | None = None) -> Config:
+    def load(cls, common_dir: str | None = None) -> Config:
+        """The settings of the repository whose git directory is ``common_dir``: system,
+        global, ``common_dir``'s own config and ``git -c`` — never a linked worktree's.
+
+        A worker's worktree is the agent's to write, its `.git` file included: git run
+        there would read whatever repository that file names (or a `.git` directory put
+        in its place), and its config.worktree. So settings that decide a review, a merge
+        or what runs come from the common dir alone. ``None``: wherever git finds itself
+        from the current directory (for `git worker config` and `doctor` outside a repo).
+        """
         # `git config` rather than dulwich: see the module docstring. Exit 1 = no match.
-        proc = git.run(
-            ["config", "-z", "--show-origin", "--show-scope", "--get-regexp", r"^worker\."],
-            cwd=cwd,
-            check=False,
-        )
+        argv = ["config", "-z", "--show-origin", "--show-scope", "--get-regexp", r"^worker\."]
+        if common_dir is None:
+            proc = git.run(argv, check=False)
+        else:
+            # clean_env: GIT_DIR/GIT_WORK_TREE must not point git elsewhere; the -c
+            # settings (GIT_CONFIG_PARAMETERS, GIT_CONFIG_COUNT…) are kept.
+            proc = git.run([f"--git-dir={common_dir}", *argv], cwd=common_dir,
+                           env=git.clean_env(), check=False)
         if proc.returncode not in (0, 1):
             detail = proc.stderr.decode(errors="replace").strip()
             raise WorkerError(f"cannot read git config: {detail}", hint="fix the file git names")
@@ -233,6 +247,10 @@ def _normalize(key: str) -> str:
 def _bad(entry: Entry | None, wanted: str) -> WorkerError:
     assert entry is not None
     where = entry.origin.removeprefix("file:").rstrip(":") or entry.scope
+    if os.path.isabs(where):  # read through the common dir: shown as git would show it
+        with contextlib.suppress(OSError):  # the current directory may be gone
+            relative = os.path.relpath(where)
+            where = where if relative.startswith("..") else relative
     return WorkerError(
         f"bad value '{entry.value}' for {entry.key} in {where}: expected {wanted}",
         hint=f"fix it with: git config --{entry.scope} {entry.key} <value>"

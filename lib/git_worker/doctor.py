@@ -72,7 +72,7 @@ def run_checks() -> list[Check]:
                             "run git worker doctor inside the repository you use it in"))
         return checks
     try:
-        config = Config.load()
+        config = Config.load(repo.common_dir)
     except WorkerError as e:
         checks.append(Check("settings", FAIL, e.message, e.hint))
         return checks

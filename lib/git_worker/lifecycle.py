@@ -81,9 +81,11 @@ def notify(repo: Repo, record: Record, event: str, message: str) -> None:
 
     The event and its text travel in environment variables, never through a shell.
     """
-    where = record.worktree if os.path.isdir(record.worktree) else repo.common_dir
+    # Run from the main worktree, like the review gate: a relative program path must not
+    # name a file in the worker's worktree, which the agent writes.
+    where = repo.main_worktree if os.path.isdir(repo.main_worktree) else repo.common_dir
     try:
-        argv = Config.load(cwd=where).words("worker.notify")
+        argv = Config.load(repo.common_dir).words("worker.notify")  # never the worktree's
     except WorkerError:
         return
     if not argv:
@@ -216,7 +218,7 @@ def start_queued(repo: Repo) -> list[str]:
               if isinstance(e, registry.Entry) and e.record.state == "queued"]
     if not queued:
         return []
-    config = Config.load(cwd=repo.main_worktree if os.path.isdir(repo.main_worktree) else None)
+    config = Config.load(repo.common_dir)
     started = []
     with queue_lock(repo):
         for entry in sorted(queued, key=lambda e: (e.record.created_at, e.record.id)):

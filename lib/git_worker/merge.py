@@ -152,6 +152,14 @@ def refusals(repo: Repo, config: Config, record: Record, tip: str) -> list[str]:
         elif rv.get("commit") and rv["commit"] != tip:
             reasons.append(f"its review passed for {str(rv['commit'])[:12]}, but the branch has "
                            f"moved to {tip[:12]} since; run git worker review {record.id}")
+    # A worktree that is not this repository's, on this branch, is one whose `.git` the
+    # agent has replaced or redirected: git run there (a gate's, a review's) read a
+    # repository of the agent's making. (A missing worktree is no such sign: the branch
+    # is what lands.)
+    trouble = worktrees.problem(repo, record.worktree, record.branch)
+    if trouble and os.path.lexists(record.worktree):
+        reasons.append(f"{trouble}, so what was reviewed there cannot be trusted "
+                       "(git worker fsck explains the drift)")
     if _still_working(repo, record):
         reasons.append(f"its agent is still {record.state} and may commit more "
                        f"(git worker stop {record.id} first)")
@@ -183,10 +191,9 @@ def land(repo: Repo, config: Config, worker_id: str, *, squash: bool, into: str 
         raise WorkerError(f"refusing to merge '{worker_id}': " + "; ".join(reasons),
                           hint="--force merges it anyway")
     warnings = []
-    if os.path.isdir(record.worktree):
-        from git_worker import worktrees
-
-        dirty = worktrees.dirty_paths(record.worktree)
+    if os.path.isdir(record.worktree) and not worktrees.problem(repo, record.worktree,
+                                                                record.branch):
+        dirty = worktrees.dirty_paths(repo, record.worktree)
         if dirty:
             warnings.append(f"{len(dirty)} uncommitted file(s) in {record.worktree} are not "
                             "part of this merge")

@@ -96,7 +96,7 @@ def observe(reality: Reality, record: Record) -> Observed:
     if reality.ref(record.branch) is None:
         problems.append(f"branch {refnames.short(record.branch)} is missing")
     if record.state != "spawning":
-        problems.extend(_worktree_problems(record))
+        problems.extend(_worktree_problems(repo, record))
 
     base_tip = reality.ref(record.base.get("ref") or "")
     if base_tip:
@@ -112,18 +112,6 @@ def _session_gone(launcher: dict[str, object]) -> bool:
                                    str(launcher["session"])) is False
 
 
-def _worktree_problems(record: Record) -> list[str]:
-    path = record.worktree
-    try:
-        if not os.path.isdir(path):
-            return [f"worktree {path} is missing"]
-        admin = worktrees.admin_dir_of(path)
-        if admin is None or not os.path.isdir(admin):
-            return [f"worktree {path} is not a registered git worktree"]
-        head = worktrees.head_branch(admin)
-        if head != record.branch:
-            where = refnames.short(head) if head else "a detached HEAD"
-            return [f"worktree is on {where}, not {refnames.short(record.branch)}"]
-    except OSError as e:
-        return [f"worktree: unknown ({e.strerror})"]
-    return []
+def _worktree_problems(repo: Repo, record: Record) -> list[str]:
+    found = worktrees.problem(repo, record.worktree, record.branch)
+    return [found] if found else []

@@ -112,7 +112,7 @@ def _has_work(repo: Repo, record: Record) -> bool:
         return True
     if os.path.isdir(record.worktree):
         try:
-            return bool(worktrees.dirty_paths(record.worktree))
+            return bool(worktrees.dirty_paths(repo, record.worktree))
         except Exception:
             return True  # can't tell: keep it
     return False

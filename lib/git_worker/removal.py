@@ -131,7 +131,11 @@ def what_would_be_lost(repo: Repo, record: Record, tip: str | None, *,
     if running and processes.alive(record.launcher | {"host": record.host}):
         reasons.append("its agent is still running (git worker stop it first)")
     if os.path.isdir(record.worktree):
-        dirty = worktrees.dirty_paths(record.worktree)
+        try:
+            dirty = worktrees.dirty_paths(repo, record.worktree)
+        except WorkerError as e:  # not ours (any more): what is in it cannot be told
+            reasons.append(f"{e.message}: what it holds cannot be checked")
+            dirty = []
         if dirty:
             shown = ", ".join(dirty[:5]) + (", …" if len(dirty) > 5 else "")
             reasons.append(f"{len(dirty)} modified or untracked file(s) in its worktree ({shown})")

@@ -19,9 +19,9 @@ import subprocess
 import sys
 import threading
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, NoReturn
 
-from git_worker import registry
+from git_worker import registry, worktrees
 from git_worker.config import Config
 from git_worker.errors import WorkerError
 from git_worker.git import clean_env
@@ -79,11 +79,14 @@ def locate(argv: list[str], main_worktree: str) -> str | None:
     return shutil.which(program)
 
 
-def run_gate(repo: Repo, config: Config, worker_id: str, *, echo: BinaryIO | None) -> Outcome:
+def run_gate(repo: Repo, config: Config, worker_id: str, *, echo: BinaryIO | None,
+             force: bool = False) -> Outcome:
     """Run the gate for ``worker_id`` and record the result. ``echo`` also gets the output.
 
-    Raises WorkerError (with setup guidance) when the gate is missing; the failure is
-    recorded first (status `error`), so `show` and `merge` know the review did not happen.
+    Raises WorkerError (with setup guidance) when the gate is missing, and (unless
+    ``force``) when the worktree is not a registered worktree of this repository on the
+    worker's branch; the failure is recorded first (status `error`), so `show` and
+    `merge` know the review did not happen.
     """
     entry = registry.get(repo, worker_id)
     record = entry.record
@@ -98,13 +101,17 @@ def run_gate(repo: Repo, config: Config, worker_id: str, *, echo: BinaryIO | Non
     os.makedirs(runtime, exist_ok=True)
     log_path = os.path.join(runtime, LOG_FILE)
 
+    trouble = worktrees.problem(repo, record.worktree, record.branch)
+    if trouble and not force:
+        # The gate would run in (and its git would read) a repository of the agent's
+        # making: the `.git` there is not this repository's worktree administration.
+        _refuse(repo, worker_id, tip, log_path, WorkerError(
+            f"refusing to review '{worker_id}': {trouble}",
+            hint="git worker fsck explains the drift; git worker review --force "
+                 f"{worker_id} runs the gate there anyway"))
     program = locate(argv, repo.main_worktree)
     if program is None:
-        error = missing_gate_error(argv)
-        with open(log_path, "wb") as log:
-            log.write(f"{error}\n".encode())
-        _record(repo, worker_id, Outcome(ERROR, None, log_path, tip))
-        raise error
+        _refuse(repo, worker_id, tip, log_path, missing_gate_error(argv))
 
     env = clean_env({
         "GIT_WORKER_ID": record.id,
@@ -131,6 +138,15 @@ def run_gate(repo: Repo, config: Config, worker_id: str, *, echo: BinaryIO | Non
     outcome = Outcome(PASSED if code == 0 else BLOCKED, code, log_path, tip)
     _record(repo, worker_id, outcome)
     return outcome
+
+
+def _refuse(repo: Repo, worker_id: str, tip: str | None, log_path: str,
+            error: WorkerError) -> NoReturn:
+    """Record a review that could not run (status `error`, the reason in its log)."""
+    with open(log_path, "wb") as log:
+        log.write(f"{error}\n".encode())
+    _record(repo, worker_id, Outcome(ERROR, None, log_path, tip))
+    raise error
 
 
 def _run(argv: list[str], cwd: str, env: dict[str, str], log: BinaryIO,
@@ -211,9 +227,10 @@ def after_exit(repo: Repo, worker_id: str, code: int) -> None:
     entry = registry.read(repo, worker_id)
     if entry is None:
         return
-    cwd = entry.record.worktree if os.path.isdir(entry.record.worktree) else repo.common_dir
     try:
-        config = Config.load(cwd=cwd)
+        # The repository's settings, not the worktree's: the agent that has just exited
+        # could write those (see Config.load).
+        config = Config.load(repo.common_dir)
         if not required(config, entry.record):
             return
         run_gate(repo, config, worker_id, echo=None)

@@ -41,6 +41,49 @@ def admin_dir_of(path: str) -> str | None:
     return os.path.normpath(os.path.join(path, target))
 
 
+def problem(repo: Repo, path: str, branch_ref: str) -> str | None:
+    """Why ``path`` is not a linked worktree of ``repo`` with ``branch_ref`` checked out,
+    or None when it is.
+
+    Everything is checked from both ends, because the agent writes the worktree (its
+    `.git` file too) and may have replaced that file by a repository of its own or pointed
+    it elsewhere: the `.git` file names an admin dir directly under
+    <common-dir>/worktrees/, whose `gitdir` names this worktree back, whose `commondir` is
+    this repository, and whose HEAD is the branch.
+    """
+    try:
+        if not os.path.isdir(path):
+            return f"worktree {path} is missing"
+        gitfile = os.path.join(path, ".git")
+        admin = admin_dir_of(path) if os.path.isfile(gitfile) and not os.path.islink(
+            gitfile) else None
+        root = os.path.realpath(os.path.join(repo.common_dir, "worktrees"))
+        if (admin is None or not os.path.isdir(admin)
+                or os.path.dirname(os.path.realpath(admin)) != root
+                or not _names(os.path.join(admin, "gitdir"), gitfile)
+                or not _names(os.path.join(admin, "commondir"), repo.common_dir)):
+            return f"worktree {path} is not a registered git worktree"
+        head = head_branch(admin)
+        if head != branch_ref:
+            where = head.removeprefix("refs/heads/") if head else "a detached HEAD"
+            return f"worktree is on {where}, not {branch_ref.removeprefix('refs/heads/')}"
+    except OSError as e:
+        return f"worktree: unknown ({e.strerror})"
+    return None
+
+
+def _names(pointer: str, target: str) -> bool:
+    """Whether the one-line file ``pointer`` names ``target`` (a relative path is relative
+    to the file's directory, as git reads `commondir` and a relative `gitdir`)."""
+    try:
+        with open(pointer, encoding="utf-8", errors="surrogateescape") as f:
+            named = f.read().strip()
+    except FileNotFoundError:
+        return False
+    named = os.path.join(os.path.dirname(pointer), named)
+    return os.path.realpath(named) == os.path.realpath(target)
+
+
 def find_admin_dir(repo: Repo, path: str) -> str | None:
     """The admin dir whose `gitdir` file names ``path`` — found even when ``path`` is gone."""
     root = os.path.join(repo.common_dir, "worktrees")
@@ -117,11 +160,21 @@ def add(repo: Repo, path: str, branch_ref: str, oid: str) -> Created:
     return Created(path, admin, made_parent)
 
 
-def dirty_paths(path: str) -> list[str]:
-    """Modified, staged and untracked (not ignored) paths in the worktree at ``path``."""
+def dirty_paths(repo: Repo, path: str) -> list[str]:
+    """Modified, staged and untracked (not ignored) paths in the worktree at ``path``.
+
+    git is pointed at the admin dir this repository has for ``path``, never at what the
+    worktree's `.git` names: an agent may have made that a repository of its own, whose
+    config (core.fsmonitor, …) would run its commands as the user.
+    """
+    admin = find_admin_dir(repo, path)
+    if admin is None:
+        raise WorkerError(f"worktree {path} is not a registered git worktree",
+                          hint="git worker fsck explains the drift")
     # git CLI: dulwich's status is pure Python and far slower on big trees.
     out = git.run(
-        ["status", "--porcelain=v1", "-z", "--untracked-files=normal", "--ignore-submodules=none"],
+        [f"--git-dir={admin}", f"--work-tree={path}", "status", "--porcelain=v1", "-z",
+         "--untracked-files=normal", "--ignore-submodules=none"],
         cwd=path,
         env=git.clean_env(),
     ).stdout.decode(errors="surrogateescape")

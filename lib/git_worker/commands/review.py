@@ -10,10 +10,10 @@ from git_worker.config import Config
 from git_worker.repo import Repo
 
 
-def run(repo: Repo, config: Config, worker_id: str) -> int:
+def run(repo: Repo, config: Config, worker_id: str, *, force: bool = False) -> int:
     argv = review.gate_argv(config)
     print(f"reviewing {worker_id} with: {shlex.join(argv)}", flush=True)
-    outcome = review.run_gate(repo, config, worker_id, echo=sys.stdout.buffer)
+    outcome = review.run_gate(repo, config, worker_id, echo=sys.stdout.buffer, force=force)
     log = output.relpath(outcome.log)
     if outcome.status == review.PASSED:
         print(f"{output.paint('passed', 'green')}: {worker_id} may be merged "

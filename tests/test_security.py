@@ -1,0 +1,100 @@
+"""The trust boundary (README "Security"): an agent, its worktree, its branch and the
+registry records are untrusted; decisions rest on the user's own git config and files.
+
+Each test plays the attacker for real: a stand-in agent that rewrites what it can write,
+a record forged with plain git, a ref update aimed at a live worker from outside.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import GitRepo, Sandbox, wait_for
+
+# --- an agent cannot pass its own review -----------------------------------------------------
+
+# What the agent does after committing its work, in its worktree, to get `review: passed`
+# with a gate of its own choosing (`true`) instead of the user's, which blocks.
+FORGERIES = {
+    # A repository of its own where its `.git` file was.
+    "git dir replaced": """
+        rm .git && git init -q . && git config worker.reviewGate true
+        git config worker.review true
+    """,
+    # Its `.git` file pointed at a repository of its own, on the worker's branch.
+    "gitfile redirected": """
+        git init -q --bare .fake && git --git-dir=.fake symbolic-ref HEAD refs/heads/worker/w1
+        git --git-dir=.fake config worker.reviewGate true
+        git --git-dir=.fake config worker.review true
+        echo "gitdir: $PWD/.fake" > .git
+    """,
+    # Its worktree's own config (.git/worktrees/<admin>/config.worktree), which git reads
+    # in that worktree once the user has turned extensions.worktreeConfig on.
+    "worktree config": """
+        git config --worktree worker.reviewGate true
+    """,
+}
+
+
+def hostile_agent(sandbox: Sandbox, repo: GitRepo, forgery: str) -> None:
+    agent = sandbox.script("hostile-agent", """
+        echo bad > work.txt && git add work.txt && git commit -q -m "bad work"
+    """ + FORGERIES[forgery])
+    repo.git("config", "worker.agent", "hostile")
+    repo.git("config", "worker.agent.hostile.command", str(agent))
+    repo.git("config", "worker.launcher", "detached")
+    repo.git("config", "worker.review", "true")
+    gate = sandbox.script("users-gate", "echo 'the user gate blocks this'; exit 1")
+    repo.git("config", "worker.reviewGate", str(gate))
+    repo.git("config", "extensions.worktreeConfig", "true")
+
+
+@pytest.mark.parametrize("forgery", list(FORGERIES))
+def test_an_agent_cannot_pass_its_own_review(repo: GitRepo, sandbox: Sandbox,
+                                             forgery: str) -> None:
+    hostile_agent(sandbox, repo, forgery)
+    main = repo.git("rev-parse", "main")
+    repo.ok("spawn", "w1", "-d", "do some work")
+    # worker.review true: the runner reviews the worker by itself once the agent exits 0.
+    wait_for(lambda: (repo.record("w1").get("review") or {}).get("status") is not None)
+    review = repo.record("w1")["review"]
+    assert review["status"] != "passed", review
+    tip = repo.git("rev-parse", "worker/w1")
+    assert repo.git("log", "-1", "--format=%s", tip) == "bad work"  # the agent did run
+
+    merged = repo.worker("merge", "w1")
+    assert merged.code == 1, merged
+    assert "refusing to merge 'w1'" in merged.err
+    assert repo.git("rev-parse", "main") == main
+
+    reviewed = repo.worker("review", "w1")
+    assert reviewed.code == 1, reviewed
+    if forgery == "worktree config":  # still a worktree of ours: the user's gate ran
+        assert "the user gate blocks this" in reviewed.out
+        assert repo.record("w1")["review"]["status"] == "blocked"
+    else:
+        assert "not a registered git worktree" in reviewed.err, reviewed.err
+        assert "not a registered git worktree" in merged.err
+        assert "not a registered git worktree" in " ".join(repo.show("w1")["problems"])
+        assert repo.record("w1")["review"]["status"] == "error"
+    assert repo.git("rev-parse", "main") == main
+    # --force is the user's word: it lands what the user chose to land.
+    repo.ok("merge", "w1", "--force")
+    assert repo.git("rev-parse", "main") != main
+
+
+def test_settings_come_from_the_repository_even_inside_a_worktree(repo: GitRepo) -> None:
+    """`git worker config` run in a worker's worktree shows the repository's settings,
+    not the worktree's config.worktree."""
+    repo.git("config", "extensions.worktreeConfig", "true")
+    repo.git("config", "worker.reviewGate", "users-gate")
+    repo.ok("spawn", "w1", "--no-launch")
+    wt = repo.workers_dir / "w1"
+    repo.git("config", "--worktree", "worker.reviewGate", "true", cwd=wt)
+    assert repo.git("config", "worker.reviewGate", cwd=wt) == "true"  # what git itself says
+    shown = json.loads(repo.worker("config", "--json", cwd=wt).out)
+    gate = next(row for row in shown if row["key"] == "worker.reviewGate")
+    assert gate["value"] == "users-gate", gate
+
