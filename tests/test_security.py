@@ -98,3 +98,31 @@ def test_settings_come_from_the_repository_even_inside_a_worktree(repo: GitRepo)
     gate = next(row for row in shown if row["key"] == "worker.reviewGate")
     assert gate["value"] == "users-gate", gate
 
+
+
+# --- the reference-transaction hook judges by the git dir that runs the update ---------------
+
+
+def test_hook_is_not_fooled_by_git_work_tree(repo: GitRepo, sandbox: Sandbox) -> None:
+    repo.ok("hooks", "install")
+    first = repo.work("w1", "a.txt")
+    tip = repo.work("w1", "b.txt")
+    repo.ok("spawn", "w2", "--no-launch")
+    wt1, wt2 = repo.workers_dir / "w1", repo.workers_dir / "w2"
+    rewinds = {
+        # From the main repository, naming w1's worktree as the work tree.
+        "GIT_WORK_TREE": ({"GIT_WORK_TREE": str(wt1)}, repo.path),
+        # From another worker's worktree.
+        "another worktree": ({}, wt2),
+        "another worktree, GIT_WORK_TREE": ({"GIT_WORK_TREE": str(wt1)}, wt2),
+        # With the main repository's git dir and w1's worktree as the current directory.
+        "GIT_DIR": ({"GIT_DIR": str(repo.path / ".git")}, wt1),
+    }
+    for name, (env, cwd) in rewinds.items():
+        r = sandbox.run("git", "update-ref", "refs/heads/worker/w1", first, cwd=cwd, env=env)
+        assert r.code != 0, name
+        assert "refusing to move branch worker/w1 backwards" in r.err, (name, r.err)
+        assert repo.git("rev-parse", "worker/w1") == tip, name
+    # From its own worktree: still the agent's business (reset, amend, rebase).
+    repo.git("reset", "-q", "--hard", first, cwd=wt1)
+    assert repo.git("rev-parse", "worker/w1") == first
