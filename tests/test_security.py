@@ -126,3 +126,63 @@ def test_hook_is_not_fooled_by_git_work_tree(repo: GitRepo, sandbox: Sandbox) ->
     # From its own worktree: still the agent's business (reset, amend, rebase).
     repo.git("reset", "-q", "--hard", first, cwd=wt1)
     assert repo.git("rev-parse", "worker/w1") == first
+
+
+# --- a record naming another worker's branch and worktree -----------------------------------
+
+
+def forge(repo: GitRepo, copy_of: str, forged_id: str, **changes: object) -> None:
+    """refs/workers/<forged_id>: a copy of another worker's record, written with plain git."""
+    record = {**repo.record(copy_of), "id": forged_id, **changes}
+    blob = repo.sandbox.run("git", "hash-object", "-w", "--stdin", cwd=repo.path,
+                            input=json.dumps(record, indent=2) + "\n").out.strip()
+    tree = repo.sandbox.run("git", "mktree", cwd=repo.path,
+                            input=f"100644 blob {blob}\tworker.json\n").out.strip()
+    commit = repo.git("commit-tree", tree, "-m", "forged")
+    repo.git("update-ref", f"refs/workers/{forged_id}", commit)
+
+
+def intact(repo: GitRepo, worker_id: str, tip: str) -> None:
+    wt = repo.workers_dir / worker_id
+    assert repo.git("rev-parse", f"worker/{worker_id}") == tip
+    assert str(wt) in repo.worktrees()
+    assert repo.show(worker_id)["problems"] == []
+
+
+def test_rm_of_a_forged_record_leaves_the_other_worker_intact(repo: GitRepo) -> None:
+    tip = repo.work("w1", "a.txt")
+    (repo.workers_dir / "w1" / "notes.txt").write_text("uncommitted work\n")
+    forge(repo, "w1", "forged")
+
+    fsck = repo.worker("fsck")
+    assert fsck.code == 1
+    assert "workers 'forged', 'w1' name the same branch worker/w1" in fsck.out
+    assert f"workers 'forged', 'w1' name the same worktree {repo.workers_dir / 'w1'}" \
+        in fsck.out
+    repo.worker("fsck", "--repair")
+    intact(repo, "w1", tip)
+
+    r = repo.worker("rm", "-f", "forged")
+    assert r.code == 0, r.err
+    assert "kept branch worker/w1: worker 'w1' names it too" in r.err
+    assert "kept worktree" in r.err
+    intact(repo, "w1", tip)
+    assert (repo.workers_dir / "w1" / "notes.txt").read_text() == "uncommitted work\n"
+    assert "refs/workers/forged" not in repo.refs()
+    repo.ok("fsck")
+
+
+def test_fsck_repair_of_a_forged_spawn_leaves_the_other_worker_intact(
+        repo: GitRepo, sandbox: Sandbox) -> None:
+    """A forged `spawning` record whose spawner is gone: --repair rolls that spawn back,
+    which would delete a branch still at its base and a worktree with nothing in it."""
+    repo.ok("spawn", "w1", "--no-launch")
+    tip = repo.git("rev-parse", "worker/w1")
+    gone = sandbox.run("sh", "-c", "echo $$").out.strip()  # a pid that has exited
+    forge(repo, "w1", "forged", state="spawning",
+          owner={"action": "spawn", "pid": int(gone), "start": 1, "host": None})
+    r = repo.worker("fsck", "--repair")
+    assert "repaired: forged: spawn was interrupted" in r.out, r.out
+    assert "kept worktree" in r.out and "kept branch refs/heads/worker/w1" in r.out
+    intact(repo, "w1", tip)
+    assert "refs/workers/forged" not in repo.refs()

@@ -26,6 +26,41 @@ def is_abandoned(record: Record) -> bool:
     return record.owner is not None and processes.alive(record.owner) is False
 
 
+class Shared:
+    """Which other records name the branch or the worktree of a record.
+
+    A record is anyone's to write (any process that can write refs), so one may name
+    another worker's branch and worktree: removing or rolling back that record must leave
+    them to the worker that also names them.
+    """
+
+    def __init__(self, branch: list[str], worktree: list[str]) -> None:
+        self.branch = branch  # ids of the other records naming the same branch
+        self.worktree = worktree  # … the same worktree (compared as real paths)
+
+
+def shared_with(repo: Repo, record: Record) -> Shared:
+    branch, worktree = [], []
+    own_path = os.path.realpath(record.worktree)
+    for item in registry.all_entries(repo):
+        if not isinstance(item, Entry) or item.record.id == record.id:
+            continue
+        other = item.record
+        if other.branch == record.branch:
+            branch.append(other.id)
+        if os.path.realpath(other.worktree) == own_path:
+            worktree.append(other.id)
+    return Shared(branch, worktree)
+
+
+def named_too(what: str, ids: list[str]) -> str:
+    """'kept …: worker 'w1' names it too' (for rm and fsck --repair to say)."""
+    who = ", ".join(f"'{i}'" for i in ids)
+    if len(ids) == 1:
+        return f"kept {what}: worker {who} names it too"
+    return f"kept {what}: workers {who} name it too"
+
+
 def delete_new_branch(repo: Repo, branch_ref: str, oid: str, own_worktree: str) -> bool:
     """Delete ``branch_ref`` if it is still at ``oid`` and no other worktree has it."""
     if repo.read_ref(branch_ref) != oid:
@@ -87,8 +122,11 @@ def abandon_spawn(repo: Repo, entry: Entry) -> list[str]:
                                                "holds work")
         done.append("kept its work (state failed)")
         return done
+    shared = shared_with(repo, record)
     admin = worktrees.find_admin_dir(repo, record.worktree)
-    if admin is not None and worktrees.head_branch(admin) == record.branch:
+    if shared.worktree:
+        done.append(named_too(f"worktree {record.worktree}", shared.worktree))
+    elif admin is not None and worktrees.head_branch(admin) == record.branch:
         if os.path.isdir(record.worktree) and worktrees.admin_dir_of(record.worktree) == admin:
             shutil.rmtree(record.worktree)
         shutil.rmtree(admin)
@@ -96,7 +134,9 @@ def abandon_spawn(repo: Repo, entry: Entry) -> list[str]:
     elif os.path.isdir(record.worktree) and not os.listdir(record.worktree):
         os.rmdir(record.worktree)  # created, killed before anything was written into it
         done.append(f"removed empty directory {record.worktree}")
-    if delete_new_branch(repo, record.branch, record.base["oid"], record.worktree):
+    if shared.branch:
+        done.append(named_too(f"branch {record.branch}", shared.branch))
+    elif delete_new_branch(repo, record.branch, record.base["oid"], record.worktree):
         done.append(f"deleted branch {record.branch}")
     before = record.task.get("bd_before")
     if record.task.get("claimed") and isinstance(before, dict):

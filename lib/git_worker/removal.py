@@ -19,24 +19,35 @@ from git_worker.repo import Repo, append_reflog
 from git_worker.undo import UndoLog, transaction
 
 
-def remove(repo: Repo, worker_id: str, *, force: bool, keep_branch: bool) -> None:
+def remove(repo: Repo, worker_id: str, *, force: bool, keep_branch: bool) -> list[str]:
+    """Remove the worker; returns notes on what was kept (a branch or worktree that
+    another record names too is never removed with this one)."""
     entry = registry.get(repo, worker_id)
     record = entry.record
     _refuse_if_busy(record)
     tip = repo.read_ref(record.branch)
-    reasons = what_would_be_lost(repo, record, tip, keep_branch=keep_branch)
+    shared = recovery.shared_with(repo, record)
+    reasons = what_would_be_lost(repo, record, tip, keep_branch=keep_branch, shared=shared)
     if reasons and not force:
         raise WorkerError(
             f"refusing to remove '{worker_id}': " + "; ".join(reasons),
             hint="commit or stash what you want to keep (or git worker merge it), "
                  "keep the branch with --keep-branch, or pass --force to discard it",
         )
+    notes = []
+    if shared.worktree:
+        notes.append(recovery.named_too(f"worktree {record.worktree}", shared.worktree))
+    if shared.branch and tip is not None and not keep_branch:
+        notes.append(recovery.named_too(f"branch {refnames.short(record.branch)}",
+                                        shared.branch))
     with transaction() as undo:
-        _remove(repo, entry, tip, force=force, keep_branch=keep_branch, undo=undo)
+        _remove(repo, entry, tip, force=force, keep_branch=keep_branch, shared=shared,
+                undo=undo)
+    return notes
 
 
 def _remove(repo: Repo, entry: Entry, tip: str | None, *, force: bool, keep_branch: bool,
-            undo: UndoLog) -> None:
+            shared: recovery.Shared, undo: UndoLog) -> None:
     record = entry.record
     ref = refnames.registry(record.id)
 
@@ -57,7 +68,9 @@ def _remove(repo: Repo, entry: Entry, tip: str | None, *, force: bool, keep_bran
         recovery.stop_launched(runtime, record.launcher)
     failpoints.hit("rm.stop")
 
-    if os.path.isdir(record.worktree):
+    if shared.worktree:
+        pass  # another record's too: see remove()
+    elif os.path.isdir(record.worktree):
         worktrees.remove(repo, record.worktree, force=force)
         if tip is not None:
             undo.push("worktree", partial(_recreate, repo, record.worktree, record.branch))
@@ -65,14 +78,14 @@ def _remove(repo: Repo, entry: Entry, tip: str | None, *, force: bool, keep_bran
         worktrees.prune(repo)
     failpoints.hit("rm.worktree")
 
-    if not keep_branch and tip is not None:
+    if not keep_branch and not shared.branch and tip is not None:
         if not repo.delete_ref(record.branch, tip, f"git-worker: rm {record.id}"):
             raise WorkerError(f"branch {refnames.short(record.branch)} moved while removing "
                               f"'{record.id}'", hint=f"look at it, then run git worker rm "
                                                      f"{record.id} again")
         undo.push("branch", lambda: repo.create_ref(record.branch, tip, "git-worker: rm undone"))
     failpoints.hit("rm.branch")
-    if keep_branch and tip is not None:
+    if keep_branch and tip is not None and not shared.branch:
         # A mark in the branch's reflog: fsck leaves a branch kept on purpose alone.
         append_reflog(os.path.join(repo.common_dir, "logs", record.branch), tip, tip,
                       kept_mark(record.id))
@@ -119,18 +132,21 @@ def _recreate(repo: Repo, path: str, branch: str) -> None:
 def finish_interrupted(repo: Repo, entry: Entry) -> list[str]:
     """Complete an rm whose process died, with the options it was given."""
     owner = entry.record.owner or {}
-    remove(repo, entry.record.id, force=bool(owner.get("force")),
-           keep_branch=bool(owner.get("keep_branch")))
-    return ["finished the removal"]
+    notes = remove(repo, entry.record.id, force=bool(owner.get("force")),
+                   keep_branch=bool(owner.get("keep_branch")))
+    return ["finished the removal", *notes]
 
 
 def what_would_be_lost(repo: Repo, record: Record, tip: str | None, *,
-                       keep_branch: bool) -> list[str]:
+                       keep_branch: bool, shared: recovery.Shared | None = None) -> list[str]:
+    """Why removing the worker would lose work. What another record names too is not
+    removed (see remove), so it loses nothing."""
     reasons = []
     running = record.state in ("running", "waiting", "removing")
     if running and processes.alive(record.launcher | {"host": record.host}):
         reasons.append("its agent is still running (git worker stop it first)")
-    if os.path.isdir(record.worktree):
+    keep_branch = keep_branch or bool(shared and shared.branch)
+    if os.path.isdir(record.worktree) and not (shared and shared.worktree):
         try:
             dirty = worktrees.dirty_paths(repo, record.worktree)
         except WorkerError as e:  # not ours (any more): what is in it cannot be told

@@ -61,7 +61,9 @@ def check(repo: Repo, config: config_mod.Config, *, repair: bool) -> list[Findin
         findings.append(finding)
 
     known_ids = set()
-    for item in registry.all_entries(repo):
+    entries = registry.all_entries(repo)
+    _check_shared([e for e in entries if isinstance(e, registry.Entry)], found)
+    for item in entries:
         known_ids.add(item.id if isinstance(item, registry.Corrupt) else item.record.id)
         if isinstance(item, registry.Corrupt):
             restorable = registry.salvage(repo, item) is not None
@@ -133,6 +135,22 @@ def _check_entry(repo: Repo, entry: registry.Entry, found: Callable[..., None]) 
                 found(r.id, p, None)
 
 
+def _check_shared(entries: list[registry.Entry], found: Callable[..., None]) -> None:
+    """Records that name the same branch or worktree: one of them is not genuine (a copy,
+    a forgery). Nothing is repaired: rm and --repair leave what another record names."""
+    by_branch: dict[str, list[str]] = {}
+    by_worktree: dict[str, list[str]] = {}
+    for e in entries:
+        by_branch.setdefault(e.record.branch, []).append(e.record.id)
+        by_worktree.setdefault(os.path.realpath(e.record.worktree), []).append(e.record.id)
+    for what, groups in (("branch", by_branch), ("worktree", by_worktree)):
+        for name, ids in sorted(groups.items()):
+            if len(ids) > 1:
+                shown = refnames.short(name) if what == "branch" else name
+                who = ", ".join(f"'{i}'" for i in sorted(ids))
+                found(None, f"workers {who} name the same {what} {shown}", None)
+
+
 def _recreate_worktree(repo: Repo, r: registry.Record) -> None:
     if worktrees.find_admin_dir(repo, r.worktree):
         worktrees.prune(repo)
@@ -147,6 +165,9 @@ def _manual(f: Finding) -> str:
                 f"git update-ref -d refs/workers/{f.id}")
     if "has no worker record" in f.problem:
         return "merge or delete the branch with plain git"
+    if "name the same" in f.problem:
+        return ("compare their histories (git worker show ID --history); git worker rm the "
+                "one that is not genuine: the branch and worktree stay with the other")
     if "belongs to no worker" in f.problem:
         return "move or delete the directory"
     if "branch" in f.problem and "missing" in f.problem:
