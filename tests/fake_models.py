@@ -86,6 +86,28 @@ class OpenAIResponses(FakeModel):
             ("response.completed", {"response": {"id": "resp_1", "usage": usage}})])
 
 
+class OpenAIResponsesShell(FakeModel):
+    """The Responses API as codex streams it, with one tool call: codex's `exec_command`
+    runs ``shell_command`` (in codex's sandbox); then a short answer."""
+
+    shell_command = ""
+
+    def answer(self, body: dict[str, object]) -> tuple[str, bytes]:
+        done = json.dumps(body.get("input")).count('"function_call_output"')
+        usage = {"input_tokens": 1, "output_tokens": 1, "total_tokens": 2}
+        item: dict[str, object]
+        if done == 0:
+            item = {"type": "function_call", "id": "fc_1", "call_id": "call_1",
+                    "name": "exec_command", "arguments": json.dumps({"cmd": self.shell_command})}
+        else:
+            item = {"type": "message", "role": "assistant", "id": "msg_1",
+                    "content": [{"type": "output_text", "text": "Done."}]}
+        return "text/event-stream", sse([
+            ("response.created", {"response": {"id": f"resp_{done}"}}),
+            ("response.output_item.done", {"item": item}),
+            ("response.completed", {"response": {"id": f"resp_{done}", "usage": usage}})])
+
+
 class AnthropicMessages(FakeModel):
     """The Messages API as Claude Code streams it. Its script: write hello.txt, stage and
     commit it, then try `git reset --hard` and `curl`. Requests without tools (Claude

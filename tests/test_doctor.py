@@ -47,7 +47,7 @@ def test_known_agent_version_and_login(repo: GitRepo, sandbox: Sandbox) -> None:
     check = found["agent claude (worker.agent)"]
     assert check["status"] == "warn"
     assert check["detail"].startswith("2.1.9 (Claude Code); allows: edits files (and file "
-                                      "commands); runs only git add/commit/status/diff/log "
+                                      "commands); runs only git add/commit/status "
                                       "(acceptEdits); "
                                       "cannot see a login")
     creds = sandbox.home / ".claude" / ".credentials.json"

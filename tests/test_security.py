@@ -8,10 +8,12 @@ a record forged with plain git, a ref update aimed at a live worker from outside
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
-from conftest import GitRepo, Sandbox, wait_for
+from conftest import GitRepo, Sandbox, log_of, wait_for
+from fake_models import AnthropicMessages, GeminiGenerate, OpenAIResponsesShell, serve
 
 # --- an agent cannot pass its own review -----------------------------------------------------
 
@@ -186,3 +188,161 @@ def test_fsck_repair_of_a_forged_spawn_leaves_the_other_worker_intact(
     assert "kept worktree" in r.out and "kept branch refs/heads/worker/w1" in r.out
     intact(repo, "w1", tip)
     assert "refs/workers/forged" not in repo.refs()
+
+
+# --- what an agent can write ----------------------------------------------------------------
+
+# Files under the git dir an agent must not write, and how the probe writes each.
+GIT_DIR_TARGETS = ("config", "hooks/pre-commit", "info/exclude", "HEAD", "packed-refs",
+                   "refs/heads/main", "refs/workers/w1", "refs/tags/forged")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+@pytest.mark.skipif(shutil.which("npm") is None, reason="the codex CLI comes from npm")
+def test_real_codex_commits_on_its_branch_and_writes_nothing_else_under_git(
+        repo: GitRepo, sandbox: Sandbox) -> None:
+    """The real codex CLI, started by the adapter, runs (in its sandbox) what a loopback
+    model asks: write to each GIT_DIR_TARGETS file, then commit. The commit lands; every
+    write is refused."""
+    from test_real_agents import with_cli
+
+    git = repo.path / ".git"
+    probe = " ".join(f'(echo x >> "{git / t}") 2>/dev/null && echo "WROTE {t}" '
+                     f'|| echo "denied {t}";' for t in GIT_DIR_TARGETS)
+    probe += (" echo hello > hello.txt && git add hello.txt && "
+              "git commit -q -m 'Add hello.txt' && echo COMMITTED")
+    served = serve(OpenAIResponsesShell, shell_command=probe)
+    url, requests = next(served)
+    try:
+        with_cli(sandbox, "codex")
+        sandbox.env["OPENAI_API_KEY"] = "sk-test"
+        provider = f'{{name="loopback", base_url="{url}", env_key="OPENAI_API_KEY"}}'
+        repo.git("config", "worker.agent.codex.args",
+                 f"-c 'model_providers.loopback={provider}' -c model_provider=loopback")
+        repo.ok("spawn", "w1", "-a", "codex", "-m", "gpt-5", "-d", "probe the sandbox")
+        shown = repo.wait("w1", "exited", "failed", timeout=180)
+    finally:
+        served.close()
+    result = json.dumps(requests[-1].get("input"))  # the tool's output, sent back
+    assert shown["exit_code"] == 0, log_of(repo, "w1")
+    assert "COMMITTED" in result, result
+    for t in GIT_DIR_TARGETS:
+        assert f"denied {t}" in result, (t, result)
+        written = (git / t).exists() and (git / t).read_bytes().endswith(b"x\n")
+        assert not written, t  # (the registry and the hooks have moved refs on their own)
+    assert repo.git("log", "-1", "--format=%s", "worker/w1") == "Add hello.txt"
+    assert repo.git("show", "worker/w1:hello.txt") == "hello"
+
+
+class ClaudeReachesForGit(AnthropicMessages):
+    """Claude's script: CLAUDE_ATTEMPTS (as Bash commands), then a hook written with its
+    Write tool."""
+
+    gitdir = ""
+
+    def script(self) -> list[tuple[str, dict[str, str]]]:
+        return [("Bash", {"command": c.format(git=self.gitdir), "description": "try"})
+                for c, _ in CLAUDE_ATTEMPTS] + [
+            ("Write", {"file_path": f"{self.gitdir}/hooks/post-commit",
+                       "content": "#!/bin/sh\necho hooked\n"})]
+
+
+# (command, allowed): a commit, then each way to change the repository's settings, hooks
+# or other refs with git; `git diff`/`git log` are not on our allowlist (their --output
+# writes any file) but Claude Code allows their read-only forms by itself.
+CLAUDE_ATTEMPTS = [
+    ("git commit --allow-empty -m allowed", True),
+    ("git config core.hooksPath /dev/null", False),
+    ("git -c core.hooksPath=/dev/null commit --allow-empty -m with-c", False),
+    ("git update-ref refs/heads/main HEAD", False),
+    ("git log -1 --format=format:hooked --output={git}/hooks/pre-commit", False),
+    ("git diff HEAD --output={git}/config", False),
+    ("git diff HEAD --outp={git}/config", False),
+    ("git diff HEAD", True),
+    ("git log -1", True),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+@pytest.mark.skipif(shutil.which("npm") is None, reason="the claude CLI comes from npm")
+def test_real_claude_cannot_change_git_settings_hooks_or_other_refs(
+        repo: GitRepo, sandbox: Sandbox) -> None:
+    from test_real_agents import with_cli
+
+    git = repo.path / ".git"
+    served = serve(ClaudeReachesForGit, workdir=str(repo.workers_dir / "w1"), gitdir=str(git))
+    url, requests = next(served)
+    try:
+        with_cli(sandbox, "claude")
+        sandbox.env.update(ANTHROPIC_API_KEY="sk-ant-test", ANTHROPIC_BASE_URL=url[:-3])
+        config, main = (git / "config").read_bytes(), repo.git("rev-parse", "main")
+        repo.ok("spawn", "w1", "-a", "claude", "-m", "sonnet", "-d", "reach for git")
+        shown = repo.wait("w1", "exited", "failed", timeout=180)
+    finally:
+        served.close()
+    assert shown["exit_code"] == 0, log_of(repo, "w1")
+    turns = [r for r in requests if r.get("tools")]
+    last = max(turns, key=lambda r: json.dumps(r).count('"tool_result"'))
+    results = {block["tool_use_id"]: block for m in last["messages"]
+               if isinstance(m["content"], list) for block in m["content"]
+               if block.get("type") == "tool_result"}
+    allowed = [not results[f"toolu_{n}"].get("is_error") for n in range(len(results))]
+    assert allowed == [a for _, a in CLAUDE_ATTEMPTS] + [False], json.dumps(results, indent=1)
+    assert repo.git("log", "-1", "--format=%s", "worker/w1") == "allowed"
+    assert (git / "config").read_bytes() == config
+    assert repo.git("rev-parse", "main") == main
+    assert not (git / "hooks" / "pre-commit").exists()
+    assert not (git / "hooks" / "post-commit").exists()
+
+
+class GeminiReachesForGit(GeminiGenerate):
+    """Gemini's script: GEMINI_ATTEMPTS, as shell commands."""
+
+    gitdir = ""
+
+    def script(self) -> list[tuple[str, dict[str, str]]]:
+        return [("run_shell_command", {"command": c.format(git=self.gitdir)})
+                for c, _ in GEMINI_ATTEMPTS]
+
+
+GEMINI_ATTEMPTS = [(c, a) for c, a in CLAUDE_ATTEMPTS if not c.startswith(("git diff HEAD",
+                                                                          "git log -1"))]
+GEMINI_ATTEMPTS += [("git diff HEAD --output={git}/config", False)]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+@pytest.mark.skipif(shutil.which("npm") is None, reason="the gemini CLI comes from npm")
+def test_real_gemini_cannot_change_git_settings_hooks_or_other_refs(
+        repo: GitRepo, sandbox: Sandbox) -> None:
+    from test_real_agents import node_major, with_cli
+
+    if node_major() < 20:
+        pytest.skip("the Gemini CLI needs Node.js 20 or newer")
+    git = repo.path / ".git"
+    served = serve(GeminiReachesForGit, workdir=str(repo.workers_dir / "w1"), gitdir=str(git))
+    url, requests = next(served)
+    try:
+        with_cli(sandbox, "gemini")
+        sandbox.env.update(GEMINI_API_KEY="test-key", GOOGLE_GEMINI_BASE_URL=url[:-3])
+        settings = sandbox.home / ".gemini" / "settings.json"
+        settings.parent.mkdir(parents=True, exist_ok=True)
+        settings.write_text('{"security": {"auth": {"selectedType": "gemini-api-key"}}}')
+        config, main = (git / "config").read_bytes(), repo.git("rev-parse", "main")
+        repo.ok("spawn", "w1", "-a", "gemini", "-m", "gemini-2.5-pro", "-d", "reach for git")
+        shown = repo.wait("w1", "exited", "failed", timeout=180)
+    finally:
+        served.close()
+    assert shown["exit_code"] == 0, log_of(repo, "w1")
+    turns = [r for r in requests if r.get("tools")]
+    last = max(turns, key=lambda r: json.dumps(r).count('"functionResponse"'))
+    responses = [part["functionResponse"]["response"] for c in last["contents"]
+                 for part in c["parts"] if "functionResponse" in part]
+    allowed = ["error" not in r for r in responses]
+    assert allowed == [a for _, a in GEMINI_ATTEMPTS], json.dumps(responses, indent=1)
+    assert repo.git("log", "-1", "--format=%s", "worker/w1") == "allowed"
+    assert (git / "config").read_bytes() == config
+    assert repo.git("rev-parse", "main") == main
+    assert not (git / "hooks" / "pre-commit").exists()

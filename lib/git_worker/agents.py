@@ -7,11 +7,12 @@ task text never becomes an argument and never reaches a shell.
 What each built-in adapter allows by default (README "Agents" says the same):
 - claude: `claude -p --permission-mode acceptEdits` — edits files in its worktree without
   asking (acceptEdits covers Claude Code's file commands there too: touch, mkdir, mv, cp,
-  rm) and may run `git add/commit/status/diff/log`; any other command is refused (in -p
-  mode nobody can approve it). Never --dangerously-skip-permissions (Claude Code refuses it
+  rm) and may run `git add/commit/status` (Claude Code itself allows read-only git diff
+  and git log, but not their --output); any other command is refused (in -p mode nobody
+  can approve it). Never --dangerously-skip-permissions (Claude Code refuses it
   as root anyway); hooks report "waiting"/"done" to the registry through --settings.
-- codex: `codex exec -s workspace-write --add-dir <git-dir>` — runs commands in its
-  sandbox, writable: the worktree and the repository's git directory (so it can commit);
+- codex: `codex exec -s workspace-write --add-dir …` — runs commands in its sandbox,
+  writable: the worktree and what a commit on its branch writes (see codex_writable);
   approvals "never" is what exec does. Own CODEX_HOME with the user's auth.json linked in.
 - aider: `aider --message-file <prompt> --yes-always` — edits and auto-commits, says yes to
   its confirmations (but opens no browser); `/.aider*` goes to .git/info/exclude.
@@ -34,8 +35,9 @@ from git_worker.errors import WorkerError
 BUILTIN = ("claude", "codex", "aider", "gemini")
 
 # The git commands claude and gemini may run without asking: enough to commit their work,
-# nothing more (no reset, push, checkout…).
-GIT_COMMANDS = ("git add", "git commit", "git status", "git diff", "git log")
+# nothing more (no reset, push, checkout, config, -c, update-ref…). Matched as prefixes, so
+# not `git diff` nor `git log`: their --output=<file> writes any file (.git/config, a hook).
+GIT_COMMANDS = ("git add", "git commit", "git status")
 CLAUDE_ALLOWED_TOOLS = tuple(f"Bash({c}:*)" for c in GIT_COMMANDS)
 # The fixed instruction gemini gets with -p; the task itself comes on stdin.
 GEMINI_INSTRUCTION = "Carry out the task described above."
@@ -60,6 +62,7 @@ class Context:
     runtime_dir: str  # <git-common-dir>/workers/<id>
     common_dir: str
     worktree: str
+    branch: str  # refs/heads/…, as the record says (never read from the worktree)
 
 
 def custom_names(config: Config) -> list[str]:
@@ -103,8 +106,9 @@ def invocation(config: Config, name: str, *, model: str | None, ctx: Context) ->
     elif name == "codex":
         env["CODEX_HOME"] = codex_home(ctx)
         notify = json.dumps([os.path.join(hooks_dir(), "codex", "notify")])
-        argv = [*(command or ["codex"]), "exec", "-s", "workspace-write",
-                "--add-dir", ctx.common_dir, "-c", f"notify={notify}"]
+        writable = [flag for d in codex_writable(ctx) for flag in ("--add-dir", d)]
+        argv = [*(command or ["codex"]), "exec", "-s", "workspace-write", *writable,
+                *codex_tmp_settings(ctx), "-c", f"notify={notify}"]
         argv += ["--model", model] if model else []
         argv.append("-")  # the prompt: stdin
     elif name == "aider":
@@ -141,11 +145,12 @@ def invocation(config: Config, name: str, *, model: str | None, ctx: Context) ->
 def allows(name: str) -> str:
     """One line, for doctor and README: what the adapter may do without asking."""
     return {
-        "claude": "edits files (and file commands); runs only git add/commit/status/diff/log "
+        "claude": "edits files (and file commands); runs only git add/commit/status "
                   "(acceptEdits)",
-        "codex": "runs commands in its workspace-write sandbox (worktree + .git writable)",
+        "codex": "runs commands in its workspace-write sandbox (writable: the worktree, "
+                 "objects, its worktree's admin dir, its branch's ref directory)",
         "aider": "edits and auto-commits; answers yes to its confirmations (--yes-always)",
-        "gemini": "edits files; runs only git add/commit/status/diff/log (auto_edit, "
+        "gemini": "edits files; runs only git add/commit/status (auto_edit, "
                   "--policy)",
     }.get(name, "whatever its configured command does")
 
@@ -214,6 +219,48 @@ def codex_home(ctx: Context) -> str:
         if os.path.exists(source) and not os.path.lexists(link):
             os.symlink(source, link)
     return home
+
+
+def codex_writable(ctx: Context) -> list[str]:
+    """What codex's sandbox may write besides the worktree: what `git commit` on the
+    worker's own branch writes, and nothing else under the git dir.
+
+    - objects/ (new objects; git makes the fan-out directories and packs there);
+    - the worktree's admin dir, <common>/worktrees/<admin>/ (index, HEAD, logs/HEAD,
+      ORIG_HEAD…), found from the common dir's side: the worktree's `.git` file is the
+      agent's to rewrite;
+    - the directory of its branch ref and of that ref's reflog: git writes `<ref>.lock`
+      there and renames it, so the directory, not the file, must be writable — with
+      worker.branchPrefix `worker/` that is refs/heads/worker/, every worker's branch.
+    Not writable: config, hooks/, info/, HEAD, packed-refs, refs/workers/, other refs.
+    Measured with codex 0.171.0 (`codex sandbox`): a commit works with exactly these.
+    """
+    from git_worker import worktrees
+
+    admin = worktrees.admin_dir_in(ctx.common_dir, ctx.worktree)
+    if admin is None:
+        raise WorkerError(f"{ctx.worktree} is not a registered git worktree",
+                          hint="git worker fsck explains the drift")
+    ref_dir = os.path.dirname(os.path.join(ctx.common_dir, ctx.branch))
+    log_dir = os.path.dirname(os.path.join(ctx.common_dir, "logs", ctx.branch))
+    os.makedirs(log_dir, exist_ok=True)  # codex refuses a writable root that is missing
+    return [os.path.join(ctx.common_dir, "objects"), admin, ref_dir, log_dir]
+
+
+def codex_tmp_settings(ctx: Context) -> list[str]:
+    """workspace-write also lets commands write /tmp and $TMPDIR: not when the git dir
+    is below one of them, or all of it would be writable through that."""
+    common = os.path.realpath(ctx.common_dir)
+
+    def below(directory: str | None) -> bool:
+        return bool(directory) and common.startswith(os.path.realpath(str(directory)) + "/")
+
+    settings = []
+    if below("/tmp"):
+        settings += ["-c", "sandbox_workspace_write.exclude_slash_tmp=true"]
+    if below(os.environ.get("TMPDIR")):
+        settings += ["-c", "sandbox_workspace_write.exclude_tmpdir_env_var=true"]
+    return settings
 
 
 def exclude(common_dir: str, pattern: str) -> str | None:

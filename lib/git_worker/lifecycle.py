@@ -244,7 +244,8 @@ def launch_recorded(repo: Repo, config: Config, record: Record) -> None:
     from git_worker import agents, launchers
 
     runtime = registry.runtime_dir(repo, record.id)
-    ctx = agents.Context(record.id, runtime, repo.common_dir, record.worktree)
+    ctx = agents.Context(record.id, runtime, repo.common_dir, record.worktree,
+                         record.branch)
     inv = agents.invocation(config, record.agent or "claude", model=record.model, ctx=ctx)
     kind = record.launcher.get("kind") or launchers.default_kind(config)
     launcher = launchers.launch(kind, inv, worker_id=record.id, worktree=record.worktree,

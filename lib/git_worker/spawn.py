@@ -179,7 +179,7 @@ def _spawn(repo: Repo, config: Config, task: Task, plan: Plan, undo: UndoLog) ->
                 launcher = {"kind": plan.launcher, "socket": launchers.caller_socket()
                             if plan.launcher == "tmux" else None}
             else:
-                ctx = agents.Context(task.id, runtime, repo.common_dir, path)
+                ctx = agents.Context(task.id, runtime, repo.common_dir, path, branch_ref)
                 inv = agents.invocation(config, plan.agent, model=plan.model, ctx=ctx)
                 if inv.excluded:
                     pattern = inv.excluded

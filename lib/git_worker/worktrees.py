@@ -86,7 +86,12 @@ def _names(pointer: str, target: str) -> bool:
 
 def find_admin_dir(repo: Repo, path: str) -> str | None:
     """The admin dir whose `gitdir` file names ``path`` — found even when ``path`` is gone."""
-    root = os.path.join(repo.common_dir, "worktrees")
+    return admin_dir_in(repo.common_dir, path)
+
+
+def admin_dir_in(common_dir: str, path: str) -> str | None:
+    """find_admin_dir, given the common dir alone."""
+    root = os.path.join(common_dir, "worktrees")
     want = os.path.join(os.path.abspath(path), ".git")
     try:
         names = os.listdir(root)
