@@ -346,3 +346,36 @@ def test_real_gemini_cannot_change_git_settings_hooks_or_other_refs(
     assert (git / "config").read_bytes() == config
     assert repo.git("rev-parse", "main") == main
     assert not (git / "hooks" / "pre-commit").exists()
+
+
+def test_codex_is_never_given_every_branch(repo: GitRepo, sandbox: Sandbox) -> None:
+    """With a branch prefix that is no directory, the directory codex would need to write
+    is refs/heads itself: refused, with the way out, and nothing created."""
+    sandbox.script("codex", "exit 0")
+    repo.git("config", "worker.branchPrefix", "wk-")
+    repo.git("config", "worker.launcher", "detached")
+    before = repo.snapshot()
+    r = repo.worker("spawn", "w1", "-a", "codex")
+    assert r.code == 1, r
+    assert "codex's sandbox would have to let it write every branch" in r.err
+    assert "git config worker.branchPrefix worker/" in r.err
+    assert repo.snapshot() == before
+
+
+def test_git_worker_never_runs_git_through_a_worktrees_forged_git_dir(
+        repo: GitRepo, sandbox: Sandbox) -> None:
+    """A worktree whose `.git` the agent replaced by a repository with core.fsmonitor set:
+    git run there would run that command as the user. Merging into its branch (which
+    updates that worktree) and removing it check the worktree without ever doing so."""
+    canary = sandbox.root / "fsmonitor-ran"
+    hook = sandbox.script("agents-fsmonitor", f"touch {canary}")
+    repo.ok("spawn", "w1", "--no-launch")
+    repo.work("w2", "b.txt")
+    wt1 = repo.workers_dir / "w1"
+    (wt1 / ".git").unlink()
+    repo.git("init", "-q", str(wt1))
+    repo.git("config", "core.fsmonitor", str(hook), cwd=wt1)
+    repo.worker("merge", "w2", "--into", "worker/w1")
+    repo.worker("rm", "w1")
+    repo.worker("rm", "-f", "w1")
+    assert not canary.exists()

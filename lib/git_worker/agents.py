@@ -242,6 +242,12 @@ def codex_writable(ctx: Context) -> list[str]:
         raise WorkerError(f"{ctx.worktree} is not a registered git worktree",
                           hint="git worker fsck explains the drift")
     ref_dir = os.path.dirname(os.path.join(ctx.common_dir, ctx.branch))
+    if ref_dir == os.path.join(ctx.common_dir, "refs", "heads"):  # every branch, main too
+        raise WorkerError(
+            f"codex's sandbox would have to let it write every branch: its branch "
+            f"{ctx.branch} is directly under refs/heads/",
+            hint="give workers a directory of their own: git config worker.branchPrefix "
+                 "worker/")
     log_dir = os.path.dirname(os.path.join(ctx.common_dir, "logs", ctx.branch))
     os.makedirs(log_dir, exist_ok=True)  # codex refuses a writable root that is missing
     return [os.path.join(ctx.common_dir, "objects"), admin, ref_dir, log_dir]

@@ -340,8 +340,12 @@ def _fast_forward_in(repo: Repo, worktree: str, target: str, old: str, new: str,
     """Move ``target`` (checked out in ``worktree``) from ``old`` to ``new`` with git's own
     fast-forward, updating that worktree's files. False when the target moved meanwhile."""
     env = git.clean_env({"GIT_REFLOG_ACTION": f"git worker merge {worker_id}"})
-    changed = git.run(["status", "--porcelain", "-z", "--untracked-files=no"], cwd=worktree,
-                      env=env).stdout
+    # A linked worktree (a worker's, say) through the admin dir registered for it, never
+    # what its `.git` names: an agent may have made that a repository of its own.
+    admin = worktrees.find_admin_dir(repo, worktree)
+    pin = [f"--git-dir={admin}", f"--work-tree={worktree}"] if admin else []
+    changed = git.run([*pin, "status", "--porcelain", "-z", "--untracked-files=no"],
+                      cwd=worktree, env=env).stdout
     if changed:
         paths = [p[3:] for p in changed.decode(errors="replace").split("\0") if len(p) > 3]
         shown = ", ".join(paths[:5]) + (", …" if len(paths) > 5 else "")
@@ -352,8 +356,8 @@ def _fast_forward_in(repo: Repo, worktree: str, target: str, old: str, new: str,
         )
     if repo.read_ref(target) != old:
         return False
-    proc = git.run(["merge", "--ff-only", "--quiet", "--no-stat", new], cwd=worktree, env=env,
-                   check=False)
+    proc = git.run([*pin, "merge", "--ff-only", "--quiet", "--no-stat", new], cwd=worktree,
+                   env=env, check=False)
     if proc.returncode == 0:
         return True
     stderr = proc.stderr.decode(errors="replace")
