@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from git_worker import git
+from git_worker import git, refnames
 from git_worker.errors import GitCommandError, WorkerError
 from git_worker.repo import Repo, append_reflog
 
@@ -65,8 +65,8 @@ def problem(repo: Repo, path: str, branch_ref: str) -> str | None:
             return f"worktree {path} is not a registered git worktree"
         head = head_branch(admin)
         if head != branch_ref:
-            where = head.removeprefix("refs/heads/") if head else "a detached HEAD"
-            return f"worktree is on {where}, not {branch_ref.removeprefix('refs/heads/')}"
+            where = refnames.short(head) if head else "a detached HEAD"
+            return f"worktree is on {where}, not {refnames.short(branch_ref)}"
     except OSError as e:
         return f"worktree: unknown ({e.strerror})"
     return None
