@@ -177,11 +177,18 @@ def land(repo: Repo, config: Config, worker_id: str, *, squash: bool, into: str 
     if tip is None:
         raise WorkerError(f"branch {refnames.short(record.branch)} of '{worker_id}' is missing",
                           hint="git worker fsck explains the drift")
+    # A running agent may still commit: then "stop it" is the refusal that helps, and
+    # "nothing to merge" is only final once nothing can add to the branch.
+    working = _still_working(repo, record)
+    if not working:
+        _refuse_if_nothing_of_its_own(repo, record, tip)
     target = target_ref(repo, record, into)
     reasons = refusals(repo, config, record, tip)
     if reasons and not force:
         raise WorkerError(f"refusing to merge '{worker_id}': " + "; ".join(reasons),
                           hint="--force merges it anyway")
+    if working:
+        _refuse_if_nothing_of_its_own(repo, record, tip)
     warnings = []
     if os.path.isdir(record.worktree):
         from git_worker import worktrees
@@ -210,6 +217,25 @@ def land(repo: Repo, config: Config, worker_id: str, *, squash: bool, into: str 
         landed.closed_issue = _close_issue(repo, config, worker_id,
                                            f"merged as {landed.new}", landed.warnings)
     return landed
+
+
+def _refuse_if_nothing_of_its_own(repo: Repo, record: Record, tip: str) -> None:
+    """A worker whose branch holds no commit beyond its base (never launched, or stopped
+    before committing) has nothing to land: marking it merged would hide it from `list`.
+    Not overridable with --force: there is nothing for force to land."""
+    base_oid = record.base["oid"]
+    try:
+        if repo.count_commits(tip, base_oid):
+            return
+    except WorkerError:
+        return  # the base commit is gone (garbage-collected): the merge itself will tell
+    branch = refnames.short(record.branch)
+    raise WorkerError(
+        f"nothing to merge: {branch} has no commits beyond its base "
+        f"{record.base['name']} ({base_oid[:12]}); '{record.id}' was not changed",
+        hint=f"commit its work first (in {record.worktree}), "
+             f"or remove it: git worker rm {record.id}",
+    )
 
 
 @contextlib.contextmanager
