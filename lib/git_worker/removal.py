@@ -27,9 +27,9 @@ def remove(repo: Repo, worker_id: str, *, force: bool, keep_branch: bool) -> Non
     reasons = what_would_be_lost(repo, record, tip, keep_branch=keep_branch)
     if reasons and not force:
         raise WorkerError(
-            f"refusing to remove '{worker_id}': " + "; ".join(reasons),
-            hint="commit or stash what you want to keep (or git worker merge it), "
-                 "keep the branch with --keep-branch, or pass --force to discard it",
+            f"refusing to remove '{worker_id}': " + "; ".join(str(r) for r in reasons),
+            hint=", and ".join(dict.fromkeys(r.remedy for r in reasons))
+                 + "; or pass --force to discard it",
         )
     with transaction() as undo:
         _remove(repo, entry, tip, force=force, keep_branch=keep_branch, undo=undo)
@@ -124,21 +124,41 @@ def finish_interrupted(repo: Repo, entry: Entry) -> list[str]:
     return ["finished the removal"]
 
 
+class Loss:
+    """What an rm would lose, and what the user can do so that rm no longer refuses.
+
+    Each refusal carries its own remedy: a hint offers only what changes the outcome
+    (--keep-branch saves commits, not untracked files; it does not stop an agent)."""
+
+    def __init__(self, what: str, remedy: str) -> None:
+        self.what = what
+        self.remedy = remedy
+
+    def __str__(self) -> str:
+        return self.what
+
+
 def what_would_be_lost(repo: Repo, record: Record, tip: str | None, *,
-                       keep_branch: bool) -> list[str]:
+                       keep_branch: bool) -> list[Loss]:
     reasons = []
     running = record.state in ("running", "waiting", "removing")
     if running and processes.alive(record.launcher | {"host": record.host}):
-        reasons.append("its agent is still running (git worker stop it first)")
+        reasons.append(Loss("its agent is still running",
+                            f"stop it first: git worker stop {record.id}"))
     if os.path.isdir(record.worktree):
         dirty = worktrees.dirty_paths(record.worktree)
         if dirty:
             shown = ", ".join(dirty[:5]) + (", …" if len(dirty) > 5 else "")
-            reasons.append(f"{len(dirty)} modified or untracked file(s) in its worktree ({shown})")
+            reasons.append(Loss(
+                f"{len(dirty)} modified or untracked file(s) in its worktree ({shown})",
+                f"commit, stash (git stash -u) or delete them in {record.worktree}"))
     if tip is not None and not keep_branch and record.state != "merged":
         base_tip = repo.read_ref(record.base.get("ref") or "") or record.base["oid"]
         ahead = repo.count_commits(tip, base_tip, record.base["oid"])
         if ahead:
-            reasons.append(f"branch {refnames.short(record.branch)} has {ahead} commit(s) "
-                           f"not in {record.base['name']}")
+            reasons.append(Loss(
+                f"branch {refnames.short(record.branch)} has {ahead} commit(s) "
+                f"not in {record.base['name']}",
+                f"land them (git worker merge {record.id}) or keep the branch with "
+                f"--keep-branch"))
     return reasons
