@@ -222,6 +222,17 @@ class Repo:
                          cwd=self.common_dir)
         return int(out)
 
+    def commit_graph(self, include: Sequence[str], exclude: str) -> dict[str, list[str]]:
+        """Every commit reachable from ``include`` and not from ``exclude``, with its
+        parents: one `git rev-list --parents` for what would be one rev-list per worker."""
+        out = git.output(["rev-list", "--parents", *dict.fromkeys(include), f"^{exclude}", "--"],
+                         cwd=self.common_dir)
+        graph = {}
+        for line in out.splitlines():
+            oid, *parents = line.split()
+            graph[oid] = parents
+        return graph
+
     # --- objects ------------------------------------------------------------------------
 
     def write_objects(self, objects: Sequence[ShaFile]) -> None:
