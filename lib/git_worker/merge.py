@@ -106,6 +106,9 @@ def target_ref(repo: Repo, record: Record, into: str | None) -> str:
             raise WorkerError(f"--into {into}: no local branch {refnames.short(ref)}",
                               hint="name an existing local branch (git branch lists them)")
         return ref
+    if "ref" in record.base and record.base["ref"] is None:
+        raise WorkerError(f"the base {record.base['name']} is a commit, not a branch: there is "
+                          f"no branch to merge into", hint="name one with --into BRANCH")
     base_ref = str(record.base.get("ref") or refnames.HEADS + record.base["name"])
     if base_ref.startswith(refnames.HEADS):
         return base_ref
@@ -120,8 +123,8 @@ def target_ref(repo: Repo, record: Record, into: str | None) -> str:
                      f"with --into BRANCH",
             )
         return local
-    raise WorkerError(f"the base {record.base['name']} is not a branch",
-                      hint="choose the branch to merge into with --into BRANCH")
+    raise WorkerError(f"the base {record.base['name']} is not a branch (a tag?): there is no "
+                      f"branch to merge into", hint="name one with --into BRANCH")
 
 
 def _local_branch_for(repo: Repo, remote_ref: str) -> str:
