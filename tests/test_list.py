@@ -154,7 +154,9 @@ def test_uncommitted_is_told_by_show_and_not_checked_by_list(repo: GitRepo) -> N
     repo.git("add", "s.txt", cwd=repo.workers_dir / "staged")
     assert {w: repo.show(w)["uncommitted"] for w in ("clean", "edited", "untracked", "staged")} \
         == {"clean": False, "edited": True, "untracked": True, "staged": True}
-    assert "uncommitted  yes" in repo.ok("show", "edited").out
+    assert "\nchanges   uncommitted (modified, staged or untracked files)\n" in \
+        repo.ok("show", "edited").out
+    assert "\nchanges   none uncommitted\n" in repo.ok("show", "clean").out
     assert all(row["uncommitted"] is None for row in _rows(repo).values())
     shutil.rmtree(repo.workers_dir / "clean")
     assert repo.show("clean")["uncommitted"] is None
@@ -174,7 +176,7 @@ def test_waiting_worker_shows_the_agents_message(repo: GitRepo, sandbox: Sandbox
     assert _rows(repo)["w1"]["message"] == "May I run the migrations? yes/no"
     lines = repo.ok("list").out.splitlines()
     assert lines[2] == "  > May I run the migrations? yes/no"
-    assert "message      May I run the migrations?" in repo.ok("show", "w1").out
+    assert "\nmessage   May I run the migrations? yes/no\n" in repo.ok("show", "w1").out
     release(repo, "w1")
     assert repo.wait("w1", "running")["message"] is None
     assert _rows(repo)["w1"]["message"] is None

@@ -50,8 +50,9 @@ def run(repo: Repo, worker_id: str, *, as_json: bool, history: bool) -> int:
                                 if glance["verdict"] == probe.STALE else "")))
     fields.append(("commits", "unknown" if ahead is None else f"{ahead} ahead of its base"))
     dirty = glance["uncommitted"]
-    fields.append(("uncommitted", "unknown" if dirty is None else
-                   "yes (modified, staged or untracked files)" if dirty else "none"))
+    fields.append(("changes", "unknown" if dirty is None else
+                   "uncommitted (modified, staged or untracked files)" if dirty
+                   else "none uncommitted"))
     if glance["message"]:
         fields.append(("message", str(glance["message"])))
     if r.merge:
