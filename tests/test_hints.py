@@ -3,9 +3,12 @@ is refused, does exactly what the hint says, and is then no longer refused that 
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 from pathlib import Path
 
-from conftest import GitRepo, Sandbox, release
+from conftest import GitRepo, Sandbox, release, wait_for
 
 
 def _hint(err: str) -> str:
@@ -67,6 +70,36 @@ def test_rm_hint_names_every_remedy_when_several_are_needed(repo: GitRepo) -> No
                     "or pass --force to discard it")
     (repo.workers_dir / "w1" / "scratch").unlink()
     repo.ok("rm", "w1", "--keep-branch")
+
+
+def test_rm_of_a_worker_another_rm_owns_hints_ending_it_then_repair(repo: GitRepo) -> None:
+    repo.ok("spawn", "w1", "--no-launch")
+    stuck = subprocess.Popen(["sleep", "300"])  # a remover that hangs
+    try:
+        stat = Path(f"/proc/{stuck.pid}/stat").read_bytes()
+        start = int(stat[stat.rindex(b")") + 2:].split()[19])
+        record = repo.record("w1") | {"state": "removing", "owner": {
+            "action": "rm", "pid": stuck.pid, "start": start, "host": os.uname().nodename,
+            "force": False, "keep_branch": False}}
+        blob = repo.sandbox.run("git", "hash-object", "-w", "--stdin", cwd=repo.path,
+                                input=json.dumps(record, indent=2) + "\n").out.strip()
+        tree = repo.sandbox.run("git", "mktree", cwd=repo.path,
+                                input=f"100644 blob {blob}\tworker.json\n").out.strip()
+        old = repo.git("rev-parse", "refs/workers/w1")
+        commit = repo.git("commit-tree", tree, "-p", old, "-m", "rm: started")
+        repo.git("update-ref", "refs/workers/w1", commit, old)
+        r = repo.worker("rm", "w1")
+        assert r.code == 1 and f"'w1' is busy: a rm is in progress (pid {stuck.pid})" in r.err
+        hint = _hint(r.err)
+        assert "--force" not in hint and "--keep-branch" not in hint
+        assert repo.worker("rm", "w1", "--force").code == 1  # force is no way past it
+        assert "if that process is stuck, end it, then run git worker fsck --repair" in hint
+    finally:
+        stuck.kill()
+        stuck.wait()
+    wait_for(lambda: not Path(f"/proc/{stuck.pid}").exists())
+    repo.worker("fsck", "--repair")
+    assert repo.refs("refs/workers/") == {} and not (repo.workers_dir / "w1").exists()
 
 
 # --- merge ---------------------------------------------------------------------------------
@@ -142,3 +175,22 @@ def test_merge_conflict_hint_brings_the_branch_up_to_date(repo: GitRepo) -> None
     repo.git("commit", "-q", "-am", "resolve", cwd=wt)
     repo.ok("merge", "w1")
     assert (repo.path / "README").read_text() == "both\n"
+
+
+def test_merge_of_a_remote_base_without_local_branch_follows_either_hint(
+        repo: GitRepo, sandbox: Sandbox) -> None:
+    remote = sandbox.root / "remote.git"
+    repo.git("branch", "feature")
+    sandbox.run("git", "clone", "-q", "--bare", str(repo.path), str(remote))
+    repo.git("branch", "-D", "feature")
+    repo.git("remote", "add", "origin", str(remote))
+    repo.git("fetch", "-q", "origin")
+    repo.ok("spawn", "w1", "w2", "-f", "origin/feature", "--no-launch")
+    repo.work("w1", "a.txt")
+    repo.work("w2", "b.txt")
+    hint = _hint(repo.worker("merge", "w1").err)
+    assert hint == ("create it (git branch feature origin/feature) or choose one with "
+                    "--into BRANCH")
+    repo.ok("merge", "w2", "--into", "main")
+    repo.git("branch", "feature", "origin/feature")
+    assert "merged w1 into feature" in repo.ok("merge", "w1").out
