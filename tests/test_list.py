@@ -181,3 +181,19 @@ def test_waiting_worker_shows_the_agents_message(repo: GitRepo, sandbox: Sandbox
     assert repo.wait("w1", "running")["message"] is None
     assert _rows(repo)["w1"]["message"] is None
     (repo.path / ".git" / "workers" / "w1" / "end").touch()
+
+
+def test_an_agents_message_carries_no_terminal_control_sequences(repo: GitRepo,
+                                                                 sandbox: Sandbox) -> None:
+    asker = sandbox.script("asker", f"""
+        printf '{{"message": "ok \\u001b]0;pwned\\u0007\\u001b[2Jgone? \\u0000end"}}' \\
+            | {HOOK} waiting
+        while [ ! -e "$GIT_WORKER_RUNTIME_DIR/go" ]; do sleep 0.05; done
+    """)
+    repo.git("config", "worker.agent.asker.command", str(asker))
+    repo.ok("spawn", "w1", "-a", "asker")
+    assert repo.wait("w1", "waiting")["message"] == "ok ]0;pwned [2Jgone? end"
+    for out in (repo.ok("list").out, repo.ok("show", "w1").out, repo.ok("list", "--json").out):
+        assert "\x1b" not in out and "\x07" not in out and "\x00" not in out
+    assert "  > ok ]0;pwned [2Jgone? end" in repo.ok("list").out
+    release(repo, "w1")

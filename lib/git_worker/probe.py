@@ -209,10 +209,12 @@ def waiting_message(repo: Repo, worker_id: str) -> str | None:
     path = os.path.join(registry.runtime_dir(repo, worker_id), WAITING_FILE)
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
-            text = f.read(4096).strip()
+            text = f.read(4096)
     except OSError:
         return None
-    return text or None
+    # The agent's words, shown on the user's terminal: never its control sequences.
+    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return text[:300] or None
 
 
 def uncommitted(record: Record) -> bool | None:
