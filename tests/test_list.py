@@ -160,6 +160,9 @@ def test_uncommitted_is_told_by_show_and_not_checked_by_list(repo: GitRepo) -> N
     assert all(row["uncommitted"] is None for row in _rows(repo).values())
     shutil.rmtree(repo.workers_dir / "clean")
     assert repo.show("clean")["uncommitted"] is None
+    (repo.workers_dir / "untracked" / ".git").unlink()  # no longer a worktree at all
+    (repo.path / "main-is-dirty").write_text("x\n")
+    assert repo.show("untracked")["uncommitted"] is None
 
 
 def test_waiting_worker_shows_the_agents_message(repo: GitRepo, sandbox: Sandbox) -> None:

@@ -220,8 +220,8 @@ def waiting_message(repo: Repo, worker_id: str) -> str | None:
 def uncommitted(record: Record) -> bool | None:
     """Whether the worktree has modified, staged or untracked files (a `git status`: exact,
     but a process per worker, so `show` asks and `list` does not); None when unknown."""
-    if not os.path.isdir(record.worktree):
-        return None
+    if _worktree_problems(record):
+        return None  # missing, or not this worker's worktree: its status is not the worker's
     try:
         return bool(worktrees.dirty_paths(record.worktree))
     except WorkerError:
