@@ -4,6 +4,7 @@ a timeout, without prompts, and a failure says which kind it is and the way out.
 from __future__ import annotations
 
 import http.server
+import json
 import socket
 import threading
 import time
@@ -193,3 +194,52 @@ def test_auto_detect_falls_back_to_the_current_branch(repo: GitRepo) -> None:
     repo.git("branch", "-m", "main", "develop")
     repo.ok("spawn", "w1", "--no-launch")
     assert repo.record("w1")["base"]["name"] == "develop"
+
+
+def test_branch_deleted_on_the_remote_says_so_and_no_fetch_starts_from_the_copy(
+        repo: GitRepo, sandbox: Sandbox, origin: str) -> None:
+    repo.git("push", "-q", "origin", "main:feature")
+    repo.git("fetch", "-q", "origin")
+    copy = repo.git("rev-parse", "origin/feature")
+    sandbox.run("git", "--git-dir", origin, "branch", "-q", "-D", "feature")  # ours stays
+    assert repo.git("rev-parse", "origin/feature") == copy
+    before = repo.snapshot()
+    r = repo.worker("spawn", "w1", "-f", "origin/feature", "--no-launch")
+    assert r.code == 1
+    assert (f"error: branch feature no longer exists on origin (deleted there?); your copy "
+            f"origin/feature at {copy[:12]} is what it was when last fetched") in r.err
+    assert "hint: start from that copy with --no-fetch (-f origin/feature --no-fetch)" in r.err
+    assert repo.snapshot() == before
+    repo.ok("spawn", "w1", "-f", "origin/feature", "--no-fetch", "--no-launch")
+    assert repo.git("rev-parse", "worker/w1") == copy
+
+
+def test_a_commit_is_a_base_and_merge_then_asks_for_into(repo: GitRepo) -> None:
+    first = repo.git("rev-parse", "HEAD")
+    repo.commit("later.txt", "later\n")
+    for given in (first, first[:10]):
+        w = f"w{len(given)}"
+        repo.ok("spawn", w, "-f", given, "--no-launch")
+        assert repo.git("rev-parse", f"worker/{w}") == first
+        assert repo.record(w)["base"] | {"fetched": None} == {
+            "name": given, "ref": None, "oid": first, "fetched": None, "fetch_error": None}
+    repo.work("w40", "f.txt")
+    r = repo.worker("merge", "w40")
+    assert r.code == 1
+    assert f"the base {first} is a commit, not a branch: there is no branch to merge into" \
+        in r.err
+    assert "hint: name one with --into BRANCH" in r.err
+    assert repo.record("w40")["state"] == "ready"
+    repo.ok("merge", "w40", "--into", "main")
+    assert (repo.path / "f.txt").exists()
+    assert json.loads(repo.ok("list", "--json").out)[0]["ahead"] == 0  # w10: nothing yet
+
+
+def test_a_tag_base_merge_says_why_it_needs_into(repo: GitRepo) -> None:
+    repo.git("tag", "-a", "-m", "one", "v1")
+    repo.ok("spawn", "w1", "-f", "v1", "--no-launch")
+    repo.work("w1", "f.txt")
+    r = repo.worker("merge", "w1")
+    assert r.code == 1
+    assert "the base v1 is not a branch (a tag?): there is no branch to merge into" in r.err
+    assert "hint: name one with --into BRANCH" in r.err

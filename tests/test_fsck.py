@@ -69,3 +69,27 @@ def test_corrupt_record_is_restored_from_history(repo: GitRepo) -> None:
     assert repo.record("w1")["state"] == "ready"
     assert repo.git("log", "-1", "--format=%s", "refs/workers/w1") == \
         "fsck: restored last readable state"
+
+
+def test_repair_keeps_runtime_files_whose_branch_or_worktree_remains(repo: GitRepo) -> None:
+    repo.ok("spawn", "branch-left", "worktree-left", "nothing-left", "--no-launch")
+    runtime = repo.path / ".git" / "workers"
+    for w in ("branch-left", "worktree-left", "nothing-left"):
+        (runtime / w).mkdir(exist_ok=True)
+        (runtime / w / "agent.log").write_text(f"what {w}'s agent did\n")
+        repo.git("update-ref", "-d", f"refs/workers/{w}")  # the record is lost
+    repo.git("checkout", "-q", "--detach", cwd=repo.workers_dir / "worktree-left")
+    repo.git("branch", "-q", "-D", "worker/worktree-left")
+    repo.git("worktree", "remove", str(repo.workers_dir / "nothing-left"))
+    repo.git("branch", "-q", "-D", "worker/nothing-left")
+    r = repo.worker("fsck", "--repair")
+    assert r.code == 1
+    assert (f"problem: branch-left: runtime files {runtime / 'branch-left'} belong to no worker "
+            "record, but its branch worker/branch-left still exists: kept (needs you: they are "
+            "that branch's agent log and prompt;") in r.out
+    assert (f"runtime files {runtime / 'worktree-left'} belong to no worker record, but its "
+            f"worktree {repo.workers_dir / 'worktree-left'} still exists: kept") in r.out
+    assert (runtime / "branch-left" / "agent.log").read_text() == "what branch-left's agent did\n"
+    assert (runtime / "worktree-left" / "agent.log").exists()
+    assert f"repaired: nothing-left: runtime files {runtime / 'nothing-left'}" in r.out
+    assert not (runtime / "nothing-left").exists()

@@ -248,6 +248,23 @@ def test_attach_opens_the_session(repo: GitRepo, sandbox: Sandbox, held: Path) -
     repo.wait("w1", "exited")
 
 
+@pytest.mark.skipif(not shutil.which("tmux"), reason="needs tmux")
+def test_attach_without_a_terminal_says_so(repo: GitRepo, sandbox: Sandbox, held: Path) -> None:
+    repo.git("config", "worker.launcher", "tmux")
+    repo.ok("spawn", "w1")
+    repo.wait("w1", "running")
+    r = repo.worker("attach", "w1")  # stdin /dev/null, stdout a pipe: as from a script or CI
+    assert r.code == 1 and r.out == ""
+    assert r.err == ("error: attach needs a terminal, and this is not one (standard input or "
+                     "output is redirected); 'w1' runs in tmux session worker-w1\n"
+                     "hint: run git worker attach w1 from a terminal; here, its output: "
+                     "git worker logs w1 -f\n")
+    assert sandbox.tmux("list-clients").out == ""  # nothing was attached
+    assert repo.show("w1")["state"] == "running"
+    release(repo, "w1")
+    repo.wait("w1", "exited")
+
+
 @pytest.mark.parametrize("launcher", LAUNCHERS)
 def test_exit_recorded_while_a_leftover_child_holds_the_output(repo: GitRepo, sandbox: Sandbox,
                                                                launcher: str) -> None:

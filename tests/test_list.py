@@ -7,7 +7,7 @@ import os
 import shutil
 import signal
 
-from conftest import GitRepo, wait_for
+from conftest import CHECKOUT, GitRepo, Sandbox, release, wait_for
 
 
 def _rows(repo: GitRepo) -> dict[str, dict]:
@@ -19,11 +19,13 @@ def test_list_human_table(repo: GitRepo, agent) -> None:
     repo.wait("talu-gsga", "exited")
     repo.wait("talu-jid5", "exited")
     lines = repo.ok("list").out.splitlines()
-    assert lines[0].split() == ["ID", "STATE", "BRANCH", "BASE", "AGENT", "AGE", "PATH"]
-    assert lines[1].split()[:5] == ["talu-gsga", "exited", "worker/talu-gsga", "main", "stand-in"]
+    assert lines[0].split() == ["ID", "STATE", "BRANCH", "BASE", "AHEAD", "REVIEW", "AGENT",
+                                "AGE", "PATH"]
+    assert lines[1].split()[:7] == ["talu-gsga", "exited", "worker/talu-gsga", "main", "1", "-",
+                                    "stand-in"]
     assert lines[2].split()[:2] == ["talu-jid5", "exited"]
     def without_age(rows: list[str]) -> list[list[str]]:
-        return [row.split()[:5] + row.split()[6:] for row in rows]
+        return [row.split()[:7] + row.split()[8:] for row in rows]
 
     assert without_age(repo.ok("ls").out.splitlines()) == without_age(lines)
 
@@ -94,3 +96,107 @@ def test_outside_a_repository(sandbox) -> None:
     r = sandbox.run("git", "worker", "list")
     assert r.code == 1
     assert "not a git repository" in r.err
+
+
+# --- at a glance: commits ahead, uncommitted, the review verdict, the agent's message -------
+
+def _column(repo: GitRepo, header: str) -> dict[str, str]:
+    """One column of the human table, by worker id."""
+    lines = repo.ok("list").out.splitlines()
+    at = lines[0].index(header)
+    return {ln.split()[0]: ln[at:].split()[0] for ln in lines[1:] if not ln.startswith(" ")}
+
+
+HOOK = CHECKOUT / "lib" / "git_worker" / "hooks" / "claude-code" / "event"
+
+
+def test_ahead_counts_own_commits_only(repo: GitRepo) -> None:
+    repo.ok("spawn", "idle", "--no-launch")
+    repo.work("two", "a.txt")
+    repo.work("two", "b.txt")
+    repo.work("synced", "c.txt")
+    repo.commit("main.txt", "m\n")
+    repo.git("merge", "-q", "--no-edit", "main", cwd=repo.workers_dir / "synced")  # brings 1
+    repo.work("landed", "d.txt")
+    repo.git("merge", "-q", "--ff-only", "worker/landed")
+    rows = _rows(repo)
+    assert {w: rows[w]["ahead"] for w in rows} == {"idle": 0, "two": 2, "synced": 2,
+                                                   "landed": 0}
+    assert repo.show("two")["ahead"] == 2 and repo.show("synced")["ahead"] == 2
+    repo.git("update-ref", "-d", "refs/heads/worker/two")
+    assert _rows(repo)["two"]["ahead"] is None  # unknown, never a made-up 0
+    assert _column(repo, "AHEAD") == {"idle": "0", "two": "?", "synced": "2", "landed": "0"}
+
+
+def test_verdict_passed_blocked_stale_and_never(repo: GitRepo, sandbox: Sandbox) -> None:
+    sandbox.script("review-gate", 'exit "$(cat "$GIT_WORKER_WORKTREE/verdict" 2>/dev/null '
+                                  '|| echo 0)"\n')
+    for w in ("ok", "moved", "no", "never"):
+        repo.work(w, "f.txt")
+    repo.ok("review", "ok")
+    repo.ok("review", "moved")
+    repo.work("moved", "g.txt")
+    (repo.workers_dir / "no" / "verdict").write_text("1\n")
+    assert repo.worker("review", "no").code == 1
+    rows = _rows(repo)
+    assert {w: rows[w]["verdict"] for w in rows} == {"ok": "passed", "moved": "stale",
+                                                     "no": "blocked", "never": None}
+    assert repo.show("moved")["verdict"] == "stale"
+    assert _column(repo, "REVIEW") == {"ok": "passed", "moved": "stale", "no": "blocked",
+                                       "never": "-"}
+
+
+def test_uncommitted_is_told_by_show_and_not_checked_by_list(repo: GitRepo) -> None:
+    repo.ok("spawn", "clean", "edited", "untracked", "staged", "--no-launch")
+    (repo.workers_dir / "edited" / "README").write_text("changed\n")
+    (repo.workers_dir / "untracked" / "new.txt").write_text("new\n")
+    (repo.workers_dir / "staged" / "s.txt").write_text("s\n")
+    repo.git("add", "s.txt", cwd=repo.workers_dir / "staged")
+    assert {w: repo.show(w)["uncommitted"] for w in ("clean", "edited", "untracked", "staged")} \
+        == {"clean": False, "edited": True, "untracked": True, "staged": True}
+    assert "\nchanges   uncommitted (modified, staged or untracked files)\n" in \
+        repo.ok("show", "edited").out
+    assert "\nchanges   none uncommitted\n" in repo.ok("show", "clean").out
+    assert all(row["uncommitted"] is None for row in _rows(repo).values())
+    shutil.rmtree(repo.workers_dir / "clean")
+    assert repo.show("clean")["uncommitted"] is None
+    (repo.workers_dir / "untracked" / ".git").unlink()  # no longer a worktree at all
+    (repo.path / "main-is-dirty").write_text("x\n")
+    assert repo.show("untracked")["uncommitted"] is None
+
+
+def test_waiting_worker_shows_the_agents_message(repo: GitRepo, sandbox: Sandbox) -> None:
+    asker = sandbox.script("asker", f"""
+        printf '{{"message": "May I run the migrations?\\\\nyes/no"}}' | {HOOK} waiting
+        while [ ! -e "$GIT_WORKER_RUNTIME_DIR/go" ]; do sleep 0.05; done
+        echo '{{}}' | {HOOK} running
+        while [ ! -e "$GIT_WORKER_RUNTIME_DIR/end" ]; do sleep 0.05; done
+    """)
+    repo.git("config", "worker.agent.asker.command", str(asker))
+    repo.ok("spawn", "w1", "-a", "asker")
+    shown = repo.wait("w1", "waiting")
+    assert shown["message"] == "May I run the migrations? yes/no"
+    assert _rows(repo)["w1"]["message"] == "May I run the migrations? yes/no"
+    lines = repo.ok("list").out.splitlines()
+    assert lines[2] == "  > May I run the migrations? yes/no"
+    assert "\nmessage   May I run the migrations? yes/no\n" in repo.ok("show", "w1").out
+    release(repo, "w1")
+    assert repo.wait("w1", "running")["message"] is None
+    assert _rows(repo)["w1"]["message"] is None
+    (repo.path / ".git" / "workers" / "w1" / "end").touch()
+
+
+def test_an_agents_message_carries_no_terminal_control_sequences(repo: GitRepo,
+                                                                 sandbox: Sandbox) -> None:
+    asker = sandbox.script("asker", f"""
+        printf '{{"message": "ok \\u001b]0;pwned\\u0007\\u001b[2Jgone? \\u0000end"}}' \\
+            | {HOOK} waiting
+        while [ ! -e "$GIT_WORKER_RUNTIME_DIR/go" ]; do sleep 0.05; done
+    """)
+    repo.git("config", "worker.agent.asker.command", str(asker))
+    repo.ok("spawn", "w1", "-a", "asker")
+    assert repo.wait("w1", "waiting")["message"] == "ok ]0;pwned [2Jgone? end"
+    for out in (repo.ok("list").out, repo.ok("show", "w1").out, repo.ok("list", "--json").out):
+        assert "\x1b" not in out and "\x07" not in out and "\x00" not in out
+    assert "  > ok ]0;pwned [2Jgone? end" in repo.ok("list").out
+    release(repo, "w1")

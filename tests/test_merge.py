@@ -208,12 +208,30 @@ def test_never_reviewed_with_review_off_merges(repo: GitRepo) -> None:
     repo.ok("merge", "w1")
 
 
-def test_nothing_to_merge(repo: GitRepo) -> None:
+def test_nothing_to_merge_is_refused_and_the_worker_stays_listed(repo: GitRepo) -> None:
     repo.ok("spawn", "w1", "--no-launch")
     before = repo.git("rev-parse", "main")
-    r = repo.ok("merge", "w1")
-    assert "nothing to merge: w1 is already in main" in r.out
+    registry = repo.git("rev-parse", "refs/workers/w1")
+    for args in (("merge", "w1"), ("merge", "w1", "--force"), ("merge", "w1", "--squash")):
+        r = repo.worker(*args)
+        assert r.code == 1, r
+        assert ("error: nothing to merge: worker/w1 has no commits beyond its base main "
+                f"({before[:12]})") in r.err
+        assert "--force" not in r.err  # force would not change it; the hint must not offer it
     assert repo.git("rev-parse", "main") == before
+    assert repo.git("rev-parse", "refs/workers/w1") == registry  # not marked merged
+    listed = json.loads(repo.ok("list", "--json").out)
+    assert [(w["id"], w["state"]) for w in listed] == [("w1", "ready")]
+
+
+def test_stopped_worker_without_commits_is_not_merged(repo: GitRepo, held: Path) -> None:
+    repo.ok("spawn", "w1")
+    repo.wait("w1", "running")
+    repo.ok("stop", "w1")
+    r = repo.worker("merge", "w1")
+    assert r.code == 1 and "nothing to merge: worker/w1 has no commits" in r.err
+    assert repo.record("w1")["state"] == "stopped"
+    assert "w1" in repo.ok("list").out
 
 
 def test_squash_twice_makes_no_empty_commit(repo: GitRepo) -> None:

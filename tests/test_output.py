@@ -63,7 +63,8 @@ def test_list_is_coloured_on_a_terminal_and_aligned(repo: GitRepo) -> None:
     raw = on_terminal(repo, "list")
     assert "\x1b[" in raw
     lines = screen(raw)
-    assert lines[0].split() == ["ID", "STATE", "BRANCH", "BASE", "AGENT", "AGE", "PATH"]
+    assert lines[0].split() == ["ID", "STATE", "BRANCH", "BASE", "AHEAD", "REVIEW", "AGENT",
+                                "AGE", "PATH"]
     column = lines[0].index("BRANCH")
     assert [ln[column:].split()[0] for ln in lines[1:]] == ["worker/a", "worker/bb-long",
                                                              "worker/c"]

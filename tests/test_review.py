@@ -211,3 +211,13 @@ def wait_for_runner(repo: GitRepo, wid: str, timeout: float = 60) -> None:
             return
         time.sleep(0.05)
     raise AssertionError(f"runner {pid} of {wid} still alive")
+
+
+def test_review_of_an_unknown_worker_fails_before_printing_anything(repo: GitRepo,
+                                                                      sandbox: Sandbox) -> None:
+    ran = sandbox.root / "gate-ran"
+    sandbox.script("review-gate", f"touch {ran}")
+    r = repo.worker("review", "nosuch")
+    assert (r.code, r.out) == (1, "")
+    assert r.err == "error: no worker 'nosuch'\nhint: git worker list shows the workers\n"
+    assert not ran.exists()

@@ -85,3 +85,17 @@ def test_rm_unknown_worker(repo: GitRepo) -> None:
     assert "error: nope: no worker 'nope'" in r.err
 
 # Every rm step faulted (error/kill/crash): test_faults.py.
+
+
+def test_rm_of_the_worktree_the_caller_stands_in_says_where_to_go(repo: GitRepo) -> None:
+    repo.ok("spawn", "w1", "w2", "--no-launch")
+    inside = repo.workers_dir / "w1" / "sub" / "dir"
+    inside.mkdir(parents=True)
+    r = repo.worker("rm", "w1", cwd=inside)
+    assert r.code == 0, r.err
+    assert r.out == ("removed w1\n"
+                     f"your shell was in its worktree, which is gone: cd {repo.path}\n")
+    assert not (repo.workers_dir / "w1").exists()
+    assert repo.worktrees() == [str(repo.path), str(repo.workers_dir / "w2")]
+    assert set(repo.refs("refs/workers/")) == {"refs/workers/w2"}
+    assert repo.worker("rm", "w2").out == "removed w2\n"  # elsewhere: no such line

@@ -52,8 +52,8 @@ _CLASSES: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 @dataclass
 class Base:
-    name: str  # as shown to users: main, origin/main, v1.0
-    ref: str  # full ref name
+    name: str  # as shown to users: main, origin/main, v1.0, or a commit as given
+    ref: str | None  # full ref name; None for a commit named by itself (an OID)
     oid: str  # the commit new workers start from
     remote: str | None = None  # for a remote-tracking base
     remote_branch: str | None = None
@@ -102,6 +102,11 @@ def _locate(repo: Repo, name: str) -> Base:
     remote, _, branch = short.partition("/")
     if branch and remote in _remotes(repo):
         return Base(short, refnames.REMOTES + short, "", remote, branch)
+    # A commit (an OID, HEAD~2…): a base like any other, except that there is no branch
+    # to land in (merge then asks for --into).
+    oid = repo.commit_named(name)
+    if oid is not None:
+        return Base(name, None, oid)
     raise _not_found(repo, name)
 
 
@@ -149,7 +154,7 @@ def _fetch(repo: Repo, config: Config, base: Base) -> None:
     except subprocess.TimeoutExpired:
         failure = f"timed out after {timeout:g} s (worker.fetchTimeout)"
     if failure is None:
-        oid = repo.read_ref(base.ref)
+        oid = repo.read_ref(str(base.ref))
         if oid is None:  # fetched, yet no remote-tracking ref: unusual refspec
             raise WorkerError(
                 f"fetched {base.remote} {base.remote_branch}, but {base.ref} was not updated",
@@ -168,6 +173,13 @@ def _fetch(repo: Repo, config: Config, base: Base) -> None:
             file=sys.stderr,
         )
         return
+    if kind == NO_BRANCH and base.oid:
+        raise WorkerError(
+            f"branch {base.remote_branch} no longer exists on {base.remote} (deleted there?); "
+            f"your copy {base.name} at {base.oid[:12]} is what it was when last fetched",
+            hint=f"start from that copy with --no-fetch (-f {base.name} --no-fetch), or "
+                 f"choose another base with -f",
+        )
     if kind == NO_BRANCH:
         raise _not_found(repo, base.name, on=base.remote)
     where = f"cannot fetch base '{base.name}' from {base.remote}"

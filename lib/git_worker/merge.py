@@ -106,6 +106,9 @@ def target_ref(repo: Repo, record: Record, into: str | None) -> str:
             raise WorkerError(f"--into {into}: no local branch {refnames.short(ref)}",
                               hint="name an existing local branch (git branch lists them)")
         return ref
+    if "ref" in record.base and record.base["ref"] is None:
+        raise WorkerError(f"the base {record.base['name']} is a commit, not a branch: there is "
+                          f"no branch to merge into", hint="name one with --into BRANCH")
     base_ref = str(record.base.get("ref") or refnames.HEADS + record.base["name"])
     if base_ref.startswith(refnames.HEADS):
         return base_ref
@@ -120,8 +123,8 @@ def target_ref(repo: Repo, record: Record, into: str | None) -> str:
                      f"with --into BRANCH",
             )
         return local
-    raise WorkerError(f"the base {record.base['name']} is not a branch",
-                      hint="choose the branch to merge into with --into BRANCH")
+    raise WorkerError(f"the base {record.base['name']} is not a branch (a tag?): there is no "
+                      f"branch to merge into", hint="name one with --into BRANCH")
 
 
 def _local_branch_for(repo: Repo, remote_ref: str) -> str:
@@ -185,11 +188,18 @@ def land(repo: Repo, config: Config, worker_id: str, *, squash: bool, into: str 
     if tip is None:
         raise WorkerError(f"branch {refnames.short(record.branch)} of '{worker_id}' is missing",
                           hint="git worker fsck explains the drift")
+    # A running agent may still commit: then "stop it" is the refusal that helps, and
+    # "nothing to merge" is only final once nothing can add to the branch.
+    working = _still_working(repo, record)
+    if not working:
+        _refuse_if_nothing_of_its_own(repo, record, tip)
     target = target_ref(repo, record, into)
     reasons = refusals(repo, config, record, tip)
     if reasons and not force:
         raise WorkerError(f"refusing to merge '{worker_id}': " + "; ".join(reasons),
                           hint="--force merges it anyway")
+    if working:
+        _refuse_if_nothing_of_its_own(repo, record, tip)
     warnings = []
     if os.path.isdir(record.worktree) and not worktrees.problem(repo, record.worktree,
                                                                 record.branch):
@@ -217,6 +227,25 @@ def land(repo: Repo, config: Config, worker_id: str, *, squash: bool, into: str 
         landed.closed_issue = _close_issue(repo, config, worker_id,
                                            f"merged as {landed.new}", landed.warnings)
     return landed
+
+
+def _refuse_if_nothing_of_its_own(repo: Repo, record: Record, tip: str) -> None:
+    """A worker whose branch holds no commit beyond its base (never launched, or stopped
+    before committing) has nothing to land: marking it merged would hide it from `list`.
+    Not overridable with --force: there is nothing for force to land."""
+    base_oid = record.base["oid"]
+    try:
+        if repo.count_commits(tip, base_oid):
+            return
+    except WorkerError:
+        return  # the base commit is gone (garbage-collected): the merge itself will tell
+    branch = refnames.short(record.branch)
+    raise WorkerError(
+        f"nothing to merge: {branch} has no commits beyond its base "
+        f"{record.base['name']} ({base_oid[:12]}); '{record.id}' was not changed",
+        hint=f"commit its work first (in {record.worktree}), "
+             f"or remove it: git worker rm {record.id}",
+    )
 
 
 @contextlib.contextmanager

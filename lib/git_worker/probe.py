@@ -8,6 +8,7 @@ so listing many workers costs no more processes than listing one.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 from git_worker import processes, refnames, registry, worktrees
 from git_worker.errors import WorkerError
@@ -115,3 +116,112 @@ def _session_gone(launcher: dict[str, object]) -> bool:
 def _worktree_problems(repo: Repo, record: Record) -> list[str]:
     found = worktrees.problem(repo, record.worktree, record.branch)
     return [found] if found else []
+
+
+# --- what `list` shows at a glance: derived fields, read-only ------------------------------
+# Kept apart from observe(), which derives the live state: these only read what is there.
+
+WAITING_FILE = "waiting"  # runtime file: the agent's message while it waits (lifecycle.py)
+# review.PASSED, BLOCKED, ERROR: spelled here because importing review.py (dataclasses,
+# threading, config) would cost every list ~15 ms.
+VERDICTS = ("passed", "blocked", "error")
+STALE = "stale"  # passed, but for an older tip than the branch has now
+
+
+def ahead_counts(reality: Reality, records: Sequence[Record]) -> dict[str, int | None]:
+    """Commits on each worker's branch that its base lacks (neither the base's tip nor the
+    commit the worker started from has them); None when that cannot be told.
+
+    One `git rev-list --parents` per base (not one rev-list per worker): the commits of
+    every branch not in the base's tip, then per worker those reachable from its tip and
+    not from the commit it started from."""
+    counts: dict[str, int | None] = {}
+    groups: dict[str, list[Record]] = {}
+    for r in records:
+        tip = reality.ref(r.branch)
+        if tip is None:
+            counts[r.id] = None
+        elif tip == r.base["oid"]:
+            counts[r.id] = 0  # never moved: nothing to read
+        else:
+            base_tip = reality.ref(r.base.get("ref") or "") or r.base["oid"]
+            groups.setdefault(base_tip, []).append(r)
+    for base_tip, members in groups.items():
+        starts = [str(reality.ref(r.branch)) for r in members] + [r.base["oid"] for r in members]
+        try:
+            graph = reality.repo.commit_graph(starts, base_tip)
+        except WorkerError:  # an object is missing (say, a garbage-collected base commit)
+            for r in members:
+                counts[r.id] = _count_alone(reality, r, base_tip)
+            continue
+        for r in members:
+            own = _reachable(graph, str(reality.ref(r.branch))) - _reachable(graph, r.base["oid"])
+            counts[r.id] = len(own)
+    return counts
+
+
+def _count_alone(reality: Reality, record: Record, base_tip: str) -> int | None:
+    try:
+        return reality.repo.count_commits(str(reality.ref(record.branch)), base_tip,
+                                          record.base["oid"])
+    except WorkerError:
+        return None
+
+
+def _reachable(graph: dict[str, list[str]], start: str) -> set[str]:
+    """The commits of ``graph`` reachable from ``start`` (those outside it are the base's)."""
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        oid = todo.pop()
+        if oid in graph and oid not in seen:
+            seen.add(oid)
+            todo.extend(graph[oid])
+    return seen
+
+
+def verdict(record: Record, tip: str | None) -> str | None:
+    """The last review's verdict: passed, blocked, error, or stale (passed for an older
+    tip than the branch has now); None when never reviewed."""
+    rv = record.review or {}
+    status = rv.get("status")
+    if status not in VERDICTS:
+        return None
+    if status == "passed" and rv.get("commit") and tip and rv["commit"] != tip:
+        return STALE
+    return str(status)
+
+
+def waiting_message(repo: Repo, worker_id: str) -> str | None:
+    """What the agent said when it began to wait (its hook's message); None if nothing."""
+    path = os.path.join(registry.runtime_dir(repo, worker_id), WAITING_FILE)
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            text = f.read(4096)
+    except OSError:
+        return None
+    # The agent's words, shown on the user's terminal: never its control sequences.
+    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return text[:300] or None
+
+
+def uncommitted(repo: Repo, record: Record) -> bool | None:
+    """Whether the worktree has modified, staged or untracked files (a `git status`: exact,
+    but a process per worker, so `show` asks and `list` does not); None when unknown."""
+    if _worktree_problems(repo, record):
+        return None  # missing, or not this worker's worktree: its status is not the worker's
+    try:
+        return bool(worktrees.dirty_paths(repo, record.worktree))
+    except WorkerError:
+        return None
+
+
+def at_a_glance(reality: Reality, record: Record, state: str, ahead: int | None, *,
+                check_uncommitted: bool) -> dict[str, object]:
+    """The fields `list --json` and `show --json` add for what a user acts on."""
+    return {
+        "ahead": ahead,
+        "uncommitted": uncommitted(reality.repo, record) if check_uncommitted else None,
+        "verdict": verdict(record, reality.ref(record.branch)),
+        "message": waiting_message(reality.repo, record.id) if state == "waiting" else None,
+    }

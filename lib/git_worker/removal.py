@@ -30,9 +30,9 @@ def remove(repo: Repo, worker_id: str, *, force: bool, keep_branch: bool) -> lis
     reasons = what_would_be_lost(repo, record, tip, keep_branch=keep_branch, shared=shared)
     if reasons and not force:
         raise WorkerError(
-            f"refusing to remove '{worker_id}': " + "; ".join(reasons),
-            hint="commit or stash what you want to keep (or git worker merge it), "
-                 "keep the branch with --keep-branch, or pass --force to discard it",
+            f"refusing to remove '{worker_id}': " + "; ".join(str(r) for r in reasons),
+            hint=", and ".join(dict.fromkeys(r.remedy for r in reasons))
+                 + "; or pass --force to discard it",
         )
     notes = []
     if shared.worktree:
@@ -137,28 +137,49 @@ def finish_interrupted(repo: Repo, entry: Entry) -> list[str]:
     return ["finished the removal", *notes]
 
 
+class Loss:
+    """What an rm would lose, and what the user can do so that rm no longer refuses.
+
+    Each refusal carries its own remedy: a hint offers only what changes the outcome
+    (--keep-branch saves commits, not untracked files; it does not stop an agent)."""
+
+    def __init__(self, what: str, remedy: str) -> None:
+        self.what = what
+        self.remedy = remedy
+
+    def __str__(self) -> str:
+        return self.what
+
+
 def what_would_be_lost(repo: Repo, record: Record, tip: str | None, *,
-                       keep_branch: bool, shared: recovery.Shared | None = None) -> list[str]:
-    """Why removing the worker would lose work. What another record names too is not
-    removed (see remove), so it loses nothing."""
+                       keep_branch: bool, shared: recovery.Shared | None = None) -> list[Loss]:
+    """Why removing the worker would lose work, each with what lifts it. What another
+    record names too is not removed (see remove), so it loses nothing."""
     reasons = []
     running = record.state in ("running", "waiting", "removing")
     if running and processes.alive(record.launcher | {"host": record.host}):
-        reasons.append("its agent is still running (git worker stop it first)")
+        reasons.append(Loss("its agent is still running",
+                            f"stop it first: git worker stop {record.id}"))
     keep_branch = keep_branch or bool(shared and shared.branch)
     if os.path.isdir(record.worktree) and not (shared and shared.worktree):
         try:
             dirty = worktrees.dirty_paths(repo, record.worktree)
         except WorkerError as e:  # not ours (any more): what is in it cannot be told
-            reasons.append(f"{e.message}: what it holds cannot be checked")
+            reasons.append(Loss(f"{e.message}: what it holds cannot be checked",
+                                f"look in {record.worktree} and save what you need"))
             dirty = []
         if dirty:
             shown = ", ".join(dirty[:5]) + (", …" if len(dirty) > 5 else "")
-            reasons.append(f"{len(dirty)} modified or untracked file(s) in its worktree ({shown})")
+            reasons.append(Loss(
+                f"{len(dirty)} modified or untracked file(s) in its worktree ({shown})",
+                f"commit, stash (git stash -u) or delete them in {record.worktree}"))
     if tip is not None and not keep_branch and record.state != "merged":
         base_tip = repo.read_ref(record.base.get("ref") or "") or record.base["oid"]
         ahead = repo.count_commits(tip, base_tip, record.base["oid"])
         if ahead:
-            reasons.append(f"branch {refnames.short(record.branch)} has {ahead} commit(s) "
-                           f"not in {record.base['name']}")
+            reasons.append(Loss(
+                f"branch {refnames.short(record.branch)} has {ahead} commit(s) "
+                f"not in {record.base['name']}",
+                f"land them (git worker merge {record.id}) or keep the branch with "
+                f"--keep-branch"))
     return reasons

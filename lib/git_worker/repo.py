@@ -222,6 +222,27 @@ class Repo:
                          cwd=self.common_dir)
         return int(out)
 
+    def commit_named(self, name: str) -> str | None:
+        """The commit a name that is no ref names (an OID, abbreviated or not, or any
+        revision git understands: HEAD~2, v1.0^{}); None when it names no commit."""
+        if name.startswith("-"):
+            return None  # never an option to rev-parse
+        proc = git.run(["rev-parse", "--verify", "--quiet", "--end-of-options",
+                        f"{name}^{{commit}}"], cwd=self.common_dir, check=False)
+        oid = proc.stdout.decode(errors="replace").strip()
+        return oid if proc.returncode == 0 and oid else None
+
+    def commit_graph(self, include: Sequence[str], exclude: str) -> dict[str, list[str]]:
+        """Every commit reachable from ``include`` and not from ``exclude``, with its
+        parents: one `git rev-list --parents` for what would be one rev-list per worker."""
+        out = git.output(["rev-list", "--parents", *dict.fromkeys(include), f"^{exclude}", "--"],
+                         cwd=self.common_dir)
+        graph = {}
+        for line in out.splitlines():
+            oid, *parents = line.split()
+            graph[oid] = parents
+        return graph
+
     # --- objects ------------------------------------------------------------------------
 
     def write_objects(self, objects: Sequence[ShaFile]) -> None:

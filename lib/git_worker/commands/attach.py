@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 from git_worker import launchers, probe, registry
 from git_worker.errors import WorkerError
@@ -26,6 +27,12 @@ def run(repo: Repo, worker_id: str) -> int:
     if inside and socket and os.path.realpath(inside) == os.path.realpath(socket):
         argv = launchers.tmux_argv(socket, "switch-client", "-t", f"={session}")
     else:
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            raise WorkerError(
+                f"attach needs a terminal, and this is not one (standard input or output is "
+                f"redirected); '{worker_id}' runs in tmux session {session}",
+                hint=f"run git worker attach {worker_id} from a terminal; here, "
+                     f"{logs_hint} -f")
         argv = launchers.tmux_argv(socket, "attach-session", "-t", f"={session}")
     env = {k: v for k, v in os.environ.items() if k != "TMUX"}  # attach from inside tmux too
     os.execvpe(argv[0], argv, env)

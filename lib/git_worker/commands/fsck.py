@@ -89,8 +89,14 @@ def check(repo: Repo, config: config_mod.Config, *, repair: bool) -> list[Findin
         for name in sorted(os.listdir(runtime_root)):
             if name not in known_ids:
                 path = os.path.join(runtime_root, name)
-                found(name, f"runtime files {path} belong to no worker", "delete them",
-                      partial(shutil.rmtree, path))
+                still = _still_there(repo, prefix + name, os.path.join(root, name))
+                if still:
+                    # The agent's log and prompt are the story of that branch's commits.
+                    found(name, f"runtime files {path} belong to no worker record, but "
+                                f"{still} still exists: kept", None)
+                else:
+                    found(name, f"runtime files {path} belong to no worker", "delete them",
+                          partial(shutil.rmtree, path))
     prunable = worktrees.prunable(repo)
     if prunable:
         found(None, "prunable worktree administration: " + "; ".join(prunable),
@@ -151,6 +157,18 @@ def _check_shared(entries: list[registry.Entry], found: Callable[..., None]) -> 
                 found(None, f"workers {who} name the same {what} {shown}", None)
 
 
+def _still_there(repo: Repo, branch: str, worktree: str) -> str | None:
+    """What of a worker without a record is still there: its branch, or its worktree (at
+    the default place, or wherever a worktree has that branch checked out)."""
+    branch_ref = refnames.HEADS + branch
+    if repo.read_ref(branch_ref) is not None:
+        return f"its branch {branch}"
+    if os.path.lexists(worktree):
+        return f"its worktree {worktree}"
+    holders = worktrees.holders(repo, branch_ref)
+    return f"its worktree {holders[0]}" if holders else None
+
+
 def _recreate_worktree(repo: Repo, r: registry.Record) -> None:
     if worktrees.find_admin_dir(repo, r.worktree):
         worktrees.prune(repo)
@@ -168,6 +186,9 @@ def _manual(f: Finding) -> str:
     if "name the same" in f.problem:
         return ("compare their histories (git worker show ID --history); git worker rm the "
                 "one that is not genuine: the branch and worktree stay with the other")
+    if f.problem.startswith("runtime files") and f.problem.endswith(": kept"):
+        return (f"they are that branch's agent log and prompt; delete {f.id}'s runtime "
+                "directory yourself once you no longer need them")
     if "belongs to no worker" in f.problem:
         return "move or delete the directory"
     if "branch" in f.problem and "missing" in f.problem:

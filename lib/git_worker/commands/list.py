@@ -15,7 +15,10 @@ def collect(repo: Repo) -> list[dict[str, Any]]:
     """The records plus derived fields: what `list --json` prints."""
     rows: list[dict[str, Any]] = []
     reality = probe.Reality.read(repo, refnames.REGISTRY)  # one for-each-ref for both
-    for found in registry.all_entries(repo, reality.refs):
+    found_all = list(registry.all_entries(repo, reality.refs))
+    ahead = probe.ahead_counts(reality, [f.record for f in found_all
+                                         if not isinstance(f, registry.Corrupt)])
+    for found in found_all:
         if isinstance(found, registry.Corrupt):
             rows.append({"id": found.id, "state": "corrupt", "registry_oid": found.oid,
                          "problems": [f"unreadable record: {found.reason}; run: git worker fsck"]})
@@ -24,6 +27,10 @@ def collect(repo: Repo) -> list[dict[str, Any]]:
         row = found.record.as_dict()
         row.update(state=seen.state, exit_code=seen.exit_code, behind=seen.behind,
                    problems=seen.problems)
+        # `uncommitted` is not checked here: only `git status` tells it exactly, and that is
+        # a process per worker (`show` runs it); see README, "git worker list --json".
+        row.update(probe.at_a_glance(reality, found.record, seen.state, ahead[found.record.id],
+                                     check_uncommitted=False))
         rows.append(row)
     return rows
 
@@ -41,22 +48,37 @@ def run(repo: Repo, *, as_json: bool, show_all: bool) -> int:
     table = []
     for r in rows:
         if r["state"] == "corrupt":
-            table.append([r["id"], "corrupt", "?", "?", "?", "?", "?"])
+            table.append([r["id"], "corrupt", "?", "?", "?", "?", "?", "?", "?"])
             continue
         coded = r["state"] in ("failed", "stopped") and r["exit_code"] is not None
         state = r["state"] + (f" ({r['exit_code']})" if coded else "")
         behind = f" (+{r['behind']})" if r.get("behind") else ""
         table.append([r["id"], _colour(state), refnames.short(r["branch"]),
-                      r["base"]["name"] + behind, r["agent"] or "-",
+                      r["base"]["name"] + behind, "?" if r["ahead"] is None else str(r["ahead"]),
+                      _verdict(r["verdict"]), r["agent"] or "-",
                       output.age(r["created_at"]), output.relpath(r["worktree"])])
-    text = output.table(["ID", "STATE", "BRANCH", "BASE", "AGENT", "AGE", "PATH"], table)
+    text = output.table(["ID", "STATE", "BRANCH", "BASE", "AHEAD", "REVIEW", "AGENT", "AGE",
+                         "PATH"], table)
     lines = text.split("\n")
     print(output.paint(lines[0], "bold"))
     for line, r in zip(lines[1:], rows, strict=True):
         print(line)
+        if r.get("message"):
+            print(output.paint(f"  > {_one_line(r['message'])}", "yellow"))
         for p in r["problems"]:
             print(output.paint(f"  ! {p}", "yellow"))
     return 0
+
+
+def _verdict(verdict: str | None) -> str:
+    colour = {"passed": "green", "blocked": "red", "error": "red", "stale": "yellow"}
+    return output.paint(verdict, colour[verdict]) if verdict in colour else "-"
+
+
+def _one_line(message: str, limit: int = 100) -> str:
+    """An agent's message on one line: its text is the agent's, not ours to lay out."""
+    text = " ".join(message.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _colour(state: str) -> str:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
-from git_worker import lifecycle, removal
+from git_worker import lifecycle, registry, removal
 from git_worker.errors import WorkerError
 from git_worker.repo import Repo
 
 
 def run(repo: Repo, ids: list[str], *, force: bool, keep_branch: bool) -> int:
     failed = 0
+    here = _cwd()
     for worker_id in dict.fromkeys(ids):
         try:
+            worktree = registry.get(repo, worker_id).record.worktree
             notes = removal.remove(repo, worker_id, force=force, keep_branch=keep_branch)
         except WorkerError as e:
             print(f"error: {worker_id}: {e}", file=sys.stderr)
@@ -21,6 +24,21 @@ def run(repo: Repo, ids: list[str], *, force: bool, keep_branch: bool) -> int:
         print(f"removed {worker_id}" + (" (branch kept)" if keep_branch else ""))
         for note in notes:
             print(f"warning: {worker_id}: {note}", file=sys.stderr)
+        if here is not None and _inside(here, worktree):
+            # Our process leaves; the caller's shell stays in a directory that is gone.
+            print(f"your shell was in its worktree, which is gone: cd {repo.main_worktree}")
     if failed < len(set(ids)):
         lifecycle.start_queued(repo)  # a removed worker may have held a worker.maxConcurrent slot
     return 1 if failed else 0
+
+
+def _cwd() -> str | None:
+    try:
+        return os.path.realpath(os.getcwd())
+    except OSError:  # it is already gone
+        return None
+
+
+def _inside(path: str, directory: str) -> bool:
+    directory = os.path.realpath(directory)
+    return path == directory or path.startswith(directory + os.sep)

@@ -10,10 +10,14 @@ from git_worker.repo import Repo
 
 def run(repo: Repo, worker_id: str, *, as_json: bool, history: bool) -> int:
     entry = registry.get(repo, worker_id)
-    seen = probe.observe(probe.Reality.read(repo), entry.record)
+    reality = probe.Reality.read(repo)
+    seen = probe.observe(reality, entry.record)
     row = entry.record.as_dict()
     row.update(state=seen.state, exit_code=seen.exit_code, behind=seen.behind,
                problems=seen.problems)
+    ahead = probe.ahead_counts(reality, [entry.record])[entry.record.id]
+    glance = probe.at_a_glance(reality, entry.record, seen.state, ahead, check_uncommitted=True)
+    row.update(glance)
     events = []
     if history:
         for oid, when, event, _ in registry.history(repo, worker_id):
@@ -41,7 +45,16 @@ def run(repo: Repo, worker_id: str, *, as_json: bool, history: bool) -> int:
     ]
     if r.base.get("fetch_error"):
         fields.append(("fetch error", r.base["fetch_error"]))
-    fields.append(("review", review.describe(r.review or {})))
+    fields.append(("review", review.describe(r.review or {})
+                             + (" (stale: the branch has moved since)"
+                                if glance["verdict"] == probe.STALE else "")))
+    fields.append(("commits", "unknown" if ahead is None else f"{ahead} ahead of its base"))
+    dirty = glance["uncommitted"]
+    fields.append(("changes", "unknown" if dirty is None else
+                   "uncommitted (modified, staged or untracked files)" if dirty
+                   else "none uncommitted"))
+    if glance["message"]:
+        fields.append(("message", str(glance["message"])))
     if r.merge:
         fields.append(("merged", f"into {r.merge['into'].removeprefix('refs/heads/')} as "
                                  f"{r.merge['commit'][:12]} ({r.merge['kind']})"))
