@@ -315,6 +315,46 @@ def test_a_missing_hook_is_named_with_the_repair_that_works(sandbox: Sandbox, re
     assert json.loads(repo.worker("doctor", "--json").out)[0]["status"] == "ok"
 
 
+# For each shipped file, a command that needs it.
+NEEDED_BY = {
+    "hooks/claude-code/event": ["spawn", "w1", "-a", "claude", "-d", "task"],
+    "hooks/codex/notify": ["spawn", "w1", "-a", "codex", "-d", "task"],
+    "hooks/reference-transaction": ["hooks", "install"],
+    "man/git-worker.1": ["--help"],
+    "shell/git-worker.bash": ["completion", "bash"],
+    "shell/_git-worker": ["completion", "zsh"],
+    "shell/git-worker.fish": ["completion", "fish"],
+    "templates/prompt.md": ["spawn", "w1", "--no-launch", "-d", "task"],
+}
+
+
+def test_every_shipped_file_has_a_command_that_needs_it() -> None:
+    assert sorted(NEEDED_BY) == sorted(s.path for s in installation.SHIPPED)
+
+
+@pytest.mark.parametrize("shipped", installation.SHIPPED, ids=lambda s: s.path)
+def test_a_missing_shipped_file_is_named_not_a_crash(sandbox: Sandbox, repo: GitRepo,
+                                                    installed: Path,
+                                                    shipped: installation.Shipped) -> None:
+    if shipped is installation.MAN_PAGE and shutil.which("man") is None:
+        pytest.skip("without man, --help prints the short help and needs no page")
+    path = installed / shipped.path
+    aside = path.with_name(path.name + ".aside")
+    path.rename(aside)
+    try:
+        before = repo.snapshot()
+        # git-worker --help, run directly: the packaged page is opened by path when man
+        # cannot find one by name (MANPATH leads nowhere).
+        r = sandbox.run("git-worker", *NEEDED_BY[shipped.path], cwd=repo.path,
+                        env={"MANPATH": "/nonexistent"})
+        assert r.code == 1, (r.out, r.err)
+        assert r.err.startswith(f"error: git-worker's {shipped.path} ({shipped.purpose}) is "
+                                f"missing in this installation: {path}\nhint: reinstall: ")
+        assert repo.snapshot() == before
+    finally:
+        aside.replace(path)
+
+
 def test_a_hook_that_lost_its_mode_is_named(sandbox: Sandbox, repo: GitRepo,
                                             installed: Path) -> None:
     hook = installed / "hooks" / "claude-code" / "event"

@@ -309,15 +309,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "_ARGCOMPLETE" in os.environ and argv is None:
         comp.complete(build_parser)  # answers the shell and exits; see completion.py
     arguments = sys.argv[1:] if argv is None else list(argv)
-    if arguments[:1] == ["--help"]:
-        # What `git worker --help` does (git runs `man git-worker`), for git-worker --help.
-        from git_worker import manual
-
-        return manual.show()
-    args = build_parser(_command_word(arguments)).parse_args(arguments)
+    # --help opens the manual: what `git worker --help` does (git runs `man git-worker`).
+    args = (None if arguments[:1] == ["--help"]
+            else build_parser(_command_word(arguments)).parse_args(arguments))
     from git_worker.errors import UsageError, WorkerError
 
     try:
+        if args is None:
+            from git_worker import manual
+
+            return manual.show()  # its page missing is a WorkerError, as any shipped file's
         return dispatch(args)
     except UsageError as e:
         print(f"usage error: {e}", file=sys.stderr)
