@@ -242,6 +242,36 @@ for event, groups in json.load(open(sys.argv[1]))["hooks"].items():
     wait_for(lambda: "agent: done: codex done" in repo.ok("show", "x1", "--history").out)
 
 
+def test_pip_install_user(sandbox: Sandbox, repo: GitRepo, dists: Dists) -> None:
+    # --user installs into the user base: a temporary one here (PYTHONUSERBASE), with the
+    # interpreter the suite's virtualenv was made from (pip refuses --user in a venv).
+    python = getattr(sys, "_base_executable", sys.executable)
+    stdlib = _run([python, "-c", "import sysconfig; print(sysconfig.get_path('stdlib'))"],
+                  cwd=sandbox.root).strip()
+    if (Path(stdlib) / "EXTERNALLY-MANAGED").exists():
+        pytest.skip(f"{python} is externally managed (PEP 668): pip refuses --user there")
+    userbase = sandbox.root / "userbase"
+    isolate(sandbox, userbase / "bin")
+    sandbox.env["PYTHONUSERBASE"] = str(userbase)
+    r = sandbox.run(python, "-m", "pip", "install", "-q", "--user", dists.wheel, timeout=300)
+    assert r.code == 0, r.err
+    assert (userbase / "share" / "man" / "man1" / "git-worker.1").is_file()
+    assert (userbase / "share" / "bash-completion" / "completions" / "git-worker.bash").is_file()
+    site_packages = Path(sandbox.run(python, "-m", "site", "--user-site").out.strip())
+    r = repo.ok("version")
+    assert f"installed:   {site_packages / 'git_worker'} (pip, in {userbase})" in r.out
+    repo.ok("spawn", "w1", "--no-launch")
+    assert json.loads(repo.ok("list", "--json").out)[0]["id"] == "w1"
+    # What a user is told to run when a file is missing puts it back in the user base.
+    (site_packages / "git_worker" / "hooks" / "codex" / "notify").unlink()
+    r = repo.worker("spawn", "x1", "-a", "codex", "-d", "task")
+    repair = shlex.join([python, "-m", "pip", "install", "--force-reinstall", "--no-deps",
+                         "--user", str(dists.wheel)])
+    assert r.err.endswith(f"\nhint: reinstall: {repair}\n")
+    assert sandbox.run(*shlex.split(repair), timeout=300).code == 0
+    assert json.loads(repo.worker("doctor", "--json").out)[0]["status"] == "ok"
+
+
 @needs_man
 def test_git_worker_help_opens_the_page_after_a_plain_pip_install(sandbox: Sandbox,
                                                                   repo: GitRepo,
@@ -388,15 +418,17 @@ def test_a_checkout_is_told_to_restore_the_file(sandbox: Sandbox, repo: GitRepo)
     source = copy_checkout(sandbox.root / "src")
     for argv in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "copy"]):
         assert sandbox.run("git", *argv, cwd=source).code == 0
-    (source / "lib" / "git_worker" / "hooks" / "claude-code" / "event").unlink()
     sandbox.script("git-worker", f'exec {sys.executable} {source / "git-worker"} "$@"')
-    r = repo.worker("spawn", "c1", "-a", "claude", "-d", "task")
-    assert r.code == 1
+    event = source / "lib" / "git_worker" / "hooks" / "claude-code" / "event"
     repair = f"git -C {source} checkout -- lib/git_worker/hooks/claude-code/event"
-    assert r.err.endswith(f"\nhint: restore it: {repair} (and chmod +x it if it lost its "
-                          "mode)\n")
-    assert sandbox.run(*shlex.split(repair)).code == 0
-    assert json.loads(repo.worker("doctor", "--json").out)[0]["status"] == "ok"
+    for damage, what in ((Path.unlink, "missing"), (lambda p: p.chmod(0o644), "not executable")):
+        damage(event)
+        r = repo.worker("spawn", "c1", "-a", "claude", "-d", "task")
+        assert r.code == 1
+        assert f"hooks/claude-code/event (Claude Code's hooks) is {what} in this " in r.err
+        assert r.err.endswith(f"\nhint: restore it: {repair}\n")
+        assert sandbox.run(*shlex.split(repair)).code == 0  # the hint, as it is, repairs it
+        assert json.loads(repo.worker("doctor", "--json").out)[0]["status"] == "ok"
 
 
 # --- make install / make uninstall ---------------------------------------------------------

@@ -99,10 +99,9 @@ class Installation:
         if self.kind is Kind.CHECKOUT:
             if not os.path.exists(os.path.join(self.root, ".git")):
                 return f"get a fresh copy of git-worker's source in place of {self.root}"
+            # git checkout restores the mode as well (when core.fileMode is on, the default).
             where = "lib/git_worker/" + (shipped.path if shipped else "")
-            return ("restore it: " + shlex.join(["git", "-C", self.root, "checkout", "--", where])
-                    + ("" if shipped is None or not shipped.executable else
-                       " (and chmod +x it if it lost its mode)"))
+            return "restore it: " + shlex.join(["git", "-C", self.root, "checkout", "--", where])
         if self.kind is Kind.MAKE_INSTALL:
             prefix = os.path.dirname(os.path.dirname(self.root))
             if self.source and os.path.isfile(os.path.join(self.source, "Makefile")):
