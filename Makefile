@@ -35,7 +35,8 @@ $(VENV)/.test-deps: $(VENV)/.installed
 # (the interpreter itself, not a pyenv shim, and not pip's console-script wrapper, which
 # starts with `import re`: ~10 ms on every TAB, measured).
 # $(LIBDIR)/make-install.manifest records the checkout it came from and the directories
-# this install created, so that `make uninstall` removes exactly what install put there.
+# this install created (written first: a failed install can be uninstalled too), so that
+# `make uninstall` removes exactly what install put there.
 # (build/ is setuptools' staging directory: a stale one would add deleted files to the wheel.)
 LIBDIR   = $(abspath $(PREFIX))/lib/git-worker
 MANIFEST = $(LIBDIR)/make-install.manifest
@@ -54,13 +55,13 @@ install:
 	set -e; rm -rf $(LIBDIR); \
 	echo "installing into $(LIBDIR)"; \
 	$(PYTHON) -m venv $(LIBDIR); \
+	{ echo "source $(CURDIR)"; for d in $$created; do echo "dir $$d"; done; } > $(MANIFEST); \
 	rm -rf build; \
 	$(LIBDIR)/bin/python -m pip --disable-pip-version-check -q install \
 	  --no-warn-script-location .; \
 	sed '1s|.*|#!$(LIBDIR)/bin/python|' git-worker > $(LIBDIR)/bin/git-worker.tmp; \
 	chmod 755 $(LIBDIR)/bin/git-worker.tmp; \
-	mv $(LIBDIR)/bin/git-worker.tmp $(LIBDIR)/bin/git-worker; \
-	{ echo "source $(CURDIR)"; for d in $$created; do echo "dir $$d"; done; } > $(MANIFEST)
+	mv $(LIBDIR)/bin/git-worker.tmp $(LIBDIR)/bin/git-worker
 	@$(MAKE) --no-print-directory install-files
 	ln -sf $(LIBDIR)/bin/git-worker $(PREFIX)/bin/git-worker
 	@case ":$$PATH:" in *":$(abspath $(PREFIX))/bin:"*) ;; \

@@ -29,6 +29,9 @@ from conftest import CHECKOUT, GitRepo, Sandbox, wait_for
 from git_worker import installation
 
 PACKAGE = CHECKOUT / "lib" / "git_worker"
+# Building the wheel and a virtualenv (once a session), and make install (twice), take
+# tens of seconds on a loaded machine: more than the suite's 120 s would allow them there.
+pytestmark = pytest.mark.timeout(900)
 needs_man = pytest.mark.skipif(shutil.which("man") is None,
                                reason="man is not installed (.ci/run installs man-db)")
 
@@ -478,8 +481,19 @@ def test_make_install_outlives_its_checkout_and_uninstall_leaves_nothing(
     assert f"(make install, in {libdir})" in repo.ok("version").out
     assert json.loads(repo.worker("doctor", "--json").out)[0]["status"] == "ok"
 
-    # Uninstall, from another copy of the source (the first one is gone).
+    # A hook gone: the hint names make install; run from another copy of the source (the
+    # first one is gone), it repairs the installation.
+    site_packages = next((libdir / "lib").glob("python*/site-packages"))
+    (site_packages / "git_worker" / "hooks" / "claude-code" / "event").unlink()
+    r = repo.worker("spawn", "c1", "-a", "claude", "-d", "task")
+    assert r.err.endswith(f"\nhint: reinstall: make install PREFIX={prefix}, in a git-worker "
+                          "checkout\n")
     other = copy_checkout(sandbox.root / "other-checkout")
+    r = sandbox.run("make", "-C", other, "install", f"PREFIX={prefix}", timeout=600)
+    assert r.code == 0, r.out + r.err
+    assert json.loads(repo.worker("doctor", "--json").out)[0]["status"] == "ok"
+
+    # Uninstall (after that reinstall, which must not forget what the first one created).
     r = sandbox.run("make", "-C", other, "uninstall", f"PREFIX={prefix}")
     assert r.code == 0, r.out + r.err
     assert listing(prefix) == before
