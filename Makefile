@@ -1,4 +1,4 @@
-# git-worker — make install | demo | test | lint | typing | bench
+# git-worker — make install | uninstall | demo | test | lint | typing | bench
 # Everything runs from a virtualenv in .venv, whose python is the real interpreter (not a
 # pyenv shim, which would add ~100 ms to every command and every tab completion).
 
@@ -8,7 +8,7 @@ PREFIX ?= $(HOME)/.local
 BIN     = $(VENV)/bin
 PIP     = $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: install install-files demo demo-clean test lint typing bench clean
+.PHONY: install uninstall install-files demo demo-clean test lint typing bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,14 +26,54 @@ $(VENV)/.test-deps: $(VENV)/.installed
 	$(PIP) install -e '.[test,dev]'
 	@touch $@
 
-# Puts `git-worker` on PATH (so `git worker` works), the man page where man finds it, and
-# the completion scripts where each shell finds them.
-install: $(VENV)/.installed install-files
-	mkdir -p $(PREFIX)/bin
-	ln -sf $(abspath $(BIN)/git-worker) $(PREFIX)/bin/git-worker
-	@case ":$$PATH:" in *":$(PREFIX)/bin:"*) ;; \
+# An installed copy of its own, which the checkout can be moved or deleted from:
+#   $(PREFIX)/lib/git-worker     a virtualenv holding git-worker (built from this checkout,
+#                                 not linked to it) and dulwich and argcomplete;
+#   $(PREFIX)/bin/git-worker     a link to its lean launcher (below), so `git worker` works;
+#   the man page and the completion scripts, as install-files puts them.
+# The launcher is the checkout's git-worker shim with the venv's own python in its #! line
+# (the interpreter itself, not a pyenv shim, and not pip's console-script wrapper, which
+# starts with `import re`: ~10 ms on every TAB, measured).
+# $(LIBDIR)/make-install.manifest records the checkout it came from and the directories
+# this install created (written first: a failed install can be uninstalled too), so that
+# `make uninstall` removes exactly what install put there.
+# (build/ is setuptools' staging directory: a stale one would add deleted files to the wheel.)
+LIBDIR   = $(abspath $(PREFIX))/lib/git-worker
+MANIFEST = $(LIBDIR)/make-install.manifest
+INSTALLED_FILES = bin/git-worker share/man/man1/git-worker.1 \
+  share/bash-completion/completions/git-worker.bash share/zsh/site-functions/_git-worker \
+  share/fish/vendor_conf.d/git-worker.fish
+# Parents first: created in this order, removed (when empty) in the reverse.
+INSTALLED_DIRS = bin lib share share/man share/man/man1 share/bash-completion \
+  share/bash-completion/completions share/zsh share/zsh/site-functions share/fish \
+  share/fish/vendor_conf.d
+
+install:
+	@created=$$(sed -n 's/^dir //p' $(MANIFEST) 2>/dev/null); \
+	for d in $(INSTALLED_DIRS); do \
+	  [ -d "$(PREFIX)/$$d" ] || created="$$created $$d"; done; \
+	set -e; rm -rf $(LIBDIR); \
+	echo "installing into $(LIBDIR)"; \
+	$(PYTHON) -m venv $(LIBDIR); \
+	{ echo "source $(CURDIR)"; for d in $$created; do echo "dir $$d"; done; } > $(MANIFEST); \
+	rm -rf build; \
+	$(LIBDIR)/bin/python -m pip --disable-pip-version-check -q install \
+	  --no-warn-script-location .; \
+	sed '1s|.*|#!$(LIBDIR)/bin/python|' git-worker > $(LIBDIR)/bin/git-worker.tmp; \
+	chmod 755 $(LIBDIR)/bin/git-worker.tmp; \
+	mv $(LIBDIR)/bin/git-worker.tmp $(LIBDIR)/bin/git-worker
+	@$(MAKE) --no-print-directory install-files
+	ln -sf $(LIBDIR)/bin/git-worker $(PREFIX)/bin/git-worker
+	@case ":$$PATH:" in *":$(abspath $(PREFIX))/bin:"*) ;; \
 	  *) echo "note: add $(PREFIX)/bin to PATH to run 'git worker'";; esac
 	@echo "zsh: add $(PREFIX)/share/zsh/site-functions to fpath (before compinit) if it is not"
+
+# Removes what install put there: the files above, $(LIBDIR), and the directories install
+# created, if nothing else has been put in them since.
+uninstall:
+	@dirs=$$(sed -n 's/^dir //p' $(MANIFEST) 2>/dev/null | sort -r); \
+	cd $(PREFIX) && rm -fv $(INSTALLED_FILES) && rm -rf $(LIBDIR) && \
+	for d in $$dirs; do rmdir "$$d" 2>/dev/null || true; done
 
 # The files alone (no virtualenv needed): man page and shell completion.
 #   man:  $(PREFIX)/share/man/man1 (found from $(PREFIX)/bin on PATH)
@@ -43,7 +83,8 @@ install: $(VENV)/.installed install-files
 #   fish: $(PREFIX)/share/fish/vendor_conf.d (read at start-up, so `git worker` completes too)
 SHELL_FILES = lib/git_worker/shell
 install-files:
-	install -d $(PREFIX)/share/man/man1 $(PREFIX)/share/bash-completion/completions \
+	install -d $(PREFIX)/bin $(PREFIX)/share/man/man1 \
+	  $(PREFIX)/share/bash-completion/completions \
 	  $(PREFIX)/share/zsh/site-functions $(PREFIX)/share/fish/vendor_conf.d
 	install -m 644 lib/git_worker/man/git-worker.1 $(PREFIX)/share/man/man1/git-worker.1
 	install -m 644 $(SHELL_FILES)/git-worker.bash \

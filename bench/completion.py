@@ -9,7 +9,8 @@ Sets up a scratch repository with N workers (real ones, `spawn --no-launch`), th
   - `python -c pass` with the same interpreter: the floor no completion can beat.
 The three are run in turn, round after round, so that a busy machine slows them alike;
 "overhead" is the median of (completion - floor) over the rounds.
-`measure()` returns the figures (a dict) for bench/run.py.
+`measure()` returns the figures (a dict); bench/run.py uses `worker_ids_in()` on the
+registries it builds.
 """
 
 from __future__ import annotations
@@ -65,6 +66,24 @@ def _request(line: str, out: Path) -> dict[str, str]:
 def _summary(samples: list[float]) -> dict[str, float]:
     return {"median_ms": round(statistics.median(samples), 1), "min_ms": round(min(samples), 1),
             "max_ms": round(max(samples), 1)}
+
+
+def worker_ids_in(repo: Path, env: dict[str, str], *, workers: int, runs: int,
+                  python: str) -> tuple[float, float]:
+    """Medians (ms) of worker-id completion in ``repo`` (ids w-…) and of `python -c pass`,
+    run in turn; for bench/run.py, whose registries are built already."""
+    argv = git_worker_argv()
+    out = repo.parent / "completion.out"
+    request = {**_request("git-worker rm w-", out), **env}
+    _timed(argv, repo, request)  # warm the page cache and the .pyc files
+    candidates = out.read_text().split("\013")
+    if len(candidates) != workers:
+        raise RuntimeError(f"expected {workers} ids, got {len(candidates)}: {candidates[:5]}…")
+    floor, ids = [], []
+    for _ in range(runs):
+        floor.append(_timed([python, "-c", "pass"], repo, None))
+        ids.append(_timed(argv, repo, request))
+    return statistics.median(ids), statistics.median(floor)
 
 
 def measure(runs: int = 15, workers: int = 100) -> dict[str, object]:

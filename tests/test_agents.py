@@ -48,7 +48,7 @@ def test_claude_adapter_argv(repo: GitRepo, sandbox: Sandbox) -> None:
     assert "--dangerously-skip-permissions" not in argv_of(seen)
     assert "fix it" in seen.with_suffix(".seen.stdin").read_text()  # the prompt: on stdin
     hooks = json.loads(Path(settings).read_text())["hooks"]
-    event = str(CHECKOUT / "hooks" / "claude-code" / "event")
+    event = str(CHECKOUT / "lib" / "git_worker" / "hooks" / "claude-code" / "event")
     assert hooks["Notification"] == [{"hooks": [{"type": "command",
                                                  "command": f"{event} waiting"}]}]
     assert hooks["Stop"][0]["hooks"][0]["command"] == f"{event} done"
@@ -64,7 +64,7 @@ def test_codex_adapter_gets_its_own_home(repo: GitRepo, sandbox: Sandbox) -> Non
     repo.ok("spawn", "w1", "-a", "codex", "-m", "gpt-5")
     repo.wait("w1", "exited")
     runtime = repo.path / ".git" / "workers" / "w1"
-    notify = json.dumps([str(CHECKOUT / "hooks" / "codex" / "notify")])
+    notify = json.dumps([str(CHECKOUT / "lib" / "git_worker" / "hooks" / "codex" / "notify")])
     git = repo.path / ".git"
     argv = argv_of(seen)
     # Writable besides the worktree: what a commit on its own branch writes, not the whole

@@ -111,7 +111,8 @@ def test_tracker(repo: GitRepo, sandbox: Sandbox, agent) -> None:
 def test_text_output(repo: GitRepo, agent) -> None:
     r = repo.worker("doctor")
     assert r.code == 0, r.out
-    assert r.out.startswith("ok    git ")
+    assert re.match(r"ok    git-worker +0\.1\.0 \(checkout: ", r.out)  # the installation first
+    assert re.search(r"\nok    git +2\.", r.out)
     assert "warn  git hooks" in r.out and "fix: git worker hooks install" in r.out
     assert re.search(r"\n0 failed, \d+ warning\(s\)\n\Z", r.out)
 

@@ -29,6 +29,7 @@ import os
 import shlex
 from dataclasses import dataclass, field
 
+from git_worker import installation
 from git_worker.config import Config
 from git_worker.errors import WorkerError
 
@@ -42,7 +43,8 @@ CLAUDE_ALLOWED_TOOLS = tuple(f"Bash({c}:*)" for c in GIT_COMMANDS)
 # The fixed instruction gemini gets with -p; the task itself comes on stdin.
 GEMINI_INSTRUCTION = "Carry out the task described above."
 
-_LIB_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The shipped file each adapter hands its agent (`check` requires it before a spawn).
+HOOKS = {"claude": installation.CLAUDE_EVENT_HOOK, "codex": installation.CODEX_NOTIFY_HOOK}
 
 
 @dataclass(frozen=True)
@@ -79,9 +81,12 @@ def known(config: Config, name: str) -> bool:
 
 
 def check(config: Config, name: str) -> None:
-    """Fail before anything is created when ``name`` is no adapter at all."""
+    """Fail before anything is created when ``name`` is no adapter at all, or when the
+    hook it hands its agent is missing from this installation."""
     if not known(config, name):
         raise _unknown(config, name)
+    if name in HOOKS:
+        installation.require(HOOKS[name])
 
 
 AIDER_EXCLUDE = "/.aider*"
@@ -105,7 +110,7 @@ def invocation(config: Config, name: str, *, model: str | None, ctx: Context) ->
         argv += ["--model", model] if model else []
     elif name == "codex":
         env["CODEX_HOME"] = codex_home(ctx)
-        notify = json.dumps([os.path.join(hooks_dir(), "codex", "notify")])
+        notify = json.dumps([installation.require(installation.CODEX_NOTIFY_HOOK)])
         writable = [flag for d in codex_writable(ctx) for flag in ("--add-dir", d)]
         argv = [*(command or ["codex"]), "exec", "-s", "workspace-write", *writable,
                 *codex_tmp_settings(ctx), "-c", f"notify={notify}"]
@@ -158,16 +163,6 @@ def allows(name: str) -> str:
 # --- per-agent preparation ---------------------------------------------------------------
 
 
-def hooks_dir() -> str:
-    """The shipped hooks/ directory (top level of the checkout, or installed package data)."""
-    for candidate in (os.path.join(os.path.dirname(_LIB_DIR), "hooks"),
-                      os.path.join(_LIB_DIR, "git_worker", "hooks")):
-        if os.path.isdir(os.path.join(candidate, "claude-code")):
-            return candidate
-    raise WorkerError("git-worker's hooks/ directory is missing from this installation",
-                      hint="reinstall git-worker (make install)")
-
-
 def write_claude_settings(ctx: Context) -> str:
     """Claude Code settings that report the agent's own events to git-worker.
 
@@ -175,7 +170,7 @@ def write_claude_settings(ctx: Context) -> str:
     appears in the worktree (so `git worker rm` never sees an untracked file), and a
     user's own .claude/settings*.json there is neither overwritten nor merged into.
     """
-    script = os.path.join(hooks_dir(), "claude-code", "event")
+    script = installation.require(installation.CLAUDE_EVENT_HOOK)
 
     def hook(event: str) -> list[dict[str, object]]:
         return [{"hooks": [{"type": "command", "command": f"{shlex.quote(script)} {event}"}]}]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import sys
 
-from git_worker import __version__
 from git_worker import completion as comp
 
 # Only os and sys above: a completion request (see main) must not pay for argparse,
@@ -40,7 +39,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         prog="git worker", formatter_class=_formatter,
         description="Run coding agents in parallel, one per task, each in its own worktree "
         "and branch. `git worker --help` opens the manual.")
-    parser.add_argument("--version", action="version", version=f"git-worker {__version__}")
+    parser.add_argument("--version", action=_version_action(), nargs=0,
+                        help="print the version, where git-worker is installed, and the "
+                             "versions of Python, dulwich and argcomplete")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     wanted = _COMMAND_OF.get(only or "")
@@ -49,6 +50,22 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             add_arguments(sub.add_parser(name, aliases=aliases, help=text,
                                          formatter_class=_formatter))
     return parser
+
+
+def _version_action() -> type[argparse.Action]:
+    """`--version` runs the version command and exits, before any subcommand is required
+    (as argparse's own "version" action, whose text would be fixed when the parser is
+    built: this one looks up the installation only when asked)."""
+    import argparse
+
+    class Version(argparse.Action):
+        def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                     values: object, option_string: str | None = None) -> None:
+            from git_worker.commands import version
+
+            parser.exit(version.run())
+
+    return Version
 
 
 def _formatter(prog: str) -> argparse.HelpFormatter:
@@ -175,6 +192,10 @@ def _json(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true")
 
 
+def _no_arguments(p: argparse.ArgumentParser) -> None:
+    pass
+
+
 # name: (aliases, help, arguments) — in the order `git worker -h` lists them.
 _COMMANDS: dict[str, tuple[list[str], str, Callable[[argparse.ArgumentParser], None]]] = {
     "spawn": ([], "start workers for tasks", _spawn),
@@ -193,6 +214,8 @@ _COMMANDS: dict[str, tuple[list[str], str, Callable[[argparse.ArgumentParser], N
     "hooks": ([], "install or remove the git hooks that protect workers", _hooks),
     "doctor": ([], "check git, agents, tracker, gate, remote and settings", _json),
     "completion": ([], "print the shell completion script", _completion),
+    "version": ([], "version, install location, python, dulwich and argcomplete",
+                _no_arguments),
 }
 _COMMAND_OF = {alias: name for name, (aliases, _, _) in _COMMANDS.items()
                for alias in (name, *aliases)}
@@ -238,6 +261,10 @@ def dispatch(args: argparse.Namespace) -> int:
         from git_worker.commands import doctor
 
         return doctor.run(as_json=args.json)
+    if command == "version":
+        from git_worker.commands import version
+
+        return version.run()
     repo = Repo.discover()
     if command == "spawn":
         from git_worker.commands import spawn
@@ -303,15 +330,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "_ARGCOMPLETE" in os.environ and argv is None:
         comp.complete(build_parser)  # answers the shell and exits; see completion.py
     arguments = sys.argv[1:] if argv is None else list(argv)
-    if arguments[:1] == ["--help"]:
-        # What `git worker --help` does (git runs `man git-worker`), for git-worker --help.
-        from git_worker import manual
-
-        return manual.show()
-    args = build_parser(_command_word(arguments)).parse_args(arguments)
+    # --help opens the manual: what `git worker --help` does (git runs `man git-worker`).
+    args = (None if arguments[:1] == ["--help"]
+            else build_parser(_command_word(arguments)).parse_args(arguments))
     from git_worker.errors import UsageError, WorkerError
 
     try:
+        if args is None:
+            from git_worker import manual
+
+            return manual.show()  # its page missing is a WorkerError, as any shipped file's
         return dispatch(args)
     except UsageError as e:
         print(f"usage error: {e}", file=sys.stderr)

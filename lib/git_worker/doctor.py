@@ -62,7 +62,7 @@ KNOWN_AGENTS = {
 
 
 def run_checks() -> list[Check]:
-    checks = [_git_version(), _dulwich_version()]
+    checks = [*_installation(), _git_version(), _dulwich_version()]
     if checks[-1].status == FAIL:
         return checks  # everything below reads the repository through dulwich
     try:
@@ -85,6 +85,23 @@ def run_checks() -> list[Check]:
             checks.append(Check(probe.__name__.strip("_").replace("_", " "), FAIL,
                                 e.message.split("\n")[0], e.hint))
     return checks
+
+
+# --- git-worker itself --------------------------------------------------------------------
+
+
+def _installation() -> list[Check]:
+    """Every file git-worker ships is there, and executable where another program runs it."""
+    from git_worker import __version__, installation
+
+    here = installation.current()
+    broken = installation.problems()
+    if not broken:
+        return [Check("git-worker", OK, f"{__version__} ({here.kind.value}: {here.root}); "
+                      f"all {len(installation.SHIPPED)} shipped files in place")]
+    return [Check("git-worker", FAIL, f"{shipped.path} is {what}: "
+                  f"{installation.location(shipped)} ({shipped.purpose})", here.repair(shipped))
+            for shipped, what in broken]
 
 
 # --- tools ---------------------------------------------------------------------------------

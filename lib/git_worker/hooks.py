@@ -1,8 +1,7 @@
-"""The git hooks git-worker ships (top-level hooks/), installed into a repository.
+"""The git hooks git-worker ships (hooks/), installed into a repository.
 
-Where the files are: the checkout's top-level `hooks/` directory; the package reaches it
-through the symlink lib/git_worker/hooks -> ../../hooks, which setuptools follows when it
-builds a wheel (package-data "hooks/*"), so installed copies carry real files.
+Where the files are: inside the package, lib/git_worker/hooks/ (package data, so every
+installation carries them); the checkout's top-level `hooks/` is a symlink to it.
 
 Install never overwrites a hook: an existing one is renamed to `<name>.pre-git-worker`
 (bytes, mode and symlink-ness kept, since it is a rename) and our hook runs it after its
@@ -14,13 +13,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from git_worker import git
+from git_worker import git, installation
 from git_worker.errors import WorkerError
 from git_worker.repo import Repo
 
 MARKER = b"# git-worker hook:"
 CHAINED_SUFFIX = ".pre-git-worker"
-SHIPPED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hooks")
+SHIPPED_DIR = os.path.dirname(installation.location(installation.REFERENCE_TRANSACTION_HOOK))
 # git's hook names: other files in hooks/ (agent hooks, docs) are not installed into .git.
 GIT_HOOKS = frozenset({
     "applypatch-msg", "pre-applypatch", "post-applypatch", "pre-commit",
@@ -45,7 +44,7 @@ def shipped() -> list[str]:
         names = os.listdir(SHIPPED_DIR)
     except OSError as e:
         raise WorkerError(f"git-worker's hooks are missing ({SHIPPED_DIR}: {e.strerror})",
-                          hint="reinstall git-worker") from None
+                          hint=installation.current().repair()) from None
     return sorted(n for n in names if n in GIT_HOOKS)
 
 
@@ -65,6 +64,7 @@ def is_ours(path: str) -> bool:
 
 
 def install(repo: Repo) -> list[Change]:
+    installation.require(installation.REFERENCE_TRANSACTION_HOOK)  # names it if it is gone
     directory = hooks_dir(repo)
     os.makedirs(directory, exist_ok=True)
     changes = []

@@ -8,12 +8,13 @@ man cannot find the page by name it opens the packaged copy by path.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
 
-PAGE = os.path.join(os.path.dirname(__file__), "man", "git-worker.1")
+from git_worker import installation
+
+PAGE = installation.location(installation.MAN_PAGE)
 
 
 def show() -> int:
@@ -28,5 +29,6 @@ def show() -> int:
     found = subprocess.run([man, "-w", "git-worker"], stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL, check=False).returncode == 0
     # `man -l FILE` reads a page by path (man-db); a path containing '/' works for others.
-    argv = [man, "git-worker"] if found else [man, "-l", PAGE]
+    argv = [man, "git-worker"] if found else [man, "-l", installation.require(
+        installation.MAN_PAGE)]
     return subprocess.run(argv, check=False).returncode

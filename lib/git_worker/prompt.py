@@ -32,8 +32,9 @@ class Template:
 def builtin() -> Template:
     # A file next to this module, not importlib.resources: that import alone costs every
     # spawn ~10 ms, and git-worker is never run from a zip.
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates", "prompt.md")
-    with open(path, encoding="utf-8") as f:
+    from git_worker import installation
+
+    with open(installation.require(installation.PROMPT_TEMPLATE), encoding="utf-8") as f:
         text = f.read()
     return Template(text, "built-in")
 

@@ -6,17 +6,19 @@ same files where each shell looks for them.
 
 from __future__ import annotations
 
-import os
 import sys
 
-SCRIPTS = {"bash": "git-worker.bash", "zsh": "_git-worker", "fish": "git-worker.fish"}
+from git_worker import installation
+
+SCRIPTS = {"bash": installation.BASH_COMPLETION, "zsh": installation.ZSH_COMPLETION,
+           "fish": installation.FISH_COMPLETION}
 
 
 def path(shell: str) -> str:
-    return os.path.join(os.path.dirname(os.path.dirname(__file__)), "shell", SCRIPTS[shell])
+    return installation.location(SCRIPTS[shell])
 
 
 def run(shell: str) -> int:
-    with open(path(shell), encoding="utf-8") as f:
+    with open(installation.require(SCRIPTS[shell]), encoding="utf-8") as f:
         sys.stdout.write(f.read())
     return 0
