@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from functools import partial
 
-from git_worker import failpoints, processes, recovery, refnames, registry, worktrees
+from git_worker import copies, failpoints, processes, recovery, refnames, registry, worktrees
 from git_worker.errors import WorkerError
 from git_worker.registry import Entry, Record
 from git_worker.repo import Repo, append_reflog
@@ -58,6 +58,7 @@ def _remove(repo: Repo, entry: Entry, tip: str | None, *, force: bool, keep_bran
     failpoints.hit("rm.stop")
 
     if os.path.isdir(record.worktree):
+        copies.discard_unchanged(runtime, record.worktree)  # where git would count them
         worktrees.remove(repo, record.worktree, force=force)
         if tip is not None:
             undo.push("worktree", partial(_recreate, repo, record.worktree, record.branch))
@@ -131,7 +132,11 @@ def what_would_be_lost(repo: Repo, record: Record, tip: str | None, *,
     if running and processes.alive(record.launcher | {"host": record.host}):
         reasons.append("its agent is still running (git worker stop it first)")
     if os.path.isdir(record.worktree):
-        dirty = worktrees.dirty_paths(record.worktree)
+        # worker.copy's files are not work unless changed since the spawn copied them.
+        runtime = registry.runtime_dir(repo, record.id)
+        unchanged = set(copies.unchanged(runtime, record.worktree))
+        dirty = [p for p in worktrees.dirty_paths(record.worktree) if p not in unchanged]
+        dirty += [p for p in copies.changed(runtime, record.worktree) if p not in dirty]
         if dirty:
             shown = ", ".join(dirty[:5]) + (", …" if len(dirty) > 5 else "")
             reasons.append(f"{len(dirty)} modified or untracked file(s) in its worktree ({shown})")

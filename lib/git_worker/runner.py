@@ -41,7 +41,8 @@ def main(args: list[str]) -> int:
     if tee:
         # Our own complaints go to runner.log, as the detached launcher's do: the pane
         # (and whatever was printed on it) is gone when the session ends.
-        sys.stderr = open(os.path.join(runtime_dir, "runner.log"), "a", buffering=1)  # noqa: SIM115
+        sys.stderr = open(os.path.join(runtime_dir, "runner.log"), "a", buffering=1,  # noqa: SIM115
+                          opener=registry.private)
         try:
             payload = _receive(os.path.join(runtime_dir, "launch.fifo"))
         except (OSError, ValueError, TimeoutError) as e:
@@ -66,7 +67,7 @@ def main(args: list[str]) -> int:
     os.environ.update(env)  # what queued workers started from here will inherit
 
     with open(os.path.join(runtime_dir, "prompt.md"), "rb") as prompt, open(
-        os.path.join(runtime_dir, "agent.log"), "ab"
+        os.path.join(runtime_dir, "agent.log"), "ab", opener=registry.private
     ) as log:
         try:
             agent = subprocess.Popen(
