@@ -288,7 +288,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return manual.show()
     args = build_parser(_command_word(arguments)).parse_args(arguments)
-    from git_worker.errors import UsageError, WorkerError
+    from git_worker.errors import UsageError, WorkerError, from_os_error
 
     try:
         return dispatch(args)
@@ -304,14 +304,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         sys.stderr.close()  # `git worker list | head`: not an error
         return EXIT_OK
+    except OSError as e:
+        world = from_os_error(e)  # a permission, a full or read-only disk: not a bug
+        if world is None:
+            return _bug()
+        print(f"error: {world}", file=sys.stderr)
+        return EXIT_FAILED
     except Exception:
-        if os.environ.get("GIT_WORKER_DEBUG"):
-            import traceback
+        return _bug()
 
-            traceback.print_exc()
-        else:
-            exc = sys.exc_info()[1]
-            print(f"git-worker: internal error: {type(exc).__name__}: {exc}\n"
-                  "This is a bug; please report it with the output of the same command run "
-                  "with GIT_WORKER_DEBUG=1.", file=sys.stderr)
-        return EXIT_BUG
+
+def _bug() -> int:
+    """Report the exception being handled as a bug (exit 3)."""
+    if os.environ.get("GIT_WORKER_DEBUG"):
+        import traceback
+
+        traceback.print_exc()
+    else:
+        exc = sys.exc_info()[1]
+        print(f"git-worker: internal error: {type(exc).__name__}: {exc}\n"
+              "This is a bug; please report it with the output of the same command run "
+              "with GIT_WORKER_DEBUG=1.", file=sys.stderr)
+    return EXIT_BUG

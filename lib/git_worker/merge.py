@@ -328,6 +328,11 @@ def _refuse_if_rebasing(repo: Repo, branch_ref: str) -> None:
                 continue
 
 
+# git's words (strerror) for a refusal of the world, not a lock held by another git.
+_WORLD_REFUSALS = ("Permission denied", "Read-only file system", "No space left on device",
+                   "Disk quota exceeded")
+
+
 def _fast_forward_in(repo: Repo, worktree: str, target: str, old: str, new: str,
                      worker_id: str) -> bool:
     """Move ``target`` (checked out in ``worktree``) from ``old`` to ``new`` with git's own
@@ -352,6 +357,11 @@ def _fast_forward_in(repo: Repo, worktree: str, target: str, old: str, new: str,
     stderr = proc.stderr.decode(errors="replace")
     if repo.read_ref(target) != old:
         return False  # someone committed there meanwhile: compute again
+    if any(why in stderr for why in _WORLD_REFUSALS):
+        raise WorkerError(f"git could not update {worktree} to the merge result: "
+                          f"{stderr.strip()}",
+                          hint="nothing was changed; make that worktree and the git directory "
+                               "writable (or free disk space), then merge again")
     if "index.lock" in stderr or "cannot lock ref" in stderr:
         # Another git (say, a concurrent merge) holds that worktree's index or the ref:
         # wait a little and compute again, as git itself would not.

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from functools import cached_property
 
 from git_worker import git
-from git_worker.errors import GitCommandError, WorkerError
+from git_worker.errors import GitCommandError, WorkerError, from_os_error
 
 # typing only for annotations (importing it costs ~5 ms on hot paths).
 TYPE_CHECKING = False
@@ -294,7 +294,10 @@ def _retry_locked(name: str, attempt: Callable[[], bool]) -> bool:
             return bool(attempt())
         except FileLocked:
             _back_off(n)
-        except (ValueError, KeyError, OSError) as e:
+        except OSError as e:
+            world = from_os_error(e)
+            raise (world or WorkerError(f"cannot update {name}: {e}")) from e
+        except (ValueError, KeyError) as e:
             raise WorkerError(f"cannot update {name}: {e}") from e
     raise WorkerError(
         f"cannot update {name}: {name}.lock is held by another process",

@@ -12,7 +12,7 @@ from functools import partial
 
 from git_worker import config as config_mod
 from git_worker import lifecycle, probe, recovery, refnames, registry, removal, spawn, worktrees
-from git_worker.errors import WorkerError
+from git_worker.errors import WorkerError, from_os_error
 from git_worker.repo import Repo
 
 
@@ -58,6 +58,11 @@ def check(repo: Repo, config: config_mod.Config, *, repair: bool) -> list[Findin
                     finding.repair = "; ".join(done)
             except WorkerError as e:
                 finding.problem += f" (repair failed: {e})"
+            except OSError as e:
+                world = from_os_error(e)
+                if world is None:
+                    raise
+                finding.problem += f" (repair failed: {world})"
         findings.append(finding)
 
     known_ids = set()
@@ -82,11 +87,19 @@ def check(repo: Repo, config: config_mod.Config, *, repair: bool) -> list[Findin
             if name not in known_ids:
                 found(None, f"{os.path.join(root, name)} is in worker.worktreeDir "
                             "but belongs to no worker", None)
-    runtime_root = os.path.join(repo.common_dir, "workers")
-    if os.path.isdir(runtime_root):
+    runtime_root = registry.runtime_root(repo)
+    why = registry.not_a_directory(runtime_root)
+    if why is not None:
+        found(None, f"the runtime directory {why}", "move it out of the way (not followed)",
+              partial(_move_aside, runtime_root))
+    elif os.path.isdir(runtime_root):
         for name in sorted(os.listdir(runtime_root)):
-            if name not in known_ids:
-                path = os.path.join(runtime_root, name)
+            path = os.path.join(runtime_root, name)
+            why = registry.not_a_directory(path)
+            if why is not None:
+                found(name if name in known_ids else None, f"runtime path {why}",
+                      "remove it (not followed)", partial(os.unlink, path))
+            elif name not in known_ids:
                 found(name, f"runtime files {path} belong to no worker", "delete them",
                       partial(shutil.rmtree, path))
     prunable = worktrees.prunable(repo)
@@ -131,6 +144,16 @@ def _check_entry(repo: Repo, entry: registry.Entry, found: Callable[..., None]) 
         for p in seen.problems:
             if p.startswith("worktree"):
                 found(r.id, p, None)
+
+
+def _move_aside(path: str) -> list[str]:
+    """A symlink goes (what it points to stays); a file is renamed, kept for a human."""
+    if os.path.islink(path):
+        os.unlink(path)
+        return [f"removed the symlink {path}"]
+    aside = f"{path}.not-a-directory.{os.getpid()}"
+    os.rename(path, aside)
+    return [f"moved {path} to {aside}"]
 
 
 def _recreate_worktree(repo: Repo, r: registry.Record) -> None:
