@@ -19,6 +19,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable, Sequence
+    from typing import NoReturn
 
     from git_worker.config import Config
 
@@ -32,10 +33,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     so a command line that names its command gets only that one. Help, errors and
     completion see every command.
     """
-    import argparse
 
     # argparse's own error() prints the usage and exits 2, which is EXIT_USAGE.
-    parser = argparse.ArgumentParser(
+    parser = _parser_class()(
         prog="git worker", formatter_class=_formatter,
         description="Run coding agents in parallel, one per task, each in its own worktree "
         "and branch. `git worker --help` opens the manual.")
@@ -48,6 +48,21 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             add_arguments(sub.add_parser(name, aliases=aliases, help=text,
                                          formatter_class=_formatter))
     return parser
+
+
+def _parser_class() -> type[argparse.ArgumentParser]:
+    """argparse's parser, whose errors show control characters from argv as escapes
+    (`git worker show $'\\e[2J'` must not clear the screen). Subparsers are made of the
+    same class."""
+    import argparse
+
+    class Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> NoReturn:
+            from git_worker.output import visible
+
+            super().error(visible(message))
+
+    return Parser
 
 
 def _formatter(prog: str) -> argparse.HelpFormatter:
@@ -289,14 +304,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return manual.show()
     args = build_parser(_command_word(arguments)).parse_args(arguments)
     from git_worker.errors import UsageError, WorkerError, from_os_error
+    from git_worker.output import visible
 
     try:
         return dispatch(args)
     except UsageError as e:
-        print(f"usage error: {e}", file=sys.stderr)
+        print(f"usage error: {visible(e, lines=True)}", file=sys.stderr)
         return EXIT_USAGE
     except WorkerError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {visible(e, lines=True)}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -308,7 +324,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         world = from_os_error(e)  # a permission, a full or read-only disk: not a bug
         if world is None:
             return _bug()
-        print(f"error: {world}", file=sys.stderr)
+        print(f"error: {visible(world, lines=True)}", file=sys.stderr)
         return EXIT_FAILED
     except Exception:
         return _bug()
@@ -321,8 +337,10 @@ def _bug() -> int:
 
         traceback.print_exc()
     else:
+        from git_worker.output import visible
+
         exc = sys.exc_info()[1]
-        print(f"git-worker: internal error: {type(exc).__name__}: {exc}\n"
+        print(f"git-worker: internal error: {type(exc).__name__}: {visible(exc, lines=True)}\n"
               "This is a bug; please report it with the output of the same command run "
               "with GIT_WORKER_DEBUG=1.", file=sys.stderr)
     return EXIT_BUG

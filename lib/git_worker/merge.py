@@ -394,14 +394,16 @@ def _close_issue(repo: Repo, config: Config, issue_id: str, reason: str,
 
 
 def print_landed(landed: Landed) -> None:
-    into = refnames.short(landed.target)
+    from git_worker.output import visible
+
+    into = visible(refnames.short(landed.target))
     if landed.kind == ALREADY:
         print(f"nothing to merge: {landed.worker_id} is already in {into} (marked merged)")
     else:
-        where = f"; updated the worktree {landed.worktree}" if landed.worktree else ""
+        where = f"; updated the worktree {visible(landed.worktree)}" if landed.worktree else ""
         print(f"merged {landed.worker_id} into {into} as {landed.new[:12]} ({landed.kind}){where}")
     if landed.closed_issue:
         print(f"closed issue {landed.worker_id}")
     for w in landed.warnings:
-        print(f"warning: {w}", file=sys.stderr)
+        print(f"warning: {visible(w, lines=True)}", file=sys.stderr)
     print(f"next: git worker rm {landed.worker_id}  (removes its worktree and branch)")

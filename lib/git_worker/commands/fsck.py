@@ -11,7 +11,17 @@ from dataclasses import asdict, dataclass
 from functools import partial
 
 from git_worker import config as config_mod
-from git_worker import lifecycle, probe, recovery, refnames, registry, removal, spawn, worktrees
+from git_worker import (
+    lifecycle,
+    output,
+    probe,
+    recovery,
+    refnames,
+    registry,
+    removal,
+    spawn,
+    worktrees,
+)
 from git_worker.errors import WorkerError, from_os_error
 from git_worker.repo import Repo
 
@@ -27,8 +37,6 @@ class Finding:
 def run(repo: Repo, config: config_mod.Config, *, repair: bool, as_json: bool) -> int:
     findings = check(repo, config, repair=repair)
     if as_json:
-        from git_worker import output
-
         output.print_json([asdict(f) for f in findings])
     elif not findings:
         print("ok: registry, branches and worktrees agree")
@@ -36,11 +44,12 @@ def run(repo: Repo, config: config_mod.Config, *, repair: bool, as_json: bool) -
         for f in findings:
             who = f"{f.id}: " if f.id else ""
             if f.repaired:
-                print(f"repaired: {who}{f.problem} ({f.repair})")
+                line = f"repaired: {who}{f.problem} ({f.repair})"
             elif f.repair:
-                print(f"problem: {who}{f.problem} (--repair would: {f.repair})")
+                line = f"problem: {who}{f.problem} (--repair would: {f.repair})"
             else:
-                print(f"problem: {who}{f.problem} (needs you: {_manual(f)})")
+                line = f"problem: {who}{f.problem} (needs you: {_manual(f)})"
+            print(output.visible(line, lines=True))
     return 1 if any(not f.repaired for f in findings) else 0
 
 
