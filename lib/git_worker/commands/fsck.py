@@ -13,6 +13,7 @@ from functools import partial
 from git_worker import config as config_mod
 from git_worker import (
     lifecycle,
+    lockfiles,
     output,
     probe,
     recovery,
@@ -73,6 +74,18 @@ def check(repo: Repo, config: config_mod.Config, *, repair: bool) -> list[Findin
                     raise
                 finding.problem += f" (repair failed: {world})"
         findings.append(finding)
+
+    # First: a stale lock makes the repairs below that touch its file fail.
+    for lock in lockfiles.find(repo.common_dir):
+        if lock.age <= lockfiles.STALE_AFTER:
+            continue  # in use by a git running now, most likely: not a problem (yet)
+        whose = _lock_owner(repo, config, lock.path)
+        if lock.stale:
+            found(whose, f"stale lock {lock.path} ({output.duration(lock.age)} old, no process "
+                         "has it open)", "delete it", partial(lockfiles.remove_if_stale, lock))
+        else:
+            found(whose, f"lock {lock.path} is {output.duration(lock.age)} old but "
+                         f"{lock.why_kept()}", None)
 
     known_ids = set()
     for item in registry.all_entries(repo):
@@ -155,6 +168,15 @@ def _check_entry(repo: Repo, entry: registry.Entry, found: Callable[..., None]) 
                 found(r.id, p, None)
 
 
+def _lock_owner(repo: Repo, config: config_mod.Config, path: str) -> str | None:
+    """The worker whose branch or record a lock file locks, if any."""
+    ref = os.path.relpath(path, repo.common_dir).removesuffix(lockfiles.SUFFIX)
+    for prefix in (refnames.REGISTRY, refnames.HEADS + config.branch_prefix):
+        if ref.startswith(prefix) and "/" not in ref[len(prefix):]:
+            return ref[len(prefix):]
+    return None
+
+
 def _move_aside(path: str) -> list[str]:
     """A symlink goes (what it points to stays); a file is renamed, kept for a human."""
     if os.path.islink(path):
@@ -174,6 +196,9 @@ def _recreate_worktree(repo: Repo, r: registry.Record) -> None:
 
 
 def _manual(f: Finding) -> str:
+    if f.problem.startswith("lock "):
+        path = f.problem.split(" ")[1]
+        return f"if no git command is running, delete it: rm {path}"
     if f.problem.startswith("unreadable registry record"):
         return (f"look at it (git log refs/workers/{f.id}), then drop it: "
                 f"git update-ref -d refs/workers/{f.id}")
