@@ -147,3 +147,16 @@ def test_copies_keep_their_mode(repo: GitRepo) -> None:
     assert stat.S_IMODE((repo.workers_dir / "w1" / "run.sh").stat().st_mode) == 0o750
 
 
+
+
+def test_rm_of_unchanged_copies_git_does_not_ignore(repo: GitRepo) -> None:
+    """Where the exclusion is not in place (say, the repository's config sets core.worktree),
+    git shows the copies as untracked; rm still knows them for what they are."""
+    (repo.path / ".env").write_text("SECRET=1\n")
+    repo.git("config", "worker.copy", ".env")
+    repo.ok("spawn", "w1", "--no-launch")
+    wt = repo.workers_dir / "w1"
+    repo.git("config", "--worktree", "--unset", "core.excludesFile", cwd=wt)
+    assert repo.git("status", "--porcelain", cwd=wt) == "?? .env"
+    repo.ok("rm", "w1")
+    assert not wt.exists()
