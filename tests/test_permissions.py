@@ -7,10 +7,12 @@ write makes every command exit 1 and say which file, never exit 3 with a traceba
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -177,6 +179,48 @@ def test_the_runner_says_what_it_could_not_record(user_repo: UserRepo) -> None:
     assert "Traceback" not in log, log
     fsck = user.worker("fsck", "--repair")  # the truth is lost; fsck says so and repairs
     assert "gone without recording an exit" in fsck.out, fsck.out
+
+
+@contextlib.contextmanager
+def _small_file_system(path: Path, *options: str) -> Iterator[None]:
+    """A 64 KiB tmpfs mounted on ``path`` (as root; skipped where mounting is not allowed)."""
+    path.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", ",".join(["size=64k", *options]),
+                              "tmpfs", str(path)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (run as root, as .ci/run does): "
+                    f"{mounted.stderr.strip()}")
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", str(path)], check=True)
+
+
+def test_a_full_disk_is_exit_1_and_nothing_left_behind(repo: GitRepo) -> None:
+    runtime = repo.path / ".git" / "workers"
+    with _small_file_system(runtime):
+        runtime.chmod(0o700)
+        with contextlib.suppress(OSError), open(runtime / "filler", "wb") as f:
+            while True:
+                f.write(b"x" * 4096)
+                f.flush()
+        before = repo.snapshot()
+        r = repo.worker("spawn", "w1", "--no-launch")
+        assert r.code == 1, r.err
+        assert f"cannot write {runtime}/w1/" in r.err and "No space left on device" in r.err
+        assert "hint: the disk is full: free some space" in r.err
+        assert repo.snapshot() == before
+
+
+def test_a_read_only_file_system_is_exit_1(repo: GitRepo) -> None:
+    runtime = repo.path / ".git" / "workers"
+    with _small_file_system(runtime, "ro", "mode=700"):
+        before = repo.snapshot()
+        r = repo.worker("spawn", "w1", "--no-launch")
+        assert r.code == 1, r.err
+        assert f"cannot write {runtime}" in r.err and "Read-only file system" in r.err
+        assert "hint: the file system is mounted read-only" in r.err
+        assert repo.snapshot() == before
 
 
 @pytest.mark.parametrize("number, words", [

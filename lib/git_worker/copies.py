@@ -217,6 +217,10 @@ def _copy_one(src: str, parts: list[str], st: os.stat_result, copied: Copied,
                     digest.update(chunk)
                     os.write(out, chunk)
             os.utime(out, ns=(st.st_atime_ns, st.st_mtime_ns))
+        except OSError as e:  # a full disk: write() names no file
+            if e.filename is None:
+                e.filename = os.path.join(copied.worktree, *parts)
+            raise
         finally:
             os.close(out)
         copied.written[rel] = "sha256:" + digest.hexdigest()

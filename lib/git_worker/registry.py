@@ -10,6 +10,7 @@ an id, and no update is lost.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -388,11 +389,20 @@ def private(path: str, flags: int) -> int:
 
 
 def write_atomically(path: str, text: str) -> None:
-    """Write a runtime file (exit status, pid…) so that readers see all of it or none."""
+    """Write a runtime file (exit status, pid…) so that readers see all of it or none.
+
+    A failure (a full disk: write() says ENOSPC without a file name) names ``path``."""
     tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8", opener=private) as f:
-        f.write(text)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8", opener=private) as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        if e.filename is None or e.filename == tmp:
+            e.filename = path
+        raise
 
 
 def runtime_root(repo: Repo) -> str:

@@ -154,9 +154,8 @@ def _spawn(repo: Repo, config: Config, task: Task, plan: Plan, undo: UndoLog) ->
         copies.save(repo, runtime, copied)
         if copies.exclude(repo, created.admin_dir, runtime):
             undo.push("worktreeConfig", lambda: copies.unexclude(repo, created.admin_dir))
-    with open(os.path.join(runtime, "prompt.md"), "w", encoding="utf-8",
-              opener=registry.private) as f:
-        f.write(prompt.render(plan.template, _prompt_values(entry.record, task)))
+    registry.write_atomically(os.path.join(runtime, "prompt.md"),
+                              prompt.render(plan.template, _prompt_values(entry.record, task)))
     failpoints.hit("spawn.files")
 
     # 5. setup commands, from git config only (never from files in the repository).
