@@ -23,10 +23,16 @@ import stat
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
-from git_worker import git, registry
+from git_worker import registry
 from git_worker.config import Config
-from git_worker.errors import GitCommandError, WorkerError
-from git_worker.repo import Repo
+from git_worker.errors import WorkerError
+from git_worker.repo import (
+    Repo,
+    config_file_get,
+    config_file_set,
+    config_file_unset,
+    excludes_file,
+)
 
 MANIFEST = "copied.json"  # in the runtime dir: {path in the worktree: "sha256:…" | "link:…"}
 EXCLUDE = "copied.exclude"  # in the runtime dir: the worktree's core.excludesFile
@@ -98,25 +104,17 @@ def exclude(repo: Repo, admin_dir: str, runtime: str) -> bool:
     core.worktree is left alone (git asks to move it first): the copies are then shown by
     git status, and rm still knows them.
     """
-    def get(key: str) -> str | None:
-        proc = git.run(["config", "--file", os.path.join(repo.common_dir, "config"), "--get",
-                        key], check=False, env=git.clean_env())
-        return proc.stdout.decode(errors="surrogateescape").strip() if proc.returncode == 0 \
-            else None
-
-    if get("core.worktree") is not None:
+    common = os.path.join(repo.common_dir, "config")
+    if config_file_get(common, "core.worktree") is not None:
         return False
     worktree_config = os.path.join(admin_dir, "config.worktree")
-    config_set = ["config", "--file", worktree_config]
-    git.run([*config_set, "core.excludesFile", os.path.join(runtime, EXCLUDE)],
-            env=git.clean_env())
-    if get("core.bare") in ("true", "yes", "on", "1"):
+    config_file_set(worktree_config, "core.excludesFile", os.path.join(runtime, EXCLUDE))
+    if config_file_get(common, "core.bare") in ("true", "yes", "on", "1"):
         # read by every worktree once the extension is on: this one is not bare
-        git.run([*config_set, "core.bare", "false"], env=git.clean_env())
-    if get("extensions.worktreeConfig") == "true":
+        config_file_set(worktree_config, "core.bare", "false")
+    if config_file_get(common, "extensions.worktreeConfig") == "true":
         return False
-    git.run(["config", "--file", os.path.join(repo.common_dir, "config"),
-             "extensions.worktreeConfig", "true"], env=git.clean_env())
+    config_file_set(common, "extensions.worktreeConfig", "true")
     return True
 
 
@@ -129,9 +127,7 @@ def unexclude(repo: Repo, admin_dir: str) -> None:
                   if os.path.join(root, n) != admin_dir]
         if any(os.path.exists(os.path.join(d, "config.worktree")) for d in others):
             return
-    with suppress(GitCommandError):
-        git.run(["config", "--file", os.path.join(repo.common_dir, "config"), "--unset",
-                 "extensions.worktreeConfig"], env=git.clean_env())
+    config_file_unset(os.path.join(repo.common_dir, "config"), "extensions.worktreeConfig")
 
 
 def unchanged(runtime: str, worktree: str) -> list[str]:
@@ -326,9 +322,7 @@ def _exclude_line(rel: str) -> str:
 def _user_excludes(repo: Repo) -> str:
     """The excludes file the user's config names (or git's default), which the
     worktree's own core.excludesFile replaces: its patterns are carried over."""
-    proc = git.run(["config", "--path", "--get", "core.excludesFile"], check=False,
-                   cwd=repo.main_worktree, env=git.clean_env())
-    path = proc.stdout.decode(errors="surrogateescape").strip() if proc.returncode == 0 else ""
+    path = excludes_file(repo.main_worktree)
     if not path:
         xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"),
                                                                  ".config")

@@ -444,7 +444,9 @@ def ensure_runtime_root(repo: Repo) -> str:
         os.mkdir(root, DIR_MODE)
     except FileExistsError:
         pass
-    os.chmod(root, DIR_MODE)
+    st = os.stat(root)
+    if st.st_mode & 0o077 and st.st_uid == os.geteuid():  # left open by an older version
+        os.chmod(root, DIR_MODE)
     return root
 
 

@@ -269,6 +269,33 @@ class Repo:
         return self.commit(obj.id.decode()).id.decode()
 
 
+# --- configuration files, read and written by git (dulwich rewrites includes, drops comments)
+
+
+def config_file_get(path: str, key: str) -> str | None:
+    """``key`` as one configuration file (not the scopes around it) sets it, or None."""
+    proc = git.run(["config", "--file", path, "--get", key], check=False, env=git.clean_env())
+    return proc.stdout.decode(errors="surrogateescape").strip() if proc.returncode == 0 \
+        else None
+
+
+def config_file_set(path: str, key: str, value: str) -> None:
+    git.run(["config", "--file", path, key, value], env=git.clean_env())
+
+
+def config_file_unset(path: str, key: str) -> None:
+    """Take ``key`` out of the file (nothing happens if it is not there)."""
+    git.run(["config", "--file", path, "--unset-all", key], check=False, env=git.clean_env())
+
+
+def excludes_file(worktree: str) -> str | None:
+    """core.excludesFile as git reads it in ``worktree`` (a path, ~ expanded), or None."""
+    proc = git.run(["config", "--path", "--get", "core.excludesFile"], check=False,
+                   cwd=worktree, env=git.clean_env())
+    return proc.stdout.decode(errors="surrogateescape").strip() or None \
+        if proc.returncode == 0 else None
+
+
 def append_reflog(path: str, old: str, new: str, message: str) -> None:
     """One reflog line, in git's format, by git-worker's identity."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
