@@ -41,8 +41,11 @@ def main(args: list[str]) -> int:
     if tee:
         # Our own complaints go to runner.log, as the detached launcher's do: the pane
         # (and whatever was printed on it) is gone when the session ends.
-        sys.stderr = open(os.path.join(runtime_dir, "runner.log"), "a", buffering=1,  # noqa: SIM115
-                          opener=registry.private)
+        try:
+            sys.stderr = open(os.path.join(runtime_dir, "runner.log"), "a",  # noqa: SIM115
+                              buffering=1, opener=registry.private)
+        except OSError as e:  # then on the pane, which is all there is
+            print(f"git-worker runner: no runner.log: {_describe(e)}", file=sys.stderr)
         try:
             payload = _receive(os.path.join(runtime_dir, "launch.fifo"))
         except (OSError, ValueError, TimeoutError) as e:
@@ -51,7 +54,7 @@ def main(args: list[str]) -> int:
         argv, env = payload["argv"], payload["env"]
 
         def answer(text: str) -> None:
-            registry.write_atomically(os.path.join(runtime_dir, "started"), text + "\n")
+            _write(os.path.join(runtime_dir, "started"), text + "\n")  # else spawn times out
     else:
         ready_fd = int(args[4])
         argv, env = args[args.index("--") + 1 :], dict(os.environ)
