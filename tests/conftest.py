@@ -235,6 +235,88 @@ def held(sandbox: Sandbox, repo: GitRepo) -> Path:
     return path
 
 
+# --- an unprivileged user (root ignores file modes) -----------------------------------------
+
+TEST_USER = "gwtest"  # created by .ci/run
+
+
+class UserRepo:
+    """A repository owned by TEST_USER, and `git worker` run as that user (runuser)."""
+
+    def __init__(self, sandbox: Sandbox, repo: GitRepo, python: str) -> None:
+        self.sandbox = sandbox
+        self.repo = repo
+        self.path = repo.path
+        site = next(p for p in sys.path if p.endswith("site-packages") and "dulwich"
+                    in os.listdir(p))  # dulwich, from the suite's own environment
+        sandbox.script("git-worker", f'exec {python} {CHECKOUT / "git-worker"} "$@"')
+        self.env = {**sandbox.env, "PYTHONPATH": site, "USER": TEST_USER,
+                    "LOGNAME": TEST_USER}
+        for path in (sandbox.root, sandbox.tmux_dir):
+            subprocess.run(["chown", "-R", f"{TEST_USER}:", str(path)], check=True)
+
+    def run(self, *argv: str | Path, cwd: Path | None = None,
+            env: dict[str, str] | None = None) -> Result:
+        full = {**self.env, **(env or {})}
+        proc = subprocess.run(
+            ["runuser", "-u", TEST_USER, "--", "env", "-i",
+             *(f"{k}={v}" for k, v in full.items()), *map(str, argv)],
+            cwd=cwd or self.path, capture_output=True, text=True, timeout=60,
+            stdin=subprocess.DEVNULL)
+        return Result(proc.returncode, proc.stdout, proc.stderr)
+
+    def worker(self, *args: str, env: dict[str, str] | None = None) -> Result:
+        return self.run("git", "worker", *args, env=env)
+
+    def git(self, *args: str) -> str:
+        r = self.run("git", *args)
+        assert r.code == 0, f"git {' '.join(args)} failed: {r.err}"
+        return r.out.rstrip("\n")
+
+
+def _user_python() -> str | None:
+    """A python of this suite's version that TEST_USER can run (the suite's own may live
+    under /root), or None."""
+    for candidate in (sys.executable, f"/usr/bin/python{sys.version_info[0]}."
+                                      f"{sys.version_info[1]}"):
+        probe = subprocess.run(["runuser", "-u", TEST_USER, "--", candidate, "-c", "0"],
+                               capture_output=True)
+        if probe.returncode == 0:
+            return candidate
+    return None
+
+
+@pytest.fixture
+def user_repo() -> Iterator[UserRepo]:
+    """A sandbox and repository owned by the unprivileged TEST_USER; tests that prove a
+    permission or disk error is handled run `git worker` as that user."""
+    import pwd
+
+    if os.geteuid() != 0 or not shutil.which("runuser"):
+        pytest.skip("needs root (to run commands as the test user): run .ci/run")
+    try:
+        pwd.getpwnam(TEST_USER)
+    except KeyError:
+        pytest.skip(f"needs the user {TEST_USER}: .ci/run creates it (useradd -m {TEST_USER})")
+    python = _user_python()
+    if python is None:
+        pytest.skip(f"no python {sys.version_info[0]}.{sys.version_info[1]} that "
+                    f"{TEST_USER} can run")
+    root = Path(tempfile.mkdtemp(prefix="gwt-user-", dir="/tmp"))
+    root.chmod(0o755)  # pytest's tmp_path is under a 0700 directory of root's
+    box = Sandbox(root)
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        yield UserRepo(box, GitRepo(box, root / "repo"), python)
+    finally:
+        os.chdir(cwd)
+        box.close()
+        _kill_leftovers(root)
+        subprocess.run(["chmod", "-R", "u+rwX", str(root)], check=False)
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def _read(path: Path) -> str | None:
     return path.read_text(errors="surrogateescape") if path.exists() else None
 

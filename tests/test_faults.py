@@ -58,7 +58,8 @@ def test_the_list_of_steps_is_every_failpoint_in_the_code() -> None:
 
 @pytest.fixture
 def full_spawn(sandbox: Sandbox, repo: GitRepo) -> Path:
-    """bd with issue t-1 (open, unassigned), aider as an idle agent, a setup command."""
+    """bd with issue t-1 (open, unassigned), aider as an idle agent, a setup command, a
+    worker.copy file (copied, and excluded in the worktree through its config.worktree)."""
     state = sandbox.root / "bd-issue.json"
     state.write_text(json.dumps({"id": "t-1", "title": "the task", "status": "open",
                                  "assignee": ""}))
@@ -70,6 +71,8 @@ def full_spawn(sandbox: Sandbox, repo: GitRepo) -> Path:
     repo.git("config", "worker.agent", "aider")
     repo.git("config", "worker.launcher", "detached")
     repo.git("config", "--add", "worker.setup", "git status --short")
+    (repo.path / ".env").write_text("SECRET=1\n")
+    repo.git("config", "--add", "worker.copy", ".env")
     return state
 
 

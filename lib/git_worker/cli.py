@@ -18,6 +18,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable, Sequence
+    from typing import NoReturn
 
     from git_worker.config import Config
     from git_worker.repo import Repo
@@ -32,10 +33,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     so a command line that names its command gets only that one. Help, errors and
     completion see every command.
     """
-    import argparse
 
     # argparse's own error() prints the usage and exits 2, which is EXIT_USAGE.
-    parser = argparse.ArgumentParser(
+    parser = _parser_class()(
         prog="git worker", formatter_class=_formatter,
         description="Run coding agents in parallel, one per task, each in its own worktree "
         "and branch. `git worker --help` opens the manual.")
@@ -66,6 +66,21 @@ def _version_action() -> type[argparse.Action]:
             parser.exit(version.run())
 
     return Version
+
+
+def _parser_class() -> type[argparse.ArgumentParser]:
+    """argparse's parser, whose errors show control characters from argv as escapes
+    (`git worker show $'\\e[2J'` must not clear the screen). Subparsers are made of the
+    same class."""
+    import argparse
+
+    class Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> NoReturn:
+            from git_worker.output import visible
+
+            super().error(visible(message))
+
+    return Parser
 
 
 def _formatter(prog: str) -> argparse.HelpFormatter:
@@ -333,7 +348,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # --help opens the manual: what `git worker --help` does (git runs `man git-worker`).
     args = (None if arguments[:1] == ["--help"]
             else build_parser(_command_word(arguments)).parse_args(arguments))
-    from git_worker.errors import UsageError, WorkerError
+    from git_worker.errors import UsageError, WorkerError, from_os_error
+    from git_worker.output import visible
 
     try:
         if args is None:
@@ -342,10 +358,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return manual.show()  # its page missing is a WorkerError, as any shipped file's
         return dispatch(args)
     except UsageError as e:
-        print(f"usage error: {e}", file=sys.stderr)
+        print(f"usage error: {visible(e, lines=True)}", file=sys.stderr)
         return EXIT_USAGE
     except WorkerError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {visible(e, lines=True)}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -353,14 +369,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         sys.stderr.close()  # `git worker list | head`: not an error
         return EXIT_OK
+    except OSError as e:
+        world = from_os_error(e)  # a permission, a full or read-only disk: not a bug
+        if world is None:
+            return _bug()
+        print(f"error: {visible(world, lines=True)}", file=sys.stderr)
+        return EXIT_FAILED
     except Exception:
-        if os.environ.get("GIT_WORKER_DEBUG"):
-            import traceback
+        return _bug()
 
-            traceback.print_exc()
-        else:
-            exc = sys.exc_info()[1]
-            print(f"git-worker: internal error: {type(exc).__name__}: {exc}\n"
-                  "This is a bug; please report it with the output of the same command run "
-                  "with GIT_WORKER_DEBUG=1.", file=sys.stderr)
-        return EXIT_BUG
+
+def _bug() -> int:
+    """Report the exception being handled as a bug (exit 3)."""
+    if os.environ.get("GIT_WORKER_DEBUG"):
+        import traceback
+
+        traceback.print_exc()
+    else:
+        from git_worker.output import visible
+
+        exc = sys.exc_info()[1]
+        print(f"git-worker: internal error: {type(exc).__name__}: {visible(exc, lines=True)}\n"
+              "This is a bug; please report it with the output of the same command run "
+              "with GIT_WORKER_DEBUG=1.", file=sys.stderr)
+    return EXIT_BUG

@@ -6,6 +6,8 @@ and what to do next. The CLI prints it and exits 1; anything else is a bug (exit
 
 from __future__ import annotations
 
+import errno
+import os
 from collections.abc import Sequence
 
 
@@ -34,3 +36,32 @@ class GitCommandError(WorkerError):
 
 class UsageError(WorkerError):
     """The command line itself is wrong (exit 2)."""
+
+
+# The world's refusals: a permission, a read-only or full file system. Not bugs (exit 1),
+# wherever they surface; the message names the file and says what to do.
+_WORLD_ERRNOS = {
+    errno.EACCES: "check who owns it and its permissions (ls -ld), or run as the user who "
+                  "owns the repository",
+    errno.EPERM: "check who owns it and its permissions (ls -ld), or run as the user who "
+                 "owns the repository",
+    errno.EROFS: "the file system is mounted read-only: remount it read-write, or work on a "
+                 "clone that is writable",
+    errno.ENOSPC: "the disk is full: free some space (git worker rm the workers you no "
+                  "longer need, git gc), then try again",
+    errno.EDQUOT: "your disk quota is used up: free some space, then try again",
+}
+
+
+def from_os_error(e: OSError) -> WorkerError | None:
+    """The WorkerError for a permission or disk error, or None for any other OSError."""
+    hint = _WORLD_ERRNOS.get(e.errno or 0)
+    if hint is None:
+        return None
+    path = os.fsdecode(e.filename) if e.filename is not None else "a file"
+    if e.filename2 is not None:
+        path = f"{path} -> {os.fsdecode(e.filename2)}"
+    what = e.strerror or os.strerror(e.errno or 0)
+    if e.errno in (errno.EACCES, errno.EPERM):
+        return WorkerError(f"no permission to change {path}: {what}", hint=hint)
+    return WorkerError(f"cannot write {path}: {what}", hint=hint)

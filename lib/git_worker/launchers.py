@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 
-from git_worker import processes
+from git_worker import processes, registry
 from git_worker.agents import Invocation
 from git_worker.config import Config
 from git_worker.errors import WorkerError
@@ -79,7 +79,8 @@ def launch_detached(inv: Invocation, *, worker_id: str, worktree: str, runtime_d
                     common_dir: str) -> dict[str, Any]:
     read_end, write_end = os.pipe()
     try:
-        with open(os.path.join(runtime_dir, "runner.log"), "ab") as runner_log:
+        with open(os.path.join(runtime_dir, "runner.log"), "ab",
+                  opener=registry.private) as runner_log:
             proc = subprocess.Popen(
                 [*runner_argv(runtime_dir, common_dir, worker_id, "--ready-fd", str(write_end)),
                  "--", *inv.argv],

@@ -62,7 +62,7 @@ def record_agent_event(repo: Repo, worker_id: str, event: str, message: str = ""
 
     entry = registry.update(repo, worker_id, change, text[:200])
     if entry.record.state == "waiting":
-        with open(marker, "w", encoding="utf-8") as f:
+        with open(marker, "w", encoding="utf-8", opener=registry.private) as f:
             f.write(message + "\n")
     else:
         _clear_waiting(repo, worker_id)
@@ -95,12 +95,13 @@ def notify(repo: Repo, record: Record, event: str, message: str) -> None:
                      "GIT_WORKER_BRANCH": record.branch, "GIT_WORKER_STATE": record.state})
     runtime = registry.runtime_dir(repo, record.id)
     try:
-        with open(os.path.join(runtime, "notify.log"), "ab") as log:
+        with open(os.path.join(runtime, "notify.log"), "ab", opener=registry.private) as log:
             subprocess.Popen(argv, cwd=where, env=env, stdin=subprocess.DEVNULL, stdout=log,
                              stderr=subprocess.STDOUT, start_new_session=True)
     except OSError as e:
         try:
-            with open(os.path.join(runtime, "notify.log"), "a", encoding="utf-8") as log:
+            with open(os.path.join(runtime, "notify.log"), "a", encoding="utf-8",
+                      opener=registry.private) as log:
                 log.write(f"worker.notify {argv[0]}: {e.strerror or e}\n")
         except OSError:
             pass
@@ -177,8 +178,7 @@ def queue_lock(repo: Repo) -> Iterator[None]:
     file to leave behind. (bd calls lock the git directory itself: a different object, so
     a claim made while this lock is held cannot deadlock on it.)
     """
-    directory = os.path.join(repo.common_dir, "workers")
-    os.makedirs(directory, exist_ok=True)
+    directory = registry.ensure_runtime_root(repo)
     fd = os.open(directory, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)

@@ -364,6 +364,11 @@ def _refuse_if_rebasing(repo: Repo, branch_ref: str) -> None:
                 continue
 
 
+# git's words (strerror) for a refusal of the world, not a lock held by another git.
+_WORLD_REFUSALS = ("Permission denied", "Read-only file system", "No space left on device",
+                   "Disk quota exceeded")
+
+
 def _fast_forward_in(repo: Repo, worktree: str, target: str, old: str, new: str,
                      worker_id: str) -> bool:
     """Move ``target`` (checked out in ``worktree``) from ``old`` to ``new`` with git's own
@@ -392,6 +397,11 @@ def _fast_forward_in(repo: Repo, worktree: str, target: str, old: str, new: str,
     stderr = proc.stderr.decode(errors="replace")
     if repo.read_ref(target) != old:
         return False  # someone committed there meanwhile: compute again
+    if any(why in stderr for why in _WORLD_REFUSALS):
+        raise WorkerError(f"git could not update {worktree} to the merge result: "
+                          f"{stderr.strip()}",
+                          hint="nothing was changed; make that worktree and the git directory "
+                               "writable (or free disk space), then merge again")
     if "index.lock" in stderr or "cannot lock ref" in stderr:
         # Another git (say, a concurrent merge) holds that worktree's index or the ref:
         # wait a little and compute again, as git itself would not.
@@ -424,14 +434,16 @@ def _close_issue(repo: Repo, config: Config, issue_id: str, reason: str,
 
 
 def print_landed(landed: Landed) -> None:
-    into = refnames.short(landed.target)
+    from git_worker.output import visible
+
+    into = visible(refnames.short(landed.target))
     if landed.kind == ALREADY:
         print(f"nothing to merge: {landed.worker_id} is already in {into} (marked merged)")
     else:
-        where = f"; updated the worktree {landed.worktree}" if landed.worktree else ""
+        where = f"; updated the worktree {visible(landed.worktree)}" if landed.worktree else ""
         print(f"merged {landed.worker_id} into {into} as {landed.new[:12]} ({landed.kind}){where}")
     if landed.closed_issue:
         print(f"closed issue {landed.worker_id}")
     for w in landed.warnings:
-        print(f"warning: {w}", file=sys.stderr)
+        print(f"warning: {visible(w, lines=True)}", file=sys.stderr)
     print(f"next: git worker rm {landed.worker_id}  (removes its worktree and branch)")

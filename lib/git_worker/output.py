@@ -27,6 +27,39 @@ def paint(text: str, colour: str, stream: TextIO = sys.stdout) -> str:
 
 _ANSI = re.compile(r"\033\[[0-9;]*m")
 
+# What a terminal acts on instead of showing: C0 controls (ESC starts sequences that retitle
+# the window, clear the screen, move the cursor up to overwrite lines), DEL, and C1
+# controls (U+009B is a one-character CSI on some terminals).
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROLS_BUT_LINES = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    c = match.group()
+    code = ord(c) - 0xDC00 if ord(c) >= 0xDC00 else ord(c)  # a raw byte, as \x9b
+    return _NAMED.get(c) or f"\\x{code:02x}"
+
+
+def visible(text: object, *, lines: bool = False) -> str:
+    """Text that came from outside (bd, agents, records, argv, git) made safe to print on
+    a terminal: every control character shown as an escape (ESC as \\x1b), so none can
+    retitle, clear or rewrite the screen. With ``lines``, newlines and tabs stay (a
+    message of several lines); otherwise they are shown too (a table cell, one line)."""
+    return (_CONTROLS_BUT_LINES if lines else _CONTROLS).sub(_escape, str(text))
+
+
+# In bytes decoded with surrogateescape, a lone C1 byte (not UTF-8) is U+DC80-U+DC9F.
+_SGR_OR_CONTROL = re.compile(r"(\033\[[0-9;]*m)|[\x00-\x08\x0b-\x1f\x7f-\x9f\udc80-\udc9f]")
+
+
+def visible_bytes(data: bytes) -> bytes:
+    """A file shown as it is (an agent's log, a prompt), for a terminal: lines, tabs and
+    colours (SGR) kept, every other control character shown as an escape."""
+    text = data.decode("utf-8", errors="surrogateescape")
+    shown = _SGR_OR_CONTROL.sub(lambda m: m.group(1) or _escape(m), text)
+    return shown.encode("utf-8", errors="surrogateescape")
+
 
 def width(text: str) -> int:
     """How many columns ``text`` takes on a terminal (colour codes take none)."""

@@ -10,6 +10,7 @@ an id, and no update is lost.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -375,14 +376,93 @@ def forget(repo: Repo, worker_id: str, oid: str) -> bool:
 # --- runtime files (not history) --------------------------------------------------------
 
 
+# Runtime files hold private text (the issue, the agent's output): the directories are
+# 0700 and every file is created 0600, whatever the umask, so no other local user reads them.
+RUNTIME_ROOT = "workers"
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+
+
+def private(path: str, flags: int) -> int:
+    """An ``opener`` for open(): the file, if created, is the owner's alone (0600)."""
+    return os.open(path, flags | os.O_CLOEXEC, FILE_MODE)
+
+
 def write_atomically(path: str, text: str) -> None:
-    """Write a runtime file (exit status, pid…) so that readers see all of it or none."""
+    """Write a runtime file (exit status, pid…) so that readers see all of it or none.
+
+    A failure (a full disk: write() says ENOSPC without a file name) names ``path``."""
     tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8", opener=private) as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        if e.filename is None or e.filename == tmp:
+            e.filename = path
+        raise
+
+
+def runtime_root(repo: Repo) -> str:
+    """<git-common-dir>/workers/: every worker's runtime directory."""
+    return os.path.join(repo.common_dir, RUNTIME_ROOT)
 
 
 def runtime_dir(repo: Repo, worker_id: str) -> str:
     """<git-common-dir>/workers/<id>/: log, rendered prompt, exit status, pid."""
-    return os.path.join(repo.common_dir, "workers", worker_id)
+    return os.path.join(repo.common_dir, RUNTIME_ROOT, worker_id)
+
+
+def not_a_directory(path: str) -> str | None:
+    """Why ``path`` cannot serve as a runtime directory (a symlink, a file), or None when it
+    is a real directory or absent. Symlinks are never followed: runtime files written
+    through one would land wherever it points."""
+    import stat
+
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return None
+    if stat.S_ISLNK(mode):
+        return f"{path} is a symlink (to {os.readlink(path)})"
+    if not stat.S_ISDIR(mode):
+        return f"{path} is not a directory"
+    return None
+
+
+def ensure_runtime_root(repo: Repo) -> str:
+    """<git-common-dir>/workers/, created 0700 (and made 0700 if an older version left it
+    open); refused when it is a symlink or a file."""
+    root = runtime_root(repo)
+    why = not_a_directory(root)
+    if why is not None:
+        raise WorkerError(f"the runtime directory {why}; git-worker does not follow it",
+                          hint="run git worker fsck --repair (it moves it out of the way)")
+    try:
+        os.mkdir(root, DIR_MODE)
+    except FileExistsError:
+        pass
+    st = os.stat(root)
+    if st.st_mode & 0o077 and st.st_uid == os.geteuid():  # left open by an older version
+        os.chmod(root, DIR_MODE)
+    return root
+
+
+def make_runtime_dir(repo: Repo, worker_id: str) -> str:
+    """A fresh, private <git-common-dir>/workers/<id>/.
+
+    What a removed namesake left there is deleted first; a symlink or a file in its place
+    is removed (never followed: the link goes, what it points to stays)."""
+    import shutil
+
+    ensure_runtime_root(repo)
+    path = runtime_dir(repo, worker_id)
+    if not_a_directory(path) is not None:
+        os.unlink(path)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+    os.mkdir(path, DIR_MODE)
+    os.chmod(path, DIR_MODE)  # mkdir's mode passes through the umask
+    return path

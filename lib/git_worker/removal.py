@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from functools import partial
 
-from git_worker import failpoints, processes, recovery, refnames, registry, worktrees
+from git_worker import copies, failpoints, processes, recovery, refnames, registry, worktrees
 from git_worker.errors import WorkerError
 from git_worker.registry import Entry, Record
 from git_worker.repo import Repo, append_reflog
@@ -71,6 +71,7 @@ def _remove(repo: Repo, entry: Entry, tip: str | None, *, force: bool, keep_bran
     if shared.worktree:
         pass  # another record's too: see remove()
     elif os.path.isdir(record.worktree):
+        copies.discard_unchanged(runtime, record.worktree)  # where git would count them
         worktrees.remove(repo, record.worktree, force=force)
         if tip is not None:
             undo.push("worktree", partial(_recreate, repo, record.worktree, record.branch))
@@ -162,12 +163,17 @@ def what_would_be_lost(repo: Repo, record: Record, tip: str | None, *,
                             f"stop it first: git worker stop {record.id}"))
     keep_branch = keep_branch or bool(shared and shared.branch)
     if os.path.isdir(record.worktree) and not (shared and shared.worktree):
+        # worker.copy's files are not work unless changed since the spawn copied them.
+        runtime = registry.runtime_dir(repo, record.id)
+        unchanged = set(copies.unchanged(runtime, record.worktree))
         try:
-            dirty = worktrees.dirty_paths(repo, record.worktree)
+            dirty = [p for p in worktrees.dirty_paths(repo, record.worktree)
+                     if p not in unchanged]
         except WorkerError as e:  # not ours (any more): what is in it cannot be told
             reasons.append(Loss(f"{e.message}: what it holds cannot be checked",
                                 f"look in {record.worktree} and save what you need"))
             dirty = []
+        dirty += [p for p in copies.changed(runtime, record.worktree) if p not in dirty]
         if dirty:
             shown = ", ".join(dirty[:5]) + (", …" if len(dirty) > 5 else "")
             reasons.append(Loss(

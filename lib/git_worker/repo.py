@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from functools import cached_property
 
 from git_worker import git
-from git_worker.errors import GitCommandError, WorkerError
+from git_worker.errors import GitCommandError, WorkerError, from_os_error
 
 # typing only for annotations (importing it costs ~5 ms on hot paths).
 TYPE_CHECKING = False
@@ -121,7 +121,7 @@ class Repo:
     def create_ref(self, name: str, oid: str, message: str) -> bool:
         """Create ``name`` at ``oid`` unless it exists (atomic). False when it existed."""
         return _retry_locked(
-            name,
+            self.common_dir, name,
             lambda: self.refs.add_if_new(
                 _ref(name), _oid(oid), committer=IDENTITY, message=message.encode()
             ),
@@ -130,7 +130,7 @@ class Repo:
     def update_ref(self, name: str, old: str, new: str, message: str) -> bool:
         """Move ``name`` from ``old`` to ``new`` (atomic). False when it wasn't at ``old``."""
         return _retry_locked(
-            name,
+            self.common_dir, name,
             lambda: self.refs.set_if_equals(
                 _ref(name), _oid(old), _oid(new), committer=IDENTITY,
                 message=message.encode(),
@@ -159,9 +159,12 @@ class Repo:
                 return False  # it moved (or went): the compare-and-swap lost
             _back_off(attempt)
         detail = proc.stderr.decode(errors="replace").strip()
-        raise WorkerError(f"cannot delete {name}: {detail}",
-                          hint="if no git command is running, delete the stale .lock file "
-                               "under .git")
+        import re  # only on this failure: list never needs it
+
+        named = re.search(r"'([^']+\.lock)'", detail)  # git: Unable to create '….lock'
+        if named:
+            raise _locked(name, named.group(1))
+        raise WorkerError(f"cannot delete {name}: {detail}")
 
     # --- bulk reads through git (the hot path of list/show) ------------------------------
     # `import dulwich.repo` alone costs 50-80 ms, half of list's 150 ms budget; one
@@ -287,6 +290,33 @@ class Repo:
         return self.commit(obj.id.decode()).id.decode()
 
 
+# --- configuration files, read and written by git (dulwich rewrites includes, drops comments)
+
+
+def config_file_get(path: str, key: str) -> str | None:
+    """``key`` as one configuration file (not the scopes around it) sets it, or None."""
+    proc = git.run(["config", "--file", path, "--get", key], check=False, env=git.clean_env())
+    return proc.stdout.decode(errors="surrogateescape").strip() if proc.returncode == 0 \
+        else None
+
+
+def config_file_set(path: str, key: str, value: str) -> None:
+    git.run(["config", "--file", path, key, value], env=git.clean_env())
+
+
+def config_file_unset(path: str, key: str) -> None:
+    """Take ``key`` out of the file (nothing happens if it is not there)."""
+    git.run(["config", "--file", path, "--unset-all", key], check=False, env=git.clean_env())
+
+
+def excludes_file(worktree: str) -> str | None:
+    """core.excludesFile as git reads it in ``worktree`` (a path, ~ expanded), or None."""
+    proc = git.run(["config", "--path", "--get", "core.excludesFile"], check=False,
+                   cwd=worktree, env=git.clean_env())
+    return proc.stdout.decode(errors="surrogateescape").strip() or None \
+        if proc.returncode == 0 else None
+
+
 def append_reflog(path: str, old: str, new: str, message: str) -> None:
     """One reflog line, in git's format, by git-worker's identity."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -303,7 +333,7 @@ def _back_off(attempt: int) -> None:
     time.sleep(random.uniform(0.005, 0.01 * (1 + min(attempt, 4))))
 
 
-def _retry_locked(name: str, attempt: Callable[[], bool]) -> bool:
+def _retry_locked(common_dir: str, name: str, attempt: Callable[[], bool]) -> bool:
     """Run a ref update, retrying while another process holds the ref's lock.
 
     dulwich raises FileLocked at once where git would wait (core.filesRefLockTimeout).
@@ -315,11 +345,21 @@ def _retry_locked(name: str, attempt: Callable[[], bool]) -> bool:
             return bool(attempt())
         except FileLocked:
             _back_off(n)
-        except (ValueError, KeyError, OSError) as e:
+        except OSError as e:
+            world = from_os_error(e)
+            raise (world or WorkerError(f"cannot update {name}: {e}")) from e
+        except (ValueError, KeyError) as e:
             raise WorkerError(f"cannot update {name}: {e}") from e
-    raise WorkerError(
-        f"cannot update {name}: {name}.lock is held by another process",
-        hint="if no git command is running, delete the stale .lock file under .git",
+    raise _locked(name, os.path.join(common_dir, name + ".lock"))
+
+
+def _locked(name: str, lock: str) -> WorkerError:
+    """The error for a ref whose lock file stays: it names the file and the way out."""
+    return WorkerError(
+        f"cannot update {name}: its lock file {lock} is held by another process, or was "
+        "left behind by one that was killed",
+        hint="if no git command is running, git worker fsck --repair deletes it once it is "
+             f"a minute old (or delete it yourself: rm {lock})",
     )
 
 

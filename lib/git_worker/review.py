@@ -98,7 +98,8 @@ def run_gate(repo: Repo, config: Config, worker_id: str, *, echo: BinaryIO | Non
     argv = gate_argv(config)
     tip = repo.read_ref(record.branch)
     runtime = registry.runtime_dir(repo, worker_id)
-    os.makedirs(runtime, exist_ok=True)
+    if not os.path.isdir(runtime) or os.path.islink(runtime):
+        registry.make_runtime_dir(repo, worker_id)
     log_path = os.path.join(runtime, LOG_FILE)
 
     trouble = worktrees.problem(repo, record.worktree, record.branch)
@@ -122,7 +123,7 @@ def run_gate(repo: Repo, config: Config, worker_id: str, *, echo: BinaryIO | Non
         "GIT_WORKER_WORKTREE": record.worktree,
     })
     timeout = config.seconds("worker.reviewTimeout", DEFAULT_TIMEOUT)
-    with open(log_path, "wb") as log:
+    with open(log_path, "wb", opener=registry.private) as log:
         log.write(f"$ {' '.join(argv)}\n".encode())
         log.flush()
         code = _run([program, *argv[1:]], record.worktree, env, log, echo, timeout)
@@ -143,7 +144,7 @@ def run_gate(repo: Repo, config: Config, worker_id: str, *, echo: BinaryIO | Non
 def _refuse(repo: Repo, worker_id: str, tip: str | None, log_path: str,
             error: WorkerError) -> NoReturn:
     """Record a review that could not run (status `error`, the reason in its log)."""
-    with open(log_path, "wb") as log:
+    with open(log_path, "wb", opener=registry.private) as log:
         log.write(f"{error}\n".encode())
     _record(repo, worker_id, Outcome(ERROR, None, log_path, tip))
     raise error

@@ -41,7 +41,11 @@ def main(args: list[str]) -> int:
     if tee:
         # Our own complaints go to runner.log, as the detached launcher's do: the pane
         # (and whatever was printed on it) is gone when the session ends.
-        sys.stderr = open(os.path.join(runtime_dir, "runner.log"), "a", buffering=1)  # noqa: SIM115
+        try:
+            sys.stderr = open(os.path.join(runtime_dir, "runner.log"), "a",  # noqa: SIM115
+                              buffering=1, opener=registry.private)
+        except OSError as e:  # then on the pane, which is all there is
+            print(f"git-worker runner: no runner.log: {_describe(e)}", file=sys.stderr)
         try:
             payload = _receive(os.path.join(runtime_dir, "launch.fifo"))
         except (OSError, ValueError, TimeoutError) as e:
@@ -50,7 +54,7 @@ def main(args: list[str]) -> int:
         argv, env = payload["argv"], payload["env"]
 
         def answer(text: str) -> None:
-            registry.write_atomically(os.path.join(runtime_dir, "started"), text + "\n")
+            _write(os.path.join(runtime_dir, "started"), text + "\n")  # else spawn times out
     else:
         ready_fd = int(args[4])
         argv, env = args[args.index("--") + 1 :], dict(os.environ)
@@ -65,9 +69,12 @@ def main(args: list[str]) -> int:
     os.environ.clear()
     os.environ.update(env)  # what queued workers started from here will inherit
 
-    with open(os.path.join(runtime_dir, "prompt.md"), "rb") as prompt, open(
-        os.path.join(runtime_dir, "agent.log"), "ab"
-    ) as log:
+    try:
+        prompt, log = _open_files(runtime_dir)
+    except OSError as e:  # e.g. a runtime dir the user cannot write: say so, no traceback
+        answer(f"error {_describe(e)}")
+        return 1
+    with prompt, log:
         try:
             agent = subprocess.Popen(
                 argv, stdin=prompt, stdout=subprocess.PIPE if tee else log,
@@ -77,7 +84,7 @@ def main(args: list[str]) -> int:
             answer(f"error {e.strerror or e}: {argv[0] if argv else '(empty command)'}")
             return 127
         answer(f"started {agent.pid} {os.getpid()}")
-        registry.write_atomically(os.path.join(runtime_dir, "agent.pid"), f"{agent.pid}\n")
+        _write(os.path.join(runtime_dir, "agent.pid"), f"{agent.pid}\n")
         if tee:
             # In a thread: a daemon the agent left behind may hold the pipe open long after
             # the agent itself exited, and its exit must be recorded when it happens.
@@ -89,12 +96,41 @@ def main(args: list[str]) -> int:
             copier.join(timeout=2.0)
     if code < 0:
         code = 128 - code  # killed by signal N: report 128+N like a shell
-    registry.write_atomically(os.path.join(runtime_dir, "exit"), f"{code}\n")
+    _write(os.path.join(runtime_dir, "exit"), f"{code}\n")
     _finish(common_dir, worker_id, code)
     if tee:
         _say(f"\n[git-worker] agent exited with code {code}; "
              f"output kept: git worker logs {worker_id}\n")
     return 0
+
+
+def _open_files(runtime_dir: str) -> tuple[IO[bytes], IO[bytes]]:
+    """The prompt (the agent's stdin) and the log (its output)."""
+    prompt = open(os.path.join(runtime_dir, "prompt.md"), "rb")  # noqa: SIM115
+    try:
+        log = open(os.path.join(runtime_dir, "agent.log"), "ab",  # noqa: SIM115
+                   opener=registry.private)
+    except BaseException:
+        prompt.close()
+        raise
+    return prompt, log
+
+
+def _write(path: str, text: str) -> None:
+    """A runtime file the runner keeps; one it cannot write is reported, not a traceback
+    (the registry may still take the exit: _finish tries it next)."""
+    try:
+        registry.write_atomically(path, text)
+    except OSError as e:
+        print(f"git-worker runner: could not write {os.path.basename(path)}: {_describe(e)}",
+              file=sys.stderr)
+
+
+def _describe(e: OSError) -> str:
+    from git_worker.errors import from_os_error
+
+    world = from_os_error(e)
+    return str(world) if world is not None else f"{e.strerror or e}: {e.filename}"
 
 
 def _receive(fifo: str) -> dict[str, Any]:
@@ -157,6 +193,9 @@ def _finish(common_dir: str, worker_id: str, code: int) -> None:
     repo = Repo(common_dir, common_dir, os.path.dirname(common_dir), None)
     try:
         lifecycle.record_exit(repo, worker_id, code)
+    except OSError as e:
+        print(f"git-worker runner: could not record exit {code}: {_describe(e)}",
+              file=sys.stderr)
     except Exception as e:  # the exit file already holds the truth; list derives from it
         print(f"git-worker runner: could not record exit {code}: {e}", file=sys.stderr)
     try:

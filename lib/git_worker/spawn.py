@@ -8,7 +8,6 @@ spawn of that id) finishes the rollback.
 
 from __future__ import annotations
 
-import glob
 import os
 import shlex
 import shutil
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 
 from git_worker import (
     agents,
+    copies,
     failpoints,
     launchers,
     lifecycle,
@@ -126,9 +126,7 @@ def _spawn(repo: Repo, config: Config, task: Task, plan: Plan, undo: UndoLog) ->
     # 1. claim refs/workers/<id>: from here on, this id is ours alone.
     entry = _claim(repo, record)
     undo.push("claim", lambda: _unclaim(repo, task.id))
-    runtime = registry.runtime_dir(repo, task.id)
-    shutil.rmtree(runtime, ignore_errors=True)  # leftovers of a removed namesake
-    os.makedirs(runtime)
+    runtime = registry.make_runtime_dir(repo, task.id)  # a removed namesake's files go
     undo.push("runtime dir", lambda: shutil.rmtree(runtime, ignore_errors=True))
     failpoints.hit("spawn.claim")
 
@@ -149,9 +147,15 @@ def _spawn(repo: Repo, config: Config, task: Task, plan: Plan, undo: UndoLog) ->
     entry = _steps(repo, entry, ["claim", "branch", "worktree"], "spawn: worktree created")
 
     # 4. files: configured untracked files, the rendered prompt.
-    _copy_untracked(repo, config, path)
-    with open(os.path.join(runtime, "prompt.md"), "w", encoding="utf-8") as f:
-        f.write(prompt.render(plan.template, _prompt_values(entry.record, task)))
+    copied = copies.Copied(path)
+    undo.push("copies", lambda: copies.undo(copied))
+    copies.copy(repo, config, path, copied)
+    if copied.written:
+        copies.save(repo, runtime, copied)
+        if copies.exclude(repo, created.admin_dir, runtime):
+            undo.push("worktreeConfig", lambda: copies.unexclude(repo, created.admin_dir))
+    registry.write_atomically(os.path.join(runtime, "prompt.md"),
+                              prompt.render(plan.template, _prompt_values(entry.record, task)))
     failpoints.hit("spawn.files")
 
     # 5. setup commands, from git config only (never from files in the repository).
@@ -293,25 +297,6 @@ def _steps(repo: Repo, entry: registry.Entry, steps: list[str], event: str) -> r
     return registry.update(repo, entry.record.id, change, event, current=entry)
 
 
-def _copy_untracked(repo: Repo, config: Config, dest: str) -> None:
-    source = repo.main_worktree
-    for pattern in config.values("worker.copy"):
-        if os.path.isabs(pattern) or ".." in pattern.split("/"):
-            raise WorkerError(f"worker.copy pattern '{pattern}' must stay inside the repository",
-                              hint="use a glob relative to the repository (e.g. .env), or "
-                                   "remove it: git config --unset-all worker.copy")
-        matches = glob.glob(pattern, root_dir=source, recursive=True, include_hidden=True)
-        for found in sorted(matches):
-            src, dst = os.path.join(source, found), os.path.join(dest, found)
-            if found.split(os.sep)[0] == ".git" or os.path.lexists(dst):
-                continue  # never overwrite what the checkout put there
-            if os.path.isdir(src) and not os.path.islink(src):
-                shutil.copytree(src, dst, symlinks=True)
-            else:
-                os.makedirs(os.path.dirname(dst), exist_ok=True)
-                shutil.copy2(src, dst, follow_symlinks=False)
-
-
 def _run_setup(config: Config, worktree: str, runtime: str, record: Record) -> None:
     env = clean_env({"GIT_WORKER_ID": record.id, "GIT_WORKER_BRANCH": record.branch,
                      "GIT_WORKER_WORKTREE": worktree, "GIT_WORKER_BASE": record.base["name"]})
@@ -322,7 +307,7 @@ def _run_setup(config: Config, worktree: str, runtime: str, record: Record) -> N
         except ValueError as e:
             raise WorkerError(f"worker.setup '{command}' is not valid shell words: {e}",
                               hint=_SETUP_HINT) from None
-        with open(log_path, "ab") as log:
+        with open(log_path, "ab", opener=registry.private) as log:
             log.write(f"$ {command}\n".encode())
             log.flush()
             try:

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from git_worker.errors import WorkerError
+from git_worker.errors import WorkerError, from_os_error
 
 
 @dataclass
@@ -32,14 +32,22 @@ class UndoLog:
 def transaction() -> Iterator[UndoLog]:
     """An UndoLog rolled back if the block raises (Ctrl-C included), then re-raised.
 
-    A rollback that could not undo everything says so in the error, with the way out.
+    A rollback that could not undo everything says so in the error, with the way out. A
+    permission or disk error becomes the WorkerError that says which file and what to do.
     """
     undo = UndoLog()
     try:
         yield undo
     except BaseException as failure:
         problems = undo.rollback()
-        if problems and isinstance(failure, WorkerError):
-            failure.message += ("\nrollback was incomplete: " + "; ".join(problems)
-                                + "\n(run git worker fsck --repair)")
-        raise
+        error = from_os_error(failure) if isinstance(failure, OSError) else None
+        if error is None:
+            if not isinstance(failure, WorkerError):
+                raise
+            error = failure
+        if problems:
+            error.message += ("\nrollback was incomplete: " + "; ".join(problems)
+                              + "\n(run git worker fsck --repair)")
+        if error is failure:
+            raise
+        raise error from failure

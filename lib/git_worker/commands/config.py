@@ -45,7 +45,8 @@ def run(config: Config, *, as_json: bool) -> int:
             shown = "-" if value is None else str(value)
         where = str(r["scope"]) if r["scope"] == "default" else \
             f"{r['scope']} ({str(r['origin']).removeprefix('file:')})"
-        lines.append([str(r["key"]), shown or "-", where])
+        lines.append([output.visible(r["key"]), output.visible(shown or "-"),
+                      output.visible(where)])
     print(output.table(["SETTING", "VALUE", "FROM"], lines))
     customs = agents.custom_names(config)
     if customs:

@@ -8,7 +8,8 @@ from git_worker.repo import Repo
 
 
 def _paths(paths: list[str], limit: int = 4) -> str:
-    return ", ".join(paths[:limit]) + (f", … ({len(paths)} paths)" if len(paths) > limit else "")
+    shown = ", ".join(output.visible(p) for p in paths[:limit])  # file names: anyone's
+    return shown + (f", … ({len(paths)} paths)" if len(paths) > limit else "")
 
 
 def run(repo: Repo, config: Config, *, ids: list[str], as_json: bool) -> int:
@@ -24,10 +25,10 @@ def run(repo: Repo, config: Config, *, ids: list[str], as_json: bool) -> int:
     for c in fc.workers:
         into = refnames.short(c.target)
         if c.merged:
-            rows.append([c.id, into, "already merged", ""])
+            rows.append([c.id, output.visible(into), "already merged", ""])
         else:
-            rows.append([c.id, into, "clean" if c.clean else output.paint("CONFLICT", "red"),
-                         _paths(c.paths)])
+            verdict = "clean" if c.clean else output.paint("CONFLICT", "red")
+            rows.append([c.id, output.visible(into), verdict, _paths(c.paths)])
     print(output.table(["WORKER", "INTO", "AGAINST ITS TIP", "PATHS"], rows))
 
     clashes = [p for p in fc.pairs if not p.clean]

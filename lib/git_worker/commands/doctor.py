@@ -18,9 +18,9 @@ def run(*, as_json: bool) -> int:
     width = max(len(c.check) for c in checks)
     for c in checks:
         status = output.paint(c.status.ljust(4), _COLOUR[c.status])
-        print(f"{status}  {c.check.ljust(width)}  {c.detail}")
+        print(f"{status}  {c.check.ljust(width)}  {output.visible(c.detail)}")
         if c.fix and c.status != doctor.OK:
-            print(f"      {' ' * width}  fix: {c.fix}")
+            print(f"      {' ' * width}  fix: {output.visible(c.fix)}")
     warns = sum(c.status == doctor.WARN for c in checks)
     fails = sum(c.status == doctor.FAIL for c in checks)
     print(f"\n{fails} failed, {warns} warning(s)" if fails or warns else "\nall good")

@@ -11,8 +11,19 @@ from dataclasses import asdict, dataclass
 from functools import partial
 
 from git_worker import config as config_mod
-from git_worker import lifecycle, probe, recovery, refnames, registry, removal, spawn, worktrees
-from git_worker.errors import WorkerError
+from git_worker import (
+    lifecycle,
+    lockfiles,
+    output,
+    probe,
+    recovery,
+    refnames,
+    registry,
+    removal,
+    spawn,
+    worktrees,
+)
+from git_worker.errors import WorkerError, from_os_error
 from git_worker.repo import Repo
 
 
@@ -27,8 +38,6 @@ class Finding:
 def run(repo: Repo, config: config_mod.Config, *, repair: bool, as_json: bool) -> int:
     findings = check(repo, config, repair=repair)
     if as_json:
-        from git_worker import output
-
         output.print_json([asdict(f) for f in findings])
     elif not findings:
         print("ok: registry, branches and worktrees agree")
@@ -36,11 +45,12 @@ def run(repo: Repo, config: config_mod.Config, *, repair: bool, as_json: bool) -
         for f in findings:
             who = f"{f.id}: " if f.id else ""
             if f.repaired:
-                print(f"repaired: {who}{f.problem} ({f.repair})")
+                line = f"repaired: {who}{f.problem} ({f.repair})"
             elif f.repair:
-                print(f"problem: {who}{f.problem} (--repair would: {f.repair})")
+                line = f"problem: {who}{f.problem} (--repair would: {f.repair})"
             else:
-                print(f"problem: {who}{f.problem} (needs you: {_manual(f)})")
+                line = f"problem: {who}{f.problem} (needs you: {_manual(f)})"
+            print(output.visible(line, lines=True))
     return 1 if any(not f.repaired for f in findings) else 0
 
 
@@ -58,7 +68,24 @@ def check(repo: Repo, config: config_mod.Config, *, repair: bool) -> list[Findin
                     finding.repair = "; ".join(done)
             except WorkerError as e:
                 finding.problem += f" (repair failed: {e})"
+            except OSError as e:
+                world = from_os_error(e)
+                if world is None:
+                    raise
+                finding.problem += f" (repair failed: {world})"
         findings.append(finding)
+
+    # First: a stale lock makes the repairs below that touch its file fail.
+    for lock in lockfiles.find(repo.common_dir):
+        if lock.age <= lockfiles.STALE_AFTER:
+            continue  # in use by a git running now, most likely: not a problem (yet)
+        whose = _lock_owner(repo, config, lock.path)
+        if lock.stale:
+            found(whose, f"stale lock {lock.path} ({output.duration(lock.age)} old, no process "
+                         "has it open)", "delete it", partial(lockfiles.remove_if_stale, lock))
+        else:
+            found(whose, f"lock {lock.path} is {output.duration(lock.age)} old but "
+                         f"{lock.why_kept()}", None)
 
     known_ids = set()
     entries = registry.all_entries(repo)
@@ -84,11 +111,19 @@ def check(repo: Repo, config: config_mod.Config, *, repair: bool) -> list[Findin
             if name not in known_ids:
                 found(None, f"{os.path.join(root, name)} is in worker.worktreeDir "
                             "but belongs to no worker", None)
-    runtime_root = os.path.join(repo.common_dir, "workers")
-    if os.path.isdir(runtime_root):
+    runtime_root = registry.runtime_root(repo)
+    why = registry.not_a_directory(runtime_root)
+    if why is not None:
+        found(None, f"the runtime directory {why}", "move it out of the way (not followed)",
+              partial(_move_aside, runtime_root))
+    elif os.path.isdir(runtime_root):
         for name in sorted(os.listdir(runtime_root)):
-            if name not in known_ids:
-                path = os.path.join(runtime_root, name)
+            path = os.path.join(runtime_root, name)
+            why = registry.not_a_directory(path)
+            if why is not None:
+                found(name if name in known_ids else None, f"runtime path {why}",
+                      "remove it (not followed)", partial(os.unlink, path))
+            elif name not in known_ids:
                 still = _still_there(repo, prefix + name, os.path.join(root, name))
                 if still:
                     # The agent's log and prompt are the story of that branch's commits.
@@ -169,6 +204,25 @@ def _still_there(repo: Repo, branch: str, worktree: str) -> str | None:
     return f"its worktree {holders[0]}" if holders else None
 
 
+def _lock_owner(repo: Repo, config: config_mod.Config, path: str) -> str | None:
+    """The worker whose branch or record a lock file locks, if any."""
+    ref = os.path.relpath(path, repo.common_dir).removesuffix(lockfiles.SUFFIX)
+    for prefix in (refnames.REGISTRY, refnames.HEADS + config.branch_prefix):
+        if ref.startswith(prefix) and "/" not in ref[len(prefix):]:
+            return ref[len(prefix):]
+    return None
+
+
+def _move_aside(path: str) -> list[str]:
+    """A symlink goes (what it points to stays); a file is renamed, kept for a human."""
+    if os.path.islink(path):
+        os.unlink(path)
+        return [f"removed the symlink {path}"]
+    aside = f"{path}.not-a-directory.{os.getpid()}"
+    os.rename(path, aside)
+    return [f"moved {path} to {aside}"]
+
+
 def _recreate_worktree(repo: Repo, r: registry.Record) -> None:
     if worktrees.find_admin_dir(repo, r.worktree):
         worktrees.prune(repo)
@@ -178,6 +232,9 @@ def _recreate_worktree(repo: Repo, r: registry.Record) -> None:
 
 
 def _manual(f: Finding) -> str:
+    if f.problem.startswith("lock "):
+        path = f.problem.split(" ")[1]
+        return f"if no git command is running, delete it: rm {path}"
     if f.problem.startswith("unreadable registry record"):
         return (f"look at it (git log refs/workers/{f.id}), then drop it: "
                 f"git update-ref -d refs/workers/{f.id}")

@@ -23,14 +23,16 @@ def run(repo: Repo, *, action: str) -> int:
     directory = hooks.hooks_dir(repo)
     inside = (repo.common_dir, repo.main_worktree)
     if action == "install" and not any(directory.startswith(p.rstrip("/") + "/") for p in inside):
-        print(f"note: core.hooksPath points outside this repository ({directory}); the hooks "
+        print(f"note: core.hooksPath points outside this repository "
+              f"({output.visible(directory)}); the hooks "
               "apply to every repository that uses it (they do nothing where there are no "
               "workers)", file=sys.stderr)
     for c in changes:
         directory = output.relpath(c.path.rsplit("/", 1)[0])
         if c.what == "foreign":
-            print(f"warning: {c.path} is not git-worker's hook (replaced since install?); "
+            print(f"warning: {output.visible(c.path)} is not git-worker's hook (replaced since "
+                  "install?); "
                   "left it alone", file=sys.stderr)
             continue
-        print(_SAID[c.what].format(name=c.name, dir=directory))
+        print(_SAID[c.what].format(name=c.name, dir=output.visible(directory)))
     return 0

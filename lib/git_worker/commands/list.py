@@ -48,15 +48,17 @@ def run(repo: Repo, *, as_json: bool, show_all: bool) -> int:
     table = []
     for r in rows:
         if r["state"] == "corrupt":
-            table.append([r["id"], "corrupt", "?", "?", "?", "?", "?", "?", "?"])
+            table.append([output.visible(r["id"]), "corrupt", "?", "?", "?", "?", "?", "?", "?"])
             continue
         coded = r["state"] in ("failed", "stopped") and r["exit_code"] is not None
         state = r["state"] + (f" ({r['exit_code']})" if coded else "")
         behind = f" (+{r['behind']})" if r.get("behind") else ""
-        table.append([r["id"], _colour(state), refnames.short(r["branch"]),
-                      r["base"]["name"] + behind, "?" if r["ahead"] is None else str(r["ahead"]),
-                      _verdict(r["verdict"]), r["agent"] or "-",
-                      output.age(r["created_at"]), output.relpath(r["worktree"])])
+        # A record is anyone's to write: every field of it is shown made visible.
+        v = output.visible
+        table.append([v(r["id"]), _colour(v(state)), v(refnames.short(r["branch"])),
+                      v(r["base"]["name"]) + behind, "?" if r["ahead"] is None else str(r["ahead"]),
+                      _verdict(r["verdict"]), v(r["agent"] or "-"),
+                      output.age(r["created_at"]), v(output.relpath(r["worktree"]))])
     text = output.table(["ID", "STATE", "BRANCH", "BASE", "AHEAD", "REVIEW", "AGENT", "AGE",
                          "PATH"], table)
     lines = text.split("\n")
@@ -66,7 +68,7 @@ def run(repo: Repo, *, as_json: bool, show_all: bool) -> int:
         if r.get("message"):
             print(output.paint(f"  > {_one_line(r['message'])}", "yellow"))
         for p in r["problems"]:
-            print(output.paint(f"  ! {p}", "yellow"))
+            print(output.paint(f"  ! {output.visible(p)}", "yellow"))
     return 0
 
 

@@ -9,7 +9,7 @@ import os
 import sys
 import time
 
-from git_worker import probe, registry
+from git_worker import output, probe, registry
 from git_worker.errors import UsageError, WorkerError
 from git_worker.repo import Repo
 
@@ -30,12 +30,15 @@ def run(repo: Repo, worker_id: str, *, follow: bool, lines: int | None) -> int:
             raise WorkerError(f"'{worker_id}' has no log at {path}",
                               hint="its runtime files are gone (git worker fsck says more)")
     out = sys.stdout.buffer
+    # The agent's output, as it wrote it, to a pipe; on a terminal, colours are kept and
+    # every other control character is shown (an agent must not retitle or clear it).
+    shown = output.visible_bytes if sys.stdout.isatty() else bytes
     position = 0
     if os.path.exists(path):
         with open(path, "rb") as f:
             data = f.read()
         position = len(data)
-        out.write(_last_lines(data, lines) if lines is not None else data)
+        out.write(shown(_last_lines(data, lines) if lines is not None else data))
         out.flush()
     if not follow:
         return 0
@@ -49,7 +52,7 @@ def run(repo: Repo, worker_id: str, *, follow: bool, lines: int | None) -> int:
             chunk = b""
         if chunk:
             position += len(chunk)
-            out.write(chunk)
+            out.write(shown(chunk))
             out.flush()
         if finished:  # read once more after the exit was seen: nothing is lost
             return 0

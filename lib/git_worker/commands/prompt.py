@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from git_worker import registry
+from git_worker import output, registry
 from git_worker.errors import WorkerError
 from git_worker.repo import Repo
 
@@ -19,6 +19,6 @@ def run(repo: Repo, worker_id: str) -> int:
     except FileNotFoundError:
         raise WorkerError(f"the prompt of '{worker_id}' is missing ({path})",
                           hint="its runtime files are gone; git worker fsck says more") from None
-    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.write(output.visible_bytes(data) if sys.stdout.isatty() else data)
     sys.stdout.buffer.flush()
     return 0

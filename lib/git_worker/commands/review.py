@@ -13,15 +13,15 @@ from git_worker.repo import Repo
 def run(repo: Repo, config: Config, worker_id: str, *, force: bool = False) -> int:
     registry.get(repo, worker_id)  # "no worker 'x'" before anything is printed
     argv = review.gate_argv(config)
-    print(f"reviewing {worker_id} with: {shlex.join(argv)}", flush=True)
+    print(output.visible(f"reviewing {worker_id} with: {shlex.join(argv)}"), flush=True)
     outcome = review.run_gate(repo, config, worker_id, echo=sys.stdout.buffer, force=force)
     log = output.relpath(outcome.log)
     if outcome.status == review.PASSED:
         print(f"{output.paint('passed', 'green')}: {worker_id} may be merged "
-              f"(git worker merge {worker_id}); log: {log}")
+              f"(git worker merge {worker_id}); log: {output.visible(log)}")
         return 0
     print(f"{output.paint('blocked', 'red')}: the review gate exited {outcome.exit_code} for "
-          f"{worker_id}; log: {log}", file=sys.stderr)
+          f"{worker_id}; log: {output.visible(log)}", file=sys.stderr)
     print(f"hint: fix the branch and run git worker review {worker_id} again "
           f"(git worker merge --force {worker_id} lands it anyway)", file=sys.stderr)
     return 1

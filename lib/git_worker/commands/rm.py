@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from git_worker import lifecycle, registry, removal
+from git_worker import lifecycle, output, registry, removal
 from git_worker.errors import WorkerError
 from git_worker.repo import Repo
 
@@ -18,7 +18,8 @@ def run(repo: Repo, ids: list[str], *, force: bool, keep_branch: bool) -> int:
             worktree = registry.get(repo, worker_id).record.worktree
             notes = removal.remove(repo, worker_id, force=force, keep_branch=keep_branch)
         except WorkerError as e:
-            print(f"error: {worker_id}: {e}", file=sys.stderr)
+            print(f"error: {output.visible(worker_id)}: {output.visible(e, lines=True)}",
+                  file=sys.stderr)
             failed += 1
             continue
         print(f"removed {worker_id}" + (" (branch kept)" if keep_branch else ""))

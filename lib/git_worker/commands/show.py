@@ -60,11 +60,11 @@ def run(repo: Repo, worker_id: str, *, as_json: bool, history: bool) -> int:
                                  f"{r.merge['commit'][:12]} ({r.merge['kind']})"))
     width = max(len(k) for k, _ in fields)
     for key, value in fields:
-        print(f"{key.ljust(width)}  {value}")
+        print(f"{key.ljust(width)}  {output.visible(value)}")
     for p in seen.problems:
-        print(output.paint(f"! {p}", "yellow"))
+        print(output.paint(f"! {output.visible(p)}", "yellow"))
     if history:
         print()
         for e in events:
-            print(f"{e['commit'][:12]}  {e['at']}  {e['event']}")
+            print(f"{e['commit'][:12]}  {e['at']}  {output.visible(e['event'])}")
     return 0

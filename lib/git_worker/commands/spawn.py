@@ -47,7 +47,8 @@ def run(
             # The task is read from bd before anything is created: a bd failure costs nothing.
             tasks.append(_task(repo, id_rules.validate(raw), description, source, timeout))
         except WorkerError as e:
-            print(f"error: {raw}: {e}", file=sys.stderr)
+            print(f"error: {output.visible(raw)}: {output.visible(e, lines=True)}",
+                  file=sys.stderr)
             failed += 1
     if not tasks:
         return 1
@@ -82,15 +83,16 @@ def run(
         except WorkerError as e:
             if progress:
                 progress.clear()
-            print(f"error: {task.id}: {e}", file=sys.stderr)
+            print(f"error: {task.id}: {output.visible(e, lines=True)}", file=sys.stderr)
             failed += 1
             continue
         spawned.append(record)
         if progress:
             progress.done(
                 f"{output.paint('spawned', 'green')} {record.id.ljust(id_width)}  "
-                f"{refnames.short(record.branch).ljust(branch_width)}  from {plan.base.name} "
-                f"({plan.base.oid[:7]})  {output.relpath(record.worktree)}  [{record.state}]")
+                f"{refnames.short(record.branch).ljust(branch_width)}  from "
+                f"{output.visible(plan.base.name)} ({plan.base.oid[:7]})  "
+                f"{output.visible(output.relpath(record.worktree))}  [{record.state}]")
             if record.state == "queued":
                 print(f"  queued: worker.maxConcurrent ({plan.max_concurrent}) agents are "
                       "running; it starts when one ends")
@@ -138,7 +140,8 @@ def _dry_run(plan: spawn.Plan, tasks: list[spawn.Task], as_json: bool) -> int:
         output.print_json(rows)
         return 0
     for row in rows:
-        print(f"would spawn {row['id']}: branch {refnames.short(str(row['branch']))} from "
+        print(output.visible(
+              f"would spawn {row['id']}: branch {refnames.short(str(row['branch']))} from "
               f"{plan.base.name} ({plan.base.oid[:7] or 'after fetch'}), "
-              f"worktree {row['worktree']}, agent {row['agent'] or '(none)'}")
+              f"worktree {row['worktree']}, agent {row['agent'] or '(none)'}"))
     return 0

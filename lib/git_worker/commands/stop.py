@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from git_worker import lifecycle, registry
+from git_worker import lifecycle, output, registry
 from git_worker.errors import UsageError, WorkerError
 from git_worker.repo import Repo
 
@@ -25,8 +25,9 @@ def run(repo: Repo, ids: list[str], *, stop_all: bool) -> int:
     failed = 0
     for worker_id in dict.fromkeys(ids):
         try:
-            print(f"{worker_id}: {lifecycle.stop(repo, worker_id)}")
+            print(output.visible(f"{worker_id}: {lifecycle.stop(repo, worker_id)}", lines=True))
         except WorkerError as e:
-            print(f"error: {worker_id}: {e}", file=sys.stderr)
+            print(f"error: {output.visible(worker_id)}: {output.visible(e, lines=True)}",
+                  file=sys.stderr)
             failed += 1
     return 1 if failed else 0
