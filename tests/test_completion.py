@@ -222,7 +222,9 @@ def test_fast_table_matches_the_parser() -> None:
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     table: dict[str, int | str] = {}
     for name, subparser in sub.choices.items():
-        positionals = [a for a in subparser._actions if not a.option_strings]
+        # A trailing REMAINDER (diff's git options) is not an id: argcomplete answers it.
+        positionals = [a for a in subparser._actions
+                       if not a.option_strings and a.nargs != argparse.REMAINDER]
         takes_ids = [a for a in positionals
                      if getattr(a, "completer", None) is completion.worker_ids]
         if takes_ids:

@@ -103,6 +103,7 @@ def _spawn(p: argparse.ArgumentParser) -> None:
 def _list(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="JSON array of records")
     p.add_argument("--all", action="store_true", help="include merged workers")
+    p.add_argument("--size", action="store_true", help="each worker's disk use (its worktree)")
 
 
 def _show(p: argparse.ArgumentParser) -> None:
@@ -112,7 +113,10 @@ def _show(p: argparse.ArgumentParser) -> None:
 
 
 def _rm(p: argparse.ArgumentParser) -> None:
-    comp.attach(p.add_argument("ids", nargs="+", metavar="ID"), comp.worker_ids)
+    comp.attach(p.add_argument("ids", nargs="*", metavar="ID"), comp.worker_ids)
+    p.add_argument("--merged", action="store_true",
+                   help="every worker (or each ID) whose work is in its landing branch "
+                        "and whose worktree holds nothing uncommitted")
     p.add_argument("-f", "--force", action="store_true",
                    help="remove even with uncommitted changes, unmerged commits "
                         "or a live agent")
@@ -142,6 +146,22 @@ def _merge(p: argparse.ArgumentParser) -> None:
                                help="merge into BRANCH instead of the base"), comp.branches)
     p.add_argument("--force", action="store_true",
                    help="merge even if the review blocked or is missing, or the agent runs")
+
+
+def _prune(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dry-run", action="store_true", help="say what would be removed")
+    comp.attach(p.add_argument("--older-than", metavar="DURATION",
+                               help="only workers created longer ago (30m, 12h, 7d, 2w)"),
+                comp.nothing)
+    _json(p)
+
+
+def _diff(p: argparse.ArgumentParser) -> None:
+    import argparse
+
+    _worker_id(p)
+    p.add_argument("options", nargs=argparse.REMAINDER, metavar="GIT-DIFF-OPTION",
+                   help="passed to git diff (--stat, --name-only, -w…)")
 
 
 def _conflicts(p: argparse.ArgumentParser) -> None:
@@ -180,6 +200,8 @@ _COMMANDS: dict[str, tuple[list[str], str, Callable[[argparse.ArgumentParser], N
     "prompt": ([], "print the prompt a worker's agent received", _worker_id),
     "review": ([], "run the review gate on a worker", _worker_id),
     "merge": ([], "land a worker's branch in its base branch", _merge),
+    "diff": ([], "a worker's change against the branch it would land in", _diff),
+    "prune": ([], "remove every worker whose work has landed", _prune),
     "conflicts": ([], "forecast which workers' branches collide", _conflicts),
     "hooks": ([], "install or remove the git hooks that protect workers", _hooks),
     "doctor": ([], "check git, agents, tracker, gate, remote and settings", _json),
@@ -202,6 +224,7 @@ def _config() -> Config:
 
 
 def dispatch(args: argparse.Namespace) -> int:
+    from git_worker.errors import UsageError
     from git_worker.repo import Repo
 
     command = {"ls": "list", "remove": "rm"}.get(args.command, args.command)
@@ -229,15 +252,34 @@ def dispatch(args: argparse.Namespace) -> int:
     if command == "list":
         from git_worker.commands import list as list_cmd
 
-        return list_cmd.run(repo, as_json=args.json, show_all=args.all)
+        return list_cmd.run(repo, as_json=args.json, show_all=args.all, size=args.size)
     if command == "show":
         from git_worker.commands import show
 
         return show.run(repo, args.id, as_json=args.json, history=args.history)
     if command == "rm":
+        if args.merged:
+            if args.force or args.keep_branch:
+                raise UsageError("--merged removes only what is safe to remove: it takes "
+                                 "neither --force nor --keep-branch")
+            from git_worker.commands import prune
+
+            return prune.run(repo, ids=args.ids or None, older_than=None, dry_run=False,
+                             as_json=False)
+        if not args.ids:
+            raise UsageError("name the workers to remove (git worker rm ID…), or pass --merged")
         from git_worker.commands import rm
 
         return rm.run(repo, args.ids, force=args.force, keep_branch=args.keep_branch)
+    if command == "prune":
+        from git_worker.commands import prune
+
+        return prune.run(repo, older_than=args.older_than, dry_run=args.dry_run,
+                         as_json=args.json)
+    if command == "diff":
+        from git_worker.commands import diff
+
+        return diff.run(repo, args.id, args.options)
     if command == "fsck":
         from git_worker.commands import fsck
 

@@ -91,3 +91,11 @@ def output(
     """stdout of a git command that must succeed, decoded, without the final newline."""
     proc = run(argv, cwd=cwd, env=env, timeout=timeout, input=input)
     return proc.stdout.decode(errors="surrogateescape").rstrip("\n")
+
+
+def interactive(argv: Sequence[str], *, cwd: str | None = None) -> int:
+    """Run ``git <argv>`` on the user's terminal (its pager, its colours); its exit code."""
+    try:
+        return subprocess.call(["git", *argv], cwd=cwd)
+    except FileNotFoundError as e:
+        raise WorkerError("git is not on PATH", hint="install git 2.39 or newer") from e

@@ -138,7 +138,26 @@ def what_would_be_lost(repo: Repo, record: Record, tip: str | None, *,
     if tip is not None and not keep_branch and record.state != "merged":
         base_tip = repo.read_ref(record.base.get("ref") or "") or record.base["oid"]
         ahead = repo.count_commits(tip, base_tip, record.base["oid"])
-        if ahead:
+        if ahead and not landed(repo, record, tip):
             reasons.append(f"branch {refnames.short(record.branch)} has {ahead} commit(s) "
                            f"not in {record.base['name']}")
     return reasons
+
+
+def landed(repo: Repo, record: Record, tip: str) -> str | None:
+    """The branch (refs/heads/…) that holds every change of the worker's branch — merged by
+    git-worker, by plain git, or squash-merged — or None."""
+    from git_worker import merge
+
+    targets = []
+    if record.merge and record.merge.get("into"):
+        targets.append(str(record.merge["into"]))
+    try:
+        targets.append(merge.target_ref(repo, record, None))
+    except WorkerError:
+        pass  # a tag or remote-only base: nothing it would land in by itself
+    for target in dict.fromkeys(targets):
+        target_tip = repo.read_ref(target)
+        if target_tip is not None and merge.work_landed(repo, record, tip, target_tip):
+            return target
+    return None

@@ -183,6 +183,13 @@ class Repo:
                 table[line[len("warning: ignoring broken ref ") :]] = ""
         return table
 
+    def upstreams(self) -> dict[str, str]:
+        """Each local branch that has an upstream → that upstream (refs/remotes/…)."""
+        out = git.output(["for-each-ref", "--format=%(refname)%00%(upstream)", "refs/heads/"],
+                         cwd=self.common_dir, env=git.clean_env())
+        pairs = (line.partition("\0") for line in out.splitlines())
+        return {local: upstream for local, _, upstream in pairs if upstream}
+
     def object_types(self, oids: Sequence[str]) -> list[str]:
         """'commit', 'blob', … or 'missing' for each OID (git cat-file --batch-check)."""
         out = git.output(["cat-file", "--batch-check=%(objecttype)"], cwd=self.common_dir,
@@ -256,6 +263,10 @@ class Repo:
         if not isinstance(obj, Commit):
             raise WorkerError(f"{oid} is a {obj.type_name.decode()}, not a commit")
         return obj
+
+    def tree_of(self, commit: str) -> str:
+        """The OID of ``commit``'s tree."""
+        return str(self.commit(commit).tree.decode())
 
     def peel_to_commit(self, oid: str) -> str:
         from dulwich.objects import Tag
