@@ -148,6 +148,19 @@ def _merge(p: argparse.ArgumentParser) -> None:
                    help="merge even if the review blocked or is missing, or the agent runs")
 
 
+def _land(p: argparse.ArgumentParser) -> None:
+    comp.attach(p.add_argument("ids", nargs="*", metavar="ID"), comp.worker_ids)
+    p.add_argument("--all", action="store_true", help="every worker with commits waiting")
+    p.add_argument("--batch", action="store_true",
+                   help="test all of a target's workers combined at once; bisect on failure")
+    comp.attach(p.add_argument("--into", metavar="BRANCH",
+                               help="land into BRANCH instead of each worker's base"),
+                comp.branches)
+    p.add_argument("--dry-run", action="store_true",
+                   help="show the queue and what conflicts; run no gate, move nothing")
+    _json(p)
+
+
 def _prune(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dry-run", action="store_true", help="say what would be removed")
     comp.attach(p.add_argument("--older-than", metavar="DURATION",
@@ -200,6 +213,7 @@ _COMMANDS: dict[str, tuple[list[str], str, Callable[[argparse.ArgumentParser], N
     "prompt": ([], "print the prompt a worker's agent received", _worker_id),
     "review": ([], "run the review gate on a worker", _worker_id),
     "merge": ([], "land a worker's branch in its base branch", _merge),
+    "land": ([], "merge queue: land workers whose combined result passes the gate", _land),
     "diff": ([], "a worker's change against the branch it would land in", _diff),
     "prune": ([], "remove every worker whose work has landed", _prune),
     "conflicts": ([], "forecast which workers' branches collide", _conflicts),
@@ -276,6 +290,11 @@ def dispatch(args: argparse.Namespace) -> int:
 
         return prune.run(repo, older_than=args.older_than, dry_run=args.dry_run,
                          as_json=args.json)
+    if command == "land":
+        from git_worker.commands import land
+
+        return land.run(repo, _config(), args.ids, all_workers=args.all, batch=args.batch,
+                        into=args.into, dry_run=args.dry_run, as_json=args.json)
     if command == "diff":
         from git_worker.commands import diff
 

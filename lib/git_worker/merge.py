@@ -348,10 +348,8 @@ def _fast_forward_in(repo: Repo, worktree: str, target: str, old: str, new: str,
     """Move ``target`` (checked out in ``worktree``) from ``old`` to ``new`` with git's own
     fast-forward, updating that worktree's files. False when the target moved meanwhile."""
     env = git.clean_env({"GIT_REFLOG_ACTION": reason})
-    changed = git.run(["status", "--porcelain", "-z", "--untracked-files=no"], cwd=worktree,
-                      env=env).stdout
-    if changed:
-        paths = [p[3:] for p in changed.decode(errors="replace").split("\0") if len(p) > 3]
+    paths = worktrees.changed_tracked(worktree)
+    if paths:
         shown = ", ".join(paths[:5]) + (", …" if len(paths) > 5 else "")
         raise WorkerError(
             f"{refnames.short(target)} is checked out in {worktree}, which has uncommitted "

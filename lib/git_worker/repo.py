@@ -190,6 +190,11 @@ class Repo:
         pairs = (line.partition("\0") for line in out.splitlines())
         return {local: upstream for local, _, upstream in pairs if upstream}
 
+    def add_detached_worktree(self, path: str, commit: str) -> None:
+        """`git worktree add --detach`: a checkout of ``commit`` on no branch."""
+        git.run(["worktree", "add", "--detach", "--quiet", path, commit],
+                cwd=self.common_dir, env=git.clean_env())
+
     def object_types(self, oids: Sequence[str]) -> list[str]:
         """'commit', 'blob', … or 'missing' for each OID (git cat-file --batch-check)."""
         out = git.output(["cat-file", "--batch-check=%(objecttype)"], cwd=self.common_dir,

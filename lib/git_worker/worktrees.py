@@ -128,6 +128,13 @@ def dirty_paths(path: str) -> list[str]:
     return [item[3:] for item in out.split("\0") if len(item) > 3 and item[2] == " "]
 
 
+def changed_tracked(path: str) -> list[str]:
+    """Tracked paths with uncommitted changes (staged or not) in the worktree at ``path``."""
+    out = git.run(["status", "--porcelain", "-z", "--untracked-files=no"], cwd=path,
+                  env=git.clean_env()).stdout.decode(errors="replace")
+    return [p[3:] for p in out.split("\0") if len(p) > 3]
+
+
 def remove(repo: Repo, path: str, *, force: bool) -> None:
     """Remove a worktree the way `git worktree remove` does (it refuses a dirty one).
 
