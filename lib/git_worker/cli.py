@@ -148,6 +148,14 @@ def _merge(p: argparse.ArgumentParser) -> None:
                    help="merge even if the review blocked or is missing, or the agent runs")
 
 
+def _sync(p: argparse.ArgumentParser) -> None:
+    comp.attach(p.add_argument("ids", nargs="+", metavar="ID"), comp.worker_ids)
+    p.add_argument("--rebase", action="store_true", help="rebase instead of merging")
+    p.add_argument("--agent", action="store_true",
+                   help="on a conflict, leave it in place and start the worker's agent to "
+                        "resolve it and commit")
+
+
 def _land(p: argparse.ArgumentParser) -> None:
     comp.attach(p.add_argument("ids", nargs="*", metavar="ID"), comp.worker_ids)
     p.add_argument("--all", action="store_true", help="every worker with commits waiting")
@@ -213,6 +221,7 @@ _COMMANDS: dict[str, tuple[list[str], str, Callable[[argparse.ArgumentParser], N
     "prompt": ([], "print the prompt a worker's agent received", _worker_id),
     "review": ([], "run the review gate on a worker", _worker_id),
     "merge": ([], "land a worker's branch in its base branch", _merge),
+    "sync": ([], "bring workers up to date with the branch they land in", _sync),
     "land": ([], "merge queue: land workers whose combined result passes the gate", _land),
     "diff": ([], "a worker's change against the branch it would land in", _diff),
     "prune": ([], "remove every worker whose work has landed", _prune),
@@ -290,6 +299,10 @@ def dispatch(args: argparse.Namespace) -> int:
 
         return prune.run(repo, older_than=args.older_than, dry_run=args.dry_run,
                          as_json=args.json)
+    if command == "sync":
+        from git_worker.commands import sync
+
+        return sync.run(repo, _config(), args.ids, rebase=args.rebase, agent=args.agent)
     if command == "land":
         from git_worker.commands import land
 

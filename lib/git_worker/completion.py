@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 WORKER_ID_POSITIONALS: dict[str, int | str] = {
     "show": 1, "rm": "*", "remove": "*", "review": 1, "merge": 1, "conflicts": "*",
     "logs": 1, "attach": 1, "stop": "*", "prompt": 1, "diff": 1,
-    "land": "*",
+    "land": "*", "sync": "+",
 }
 
 # Candidates and typed text made of these need no quoting in any shell and contain none

@@ -99,3 +99,41 @@ def interactive(argv: Sequence[str], *, cwd: str | None = None) -> int:
         return subprocess.call(["git", *argv], cwd=cwd)
     except FileNotFoundError as e:
         raise WorkerError("git is not on PATH", hint="install git 2.39 or newer") from e
+
+
+# --- operations inside one worktree (sync) ----------------------------------------------
+# In the worktree itself: the index and the files are the point. A clean environment, so
+# that a GIT_DIR of the caller's never redirects them; the user's identity is kept.
+
+
+def _in(worktree: str, argv: Sequence[str], action: str) -> subprocess.CompletedProcess[bytes]:
+    return run(argv, cwd=worktree, env=clean_env({"GIT_REFLOG_ACTION": action,
+                                                  "GIT_EDITOR": "true"}), check=False)
+
+
+def merge_in(worktree: str, commit: str, message: str, action: str) -> bool:
+    """`git merge --no-edit COMMIT` in ``worktree``; False when it stopped (conflict)."""
+    proc = _in(worktree, ["merge", "--no-edit", "--no-stat", "--quiet", "-m", message, commit],
+               action)
+    return proc.returncode == 0
+
+
+def rebase_in(worktree: str, onto: str, action: str) -> bool:
+    """`git rebase ONTO` in ``worktree``; False when it stopped (conflict)."""
+    return _in(worktree, ["rebase", "--quiet", onto], action).returncode == 0
+
+
+def abort_in(worktree: str, operation: str) -> None:
+    """`git merge --abort` or `git rebase --abort`: back to before it started."""
+    run([operation, "--abort"], cwd=worktree, env=clean_env())
+
+
+def unmerged_paths(worktree: str) -> list[str]:
+    """Paths with unresolved conflicts in ``worktree``'s index, each once."""
+    out = output(["diff", "--name-only", "--diff-filter=U", "-z"], cwd=worktree, env=clean_env())
+    return list(dict.fromkeys(p for p in out.split("\0") if p))
+
+
+def head_of(worktree: str) -> str:
+    """The commit ``worktree``'s HEAD points to."""
+    return output(["rev-parse", "--verify", "HEAD"], cwd=worktree, env=clean_env())
