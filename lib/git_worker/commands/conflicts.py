@@ -53,11 +53,11 @@ def run(repo: Repo, config: Config, *, ids: list[str], as_json: bool) -> int:
               "in with --into BRANCH):")
         ready = []
         for n, wid in enumerate(plan.merge, 1):
-            c = by_id.get(wid)
-            if c is not None and c.refused:
-                print(f"  {n}. {wid}: merge would refuse it now: {'; '.join(c.refused)}")
-            elif c is not None and c.needs_into:
-                print(f"  {n}. git worker merge {wid} --into BRANCH  ({c.needs_into})")
+            found = by_id.get(wid)
+            if found is not None and found.refused:
+                print(f"  {n}. {wid}: merge would refuse it now: {'; '.join(found.refused)}")
+            elif found is not None and found.needs_into:
+                print(f"  {n}. git worker merge {wid} --into BRANCH  ({found.needs_into})")
             else:
                 print(f"  {n}. git worker merge {wid}")
                 ready.append(wid)
