@@ -36,7 +36,7 @@ def _five(repo: GitRepo, sandbox: Sandbox) -> None:
 def test_prune_removes_what_landed_however_and_keeps_work(repo: GitRepo, sandbox: Sandbox) -> None:
     _five(repo, sandbox)
     dry = repo.ok("prune", "--dry-run")
-    assert "would remove by-worker: merged into main by git worker merge" in dry.out
+    assert "would remove by-worker: merged into main by git-worker" in dry.out
     assert "would remove by-git: merged into main" in dry.out
     assert "would remove by-squash: its change is in main (squash-merged or picked)" in dry.out
     assert "kept unmerged: not merged" in dry.out
@@ -68,7 +68,7 @@ def test_prune_reports_the_disk_space_freed(repo: GitRepo) -> None:
     assert size >= 300_000
     assert "SIZE" in repo.ok("list", "--all", "--size").out
     r = json.loads(repo.ok("prune", "--json").out)
-    assert r == [{"id": "big", "prunable": True, "why": "merged into main by git worker merge",
+    assert r == [{"id": "big", "prunable": True, "why": "merged into main by git-worker",
                   "worktree": str(repo.workers_dir / "big"), "size": size, "removed": True,
                   "error": None}]
 

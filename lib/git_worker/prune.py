@@ -73,7 +73,7 @@ def _judge(repo: Repo, r: registry.Record) -> Verdict:
     if tip is None:
         return keep(f"branch {refnames.short(r.branch)} is missing (git worker fsck)")
     if r.state == "merged" and r.merge:
-        how = f"merged into {refnames.short(str(r.merge['into']))} by git worker merge"
+        how = f"merged into {refnames.short(str(r.merge['into']))} by git-worker"
     else:
         target = removal.landed(repo, r, tip)
         if target is None:
