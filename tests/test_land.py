@@ -112,6 +112,7 @@ def test_conflicting_worker_is_skipped_and_the_queue_goes_on(repo: GitRepo,
     repo.work("a", "shared.txt", "a\n")
     repo.work("b", "shared.txt", "b\n")
     repo.work("c", "other.txt")
+    repo.git("config", "worker.review", "true")  # never reviewed alone: land's gate decides
     r = repo.worker("land", "a", "b", "c", "--json")
     assert r.code == 1
     results = {x["id"]: x for x in json.loads(r.out)}

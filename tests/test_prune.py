@@ -133,3 +133,13 @@ def test_running_agent_is_never_pruned(repo: GitRepo, held: object) -> None:
     (repo.path / ".git" / "workers" / "busy" / "go").touch()
     repo.wait("busy", "exited")
     assert "removed busy" in repo.ok("prune").out
+
+
+def test_a_merged_worker_that_went_on_committing_is_kept(repo: GitRepo) -> None:
+    repo.work("w1", "a.txt")
+    repo.ok("merge", "w1")
+    repo.work("w1", "b.txt")  # after the merge: work that is nowhere else
+    assert "kept w1: not merged" in repo.ok("prune").out
+    refused = repo.worker("rm", "w1")
+    assert refused.code == 1 and "1 commit(s) not in main" in refused.err
+    assert (repo.workers_dir / "w1" / "b.txt").exists()

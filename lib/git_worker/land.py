@@ -9,6 +9,8 @@ For each worker, in the order `conflicts` suggests (README, "Review and land"):
 3. if it passed, move the target to exactly that commit (compare-and-swap; a worktree that
    has the target checked out is updated as by `merge`) and record the worker merged; if
    it failed, record `review: blocked (combined with …)` and go on with the next one.
+A worker whose agent still runs is skipped; merge's review rules are not applied (a past
+verdict on the branch alone): the gate runs here, on what will actually land.
 With ``batch``, every worker of a target is combined into one result and tested once;
 when that fails, the batch is split in halves, each landed the same way (bisection), so
 a failing worker costs log2(n) extra runs instead of n.
@@ -122,9 +124,12 @@ def _queues(repo: Repo, config: Config, ids: list[str], into: str | None,
         except WorkerError as e:
             results.append(Result(wid, SKIPPED, e.message + "; pass --into BRANCH"))
             continue
-        reasons = merge.refusals(repo, config, record, tip)
-        if reasons:
-            results.append(Result(wid, SKIPPED, "; ".join(reasons), target))
+        # merge's review rules do not apply: land runs the gate itself, on the result as it
+        # will be. What does: an agent that may still commit.
+        if merge.still_working(repo, record):
+            results.append(Result(wid, SKIPPED, f"its agent is still {record.state} and may "
+                                                f"commit more (git worker stop {wid} first)",
+                                  target))
             continue
         queues.setdefault(target, _Queue(target)).items.append(_Item(record, tip))
     return list(queues.values())

@@ -72,7 +72,7 @@ def _judge(repo: Repo, r: registry.Record) -> Verdict:
     tip = repo.read_ref(r.branch)
     if tip is None:
         return keep(f"branch {refnames.short(r.branch)} is missing (git worker fsck)")
-    if r.state == "merged" and r.merge:
+    if r.state == "merged" and r.merge and r.merge.get("tip") == tip:
         how = f"merged into {refnames.short(str(r.merge['into']))} by git-worker"
     else:
         target = removal.landed(repo, r, tip)

@@ -135,7 +135,9 @@ def what_would_be_lost(repo: Repo, record: Record, tip: str | None, *,
         if dirty:
             shown = ", ".join(dirty[:5]) + (", …" if len(dirty) > 5 else "")
             reasons.append(f"{len(dirty)} modified or untracked file(s) in its worktree ({shown})")
-    if tip is not None and not keep_branch and record.state != "merged":
+    # A merged worker's branch may have moved on since (its agent went on committing).
+    merged_tip = (record.merge or {}).get("tip") if record.state == "merged" else None
+    if tip is not None and not keep_branch and tip != merged_tip:
         base_tip = repo.read_ref(record.base.get("ref") or "") or record.base["oid"]
         ahead = repo.count_commits(tip, base_tip, record.base["oid"])
         if ahead and not landed(repo, record, tip):
