@@ -119,3 +119,12 @@ def test_agent_resolves_the_conflict_and_commits(repo: GitRepo, sandbox: Sandbox
     assert history[0] == "exited 0"
     listed = {x["id"]: x for x in json.loads(repo.ok("list", "--json").out)}
     assert listed["w1"]["state"] == "exited"
+
+
+def test_a_tag_based_worker_cannot_sync(repo: GitRepo) -> None:
+    repo.git("tag", "v1")
+    repo.ok("spawn", "t", "-f", "v1", "--no-launch")
+    repo.work("t", "t.txt")
+    r = repo.worker("sync", "t")
+    assert r.code == 1 and "cannot sync 't': the base v1 is not a branch" in r.err
+    assert "--into" not in r.err

@@ -56,7 +56,12 @@ def sync(repo: Repo, config: Config, worker_id: str, *, rebase: bool, agent: boo
         raise WorkerError(f"branch {refnames.short(record.branch)} of '{worker_id}' is missing",
                           hint="git worker fsck explains the drift")
     _refuse(repo, record)
-    target = merge.target_ref(repo, record, None)
+    try:
+        target = merge.target_ref(repo, record, None)
+    except WorkerError as e:  # a tag or remote-only base: nothing it lands in by itself
+        raise WorkerError(f"cannot sync '{worker_id}': {e.message}",
+                          hint=f"bring in what you want by hand: cd {record.worktree} && "
+                               "git merge BRANCH") from None
     target_tip = repo.read_ref(target)
     if target_tip is None:
         raise WorkerError(f"branch {refnames.short(target)} disappeared")
