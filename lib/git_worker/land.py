@@ -170,7 +170,6 @@ def _build(repo: Repo, target: str, start: str, items: list[_Item], results: lis
 def _batch(repo: Repo, config: Config, target: str, items: list[_Item],
            landed: list[str]) -> list[Result]:
     """Land ``items`` together if their combined result passes; else bisect."""
-    results: list[Result] = []
     for _ in range(_CAS_ATTEMPTS):
         old = repo.read_ref(target)
         if old is None:
@@ -178,18 +177,18 @@ def _batch(repo: Repo, config: Config, target: str, items: list[_Item],
         attempt: list[Result] = []
         result, built = _build(repo, target, old, items, attempt, landed)
         if not built:
-            return results + attempt
+            return attempt
         ids = [i.record.id for i in built]
         code = _gate(repo, config, target, old, result, built, landed)
         if code != 0 and len(built) > 1:
             half = len(built) // 2
             first = _batch(repo, config, target, built[:half], landed)
-            return results + attempt + first + _batch(repo, config, target, built[half:], landed)
+            return attempt + first + _batch(repo, config, target, built[half:], landed)
         if code != 0:
             _record_blocked(repo, built[0], result, code, landed, target)
             combined = ", ".join(landed) or f"{refnames.short(target)} at {old[:12]}"
             why = ("the gate ran out of time" if code is None else f"the gate exited {code}")
-            return results + attempt + [Result(ids[0], BLOCKED, f"{why} combined with {combined}",
+            return attempt + [Result(ids[0], BLOCKED, f"{why} combined with {combined}",
                                                target, result)]
         with _signals_held():
             moved, _ = merge.move_target(repo, target, old, result,
@@ -199,10 +198,11 @@ def _batch(repo: Repo, config: Config, target: str, items: list[_Item],
                     landing = merge.Landed(item.record.id, target, old, item.commit, item.kind,
                                            None)
                     merge.record_merged(repo, config, item.record, item.tip, landing)
-                    _record_passed(repo, item, result, landed)
+                    others = [i for i in ids if i != item.record.id]
+                    _record_passed(repo, item, result, [*landed, *others])
         if moved:
             landed += ids
-            return results + attempt + [
+            return attempt + [
                 Result(i.record.id, LANDED, f"{i.kind}; the gate passed on {result[:12]}",
                        target, i.commit) for i in built]
         # The target moved meanwhile (a commit made there by hand): build and test again.
