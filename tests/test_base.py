@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -210,6 +211,17 @@ def test_auto_detect_uses_the_branch_that_tracks_origin_head(repo: GitRepo, orig
     assert repo.record("w1")["base"]["name"] == "mine"
 
 
+def _clone(sandbox: Sandbox, origin: Path) -> GitRepo:
+    """A `git clone` of ``origin`` (main tracking origin/main, origin/HEAD set), driven
+    through GitRepo's helpers — GitRepo() itself would `git init` a new repository."""
+    assert sandbox.run("git", "clone", "-q", str(origin), "clone").code == 0
+    repo = GitRepo.__new__(GitRepo)
+    repo.sandbox, repo.path = sandbox, sandbox.root / "clone"
+    assert repo.git("rev-parse", "--abbrev-ref", "main@{upstream}") == "origin/main"
+    assert repo.git("symbolic-ref", "refs/remotes/origin/HEAD") == "refs/remotes/origin/main"
+    return repo
+
+
 def _land_locally(repo: GitRepo, n: int) -> None:
     """n topic branches merged into local main with plain git (never pushed)."""
     for i in range(n):
@@ -225,9 +237,7 @@ def test_stale_origin_does_not_become_the_base_and_behind_counts_the_landing_tar
     seed = GitRepo(sandbox, sandbox.root / "seed")
     origin = sandbox.root / "origin.git"
     seed.git("clone", "-q", "--bare", str(seed.path), str(origin))
-    assert sandbox.run("git", "clone", "-q", str(origin), "clone").code == 0
-    repo = GitRepo.__new__(GitRepo)
-    repo.sandbox, repo.path = sandbox, sandbox.root / "clone"
+    repo = _clone(sandbox, origin)
     repo.ok("spawn", "early", "--no-launch")  # before the day's merges
     repo.ok("spawn", "remote", "-f", "origin/main", "--no-launch")  # asked for: kept
     _land_locally(repo, 14)
