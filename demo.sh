@@ -193,18 +193,21 @@ run git diff --stat main worker/shop-a1f
 step "Before landing anything: which workers would collide?"
 run git worker conflicts
 
-step "Review and land the good ones (the gate here: the project's own check script)"
+step "What shop-a1f would land (its change against main)"
+run git worker diff shop-a1f --stat
+
+step "Land the good ones through the merge queue (the gate here: the project's own check)"
+note "(each result is tested as it will land, in a scratch worktree; main moves only to a pass)"
 run git config worker.reviewGate "sh -c 'test -f shop/prices.py'"
-run git worker review shop-a1f
-run git worker merge shop-a1f
-run git worker merge shop-b7k --squash || true  # the collision forecast above: refused, nothing changed
+run git worker land shop-a1f shop-b7k || true  # the collision forecast above: b7k is skipped, nothing changed
 run git log --oneline -3 main
 
 step "Each worker's history is a git log of its registry ref"
 run git log --format='%h %ad %s' --date=format:%H:%M:%S refs/workers/shop-a1f
 
-step "Done with them: rm refuses to lose work, and says why"
-run git worker rm shop-a1f
+step "Done with them: prune removes what landed, and keeps every worker with work"
+run git worker list --size
+run git worker prune
 run git worker rm shop-b7k || true
 run git worker rm shop-b7k --keep-branch
 run git worker list

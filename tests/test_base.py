@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -185,9 +186,79 @@ def test_auto_detects_a_local_main_branch(sandbox: Sandbox, branch: str) -> None
     assert repo.record("w1")["base"]["name"] == branch
 
 
-def test_auto_detect_prefers_origin_head(repo: GitRepo, origin: str) -> None:
+def test_auto_detect_starts_from_the_local_branch_that_lands_in_origin_head(
+        repo: GitRepo, origin: str) -> None:
+    # By design (issue 13): origin/HEAD names the main line, but work lands in local main.
     repo.ok("spawn", "w1", "--no-launch")
-    assert repo.record("w1")["base"]["name"] == "origin/main"
+    assert repo.record("w1")["base"]["name"] == "main"
+
+
+def test_auto_detect_follows_origin_head_when_no_local_branch_lands_there(
+        repo: GitRepo, sandbox: Sandbox, origin: str) -> None:
+    repo.git("branch", "develop")
+    repo.git("push", "-q", "origin", "develop")
+    repo.git("branch", "-D", "develop")
+    repo.git("fetch", "-q", "origin")
+    repo.git("remote", "set-head", "origin", "develop")
+    repo.ok("spawn", "w1", "--no-launch")
+    assert repo.record("w1")["base"]["name"] == "origin/develop"
+
+
+def test_auto_detect_uses_the_branch_that_tracks_origin_head(repo: GitRepo, origin: str) -> None:
+    repo.git("branch", "-m", "main", "mine")
+    repo.git("branch", "-u", "origin/main", "mine")
+    repo.ok("spawn", "w1", "--no-launch")
+    assert repo.record("w1")["base"]["name"] == "mine"
+
+
+def _clone(sandbox: Sandbox, origin: Path) -> GitRepo:
+    """A `git clone` of ``origin`` (main tracking origin/main, origin/HEAD set), driven
+    through GitRepo's helpers — GitRepo() itself would `git init` a new repository."""
+    assert sandbox.run("git", "clone", "-q", str(origin), "clone").code == 0
+    repo = GitRepo.__new__(GitRepo)
+    repo.sandbox, repo.path = sandbox, sandbox.root / "clone"
+    assert repo.git("rev-parse", "--abbrev-ref", "main@{upstream}") == "origin/main"
+    assert repo.git("symbolic-ref", "refs/remotes/origin/HEAD") == "refs/remotes/origin/main"
+    return repo
+
+
+def _land_locally(repo: GitRepo, n: int) -> None:
+    """n topic branches merged into local main with plain git (never pushed)."""
+    for i in range(n):
+        repo.git("checkout", "-q", "-b", f"topic{i}")
+        repo.commit(f"topic{i}.txt", f"{i}\n")
+        repo.git("checkout", "-q", "main")
+        repo.git("merge", "-q", "--no-ff", "-m", f"merge topic{i}", f"topic{i}")
+
+
+def test_stale_origin_does_not_become_the_base_and_behind_counts_the_landing_target(
+        sandbox: Sandbox) -> None:
+    # An ordinary clone: main tracks origin/main, origin/HEAD exists.
+    seed = GitRepo(sandbox, sandbox.root / "seed")
+    origin = sandbox.root / "origin.git"
+    seed.git("clone", "-q", "--bare", str(seed.path), str(origin))
+    repo = _clone(sandbox, origin)
+    repo.ok("spawn", "early", "--no-launch")  # before the day's merges
+    repo.ok("spawn", "remote", "-f", "origin/main", "--no-launch")  # asked for: kept
+    _land_locally(repo, 14)
+    assert repo.git("rev-list", "--count", "origin/main..main") == "28"
+    assert repo.git("rev-list", "--count", "--merges", "origin/main..main") == "14"
+
+    repo.ok("spawn", "late", "--no-launch")
+    late = repo.record("late")
+    assert late["base"]["name"] == "main"
+    assert late["base"]["oid"] == repo.git("rev-parse", "main")
+    assert (repo.workers_dir / "late" / "topic13.txt").exists()  # what landed is there
+    assert repo.record("remote")["base"]["name"] == "origin/main"
+
+    rows = {r["id"]: r for r in json.loads(repo.ok("list", "--json").out)}
+    assert rows["late"]["behind"] == 0
+    assert rows["early"]["behind"] == 28
+    assert rows["remote"]["behind"] == 28  # behind main, where it lands — not origin/main
+    assert repo.show("remote")["behind"] == 28
+    listed = repo.ok("list").out
+    assert "origin/main (+28)" in listed and "main (+28)" in listed
+    assert "28 behind" in repo.ok("show", "early").out
 
 
 def test_auto_detect_falls_back_to_the_current_branch(repo: GitRepo) -> None:

@@ -105,6 +105,20 @@ def test_subcommands_and_options(workers: GitRepo) -> None:
     assert ask(workers, "git-worker completion ") == ["bash", "zsh", "fish"]
 
 
+def test_the_daily_loop_commands_and_options(workers: GitRepo) -> None:
+    assert ask(workers, "git-worker la") == ["land"]
+    assert ask(workers, "git-worker sy") == ["sync"]
+    assert ask(workers, "git-worker pr") == ["prompt", "prune"]
+    assert ask(workers, "git-worker land --b") == ["--batch"]
+    assert ask(workers, "git-worker land w-") == ["w-one", "w-two"]
+    assert ask(workers, "git-worker sync a1 w-o") == ["w-one"]
+    assert ask(workers, "git-worker sync --r") == ["--rebase"]
+    assert ask(workers, "git-worker diff a") == ["a1"]
+    assert ask(workers, "git-worker prune --o") == ["--older-than"]
+    assert ask(workers, "git-worker rm --m") == ["--merged"]
+    assert ask(workers, "git-worker list --s") == ["--size"]
+
+
 def test_agents_builtin_and_custom_with_descriptions(workers: GitRepo) -> None:
     workers.git("config", "worker.agent.mine.command", "my-agent --yes")
     assert ask(workers, "git-worker spawn -a ") == ["aider", "claude", "codex", "gemini", "mine"]
@@ -201,7 +215,8 @@ _TOKENS = ["a1", "w-one", "w", "-f", "--force", "--keep-branch", "--json", "--",
 
 @settings(max_examples=150, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(command=st.sampled_from(["rm", "remove", "show", "list", "spawn", "fsck", "r", "", "-h"]),
+@given(command=st.sampled_from(["rm", "remove", "show", "list", "spawn", "fsck", "r", "", "-h",
+                                "diff", "sync", "land"]),
        middle=st.lists(st.sampled_from(_TOKENS), max_size=3),
        current=st.sampled_from(["", "w", "w-", "w-t", "a", "zz", "-", "--k", "'w", "w\\", "a=b",
                                 "w@", "a1@w"]),
@@ -222,7 +237,9 @@ def test_fast_table_matches_the_parser() -> None:
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     table: dict[str, int | str] = {}
     for name, subparser in sub.choices.items():
-        positionals = [a for a in subparser._actions if not a.option_strings]
+        # A trailing REMAINDER (diff's git options) is not an id: argcomplete answers it.
+        positionals = [a for a in subparser._actions
+                       if not a.option_strings and a.nargs != argparse.REMAINDER]
         takes_ids = [a for a in positionals
                      if getattr(a, "completer", None) is completion.worker_ids]
         if takes_ids:

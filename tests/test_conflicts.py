@@ -77,3 +77,35 @@ def test_merged_workers_are_not_forecast(repo: GitRepo) -> None:
 
 def test_no_workers(repo: GitRepo) -> None:
     assert repo.ok("conflicts").out == "no workers with work waiting to land\n"
+
+
+def test_only_commands_that_would_succeed_are_suggested(repo: GitRepo, sandbox) -> None:
+    repo.git("tag", "v1")
+    repo.ok("spawn", "t", "-f", "v1", "--no-launch")
+    repo.work("t", "t.txt")
+    origin = sandbox.root / "origin.git"
+    repo.git("branch", "feature")
+    repo.git("clone", "-q", "--bare", str(repo.path), str(origin))
+    repo.git("branch", "-D", "feature")
+    repo.git("remote", "add", "origin", str(origin))
+    repo.git("fetch", "-q", "origin")
+    repo.ok("spawn", "r", "-f", "origin/feature", "--no-launch")
+    repo.work("r", "r.txt")
+    repo.work("blocked", "b.txt")
+    repo.work("fine", "f.txt")
+    sandbox.script("no-gate", "exit 1")
+    repo.git("config", "worker.reviewGate", "no-gate")
+    assert repo.worker("review", "blocked").code == 1
+
+    out = repo.ok("conflicts").out
+    assert "git worker merge t\n" not in out and "git worker merge r\n" not in out
+    assert ("git worker merge t --into BRANCH  (the base v1 is not a branch (a tag?): there is "
+            "no branch to merge into)") in out
+    assert "suggested order onto v1 (not a local branch: name the branch to land in with " \
+           "--into BRANCH)" in out
+    assert "git worker merge r --into BRANCH  (the base origin/feature is remote-tracking " \
+           "and there is no local branch feature to merge into)" in out
+    assert "git worker merge blocked" not in out
+    assert "blocked: merge would refuse it now: its last review blocked" in out
+    assert "git worker merge fine\n" in out
+    assert repo.worker("merge", "t", "--into", "main").code == 0  # the suggestion works

@@ -21,7 +21,11 @@ def test_demo_runs_and_cleans_up(sandbox: Sandbox) -> None:
               if line.startswith("shop-")}
     assert states == {"shop-a1f": "exited", "shop-b7k": "exited", "shop-c3x": "failed"}
     assert "shop-a1f ↔ shop-b7k  CONFLICT  shop/prices.py" in r.out  # the forecast
-    assert "merged shop-a1f into main" in r.out
+    # Landed through the merge queue (issue 13: land instead of merging one by one).
+    assert "shop-a1f  landed" in r.out
+    assert "shop-b7k  skipped  main  conflicts with main + shop-a1f in shop/prices.py" in r.out
+    assert "removed shop-a1f: merged into main by git-worker" in r.out  # prune
+    assert "kept shop-b7k: not merged" in r.out and "freed " in r.out
     assert "refusing to remove 'shop-b7k'" in r.err  # errors go to stderr
     assert "removed shop-b7k (branch kept)" in r.out
     assert "FAILED tests/test_prices.py::test_total" in r.out  # the failed agent's log

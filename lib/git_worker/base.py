@@ -1,9 +1,13 @@
 """Which commit a new worker starts from, and whether to fetch it first.
 
 Policy (README, "Base branch and fetching"): `-f/--from` › worker.baseBranch › auto-detect.
-A local branch is never fetched. A remote-tracking branch is fetched first unless fetching
-is off, with a timeout and without prompts; a failure is classified so the message can
-say what went wrong and the way out.
+Auto-detect picks the branch the work will land in, as it is now: `origin/HEAD` names the
+project's main line, but git-worker lands into the *local* branch that tracks it (merges
+are local; git-worker never pushes), so a new worker starts from that local branch, with
+what has landed since the last push. The remote-tracking branch is the base only when no
+local branch lands in it. A local branch is never fetched. A remote-tracking branch is
+fetched first unless fetching is off, with a timeout and without prompts; a failure is
+classified so the message can say what went wrong and the way out.
 """
 
 from __future__ import annotations
@@ -110,10 +114,21 @@ def _locate(repo: Repo, name: str) -> Base:
     raise _not_found(repo, name)
 
 
+def landing_branch(repo: Repo, remote_ref: str,
+                   upstreams: dict[str, str] | None = None) -> str:
+    """The local branch work based on ``remote_ref`` lands in: the one whose upstream it
+    is, else the one named alike (origin/main → main). It may not exist."""
+    for local, upstream in (repo.upstreams() if upstreams is None else upstreams).items():
+        if upstream == remote_ref:
+            return local
+    return refnames.HEADS + refnames.short(remote_ref).partition("/")[2]
+
+
 def _detect(repo: Repo) -> str:
     origin_head = repo.symref_target(refnames.REMOTES + "origin/HEAD")
     if origin_head and repo.read_ref(origin_head):
-        return refnames.short(origin_head)
+        local = landing_branch(repo, origin_head)
+        return refnames.short(local if repo.read_ref(local) else origin_head)
     for candidate in ("main", "master", "trunk"):
         if repo.read_ref(refnames.HEADS + candidate):
             return candidate

@@ -136,6 +136,7 @@ def _spawn(p: argparse.ArgumentParser) -> None:
 def _list(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="JSON array of records")
     p.add_argument("--all", action="store_true", help="include merged workers")
+    p.add_argument("--size", action="store_true", help="each worker's disk use (its worktree)")
 
 
 def _show(p: argparse.ArgumentParser) -> None:
@@ -145,7 +146,10 @@ def _show(p: argparse.ArgumentParser) -> None:
 
 
 def _rm(p: argparse.ArgumentParser) -> None:
-    comp.attach(p.add_argument("ids", nargs="+", metavar="ID"), comp.worker_ids)
+    comp.attach(p.add_argument("ids", nargs="*", metavar="ID"), comp.worker_ids)
+    p.add_argument("--merged", action="store_true",
+                   help="every worker (or each ID) whose work is in its landing branch "
+                        "and whose worktree holds nothing uncommitted")
     p.add_argument("-f", "--force", action="store_true",
                    help="remove even with uncommitted changes, unmerged commits "
                         "or a live agent")
@@ -183,6 +187,43 @@ def _merge(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true",
                    help="merge even if the review blocked or is missing, the agent runs, or "
                         "the worktree is not this repository's")
+
+
+def _sync(p: argparse.ArgumentParser) -> None:
+    comp.attach(p.add_argument("ids", nargs="+", metavar="ID"), comp.worker_ids)
+    p.add_argument("--rebase", action="store_true", help="rebase instead of merging")
+    p.add_argument("--agent", action="store_true",
+                   help="on a conflict, leave it in place and start the worker's agent to "
+                        "resolve it and commit")
+
+
+def _land(p: argparse.ArgumentParser) -> None:
+    comp.attach(p.add_argument("ids", nargs="*", metavar="ID"), comp.worker_ids)
+    p.add_argument("--all", action="store_true", help="every worker with commits waiting")
+    p.add_argument("--batch", action="store_true",
+                   help="test all of a target's workers combined at once; bisect on failure")
+    comp.attach(p.add_argument("--into", metavar="BRANCH",
+                               help="land into BRANCH instead of each worker's base"),
+                comp.branches)
+    p.add_argument("--dry-run", action="store_true",
+                   help="show the queue and what conflicts; run no gate, move nothing")
+    _json(p)
+
+
+def _prune(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dry-run", action="store_true", help="say what would be removed")
+    comp.attach(p.add_argument("--older-than", metavar="DURATION",
+                               help="only workers created longer ago (30m, 12h, 7d, 2w)"),
+                comp.nothing)
+    _json(p)
+
+
+def _diff(p: argparse.ArgumentParser) -> None:
+    import argparse
+
+    _worker_id(p)
+    p.add_argument("options", nargs=argparse.REMAINDER, metavar="GIT-DIFF-OPTION",
+                   help="passed to git diff (--stat, --name-only, -w…)")
 
 
 def _conflicts(p: argparse.ArgumentParser) -> None:
@@ -225,6 +266,10 @@ _COMMANDS: dict[str, tuple[list[str], str, Callable[[argparse.ArgumentParser], N
     "prompt": ([], "print the prompt a worker's agent received", _worker_id),
     "review": ([], "run the review gate on a worker", _review),
     "merge": ([], "land a worker's branch in its base branch", _merge),
+    "sync": ([], "bring workers up to date with the branch they land in", _sync),
+    "land": ([], "merge queue: land workers whose combined result passes the gate", _land),
+    "diff": ([], "a worker's change against the branch it would land in", _diff),
+    "prune": ([], "remove every worker whose work has landed", _prune),
     "conflicts": ([], "forecast which workers' branches collide", _conflicts),
     "hooks": ([], "install or remove the git hooks that protect workers", _hooks),
     "doctor": ([], "check git, agents, tracker, gate, remote and settings", _json),
@@ -261,6 +306,7 @@ def _repo_if_any() -> Repo | None:
 
 
 def dispatch(args: argparse.Namespace) -> int:
+    from git_worker.errors import UsageError
     from git_worker.repo import Repo
 
     command = {"ls": "list", "remove": "rm"}.get(args.command, args.command)
@@ -292,15 +338,43 @@ def dispatch(args: argparse.Namespace) -> int:
     if command == "list":
         from git_worker.commands import list as list_cmd
 
-        return list_cmd.run(repo, as_json=args.json, show_all=args.all)
+        return list_cmd.run(repo, as_json=args.json, show_all=args.all, size=args.size)
     if command == "show":
         from git_worker.commands import show
 
         return show.run(repo, args.id, as_json=args.json, history=args.history)
     if command == "rm":
+        if args.merged:
+            if args.force or args.keep_branch:
+                raise UsageError("--merged removes only what is safe to remove: it takes "
+                                 "neither --force nor --keep-branch")
+            from git_worker.commands import prune
+
+            return prune.run(repo, ids=args.ids or None, older_than=None, dry_run=False,
+                             as_json=False)
+        if not args.ids:
+            raise UsageError("name the workers to remove (git worker rm ID…), or pass --merged")
         from git_worker.commands import rm
 
         return rm.run(repo, args.ids, force=args.force, keep_branch=args.keep_branch)
+    if command == "prune":
+        from git_worker.commands import prune
+
+        return prune.run(repo, older_than=args.older_than, dry_run=args.dry_run,
+                         as_json=args.json)
+    if command == "sync":
+        from git_worker.commands import sync
+
+        return sync.run(repo, _config(repo), args.ids, rebase=args.rebase, agent=args.agent)
+    if command == "land":
+        from git_worker.commands import land
+
+        return land.run(repo, _config(repo), args.ids, all_workers=args.all, batch=args.batch,
+                        into=args.into, dry_run=args.dry_run, as_json=args.json)
+    if command == "diff":
+        from git_worker.commands import diff
+
+        return diff.run(repo, args.id, args.options)
     if command == "fsck":
         from git_worker.commands import fsck
 

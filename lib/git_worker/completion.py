@@ -28,11 +28,13 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from typing import Any, NoReturn
 
-# Subcommands whose positionals are all worker ids: 1 = exactly one id, "+" = one or more.
+# Subcommands whose positionals are all worker ids (diff: then git diff's options, which
+# argcomplete answers): 1 = exactly one id, "+" = one or more, "*" = any number.
 # Must match build_parser(); tests/test_completion.py::test_fast_table_matches_the_parser.
 WORKER_ID_POSITIONALS: dict[str, int | str] = {
-    "show": 1, "rm": "+", "remove": "+", "review": 1, "merge": 1, "conflicts": "*",
-    "logs": 1, "attach": 1, "stop": "*", "prompt": 1,
+    "show": 1, "rm": "*", "remove": "*", "review": 1, "merge": 1, "conflicts": "*",
+    "logs": 1, "attach": 1, "stop": "*", "prompt": 1, "diff": 1,
+    "land": "*", "sync": "+",
 }
 
 # Candidates and typed text made of these need no quoting in any shell and contain none

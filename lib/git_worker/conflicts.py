@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from git_worker import git, merge, refnames, registry
+from git_worker.config import Config
 from git_worker.errors import WorkerError
 from git_worker.repo import Repo
 
@@ -33,6 +34,8 @@ class Candidate:
     merged: bool = False  # its tip is already in the target
     clean: bool = True  # against the target's current tip
     paths: list[str] = field(default_factory=list)
+    needs_into: str | None = None  # why `merge` needs --into (a tag or remote-only base)
+    refused: list[str] = field(default_factory=list)  # why `merge` would refuse it now
 
 
 @dataclass
@@ -66,7 +69,9 @@ class Forecast:
                 "order": [asdict(p) for p in self.plans]}
 
 
-def candidates(repo: Repo, ids: list[str]) -> list[Candidate]:
+def candidates(repo: Repo, ids: list[str], config: Config | None = None) -> list[Candidate]:
+    """Workers with commits waiting to land; with ``config``, each says whether `merge`
+    would refuse it now (review, running agent)."""
     found = []
     for item in registry.all_entries(repo):
         if isinstance(item, registry.Corrupt):
@@ -77,11 +82,15 @@ def candidates(repo: Repo, ids: list[str]) -> list[Candidate]:
         tip = repo.read_ref(r.branch)
         if tip is None or tip == r.base.get("oid"):
             continue  # no branch, or no commit of its own yet: nothing to land
+        needs_into = None
         try:
             target = merge.target_ref(repo, r, None)
-        except WorkerError:
+        except WorkerError as e:
             target = r.base.get("ref") or refnames.HEADS + r.base["name"]
-        found.append(Candidate(r.id, r.branch, tip, target, r.created_at))
+            needs_into = e.message
+        refused = merge.refusals(repo, config, r, tip) if config is not None else []
+        found.append(Candidate(r.id, r.branch, tip, target, r.created_at, needs_into=needs_into,
+                               refused=refused))
     unknown = [i for i in ids if i not in {c.id for c in found}]
     for i in unknown:
         entry = registry.get(repo, i)  # raises "no worker" for a typo
@@ -89,8 +98,8 @@ def candidates(repo: Repo, ids: list[str]) -> list[Candidate]:
     return found
 
 
-def forecast(repo: Repo, ids: list[str]) -> Forecast:
-    workers = candidates(repo, ids)
+def forecast(repo: Repo, ids: list[str], config: Config | None = None) -> Forecast:
+    workers = candidates(repo, ids, config)
     tips = {c.target: repo.read_ref(c.target) for c in workers}
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 2)) as pool:
         def against_target(c: Candidate) -> None:

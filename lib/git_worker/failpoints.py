@@ -3,7 +3,9 @@
 GIT_WORKER_FAILPOINTS=spawn.worktree:error,rm.branch:kill
   error → raise a WorkerError at that step (the transaction must roll back);
   kill  → SIGKILL this process at that step (fsck --repair must recover);
-  crash → raise an unexpected exception (the CLI must report a bug: exit 3).
+  crash → raise an unexpected exception (the CLI must report a bug: exit 3);
+  interrupt → send this process SIGINT (a ^C at that very step; not in ACTIONS: only
+              where a test says what it must do).
 Unset in normal use; checking it costs one dict lookup.
 """
 
@@ -35,6 +37,9 @@ def hit(step: str) -> None:
         name, _, action = item.strip().partition(":")
         if name != step:
             continue
+        if action == "interrupt":
+            os.kill(os.getpid(), signal.SIGINT)
+            return
         if action == "kill":
             os.kill(os.getpid(), signal.SIGKILL)
         if action == "crash":

@@ -91,3 +91,60 @@ def output(
     """stdout of a git command that must succeed, decoded, without the final newline."""
     proc = run(argv, cwd=cwd, env=env, timeout=timeout, input=input)
     return proc.stdout.decode(errors="surrogateescape").rstrip("\n")
+
+
+def interactive(argv: Sequence[str], *, cwd: str | None = None) -> int:
+    """Run ``git <argv>`` on the user's terminal (its pager, its colours); its exit code."""
+    try:
+        return subprocess.call(["git", *argv], cwd=cwd)
+    except FileNotFoundError as e:
+        raise WorkerError("git is not on PATH", hint="install git 2.39 or newer") from e
+
+
+# --- operations inside one worktree (sync) ----------------------------------------------
+# In the worktree itself: the index and the files are the point. A clean environment, so
+# that a GIT_DIR of the caller's never redirects them; the user's identity is kept.
+
+
+# The functions below that work in a linked worktree take ``admin``, the administrative dir
+# this repository registered for it: git is pointed there (--git-dir, --work-tree), never
+# at what the worktree's `.git` file names, which the agent may have replaced.
+
+def _pin(worktree: str, admin: str) -> list[str]:
+    return [f"--git-dir={admin}", f"--work-tree={worktree}"]
+
+
+def _in(worktree: str, admin: str, argv: Sequence[str],
+        action: str) -> subprocess.CompletedProcess[bytes]:
+    return run([*_pin(worktree, admin), *argv], cwd=worktree,
+               env=clean_env({"GIT_REFLOG_ACTION": action, "GIT_EDITOR": "true"}), check=False)
+
+
+def merge_in(worktree: str, admin: str, commit: str, message: str, action: str) -> bool:
+    """`git merge --no-edit COMMIT` in ``worktree``; False when it stopped (conflict)."""
+    proc = _in(worktree, admin,
+               ["merge", "--no-edit", "--no-stat", "--quiet", "-m", message, commit], action)
+    return proc.returncode == 0
+
+
+def rebase_in(worktree: str, admin: str, onto: str, action: str) -> bool:
+    """`git rebase ONTO` in ``worktree``; False when it stopped (conflict)."""
+    return _in(worktree, admin, ["rebase", "--quiet", onto], action).returncode == 0
+
+
+def abort_in(worktree: str, admin: str, operation: str) -> None:
+    """`git merge --abort` or `git rebase --abort`: back to before it started."""
+    run([*_pin(worktree, admin), operation, "--abort"], cwd=worktree, env=clean_env())
+
+
+def unmerged_paths(worktree: str, admin: str) -> list[str]:
+    """Paths with unresolved conflicts in ``worktree``'s index, each once."""
+    out = output([*_pin(worktree, admin), "diff", "--name-only", "--diff-filter=U", "-z"],
+                 cwd=worktree, env=clean_env())
+    return list(dict.fromkeys(p for p in out.split("\0") if p))
+
+
+def head_of(worktree: str, admin: str) -> str:
+    """The commit ``worktree``'s HEAD points to."""
+    return output([*_pin(worktree, admin), "rev-parse", "--verify", "HEAD"], cwd=worktree,
+                  env=clean_env())

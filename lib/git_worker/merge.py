@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from git_worker import failpoints, git, probe, processes, refnames, registry, review, worktrees
+from git_worker.base import landing_branch
 from git_worker.config import Config
 from git_worker.errors import GitCommandError, WorkerError
 from git_worker.registry import Record
@@ -113,7 +114,7 @@ def target_ref(repo: Repo, record: Record, into: str | None) -> str:
     if base_ref.startswith(refnames.HEADS):
         return base_ref
     if base_ref.startswith(refnames.REMOTES):
-        local = _local_branch_for(repo, base_ref)
+        local = landing_branch(repo, base_ref)
         if repo.read_ref(local) is None:
             short = refnames.short(base_ref)
             raise WorkerError(
@@ -125,18 +126,6 @@ def target_ref(repo: Repo, record: Record, into: str | None) -> str:
         return local
     raise WorkerError(f"the base {record.base['name']} is not a branch (a tag?): there is no "
                       f"branch to merge into", hint="name one with --into BRANCH")
-
-
-def _local_branch_for(repo: Repo, remote_ref: str) -> str:
-    """The local branch whose upstream is ``remote_ref``; else the one named alike."""
-    remote, _, branch = refnames.short(remote_ref).partition("/")
-    proc = git.run(["for-each-ref", "--format=%(refname)%00%(upstream)", refnames.HEADS],
-                   cwd=repo.common_dir, env=git.clean_env(), check=False)
-    for line in proc.stdout.decode(errors="surrogateescape").splitlines():
-        local, _, upstream = line.partition("\0")
-        if upstream == remote_ref:
-            return local
-    return refnames.HEADS + branch
 
 
 def refusals(repo: Repo, config: Config, record: Record, tip: str) -> list[str]:
@@ -163,13 +152,13 @@ def refusals(repo: Repo, config: Config, record: Record, tip: str) -> list[str]:
     if trouble and os.path.lexists(record.worktree):
         reasons.append(f"{trouble}, so what was reviewed there cannot be trusted "
                        "(git worker fsck explains the drift)")
-    if _still_working(repo, record):
+    if still_working(repo, record):
         reasons.append(f"its agent is still {record.state} and may commit more "
                        f"(git worker stop {record.id} first)")
     return reasons
 
 
-def _still_working(repo: Repo, record: Record) -> bool:
+def still_working(repo: Repo, record: Record) -> bool:
     """Whether the agent (or the spawn) may still change the branch; unknown counts as yes."""
     if record.state == "spawning":
         return True  # a dead spawn is fsck --repair's business, not a merge's
@@ -190,7 +179,7 @@ def land(repo: Repo, config: Config, worker_id: str, *, squash: bool, into: str 
                           hint="git worker fsck explains the drift")
     # A running agent may still commit: then "stop it" is the refusal that helps, and
     # "nothing to merge" is only final once nothing can add to the branch.
-    working = _still_working(repo, record)
+    working = still_working(repo, record)
     if not working:
         _refuse_if_nothing_of_its_own(repo, record, tip)
     target = target_ref(repo, record, into)
@@ -208,24 +197,11 @@ def land(repo: Repo, config: Config, worker_id: str, *, squash: bool, into: str 
             warnings.append(f"{len(dirty)} uncommitted file(s) in {record.worktree} are not "
                             "part of this merge")
 
-    with _merge_lock(repo):
+    with merge_lock(repo):
         landed = _land_locked(repo, record, target, tip, squash, warnings)
-
-    def change(r: Record) -> None:
-        r.state = "merged"
-        r.merge = {"into": target, "commit": landed.new, "tip": tip, "kind": landed.kind,
-                   "at": registry.now()}
-
     if landed.kind == ALREADY and record.state == "merged":
         return landed  # keep the record of the merge that did land it
-    # The target has moved: that is the commit point. If we stop here, the next
-    # `git worker merge ID` finds the work landed and records it (no second merge).
-    failpoints.hit("merge.record")
-    registry.update(repo, worker_id, change, f"merged into {refnames.short(target)} "
-                                             f"as {landed.new[:12]} ({landed.kind})")
-    if config.boolean("worker.closeOnMerge"):
-        landed.closed_issue = _close_issue(repo, config, worker_id,
-                                           f"merged as {landed.new}", landed.warnings)
+    record_merged(repo, config, record, tip, landed)
     return landed
 
 
@@ -248,8 +224,41 @@ def _refuse_if_nothing_of_its_own(repo: Repo, record: Record, tip: str) -> None:
     )
 
 
+def record_merged(repo: Repo, config: Config, record: Record, tip: str, landed: Landed) -> None:
+    """Record that ``tip`` of ``record`` has landed (and close its issue if so configured)."""
+    def change(r: Record) -> None:
+        r.state = "merged"
+        r.merge = {"into": landed.target, "commit": landed.new, "tip": tip,
+                   "kind": landed.kind, "at": registry.now()}
+
+    # The target has moved: that is the commit point. If we stop here, the next
+    # `git worker merge ID` finds the work landed and records it (no second merge).
+    failpoints.hit("merge.record")
+    registry.update(repo, record.id, change, f"merged into {refnames.short(landed.target)} "
+                                             f"as {landed.new[:12]} ({landed.kind})")
+    if config.boolean("worker.closeOnMerge"):
+        landed.closed_issue = _close_issue(repo, config, record.id,
+                                           f"merged as {landed.new}", landed.warnings)
+
+
+def work_landed(repo: Repo, record: Record, tip: str, target_tip: str) -> bool:
+    """Whether every change of the worker's branch is in ``target_tip`` already.
+
+    True when its tip is an ancestor (merged by git-worker or plain git, fast-forwarded),
+    and also when merging it would change nothing: the same tree change is there, as after
+    a squash merge or a cherry-pick. A branch with no commit of its own is not "landed":
+    there is nothing to recognise.
+    """
+    if tip == record.base.get("oid"):
+        return False
+    if is_ancestor(repo, tip, target_tip):
+        return True
+    merged = merge_trees(repo, target_tip, tip)
+    return merged.clean and merged.tree == repo.tree_of(target_tip)
+
+
 @contextlib.contextmanager
-def _merge_lock(repo: Repo) -> Iterator[None]:
+def merge_lock(repo: Repo) -> Iterator[None]:
     """One git-worker merge at a time per repository.
 
     The ref CAS alone keeps every update, but a merge into a checked-out branch passes
@@ -276,21 +285,28 @@ def _land_locked(repo: Repo, record: Record, target: str, tip: str, squash: bool
         before = record.merge or {}
         if is_ancestor(repo, tip, old) or (before.get("tip"), before.get("into")) == (tip, target):
             return Landed(worker_id, target, old, old, ALREADY, None, warnings=warnings)
-        new, kind = _result_commit(repo, record, target, old, tip, squash)
+        new, kind = result_commit(repo, record, target, old, tip, squash)
         failpoints.hit("merge.compute")  # the commit exists; nothing points to it yet
         if new == old:
             return Landed(worker_id, target, old, old, ALREADY, None, warnings=warnings)
-        holder = _checked_out_in(repo, target)
-        if holder is None:
-            moved = repo.update_ref(target, old, new, f"git worker merge {worker_id}: {kind}")
-        else:
-            moved = _fast_forward_in(repo, holder, target, old, new, worker_id)
+        moved, holder = move_target(repo, target, old, new, f"git worker merge {worker_id}: {kind}")
         if moved:
             return Landed(worker_id, target, old, new, kind, holder, warnings=warnings)
     raise WorkerError(f"{refnames.short(target)} keeps moving while merging; try again")
 
 
-def _result_commit(repo: Repo, record: Record, target: str, old: str, tip: str,
+def move_target(repo: Repo, target: str, old: str, new: str,
+                reason: str) -> tuple[bool, str | None]:
+    """Move ``target`` from ``old`` to ``new`` (a descendant of ``old``), compare-and-swap;
+    a worktree that has it checked out is updated as by `git merge --ff-only`. Returns
+    whether it moved (False: the target was no longer at ``old``) and that worktree."""
+    holder = _checked_out_in(repo, target)
+    if holder is None:
+        return repo.update_ref(target, old, new, reason), None
+    return _fast_forward_in(repo, holder, target, old, new, reason), holder
+
+
+def result_commit(repo: Repo, record: Record, target: str, old: str, tip: str,
                    squash: bool) -> tuple[str, str]:
     if not squash and is_ancestor(repo, old, tip):
         return tip, FAST_FORWARD
@@ -298,8 +314,7 @@ def _result_commit(repo: Repo, record: Record, target: str, old: str, tip: str,
     if not merged.clean:
         raise Conflict(record, target, merged)
     branch, into = refnames.short(record.branch), refnames.short(target)
-    if squash and merged.tree == git.output(["rev-parse", f"{old}^{{tree}}"],
-                                            cwd=repo.common_dir, env=git.clean_env()):
+    if squash and merged.tree == repo.tree_of(old):
         return old, ALREADY  # every change is in the target already: no empty commit
     if squash:
         title = record.task.get("title")
@@ -370,18 +385,16 @@ _WORLD_REFUSALS = ("Permission denied", "Read-only file system", "No space left 
 
 
 def _fast_forward_in(repo: Repo, worktree: str, target: str, old: str, new: str,
-                     worker_id: str) -> bool:
+                     reason: str) -> bool:
     """Move ``target`` (checked out in ``worktree``) from ``old`` to ``new`` with git's own
     fast-forward, updating that worktree's files. False when the target moved meanwhile."""
-    env = git.clean_env({"GIT_REFLOG_ACTION": f"git worker merge {worker_id}"})
+    env = git.clean_env({"GIT_REFLOG_ACTION": reason})
     # A linked worktree (a worker's, say) through the admin dir registered for it, never
     # what its `.git` names: an agent may have made that a repository of its own.
     admin = worktrees.find_admin_dir(repo, worktree)
     pin = [f"--git-dir={admin}", f"--work-tree={worktree}"] if admin else []
-    changed = git.run([*pin, "status", "--porcelain", "-z", "--untracked-files=no"],
-                      cwd=worktree, env=env).stdout
-    if changed:
-        paths = [p[3:] for p in changed.decode(errors="replace").split("\0") if len(p) > 3]
+    paths = worktrees.changed_tracked(repo, worktree)
+    if paths:
         shown = ", ".join(paths[:5]) + (", …" if len(paths) > 5 else "")
         raise WorkerError(
             f"{refnames.short(target)} is checked out in {worktree}, which has uncommitted "

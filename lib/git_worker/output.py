@@ -152,3 +152,14 @@ class Progress:
         self.clear()
         self.stream.write(text + "\n")
         self.stream.flush()
+
+
+def size(n: int) -> str:
+    """Bytes for humans, as du -h would say: 0 B, 812 KiB, 1.4 GiB."""
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit in ("B", "KiB") or value >= 10 else \
+                f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")

@@ -23,7 +23,7 @@ class Observed:
         self.state = state  # the live state: the record's, corrected by the runtime files
         self.exit_code = exit_code
         self.problems: list[str] = []
-        self.behind: int | None = None  # commits the base gained since the worker started
+        self.behind: int | None = None  # commits its landing target gained since its base
 
 
 class Reality:
@@ -33,6 +33,7 @@ class Reality:
         self.repo = repo
         self.refs = refs
         self._behind: dict[tuple[str, str], int | None] = {}
+        self._upstreams: dict[str, str] | None = None
 
     PREFIXES = (refnames.HEADS, refnames.REMOTES, refnames.TAGS)
 
@@ -43,6 +44,18 @@ class Reality:
 
     def ref(self, name: str) -> str | None:
         return self.refs.get(name) or None
+
+    def landing_ref(self, base_ref: str) -> str:
+        """Where work from ``base_ref`` lands: a remote-tracking base lands in its local
+        branch (when there is one); any other base is its own target."""
+        if not base_ref.startswith(refnames.REMOTES):
+            return base_ref
+        from git_worker.base import landing_branch
+
+        if self._upstreams is None:  # one for-each-ref, only when a base is remote
+            self._upstreams = self.repo.upstreams()
+        local = landing_branch(self.repo, base_ref, self._upstreams)
+        return local if self.ref(local) else base_ref
 
     def behind(self, tip: str, since: str) -> int | None:
         key = (tip, since)
@@ -99,7 +112,9 @@ def observe(reality: Reality, record: Record) -> Observed:
     if record.state != "spawning":
         problems.extend(_worktree_problems(repo, record))
 
-    base_tip = reality.ref(record.base.get("ref") or "")
+    # Behind what the work will land in (local main, with today's merges), not behind
+    # origin/main: that is what a merge or a sync would bring in.
+    base_tip = reality.ref(reality.landing_ref(record.base.get("ref") or ""))
     if base_tip:
         seen.behind = reality.behind(base_tip, record.base["oid"])
     return seen

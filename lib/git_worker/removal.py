@@ -179,13 +179,34 @@ def what_would_be_lost(repo: Repo, record: Record, tip: str | None, *,
             reasons.append(Loss(
                 f"{len(dirty)} modified or untracked file(s) in its worktree ({shown})",
                 f"commit, stash (git stash -u) or delete them in {record.worktree}"))
-    if tip is not None and not keep_branch and record.state != "merged":
+    # A merged worker's branch may have moved on since (its agent went on committing).
+    merged_tip = (record.merge or {}).get("tip") if record.state == "merged" else None
+    if tip is not None and not keep_branch and tip != merged_tip:
         base_tip = repo.read_ref(record.base.get("ref") or "") or record.base["oid"]
         ahead = repo.count_commits(tip, base_tip, record.base["oid"])
-        if ahead:
+        if ahead and not landed(repo, record, tip):
             reasons.append(Loss(
                 f"branch {refnames.short(record.branch)} has {ahead} commit(s) "
                 f"not in {record.base['name']}",
                 f"land them (git worker merge {record.id}) or keep the branch with "
                 f"--keep-branch"))
     return reasons
+
+
+def landed(repo: Repo, record: Record, tip: str) -> str | None:
+    """The branch (refs/heads/…) that holds every change of the worker's branch — merged by
+    git-worker, by plain git, or squash-merged — or None."""
+    from git_worker import merge
+
+    targets = []
+    if record.merge and record.merge.get("into"):
+        targets.append(str(record.merge["into"]))
+    try:
+        targets.append(merge.target_ref(repo, record, None))
+    except WorkerError:
+        pass  # a tag or remote-only base: nothing it would land in by itself
+    for target in dict.fromkeys(targets):
+        target_tip = repo.read_ref(target)
+        if target_tip is not None and merge.work_landed(repo, record, tip, target_tip):
+            return target
+    return None

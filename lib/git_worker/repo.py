@@ -186,6 +186,18 @@ class Repo:
                 table[line[len("warning: ignoring broken ref ") :]] = ""
         return table
 
+    def upstreams(self) -> dict[str, str]:
+        """Each local branch that has an upstream → that upstream (refs/remotes/…)."""
+        out = git.output(["for-each-ref", "--format=%(refname)%00%(upstream)", "refs/heads/"],
+                         cwd=self.common_dir, env=git.clean_env())
+        pairs = (line.partition("\0") for line in out.splitlines())
+        return {local: upstream for local, _, upstream in pairs if upstream}
+
+    def add_detached_worktree(self, path: str, commit: str) -> None:
+        """`git worktree add --detach`: a checkout of ``commit`` on no branch."""
+        git.run(["worktree", "add", "--detach", "--quiet", path, commit],
+                cwd=self.common_dir, env=git.clean_env())
+
     def object_types(self, oids: Sequence[str]) -> list[str]:
         """'commit', 'blob', … or 'missing' for each OID (git cat-file --batch-check)."""
         out = git.output(["cat-file", "--batch-check=%(objecttype)"], cwd=self.common_dir,
@@ -280,6 +292,10 @@ class Repo:
         if not isinstance(obj, Commit):
             raise WorkerError(f"{oid} is a {obj.type_name.decode()}, not a commit")
         return obj
+
+    def tree_of(self, commit: str) -> str:
+        """The OID of ``commit``'s tree."""
+        return str(self.commit(commit).tree.decode())
 
     def peel_to_commit(self, oid: str) -> str:
         from dulwich.objects import Tag

@@ -200,10 +200,46 @@ def _kill_group(child: subprocess.Popen[bytes]) -> None:
         pass  # it has just ended
 
 
-def _record(repo: Repo, worker_id: str, outcome: Outcome) -> None:
+def run_on(repo: Repo, config: Config, record: Record, *, checkout: str, commit: str,
+           target: str, target_oid: str, landing: list[str], log_path: str) -> int | None:
+    """Run the gate on a result that is not the worker's branch (land's combined result,
+    checked out at ``checkout``); records nothing. Its exit code, or None if it ran out
+    of time. Raises the setup guidance when the gate is missing."""
+    argv = gate_argv(config)
+    program = locate(argv, repo.main_worktree)
+    if program is None:
+        raise missing_gate_error(argv)
+    env = clean_env({
+        "GIT_WORKER_ID": record.id,
+        "GIT_WORKER_BRANCH": record.branch,
+        "GIT_WORKER_BASE": target,
+        "GIT_WORKER_BASE_OID": target_oid,
+        "GIT_WORKER_COMMIT": commit,
+        "GIT_WORKER_WORKTREE": checkout,
+        "GIT_WORKER_LANDING": " ".join(landing),
+    })
+    timeout = config.seconds("worker.reviewTimeout", DEFAULT_TIMEOUT)
+    with open(log_path, "ab") as log:
+        log.write(f"$ {' '.join(argv)}  # {' + '.join(landing)} at {commit[:12]}\n".encode())
+        log.flush()
+        code = _run([program, *argv[1:]], checkout, env, log, None, timeout)
+        log.write(f"[exit {code}]\n".encode() if code is not None else
+                  f"[stopped: still running after {timeout:g} s]\n".encode())
+    return code
+
+
+def record(repo: Repo, worker_id: str, outcome: Outcome, event: str | None = None,
+           **extra: object) -> None:
+    """Record a review's outcome (``extra`` fields go into `review`)."""
+    _record(repo, worker_id, outcome, event, extra)
+
+
+def _record(repo: Repo, worker_id: str, outcome: Outcome, event: str | None = None,
+            extra: dict[str, object] | None = None) -> None:
     def change(r: Record) -> None:
-        r.review = {**(r.review or {}), "status": outcome.status, "at": registry.now(),
-                    "commit": outcome.commit, "exit_code": outcome.exit_code}
+        earlier = {k: v for k, v in (r.review or {}).items() if k != "combined_with"}
+        r.review = {**earlier, "status": outcome.status, "at": registry.now(),
+                    "commit": outcome.commit, "exit_code": outcome.exit_code, **(extra or {})}
         if r.state not in _SETTLED:
             return  # an agent still at work keeps its live state
         if outcome.status == PASSED:
@@ -212,7 +248,7 @@ def _record(repo: Repo, worker_id: str, outcome: Outcome) -> None:
             r.state = "ready" if r.exit_code is None else ("exited" if r.exit_code == 0
                                                            else "failed")
 
-    registry.update(repo, worker_id, change, f"review: {outcome.status}")
+    registry.update(repo, worker_id, change, event or f"review: {outcome.status}")
 
 
 def required(config: Config, record: Record) -> bool:

@@ -186,6 +186,16 @@ def dirty_paths(repo: Repo, path: str) -> list[str]:
     return [item[3:] for item in out.split("\0") if len(item) > 3 and item[2] == " "]
 
 
+def changed_tracked(repo: Repo, path: str) -> list[str]:
+    """Tracked paths with uncommitted changes (staged or not) in the worktree at ``path``
+    (a linked one through the admin dir registered for it, as dirty_paths)."""
+    admin = find_admin_dir(repo, path)
+    pin = [f"--git-dir={admin}", f"--work-tree={path}"] if admin else []
+    out = git.run([*pin, "status", "--porcelain", "-z", "--untracked-files=no"], cwd=path,
+                  env=git.clean_env()).stdout.decode(errors="replace")
+    return [p[3:] for p in out.split("\0") if len(p) > 3]
+
+
 def remove(repo: Repo, path: str, *, force: bool) -> None:
     """Remove a worktree the way `git worktree remove` does (it refuses a dirty one).
 

@@ -13,8 +13,8 @@ def _paths(paths: list[str], limit: int = 4) -> str:
 
 
 def run(repo: Repo, config: Config, *, ids: list[str], as_json: bool) -> int:
-    del config  # the forecast needs no settings beyond what each record holds
-    fc = conflicts.forecast(repo, list(dict.fromkeys(ids)))
+    # config: the review rules, so that only commands that would succeed are suggested.
+    fc = conflicts.forecast(repo, list(dict.fromkeys(ids)), config)
     if as_json:
         output.print_json(fc.as_json())
         return 0
@@ -45,15 +45,32 @@ def run(repo: Repo, config: Config, *, ids: list[str], as_json: bool) -> int:
         if rest:
             print(f"({rest} other pair(s) merge cleanly)")
 
+    by_id = {c.id: c for c in fc.workers}
     for plan in fc.plans:
         into = refnames.short(plan.target)
-        print(f"\nsuggested order into {into}:")
+        branch = plan.target.startswith(refnames.HEADS)
+        print(f"\nsuggested order into {into}:" if branch else
+              f"\nsuggested order onto {into} (not a local branch: name the branch to land "
+              "in with --into BRANCH):")
+        ready = []
         for n, wid in enumerate(plan.merge, 1):
-            print(f"  {n}. git worker merge {wid}")
+            found = by_id.get(wid)
+            if found is not None and found.refused:
+                print(f"  {n}. {wid}: merge would refuse it now: {'; '.join(found.refused)}")
+            elif found is not None and found.needs_into:
+                print(f"  {n}. git worker merge {wid} --into BRANCH  ({found.needs_into})")
+            else:
+                print(f"  {n}. git worker merge {wid}")
+                ready.append(wid)
+        if branch and len(ready) > 1:
+            print(f"  (or all at once, each gated as it will land: "
+                  f"git worker land {' '.join(ready)})")
         for later in plan.then:
             after = ", ".join(later["after"]) or "the ones above"
             print(f"  then {later['id']}: collides with {after} in {_paths(later['paths'])}; "
-                  f"after those land, bring it up to date (git merge {into} in its worktree)")
+                  f"after those land, bring it up to date: git worker sync {later['id']} "
+                  "--agent")
         for wid in plan.blocked:
-            print(f"  {wid} already conflicts with {into}: bring it up to date first")
+            print(f"  {wid} already conflicts with {into}: bring it up to date first: "
+                  f"git worker sync {wid} --agent")
     return 0

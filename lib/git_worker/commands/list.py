@@ -35,10 +35,15 @@ def collect(repo: Repo) -> list[dict[str, Any]]:
     return rows
 
 
-def run(repo: Repo, *, as_json: bool, show_all: bool) -> int:
+def run(repo: Repo, *, as_json: bool, show_all: bool, size: bool = False) -> int:
     rows = collect(repo)
     if not show_all:
         rows = [r for r in rows if r["state"] != "merged" or r["problems"]]
+    if size:  # walks every worktree: only on request
+        from git_worker.prune import disk_usage
+
+        for r in rows:
+            r["size"] = disk_usage(r["worktree"]) if r.get("worktree") else None
     if as_json:
         output.print_json(rows)
         return 0
@@ -48,7 +53,8 @@ def run(repo: Repo, *, as_json: bool, show_all: bool) -> int:
     table = []
     for r in rows:
         if r["state"] == "corrupt":
-            table.append([output.visible(r["id"]), "corrupt", "?", "?", "?", "?", "?", "?", "?"])
+            table.append([output.visible(r["id"]), "corrupt", "?", "?", "?", "?", "?", "?", "?"]
+                         + (["?"] if size else []))
             continue
         coded = r["state"] in ("failed", "stopped") and r["exit_code"] is not None
         state = r["state"] + (f" ({r['exit_code']})" if coded else "")
@@ -58,9 +64,10 @@ def run(repo: Repo, *, as_json: bool, show_all: bool) -> int:
         table.append([v(r["id"]), _colour(v(state)), v(refnames.short(r["branch"])),
                       v(r["base"]["name"]) + behind, "?" if r["ahead"] is None else str(r["ahead"]),
                       _verdict(r["verdict"]), v(r["agent"] or "-"),
-                      output.age(r["created_at"]), v(output.relpath(r["worktree"]))])
+                      output.age(r["created_at"]), v(output.relpath(r["worktree"]))]
+                     + ([output.size(r["size"] or 0)] if size else []))
     text = output.table(["ID", "STATE", "BRANCH", "BASE", "AHEAD", "REVIEW", "AGENT", "AGE",
-                         "PATH"], table)
+                         "PATH"] + (["SIZE"] if size else []), table)
     lines = text.split("\n")
     print(output.paint(lines[0], "bold"))
     for line, r in zip(lines[1:], rows, strict=True):
