@@ -60,6 +60,7 @@ class Context:
     runtime_dir: str  # <git-common-dir>/workers/<id>
     common_dir: str
     worktree: str
+    env: dict[str, str] = field(default_factory=dict)  # the worker's leases (leases.py)
 
 
 def custom_names(config: Config) -> list[str]:
@@ -91,7 +92,7 @@ def invocation(config: Config, name: str, *, model: str | None, ctx: Context) ->
     script); the adapter's flags still follow it.
     """
     prompt_file = os.path.join(ctx.runtime_dir, "prompt.md")
-    env = {"GIT_WORKER_PROMPT_FILE": prompt_file}
+    env = {**ctx.env, "GIT_WORKER_PROMPT_FILE": prompt_file}
     excluded = None
     extra = config.words(f"worker.agent.{name}.args") or []
     command = config.words(f"worker.agent.{name}.command")

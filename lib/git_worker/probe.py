@@ -14,6 +14,11 @@ from git_worker.errors import WorkerError
 from git_worker.registry import Record
 from git_worker.repo import Repo
 
+# typing only for annotations: importing leases costs list its imports when no worker has one.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from git_worker.leases import Listeners
+
 
 class Observed:
     """What one probe found (a plain class: see Repo for why list has no dataclasses)."""
@@ -32,6 +37,16 @@ class Reality:
         self.repo = repo
         self.refs = refs
         self._behind: dict[tuple[str, str], int | None] = {}
+        self._listeners: Listeners | None = None
+
+    @property
+    def listeners(self) -> Listeners:
+        """This machine's TCP listeners, read on first use (see leases.Listeners)."""
+        if self._listeners is None:
+            from git_worker.leases import Listeners
+
+            self._listeners = Listeners()
+        return self._listeners
 
     PREFIXES = (refnames.HEADS, refnames.REMOTES, refnames.TAGS)
 
@@ -97,6 +112,9 @@ def observe(reality: Reality, record: Record) -> Observed:
         problems.append(f"branch {refnames.short(record.branch)} is missing")
     if record.state != "spawning":
         problems.extend(_worktree_problems(record))
+
+    if (record.leases or {}).get("ports") and record.host == processes.hostname():
+        problems.extend(reality.listeners.problems(repo.common_dir, record))
 
     base_tip = reality.ref(record.base.get("ref") or "")
     if base_tip:

@@ -12,14 +12,17 @@ from __future__ import annotations
 import os
 from functools import partial
 
-from git_worker import failpoints, processes, recovery, refnames, registry, worktrees
+from git_worker import failpoints, leases, processes, recovery, refnames, registry, worktrees
+from git_worker.config import Config
 from git_worker.errors import WorkerError
 from git_worker.registry import Entry, Record
 from git_worker.repo import Repo, append_reflog
 from git_worker.undo import UndoLog, transaction
 
 
-def remove(repo: Repo, worker_id: str, *, force: bool, keep_branch: bool) -> None:
+def remove(repo: Repo, worker_id: str, *, force: bool, keep_branch: bool,
+           config: Config | None = None) -> list[str]:
+    """Remove the worker; returns notes for the user (a teardown that failed under --force)."""
     entry = registry.get(repo, worker_id)
     record = entry.record
     _refuse_if_busy(record)
@@ -31,8 +34,12 @@ def remove(repo: Repo, worker_id: str, *, force: bool, keep_branch: bool) -> Non
             hint="commit or stash what you want to keep (or git worker merge it), "
                  "keep the branch with --keep-branch, or pass --force to discard it",
         )
+    config = config or Config.load(cwd=repo.main_worktree if os.path.isdir(repo.main_worktree)
+                                   else None)
+    notes = leases.teardown(repo, config, record, force=force)  # refuses before anything goes
     with transaction() as undo:
         _remove(repo, entry, tip, force=force, keep_branch=keep_branch, undo=undo)
+    return notes
 
 
 def _remove(repo: Repo, entry: Entry, tip: str | None, *, force: bool, keep_branch: bool,
@@ -80,6 +87,7 @@ def _remove(repo: Repo, entry: Entry, tip: str | None, *, force: bool, keep_bran
     # The commit point: once the record is gone, the removal is done.
     if not registry.forget(repo, record.id, marked.oid):
         raise WorkerError(f"'{record.id}' changed while being removed; try again")
+    leases.release_quietly(repo.common_dir, record)
 
 
 def _refuse_if_busy(record: Record) -> None:

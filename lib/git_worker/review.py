@@ -21,7 +21,7 @@ import threading
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from git_worker import registry
+from git_worker import leases, registry
 from git_worker.config import Config
 from git_worker.errors import WorkerError
 from git_worker.git import clean_env
@@ -113,6 +113,7 @@ def run_gate(repo: Repo, config: Config, worker_id: str, *, echo: BinaryIO | Non
         "GIT_WORKER_BASE_OID": record.base["oid"],
         "GIT_WORKER_COMMIT": tip or "",
         "GIT_WORKER_WORKTREE": record.worktree,
+        **leases.environment(config, record),
     })
     timeout = config.seconds("worker.reviewTimeout", DEFAULT_TIMEOUT)
     with open(log_path, "wb") as log:

@@ -13,11 +13,13 @@ def run(repo: Repo, ids: list[str], *, force: bool, keep_branch: bool) -> int:
     failed = 0
     for worker_id in dict.fromkeys(ids):
         try:
-            removal.remove(repo, worker_id, force=force, keep_branch=keep_branch)
+            notes = removal.remove(repo, worker_id, force=force, keep_branch=keep_branch)
         except WorkerError as e:
             print(f"error: {worker_id}: {e}", file=sys.stderr)
             failed += 1
             continue
+        for note in notes:
+            print(f"warning: {worker_id}: {note}", file=sys.stderr)
         print(f"removed {worker_id}" + (" (branch kept)" if keep_branch else ""))
     if failed < len(set(ids)):
         lifecycle.start_queued(repo)  # a removed worker may have held a worker.maxConcurrent slot

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from git_worker import output, probe, registry, review
+from git_worker import leases, output, probe, registry, review
 from git_worker.repo import Repo
 
 
@@ -42,6 +42,8 @@ def run(repo: Repo, worker_id: str, *, as_json: bool, history: bool) -> int:
     if r.base.get("fetch_error"):
         fields.append(("fetch error", r.base["fetch_error"]))
     fields.append(("review", review.describe(r.review or {})))
+    if r.leases:
+        fields.append(("leases", leases.describe(r)))
     if r.merge:
         fields.append(("merged", f"into {r.merge['into'].removeprefix('refs/heads/')} as "
                                  f"{r.merge['commit'][:12]} ({r.merge['kind']})"))
