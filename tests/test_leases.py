@@ -192,20 +192,48 @@ def test_leases_of_a_killed_spawn_come_back_with_fsck_repair(sandbox: Sandbox,
 def test_a_lease_proven_stale_is_reclaimed_by_the_next_lease(sandbox: Sandbox,
                                                              repo: GitRepo) -> None:
     """Stale: the repository is deleted, or its record is dropped behind git-worker's back,
-    or a namesake was spawned since (another created_at). Each is read from the registry."""
+    or a namesake was spawned since (another created_at). Each is read from the registry;
+    a record that cannot be read proves nothing, and its lease is kept."""
     repo.git("config", "worker.ports", "1")
     repo.git("config", "worker.portRange", "23300-23399")
     gone = GitRepo(sandbox, sandbox.root / "gone")
     gone.git("config", "worker.portRange", "23300-23399")
     gone.git("config", "worker.ports", "1")
     gone.ok("spawn", "x", "--no-launch")
-    repo.ok("spawn", "dropped", "--no-launch")
-    assert len(store(sandbox)) == 2
+    for worker_id in ("dropped", "namesake", "unreadable"):
+        repo.ok("spawn", worker_id, "--no-launch")
+    assert len(store(sandbox)) == 4
     shutil.rmtree(gone.path)
     repo.git("update-ref", "-d", "refs/workers/dropped")
+    rewrite(repo, "namesake", created_at="2001-01-01T00:00:00Z")
+    repo.git("update-ref", "refs/workers/unreadable",
+             repo.git("rev-parse", "refs/workers/unreadable^{tree}"))
     repo.ok("spawn", "new", "--no-launch")
-    assert [h["worker"] for h in store(sandbox)] == ["new"]
+    assert [h["worker"] for h in store(sandbox)] == ["unreadable", "new"]
     assert repo.record("new")["leases"] == {"ports": [23300], "slot": 1}
+
+
+def test_an_unreadable_store_fails_the_spawn_clearly(sandbox: Sandbox, repo: GitRepo) -> None:
+    path = sandbox.home / ".local" / "state" / "git-worker" / "leases.json"
+    path.parent.mkdir(parents=True)
+    path.write_text("{not json")
+    before = repo.snapshot()
+    r = repo.worker("spawn", "w1", "--no-launch")
+    assert r.code == 1
+    assert f"error: w1: the lease store {path} is unreadable" in r.err
+    assert "hint: look at it; deleting it forgets every lease" in r.err
+    assert repo.snapshot() == before and path.read_text() == "{not json"
+
+
+def rewrite(repo: GitRepo, worker_id: str, **fields: Any) -> None:
+    """Replace a worker's record, behind git-worker's back, with ``fields`` changed."""
+    data = repo.record(worker_id) | fields
+    blob = repo.sandbox.run("git", "hash-object", "-w", "--stdin", cwd=repo.path,
+                            input=json.dumps(data)).out.strip()
+    tree = repo.sandbox.run("git", "mktree", cwd=repo.path,
+                            input=f"100644 blob {blob}\tworker.json\n").out.strip()
+    commit = repo.git("commit-tree", tree, "-m", "edited")
+    repo.git("update-ref", f"refs/workers/{worker_id}", commit)
 
 
 def test_setup_writes_env_from_the_variables_and_the_agent_sees_the_same(
@@ -367,12 +395,6 @@ def test_a_forged_leases_field_gives_no_values(sandbox: Sandbox, repo: GitRepo,
                     "/nonexistent", leases=forged)
     assert leases.environment(Config([]), record) == {}
     repo.ok("spawn", "w1", "--no-launch")
-    data = repo.record("w1") | {"leases": forged}
-    blob = repo.sandbox.run("git", "hash-object", "-w", "--stdin", cwd=repo.path,
-                            input=json.dumps(data)).out.strip()
-    tree = repo.sandbox.run("git", "mktree", cwd=repo.path,
-                            input=f"100644 blob {blob}\tworker.json\n").out.strip()
-    commit = repo.git("commit-tree", tree, "-m", "forged")
-    repo.git("update-ref", "refs/workers/w1", commit)
+    rewrite(repo, "w1", leases=forged)
     assert repo.show("w1")["leases"] == forged
     assert json.loads(repo.ok("list", "--json").out)[0]["problems"] == []
