@@ -398,3 +398,19 @@ def test_a_forged_leases_field_gives_no_values(sandbox: Sandbox, repo: GitRepo,
     rewrite(repo, "w1", leases=forged)
     assert repo.show("w1")["leases"] == forged
     assert json.loads(repo.ok("list", "--json").out)[0]["problems"] == []
+
+
+def test_rm_force_goes_on_when_the_teardown_cannot_even_start(sandbox: Sandbox,
+                                                             repo: GitRepo) -> None:
+    repo.git("config", "--add", "worker.teardown", "sh -c 'echo ran > ../torn'")
+    repo.ok("spawn", "w1", "--no-launch")
+    repo.git("config", "worker.env.db", "app_{slto}")  # broken after the spawn
+    r = repo.worker("rm", "w1")
+    assert r.code == 1 and "bad value 'app_{slto}' for worker.env.db" in r.err
+    assert "refs/workers/w1" in repo.refs()
+    r = repo.worker("rm", "--force", "w1")
+    assert r.code == 0, r.err
+    assert "warning: w1: worker.teardown did not run (bad value 'app_{slto}' for " \
+           "worker.env.db" in r.err and "removing it anyway (--force)" in r.err
+    assert "refs/workers/w1" not in repo.refs() and store(sandbox) == []
+    assert not (repo.workers_dir / "torn").exists()

@@ -410,15 +410,22 @@ def _write(path: str, held: list[Held]) -> None:
 def teardown(repo: Repo, config: Config, record: Record, *, force: bool) -> list[str]:
     """Run `worker.teardown` for ``record`` before it is removed: in its worktree (the
     main worktree if it is gone), with the worker's environment. A failing command raises,
-    unless ``force``: then the rest still run, and the failures come back as notes."""
+    unless ``force``: then the rest still run, and the failures come back as notes.
+    (It runs before the removal: a removal that fails later, e.g. a branch that moved,
+    leaves a worker whose teardown has run; `rm` runs it again next time.)"""
     commands = config.values("worker.teardown")
     if not commands:
         return []
     cwd = record.worktree if os.path.isdir(record.worktree) else repo.main_worktree
+    try:
+        leased = environment(config, record)
+    except WorkerError as e:  # a worker.env template: its message names the setting
+        if not force:
+            raise
+        return [f"worker.teardown did not run ({e.message}); removing it anyway (--force)"]
     env = clean_env({"GIT_WORKER_ID": record.id, "GIT_WORKER_BRANCH": record.branch,
                      "GIT_WORKER_WORKTREE": record.worktree,
-                     "GIT_WORKER_BASE": str(record.base.get("name"))}
-                    | environment(config, record))
+                     "GIT_WORKER_BASE": str(record.base.get("name"))} | leased)
     runtime = registry.runtime_dir(repo, record.id)
     os.makedirs(runtime, exist_ok=True)
     log_path = os.path.join(runtime, TEARDOWN_LOG)
