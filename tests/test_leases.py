@@ -51,6 +51,7 @@ def listener() -> Iterator[socket.socket]:
         s.close()
 
 
+@pytest.mark.race
 def test_twenty_parallel_spawns_get_forty_distinct_free_ports(sandbox: Sandbox,
                                                               repo: GitRepo) -> None:
     repo.git("config", "worker.ports", "2")
