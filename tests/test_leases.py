@@ -96,7 +96,7 @@ def test_a_port_another_process_holds_is_never_leased(sandbox: Sandbox, repo: Gi
     assert r.code == 1
     assert f"no 1 free port(s) in worker.portRange {taken}-{taken}" in r.err
     assert "1 in use by other processes" in r.err
-    assert "git config worker.portRange" in r.err
+    assert "widen the range: git config worker.portRange LOW-HIGH" in r.err
     assert repo.snapshot() == before and store(sandbox) == leases_before
 
 

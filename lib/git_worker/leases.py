@@ -48,7 +48,6 @@ STORE_DIR = "git-worker"  # under $XDG_STATE_HOME
 STORE_FILE = "leases.json"
 LOCK_FILE = "leases.lock"
 TEARDOWN_LOG = "teardown.log"  # in the worker's runtime dir
-DEFAULT_PORT_RANGE = "20000-29999"  # below Linux's ephemeral ports (32768-60999)
 ENV_PREFIX = "worker.env."
 _STORE_VERSION = 1
 _TEMPLATE = re.compile(r"\{\{|\}\}|\{([A-Za-z0-9_]*)\}|[{}]")
@@ -70,8 +69,7 @@ class Held:
                 "created_at": self.created_at, "ports": self.ports, "slot": self.slot}
 
     def describe(self) -> str:
-        ports = " ".join(map(str, self.ports))
-        return f"slot {self.slot}" + (f", ports {ports}" if ports else "")
+        return _describe(self.slot, self.ports)
 
     def is_of(self, common_dir: str, record: Record) -> bool:
         return (self.repository, self.worker, self.created_at) == (
@@ -88,7 +86,12 @@ def port_count(config: Config) -> int:
 
 
 def port_range(config: Config) -> tuple[int, int]:
-    raw = config.raw("worker.portRange") or DEFAULT_PORT_RANGE
+    """worker.portRange; its default (config.SETTINGS) is below Linux's ephemeral ports
+    (32768-60999), which the kernel hands out to outgoing connections."""
+    from git_worker.config import known
+
+    default = known("worker.portRange")
+    raw = config.raw("worker.portRange") or (default.default if default else None) or ""
     found = re.fullmatch(r"\s*(\d{1,5})\s*-\s*(\d{1,5})\s*", raw)
     low, high = (int(found[1]), int(found[2])) if found else (0, 0)
     if not 1 <= low <= high <= 65535:
@@ -148,9 +151,12 @@ def environment(config: Config, record: Record) -> dict[str, str]:
 
 def describe(record: Record) -> str:
     """What a record holds, for people: "slot 3, ports 20004 20005"."""
-    slot = (record.leases or {}).get("slot")
-    ports = " ".join(map(str, leased_ports(record)))
-    return f"slot {slot}" + (f", ports {ports}" if ports else "")
+    return _describe((record.leases or {}).get("slot"), leased_ports(record))
+
+
+def _describe(slot: object, ports: list[int]) -> str:
+    shown = " ".join(map(str, ports))
+    return f"slot {slot}" + (f", ports {shown}" if shown else "")
 
 
 def leased_ports(record: Record) -> list[int]:
@@ -271,28 +277,31 @@ def gone(common_dir: str) -> list[Held]:
         return []
     here = os.path.realpath(common_dir)
     with _store() as held:
-        return [h for h in held if h.repository == here and _is_gone(h)]
+        return [h for h in held if h.repository == here and _is_gone(h, {})]
 
 
 def give_back(lease: Held) -> list[str]:
     """Drop ``lease`` from the store if its worker is still gone (checked again, locked)."""
     with _store() as held:
-        still = [h for h in held if h.as_dict() == lease.as_dict() and _is_gone(h)]
+        still = [h for h in held if h.as_dict() == lease.as_dict() and _is_gone(h, {})]
         held[:] = [h for h in held if h not in still]
     return [f"gave back {lease.describe()}"] if still else []
 
 
 def _drop_gone(held: list[Held]) -> None:
-    held[:] = [h for h in held if not _is_gone(h)]
+    opened: dict[str, Repo] = {}  # one per repository: its pack indexes are read once
+    held[:] = [h for h in held if not _is_gone(h, opened)]
 
 
-def _is_gone(lease: Held) -> bool:
+def _is_gone(lease: Held, opened: dict[str, Repo]) -> bool:
     """Proven by the lease's repository: its worker no longer exists."""
-    if not os.path.isdir(lease.repository):
+    path = lease.repository
+    if not os.path.isdir(path):
         return True  # the repository itself was deleted
     try:
-        other = Repo(lease.repository, lease.repository, lease.repository, None)
-        found = registry.read_direct(other, lease.worker)
+        if path not in opened:
+            opened[path] = Repo(path, path, path, None)
+        found = registry.read_direct(opened[path], lease.worker)
     except (WorkerError, OSError, ValueError, KeyError):
         return False  # can't tell: keep it
     if found is None:
@@ -321,7 +330,7 @@ def _free_ports(count: int, port_range: tuple[int, int], leased: set[int]) -> li
             f"{len(leased & set(range(low, high + 1)))} leased to other workers, "
             f"{busy} in use by other processes",
             hint="remove workers you no longer need (git worker rm ID), or widen the range: "
-                 "git config worker.portRange 20000-29999")
+                 "git config worker.portRange LOW-HIGH")
     return ports
 
 
