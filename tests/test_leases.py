@@ -415,3 +415,15 @@ def test_rm_force_goes_on_when_the_teardown_cannot_even_start(sandbox: Sandbox,
            "worker.env.db" in r.err and "removing it anyway (--force)" in r.err
     assert "refs/workers/w1" not in repo.refs() and store(sandbox) == []
     assert not (repo.workers_dir / "torn").exists()
+
+
+def test_a_store_that_cannot_be_made_fails_the_spawn_clearly(sandbox: Sandbox,
+                                                             repo: GitRepo) -> None:
+    blocker = sandbox.root / "state-is-a-file"
+    blocker.write_text("")
+    before = repo.snapshot()
+    r = repo.worker("spawn", "w1", "--no-launch", env={"XDG_STATE_HOME": str(blocker)})
+    assert r.code == 1, r.err
+    assert f"error: w1: cannot use the lease store {blocker}/git-worker: Not a directory" in r.err
+    assert "point XDG_STATE_HOME elsewhere" in r.err
+    assert repo.snapshot() == before

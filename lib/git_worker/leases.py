@@ -371,18 +371,29 @@ def _store() -> Iterator[list[Held]]:
         fd = os.open(os.path.join(directory, LOCK_FILE), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
                      0o600)
     except OSError as e:
-        raise WorkerError(f"cannot use the lease store {directory}: {e.strerror}",
-                          hint="make it writable, or point XDG_STATE_HOME elsewhere") from None
+        raise _unusable(directory, e) from None
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError as e:  # e.g. ENOLCK on a network file system without locks
+            raise _unusable(directory, e) from None
         path = os.path.join(directory, STORE_FILE)
         held = _read(path)
         before = [h.as_dict() for h in held]
         yield held
         if [h.as_dict() for h in held] != before:
-            _write(path, held)
+            try:
+                _write(path, held)
+            except OSError as e:  # e.g. a full disk: the store is as it was
+                raise _unusable(directory, e) from None
     finally:
         os.close(fd)  # and with it the lock
+
+
+def _unusable(directory: str, e: OSError) -> WorkerError:
+    return WorkerError(f"cannot use the lease store {directory}: {e.strerror or e}",
+                       hint="make it writable (and free some space), or point "
+                            "XDG_STATE_HOME elsewhere")
 
 
 def _read(path: str) -> list[Held]:
@@ -404,13 +415,19 @@ def _read(path: str) -> list[Held]:
 
 
 def _write(path: str, held: list[Held]) -> None:
+    """Replace the store whole (readers hold the lock, but a crash must not leave half)."""
     tmp = f"{path}.tmp{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump({"version": _STORE_VERSION, "leases": [h.as_dict() for h in held]}, f,
-                  indent=1)
-        f.write("\n")
-    os.replace(tmp, path)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump({"version": _STORE_VERSION, "leases": [h.as_dict() for h in held]}, f,
+                      indent=1)
+            f.write("\n")
+        os.replace(tmp, path)
+    except OSError:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 # --- teardown -------------------------------------------------------------------------
