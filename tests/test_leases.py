@@ -130,6 +130,29 @@ def test_the_store_is_private(sandbox: Sandbox, repo: GitRepo) -> None:
     assert stat.S_IMODE(directory.stat().st_mode) == 0o700
 
 
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
+                    reason="needs root to become another user (setpriv)")
+def test_another_user_can_read_no_lease(sandbox: Sandbox, repo: GitRepo, tmp_path: Path) -> None:
+    # A state home every user may pass through, as ~/.local/state is under a 0755 home.
+    state = tmp_path / "open"
+    state.mkdir()
+    modes = {p: stat.S_IMODE(p.stat().st_mode) for p in (state, *state.parents)}
+    try:
+        for p, mode in modes.items():
+            p.chmod(mode | 0o011)  # traversable by anyone, not listable
+        repo.ok("spawn", "w1", "--no-launch", env={"XDG_STATE_HOME": str(state)})
+        store_dir = state / "git-worker"
+        as_nobody = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+        for argv in (["ls", store_dir], ["cat", store_dir / "leases.json"]):
+            r = sandbox.run(*as_nobody, *argv)
+            assert r.code != 0 and "Permission denied" in r.err, (argv, r)
+        # The control: as its owner, the same reads work.
+        assert sandbox.run("cat", store_dir / "leases.json").code == 0
+    finally:
+        for p, mode in modes.items():
+            p.chmod(mode)
+
+
 def test_every_worker_gets_a_slot_even_without_ports(sandbox: Sandbox, repo: GitRepo) -> None:
     repo.git("config", "--add", "worker.setup", "sh -c 'env > ../env-$GIT_WORKER_ID'")
     repo.ok("spawn", "a", "b", "--no-launch")
