@@ -366,34 +366,45 @@ def test_list_flags_a_leased_port_taken_by_a_process_not_the_workers(
     listener.close()  # free for the lease, then taken again below by "another program"
     repo.git("config", "worker.ports", "1")
     repo.git("config", "worker.portRange", f"{taken}-{taken + 30}")
-    repo.ok("spawn", "theirs", "mine", "--no-launch")
+    repo.ok("spawn", "theirs", "mine", "daemon", "--no-launch")
     theirs = repo.record("theirs")["leases"]["ports"][0]
     mine = repo.record("mine")["leases"]["ports"][0]
+    daemon = repo.record("daemon")["leases"]["ports"][0]
     assert repo.ok("list").out.count("!") == 0
 
     foreign = socket.socket()  # this test process: not the worker's
     foreign.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     foreign.bind(("127.0.0.1", theirs))
     foreign.listen()
-    # The worker's own dev server: a process in its worktree.
-    server = subprocess.Popen(
-        [sys.executable, "-c", "import socket, sys, time; s = socket.socket(); "
-         f"s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); "
-         f"s.bind(('127.0.0.1', {mine})); s.listen(); print('up', flush=True); time.sleep(60)"],
-        cwd=repo.workers_dir / "mine", stdout=subprocess.PIPE, text=True)
+    # The workers' own dev servers: one in its worktree, one started elsewhere (by a
+    # setup command, say) with the worker's environment.
+    def serve(port: int, cwd: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-c", "import socket, sys, time; s = socket.socket(); "
+             f"s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); "
+             f"s.bind(('127.0.0.1', {port})); s.listen(); print('up', flush=True); "
+             "time.sleep(60)"],
+            cwd=cwd, env={**sandbox.env, **env}, stdout=subprocess.PIPE, text=True)
+
+    servers = [serve(mine, repo.workers_dir / "mine", {}),
+               serve(daemon, Path("/"), {"GIT_WORKER_ID": "daemon", "GIT_WORKER_WORKTREE":
+                                         str(repo.workers_dir / "daemon")})]
     try:
-        assert server.stdout is not None and server.stdout.readline() == "up\n"
+        for server in servers:
+            assert server.stdout is not None and server.stdout.readline() == "up\n"
         rows = {r["id"]: r for r in json.loads(repo.ok("list", "--json").out)}
         assert rows["theirs"]["problems"] == [
             f"port {theirs}, leased to this worker, is taken by pid {os.getpid()} "
             f"({Path(f'/proc/{os.getpid()}/comm').read_text().strip()}), which is not the "
             "worker's"]
-        assert rows["mine"]["problems"] == []
+        assert rows["mine"]["problems"] == [] and rows["daemon"]["problems"] == []
         out = repo.ok("list").out
         assert f"  ! port {theirs}, leased to this worker, is taken by pid {os.getpid()}" in out
+        assert out.count("  ! ") == 1
     finally:
-        server.kill()
-        server.wait()
+        for server in servers:
+            server.kill()
+            server.wait()
         foreign.close()
 
 
