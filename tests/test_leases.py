@@ -461,3 +461,14 @@ def test_a_store_that_cannot_be_made_fails_the_spawn_clearly(sandbox: Sandbox,
     assert f"error: w1: cannot use the lease store {blocker}/git-worker: Not a directory" in r.err
     assert "point XDG_STATE_HOME elsewhere" in r.err
     assert repo.snapshot() == before
+
+
+def test_doctor_checks_the_lease_settings_and_knows_env_templates(repo: GitRepo) -> None:
+    repo.git("config", "worker.env.database-url", "postgres:///app_{slot}")
+    found = {c["check"]: c for c in json.loads(repo.worker("doctor", "--json").out)}
+    assert not any("worker.env" in name for name in found)  # known, and it parses
+    repo.git("config", "worker.env.port", "{port}")  # but worker.ports is 0
+    found = {c["check"]: c for c in json.loads(repo.worker("doctor", "--json").out)}
+    check = found["setting worker.ports, worker.portRange, worker.env.*"]
+    assert check["status"] == "fail"
+    assert "bad value '{port}' for worker.env.port" in check["detail"]
