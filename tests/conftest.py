@@ -47,6 +47,7 @@ class Sandbox:
         self.env.update(
             HOME=str(self.home),
             XDG_CONFIG_HOME=str(self.home / ".config"),
+            XDG_STATE_HOME=str(self.home / ".local" / "state"),  # the lease store (leases.py)
             GIT_CONFIG_NOSYSTEM="1",
             GIT_AUTHOR_NAME="Test Author", GIT_AUTHOR_EMAIL="author@example.com",
             GIT_COMMITTER_NAME="Test Author", GIT_COMMITTER_EMAIL="author@example.com",

@@ -291,7 +291,8 @@ def test_hostile_registry_records(repo: GitRepo) -> None:
 # --- properties ------------------------------------------------------------------------------
 
 FIELDS = ["id", "state", "branch", "base", "worktree", "agent", "model", "launcher",
-          "exit_code", "review", "task", "spawn_steps", "owner", "merge", "schema_version"]
+          "exit_code", "review", "task", "spawn_steps", "owner", "merge", "schema_version",
+          "leases"]
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,

@@ -65,6 +65,7 @@ class Context:
     common_dir: str
     worktree: str
     branch: str  # refs/heads/…, as the record says (never read from the worktree)
+    env: dict[str, str] = field(default_factory=dict)  # the worker's leases (leases.py)
 
 
 def custom_names(config: Config) -> list[str]:
@@ -99,7 +100,7 @@ def invocation(config: Config, name: str, *, model: str | None, ctx: Context) ->
     script); the adapter's flags still follow it.
     """
     prompt_file = os.path.join(ctx.runtime_dir, "prompt.md")
-    env = {"GIT_WORKER_PROMPT_FILE": prompt_file}
+    env = {**ctx.env, "GIT_WORKER_PROMPT_FILE": prompt_file}
     excluded = None
     extra = config.words(f"worker.agent.{name}.args") or []
     command = config.words(f"worker.agent.{name}.command")

@@ -24,7 +24,7 @@ from git_worker.errors import WorkerError
 class Setting:
     key: str  # as documented (camelCase); git matches it case-insensitively
     default: str | None
-    kind: str  # "string", "bool", "int", "seconds", "multi", "path"
+    kind: str  # "string", "bool", "int", "count" (an int, 0 allowed), "seconds", "multi", "path"
     doc: str
 
 
@@ -51,6 +51,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("worker.setup", None, "multi",
             "commands run in a new worktree (shell words, no shell)"),
     Setting("worker.maxConcurrent", None, "int", "running workers at once (default: unlimited)"),
+    Setting("worker.teardown", None, "multi",
+            "commands run before a worker is removed (shell words, no shell)"),
+    Setting("worker.ports", "0", "count", "TCP ports leased to each worker (GIT_WORKER_PORTS)"),
+    Setting("worker.portRange", "20000-29999", "string", "where leased ports come from"),
     Setting("worker.trackerTimeout", "30", "seconds", "seconds one bd call may take"),
     Setting("worker.notify", None, "string",
             "command run when a worker waits, is done, exits or fails (shell words, no shell)"),

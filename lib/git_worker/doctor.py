@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from git_worker import git
+from git_worker import git, leases
 from git_worker.config import SETTINGS, Config
 from git_worker.errors import WorkerError
 from git_worker.repo import Repo
@@ -353,6 +353,7 @@ def _settings(config: Config) -> list[Check]:
                                           f"'{value}' is not valid shell words ({err})",
                                           f"fix it: git config --unset-all {s.key} and set again"))
     attempt("worker.branchPrefix", lambda _: config.branch_prefix)
+    attempt("worker.ports, worker.portRange, worker.env.*", lambda _: leases.validate(config))
     attempt("worker.reviewGate", config.words)
     for name, allowed in (("worker.launcher", ("tmux", "detached")),
                           ("worker.tracker", ("bd", "none", "auto"))):
@@ -369,6 +370,8 @@ def _settings(config: Config) -> list[Check]:
         parts = e.key.split(".")
         if len(parts) >= 4 and parts[1] == "agent" and parts[-1] in ("command", "args"):
             attempt(e.key, config.words)
+        elif len(parts) == 3 and parts[1] == "env":
+            continue  # a worker.env template: checked with the leases above
         elif e.key.lower() not in known:
             problems.append(Check(f"setting {e.key}", WARN, "unknown setting (a typo?)",
                                   f"git config --unset {e.key}"))

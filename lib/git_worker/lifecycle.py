@@ -241,11 +241,11 @@ def start_queued(repo: Repo) -> list[str]:
 
 def launch_recorded(repo: Repo, config: Config, record: Record) -> None:
     """Start the agent of a worker spawned earlier (queued): same agent, model, launcher."""
-    from git_worker import agents, launchers
+    from git_worker import agents, launchers, leases
 
     runtime = registry.runtime_dir(repo, record.id)
     ctx = agents.Context(record.id, runtime, repo.common_dir, record.worktree,
-                         record.branch)
+                         record.branch, env=leases.environment(config, record))
     inv = agents.invocation(config, record.agent or "claude", model=record.model, ctx=ctx)
     kind = record.launcher.get("kind") or launchers.default_kind(config)
     launcher = launchers.launch(kind, inv, worker_id=record.id, worktree=record.worktree,

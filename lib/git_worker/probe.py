@@ -15,6 +15,11 @@ from git_worker.errors import WorkerError
 from git_worker.registry import Record
 from git_worker.repo import Repo
 
+# typing only for annotations: importing leases costs list its imports when no worker has one.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from git_worker.leases import Listeners
+
 
 class Observed:
     """What one probe found (a plain class: see Repo for why list has no dataclasses)."""
@@ -34,6 +39,16 @@ class Reality:
         self.refs = refs
         self._behind: dict[tuple[str, str], int | None] = {}
         self._upstreams: dict[str, str] | None = None
+        self._listeners: Listeners | None = None
+
+    @property
+    def listeners(self) -> Listeners:
+        """This machine's TCP listeners, read on first use (see leases.Listeners)."""
+        if self._listeners is None:
+            from git_worker.leases import Listeners
+
+            self._listeners = Listeners()
+        return self._listeners
 
     PREFIXES = (refnames.HEADS, refnames.REMOTES, refnames.TAGS)
 
@@ -111,6 +126,9 @@ def observe(reality: Reality, record: Record) -> Observed:
         problems.append(f"branch {refnames.short(record.branch)} is missing")
     if record.state != "spawning":
         problems.extend(_worktree_problems(repo, record))
+
+    if (record.leases or {}).get("ports") and record.host == processes.hostname():
+        problems.extend(reality.listeners.problems(repo.common_dir, record))
 
     # Behind what the work will land in (local main, with today's merges), not behind
     # origin/main: that is what a merge or a sync would bring in.

@@ -48,6 +48,7 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "created_at": (str,), "updated_at": (str,), "exit_code": (int, type(None)),
     "review": (dict,), "task": (dict,), "spawn_steps": (list,), "host": (str,),
     "owner": (dict, type(None)), "merge": (dict, type(None)), "schema_version": (int,),
+    "leases": (dict, type(None)),
 }
 
 
@@ -68,7 +69,7 @@ class Record:
         review: dict[str, Any] | None = None, task: dict[str, Any] | None = None,
         spawn_steps: list[str] | None = None, host: str | None = None,
         owner: dict[str, Any] | None = None, merge: dict[str, Any] | None = None,
-        schema_version: int = SCHEMA_VERSION,
+        schema_version: int = SCHEMA_VERSION, leases: dict[str, Any] | None = None,
     ) -> None:
         self.id = id
         self.state = state
@@ -90,6 +91,7 @@ class Record:
         self.owner = owner
         self.merge = merge  # {into, commit, tip, kind, at} once merged
         self.schema_version = schema_version
+        self.leases = leases  # {ports, slot} leased to it (see leases.py); null before
 
     def __repr__(self) -> str:
         return f"Record({self.id!r}, state={self.state!r})"
@@ -224,6 +226,13 @@ def _parse(worker_id: str, oid: str, data: bytes) -> Entry | Corrupt:
     if worker_id and record.id != worker_id:  # e.g. a ref copied under another name
         return Corrupt(worker_id, oid, f"{RECORD_FILE} is the record of '{record.id}'")
     return Entry(record, oid)
+
+
+def read_direct(repo: Repo, worker_id: str) -> Entry | Corrupt | None:
+    """The record of ``worker_id`` read through dulwich alone: no git process, and none of
+    the caller's GIT_* variables, so it reads another repository (see leases.py)."""
+    oid = repo.read_ref(refnames.registry(worker_id))
+    return None if oid is None else _load(repo, worker_id, oid)
 
 
 def ids(repo: Repo) -> list[str]:

@@ -12,16 +12,28 @@ from __future__ import annotations
 import os
 from functools import partial
 
-from git_worker import copies, failpoints, processes, recovery, refnames, registry, worktrees
+from git_worker import (
+    copies,
+    failpoints,
+    leases,
+    processes,
+    recovery,
+    refnames,
+    registry,
+    worktrees,
+)
+from git_worker.config import Config
 from git_worker.errors import WorkerError
 from git_worker.registry import Entry, Record
 from git_worker.repo import Repo, append_reflog
 from git_worker.undo import UndoLog, transaction
 
 
-def remove(repo: Repo, worker_id: str, *, force: bool, keep_branch: bool) -> list[str]:
-    """Remove the worker; returns notes on what was kept (a branch or worktree that
-    another record names too is never removed with this one)."""
+def remove(repo: Repo, worker_id: str, *, force: bool, keep_branch: bool,
+           config: Config | None = None) -> list[str]:
+    """Remove the worker; returns notes for the user: what was kept (a branch or worktree
+    that another record names too is never removed with this one), a teardown that failed
+    under --force."""
     entry = registry.get(repo, worker_id)
     record = entry.record
     _refuse_if_busy(record)
@@ -34,7 +46,8 @@ def remove(repo: Repo, worker_id: str, *, force: bool, keep_branch: bool) -> lis
             hint=", and ".join(dict.fromkeys(r.remedy for r in reasons))
                  + "; or pass --force to discard it",
         )
-    notes = []
+    config = config or Config.load(repo.common_dir)
+    notes = leases.teardown(repo, config, record, force=force)  # refuses before anything goes
     if shared.worktree:
         notes.append(recovery.named_too(f"worktree {record.worktree}", shared.worktree))
     if shared.branch and tip is not None and not keep_branch:
@@ -94,6 +107,7 @@ def _remove(repo: Repo, entry: Entry, tip: str | None, *, force: bool, keep_bran
     # The commit point: once the record is gone, the removal is done.
     if not registry.forget(repo, record.id, marked.oid):
         raise WorkerError(f"'{record.id}' changed while being removed; try again")
+    leases.release_quietly(repo.common_dir, record)
 
 
 def _refuse_if_busy(record: Record) -> None:

@@ -21,7 +21,7 @@ import threading
 from dataclasses import dataclass
 from typing import BinaryIO, NoReturn
 
-from git_worker import registry, worktrees
+from git_worker import leases, registry, worktrees
 from git_worker.config import Config
 from git_worker.errors import WorkerError
 from git_worker.git import clean_env
@@ -121,6 +121,7 @@ def run_gate(repo: Repo, config: Config, worker_id: str, *, echo: BinaryIO | Non
         "GIT_WORKER_BASE_OID": record.base["oid"],
         "GIT_WORKER_COMMIT": tip or "",
         "GIT_WORKER_WORKTREE": record.worktree,
+        **leases.environment(config, record),
     })
     timeout = config.seconds("worker.reviewTimeout", DEFAULT_TIMEOUT)
     with open(log_path, "wb", opener=registry.private) as log:
@@ -217,9 +218,10 @@ def run_on(repo: Repo, config: Config, record: Record, *, checkout: str, commit:
         "GIT_WORKER_COMMIT": commit,
         "GIT_WORKER_WORKTREE": checkout,
         "GIT_WORKER_LANDING": " ".join(landing),
+        **leases.environment(config, record),  # the worker's ports and slot, as its own gate
     })
     timeout = config.seconds("worker.reviewTimeout", DEFAULT_TIMEOUT)
-    with open(log_path, "ab") as log:
+    with open(log_path, "ab", opener=registry.private) as log:
         log.write(f"$ {' '.join(argv)}  # {' + '.join(landing)} at {commit[:12]}\n".encode())
         log.flush()
         code = _run([program, *argv[1:]], checkout, env, log, None, timeout)

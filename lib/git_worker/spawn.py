@@ -19,6 +19,7 @@ from git_worker import (
     copies,
     failpoints,
     launchers,
+    leases,
     lifecycle,
     processes,
     prompt,
@@ -129,6 +130,7 @@ def _spawn(repo: Repo, config: Config, task: Task, plan: Plan, undo: UndoLog) ->
     runtime = registry.make_runtime_dir(repo, task.id)  # a removed namesake's files go
     undo.push("runtime dir", lambda: shutil.rmtree(runtime, ignore_errors=True))
     failpoints.hit("spawn.claim")
+    entry = leases.take(repo, config, entry, undo)  # its slot and ports, given back on undo
 
     # 2. the branch, created only if it doesn't exist (a branch is never reused silently).
     if not repo.create_ref(branch_ref, plan.base.oid, f"git-worker: spawn {task.id}"):
@@ -183,7 +185,8 @@ def _spawn(repo: Repo, config: Config, task: Task, plan: Plan, undo: UndoLog) ->
                 launcher = {"kind": plan.launcher, "socket": launchers.caller_socket()
                             if plan.launcher == "tmux" else None}
             else:
-                ctx = agents.Context(task.id, runtime, repo.common_dir, path, branch_ref)
+                ctx = agents.Context(task.id, runtime, repo.common_dir, path, branch_ref,
+                                     env=leases.environment(config, entry.record))
                 inv = agents.invocation(config, plan.agent, model=plan.model, ctx=ctx)
                 if inv.excluded:
                     pattern = inv.excluded
@@ -299,7 +302,8 @@ def _steps(repo: Repo, entry: registry.Entry, steps: list[str], event: str) -> r
 
 def _run_setup(config: Config, worktree: str, runtime: str, record: Record) -> None:
     env = clean_env({"GIT_WORKER_ID": record.id, "GIT_WORKER_BRANCH": record.branch,
-                     "GIT_WORKER_WORKTREE": worktree, "GIT_WORKER_BASE": record.base["name"]})
+                     "GIT_WORKER_WORKTREE": worktree, "GIT_WORKER_BASE": record.base["name"],
+                     **leases.environment(config, record)})
     log_path = os.path.join(runtime, "setup.log")
     for command in config.values("worker.setup"):
         try:

@@ -25,9 +25,12 @@ def rows(config: Config) -> list[dict[str, object]]:
         seen.add(e.key.lower())
         parts = e.key.split(".")
         known = len(parts) >= 4 and parts[1] == "agent" and parts[-1] in ("command", "args")
+        variable = len(parts) == 3 and parts[1] == "env"
+        doc = "custom agent" if known else (
+            f"environment variable {parts[-1].upper().replace('-', '_')} for each worker"
+            if variable else "unknown setting (typo?)")
         result.append({"key": e.key, "value": config.raw(e.key), "default": None,
-                       "scope": e.scope, "origin": e.origin,
-                       "doc": "custom agent" if known else "unknown setting (typo?)"})
+                       "scope": e.scope, "origin": e.origin, "doc": doc})
     return result
 
 

@@ -12,6 +12,7 @@ from functools import partial
 
 from git_worker import config as config_mod
 from git_worker import (
+    leases,
     lifecycle,
     lockfiles,
     output,
@@ -132,6 +133,9 @@ def check(repo: Repo, config: config_mod.Config, *, repair: bool) -> list[Findin
                 else:
                     found(name, f"runtime files {path} belong to no worker", "delete them",
                           partial(shutil.rmtree, path))
+    for lease in leases.gone(repo.common_dir):  # after the repairs above: they drop records
+        found(lease.worker, f"{lease.describe()} are leased to a worker that is gone",
+              "give them back", partial(leases.give_back, lease))
     prunable = worktrees.prunable(repo)
     if prunable:
         found(None, "prunable worktree administration: " + "; ".join(prunable),

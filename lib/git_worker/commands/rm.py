@@ -22,6 +22,8 @@ def run(repo: Repo, ids: list[str], *, force: bool, keep_branch: bool) -> int:
                   file=sys.stderr)
             failed += 1
             continue
+        for note in notes:
+            print(f"warning: {worker_id}: {note}", file=sys.stderr)
         print(f"removed {worker_id}" + (" (branch kept)" if keep_branch else ""))
         for note in notes:
             print(f"warning: {worker_id}: {note}", file=sys.stderr)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from git_worker import output, probe, registry, review
+from git_worker import leases, output, probe, registry, review
 from git_worker.repo import Repo
 
 
@@ -55,6 +55,8 @@ def run(repo: Repo, worker_id: str, *, as_json: bool, history: bool) -> int:
                    else "none uncommitted"))
     if glance["message"]:
         fields.append(("message", str(glance["message"])))
+    if r.leases:
+        fields.append(("leases", leases.describe(r)))
     if r.merge:
         fields.append(("merged", f"into {r.merge['into'].removeprefix('refs/heads/')} as "
                                  f"{r.merge['commit'][:12]} ({r.merge['kind']})"))

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import sys
 
-from git_worker import agents, launchers, lifecycle, output, prompt, refnames, spawn, tracker
+from git_worker import (
+    agents,
+    launchers,
+    leases,
+    lifecycle,
+    output,
+    prompt,
+    refnames,
+    spawn,
+    tracker,
+)
 from git_worker import base as base_mod
 from git_worker import ids as id_rules
 from git_worker.config import Config
@@ -31,6 +41,7 @@ def run(
     if not ids:
         raise WorkerError("no task ids given", hint="git worker spawn ID… (or -t ID)")
     config.validate()
+    leases.validate(config)
     if description is not None:
         # argv bytes that are not UTF-8 arrive as surrogates (PEP 383), which no UTF-8 file
         # (prompt, record) can hold: the agent gets U+FFFD for them, as bd's text does.
