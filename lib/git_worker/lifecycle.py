@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
-from git_worker import processes, registry
+from git_worker import registry, worker_processes
 from git_worker.config import Config
 from git_worker.errors import WorkerError
 from git_worker.git import clean_env
@@ -22,7 +22,7 @@ from git_worker.registry import Record
 from git_worker.repo import Repo
 
 RUNNING = ("running", "waiting")  # an agent process exists (or should)
-_STOP_GRACE = 5.0  # seconds between SIGTERM and SIGKILL
+_STOP_GRACE = worker_processes.STOP_GRACE
 
 
 def exit_state(code: int) -> str:
@@ -62,8 +62,7 @@ def record_agent_event(repo: Repo, worker_id: str, event: str, message: str = ""
 
     entry = registry.update(repo, worker_id, change, text[:200])
     if entry.record.state == "waiting":
-        with open(marker, "w", encoding="utf-8") as f:
-            f.write(message + "\n")
+        worker_processes.write_atomically(marker, message + "\n")
     else:
         _clear_waiting(repo, worker_id)
     if event in ("waiting", "done"):
@@ -108,16 +107,24 @@ def notify(repo: Repo, record: Record, event: str, message: str) -> None:
 
 
 def stop(repo: Repo, worker_id: str) -> str:
-    """End the worker's agent, keep worktree and branch; returns what was done."""
+    """End the worker's agent and every process it started, keep worktree and branch;
+    returns what was done."""
     from git_worker import probe
 
     record = registry.get(repo, worker_id).record
     if record.state == "queued":
         registry.set_state(repo, worker_id, "stopped", "stopped (was queued)")
+        start_queued(repo)
         return "stopped (it was queued; no agent had started)"
+    who = probe.worker(repo, record)
     code = probe.exit_status(repo, worker_id)
     if record.state not in RUNNING or code is not None:
+        # The agent has ended, but what it started may not have: those end now.
+        left = worker_processes.end(who)
         shown = probe.observe(probe.Reality.read(repo), record).state
+        if left:
+            return (f"not running ({shown}); ended {worker_processes.describe(left)} "
+                    "it had left running")
         return f"not running ({shown}); nothing to stop"
 
     def mark(r: Record) -> None:
@@ -126,18 +133,18 @@ def stop(repo: Repo, worker_id: str) -> str:
 
     registry.update(repo, worker_id, mark, "stopped by user")
     _clear_waiting(repo, worker_id)
+    runner_was_alive = worker_processes.runner_alive(who)
+    # The runner ignores SIGTERM and stays to record the agent's exit code; every other
+    # process of the worker (the agent, what it started) gets TERM, then KILL.
+    ended = worker_processes.end(who, spare_runner=True)
+    if runner_was_alive and _wait_for_exit(repo, worker_id, _STOP_GRACE) is None:
+        ended += worker_processes.end(who, 1.0)  # a runner that cannot record: ended too
+        if _wait_for_exit(repo, worker_id, 1.0) is None:
+            worker_processes.write_atomically(
+                os.path.join(who.runtime_dir, worker_processes.EXIT_FILE),
+                f"{128 + signal.SIGKILL}\n")
+            record_exit(repo, worker_id, 128 + signal.SIGKILL)
     launcher = record.launcher
-    pid = launcher.get("pid")
-    if pid and processes.alive(launcher | {"host": record.host}):
-        # The runner ignores SIGTERM: the agent ends, the runner records its exit code.
-        _signal_group(int(pid), signal.SIGTERM)
-        if _wait_for_exit(repo, worker_id, _STOP_GRACE) is None:
-            _signal_group(int(pid), signal.SIGKILL)
-            if _wait_for_exit(repo, worker_id, 1.0) is None:
-                registry.write_atomically(
-                    os.path.join(registry.runtime_dir(repo, worker_id), "exit"),
-                    f"{128 + signal.SIGKILL}\n")
-                record_exit(repo, worker_id, 128 + signal.SIGKILL)
     if launcher.get("kind") == "tmux" and launcher.get("session"):
         from git_worker import launchers
 
@@ -145,12 +152,16 @@ def stop(repo: Repo, worker_id: str) -> str:
             launchers.tmux(launcher.get("socket"), "kill-session", "-t", f"={launcher['session']}")
     start_queued(repo)
     code = probe.exit_status(repo, worker_id)
-    return "stopped" + (f" (agent exit code {code})" if code is not None else "")
-
-
-def _signal_group(pid: int, sig: int) -> None:
-    with suppress(ProcessLookupError):
-        os.killpg(pid, sig)
+    if code is not None:
+        said = f"stopped (agent exit code {code})"
+    elif runner_was_alive:
+        said = "stopped"
+    else:
+        said = "stopped (its runner was gone: the agent's exit code is unknown)"
+    orphans = worker_processes.orphans(who, ended)
+    if orphans:
+        said += f"; also ended {worker_processes.describe(orphans)} it had left running"
+    return said
 
 
 def _wait_for_exit(repo: Repo, worker_id: str, seconds: float) -> int | None:
@@ -196,8 +207,8 @@ def running_ids(repo: Repo, exclude: str | None = None) -> list[str]:
         r = entry.record
         if r.state not in RUNNING or probe.exit_status(repo, r.id) is not None:
             continue
-        if processes.alive(r.launcher | {"host": r.host}) is False:
-            continue  # vanished: it holds no slot
+        if worker_processes.recorded_alive(probe.worker(repo, r)) is False:
+            continue  # its runner and agent are gone: it holds no slot
         found.append(r.id)
     return found
 

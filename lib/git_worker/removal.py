@@ -12,14 +12,23 @@ from __future__ import annotations
 import os
 from functools import partial
 
-from git_worker import failpoints, processes, recovery, refnames, registry, worktrees
+from git_worker import (
+    failpoints,
+    processes,
+    recovery,
+    refnames,
+    registry,
+    worker_processes,
+    worktrees,
+)
 from git_worker.errors import WorkerError
 from git_worker.registry import Entry, Record
 from git_worker.repo import Repo, append_reflog
 from git_worker.undo import UndoLog, transaction
 
 
-def remove(repo: Repo, worker_id: str, *, force: bool, keep_branch: bool) -> None:
+def remove(repo: Repo, worker_id: str, *, force: bool, keep_branch: bool) -> list[str]:
+    """Remove the worker; returns what else was done (processes of its that were ended)."""
     entry = registry.get(repo, worker_id)
     record = entry.record
     _refuse_if_busy(record)
@@ -32,11 +41,11 @@ def remove(repo: Repo, worker_id: str, *, force: bool, keep_branch: bool) -> Non
                  "keep the branch with --keep-branch, or pass --force to discard it",
         )
     with transaction() as undo:
-        _remove(repo, entry, tip, force=force, keep_branch=keep_branch, undo=undo)
+        return _remove(repo, entry, tip, force=force, keep_branch=keep_branch, undo=undo)
 
 
 def _remove(repo: Repo, entry: Entry, tip: str | None, *, force: bool, keep_branch: bool,
-            undo: UndoLog) -> None:
+            undo: UndoLog) -> list[str]:
     record = entry.record
     ref = refnames.registry(record.id)
 
@@ -53,8 +62,9 @@ def _remove(repo: Repo, entry: Entry, tip: str | None, *, force: bool, keep_bran
     failpoints.hit("rm.mark")
 
     runtime = registry.runtime_dir(repo, record.id)
-    if record.launcher.get("pid") or os.path.exists(os.path.join(runtime, "agent.pid")):
-        recovery.stop_launched(runtime, record.launcher)
+    ended = []
+    if recovery.agent_started(runtime, record):
+        ended = recovery.stop_launched(runtime, record.launcher)
     failpoints.hit("rm.stop")
 
     if os.path.isdir(record.worktree):
@@ -80,6 +90,7 @@ def _remove(repo: Repo, entry: Entry, tip: str | None, *, force: bool, keep_bran
     # The commit point: once the record is gone, the removal is done.
     if not registry.forget(repo, record.id, marked.oid):
         raise WorkerError(f"'{record.id}' changed while being removed; try again")
+    return ended
 
 
 def _refuse_if_busy(record: Record) -> None:
@@ -119,17 +130,23 @@ def _recreate(repo: Repo, path: str, branch: str) -> None:
 def finish_interrupted(repo: Repo, entry: Entry) -> list[str]:
     """Complete an rm whose process died, with the options it was given."""
     owner = entry.record.owner or {}
-    remove(repo, entry.record.id, force=bool(owner.get("force")),
-           keep_branch=bool(owner.get("keep_branch")))
-    return ["finished the removal"]
+    ended = remove(repo, entry.record.id, force=bool(owner.get("force")),
+                   keep_branch=bool(owner.get("keep_branch")))
+    return [*ended, "finished the removal"]
 
 
 def what_would_be_lost(repo: Repo, record: Record, tip: str | None, *,
                        keep_branch: bool) -> list[str]:
     reasons = []
-    running = record.state in ("running", "waiting", "removing")
-    if running and processes.alive(record.launcher | {"host": record.host}):
-        reasons.append("its agent is still running (git worker stop it first)")
+    runtime = registry.runtime_dir(repo, record.id)
+    if recovery.agent_started(runtime, record):
+        # Every process of the worker, not only its runner: a killed runner leaves the
+        # agent working, and an ended agent may leave children behind.
+        who = worker_processes.Worker(record.id, runtime, record.launcher, record.host)
+        live = worker_processes.find(who)
+        if live:
+            reasons.append(f"its agent is still running: {worker_processes.describe(live)} "
+                           "(git worker stop it first)")
     if os.path.isdir(record.worktree):
         dirty = worktrees.dirty_paths(record.worktree)
         if dirty:

@@ -11,7 +11,17 @@ from dataclasses import asdict, dataclass
 from functools import partial
 
 from git_worker import config as config_mod
-from git_worker import lifecycle, probe, recovery, refnames, registry, removal, spawn, worktrees
+from git_worker import (
+    lifecycle,
+    probe,
+    recovery,
+    refnames,
+    registry,
+    removal,
+    spawn,
+    worker_processes,
+    worktrees,
+)
 from git_worker.errors import WorkerError
 from git_worker.repo import Repo
 
@@ -61,6 +71,7 @@ def check(repo: Repo, config: config_mod.Config, *, repair: bool) -> list[Findin
         findings.append(finding)
 
     known_ids = set()
+    reality = probe.Reality.read(repo)
     for item in registry.all_entries(repo):
         known_ids.add(item.id if isinstance(item, registry.Corrupt) else item.record.id)
         if isinstance(item, registry.Corrupt):
@@ -69,7 +80,7 @@ def check(repo: Repo, config: config_mod.Config, *, repair: bool) -> list[Findin
                   "restore the last readable state from its history" if restorable else None,
                   partial(registry.restore_last_readable, repo, item))
             continue
-        _check_entry(repo, item, found)
+        _check_entry(repo, reality, item, found)
 
     prefix = config.branch_prefix
     for name in sorted(repo.refs_under(refnames.HEADS + prefix)):
@@ -96,7 +107,8 @@ def check(repo: Repo, config: config_mod.Config, *, repair: bool) -> list[Findin
     return findings
 
 
-def _check_entry(repo: Repo, entry: registry.Entry, found: Callable[..., None]) -> None:
+def _check_entry(repo: Repo, reality: probe.Reality, entry: registry.Entry,
+                 found: Callable[..., None]) -> None:
     r = entry.record
     if r.owner is not None:
         if recovery.is_abandoned(r) and r.owner.get("action") == "rm":
@@ -107,15 +119,25 @@ def _check_entry(repo: Repo, entry: registry.Entry, found: Callable[..., None]) 
                   "finish the rollback and drop the record",
                   partial(recovery.abandon_spawn, repo, entry))
         return
-    seen = probe.observe(probe.Reality.read(repo), r)
+    seen = probe.observe(reality, r)
     code = probe.exit_status(repo, r.id)
     if r.state in ("running", "waiting") and code is not None:
         found(r.id, f"the agent exited {code}, but the record says {r.state}",
               "record the exit", lambda: lifecycle.record_exit(repo, r.id, code))
     elif seen.state == "vanished":
         found(r.id, "the agent's process is gone without recording an exit",
-              "mark it failed", lambda: registry.set_state(repo, r.id, "failed",
-                                                           "fsck: agent process gone"))
+              "mark it failed (exit code unknown)",
+              lambda: registry.set_state(repo, r.id, "failed",
+                                         "fsck: agent process gone, exit code unknown"))
+    runtime = registry.runtime_dir(repo, r.id)
+    if seen.state not in lifecycle.RUNNING and recovery.agent_started(runtime, r):
+        # The agent has ended; what it started must not outlive it unseen.
+        who = probe.worker(repo, r)
+        left = worker_processes.find(who, everywhere=False, table=reality.processes())
+        if left:
+            found(r.id, f"its agent has ended, but {worker_processes.describe(left)} it "
+                        "started still run", "end them",
+                  lambda: recovery.stop_launched(runtime, r.launcher))
     branch_missing = repo.read_ref(r.branch) is None
     worktree_missing = not os.path.isdir(r.worktree)
     if branch_missing and worktree_missing:

@@ -13,12 +13,13 @@ def run(repo: Repo, ids: list[str], *, force: bool, keep_branch: bool) -> int:
     failed = 0
     for worker_id in dict.fromkeys(ids):
         try:
-            removal.remove(repo, worker_id, force=force, keep_branch=keep_branch)
+            ended = removal.remove(repo, worker_id, force=force, keep_branch=keep_branch)
         except WorkerError as e:
             print(f"error: {worker_id}: {e}", file=sys.stderr)
             failed += 1
             continue
-        print(f"removed {worker_id}" + (" (branch kept)" if keep_branch else ""))
+        notes = (["branch kept"] if keep_branch else []) + ended
+        print(f"removed {worker_id}" + (f" ({'; '.join(notes)})" if notes else ""))
     if failed < len(set(ids)):
         lifecycle.start_queued(repo)  # a removed worker may have held a worker.maxConcurrent slot
     return 1 if failed else 0
