@@ -6,7 +6,9 @@ commit message is the event; worker.notify hears about the ones a human cares ab
 
 from __future__ import annotations
 
+import calendar
 import fcntl
+import json
 import os
 import signal
 import subprocess
@@ -20,6 +22,11 @@ from git_worker.errors import WorkerError
 from git_worker.git import clean_env
 from git_worker.registry import Record
 from git_worker.repo import Repo
+
+# typing only for annotations.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 RUNNING = ("running", "waiting")  # an agent process exists (or should)
 _STOP_GRACE = worker_processes.STOP_GRACE
@@ -133,13 +140,20 @@ def stop(repo: Repo, worker_id: str) -> str:
 
     registry.update(repo, worker_id, mark, "stopped by user")
     _clear_waiting(repo, worker_id)
-    runner_was_alive = worker_processes.runner_alive(who)
-    # The runner ignores SIGTERM and stays to record the agent's exit code; every other
-    # process of the worker (the agent, what it started) gets TERM, then KILL.
+    # The runner (proven, not only named by the record) ignores SIGTERM and stays to record
+    # the agent's exit code; every other process of the worker (the agent, what it
+    # started) gets TERM, then KILL.
+    runner = record.launcher.get("pid")
+    before = worker_processes.find(who)
+    runner_was_alive = any(s.pid == runner for s in before)
+    # What the agent had left running already (their parent gone before the stop), as
+    # opposed to what ends with it now.
+    orphans = {s.pid for s in worker_processes.orphans(who, before)}
     ended = worker_processes.end(who, spare_runner=True)
     if runner_was_alive and _wait_for_exit(repo, worker_id, _STOP_GRACE) is None:
-        ended += worker_processes.end(who, 1.0)  # a runner that cannot record: ended too
-        if _wait_for_exit(repo, worker_id, 1.0) is None:
+        killed = worker_processes.end(who, 1.0)  # a runner that cannot record: ended too
+        ended += killed
+        if killed and _wait_for_exit(repo, worker_id, 1.0) is None:
             worker_processes.write_atomically(
                 os.path.join(who.runtime_dir, worker_processes.EXIT_FILE),
                 f"{128 + signal.SIGKILL}\n")
@@ -154,13 +168,13 @@ def stop(repo: Repo, worker_id: str) -> str:
     code = probe.exit_status(repo, worker_id)
     if code is not None:
         said = f"stopped (agent exit code {code})"
-    elif runner_was_alive:
-        said = "stopped"
-    else:
+    elif ended:
         said = "stopped (its runner was gone: the agent's exit code is unknown)"
-    orphans = worker_processes.orphans(who, ended)
-    if orphans:
-        said += f"; also ended {worker_processes.describe(orphans)} it had left running"
+    else:
+        said = "stopped (no process of it was found)"
+    left = [s for s in ended if s.pid in orphans]
+    if left:
+        said += f"; also ended {worker_processes.describe(left)} it had left running"
     return said
 
 
@@ -196,8 +210,26 @@ def queue_lock(repo: Repo) -> Iterator[None]:
         os.close(fd)
 
 
+def queue_busy(repo: Repo) -> bool:
+    """Whether some process holds the queue lock now (counting, or starting workers)."""
+    directory = os.path.join(repo.common_dir, "workers")
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing releases a lock we took
+    return False
+
+
 def running_ids(repo: Repo, exclude: str | None = None) -> list[str]:
-    """Workers whose agent runs now (recorded running/waiting, no exit, process not gone)."""
+    """Workers whose agent runs now: recorded running/waiting, no exit code, and not every
+    process of theirs gone — or still spawning, with an agent already started (the spawn
+    records "running" only after it lets go of the queue lock)."""
     from git_worker import probe
 
     found = []
@@ -205,10 +237,11 @@ def running_ids(repo: Repo, exclude: str | None = None) -> list[str]:
         if not isinstance(entry, registry.Entry) or entry.record.id == exclude:
             continue
         r = entry.record
-        if r.state not in RUNNING or probe.exit_status(repo, r.id) is not None:
+        if r.state not in (*RUNNING, "spawning") or probe.exit_status(repo, r.id) is not None:
             continue
-        if worker_processes.recorded_alive(probe.worker(repo, r)) is False:
-            continue  # its runner and agent are gone: it holds no slot
+        alive = worker_processes.recorded_alive(probe.worker(repo, r))
+        if alive is False or (r.state == "spawning" and not alive):
+            continue  # its runner and agent are gone (or not started): it holds no slot
         found.append(r.id)
     return found
 
@@ -221,35 +254,85 @@ def over_limit(repo: Repo, limit: int | None, exclude: str | None = None) -> lis
     return running if len(running) >= limit else None
 
 
+QUEUED_ENV_FILE = "queued.env"  # a queued worker's spawner's environment (JSON, mode 0600)
+
+
+def queue(runtime_dir: str, launcher: dict[str, Any]) -> dict[str, Any]:
+    """Put a worker in the queue: keep the environment it must start with (its spawner's,
+    not that of whichever process frees a slot) private to its owner, never in the
+    registry; returns its launcher with its place in the line (`queued_at`, ns)."""
+    worker_processes.write_atomically(os.path.join(runtime_dir, QUEUED_ENV_FILE),
+                                      json.dumps(clean_env()), mode=0o600)
+    return {**launcher, "queued_at": time.time_ns()}
+
+
+def _queued_environment(runtime_dir: str) -> dict[str, str] | None:
+    try:
+        with open(os.path.join(runtime_dir, QUEUED_ENV_FILE), encoding="utf-8") as f:
+            env = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(env, dict):
+        return None
+    return {str(k): str(v) for k, v in env.items()}
+
+
+def queue_order(record: Record) -> tuple[int, str]:
+    """Oldest first: when it was queued (ns), else when it was created."""
+    ticket = record.launcher.get("queued_at")
+    if not isinstance(ticket, int):
+        ticket = calendar.timegm(time.strptime(record.created_at, "%Y-%m-%dT%H:%M:%SZ")) * 10**9
+    return ticket, record.id
+
+
+def stalled(queued: list[Record], running: int, limit: int | None) -> str | None:
+    """Why the oldest of ``queued`` should be running, if it should."""
+    if not queued or (limit is not None and running >= limit):
+        return None
+    free = "no limit" if limit is None else f"{limit - running} of {limit} slots free"
+    return (f"queued, but nothing is starting it ({running} running, {free}); "
+            "run: git worker fsck --repair")
+
+
+def max_concurrent(repo: Repo) -> int | None:
+    where = repo.main_worktree if os.path.isdir(repo.main_worktree) else None
+    return Config.load(cwd=where).max_concurrent
+
+
 def start_queued(repo: Repo) -> list[str]:
     """Start queued workers, oldest first, while worker.maxConcurrent allows."""
-    queued = [e for e in registry.all_entries(repo)
-              if isinstance(e, registry.Entry) and e.record.state == "queued"]
-    if not queued:
+    if not any(isinstance(e, registry.Entry) and e.record.state == "queued"
+               for e in registry.all_entries(repo)):
         return []
-    config = Config.load(cwd=repo.main_worktree if os.path.isdir(repo.main_worktree) else None)
-    started = []
+    limit = max_concurrent(repo)
     with queue_lock(repo):
-        for entry in sorted(queued, key=lambda e: (e.record.created_at, e.record.id)):
-            current = registry.read(repo, entry.record.id)
-            if current is None or current.record.state != "queued":
-                continue
-            if over_limit(repo, config.max_concurrent) is not None:
-                break
-            try:
-                launch_recorded(repo, config, current.record)
-            except WorkerError as e:
-                def failed(r: Record, why: str = str(e)) -> None:
-                    r.state = "failed"
+        return start_queued_locked(repo, limit)
 
-                registry.update(repo, entry.record.id, failed, f"queue: cannot start: {e}"[:200])
-                continue
-            started.append(entry.record.id)
+
+def start_queued_locked(repo: Repo, limit: int | None) -> list[str]:
+    """start_queued, for a caller that holds queue_lock already (spawn, start)."""
+    queued = [e.record for e in registry.all_entries(repo)
+              if isinstance(e, registry.Entry) and e.record.state == "queued"]
+    started: list[str] = []
+    for record in sorted(queued, key=queue_order):
+        current = registry.read(repo, record.id)
+        if current is None or current.record.state != "queued":
+            continue
+        if over_limit(repo, limit) is not None:
+            break  # strictly oldest first: no younger one jumps a line that cannot move
+        config = Config.load(cwd=record.worktree if os.path.isdir(record.worktree) else None)
+        try:
+            launch_recorded(repo, config, current.record)
+        except WorkerError as e:
+            registry.set_state(repo, record.id, "failed", f"queue: cannot start: {e}"[:200])
+            continue
+        started.append(record.id)
     return started
 
 
 def launch_recorded(repo: Repo, config: Config, record: Record) -> None:
-    """Start the agent of a worker spawned earlier (queued): same agent, model, launcher."""
+    """Start the agent of a worker spawned earlier (queued): same agent, model, launcher,
+    and the environment its own spawn had."""
     from git_worker import agents, launchers
 
     runtime = registry.runtime_dir(repo, record.id)
@@ -258,7 +341,10 @@ def launch_recorded(repo: Repo, config: Config, record: Record) -> None:
     kind = record.launcher.get("kind") or launchers.default_kind(config)
     launcher = launchers.launch(kind, inv, worker_id=record.id, worktree=record.worktree,
                                 runtime_dir=runtime, common_dir=repo.common_dir,
-                                socket=record.launcher.get("socket"))
+                                socket=record.launcher.get("socket"),
+                                environment=_queued_environment(runtime))
+    with suppress(FileNotFoundError):
+        os.remove(os.path.join(runtime, QUEUED_ENV_FILE))  # its secrets are needed no more
 
     def change(r: Record) -> None:
         r.launcher = dict(launcher)

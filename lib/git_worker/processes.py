@@ -160,7 +160,9 @@ def end(targets: list[Stat], grace: float) -> list[Stat]:
         return same(t.pid, t.start)
 
     def send(sig: int, among: list[Stat]) -> None:
-        for t in among:
+        # Oldest first, so parents before their children: a shell signalled after its
+        # child could start another one before it ends.
+        for t in sorted(among, key=lambda t: (t.start, t.pid)):
             if still(t):
                 try:
                     os.kill(t.pid, sig)

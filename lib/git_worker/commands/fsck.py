@@ -82,6 +82,16 @@ def check(repo: Repo, config: config_mod.Config, *, repair: bool) -> list[Findin
             continue
         _check_entry(repo, reality, item, found)
 
+    queued = [e.record for e in registry.all_entries(repo)
+              if isinstance(e, registry.Entry) and e.record.state == "queued"]
+    if queued and not lifecycle.queue_busy(repo):
+        problem = lifecycle.stalled(queued, len(lifecycle.running_ids(repo)),
+                                    config.max_concurrent)
+        if problem:
+            oldest = min(queued, key=lifecycle.queue_order).id
+            found(oldest, problem.split(";")[0], "start the queue, oldest first",
+                  lambda: [f"started {', '.join(lifecycle.start_queued(repo)) or 'nothing'}"])
+
     prefix = config.branch_prefix
     for name in sorted(repo.refs_under(refnames.HEADS + prefix)):
         if name not in known_ids and not removal.kept_on_purpose(
