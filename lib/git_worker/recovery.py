@@ -93,6 +93,22 @@ def abandon_spawn(repo: Repo, entry: Entry) -> list[str]:
     return done
 
 
+def abandon_start(repo: Repo, entry: Entry) -> list[str]:
+    """Undo an interrupted `git worker start`: end what it launched, give the worker back
+    the state it had (its worktree and branch were never touched)."""
+    record, done = entry.record, []
+    runtime = registry.runtime_dir(repo, record.id)
+    done.extend(stop_launched(runtime, record.launcher))
+    before = str((record.owner or {}).get("from") or "stopped")
+
+    def back(r: Record) -> None:
+        r.state, r.owner = before, None
+
+    registry.update(repo, record.id, back, "start interrupted; undone")
+    done.append(f"gave it back its state ({before})")
+    return done
+
+
 def _has_work(repo: Repo, record: Record) -> bool:
     tip = repo.read_ref(record.branch)
     if tip is not None and tip != record.base["oid"]:

@@ -456,9 +456,10 @@ def _start(repo: Repo, config: Config, entry: registry.Entry, how: Restart,
     undo.push("claim", lambda: _unstart(repo, record.id, claimed.oid, entry.oid))
 
     runtime = registry.runtime_dir(repo, record.id)
+    made = not os.path.isdir(runtime)
     os.makedirs(runtime, exist_ok=True)
     kept = _set_aside(runtime)
-    undo.push("runtime files", lambda: _restore(runtime, kept))
+    undo.push("runtime files", lambda: _restore(runtime, kept, made))
     _write_restart_prompt(repo, record, runtime)
 
     launcher = launch_or_queue(repo, config, Launch(record.id, record.worktree, agent, model,
@@ -502,27 +503,39 @@ def _unstart(repo: Repo, worker_id: str, claimed: str, original: str) -> None:
     registry.update(repo, worker_id, back, "start: undone")
 
 
-def _set_aside(runtime: str) -> dict[str, bytes]:
-    kept = {}
-    for name in _STALE:
+def _set_aside(runtime: str) -> dict[str, bytes | int]:
+    """Before a start: the size of every runtime file (logs only grow), the content of
+    those the start replaces; those the last run of the agent left are removed."""
+    kept: dict[str, bytes | int] = {}
+    for name in os.listdir(runtime):
         path = os.path.join(runtime, name)
-        try:
+        if not os.path.isfile(path) or os.path.islink(path):
+            continue
+        if name in (*_STALE, "prompt.md"):
             with open(path, "rb") as f:
                 kept[name] = f.read()
-            os.remove(path)
-        except FileNotFoundError:
-            pass
+            if name != "prompt.md":
+                os.remove(path)
+        else:
+            kept[name] = os.path.getsize(path)
     return kept
 
 
-def _restore(runtime: str, kept: dict[str, bytes]) -> None:
-    for name in _STALE:
+def _restore(runtime: str, kept: dict[str, bytes | int], made: bool) -> None:
+    """Undo a start's changes to the runtime dir: as _set_aside found it."""
+    if made:
+        shutil.rmtree(runtime, ignore_errors=True)
+        return
+    for name in os.listdir(runtime):
         path = os.path.join(runtime, name)
-        if name in kept:
-            with open(path, "wb") as f:
-                f.write(kept[name])
-        elif os.path.exists(path):
+        if name not in kept and os.path.isfile(path):
             os.remove(path)
+    for name, was in kept.items():
+        path = os.path.join(runtime, name)
+        if isinstance(was, bytes):
+            worker_processes.write_atomically(path, was)
+        elif os.path.exists(path) and os.path.getsize(path) > was:
+            os.truncate(path, was)
 
 
 def _write_restart_prompt(repo: Repo, record: Record, runtime: str) -> None:

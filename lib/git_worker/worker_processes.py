@@ -113,13 +113,13 @@ def read_agent(runtime_dir: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def write_atomically(path: str, text: str, mode: int = 0o644) -> None:
+def write_atomically(path: str, text: str | bytes, mode: int = 0o644) -> None:
     """A runtime file readers see whole or not at all: written aside, then renamed over."""
     tmp = f"{path}.tmp{os.getpid()}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(text.encode() if isinstance(text, str) else text)
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -124,6 +124,10 @@ def _check_entry(repo: Repo, reality: probe.Reality, entry: registry.Entry,
         if recovery.is_abandoned(r) and r.owner.get("action") == "rm":
             found(r.id, "rm was interrupted (its process is gone)", "finish the removal",
                   partial(removal.finish_interrupted, repo, entry))
+        elif recovery.is_abandoned(r) and r.owner.get("action") == "start":
+            found(r.id, "start was interrupted (its process is gone)",
+                  "end what it launched and give the worker back its state",
+                  partial(recovery.abandon_start, repo, entry))
         elif recovery.is_abandoned(r):
             found(r.id, "spawn was interrupted (its process is gone)",
                   "finish the rollback and drop the record",
