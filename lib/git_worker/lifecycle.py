@@ -121,7 +121,6 @@ def stop(repo: Repo, worker_id: str) -> str:
     record = registry.get(repo, worker_id).record
     if record.state == "queued":
         registry.set_state(repo, worker_id, "stopped", "stopped (was queued)")
-        start_queued(repo)
         return "stopped (it was queued; no agent had started)"
     who = probe.worker(repo, record)
     code = probe.exit_status(repo, worker_id)

@@ -20,6 +20,5 @@ def run(repo: Repo, ids: list[str], *, force: bool, keep_branch: bool) -> int:
             continue
         notes = (["branch kept"] if keep_branch else []) + ended
         print(f"removed {worker_id}" + (f" ({'; '.join(notes)})" if notes else ""))
-    if failed < len(set(ids)):
-        lifecycle.start_queued(repo)  # a removed worker may have held a worker.maxConcurrent slot
+    lifecycle.start_queued(repo)  # a removed worker may have held a worker.maxConcurrent slot
     return 1 if failed else 0

@@ -29,4 +29,5 @@ def run(repo: Repo, ids: list[str], *, stop_all: bool) -> int:
         except WorkerError as e:
             print(f"error: {worker_id}: {e}", file=sys.stderr)
             failed += 1
+    lifecycle.start_queued(repo)  # freed slots (or a queue nothing was starting)
     return 1 if failed else 0
