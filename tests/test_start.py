@@ -141,3 +141,12 @@ def test_sigint_during_start_leaves_the_worker_as_it_was(sandbox: Sandbox, repo:
     assert repo.ok("start", "w1").out == "started w1 [running]\n"
     release(repo, "w1")
     repo.wait("w1", "exited")
+
+
+def test_start_refuses_a_merged_worker_without_a_hint(repo: GitRepo) -> None:
+    repo.work("w1", "a.txt")
+    repo.ok("merge", "w1")
+    r = repo.worker("start", "w1")
+    assert r.code == 1
+    assert r.err == ("error: w1: 'w1' is merged: there is no agent to start (start takes a "
+                     "worker that is ready, stopped, failed, exited, vanished)\n")

@@ -425,10 +425,9 @@ def _check_startable(repo: Repo, record: Record) -> str:
     if state == "queued":
         raise WorkerError(f"'{record.id}' is queued already: it starts when a slot frees up",
                           hint="stopping a running worker frees one (git worker stop ID)")
-    if state not in START_FROM:
-        raise WorkerError(f"'{record.id}' is {state}: there is no agent to start",
-                          hint="spawn a new worker for new work" if state == "merged"
-                          else None)
+    if state not in START_FROM:  # merged, removing…: nothing would change that, no hint
+        raise WorkerError(f"'{record.id}' is {state}: there is no agent to start "
+                          f"(start takes a worker that is {', '.join(START_FROM)})")
     broken = [p for p in seen.problems if p.startswith(("branch", "worktree"))]
     if broken:
         raise WorkerError(f"cannot start '{record.id}': {broken[0]}",
