@@ -281,3 +281,13 @@ def test_a_reader_never_sees_a_runtime_file_half_written(sandbox: Sandbox) -> No
     assert writer.returncode == 0
     assert reads > 0 and torn == 0, f"{torn} of {reads} reads saw a partial file"
     assert [p.name for p in sandbox.root.iterdir() if p.name.startswith("exit")] == ["exit"]
+
+
+def test_a_failed_spawn_ends_what_it_launched_and_says_so(repo: GitRepo, family: Path) -> None:
+    before = repo.snapshot()
+    r = repo.worker("spawn", "w1", env={"GIT_WORKER_FAILPOINTS": "spawn.launch:error"})
+    assert r.code == 1
+    agent, child = pids_of(family, "w1")
+    assert "rolled back: ended 3 processes (pid " in r.err, r.err  # runner, agent, child
+    assert not alive(agent) and not alive(child)
+    assert repo.snapshot() == before

@@ -16,14 +16,21 @@ class UndoLog:
     def push(self, name: str, undo: Callable[[], object]) -> None:
         self.steps.append((name, undo))
 
+    notes: list[str] = field(default_factory=list)  # what undoing did worth saying
+
     def rollback(self) -> list[str]:
-        """Undo in reverse; collect (don't raise) failures so every step gets its turn."""
+        """Undo in reverse; collect (don't raise) failures so every step gets its turn.
+        An undo that returns a list of strings (e.g. the processes it ended) adds them to
+        ``notes``."""
         problems = []
         for name, undo in reversed(self.steps):
             try:
-                undo()
+                said = undo()
             except Exception as e:
                 problems.append(f"undo {name}: {e}")
+                continue
+            if isinstance(said, list):
+                self.notes.extend(str(s) for s in said)
         self.steps.clear()
         return problems
 
@@ -39,6 +46,8 @@ def transaction() -> Iterator[UndoLog]:
         yield undo
     except BaseException as failure:
         problems = undo.rollback()
+        if undo.notes and isinstance(failure, WorkerError):
+            failure.message += "\nrolled back: " + "; ".join(undo.notes)
         if problems and isinstance(failure, WorkerError):
             failure.message += ("\nrollback was incomplete: " + "; ".join(problems)
                                 + "\n(run git worker fsck --repair)")
