@@ -94,7 +94,7 @@ def test_a_killed_runner_leaves_its_agent_running(repo: GitRepo, family: Path) -
     wait_for(lambda: not alive(agent))
     shown = repo.wait("w1", "vanished")
     assert shown["exit_code"] is None
-    assert "the exit code is unknown" in shown["problems"][0]
+    assert "ended without recording an exit code" in shown["problems"][0]
     assert not (runtime(repo, "w1") / "exit").exists()
     assert "w1  vanished" in repo.ok("list").out
     r = repo.ok("fsck", "--repair")
@@ -128,10 +128,11 @@ def test_an_agent_killed_alone_leaves_children_that_stop_ends(repo: GitRepo,
     """Case 2: kill -9 of the agent alone. Its runner records the exit (failed 137); its
     child, left running, is ended by stop, which says so; rm refuses while it lives."""
     repo.ok("spawn", "w1")
-    repo.wait("w1", "running")
+    runner = repo.wait("w1", "running")["launcher"]["pid"]
     agent, child = pids_of(family, "w1")
     os.kill(agent, signal.SIGKILL)
     assert repo.wait("w1", "failed")["exit_code"] == 128 + signal.SIGKILL
+    wait_for(lambda: not alive(runner))  # it has recorded the exit and gone
     assert alive(child)
     r = repo.worker("rm", "w1", "--keep-branch")
     assert r.code == 1 and f"(pid {child})" in r.err, r.err
@@ -203,9 +204,10 @@ def test_a_forged_record_never_gets_an_unrelated_process_killed(sandbox: Sandbox
     start time — does not make stop, rm --force or fsck --repair signal it."""
     repo.git("config", "worker.launcher", "detached")
     repo.ok("spawn", "w1")
-    repo.wait("w1", "running")
+    runner = repo.wait("w1", "running")["launcher"]["pid"]
     release(repo, "w1")
     repo.wait("w1", "exited")
+    wait_for(lambda: not alive(runner))  # done recording: the record is ours to forge
     bystander = subprocess.Popen(["sleep", "300"], cwd=sandbox.root, env=sandbox.env)
     try:
         stat = Path(f"/proc/{bystander.pid}/stat").read_bytes()

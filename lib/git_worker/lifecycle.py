@@ -125,8 +125,9 @@ def stop(repo: Repo, worker_id: str) -> str:
     who = probe.worker(repo, record)
     code = probe.exit_status(repo, worker_id)
     if record.state not in RUNNING or code is not None:
-        # The agent has ended, but what it started may not have: those end now.
-        left = worker_processes.end(who)
+        # The agent has ended, but what it started may not have: those end now. Not its
+        # runner, which may be recording the exit code this very moment.
+        left = worker_processes.end(who, spare_runner=True)
         shown = probe.observe(probe.Reality.read(repo), record).state
         if left:
             return (f"not running ({shown}); ended {worker_processes.describe(left)} "

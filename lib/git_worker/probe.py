@@ -102,8 +102,7 @@ def _observe_live(reality: Reality, record: Record, seen: Observed) -> None:
     seen.state = "vanished"
     where = f"its tmux session {session}" if session else "its process"
     problems.append(f"{where} ended without recording an exit code (killed, or the "
-                    "machine restarted): the exit code is unknown; the worktree and branch "
-                    "are intact")
+                    "machine restarted); the worktree and branch are intact")
 
 
 def observe(reality: Reality, record: Record) -> Observed:

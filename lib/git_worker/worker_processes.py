@@ -184,6 +184,19 @@ def find(worker: Worker, *, everywhere: bool = True,
                   key=lambda s: s.pid)
 
 
+def runner_pids(worker: Worker) -> set[int]:
+    return {pid for pid, _ in worker.recorded() if pid != worker.agent().get("pid")}
+
+
+def leftovers(worker: Worker, *, everywhere: bool = True,
+              table: list[Stat] | None = None) -> list[Stat]:
+    """The worker's live processes but its runner: once the agent has ended, what it left
+    running (the runner, finishing — recording the exit, starting the queue — is not)."""
+    runners = runner_pids(worker)
+    return [s for s in find(worker, everywhere=everywhere, table=table)
+            if s.pid not in runners]
+
+
 def end(worker: Worker, grace: float = STOP_GRACE, *, spare_runner: bool = False) -> list[Stat]:
     """End every process of the worker; returns those ended.
 
@@ -195,7 +208,7 @@ def end(worker: Worker, grace: float = STOP_GRACE, *, spare_runner: bool = False
     """
     import signal
 
-    runners = {pid for pid, _ in worker.recorded() if pid != worker.agent().get("pid")}
+    runners = runner_pids(worker)
     ended: list[Stat] = []
     for _ in range(3):
         found = find(worker)

@@ -147,11 +147,11 @@ def _check_entry(repo: Repo, reality: probe.Reality, entry: registry.Entry,
     if seen.state not in lifecycle.RUNNING and recovery.agent_started(runtime, r):
         # The agent has ended; what it started must not outlive it unseen.
         who = probe.worker(repo, r)
-        left = worker_processes.find(who, everywhere=False, table=reality.processes())
+        left = worker_processes.leftovers(who, everywhere=False, table=reality.processes())
         if left:
             found(r.id, f"its agent has ended, but {worker_processes.describe(left)} it "
                         "started still run", "end them",
-                  lambda: recovery.stop_launched(runtime, r.launcher))
+                  partial(_end_leftovers, who))
     branch_missing = repo.read_ref(r.branch) is None
     worktree_missing = not os.path.isdir(r.worktree)
     if branch_missing and worktree_missing:
@@ -167,6 +167,11 @@ def _check_entry(repo: Repo, reality: probe.Reality, entry: registry.Entry,
         for p in seen.problems:
             if p.startswith("worktree"):
                 found(r.id, p, None)
+
+
+def _end_leftovers(who: worker_processes.Worker) -> list[str]:
+    ended = worker_processes.end(who, spare_runner=True)  # a finishing runner: let it finish
+    return [f"ended {worker_processes.describe(ended)}"] if ended else []
 
 
 def _recreate_worktree(repo: Repo, r: registry.Record) -> None:
