@@ -4,6 +4,7 @@
   alternating runs, median of each and their ratio (target ≤ 1.2x).
 - list: `git worker list --json` with 100 workers, whole process (target ≤ 150 ms).
 - completion: worker-id completion with 100 workers (bench/completion.py, if present).
+- watch: the dashboard's refresh with 100 workers, CPU of its own process (target ≤ 50 ms).
 
 Timings are wall-clock for whole processes, as a user experiences them. They vary with the
 machine and its load: compare the figures of one run with each other, not across runs.
@@ -78,6 +79,14 @@ def bench_list(root: Path, env: dict[str, str]) -> dict[str, float]:
     return {"list_json_100": statistics.median(times)}
 
 
+def bench_watch_refresh(root: Path, env: dict[str, str]) -> dict[str, float]:
+    """CPU time of one `git worker watch` refresh, in the repository bench_list filled."""
+    out = subprocess.run([sys.executable, str(Path(__file__).parent / "watch.py"), str(RUNS)],
+                         cwd=root / "small", env=env, check=True, capture_output=True,
+                         text=True).stdout.split()
+    return {"watch_refresh_cpu": float(out[0]), "workers": float(out[1])}
+
+
 def main() -> int:
     root = Path(tempfile.mkdtemp(prefix="git-worker-bench-"))
     env = env_for(root)
@@ -90,6 +99,9 @@ def main() -> int:
         listed = bench_list(root, env)
         print(f"  git worker list --json (100 workers)       "
               f"{ms(listed['list_json_100'])}   (target <= 150 ms)")
+        watch = bench_watch_refresh(root, env)
+        print(f"  git worker watch: one refresh, {watch['workers']:.0f} workers  "
+              f"{ms(watch['watch_refresh_cpu'])} CPU   (target <= 50 ms)")
         sys.path.insert(0, str(Path(__file__).parent))
         import completion  # bench/completion.py
 
