@@ -77,6 +77,11 @@ def test_once_prints_the_table_and_the_forecast(repo: GitRepo, held: Path) -> No
     assert states == {"w1": "running", "w2": "exited", "w3": "running", "w4": "ready",
                       "w5": "ready"}
     assert lines[6:] == ["conflicts: w4↔w5"]
+    # Merged workers only with --all, as in list.
+    repo.ok("merge", "w4")
+    assert "w4" not in repo.ok("watch", "--once").out.split()
+    assert "merged" in [line.split()[1] for line in repo.ok("watch", "--once", "--all").out
+                        .splitlines() if line.startswith("w4 ")]
     # A column whose field the record lacks says "-", never a made-up value.
     for line in lines[1:6]:
         fields = line.split()
@@ -149,7 +154,7 @@ class Recorder:
 
     def run(self, argv: list[str]) -> Any:
         self.argvs.append(argv)
-        return self.real.run(argv) if self.real else self.finished(argv, 0, "done")
+        return self.real.run(argv) if self.real else self.finished(argv, 0, "done", "")
 
     def interactive(self, argv: list[str], *, pause: bool) -> int:
         self.argvs.append(argv)
@@ -291,9 +296,37 @@ def test_destructive_keys_ask_first_and_no_does_nothing(repo: GitRepo, held: Pat
         await until(pilot, lambda: type(app.screen).__name__ == "Confirm")
         await pilot.press("y")
         await until(pilot, lambda: "exit 1" in text_of(app, "#message"))
+        assert "exit 1: error: w1: " in text_of(app, "#message")  # rm refuses: it runs
         assert repo.show("w1")["state"] == "running"
 
     dashboard(inside, test, runner=recorder)
+
+
+def test_a_waiting_agent_stands_out(sandbox: Sandbox, repo: GitRepo, held: Path,
+                                    inside: Repo) -> None:
+    # A stand-in agent that reports "waiting" through the hook git-worker ships.
+    hook = CHECKOUT / "lib" / "git_worker" / "hooks" / "claude-code" / "event"
+    asking = sandbox.script("asking-agent", f"""
+        printf '{{"message": "May I delete build/?"}}' | {hook} waiting
+        while [ ! -e "$GIT_WORKER_RUNTIME_DIR/go" ]; do sleep 0.05; done
+    """)
+    repo.git("config", "worker.agent.asking.command", str(asking))
+    repo.ok("spawn", "w1")
+    repo.ok("spawn", "w2", "-a", "asking")
+    repo.wait("w2", "waiting")
+
+    async def test(app: Any, pilot: Any) -> None:
+        from textual.widgets import DataTable
+
+        await until(pilot, lambda: table(app).get("w2", {}).get("STATE") == "waiting")
+        t = app.query_one("#table", DataTable)
+        state = {key: t.get_row(key)[1] for key in ("w1", "w2")}
+        assert "reverse" in str(state["w2"].style)  # stands out without colour too
+        assert "reverse" not in str(state["w1"].style)
+        # The agent's message, once the record's `message` field carries it; never made up.
+        assert table(app)["w2"]["NOTE"] in ("May I delete build/?", "")
+
+    dashboard(inside, test)
 
 
 def test_keys_and_quit(repo: GitRepo, inside: Repo) -> None:
@@ -431,6 +464,15 @@ def state_on_screen(screen: str, worker_id: str) -> str | None:
     return None
 
 
+def on_screen(terminal: Callable[[], str], predicate: Callable[[str], bool],
+              timeout: float = 60) -> None:
+    """Wait until the screen satisfies ``predicate``; fail showing the screen."""
+    deadline = time.monotonic() + timeout
+    while not predicate(screen := terminal()):
+        assert time.monotonic() < deadline, f"not on screen in time:\n{screen}"
+        time.sleep(0.1)
+
+
 def prompt_is_back(screen: str) -> bool:
     return screen.rstrip().splitlines()[-1:] == ["shell:"]
 
@@ -441,25 +483,40 @@ def test_in_a_real_terminal_states_change_and_q_leaves_a_usable_shell(
     keys = ("send-keys", "-t", "term")
     saved = sandbox.root / "stty"
     sandbox.tmux(*keys, f"stty -g > {saved}.before; git worker watch", "Enter")
-    wait_for(lambda: all(state_on_screen(terminal(), i) == "running" for i in IDS))
+    on_screen(terminal, lambda screen: all(state_on_screen(screen, i) == "running" for i in IDS))
     release(repo, "w1")
-    wait_for(lambda: state_on_screen(terminal(), "w1") == "exited")
+    on_screen(terminal, lambda screen: state_on_screen(screen, "w1") == "exited")
     release(repo, "w3")
-    wait_for(lambda: state_on_screen(terminal(), "w3") == "exited")
+    on_screen(terminal, lambda screen: state_on_screen(screen, "w3") == "exited")
     assert state_on_screen(terminal(), "w2") == "running"
-    sandbox.tmux("resize-window", "-t", "term", "-x", "50", "-y", "15")
-    wait_for(lambda: state_on_screen(terminal(), "w2") == "running")
+    # l: the dashboard steps aside for `git worker logs -f w1` (w1 has exited: it ends).
+    sandbox.tmux(*keys, "l")
+    on_screen(terminal, lambda screen: "press Enter to return" in screen)
+    assert "held: released" in terminal() and state_on_screen(terminal(), "w2") is None
+    sandbox.tmux(*keys, "Enter")
+    on_screen(terminal, lambda screen: state_on_screen(screen, "w2") == "running")
+    # On w2, still running, logs -f follows until ^C, which ends it and not the dashboard.
+    sandbox.tmux(*keys, "Down", "l")
+    on_screen(terminal, lambda screen: "held: started w2" in screen
+              and state_on_screen(screen, "w1") is None)
+    sandbox.tmux(*keys, "C-c")
+    on_screen(terminal, lambda screen: "press Enter to return" in screen)
+    sandbox.tmux(*keys, "Enter")
+    on_screen(terminal, lambda screen: state_on_screen(screen, "w2") == "running")
+    sandbox.tmux("resize-window", "-t", "term", "-x", "50", "-y", "15")  # a narrow pane
+    on_screen(terminal, lambda screen: len(screen.splitlines()) <= 15 and [
+        state_on_screen(screen, i) for i in IDS] == ["exited", "running", "exited"])
     sandbox.tmux(*keys, "q")
-    wait_for(lambda: prompt_is_back(terminal()))
+    on_screen(terminal, prompt_is_back)
     sandbox.tmux(*keys, f"stty -g > {saved}.after; echo o''k", "Enter")
-    wait_for(lambda: "ok" in terminal().splitlines())
+    on_screen(terminal, lambda screen: "ok" in screen.splitlines())
     # ^C leaves as cleanly as q (the terminal's modes are what they were before).
     sandbox.tmux(*keys, "clear; git worker watch", "Enter")
-    wait_for(lambda: state_on_screen(terminal(), "w2") == "running")
+    on_screen(terminal, lambda screen: state_on_screen(screen, "w2") == "running")
     sandbox.tmux(*keys, "C-c")
-    wait_for(lambda: prompt_is_back(terminal()))
+    on_screen(terminal, prompt_is_back)
     sandbox.tmux(*keys, f"stty -g > {saved}.after-c; echo o''k2", "Enter")
-    wait_for(lambda: "ok2" in terminal().splitlines())
+    on_screen(terminal, lambda screen: "ok2" in screen.splitlines())
     before = Path(f"{saved}.before").read_text()
     assert Path(f"{saved}.after").read_text() == before
     assert Path(f"{saved}.after-c").read_text() == before

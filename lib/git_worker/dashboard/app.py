@@ -45,7 +45,16 @@ STATE_STYLES = {"running": "blue", "waiting": "bold reverse yellow", "exited": "
 class Finished:
     argv: list[str]
     code: int
-    output: str
+    out: str
+    err: str
+
+    def summary(self) -> str:
+        """One line: the first line of the error on failure, else the last of the output."""
+        err = [line for line in self.err.splitlines() if line.strip()]
+        out = [line for line in self.out.splitlines() if line.strip()]
+        if self.code and err:
+            return err[0]
+        return (out or err or [""])[-1]
 
 
 # What the threads hand back to the UI's thread. Messages, not call_from_thread: one posted
@@ -81,12 +90,13 @@ class Runner:
             proc = subprocess.run(argv, cwd=self.cwd, stdin=subprocess.DEVNULL,
                                   capture_output=True, text=True, errors="replace")
         except OSError as e:
-            return Finished(argv, 127, str(e))
-        return Finished(argv, proc.returncode, (proc.stdout + proc.stderr).strip())
+            return Finished(argv, 127, "", str(e))
+        return Finished(argv, proc.returncode, proc.stdout, proc.stderr)
 
     def interactive(self, argv: list[str], *, pause: bool) -> int:
         """A command that takes the terminal. ^C is for it, not for the dashboard behind
         it: ignored here while it runs, back to the default in the child."""
+        print(f"\n── {' '.join(argv)} ──", flush=True)
         old = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
             code = subprocess.call(argv, cwd=self.cwd,
@@ -149,12 +159,14 @@ class Keys(ModalScreen[None]):
 class WatchApp(App[int]):
     TITLE = "git worker watch"
     ENABLE_COMMAND_PALETTE = False  # its ^p entry would take room a narrow pane lacks
+    # The table takes two thirds of what the one-line parts leave, the log the rest: in
+    # 80x24 that is 13 rows and 7, in a 15-row pane still 7 and 4.
     CSS = """
     #status { height: 1; background: $boost; }
-    #table { height: 1fr; min-height: 3; }
+    #table { height: 2fr; min-height: 3; }
     #conflicts { height: 1; }
-    #log { height: 7; border-top: solid $primary; }
-    #message { height: 2; color: $text-muted; }
+    #log { height: 1fr; min-height: 2; max-height: 16; border-top: solid $primary; }
+    #message { height: 1; color: $text-muted; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "leave", "quit"),
@@ -223,7 +235,8 @@ class WatchApp(App[int]):
         self.post_message(Refreshed(snapshot, error))  # thread-safe; dropped after exit
 
     def on_refreshed(self, message: Refreshed) -> None:
-        self._apply(message.snapshot, message.error)
+        if self.is_running:  # not while it shuts down: its widgets are going
+            self._apply(message.snapshot, message.error)
 
     def _apply(self, snapshot: model.Snapshot | None, error: str | None) -> None:
         self._probe_started = None
@@ -303,7 +316,8 @@ class WatchApp(App[int]):
         threading.Thread(target=work, daemon=True, name="forecast").start()
 
     def on_forecasted(self, message: Forecasted) -> None:
-        self._show_forecast(message.refs, message.line)
+        if self.is_running:  # not while it shuts down: its widgets are going
+            self._show_forecast(message.refs, message.line)
 
     def _show_forecast(self, refs: dict[str, str], line: str) -> None:
         self._forecasting = False
@@ -386,11 +400,12 @@ class WatchApp(App[int]):
         threading.Thread(target=work, daemon=True, name=action.name).start()
 
     def on_ran(self, message: Ran) -> None:
-        self._finished(message.done)
+        if self.is_running:  # not while it shuts down: its widgets are going
+            self._finished(message.done)
 
     def _finished(self, done: Finished) -> None:
-        last = done.output.splitlines()[-1] if done.output else ""
-        self._message(f"$ {' '.join(done.argv)}  → exit {done.code}" + (f": {last}" if last
+        line = done.summary()
+        self._message(f"$ {' '.join(done.argv)}  → exit {done.code}" + (f": {line}" if line
                                                                          else ""),
                       error=done.code != 0)
         self._refresh_now()
