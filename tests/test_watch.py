@@ -404,9 +404,9 @@ def test_the_forecast_is_recomputed_only_when_a_branch_moves(repo: GitRepo,
                                                              inside: Repo) -> None:
     repo.work("w1", "a.txt", "one\n")
     repo.work("w2", "b.txt", "two\n")
-    forecasts: list[str] = []
+    forecasts: list[model.ForecastLine] = []
 
-    def forecast() -> str:
+    def forecast() -> model.ForecastLine:
         forecasts.append(model.conflict_line(inside))
         return forecasts[-1]
 
@@ -418,6 +418,7 @@ def test_the_forecast_is_recomputed_only_when_a_branch_moves(repo: GitRepo,
         repo.work("w2", "a.txt", "not one\n")  # w2's branch moves, and now collides
         await until(pilot, lambda: "w1↔w2" in text_of(app, "#conflicts"))
         assert len(forecasts) == 2
+        assert forecasts[-1] == ("conflicts: w1↔w2", True)
 
     dashboard(inside, test, forecast=forecast)
 

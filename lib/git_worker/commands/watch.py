@@ -31,5 +31,5 @@ def _print_once(repo: Repo, *, show_all: bool) -> int:
     print(output.paint(lines[0], "bold"))
     for line in lines[1:]:
         print(line)
-    print(model.conflict_line(repo))
+    print(model.conflict_line(repo).text)
     return 0

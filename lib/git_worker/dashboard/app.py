@@ -32,6 +32,7 @@ from git_worker.repo import Repo
 
 REFRESH = 1.0  # seconds between refreshes
 STALE_AFTER = 3.0  # a table older than this is marked stale (its probe is slow or failing)
+FORECAST_GAP = 5.0  # seconds at least between two forecasts (with many agents, refs move often)
 
 # Colour is not the only cue (NO_COLOR turns Textual monochrome): waiting is also bold
 # and reversed, failed and vanished bold.
@@ -67,9 +68,9 @@ class Refreshed(Message):
 
 
 class Forecasted(Message):
-    def __init__(self, refs: dict[str, str], line: str) -> None:
+    def __init__(self, inputs: dict[str, str], line: model.ForecastLine) -> None:
         super().__init__()
-        self.refs, self.line = refs, line
+        self.inputs, self.line = inputs, line
 
 
 class Ran(Message):
@@ -178,7 +179,7 @@ class WatchApp(App[int]):
 
     def __init__(self, repo: Repo, *, show_all: bool = False,
                  take: Callable[[], model.Snapshot] | None = None,
-                 forecast: Callable[[], str] | None = None,
+                 forecast: Callable[[], model.ForecastLine] | None = None,
                  runner: Runner | None = None) -> None:
         super().__init__()
         self.repo = repo
@@ -189,8 +190,9 @@ class WatchApp(App[int]):
         self.error: str | None = None
         self.selected: str | None = None
         self._probe_started: float | None = None
-        self._forecast_refs: dict[str, str] | None = None
+        self._forecast_inputs: dict[str, str] | None = None
         self._forecasting = False
+        self._forecast_done = -FORECAST_GAP
         self._cols: tuple[str, ...] = ()
         self._ids: list[str] = []
         self._tail: model.LogTail | None = None
@@ -214,6 +216,8 @@ class WatchApp(App[int]):
 
     # -- refreshing -----------------------------------------------------------------
     def _tick(self) -> None:
+        if not self.is_running:  # a last tick while it shuts down: its widgets are going
+            return
         if self._probe_started is None:
             self._probe()
         self._show_status()
@@ -244,8 +248,9 @@ class WatchApp(App[int]):
         if snapshot is not None:
             self.snapshot = snapshot
             self._show_rows(snapshot.rows)
-            if snapshot.refs != self._forecast_refs and not self._forecasting:
-                self._start_forecast(snapshot.refs)
+            if (snapshot.forecast_inputs != self._forecast_inputs and not self._forecasting
+                    and time.monotonic() - self._forecast_done >= FORECAST_GAP):
+                self._start_forecast(snapshot.forecast_inputs)
         self._show_status()
 
     def _show_status(self) -> None:
@@ -302,31 +307,31 @@ class WatchApp(App[int]):
             out.append(Text(value, style=style, no_wrap=True))
         return out
 
-    def _start_forecast(self, refs: dict[str, str]) -> None:
-        """Only when a branch or a record moved: a forecast is several git merges."""
+    def _start_forecast(self, inputs: dict[str, str]) -> None:
+        """Only when a branch or a worker's state moved: a forecast is several git merges.
+        If they move again meanwhile, a later refresh sees it and starts the next one."""
         self._forecasting = True
 
         def work() -> None:
             try:
                 line = self.forecast()
             except Exception as e:  # the line says so; the dashboard goes on
-                line = f"conflicts: unknown ({e})"
-            self.post_message(Forecasted(refs, line))
+                line = model.ForecastLine(f"conflicts: unknown ({e})", collides=False)
+            self.post_message(Forecasted(inputs, line))
 
         threading.Thread(target=work, daemon=True, name="forecast").start()
 
     def on_forecasted(self, message: Forecasted) -> None:
         if self.is_running:  # not while it shuts down: its widgets are going
-            self._show_forecast(message.refs, message.line)
+            self._show_forecast(message.inputs, message.line)
 
-    def _show_forecast(self, refs: dict[str, str], line: str) -> None:
+    def _show_forecast(self, inputs: dict[str, str], line: model.ForecastLine) -> None:
         self._forecasting = False
-        self._forecast_refs = refs
-        clash = not line.startswith(("conflicts: none", "conflicts: unknown"))
+        self._forecast_done = time.monotonic()
+        self._forecast_inputs = inputs
         self.query_one("#conflicts", Static).update(
-            Text(line, style="bold red" if clash else "", no_wrap=True, overflow="ellipsis"))
-        if self.snapshot is not None and self.snapshot.refs != refs:
-            self._start_forecast(self.snapshot.refs)  # moved again while we computed
+            Text(line.text, style="bold red" if line.collides else "", no_wrap=True,
+                 overflow="ellipsis"))
 
     # -- the selected worker's log ----------------------------------------------------
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:

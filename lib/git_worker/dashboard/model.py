@@ -10,7 +10,7 @@ import codecs
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from git_worker import output, refnames, registry
 from git_worker.repo import Repo
@@ -57,24 +57,26 @@ NOTE = "NOTE"  # a waiting agent's message, else the first problem
 
 @dataclass
 class Snapshot:
-    """One refresh: the rows `list --json` would print, and the refs that the conflict
-    forecast depends on (compared between refreshes: the forecast is recomputed only
-    when one of them moved)."""
+    """One refresh: the rows `list --json` would print, and what the conflict forecast
+    depends on — every branch tip and each worker's state — compared between refreshes:
+    the forecast (several git merges) is recomputed only when one of them moved."""
 
     rows: list[dict[str, Any]]
-    refs: dict[str, str] = field(default_factory=dict)
+    forecast_inputs: dict[str, str] = field(default_factory=dict)
     taken: float = field(default_factory=time.monotonic)
 
 
 def take(repo: Repo, *, show_all: bool) -> Snapshot:
-    """The rows and refs now: two `git for-each-ref` and no process per worker."""
+    """The rows now: two `git for-each-ref` in all, no process per worker."""
     from git_worker.commands import list as list_cmd
 
-    refs = repo.ref_table(refnames.HEADS, refnames.REMOTES, refnames.REGISTRY)
+    tips = repo.ref_table(refnames.HEADS, refnames.REMOTES)
     rows = list_cmd.collect(repo)
+    inputs = {**tips, **{refnames.REGISTRY + str(r.get("id")): str(r.get("state"))
+                         for r in rows}}
     if not show_all:
         rows = [r for r in rows if r.get("state") != "merged" or r.get("problems")]
-    return Snapshot(rows, refs)
+    return Snapshot(rows, inputs)
 
 
 def several_hosts(rows: list[dict[str, Any]]) -> bool:
@@ -126,7 +128,12 @@ def text_table(rows: list[dict[str, Any]]) -> str:
     return output.table(cols, body)
 
 
-def conflict_line(repo: Repo) -> str:
+class ForecastLine(NamedTuple):
+    text: str
+    collides: bool
+
+
+def conflict_line(repo: Repo) -> ForecastLine:
     """The forecast in one line: which workers collide with their target or each other."""
     from git_worker import conflicts
 
@@ -135,9 +142,9 @@ def conflict_line(repo: Repo) -> str:
     pairs = [f"{p.a}↔{p.b}" for p in fc.pairs if not p.clean]
     if not against and not pairs:
         waiting = sum(1 for c in fc.workers if not c.merged)
-        return f"conflicts: none ({waiting} worker(s) with work to land)"
+        return ForecastLine(f"conflicts: none ({waiting} worker(s) with work to land)", False)
     parts = pairs + [f"{wid}↔{refnames.short(_target(fc, wid))}" for wid in against]
-    return "conflicts: " + ", ".join(parts)
+    return ForecastLine("conflicts: " + ", ".join(parts), True)
 
 
 def _target(fc: Any, worker_id: str) -> str:
