@@ -280,13 +280,14 @@ def test_destructive_keys_ask_first_and_no_does_nothing(repo: GitRepo, held: Pat
         assert "stop w2?" in text_of(app.screen, "#question")
         await pilot.press("y")
         await until(pilot, lambda: table(app)["w2"]["STATE"].startswith("stopped"))
+        await until(pilot, lambda: "stop w2  → exit 0" in text_of(app, "#message"))
         assert recorder.argvs == [["git", "worker", "stop", "w2"]]
         assert repo.record("w2")["state"] == "stopped"
-        assert "exit 0" in text_of(app, "#message")
         # rm, for real: the record, branch and worktree are gone.
         await pilot.press("D")
         await until(pilot, lambda: type(app.screen).__name__ == "Confirm")
         await pilot.press("y")
+        await until(pilot, lambda: "rm w2  → exit 0" in text_of(app, "#message"))
         await until(pilot, lambda: "w2" not in table(app))
         assert "refs/workers/w2" not in repo.refs()
         assert "refs/heads/worker/w2" not in repo.refs()
@@ -421,6 +422,30 @@ def test_the_forecast_is_recomputed_only_when_a_branch_moves(repo: GitRepo,
         assert forecasts[-1] == ("conflicts: w1↔w2", True)
 
     dashboard(inside, test, forecast=forecast)
+
+
+def test_a_cell_that_grows_widens_its_column(repo: GitRepo, inside: Repo) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    repo.ok("spawn", "w1", "--no-launch")
+    age = [timedelta(seconds=5)]
+
+    def take() -> model.Snapshot:
+        snapshot = model.take(inside, show_all=False)
+        for row in snapshot.rows:
+            row["created_at"] = (datetime.now(UTC) - age[0]).isoformat()
+        return snapshot
+
+    async def test(app: Any, pilot: Any) -> None:
+        from textual.widgets import DataTable
+
+        await until(pilot, lambda: table(app).get("w1", {}).get("AGE", "").endswith("s"))
+        age[0] = timedelta(hours=2, minutes=5)
+        await until(pilot, lambda: table(app)["w1"]["AGE"] == "2h 5m")
+        t = app.query_one("#table", DataTable)
+        await until(pilot, lambda: t.columns["AGE"].content_width >= len("2h 5m"))
+
+    dashboard(inside, test, take=take)
 
 
 @pytest.mark.parametrize("size", [(80, 24), (40, 12)])

@@ -28,6 +28,7 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Log, Static
 
 from git_worker.dashboard import model
+from git_worker.errors import WorkerError
 from git_worker.repo import Repo
 
 REFRESH = 1.0  # seconds between refreshes
@@ -103,7 +104,7 @@ class Runner:
             code = subprocess.call(argv, cwd=self.cwd,
                                    preexec_fn=lambda: signal.signal(signal.SIGINT,
                                                                     signal.SIG_DFL))
-            if pause:
+            if pause or code:  # an error (attach to a detached agent…) stays readable
                 sys.stdout.write(f"\n[exit {code}; press Enter to return to the dashboard]")
                 sys.stdout.flush()
                 sys.stdin.readline()
@@ -195,6 +196,8 @@ class WatchApp(App[int]):
         self._forecast_done = -FORECAST_GAP
         self._cols: tuple[str, ...] = ()
         self._ids: list[str] = []
+        self._cells: dict[str, list[str]] = {}  # what the table shows, by worker id
+        self._shown: dict[str, Text] = {}  # what each one-line part shows
         self._tail: model.LogTail | None = None
 
     # -- layout ---------------------------------------------------------------------
@@ -234,8 +237,10 @@ class WatchApp(App[int]):
         error = None
         try:
             snapshot = self.take()
-        except Exception as e:  # any failure is shown, and the next tick tries again
-            error = f"{type(e).__name__}: {e}" if not str(e) else str(e)
+        except WorkerError as e:  # git failed, a file was unreadable…: the next tick retries
+            error = str(e).splitlines()[0]
+        except Exception as e:  # a bug: shown (not hidden), and the dashboard goes on
+            error = f"{type(e).__name__}: {e}"
         self.post_message(Refreshed(snapshot, error))  # thread-safe; dropped after exit
 
     def on_refreshed(self, message: Refreshed) -> None:
@@ -254,11 +259,10 @@ class WatchApp(App[int]):
         self._show_status()
 
     def _show_status(self) -> None:
-        status = self.query_one("#status", Static)
         if self.snapshot is None:
             text = Text(f"refresh failed: {self.error}" if self.error else "reading workers…",
                         style="bold red" if self.error else "")
-            status.update(text)
+            self._show("#status", text)
             return
         age = time.monotonic() - self.snapshot.taken
         n = len(self.snapshot.rows)
@@ -268,37 +272,57 @@ class WatchApp(App[int]):
         if age > STALE_AFTER:
             why = " (git is slow to answer)" if self._probe_started is not None else ""
             text.append(f"  STALE {int(age)}s{why}", style="bold reverse red")
-        status.update(text)
+        self._show("#status", text)
+
+    def _show(self, selector: str, text: Text) -> None:
+        """Update a one-line part only when its text changed: Static.update lays the whole
+        screen out again, which costs more than the rest of a refresh."""
+        if self._shown.get(selector) != text:
+            self._shown[selector] = text
+            self.query_one(selector, Static).update(text)
 
     def _show_rows(self, rows: list[dict[str, Any]]) -> None:
+        """Rebuild the table when its rows or columns changed, else update only the cells
+        that did (a second's refresh of 100 workers changes a few ages)."""
         table: DataTable[Any] = self.query_one("#table", DataTable)
         cols = model.columns(rows)
         ids = [str(r.get("id")) for r in rows]
+        cells = {wid: model.cells(r, cols) for wid, r in zip(ids, rows, strict=True)}
         if cols != self._cols or ids != self._ids:
-            keep = self.selected
+            keep = self._cursor_id()
             table.clear(columns=cols != self._cols)
             if cols != self._cols:
                 for c in cols:
                     table.add_column(c, key=c)
-            for r in rows:
-                table.add_row(*self._styled(r, cols), key=str(r.get("id")))
+            for wid, r in zip(ids, rows, strict=True):
+                table.add_row(*self._styled(r, cols, cells[wid]), key=wid)
             self._cols, self._ids = cols, ids
             if keep in ids:
                 table.move_cursor(row=ids.index(keep))
         else:
-            for r in rows:
-                for c, value in zip(cols, self._styled(r, cols), strict=True):
-                    table.update_cell(str(r.get("id")), c, value)
+            for wid, r in zip(ids, rows, strict=True):
+                shown = self._cells[wid]  # same ids as last time: each was shown
+                if cells[wid] == shown:
+                    continue
+                restyle = cells[wid][1] != shown[1]  # STATE: the row's styles follow it
+                for c, value, before in zip(cols, self._styled(r, cols, cells[wid]), shown,
+                                            strict=True):
+                    if restyle or value.plain != before:
+                        # A wider value ("59s" → "1m 0s") may widen its column; the rest
+                        # skip the measuring.
+                        table.update_cell(wid, c, value,
+                                          update_width=len(value.plain) > len(before))
+        self._cells = cells
         if not ids:
             self._select(None)
         elif self.selected not in ids:
             self._select(ids[min(table.cursor_row, len(ids) - 1)])
 
     @staticmethod
-    def _styled(row: dict[str, Any], cols: tuple[str, ...]) -> list[Text]:
+    def _styled(row: dict[str, Any], cols: tuple[str, ...], cells: list[str]) -> list[Text]:
         out = []
         state = str(row.get("state"))
-        for c, value in zip(cols, model.cells(row, cols), strict=True):
+        for c, value in zip(cols, cells, strict=True):
             style = ""
             if c == "STATE":
                 style = STATE_STYLES.get(state, "")
@@ -329,9 +353,8 @@ class WatchApp(App[int]):
         self._forecasting = False
         self._forecast_done = time.monotonic()
         self._forecast_inputs = inputs
-        self.query_one("#conflicts", Static).update(
-            Text(line.text, style="bold red" if line.collides else "", no_wrap=True,
-                 overflow="ellipsis"))
+        self._show("#conflicts", Text(line.text, style="bold red" if line.collides else "",
+                                      no_wrap=True, overflow="ellipsis"))
 
     # -- the selected worker's log ----------------------------------------------------
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -420,7 +443,7 @@ class WatchApp(App[int]):
             self._probe()
 
     def _message(self, text: str, *, error: bool = False) -> None:
-        self.query_one("#message", Static).update(Text(text, style="red" if error else ""))
+        self._show("#message", Text(text, style="red" if error else ""))
 
     def action_leave(self) -> None:
         self.exit(0)
