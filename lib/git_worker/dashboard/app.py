@@ -87,10 +87,14 @@ class Runner:
         self.cwd = cwd
 
     def run(self, argv: list[str]) -> Finished:
-        """A command that needs no terminal: its output is captured for the message pane."""
+        """A command that needs no terminal: its output is captured for the message pane.
+        In a session of its own, without the terminal: nothing it runs can draw over the
+        dashboard or wait for an answer typed there (git's prompts fail instead)."""
         try:
             proc = subprocess.run(argv, cwd=self.cwd, stdin=subprocess.DEVNULL,
-                                  capture_output=True, text=True, errors="replace")
+                                  capture_output=True, text=True, errors="replace",
+                                  start_new_session=True,
+                                  env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
         except OSError as e:
             return Finished(argv, 127, "", str(e))
         return Finished(argv, proc.returncode, proc.stdout, proc.stderr)
