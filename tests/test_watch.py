@@ -100,6 +100,8 @@ def test_cells_show_what_the_record_has_and_dash_for_what_it_lacks() -> None:
                                             "3", "0", "yes", "blocked", "May I run rm -rf build?"]
     assert model.cells(newer, cols)[3].endswith("d") or "d " in model.cells(newer, cols)[3]
     assert model.note({**newer, "state": "running"}) == "! tmux session x is gone"
+    forged = {**newer, "message": "\x1b]0;pwned\x07hi\x1b[2J there\r\nnow\x9b"}
+    assert model.cells(forged, cols)[-1] == "hi there now\ufffd"
     # HOST only when the workers run on more than one host.
     assert model.HOST not in model.columns([newer, older])
     both = [newer, {**older, "host": "other"}]
@@ -231,6 +233,37 @@ def test_the_log_pane_follows_the_selected_worker(repo: GitRepo, held: Path,
         await until(pilot, lambda: "held: started w2" in "\n".join(log.lines))
         assert "held: started w1" not in "\n".join(log.lines)
         assert app.selected == "w2"
+
+    dashboard(inside, test)
+
+
+HOSTILE = r"""
+printf 'plain\n\033]0;pwned\007\033[2J\033[31mred\033[0m\n\033]52;c;cHduZWQ=\007clip\n'
+while [ ! -e "$GIT_WORKER_RUNTIME_DIR/go" ]; do sleep 0.05; done
+"""
+
+
+@pytest.fixture
+def hostile(sandbox: Sandbox, repo: GitRepo) -> Path:
+    """An agent that prints terminal escapes: a title, a clear-screen, a clipboard write."""
+    path = sandbox.script("hostile-agent", HOSTILE)
+    repo.git("config", "worker.agent", "hostile")
+    repo.git("config", "worker.agent.hostile.command", str(path))
+    return path
+
+
+def test_an_agents_escape_sequences_never_reach_the_terminal(repo: GitRepo, hostile: Path,
+                                                            inside: Repo) -> None:
+    repo.ok("spawn", "w1")
+    wait_for(lambda: "clip" in (repo.path / ".git/workers/w1/agent.log").read_text(
+        errors="replace") if (repo.path / ".git/workers/w1/agent.log").exists() else False)
+
+    async def test(app: Any, pilot: Any) -> None:
+        from textual.widgets import Log
+
+        log = app.query_one("#log", Log)
+        await until(pilot, lambda: "clip" in "\n".join(log.lines))
+        assert [line for line in log.lines if line] == ["plain", "red", "clip"]
 
     dashboard(inside, test)
 
@@ -546,6 +579,19 @@ def test_in_a_real_terminal_states_change_and_q_leaves_a_usable_shell(
     before = Path(f"{saved}.before").read_text()
     assert Path(f"{saved}.after").read_text() == before
     assert Path(f"{saved}.after-c").read_text() == before
+
+
+def test_in_a_real_terminal_an_agent_cannot_retitle_it(sandbox: Sandbox, repo: GitRepo,
+                                                      hostile: Path,
+                                                      terminal: Callable[[], str]) -> None:
+    repo.ok("spawn", "w1")
+    sandbox.tmux("send-keys", "-t", "term", "git worker watch", "Enter")
+    # Drawn: the lines that carried the title and clipboard sequences are on screen.
+    on_screen(terminal, lambda screen: "clip" in screen and "red" in screen)
+    title = sandbox.tmux("display-message", "-p", "-t", "term", "#{pane_title}").out
+    assert "pwned" not in title
+    sandbox.tmux("send-keys", "-t", "term", "q")
+    on_screen(terminal, prompt_is_back)
 
 
 CRASHING = """

@@ -378,7 +378,7 @@ class WatchApp(App[int]):
         if self._tail is not None:
             text = self._tail.read()  # a local file, read from where it was left
             if text:
-                self.query_one("#log", Log).write(text)
+                self.query_one("#log", Log).write(model.printable(text))  # agent's output
 
     # -- keys -------------------------------------------------------------------------
     def _cursor_id(self) -> str | None:
@@ -447,7 +447,8 @@ class WatchApp(App[int]):
             self._probe()
 
     def _message(self, text: str, *, error: bool = False) -> None:
-        self._show("#message", Text(text, style="red" if error else ""))
+        # printable: a command's output may quote an agent's or a branch's text.
+        self._show("#message", Text(model.printable(text), style="red" if error else ""))
 
     def action_leave(self) -> None:
         self.exit(0)

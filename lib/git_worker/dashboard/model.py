@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import codecs
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -99,12 +100,18 @@ def cells(row: dict[str, Any], cols: tuple[str, ...]) -> list[str]:
         "AGE": output.age(row["created_at"]) if row.get("created_at") else "-",
         "AHEAD": _count(row.get("ahead")),
         "BEHIND": _count(row.get("behind")),
-        "DIRTY": {True: "yes", False: "no"}.get(row.get("uncommitted"), "-"),  # type: ignore[arg-type]
+        "DIRTY": _yes_no(row.get("uncommitted")),
         "REVIEW": row.get("verdict") or "-",
         HOST: row.get("host") or "-",
         NOTE: note(row),
     }
-    return [value[c] for c in cols]
+    # Records are untrusted (anyone who can write a ref can forge one): no cell may carry
+    # a terminal escape sequence or a line break.
+    return [printable(" ".join(str(value[c]).split())) for c in cols]
+
+
+def _yes_no(flag: object) -> str:
+    return "yes" if flag is True else "no" if flag is False else "-"
 
 
 def _count(n: object) -> str:
@@ -115,10 +122,25 @@ def note(row: dict[str, Any]) -> str:
     """What a reader should see first: the waiting agent's question, else a problem."""
     message = row.get("message")
     if row.get("state") == "waiting" and message:
-        return " ".join(str(message).split())  # one line, whatever the agent sent
+        return str(message)
     problems = row.get("problems") or []
-    return f"! {problems[0]}" + (f" (+{len(problems) - 1})" if len(problems) > 1 else "") \
-        if problems else ""
+    if not problems:
+        return ""
+    more = f" (+{len(problems) - 1})" if len(problems) > 1 else ""
+    return f"! {problems[0]}{more}"
+
+
+# What an agent's output may hold that must not reach the terminal as is: escape sequences
+# (CSI colours and cursor moves, OSC titles and clipboard writes, others) are dropped,
+# other control characters shown as U+FFFD. Tabs and line feeds stay.
+_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]?")
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` without anything a terminal would take as a command."""
+    text = _ESCAPES.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    return _CONTROLS.sub("\ufffd", text)
 
 
 def text_table(rows: list[dict[str, Any]]) -> str:
