@@ -166,7 +166,7 @@ def conflict_line(repo: Repo) -> ForecastLine:
         waiting = sum(1 for c in fc.workers if not c.merged)
         return ForecastLine(f"conflicts: none ({waiting} worker(s) with work to land)", False)
     parts = pairs + [f"{wid}↔{refnames.short(_target(fc, wid))}" for wid in against]
-    return ForecastLine("conflicts: " + ", ".join(parts), True)
+    return ForecastLine(printable("conflicts: " + ", ".join(parts)), True)
 
 
 def _target(fc: Any, worker_id: str) -> str:
