@@ -109,6 +109,19 @@ def test_cells_show_what_the_record_has_and_dash_for_what_it_lacks() -> None:
     assert model.cells(both[1], model.columns(both))[-2] == "other"
 
 
+def test_the_selected_worker_says_whether_it_has_uncommitted_changes(repo: GitRepo,
+                                                                    inside: Repo) -> None:
+    """DIRTY costs a `git status`: the dashboard runs one a refresh, for the selected
+    worker alone; the others show "-" (unknown), never a guess."""
+    repo.ok("spawn", "w1", "w2", "--no-launch")
+    (repo.workers_dir / "w1" / "notes.txt").write_text("not committed\n")
+    rows = {r["id"]: r for r in model.take(inside, show_all=False, selected="w1").rows}
+    assert rows["w1"]["uncommitted"] is True and rows["w2"]["uncommitted"] is None
+    rows = {r["id"]: r for r in model.take(inside, show_all=False, selected="w2").rows}
+    assert rows["w2"]["uncommitted"] is False and rows["w1"]["uncommitted"] is None
+    assert model.cells(rows["w2"], model.columns([rows["w2"]]))[6] == "no"
+
+
 def test_log_tail_reads_the_end_then_only_what_was_appended(tmp_path: Path) -> None:
     log = tmp_path / "agent.log"
     tail = model.LogTail(str(log))

@@ -188,7 +188,8 @@ class WatchApp(App[int]):
                  runner: Runner | None = None) -> None:
         super().__init__()
         self.repo = repo
-        self.take = take or (lambda: model.take(repo, show_all=show_all))
+        self.take = take or (lambda: model.take(repo, show_all=show_all,
+                                                selected=self.selected))
         self.forecast = forecast or (lambda: model.conflict_line(repo))
         self.runner = runner or Runner(os.getcwd())
         self.snapshot: model.Snapshot | None = None

@@ -67,17 +67,29 @@ class Snapshot:
     taken: float = field(default_factory=time.monotonic)
 
 
-def take(repo: Repo, *, show_all: bool) -> Snapshot:
-    """The rows now: two `git for-each-ref` in all, no process per worker."""
+def take(repo: Repo, *, show_all: bool, selected: str | None = None) -> Snapshot:
+    """The rows now: two `git for-each-ref` in all, and one `git status` — the selected
+    worker's, for its DIRTY cell (a status per worker each second is what makes other
+    tools slow; `list` runs none)."""
     from git_worker.commands import list as list_cmd
 
     tips = repo.ref_table(refnames.HEADS, refnames.REMOTES)
     rows = list_cmd.collect(repo)
+    for row in rows:
+        if selected is not None and row.get("id") == selected and row.get("state") != "corrupt":
+            row["uncommitted"] = _uncommitted(repo, selected)
     inputs = {**tips, **{refnames.REGISTRY + str(r.get("id")): str(r.get("state"))
                          for r in rows}}
     if not show_all:
         rows = [r for r in rows if r.get("state") != "merged" or r.get("problems")]
     return Snapshot(rows, inputs)
+
+
+def _uncommitted(repo: Repo, worker_id: str) -> bool | None:
+    from git_worker import probe, registry
+
+    found = registry.read(repo, worker_id)
+    return probe.uncommitted(repo, found.record) if isinstance(found, registry.Entry) else None
 
 
 def several_hosts(rows: list[dict[str, Any]]) -> bool:
