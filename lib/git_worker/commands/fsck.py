@@ -178,6 +178,12 @@ def _check_entry(repo: Repo, entry: registry.Entry, found: Callable[..., None]) 
         for p in seen.problems:
             if p.startswith("worktree"):
                 found(r.id, p, None)
+    admin = None if worktree_missing else worktrees.find_admin_dir(repo, r.worktree)
+    runtime = registry.runtime_dir(repo, r.id)
+    changed = admin and worktrees.config_changed(admin, runtime)
+    if admin and changed:
+        found(r.id, worktrees.ConfigChanged(r.worktree, changed).message,
+              "restore what git-worker wrote", partial(worktrees.restore_config, admin, runtime))
 
 
 def _check_shared(entries: list[registry.Entry], found: Callable[..., None]) -> None:
