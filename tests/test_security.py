@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -379,3 +380,91 @@ def test_git_worker_never_runs_git_through_a_worktrees_forged_git_dir(
     repo.worker("rm", "w1")
     repo.worker("rm", "-f", "w1")
     assert not canary.exists()
+
+
+# --- git-worker never obeys a worktree config its agent wrote -------------------------------
+
+# What an agent does, after committing its work, to its worktree's own config file,
+# <git-dir>/worktrees/<admin>/config.worktree, which git reads there once
+# extensions.worktreeConfig is on (worker.copy turns it on): a setting that makes the
+# next git run there — git-worker's, as the user — run a command of the agent's.
+CONFIG_ATTACKS = {
+    "fsmonitor": """
+        printf '[core]\\n\\tfsmonitor = %s\\n' "$EVIL" > "$ADMIN/config.worktree"
+    """,
+    # A clean filter runs on a tracked file whose stat data changed; .gitattributes (the
+    # agent's, in its worktree) names the driver, so no `git -c` can name it in advance.
+    "clean filter": """
+        echo '* filter=evil' > .gitattributes && echo more >> work.txt
+        printf '[filter "evil"]\\n\\tclean = %s\\n' "$EVIL" > "$ADMIN/config.worktree"
+    """,
+}
+
+
+def config_attacker(sandbox: Sandbox, repo: GitRepo, attack: str, *, rewrite: bool) -> Path:
+    """w1, whose agent writes its config.worktree (``rewrite``: the one git-worker wrote
+    for worker.copy; else one where git-worker wrote none, the extension being on because
+    another worker used worker.copy); w2 with work to bring into w1's branch. Returns the
+    file the agent's command creates if anything ever runs it."""
+    marker = sandbox.root / "agent-command-ran"
+    evil = sandbox.script("evil", f"touch {marker}; cat")
+    agent = sandbox.script("config-agent", f"EVIL={evil}\n" + """
+        echo work > work.txt && git add work.txt && git commit -q -m "work"
+        ADMIN=$(git rev-parse --absolute-git-dir)
+    """ + CONFIG_ATTACKS[attack])
+    (repo.path / ".env").write_text("SECRET=1\n")
+    repo.git("config", "worker.copy", ".env")
+    if not rewrite:
+        repo.ok("spawn", "w0", "--no-launch")  # turns extensions.worktreeConfig on
+        repo.git("config", "--unset", "worker.copy")
+    repo.git("config", "worker.agent.evil.command", str(agent))
+    repo.git("config", "worker.launcher", "detached")
+    repo.git("config", "worker.reviewGate", str(sandbox.script("gate", "exit 0")))
+    repo.ok("spawn", "w1", "-a", "evil", "-d", "do some work")
+    wait_for(lambda: (repo.path / ".git" / "workers" / "w1" / "exit").exists())
+    assert log_of(repo, "w1") == "" or "error" not in log_of(repo, "w1")
+    assert (repo.path / ".git" / "config").read_text().count("worktreeConfig = true") == 1
+    repo.work("w2", "b.txt")
+    assert not marker.exists()  # the agent's own git never ran it: written last
+    return marker
+
+
+CHANGED = "the git config of worktree"
+
+
+@pytest.mark.parametrize("rewrite", [True, False], ids=["rewritten", "created"])
+@pytest.mark.parametrize("attack", list(CONFIG_ATTACKS))
+def test_git_worker_never_obeys_a_worktree_config_its_agent_wrote(
+        repo: GitRepo, sandbox: Sandbox, attack: str, rewrite: bool) -> None:
+    marker = config_attacker(sandbox, repo, attack, rewrite=rewrite)
+    wt1 = repo.workers_dir / "w1"
+    tip1 = repo.git("rev-parse", "worker/w1")
+
+    listed = repo.worker("list")
+    assert not marker.exists()
+    assert CHANGED in listed.out + listed.err, listed
+
+    shown = repo.worker("show", "w1")
+    assert not marker.exists()
+    assert CHANGED in shown.out and "git worker fsck --repair" in shown.out, shown
+
+    for argv in (["merge", "w2", "--into", "worker/w1"], ["land", "w2", "--into", "worker/w1"],
+                 ["sync", "w1"], ["review", "w1"], ["rm", "w1"]):
+        r = repo.worker(*argv)
+        assert not marker.exists(), argv
+        assert r.code == 1, (argv, r)
+        assert CHANGED in r.err, (argv, r.err)
+    assert "fsck --repair" in r.err  # rm says how to get out
+    assert repo.git("rev-parse", "worker/w1") == tip1
+    assert str(wt1) in repo.worktrees()
+
+    fsck = repo.worker("fsck")
+    assert not marker.exists()
+    assert fsck.code == 1 and CHANGED in fsck.out, fsck
+    assert "--repair would: restore what git-worker wrote" in fsck.out
+
+    # --force is the user's word: the worktree goes, and git ran nothing there.
+    r = repo.worker("rm", "-f", "w1")
+    assert r.code == 0, r
+    assert not marker.exists()
+    assert not wt1.exists() and "refs/workers/w1" not in repo.refs()

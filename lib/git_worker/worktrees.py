@@ -219,7 +219,9 @@ def config_problem(repo: Repo, path: str, runtime: str) -> str | None:
     """What pin() would refuse about the config of the worker's worktree at ``path``."""
     admin = find_admin_dir(repo, path)
     why = admin and config_changed(admin, runtime)
-    return ConfigChanged(path, why).message if why else None
+    if not why:
+        return None
+    return f"{ConfigChanged(path, why).message}; look at it, then: git worker fsck --repair"
 
 
 def config_changed(admin: str, runtime: str) -> str | None:
