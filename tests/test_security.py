@@ -392,10 +392,11 @@ CONFIG_ATTACKS = {
     "fsmonitor": """
         printf '[core]\\n\\tfsmonitor = %s\\n' "$EVIL" > "$ADMIN/config.worktree"
     """,
-    # A clean filter runs on a tracked file whose stat data changed; .gitattributes (the
-    # agent's, in its worktree) names the driver, so no `git -c` can name it in advance.
+    # A clean filter runs when git compares a tracked file whose stat data changed with
+    # the index; .gitattributes (the agent's, in its worktree) names the driver, so no
+    # `git -c` could name it in advance.
     "clean filter": """
-        echo '* filter=evil' > .gitattributes && echo more >> work.txt
+        echo '* filter=evil' > .gitattributes && touch -d 2001-01-01 work.txt
         printf '[filter "evil"]\\n\\tclean = %s\\n' "$EVIL" > "$ADMIN/config.worktree"
     """,
 }
@@ -404,8 +405,9 @@ CONFIG_ATTACKS = {
 def config_attacker(sandbox: Sandbox, repo: GitRepo, attack: str, *, rewrite: bool) -> Path:
     """w1, whose agent writes its config.worktree (``rewrite``: the one git-worker wrote
     for worker.copy; else one where git-worker wrote none, the extension being on because
-    another worker used worker.copy); w2 with work to bring into w1's branch. Returns the
-    file the agent's command creates if anything ever runs it."""
+    another worker used worker.copy); w2 and w3 with work to bring into w1's branch. Returns the
+    file the agent's command creates if anything ever runs it (before worktrees.pin
+    checked the file, show, merge, land, sync and rm, with or without --force, ran it)."""
     marker = sandbox.root / "agent-command-ran"
     evil = sandbox.script("evil", f"touch {marker}; cat")
     agent = sandbox.script("config-agent", f"EVIL={evil}\n" + """
@@ -425,6 +427,7 @@ def config_attacker(sandbox: Sandbox, repo: GitRepo, attack: str, *, rewrite: bo
     assert log_of(repo, "w1") == "" or "error" not in log_of(repo, "w1")
     assert (repo.path / ".git" / "config").read_text().count("worktreeConfig = true") == 1
     repo.work("w2", "b.txt")
+    repo.work("w3", "c.txt")
     assert not marker.exists()  # the agent's own git never ran it: written last
     return marker
 
@@ -440,15 +443,15 @@ def test_git_worker_never_obeys_a_worktree_config_its_agent_wrote(
     wt1 = repo.workers_dir / "w1"
     tip1 = repo.git("rev-parse", "worker/w1")
 
-    listed = repo.worker("list")
-    assert not marker.exists()
-    assert CHANGED in listed.out + listed.err, listed
-
     shown = repo.worker("show", "w1")
     assert not marker.exists()
     assert CHANGED in shown.out and "git worker fsck --repair" in shown.out, shown
 
-    for argv in (["merge", "w2", "--into", "worker/w1"], ["land", "w2", "--into", "worker/w1"],
+    listed = repo.worker("list")
+    assert not marker.exists()
+    assert CHANGED in listed.out, listed
+
+    for argv in (["merge", "w2", "--into", "worker/w1"], ["land", "w3", "--into", "worker/w1"],
                  ["sync", "w1"], ["review", "w1"], ["rm", "w1"]):
         r = repo.worker(*argv)
         assert not marker.exists(), argv
