@@ -471,3 +471,39 @@ def test_git_worker_never_obeys_a_worktree_config_its_agent_wrote(
     assert r.code == 0, r
     assert not marker.exists()
     assert not wt1.exists() and "refs/workers/w1" not in repo.refs()
+
+
+@pytest.mark.parametrize("wrote", [True, False], ids=["copy excluded", "none written"])
+def test_fsck_repair_restores_the_worktree_config_git_worker_wrote(
+        repo: GitRepo, sandbox: Sandbox, wrote: bool) -> None:
+    marker = sandbox.root / "agent-command-ran"
+    evil = sandbox.script("evil", f"touch {marker}")
+    (repo.path / ".env").write_text("SECRET=1\n")
+    repo.git("config", "worker.copy", ".env")
+    if not wrote:
+        repo.ok("spawn", "w0", "--no-launch")
+        repo.git("config", "--unset", "worker.copy")
+    repo.ok("spawn", "w1", "--no-launch")
+    config = repo.path / ".git" / "worktrees" / "w1" / "config.worktree"
+    assert config.exists() == wrote
+    before = config.read_bytes() if wrote else None
+    with config.open("a") as f:
+        f.write(f"[core]\n\tfsmonitor = {evil}\n")
+
+    fsck = repo.worker("fsck")
+    assert fsck.code == 1
+    assert (f"problem: w1: the git config of worktree {repo.workers_dir / 'w1'} ({config}) "
+            + ("was changed since git-worker wrote it" if wrote
+               else "was written by someone else: git-worker wrote none")) in fsck.out, fsck.out
+    assert "(--repair would: restore what git-worker wrote)" in fsck.out
+
+    repaired = repo.worker("fsck", "--repair")
+    assert repaired.code == 0, repaired
+    done = f"restored {config} as git-worker wrote it" if wrote else f"removed {config}"
+    assert "repaired: w1: the git config of worktree" in repaired.out
+    assert f"({done})" in repaired.out, repaired.out
+    assert (config.read_bytes() if config.exists() else None) == before
+    repo.ok("fsck")
+    assert repo.show("w1")["uncommitted"] is False  # its status is read again
+    repo.ok("rm", "w1")
+    assert not marker.exists()
