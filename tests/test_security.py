@@ -507,3 +507,35 @@ def test_fsck_repair_restores_the_worktree_config_git_worker_wrote(
     assert repo.show("w1")["uncommitted"] is False  # its status is read again
     repo.ok("rm", "w1")
     assert not marker.exists()
+
+
+def test_git_worker_never_follows_a_commondir_its_agent_rewrote(
+        repo: GitRepo, sandbox: Sandbox) -> None:
+    """The admin dir's `commondir` names the repository whose config git reads there: the
+    agent points it at a repository of its own with core.fsmonitor set. git-worker pins
+    the common dir (GIT_COMMON_DIR) for every git it runs there, `git worktree remove`'s
+    own `git status` included."""
+    marker = sandbox.root / "agent-command-ran"
+    evil = sandbox.script("evil", f"touch {marker}")
+    agent = sandbox.script("commondir-agent", f"""
+        echo work > work.txt && git add work.txt && git commit -q -m "work"
+        ADMIN=$(git rev-parse --absolute-git-dir)
+        git clone -q --bare --no-local "$(git rev-parse --git-common-dir)" {sandbox.root}/own.git
+        git --git-dir={sandbox.root}/own.git config core.fsmonitor {evil}
+        echo {sandbox.root}/own.git > "$ADMIN/commondir"
+    """)
+    repo.git("config", "worker.agent.evil.command", str(agent))
+    repo.git("config", "worker.launcher", "detached")
+    repo.git("config", "worker.reviewGate", str(sandbox.script("gate", "exit 0")))
+    repo.ok("spawn", "w1", "-a", "evil", "-d", "do some work")
+    wait_for(lambda: (repo.path / ".git" / "workers" / "w1" / "exit").exists())
+    repo.work("w2", "b.txt")
+    assert not marker.exists()
+
+    shown = repo.worker("show", "w1")
+    assert "not a registered git worktree" in shown.out, shown
+    for argv in (["merge", "w2", "--into", "worker/w1"], ["land", "w2", "--into", "worker/w1"],
+                 ["sync", "w1"], ["rm", "w1"], ["fsck"], ["rm", "-f", "w1"]):
+        repo.worker(*argv)
+        assert not marker.exists(), argv
+    assert "refs/workers/w1" not in repo.refs()
