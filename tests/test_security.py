@@ -74,9 +74,10 @@ def test_an_agent_cannot_pass_its_own_review(repo: GitRepo, sandbox: Sandbox,
 
     reviewed = repo.worker("review", "w1")
     assert reviewed.code == 1, reviewed
-    if forgery == "worktree config":  # still a worktree of ours: the user's gate ran
-        assert "the user gate blocks this" in reviewed.out
-        assert repo.record("w1")["review"]["status"] == "blocked"
+    if forgery == "worktree config":  # not what git-worker wrote: a gate's git would obey it
+        assert "the git config of worktree" in reviewed.err, reviewed.err
+        assert "the user gate blocks this" not in reviewed.out
+        assert repo.record("w1")["review"]["status"] == "error"
     else:
         assert "not a registered git worktree" in reviewed.err, reviewed.err
         assert "not a registered git worktree" in merged.err

@@ -152,6 +152,9 @@ def refusals(repo: Repo, config: Config, record: Record, tip: str) -> list[str]:
     if trouble and os.path.lexists(record.worktree):
         reasons.append(f"{trouble}, so what was reviewed there cannot be trusted "
                        "(git worker fsck explains the drift)")
+    elif changed := worktrees.config_problem(repo, record.worktree,
+                                             registry.runtime_dir(repo, record.id)):
+        reasons.append(changed)  # and a gate's git there would have obeyed it
     if still_working(repo, record):
         reasons.append(f"its agent is still {record.state} and may commit more "
                        f"(git worker stop {record.id} first)")
@@ -190,10 +193,11 @@ def land(repo: Repo, config: Config, worker_id: str, *, squash: bool, into: str 
     if working:
         _refuse_if_nothing_of_its_own(repo, record, tip)
     warnings = []
-    if os.path.isdir(record.worktree) and not worktrees.problem(repo, record.worktree,
-                                                                record.branch):
-        dirty = worktrees.dirty_paths(repo, record.worktree,
-                                      registry.runtime_dir(repo, record.id))
+    runtime = registry.runtime_dir(repo, record.id)
+    if (os.path.isdir(record.worktree)
+            and not worktrees.problem(repo, record.worktree, record.branch)
+            and not worktrees.config_problem(repo, record.worktree, runtime)):
+        dirty = worktrees.dirty_paths(repo, record.worktree, runtime)
         if dirty:
             warnings.append(f"{len(dirty)} uncommitted file(s) in {record.worktree} are not "
                             "part of this merge")
