@@ -206,7 +206,6 @@ def _check_entry(repo: Repo, reality: probe.Reality, entry: registry.Entry,
             if p.startswith("worktree"):
                 found(r.id, p, None)
     admin = None if worktree_missing else worktrees.find_admin_dir(repo, r.worktree)
-    runtime = registry.runtime_dir(repo, r.id)
     changed = admin and worktrees.config_changed(admin, runtime)
     if admin and changed:
         found(r.id, worktrees.ConfigChanged(r.worktree, changed).message,
