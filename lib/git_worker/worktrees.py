@@ -228,8 +228,11 @@ def config_changed(admin: str, runtime: str) -> str | None:
     """How the config.worktree in ``admin`` differs from git-worker's copy in ``runtime``
     (None: it is that copy, or there is none and none was written). A missing file is not
     a change that matters: git then reads no per-worktree config at all."""
-    written = _read_private(os.path.join(runtime, WORKTREE_CONFIG))
     path = os.path.join(admin, WORKTREE_CONFIG)
+    try:
+        written = _read_private(os.path.join(runtime, WORKTREE_CONFIG))
+    except OSError as e:  # a symlink there (O_NOFOLLOW), say: the copy cannot be trusted
+        return f"({path}) cannot be checked: git-worker's copy is unreadable ({e.strerror})"
     try:
         st = os.lstat(path)
     except FileNotFoundError:
