@@ -242,6 +242,12 @@ def _conflicts(p: argparse.ArgumentParser) -> None:
     _json(p)
 
 
+def _watch(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--all", action="store_true", help="include merged workers")
+    p.add_argument("--once", action="store_true",
+                   help="print the table once (plain text, for scripts) instead of the dashboard")
+
+
 def _hooks(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=["install", "uninstall"])
 
@@ -282,6 +288,7 @@ _COMMANDS: dict[str, tuple[list[str], str, Callable[[argparse.ArgumentParser], N
     "diff": ([], "a worker's change against the branch it would land in", _diff),
     "prune": ([], "remove every worker whose work has landed", _prune),
     "conflicts": ([], "forecast which workers' branches collide", _conflicts),
+    "watch": ([], "a live dashboard of every worker, with keys for the loop", _watch),
     "hooks": ([], "install or remove the git hooks that protect workers", _hooks),
     "doctor": ([], "check git, agents, tracker, gate, remote and settings", _json),
     "completion": ([], "print the shell completion script", _completion),
@@ -424,6 +431,10 @@ def dispatch(args: argparse.Namespace) -> int:
         from git_worker.commands import conflicts
 
         return conflicts.run(repo, _config(repo), ids=args.ids, as_json=args.json)
+    if command == "watch":
+        from git_worker.commands import watch
+
+        return watch.run(repo, show_all=args.all, once=args.once)
     if command == "hooks":
         from git_worker.commands import hooks
 

@@ -126,7 +126,7 @@ def _not_started(inv: Invocation, answer: str) -> WorkerError:
 
     why = answer.removeprefix("error ").strip() or "the runner exited before starting it"
     if inv.name in BUILTIN and "No such file" in why:
-        hint = (f"install {inv.argv[0]} (see README, Agents), point to it with "
+        hint = (f"install {inv.argv[0]} (git worker doctor says how), point to it with "
                 f"git config worker.agent.{inv.name}.command /path/to/{inv.argv[0]}, "
                 "or pick another agent with -a")
     else:

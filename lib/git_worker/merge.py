@@ -1,6 +1,6 @@
 """Landing a worker's branch in its target branch, without surprises.
 
-How (README, "Review and land"):
+How (docs/review-and-land.md):
 1. The merge is computed in the object store alone: `git merge-tree --write-tree` (git
    2.38+) gives the merged tree or the conflicting paths; no index, no worktree is
    touched, so a conflict leaves everything exactly as it was.

@@ -53,7 +53,7 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
 
 
 class Record:
-    """worker.json. Field names and meanings are documented in README ("worker.json").
+    """worker.json. Field names and meanings are documented in docs/output.md ("worker.json").
 
     A plain class rather than a dataclass, like everything list and show touch (see
     repo.Repo); FIELDS, in worker.json's order, is the field list a dataclass would keep.

@@ -29,7 +29,7 @@ def collect(repo: Repo) -> list[dict[str, Any]]:
         row.update(state=seen.state, exit_code=seen.exit_code, behind=seen.behind,
                    problems=seen.problems)
         # `uncommitted` is not checked here: only `git status` tells it exactly, and that is
-        # a process per worker (`show` runs it); see README, "git worker list --json".
+        # a process per worker (`show` runs it); see docs/output.md, "git worker list --json".
         row.update(probe.at_a_glance(reality, found.record, seen.state, ahead[found.record.id],
                                      check_uncommitted=False))
         rows.append(row)
