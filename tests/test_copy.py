@@ -150,13 +150,14 @@ def test_copies_keep_their_mode(repo: GitRepo) -> None:
 
 
 def test_rm_of_unchanged_copies_git_does_not_ignore(repo: GitRepo) -> None:
-    """Where the exclusion is not in place (say, the repository's config sets core.worktree),
-    git shows the copies as untracked; rm still knows them for what they are."""
+    """Where the exclusion is not in place (say, the repository's config sets core.worktree,
+    or the worktree's config.worktree is gone), git shows the copies as untracked; rm
+    still knows them for what they are."""
     (repo.path / ".env").write_text("SECRET=1\n")
     repo.git("config", "worker.copy", ".env")
     repo.ok("spawn", "w1", "--no-launch")
     wt = repo.workers_dir / "w1"
-    repo.git("config", "--worktree", "--unset", "core.excludesFile", cwd=wt)
+    (repo.path / ".git" / "worktrees" / "w1" / "config.worktree").unlink()
     assert repo.git("status", "--porcelain", cwd=wt) == "?? .env"
     repo.ok("rm", "w1")
     assert not wt.exists()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -73,9 +74,10 @@ def test_an_agent_cannot_pass_its_own_review(repo: GitRepo, sandbox: Sandbox,
 
     reviewed = repo.worker("review", "w1")
     assert reviewed.code == 1, reviewed
-    if forgery == "worktree config":  # still a worktree of ours: the user's gate ran
-        assert "the user gate blocks this" in reviewed.out
-        assert repo.record("w1")["review"]["status"] == "blocked"
+    if forgery == "worktree config":  # not what git-worker wrote: a gate's git would obey it
+        assert "the git config of worktree" in reviewed.err, reviewed.err
+        assert "the user gate blocks this" not in reviewed.out
+        assert repo.record("w1")["review"]["status"] == "error"
     else:
         assert "not a registered git worktree" in reviewed.err, reviewed.err
         assert "not a registered git worktree" in merged.err
@@ -379,3 +381,162 @@ def test_git_worker_never_runs_git_through_a_worktrees_forged_git_dir(
     repo.worker("rm", "w1")
     repo.worker("rm", "-f", "w1")
     assert not canary.exists()
+
+
+# --- git-worker never obeys a worktree config its agent wrote -------------------------------
+
+# What an agent does, after committing its work, to its worktree's own config file,
+# <git-dir>/worktrees/<admin>/config.worktree, which git reads there once
+# extensions.worktreeConfig is on (worker.copy turns it on): a setting that makes the
+# next git run there — git-worker's, as the user — run a command of the agent's.
+CONFIG_ATTACKS = {
+    "fsmonitor": """
+        printf '[core]\\n\\tfsmonitor = %s\\n' "$EVIL" > "$ADMIN/config.worktree"
+    """,
+    # A clean filter runs when git compares a tracked file whose stat data changed with
+    # the index; .gitattributes (the agent's, in its worktree) names the driver, so no
+    # `git -c` could name it in advance.
+    "clean filter": """
+        echo '* filter=evil' > .gitattributes && touch -d 2001-01-01 work.txt
+        printf '[filter "evil"]\\n\\tclean = %s\\n' "$EVIL" > "$ADMIN/config.worktree"
+    """,
+}
+
+
+def config_attacker(sandbox: Sandbox, repo: GitRepo, attack: str, *, rewrite: bool) -> Path:
+    """w1, whose agent writes its config.worktree (``rewrite``: the one git-worker wrote
+    for worker.copy; else one where git-worker wrote none, the extension being on because
+    another worker used worker.copy); w2 and w3 with work to bring into w1's branch. Returns the
+    file the agent's command creates if anything ever runs it (before worktrees.pin
+    checked the file, show, merge, land, sync and rm, with or without --force, ran it)."""
+    marker = sandbox.root / "agent-command-ran"
+    evil = sandbox.script("evil", f"touch {marker}; cat")
+    agent = sandbox.script("config-agent", f"EVIL={evil}\n" + """
+        echo work > work.txt && git add work.txt && git commit -q -m "work"
+        ADMIN=$(git rev-parse --absolute-git-dir)
+    """ + CONFIG_ATTACKS[attack])
+    (repo.path / ".env").write_text("SECRET=1\n")
+    repo.git("config", "worker.copy", ".env")
+    if not rewrite:
+        repo.ok("spawn", "w0", "--no-launch")  # turns extensions.worktreeConfig on
+        repo.git("config", "--unset", "worker.copy")
+    repo.git("config", "worker.agent.evil.command", str(agent))
+    repo.git("config", "worker.launcher", "detached")
+    repo.git("config", "worker.reviewGate", str(sandbox.script("gate", "exit 0")))
+    repo.ok("spawn", "w1", "-a", "evil", "-d", "do some work")
+    wait_for(lambda: (repo.path / ".git" / "workers" / "w1" / "exit").exists())
+    assert log_of(repo, "w1") == "" or "error" not in log_of(repo, "w1")
+    assert (repo.path / ".git" / "config").read_text().count("worktreeConfig = true") == 1
+    repo.work("w2", "b.txt")
+    repo.work("w3", "c.txt")
+    assert not marker.exists()  # the agent's own git never ran it: written last
+    return marker
+
+
+CHANGED = "the git config of worktree"
+
+
+@pytest.mark.parametrize("rewrite", [True, False], ids=["rewritten", "created"])
+@pytest.mark.parametrize("attack", list(CONFIG_ATTACKS))
+def test_git_worker_never_obeys_a_worktree_config_its_agent_wrote(
+        repo: GitRepo, sandbox: Sandbox, attack: str, rewrite: bool) -> None:
+    marker = config_attacker(sandbox, repo, attack, rewrite=rewrite)
+    wt1 = repo.workers_dir / "w1"
+    tip1 = repo.git("rev-parse", "worker/w1")
+
+    shown = repo.worker("show", "w1")
+    assert not marker.exists()
+    assert CHANGED in shown.out and "git worker fsck --repair" in shown.out, shown
+
+    listed = repo.worker("list")
+    assert not marker.exists()
+    assert CHANGED in listed.out, listed
+
+    for argv in (["merge", "w2", "--into", "worker/w1"], ["land", "w3", "--into", "worker/w1"],
+                 ["sync", "w1"], ["review", "w1"], ["rm", "w1"]):
+        r = repo.worker(*argv)
+        assert not marker.exists(), argv
+        assert r.code == 1, (argv, r)
+        assert CHANGED in r.err, (argv, r.err)
+    assert "fsck --repair" in r.err  # rm says how to get out
+    assert repo.git("rev-parse", "worker/w1") == tip1
+    assert str(wt1) in repo.worktrees()
+
+    fsck = repo.worker("fsck")
+    assert not marker.exists()
+    assert fsck.code == 1 and CHANGED in fsck.out, fsck
+    assert "--repair would: restore what git-worker wrote" in fsck.out
+
+    # --force is the user's word: the worktree goes, and git ran nothing there.
+    r = repo.worker("rm", "-f", "w1")
+    assert r.code == 0, r
+    assert not marker.exists()
+    assert not wt1.exists() and "refs/workers/w1" not in repo.refs()
+
+
+@pytest.mark.parametrize("wrote", [True, False], ids=["copy excluded", "none written"])
+def test_fsck_repair_restores_the_worktree_config_git_worker_wrote(
+        repo: GitRepo, sandbox: Sandbox, wrote: bool) -> None:
+    marker = sandbox.root / "agent-command-ran"
+    evil = sandbox.script("evil", f"touch {marker}")
+    (repo.path / ".env").write_text("SECRET=1\n")
+    repo.git("config", "worker.copy", ".env")
+    if not wrote:
+        repo.ok("spawn", "w0", "--no-launch")
+        repo.git("config", "--unset", "worker.copy")
+    repo.ok("spawn", "w1", "--no-launch")
+    config = repo.path / ".git" / "worktrees" / "w1" / "config.worktree"
+    assert config.exists() == wrote
+    before = config.read_bytes() if wrote else None
+    with config.open("a") as f:
+        f.write(f"[core]\n\tfsmonitor = {evil}\n")
+
+    fsck = repo.worker("fsck")
+    assert fsck.code == 1
+    assert (f"problem: w1: the git config of worktree {repo.workers_dir / 'w1'} ({config}) "
+            + ("was changed since git-worker wrote it" if wrote
+               else "was written by someone else: git-worker wrote none")) in fsck.out, fsck.out
+    assert "(--repair would: restore what git-worker wrote)" in fsck.out
+
+    repaired = repo.worker("fsck", "--repair")
+    assert repaired.code == 0, repaired
+    done = f"restored {config} as git-worker wrote it" if wrote else f"removed {config}"
+    assert "repaired: w1: the git config of worktree" in repaired.out
+    assert f"({done})" in repaired.out, repaired.out
+    assert (config.read_bytes() if config.exists() else None) == before
+    repo.ok("fsck")
+    assert repo.show("w1")["uncommitted"] is False  # its status is read again
+    repo.ok("rm", "w1")
+    assert not marker.exists()
+
+
+def test_git_worker_never_follows_a_commondir_its_agent_rewrote(
+        repo: GitRepo, sandbox: Sandbox) -> None:
+    """The admin dir's `commondir` names the repository whose config git reads there: the
+    agent points it at a repository of its own with core.fsmonitor set. git-worker pins
+    the common dir (GIT_COMMON_DIR) for every git it runs there, `git worktree remove`'s
+    own `git status` included."""
+    marker = sandbox.root / "agent-command-ran"
+    evil = sandbox.script("evil", f"touch {marker}")
+    agent = sandbox.script("commondir-agent", f"""
+        echo work > work.txt && git add work.txt && git commit -q -m "work"
+        ADMIN=$(git rev-parse --absolute-git-dir)
+        git clone -q --bare --no-local "$(git rev-parse --git-common-dir)" {sandbox.root}/own.git
+        git --git-dir={sandbox.root}/own.git config core.fsmonitor {evil}
+        echo {sandbox.root}/own.git > "$ADMIN/commondir"
+    """)
+    repo.git("config", "worker.agent.evil.command", str(agent))
+    repo.git("config", "worker.launcher", "detached")
+    repo.git("config", "worker.reviewGate", str(sandbox.script("gate", "exit 0")))
+    repo.ok("spawn", "w1", "-a", "evil", "-d", "do some work")
+    wait_for(lambda: (repo.path / ".git" / "workers" / "w1" / "exit").exists())
+    repo.work("w2", "b.txt")
+    assert not marker.exists()
+
+    shown = repo.worker("show", "w1")
+    assert "not a registered git worktree" in shown.out, shown
+    for argv in (["merge", "w2", "--into", "worker/w1"], ["land", "w2", "--into", "worker/w1"],
+                 ["sync", "w1"], ["rm", "w1"], ["fsck"], ["rm", "-f", "w1"]):
+        repo.worker(*argv)
+        assert not marker.exists(), argv
+    assert "refs/workers/w1" not in repo.refs()

@@ -23,7 +23,7 @@ import stat
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
-from git_worker import registry
+from git_worker import registry, worktrees
 from git_worker.config import Config
 from git_worker.errors import WorkerError
 from git_worker.repo import (
@@ -107,11 +107,14 @@ def exclude(repo: Repo, admin_dir: str, runtime: str) -> bool:
     common = os.path.join(repo.common_dir, "config")
     if config_file_get(common, "core.worktree") is not None:
         return False
-    worktree_config = os.path.join(admin_dir, "config.worktree")
+    worktree_config = os.path.join(admin_dir, worktrees.WORKTREE_CONFIG)
     config_file_set(worktree_config, "core.excludesFile", os.path.join(runtime, EXCLUDE))
     if config_file_get(common, "core.bare") in ("true", "yes", "on", "1"):
         # read by every worktree once the extension is on: this one is not bare
         config_file_set(worktree_config, "core.bare", "false")
+    # The agent can write this file (it is in its admin dir): git-worker keeps what it
+    # wrote, and runs git there only while the file is exactly that (worktrees.pin).
+    worktrees.save_config(admin_dir, runtime)
     if config_file_get(common, "extensions.worktreeConfig") == "true":
         return False
     config_file_set(common, "extensions.worktreeConfig", "true")
@@ -125,7 +128,7 @@ def unexclude(repo: Repo, admin_dir: str) -> None:
     with suppress(OSError):
         others = [os.path.join(root, n) for n in os.listdir(root)
                   if os.path.join(root, n) != admin_dir]
-        if any(os.path.exists(os.path.join(d, "config.worktree")) for d in others):
+        if any(os.path.exists(os.path.join(d, worktrees.WORKTREE_CONFIG)) for d in others):
             return
     config_file_unset(os.path.join(repo.common_dir, "config"), "extensions.worktreeConfig")
 

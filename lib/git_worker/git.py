@@ -104,50 +104,78 @@ def interactive(argv: Sequence[str], *, cwd: str | None = None) -> int:
         raise WorkerError("git is not on PATH", hint="install git 2.39 or newer") from e
 
 
-# --- operations inside one worktree (sync) ----------------------------------------------
-# In the worktree itself: the index and the files are the point. A clean environment, so
-# that a GIT_DIR of the caller's never redirects them; the user's identity is kept.
+# --- running git in a linked worktree ---------------------------------------------------
+# Every git command git-worker runs in (or about the files of) a worker's worktree goes
+# through in_worktree(), with a Pinned that worktrees.pin() made after checking it.
 
 
-# The functions below that work in a linked worktree take ``admin``, the administrative dir
-# this repository registered for it: git is pointed there (--git-dir, --work-tree), never
-# at what the worktree's `.git` file names, which the agent may have replaced.
+class Pinned:
+    """A worktree as git-worker runs git in it.
 
-def _pin(worktree: str, admin: str) -> list[str]:
-    return [f"--git-dir={admin}", f"--work-tree={worktree}"]
+    ``admin`` is the administrative dir this repository registered for it (found from the
+    common dir's side), never what the worktree's `.git` file names, which the agent may
+    have replaced; None for the main worktree, which is the user's own and found by git
+    from its files as always.
+    """
+
+    def __init__(self, worktree: str, admin: str | None, common_dir: str) -> None:
+        self.worktree = worktree
+        self.admin = admin
+        self.common_dir = common_dir
 
 
-def _in(worktree: str, admin: str, argv: Sequence[str],
-        action: str) -> subprocess.CompletedProcess[bytes]:
-    return run([*_pin(worktree, admin), *argv], cwd=worktree,
-               env=clean_env({"GIT_REFLOG_ACTION": action, "GIT_EDITOR": "true"}), check=False)
+def pinned_env(common_dir: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """A clean environment that pins git's common dir (config, hooks, refs, objects) to
+    this repository: an admin dir's `commondir` file is the agent's to rewrite (it can
+    write that dir), and git would read the config of whatever repository it names."""
+    return clean_env({**(extra or {}), "GIT_COMMON_DIR": common_dir})
 
 
-def merge_in(worktree: str, admin: str, commit: str, message: str, action: str) -> bool:
-    """`git merge --no-edit COMMIT` in ``worktree``; False when it stopped (conflict)."""
-    proc = _in(worktree, admin,
-               ["merge", "--no-edit", "--no-stat", "--quiet", "-m", message, commit], action)
+# A setting that runs a command by its name alone, turned off for git-worker's own git in a
+# linked worktree. worktrees.pin() has just checked that the worktree's config.worktree is
+# git-worker's; this covers the instant between that check and git reading the file.
+# (Filter and diff drivers cannot be covered this way: .gitattributes chooses their names.)
+NO_FSMONITOR = ("-c", "core.fsmonitor=false")
+
+
+def in_worktree(pinned: Pinned, argv: Sequence[str], *, action: str | None = None,
+                check: bool = True) -> subprocess.CompletedProcess[bytes]:
+    """Run ``git <argv>`` in the worktree ``pinned`` names, through its registered admin
+    dir with this repository's config and nothing the worktree or its admin dir names.
+    ``action`` is the reflog's name for it (GIT_REFLOG_ACTION); no editor is ever opened."""
+    extra = {"GIT_EDITOR": "true", **({"GIT_REFLOG_ACTION": action} if action else {})}
+    if pinned.admin is None:
+        return run(argv, cwd=pinned.worktree, env=clean_env(extra), check=check)
+    return run([*NO_FSMONITOR, f"--git-dir={pinned.admin}", f"--work-tree={pinned.worktree}",
+                *argv], cwd=pinned.worktree, env=pinned_env(pinned.common_dir, extra),
+               check=check)
+
+
+def merge_in(pinned: Pinned, commit: str, message: str, action: str) -> bool:
+    """`git merge --no-edit COMMIT` in the worktree; False when it stopped (conflict)."""
+    proc = in_worktree(pinned, ["merge", "--no-edit", "--no-stat", "--quiet", "-m", message,
+                                commit], action=action, check=False)
     return proc.returncode == 0
 
 
-def rebase_in(worktree: str, admin: str, onto: str, action: str) -> bool:
-    """`git rebase ONTO` in ``worktree``; False when it stopped (conflict)."""
-    return _in(worktree, admin, ["rebase", "--quiet", onto], action).returncode == 0
+def rebase_in(pinned: Pinned, onto: str, action: str) -> bool:
+    """`git rebase ONTO` in the worktree; False when it stopped (conflict)."""
+    return in_worktree(pinned, ["rebase", "--quiet", onto], action=action,
+                       check=False).returncode == 0
 
 
-def abort_in(worktree: str, admin: str, operation: str) -> None:
+def abort_in(pinned: Pinned, operation: str) -> None:
     """`git merge --abort` or `git rebase --abort`: back to before it started."""
-    run([*_pin(worktree, admin), operation, "--abort"], cwd=worktree, env=clean_env())
+    in_worktree(pinned, [operation, "--abort"])
 
 
-def unmerged_paths(worktree: str, admin: str) -> list[str]:
-    """Paths with unresolved conflicts in ``worktree``'s index, each once."""
-    out = output([*_pin(worktree, admin), "diff", "--name-only", "--diff-filter=U", "-z"],
-                 cwd=worktree, env=clean_env())
-    return list(dict.fromkeys(p for p in out.split("\0") if p))
+def unmerged_paths(pinned: Pinned) -> list[str]:
+    """Paths with unresolved conflicts in the worktree's index, each once."""
+    out = in_worktree(pinned, ["diff", "--name-only", "--diff-filter=U", "-z"]).stdout
+    return list(dict.fromkeys(p for p in out.decode(errors="surrogateescape").split("\0") if p))
 
 
-def head_of(worktree: str, admin: str) -> str:
-    """The commit ``worktree``'s HEAD points to."""
-    return output([*_pin(worktree, admin), "rev-parse", "--verify", "HEAD"], cwd=worktree,
-                  env=clean_env())
+def head_of(pinned: Pinned) -> str:
+    """The commit the worktree's HEAD points to."""
+    out = in_worktree(pinned, ["rev-parse", "--verify", "HEAD"]).stdout
+    return out.decode(errors="surrogateescape").strip()

@@ -137,7 +137,7 @@ def _queues(repo: Repo, config: Config, ids: list[str], into: str | None,
 
 def _refuse_dirty_holder(repo: Repo, target: str) -> None:
     for holder in worktrees.holders(repo, target):
-        if worktrees.changed_tracked(repo, holder):
+        if worktrees.changed_tracked(repo, holder, registry.owner_runtime(repo, holder)):
             raise WorkerError(
                 f"{refnames.short(target)} is checked out in {holder}, which has uncommitted "
                 "changes; nothing was changed",

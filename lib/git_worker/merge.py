@@ -161,6 +161,9 @@ def refusals(repo: Repo, config: Config, record: Record, tip: str) -> list[str]:
     if trouble and os.path.lexists(record.worktree):
         reasons.append(f"{trouble}, so what was reviewed there cannot be trusted "
                        "(git worker fsck explains the drift)")
+    elif changed := worktrees.config_problem(repo, record.worktree,
+                                             registry.runtime_dir(repo, record.id)):
+        reasons.append(changed)  # and a gate's git there would have obeyed it
     if still_working(repo, record):
         reasons.append(f"its agent is still {record.state} and may commit more "
                        f"(git worker stop {record.id} first)")
@@ -200,9 +203,11 @@ def land(repo: Repo, config: Config, worker_id: str, *, squash: bool, into: str 
     if working:
         _refuse_if_nothing_of_its_own(repo, record, tip)
     warnings = []
-    if os.path.isdir(record.worktree) and not worktrees.problem(repo, record.worktree,
-                                                                record.branch):
-        dirty = worktrees.dirty_paths(repo, record.worktree)
+    runtime = registry.runtime_dir(repo, record.id)
+    if (os.path.isdir(record.worktree)
+            and not worktrees.problem(repo, record.worktree, record.branch)
+            and not worktrees.config_problem(repo, record.worktree, runtime)):
+        dirty = worktrees.dirty_paths(repo, record.worktree, runtime)
         if dirty:
             warnings.append(f"{len(dirty)} uncommitted file(s) in {record.worktree} are not "
                             "part of this merge")
@@ -398,12 +403,11 @@ def _fast_forward_in(repo: Repo, worktree: str, target: str, old: str, new: str,
                      reason: str) -> bool:
     """Move ``target`` (checked out in ``worktree``) from ``old`` to ``new`` with git's own
     fast-forward, updating that worktree's files. False when the target moved meanwhile."""
-    env = git.clean_env({"GIT_REFLOG_ACTION": reason})
-    # A linked worktree (a worker's, say) through the admin dir registered for it, never
-    # what its `.git` names: an agent may have made that a repository of its own.
-    admin = worktrees.find_admin_dir(repo, worktree)
-    pin = [f"--git-dir={admin}", f"--work-tree={worktree}"] if admin else []
-    paths = worktrees.changed_tracked(repo, worktree)
+    # A worker's worktree (it may hold the target: --into worker/<id>) is its agent's:
+    # pinned, with the config git-worker wrote, or refused (worktrees.pin).
+    runtime = registry.owner_runtime(repo, worktree)
+    pinned = worktrees.pin(repo, worktree, runtime)
+    paths = worktrees.changed_tracked(repo, worktree, runtime)
     if paths:
         shown = ", ".join(paths[:5]) + (", …" if len(paths) > 5 else "")
         raise WorkerError(
@@ -413,8 +417,8 @@ def _fast_forward_in(repo: Repo, worktree: str, target: str, old: str, new: str,
         )
     if repo.read_ref(target) != old:
         return False
-    proc = git.run([*pin, "merge", "--ff-only", "--quiet", "--no-stat", new], cwd=worktree,
-                   env=env, check=False)
+    proc = git.in_worktree(pinned, ["merge", "--ff-only", "--quiet", "--no-stat", new],
+                           action=reason, check=False)
     if proc.returncode == 0:
         return True
     stderr = proc.stderr.decode(errors="replace")

@@ -178,7 +178,8 @@ def _session_gone(launcher: dict[str, object]) -> bool:
 
 
 def _worktree_problems(repo: Repo, record: Record) -> list[str]:
-    found = worktrees.problem(repo, record.worktree, record.branch)
+    found = worktrees.problem(repo, record.worktree, record.branch) or worktrees.config_problem(
+        repo, record.worktree, registry.runtime_dir(repo, record.id))
     return [found] if found else []
 
 
@@ -275,7 +276,8 @@ def uncommitted(repo: Repo, record: Record) -> bool | None:
     if _worktree_problems(repo, record):
         return None  # missing, or not this worker's worktree: its status is not the worker's
     try:
-        return bool(worktrees.dirty_paths(repo, record.worktree))
+        return bool(worktrees.dirty_paths(repo, record.worktree,
+                                          registry.runtime_dir(repo, record.id)))
     except WorkerError:
         return None
 

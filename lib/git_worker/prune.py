@@ -85,7 +85,7 @@ def _judge(repo: Repo, r: registry.Record) -> Verdict:
     if merge.still_working(repo, r):
         return keep(f"its agent is still {r.state}")
     if os.path.isdir(r.worktree):
-        dirty = worktrees.dirty_paths(repo, r.worktree)
+        dirty = worktrees.dirty_paths(repo, r.worktree, registry.runtime_dir(repo, r.id))
         if dirty:
             return keep(f"{len(dirty)} uncommitted file(s) in its worktree")
     return Verdict(r.id, True, how, r.worktree, disk_usage(r.worktree))

@@ -155,7 +155,8 @@ def _has_work(repo: Repo, record: Record) -> bool:
         return True
     if os.path.isdir(record.worktree):
         try:
-            return bool(worktrees.dirty_paths(repo, record.worktree))
+            return bool(worktrees.dirty_paths(repo, record.worktree,
+                                              registry.runtime_dir(repo, record.id)))
         except Exception:
             return True  # can't tell: keep it
     return False

@@ -414,6 +414,15 @@ def write_atomically(path: str, text: str | bytes) -> None:
         raise
 
 
+def owner_runtime(repo: Repo, worktree: str) -> str | None:
+    """The runtime dir of the worker whose record names ``worktree``; None: no worker's."""
+    want = os.path.realpath(worktree)
+    for e in all_entries(repo):
+        if isinstance(e, Entry) and os.path.realpath(e.record.worktree) == want:
+            return runtime_dir(repo, e.record.id)
+    return None
+
+
 def runtime_root(repo: Repo) -> str:
     """<git-common-dir>/workers/: every worker's runtime directory."""
     return os.path.join(repo.common_dir, RUNTIME_ROOT)

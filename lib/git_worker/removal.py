@@ -87,7 +87,7 @@ def _remove(repo: Repo, entry: Entry, tip: str | None, *, force: bool, keep_bran
         pass  # another record's too: see remove()
     elif os.path.isdir(record.worktree):
         copies.discard_unchanged(runtime, record.worktree)  # where git would count them
-        worktrees.remove(repo, record.worktree, force=force)
+        worktrees.remove(repo, record.worktree, runtime, force=force)
         if tip is not None:
             undo.push("worktree", partial(_recreate, repo, record.worktree, record.branch))
     elif worktrees.find_admin_dir(repo, record.worktree):
@@ -188,8 +188,12 @@ def what_would_be_lost(repo: Repo, record: Record, tip: str | None, *,
         # worker.copy's files are not work unless changed since the spawn copied them.
         unchanged = set(copies.unchanged(runtime, record.worktree))
         try:
-            dirty = [p for p in worktrees.dirty_paths(repo, record.worktree)
+            dirty = [p for p in worktrees.dirty_paths(repo, record.worktree, runtime)
                      if p not in unchanged]
+        except worktrees.ConfigChanged as e:
+            reasons.append(Loss(f"{e.message}: what it holds cannot be checked",
+                                "look at that file, then restore it: git worker fsck --repair"))
+            dirty = []
         except WorkerError as e:  # not ours (any more): what is in it cannot be told
             reasons.append(Loss(f"{e.message}: what it holds cannot be checked",
                                 f"look in {record.worktree} and save what you need"))

@@ -102,7 +102,8 @@ def run_gate(repo: Repo, config: Config, worker_id: str, *, echo: BinaryIO | Non
         registry.make_runtime_dir(repo, worker_id)
     log_path = os.path.join(runtime, LOG_FILE)
 
-    trouble = worktrees.problem(repo, record.worktree, record.branch)
+    trouble = worktrees.problem(repo, record.worktree, record.branch) or (
+        worktrees.config_problem(repo, record.worktree, runtime))
     if trouble and not force:
         # The gate would run in (and its git would read) a repository of the agent's
         # making: the `.git` there is not this repository's worktree administration.

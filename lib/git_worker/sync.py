@@ -55,7 +55,7 @@ def sync(repo: Repo, config: Config, worker_id: str, *, rebase: bool, agent: boo
     if tip is None:
         raise WorkerError(f"branch {refnames.short(record.branch)} of '{worker_id}' is missing",
                           hint="git worker fsck explains the drift")
-    admin = _refuse(repo, record)
+    pinned = _refuse(repo, record)
     try:
         target = merge.target_ref(repo, record, None)
     except WorkerError as e:  # a tag or remote-only base: nothing it lands in by itself
@@ -69,21 +69,21 @@ def sync(repo: Repo, config: Config, worker_id: str, *, rebase: bool, agent: boo
         return Synced(worker_id, UP_TO_DATE, target, tip)
     into = refnames.short(target)
     if rebase:
-        done = git.rebase_in(record.worktree, admin, target_tip, _ACTION)
+        done = git.rebase_in(pinned, target_tip, _ACTION)
     else:
         trial = merge.merge_trees(repo, tip, target_tip)
         if not trial.clean and not agent:
             raise SyncConflict(record, target, trial.conflicts, rebase)
         message = f"Merge branch '{into}' into {refnames.short(record.branch)}\n\n{_ACTION}"
-        done = git.merge_in(record.worktree, admin, target_tip, message, _ACTION)
+        done = git.merge_in(pinned, target_tip, message, _ACTION)
     if done:
-        new_tip = git.head_of(record.worktree, admin)
+        new_tip = git.head_of(pinned)
         _record_base(repo, worker_id, target, target_tip,
                      f"sync: {'rebased onto' if rebase else 'merged'} {into} at {target_tip[:12]}")
         return Synced(worker_id, REBASED if rebase else MERGED, target, new_tip)
-    paths = git.unmerged_paths(record.worktree, admin)
+    paths = git.unmerged_paths(pinned)
     if not agent or not paths:
-        _abort(record, admin, tip, "rebase" if rebase else "merge")
+        _abort(record, pinned, tip, "rebase" if rebase else "merge")
         if not paths:  # stopped for another reason (say, an untracked file in the way)
             raise WorkerError(f"git could not {'rebase' if rebase else 'merge'} {into} in "
                               f"{record.worktree}; nothing was changed",
@@ -96,9 +96,9 @@ def sync(repo: Repo, config: Config, worker_id: str, *, rebase: bool, agent: boo
     return Synced(worker_id, CONFLICT, target, tip, paths)
 
 
-def _refuse(repo: Repo, record: Record) -> str:
-    """Why the worker cannot be synced now, raised; else its worktree's admin dir (git is
-    run there through it, never through the worktree's `.git`, which the agent writes)."""
+def _refuse(repo: Repo, record: Record) -> git.Pinned:
+    """Why the worker cannot be synced now, raised; else its worktree, pinned (git is run
+    there through its registered admin dir and only with the config git-worker wrote)."""
     if record.state in ("spawning", "removing", "queued"):
         raise WorkerError(f"'{record.id}' is {record.state}", hint="wait for it, then sync")
     if merge.still_working(repo, record):
@@ -109,23 +109,25 @@ def _refuse(repo: Repo, record: Record) -> str:
         raise WorkerError(f"the worktree of '{record.id}' ({record.worktree}) is missing",
                           hint="git worker fsck explains the drift")
     trouble = worktrees.problem(repo, record.worktree, record.branch)
-    admin = worktrees.find_admin_dir(repo, record.worktree)
-    if trouble or admin is None:
-        why = trouble or f"worktree {record.worktree} is not a registered git worktree"
-        raise WorkerError(f"cannot sync '{record.id}': {why}",
+    if trouble:
+        raise WorkerError(f"cannot sync '{record.id}': {trouble}",
                           hint="git worker fsck explains the drift")
-    dirty = worktrees.dirty_paths(repo, record.worktree)
+    try:
+        pinned = worktrees.pin(repo, record.worktree, registry.runtime_dir(repo, record.id))
+    except WorkerError as e:
+        raise WorkerError(f"cannot sync '{record.id}': {e.message}", hint=e.hint) from None
+    dirty = worktrees.dirty_paths(repo, record.worktree, registry.runtime_dir(repo, record.id))
     if dirty:
         shown = ", ".join(dirty[:5]) + (", …" if len(dirty) > 5 else "")
         raise WorkerError(f"the worktree of '{record.id}' has {len(dirty)} uncommitted "
                           f"file(s) ({shown})",
                           hint=f"commit or stash them in {record.worktree}, then sync")
-    return admin
+    return pinned
 
 
-def _abort(record: Record, admin: str, tip: str, operation: str) -> None:
-    git.abort_in(record.worktree, admin, operation)
-    if git.head_of(record.worktree, admin) != tip:  # never expected: say so rather than hide it
+def _abort(record: Record, pinned: git.Pinned, tip: str, operation: str) -> None:
+    git.abort_in(pinned, operation)
+    if git.head_of(pinned) != tip:  # never expected: say so rather than hide it
         raise WorkerError(f"git {operation} --abort left {record.worktree} at another commit "
                           f"than {tip[:12]}", hint=f"look at it: git -C {record.worktree} status")
 

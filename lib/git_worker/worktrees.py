@@ -11,6 +11,8 @@ and its Python checkout is 5-8x slower than git's on 5,000 files.
 from __future__ import annotations
 
 import os
+import stat
+from contextlib import suppress
 
 from git_worker import git, refnames
 from git_worker.errors import GitCommandError, WorkerError
@@ -149,11 +151,11 @@ def add(repo: Repo, path: str, branch_ref: str, oid: str) -> Created:
         # git's checkout: fast (C) and it honours .gitattributes, filters and sparse
         # settings exactly like `git worktree add`; in parallel (one worker per core, git's
         # checkout.workers=0: ~25% faster on 5,000 files here) unless the user chose.
-        env = git.clean_env()
-        chosen = git.run(["config", "--get", "checkout.workers"], cwd=path, env=env,
-                         check=False).returncode == 0
+        pinned = git.Pinned(path, admin, repo.common_dir)  # all written just now, by us
+        chosen = git.in_worktree(pinned, ["config", "--get", "checkout.workers"],
+                                 check=False).returncode == 0
         parallel = [] if chosen else ["-c", "checkout.workers=0"]
-        git.run([*parallel, "read-tree", "--reset", "-u", "HEAD"], cwd=path, env=env)
+        git.in_worktree(pinned, [*parallel, "read-tree", "--reset", "-u", "HEAD"])
         os.remove(os.path.join(admin, "locked"))
     except BaseException:
         if made_path:
@@ -165,46 +167,171 @@ def add(repo: Repo, path: str, branch_ref: str, oid: str) -> Created:
     return Created(path, admin, made_parent)
 
 
-def dirty_paths(repo: Repo, path: str) -> list[str]:
-    """Modified, staged and untracked (not ignored) paths in the worktree at ``path``.
+# --- git in a worker's worktree: only with the config git-worker wrote ---------------------
+# A worker's admin dir (<common-dir>/worktrees/<admin-id>/) is writable by its agent: codex's
+# sandbox needs it for the index, HEAD and logs/HEAD, and the other agents are not sandboxed
+# at all. git run through it reads two files there that decide what git executes:
+# `commondir` (git reads the config of the repository it names) and, once
+# extensions.worktreeConfig is on in the repository (worker.copy turns it on), its
+# `config.worktree` — core.fsmonitor, core.hooksPath, or a filter driver that the
+# worktree's own .gitattributes selects. git-worker runs git there as the user, so:
+# - `commondir` is not read: GIT_COMMON_DIR pins this repository (git.pinned_env);
+# - `config.worktree` must be exactly what git-worker wrote (a copy kept in the worker's
+#   runtime dir, 0700 and in no agent's writable set), or absent where it wrote none — an
+#   agent may create one before the extension is on (another spawn turns it on for all).
+#   Checked before git runs, rather than overridden with `git -c`: overrides can only name
+#   settings known in advance, and a driver's name is chosen by the agent's .gitattributes.
+#   Refused otherwise; `fsck` reports it and `--repair` restores git-worker's copy.
+WORKTREE_CONFIG = "config.worktree"  # git's name, in the admin dir; our copy has the same
 
-    git is pointed at the admin dir this repository has for ``path``, never at what the
-    worktree's `.git` names: an agent may have made that a repository of its own, whose
-    config (core.fsmonitor, …) would run its commands as the user.
-    """
+
+class ConfigChanged(WorkerError):
+    """A worker's config.worktree is not what git-worker wrote: no git is run there."""
+
+    def __init__(self, path: str, why: str) -> None:
+        self.path = path
+        super().__init__(f"the git config of worktree {path} {why}; git run there would obey "
+                         "it (core.fsmonitor, filters…), so git-worker runs none",
+                         hint="look at it, then restore what git-worker wrote: "
+                              "git worker fsck --repair")
+
+
+def pin(repo: Repo, path: str, runtime: str | None) -> git.Pinned:
+    """The worktree at ``path``, ready for git.in_worktree(); ``runtime`` is the runtime dir
+    of the worker it belongs to (None: it is nobody's but the user's — then its
+    config.worktree is theirs too). Raises when it is not a worktree of this repository,
+    or when its config.worktree is not the one git-worker wrote."""
     admin = find_admin_dir(repo, path)
     if admin is None:
+        main = repo.main_worktree
+        if main and os.path.realpath(main) == os.path.realpath(path):
+            return git.Pinned(path, None, repo.common_dir)
         raise WorkerError(f"worktree {path} is not a registered git worktree",
                           hint="git worker fsck explains the drift")
+    if runtime is not None:
+        why = config_changed(admin, runtime)
+        if why:
+            raise ConfigChanged(path, why)
+    return git.Pinned(path, admin, repo.common_dir)
+
+
+def config_problem(repo: Repo, path: str, runtime: str) -> str | None:
+    """What pin() would refuse about the config of the worker's worktree at ``path``."""
+    admin = find_admin_dir(repo, path)
+    why = admin and config_changed(admin, runtime)
+    if not why:
+        return None
+    return f"{ConfigChanged(path, why).message}; look at it, then: git worker fsck --repair"
+
+
+def config_changed(admin: str, runtime: str) -> str | None:
+    """How the config.worktree in ``admin`` differs from git-worker's copy in ``runtime``
+    (None: it is that copy, or there is none and none was written). A missing file is not
+    a change that matters: git then reads no per-worktree config at all."""
+    path = os.path.join(admin, WORKTREE_CONFIG)
+    try:
+        written = _read_private(os.path.join(runtime, WORKTREE_CONFIG))
+    except OSError as e:  # a symlink there (O_NOFOLLOW), say: the copy cannot be trusted
+        return f"({path}) cannot be checked: git-worker's copy is unreadable ({e.strerror})"
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return f"({path}) is not a regular file"
+    try:
+        with open(path, "rb", opener=_no_follow) as f:
+            now = f.read()
+    except OSError as e:
+        return f"({path}) cannot be read ({e.strerror})"
+    if written is None:
+        return f"({path}) was written by someone else: git-worker wrote none"
+    if now != written:
+        return f"({path}) was changed since git-worker wrote it"
+    return None
+
+
+def save_config(admin: str, runtime: str) -> None:
+    """Keep a copy of the config.worktree git-worker has just written in ``admin``."""
+    with open(os.path.join(admin, WORKTREE_CONFIG), "rb") as f:
+        data = f.read()
+    _write_private(os.path.join(runtime, WORKTREE_CONFIG), data)
+
+
+def restore_config(admin: str, runtime: str) -> list[str]:
+    """Put back the config.worktree git-worker wrote (or remove one it never wrote)."""
+    written = _read_private(os.path.join(runtime, WORKTREE_CONFIG))
+    path = os.path.join(admin, WORKTREE_CONFIG)
+    if written is None:
+        _remove_any(path)
+        return [f"removed {path}"]
+    tmp = f"{path}.git-worker{os.getpid()}"
+    _remove_any(tmp)
+    _write_private(tmp, written)
+    _remove_any(path)  # a directory in its place: rename() would not replace it
+    os.rename(tmp, path)
+    return [f"restored {path} as git-worker wrote it"]
+
+
+def _read_private(path: str) -> bytes | None:
+    try:
+        with open(path, "rb", opener=_no_follow) as f:
+            return f.read()
+    except FileNotFoundError:
+        return None
+
+
+def _write_private(path: str, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC,
+                 0o600)
+    with open(fd, "wb") as f:
+        f.write(data)
+
+
+def _remove_any(path: str) -> None:
+    if os.path.isdir(path) and not os.path.islink(path):
+        _rmtree(path)
+    else:
+        with suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+def _no_follow(path: str, flags: int) -> int:
+    return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC)
+
+
+def dirty_paths(repo: Repo, path: str, runtime: str | None) -> list[str]:
+    """Modified, staged and untracked (not ignored) paths in the worktree at ``path``
+    (``runtime``: see pin)."""
     # git CLI: dulwich's status is pure Python and far slower on big trees.
-    out = git.run(
-        [f"--git-dir={admin}", f"--work-tree={path}", "status", "--porcelain=v1", "-z",
-         "--untracked-files=normal", "--ignore-submodules=none"],
-        cwd=path,
-        env=git.clean_env(),
+    out = git.in_worktree(
+        pin(repo, path, runtime),
+        ["status", "--porcelain=v1", "-z", "--untracked-files=normal", "--ignore-submodules=none"],
     ).stdout.decode(errors="surrogateescape")
     return [item[3:] for item in out.split("\0") if len(item) > 3 and item[2] == " "]
 
 
-def changed_tracked(repo: Repo, path: str) -> list[str]:
-    """Tracked paths with uncommitted changes (staged or not) in the worktree at ``path``
-    (a linked one through the admin dir registered for it, as dirty_paths)."""
-    admin = find_admin_dir(repo, path)
-    pin = [f"--git-dir={admin}", f"--work-tree={path}"] if admin else []
-    out = git.run([*pin, "status", "--porcelain", "-z", "--untracked-files=no"], cwd=path,
-                  env=git.clean_env()).stdout.decode(errors="replace")
-    return [p[3:] for p in out.split("\0") if len(p) > 3]
+def changed_tracked(repo: Repo, path: str, runtime: str | None) -> list[str]:
+    """Tracked paths with uncommitted changes (staged or not) in the worktree at ``path``,
+    main or linked (``runtime``: see pin)."""
+    out = git.in_worktree(pin(repo, path, runtime),
+                          ["status", "--porcelain", "-z", "--untracked-files=no"]).stdout
+    return [p[3:] for p in out.decode(errors="replace").split("\0") if len(p) > 3]
 
 
-def remove(repo: Repo, path: str, *, force: bool) -> None:
+def remove(repo: Repo, path: str, runtime: str | None, *, force: bool) -> None:
     """Remove a worktree the way `git worktree remove` does (it refuses a dirty one).
 
     Not dulwich's remove_worktree: in 1.2.21 it deletes a dirty worktree without force, and
-    with force it removes a locked one.
+    with force it removes a locked one. Without --force git checks the worktree by running
+    `git status` there: only after pin() has checked its config, and with the common dir
+    pinned. With --force git runs nothing there.
     """
-    argv = ["worktree", "remove", *(["--force"] if force else []), path]
+    if not force:
+        pin(repo, path, runtime)
+    argv = [*git.NO_FSMONITOR, "worktree", "remove", *(["--force"] if force else []), path]
     try:
-        git.run(argv, cwd=repo.common_dir, env=git.clean_env())
+        git.run(argv, cwd=repo.common_dir, env=git.pinned_env(repo.common_dir))
     except GitCommandError as e:
         raise WorkerError(
             f"git refused to remove the worktree {path}: {e.stderr.strip()}",

@@ -205,6 +205,11 @@ def _check_entry(repo: Repo, reality: probe.Reality, entry: registry.Entry,
         for p in seen.problems:
             if p.startswith("worktree"):
                 found(r.id, p, None)
+    admin = None if worktree_missing else worktrees.find_admin_dir(repo, r.worktree)
+    changed = admin and worktrees.config_changed(admin, runtime)
+    if admin and changed:
+        found(r.id, worktrees.ConfigChanged(r.worktree, changed).message,
+              "restore what git-worker wrote", partial(worktrees.restore_config, admin, runtime))
 
 
 def _check_shared(entries: list[registry.Entry], found: Callable[..., None]) -> None:
