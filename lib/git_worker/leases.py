@@ -271,13 +271,24 @@ def release_quietly(common_dir: str, record: Record) -> None:
         pass
 
 
-def gone(common_dir: str) -> list[Held]:
-    """The leases held for workers of this repository that no longer exist."""
+def gone(repo: Repo) -> list[Held]:
+    """The leases held for workers of this repository that no longer exist.
+
+    Its registry is read once (two git processes), not once a lease: fsck asks this of
+    a repository that may have a thousand workers."""
     if not os.path.exists(os.path.join(state_dir(), STORE_FILE)):
         return []
-    here = os.path.realpath(common_dir)
+    here = os.path.realpath(repo.common_dir)
     with _store() as held:
-        return [h for h in held if h.repository == here and _is_gone(h, {})]
+        mine = [h for h in held if h.repository == here]
+        if not mine:
+            return []
+        try:
+            found = {e.id if isinstance(e, registry.Corrupt) else e.record.id: e
+                     for e in registry.all_entries(repo)}
+        except WorkerError:
+            return []  # can't tell: keep them all
+        return [h for h in mine if _proves_gone(h, found.get(h.worker))]
 
 
 def give_back(lease: Held) -> list[str]:
@@ -304,11 +315,17 @@ def _is_gone(lease: Held, opened: dict[str, Repo]) -> bool:
         found = registry.read_direct(opened[path], lease.worker)
     except (WorkerError, OSError, ValueError, KeyError):
         return False  # can't tell: keep it
+    return _proves_gone(lease, found)
+
+
+def _proves_gone(lease: Held, found: Entry | registry.Corrupt | None) -> bool:
+    """Whether ``found``, what the registry holds under the lease's worker id, proves the
+    worker gone: no record, or the record of a namesake spawned since."""
     if found is None:
         return True
     if isinstance(found, registry.Corrupt):
         return False
-    return found.record.created_at != lease.created_at  # a namesake spawned since
+    return found.record.created_at != lease.created_at
 
 
 def _free_ports(count: int, port_range: tuple[int, int], leased: set[int]) -> list[int]:

@@ -89,7 +89,10 @@ def check(repo: Repo, config: config_mod.Config, *, repair: bool) -> list[Findin
                          f"{lock.why_kept()}", None)
 
     known_ids = set()
-    entries = registry.all_entries(repo)
+    # One read of every ref for every check below: a read per worker made fsck quadratic
+    # in the number of workers (each read lists every worker's refs).
+    reality = probe.Reality.read(repo, refnames.REGISTRY)
+    entries = registry.all_entries(repo, reality.refs)
     _check_shared([e for e in entries if isinstance(e, registry.Entry)], found)
     for item in entries:
         known_ids.add(item.id if isinstance(item, registry.Corrupt) else item.record.id)
@@ -99,12 +102,13 @@ def check(repo: Repo, config: config_mod.Config, *, repair: bool) -> list[Findin
                   "restore the last readable state from its history" if restorable else None,
                   partial(registry.restore_last_readable, repo, item))
             continue
-        _check_entry(repo, item, found)
+        _check_entry(repo, reality, item, found)
 
     prefix = config.branch_prefix
-    for name in sorted(repo.refs_under(refnames.HEADS + prefix)):
-        if name not in known_ids and not removal.kept_on_purpose(
-                repo, refnames.HEADS + prefix + name, name):
+    branches = refnames.HEADS + prefix
+    for ref in sorted(r for r in reality.refs if r.startswith(branches)):
+        name = ref[len(branches):]
+        if name not in known_ids and not removal.kept_on_purpose(repo, ref, name):
             found(None, f"branch {prefix}{name} has no worker record", None)
     root = spawn.worktree_root(repo, config)
     if os.path.isdir(root):
@@ -133,7 +137,7 @@ def check(repo: Repo, config: config_mod.Config, *, repair: bool) -> list[Findin
                 else:
                     found(name, f"runtime files {path} belong to no worker", "delete them",
                           partial(shutil.rmtree, path))
-    for lease in leases.gone(repo.common_dir):  # after the repairs above: they drop records
+    for lease in leases.gone(repo):  # after the repairs above: they drop records
         found(lease.worker, f"{lease.describe()} are leased to a worker that is gone",
               "give them back", partial(leases.give_back, lease))
     prunable = worktrees.prunable(repo)
@@ -143,7 +147,8 @@ def check(repo: Repo, config: config_mod.Config, *, repair: bool) -> list[Findin
     return findings
 
 
-def _check_entry(repo: Repo, entry: registry.Entry, found: Callable[..., None]) -> None:
+def _check_entry(repo: Repo, reality: probe.Reality, entry: registry.Entry,
+                 found: Callable[..., None]) -> None:
     r = entry.record
     if r.owner is not None:
         if recovery.is_abandoned(r) and r.owner.get("action") == "rm":
@@ -154,7 +159,7 @@ def _check_entry(repo: Repo, entry: registry.Entry, found: Callable[..., None]) 
                   "finish the rollback and drop the record",
                   partial(recovery.abandon_spawn, repo, entry))
         return
-    seen = probe.observe(probe.Reality.read(repo), r)
+    seen = probe.observe(reality, r)
     code = probe.exit_status(repo, r.id)
     if r.state in ("running", "waiting") and code is not None:
         found(r.id, f"the agent exited {code}, but the record says {r.state}",
@@ -163,7 +168,7 @@ def _check_entry(repo: Repo, entry: registry.Entry, found: Callable[..., None]) 
         found(r.id, "the agent's process is gone without recording an exit",
               "mark it failed", lambda: registry.set_state(repo, r.id, "failed",
                                                            "fsck: agent process gone"))
-    branch_missing = repo.read_ref(r.branch) is None
+    branch_missing = reality.ref(r.branch) is None
     worktree_missing = not os.path.isdir(r.worktree)
     if branch_missing and worktree_missing:
         found(r.id, "both its branch and its worktree are gone", "drop the record",
