@@ -66,6 +66,7 @@ def counts() -> dict[str, str]:
         "spawn": f"spawn: {len(test_faults.SPAWN)} steps",
         "rm": f"rm: {len(test_faults.RM)} steps",
         "merge": f"merge: {len(test_faults.MERGE)} steps",
+        "start": f"start: {len(test_faults.START)} step",
         "races": f"{sum(races().values())} race tests",
         "ids": f"{len(test_ids.HOSTILE)} hostile ids",
         "settings": f"{len(test_hostile.SETTINGS)} bad settings",
@@ -79,7 +80,7 @@ def counts() -> dict[str, str]:
     }
 
 
-@pytest.mark.parametrize("what", ["faults", "spawn", "rm", "merge", "races", "ids",
+@pytest.mark.parametrize("what", ["faults", "spawn", "rm", "merge", "start", "races", "ids",
                                   "settings", "spellings", "bd", "task", "registry",
                                   "hooks", "properties"])
 def test_readme_states_the_count(what: str) -> None:

@@ -133,6 +133,16 @@ def _spawn(p: argparse.ArgumentParser) -> None:
                         help="do not review these workers automatically")
 
 
+def _start(p: argparse.ArgumentParser) -> None:
+    comp.attach(p.add_argument("ids", nargs="+", metavar="ID"), comp.worker_ids)
+    comp.attach(p.add_argument("-a", "--agent", help="agent adapter (default: the worker's)"),
+                comp.agents)
+    comp.attach(p.add_argument("-m", "--model", help="model for the agent (default: the "
+                               "worker's)"), comp.nothing)
+    p.add_argument("--queue", action="store_true",
+                   help="over worker.maxConcurrent: queue the worker instead of failing")
+
+
 def _list(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="JSON array of records")
     p.add_argument("--all", action="store_true", help="include merged workers")
@@ -263,6 +273,7 @@ _COMMANDS: dict[str, tuple[list[str], str, Callable[[argparse.ArgumentParser], N
     "logs": ([], "the agent's output (also after its session is gone)", _logs),
     "attach": ([], "open the worker's tmux session", _worker_id),
     "stop": ([], "end agents; keep their worktrees and branches", _stop),
+    "start": ([], "start the agent of a ready, stopped, failed or vanished worker", _start),
     "prompt": ([], "print the prompt a worker's agent received", _worker_id),
     "review": ([], "run the review gate on a worker", _review),
     "merge": ([], "land a worker's branch in its base branch", _merge),
@@ -391,6 +402,11 @@ def dispatch(args: argparse.Namespace) -> int:
         from git_worker.commands import stop
 
         return stop.run(repo, args.ids, stop_all=args.all)
+    if command == "start":
+        from git_worker.commands import start
+
+        return start.run(repo, _config(repo), args.ids, agent=args.agent, model=args.model,
+                         queue=args.queue)
     if command == "prompt":
         from git_worker.commands import prompt
 

@@ -397,14 +397,14 @@ def private(path: str, flags: int) -> int:
     return os.open(path, flags | os.O_CLOEXEC, FILE_MODE)
 
 
-def write_atomically(path: str, text: str) -> None:
+def write_atomically(path: str, text: str | bytes) -> None:
     """Write a runtime file (exit status, pid…) so that readers see all of it or none.
 
     A failure (a full disk: write() says ENOSPC without a file name) names ``path``."""
     tmp = f"{path}.tmp{os.getpid()}"
     try:
-        with open(tmp, "w", encoding="utf-8", opener=private) as f:
-            f.write(text)
+        with open(tmp, "wb", opener=private) as f:
+            f.write(text.encode() if isinstance(text, str) else text)
         os.replace(tmp, path)
     except OSError as e:
         with contextlib.suppress(OSError):

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 def collect(repo: Repo) -> list[dict[str, Any]]:
     """The records plus derived fields: what `list --json` prints."""
     rows: list[dict[str, Any]] = []
+    queued: list[registry.Record] = []
     reality = probe.Reality.read(repo, refnames.REGISTRY)  # one for-each-ref for both
     found_all = list(registry.all_entries(repo, reality.refs))
     ahead = probe.ahead_counts(reality, [f.record for f in found_all
@@ -32,7 +33,24 @@ def collect(repo: Repo) -> list[dict[str, Any]]:
         row.update(probe.at_a_glance(reality, found.record, seen.state, ahead[found.record.id],
                                      check_uncommitted=False))
         rows.append(row)
+        if found.record.state == "queued":
+            queued.append(found.record)
+    if queued:
+        _stalled_queue(repo, rows, queued)
     return rows
+
+
+def _stalled_queue(repo: Repo, rows: list[dict[str, Any]],
+                   queued: list[registry.Record]) -> None:
+    """A queue with free slots and nothing starting it: a problem of its oldest worker."""
+    from git_worker import lifecycle  # only with queued workers: it costs list ~10 ms
+
+    if not lifecycle.queue_busy(repo):
+        running = sum(r["state"] in lifecycle.RUNNING for r in rows)
+        problem = lifecycle.stalled(queued, running, lifecycle.max_concurrent(repo))
+        if problem:
+            oldest = min(queued, key=lifecycle.queue_order).id
+            next(r for r in rows if r["id"] == oldest)["problems"].append(problem)
 
 
 def run(repo: Repo, *, as_json: bool, show_all: bool, size: bool = False) -> int:

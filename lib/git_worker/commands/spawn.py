@@ -107,8 +107,7 @@ def run(
             if record.state == "queued":
                 print(f"  queued: worker.maxConcurrent ({plan.max_concurrent}) agents are "
                       "running; it starts when one ends")
-    if any(r.state == "queued" for r in spawned):
-        lifecycle.start_queued(repo)  # a slot may have freed up while we were spawning
+    lifecycle.start_queued(repo)  # a slot may have freed up (or been free, unseen) meanwhile
     requested = len(tasks) + invalid
     if progress and requested > 1:
         print(f"{len(spawned)} of {requested} workers spawned"
