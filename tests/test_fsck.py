@@ -93,3 +93,27 @@ def test_repair_keeps_runtime_files_whose_branch_or_worktree_remains(repo: GitRe
     assert (runtime / "worktree-left" / "agent.log").exists()
     assert f"repaired: nothing-left: runtime files {runtime / 'nothing-left'}" in r.out
     assert not (runtime / "nothing-left").exists()
+
+
+def _git_processes(repo: GitRepo, *argv: str) -> list[str]:
+    """The git commands `git worker ARGV` runs (GIT_TRACE), without the `git worker` itself."""
+    trace = repo.sandbox.root / "git-trace"
+    trace.unlink(missing_ok=True)
+    repo.ok(*argv, env={"GIT_TRACE": str(trace)})
+    commands = [line.split("built-in: ", 1)[1].split(" '")[0]
+                for line in trace.read_text().splitlines() if "built-in: git " in line]
+    return sorted(commands)
+
+
+def test_fsck_reads_the_repository_once_however_many_workers(repo: GitRepo) -> None:
+    """Linear, not quadratic: fsck once read every ref and counted commits per worker
+    (54x `git worktree list` at 1,000 workers). Its git processes are now the same for
+    two workers as for six — with the refs packed, as a big registry's soon are, and the
+    base moved on since the spawns."""
+    repo.ok("spawn", "--no-launch", "w1", "w2")
+    repo.commit("f", "f")
+    repo.git("pack-refs", "--all")
+    few = _git_processes(repo, "fsck")
+    repo.ok("spawn", "--no-launch", "w3", "w4", "w5", "w6")
+    repo.git("pack-refs", "--all")
+    assert _git_processes(repo, "fsck") == few

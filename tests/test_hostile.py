@@ -309,7 +309,7 @@ def test_any_edited_record_is_read_or_reported_never_a_crash(changes: dict) -> N
 
     record = {"id": "w1", "state": "ready", "branch": "refs/heads/worker/w1",
               "base": {"name": "main", "oid": "0" * 40}, "worktree": "/tmp/w1", **changes}
-    found = registry._parse("w1", "0" * 40, json.dumps(record).encode())
+    found = registry.parse("w1", "0" * 40, json.dumps(record).encode())
     if isinstance(found, registry.Corrupt):
         assert found.reason
         return

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+from pathlib import Path
 
 from conftest import CHECKOUT, GitRepo, Sandbox, release, wait_for
 
@@ -200,3 +201,20 @@ def test_an_agents_message_carries_no_terminal_control_sequences(repo: GitRepo,
         assert "\x1b" not in out and "\x07" not in out and "\x00" not in out
     assert "  > ok ]0;pwned [2Jgone? end" in repo.ok("list").out
     release(repo, "w1")
+
+
+def test_realpaths_resolve_as_os_path_realpath(tmp_path: Path) -> None:
+    """list and fsck resolve each directory once (worktrees.RealPaths), and must find what
+    realpath finds: symlinked directories and files, '..' after a symlink, missing paths."""
+    from git_worker.worktrees import RealPaths
+
+    (tmp_path / "real" / "deep").mkdir(parents=True)
+    (tmp_path / "real" / "deep" / "file").write_text("x")
+    (tmp_path / "link").symlink_to(tmp_path / "real" / "deep")
+    (tmp_path / "real" / "filelink").symlink_to("deep/file")
+    (tmp_path / "loop").symlink_to("loop")
+    real = RealPaths()
+    for rel in ("real/deep/file", "link/file", "link/../deep", "real/filelink", "link",
+                "link/missing/more", "real/./deep", "loop", "loop/x", "link/file"):
+        path = str(tmp_path / rel)
+        assert real(path) == os.path.realpath(path), rel

@@ -99,3 +99,17 @@ def test_rm_of_the_worktree_the_caller_stands_in_says_where_to_go(repo: GitRepo)
     assert repo.worktrees() == [str(repo.path), str(repo.workers_dir / "w2")]
     assert set(repo.refs("refs/workers/")) == {"refs/workers/w2"}
     assert repo.worker("rm", "w2").out == "removed w2\n"  # elsewhere: no such line
+
+
+def test_rm_of_a_clean_worker_reads_the_registry_once(repo: GitRepo) -> None:
+    """rm read the registry three times (the record, then again, then every record to see
+    whether another names the same branch or worktree) and every record once more for
+    the queue: now once, and the queue only when the worker held a slot in it."""
+    repo.ok("spawn", "--no-launch", "w1", "w2")
+    trace = repo.sandbox.root / "git-trace"
+    repo.ok("rm", "w1", env={"GIT_TRACE": str(trace)})
+    commands = [line.split("built-in: ", 1)[1].split(" ")[1]
+                for line in trace.read_text().splitlines() if "built-in: git " in line]
+    assert commands.count("for-each-ref") == 1, commands
+    assert commands.count("cat-file") == 1, commands
+    assert repo.refs("refs/workers/").keys() == {"refs/workers/w2"}

@@ -30,7 +30,7 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from git_worker import registry
+from git_worker import refnames, registry
 from git_worker.errors import WorkerError
 from git_worker.git import clean_env
 from git_worker.registry import Entry, Record
@@ -72,8 +72,8 @@ class Held:
         return _describe(self.slot, self.ports)
 
     def is_of(self, common_dir: str, record: Record) -> bool:
-        return (self.repository, self.worker, self.created_at) == (
-            os.path.realpath(common_dir), record.id, record.created_at)
+        return (self.worker, self.created_at) == (record.id, record.created_at) and \
+            self.repository == os.path.realpath(common_dir)
 
 
 # --- the settings ---------------------------------------------------------------------
@@ -271,44 +271,81 @@ def release_quietly(common_dir: str, record: Record) -> None:
         pass
 
 
-def gone(common_dir: str) -> list[Held]:
-    """The leases held for workers of this repository that no longer exist."""
+def gone(repo: Repo) -> list[Held]:
+    """The leases held for workers of this repository that no longer exist.
+
+    Its registry is read once (two git processes), not once a lease: fsck asks this of
+    a repository that may have a thousand workers."""
     if not os.path.exists(os.path.join(state_dir(), STORE_FILE)):
         return []
-    here = os.path.realpath(common_dir)
+    here = os.path.realpath(repo.common_dir)
     with _store() as held:
-        return [h for h in held if h.repository == here and _is_gone(h, {})]
+        mine = [h for h in held if h.repository == here]
+        if not mine:
+            return []
+        try:
+            found = {e.id if isinstance(e, registry.Corrupt) else e.record.id: e
+                     for e in registry.all_entries(repo)}
+        except WorkerError:
+            return []  # can't tell: keep them all
+        return [h for h in mine if _proves_gone(h, found.get(h.worker))]
 
 
 def give_back(lease: Held) -> list[str]:
     """Drop ``lease`` from the store if its worker is still gone (checked again, locked)."""
     with _store() as held:
-        still = [h for h in held if h.as_dict() == lease.as_dict() and _is_gone(h, {})]
+        still = [h for h in held if h.as_dict() == lease.as_dict() and _is_gone(h)]
         held[:] = [h for h in held if h not in still]
     return [f"gave back {lease.describe()}"] if still else []
 
 
 def _drop_gone(held: list[Held]) -> None:
-    opened: dict[str, Repo] = {}  # one per repository: its pack indexes are read once
-    held[:] = [h for h in held if not _is_gone(h, opened)]
+    """Drop the leases whose workers are gone: per repository, its registry refs read
+    through dulwich's ref files and the records in one `git cat-file --batch` (no git
+    process at all when every worker is gone or none has a lease) — not a dulwich object
+    read per lease, which made every spawn in a 1,000-worker repository cost ~1 s."""
+    by_repository: dict[str, list[Held]] = {}
+    for h in held:
+        by_repository.setdefault(h.repository, []).append(h)
+    gone: set[int] = set()
+    for path, leases in by_repository.items():
+        gone.update(id(h) for h in _gone_in(path, leases))
+    held[:] = [h for h in held if id(h) not in gone]
 
 
-def _is_gone(lease: Held, opened: dict[str, Repo]) -> bool:
-    """Proven by the lease's repository: its worker no longer exists."""
-    path = lease.repository
+def _gone_in(path: str, leases: list[Held]) -> list[Held]:
+    """Those of ``leases`` (all of the repository at ``path``) whose worker is gone."""
     if not os.path.isdir(path):
-        return True  # the repository itself was deleted
+        return leases  # the repository itself was deleted
     try:
-        if path not in opened:
-            opened[path] = Repo(path, path, path, None)
-        found = registry.read_direct(opened[path], lease.worker)
+        repo = Repo(path, path, path, None)
+        oids = {h.worker: repo.read_ref(refnames.registry(h.worker)) for h in leases}
+        present = sorted({w for w, oid in oids.items() if oid is not None})
+        blobs = repo.read_objects([f"{oids[w]}:{registry.RECORD_FILE}" for w in present],
+                                  alone=True)
     except (WorkerError, OSError, ValueError, KeyError):
-        return False  # can't tell: keep it
+        return []  # can't tell: keep them
+    found: dict[str, Entry | registry.Corrupt] = {}
+    for worker, blob in zip(present, blobs, strict=True):
+        found[worker] = registry.parse(worker, str(oids[worker]), blob[1]) \
+            if blob is not None and blob[0] == "blob" else \
+            registry.Corrupt(worker, str(oids[worker]), "unreadable")
+    return [h for h in leases if _proves_gone(h, found.get(h.worker))]
+
+
+def _is_gone(lease: Held) -> bool:
+    """Proven by the lease's repository: its worker no longer exists."""
+    return bool(_gone_in(lease.repository, [lease]))
+
+
+def _proves_gone(lease: Held, found: Entry | registry.Corrupt | None) -> bool:
+    """Whether ``found``, what the registry holds under the lease's worker id, proves the
+    worker gone: no record, or the record of a namesake spawned since."""
     if found is None:
         return True
     if isinstance(found, registry.Corrupt):
         return False
-    return found.record.created_at != lease.created_at  # a namesake spawned since
+    return found.record.created_at != lease.created_at
 
 
 def _free_ports(count: int, port_range: tuple[int, int], leased: set[int]) -> list[int]:
@@ -419,10 +456,11 @@ def _write(path: str, held: list[Held]) -> None:
     tmp = f"{path}.tmp{os.getpid()}"
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        # One lease a line, each by json.dumps: json.dump with an indent is pure Python,
+        # ~0.1 s of every spawn's and rm's CPU with 1,000 leases (measured).
+        lines = ",\n".join(json.dumps(h.as_dict()) for h in held)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump({"version": _STORE_VERSION, "leases": [h.as_dict() for h in held]}, f,
-                      indent=1)
-            f.write("\n")
+            f.write(f'{{"version": {_STORE_VERSION}, "leases": [\n{lines}\n]}}\n')
         os.replace(tmp, path)
     except OSError:
         if os.path.exists(tmp):

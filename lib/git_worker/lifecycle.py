@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from typing import Any
 
 RUNNING = ("running", "waiting")  # an agent process exists (or should)
+# A worker in these states holds no worker.maxConcurrent slot and is not in the queue:
+# removing it changes nothing the queue waits for (rm then does not look at the queue).
+FREE_STATES = ("ready", "exited", "failed", "stopped", "reviewed", "merged")
 _STOP_GRACE = worker_processes.STOP_GRACE
 
 

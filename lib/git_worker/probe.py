@@ -40,6 +40,7 @@ class Reality:
         self._behind: dict[tuple[str, str], int | None] = {}
         self._upstreams: dict[str, str] | None = None
         self._listeners: Listeners | None = None
+        self.realpath = worktrees.RealPaths()  # the worktrees' parents, resolved once
         self._processes: list[processes.Stat] | None = None
 
     @property
@@ -156,7 +157,7 @@ def observe(reality: Reality, record: Record) -> Observed:
     if reality.ref(record.branch) is None:
         problems.append(f"branch {refnames.short(record.branch)} is missing")
     if record.state != "spawning":
-        problems.extend(_worktree_problems(repo, record))
+        problems.extend(_worktree_problems(repo, record, reality.realpath))
 
     if (record.leases or {}).get("ports") and record.host == processes.hostname():
         problems.extend(reality.listeners.problems(repo.common_dir, record))
@@ -177,9 +178,10 @@ def _session_gone(launcher: dict[str, object]) -> bool:
                                    str(launcher["session"])) is False
 
 
-def _worktree_problems(repo: Repo, record: Record) -> list[str]:
-    found = worktrees.problem(repo, record.worktree, record.branch) or worktrees.config_problem(
-        repo, record.worktree, registry.runtime_dir(repo, record.id))
+def _worktree_problems(repo: Repo, record: Record,
+                       realpath: worktrees.RealPaths | None = None) -> list[str]:
+    found = worktrees.problem(repo, record.worktree, record.branch, realpath) or \
+        worktrees.config_problem(repo, record.worktree, registry.runtime_dir(repo, record.id))
     return [found] if found else []
 
 

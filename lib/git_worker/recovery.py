@@ -38,16 +38,19 @@ class Shared:
         self.worktree = worktree  # … the same worktree (compared as real paths)
 
 
-def shared_with(repo: Repo, record: Record) -> Shared:
+def shared_with(repo: Repo, record: Record,
+                entries: list[Entry | registry.Corrupt] | None = None) -> Shared:
+    """``entries``: every record, if the caller has just read them (all_entries)."""
     branch, worktree = [], []
-    own_path = os.path.realpath(record.worktree)
-    for item in registry.all_entries(repo):
+    realpath = worktrees.RealPaths()  # the worktrees' common parents, resolved once
+    own_path = realpath(os.path.abspath(record.worktree))
+    for item in registry.all_entries(repo) if entries is None else entries:
         if not isinstance(item, Entry) or item.record.id == record.id:
             continue
         other = item.record
         if other.branch == record.branch:
             branch.append(other.id)
-        if os.path.realpath(other.worktree) == own_path:
+        if realpath(os.path.abspath(other.worktree)) == own_path:
             worktree.append(other.id)
     return Shared(branch, worktree)
 

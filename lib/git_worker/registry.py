@@ -153,7 +153,13 @@ class Corrupt:
 
 
 def read(repo: Repo, worker_id: str) -> Entry | None:
-    matches = [e for e in _read_refs(repo, refnames.registry(worker_id))
+    return find(_read_refs(repo, refnames.registry(worker_id)), worker_id)
+
+
+def find(entries: list[Entry | Corrupt], worker_id: str) -> Entry | None:
+    """``worker_id``'s entry among ``entries`` (as read() says it: None, or an error for
+    an unreadable record)."""
+    matches = [e for e in entries
                if (e.id if isinstance(e, Corrupt) else e.record.id) == worker_id]
     if not matches:
         return None
@@ -166,8 +172,9 @@ def read(repo: Repo, worker_id: str) -> Entry | None:
     return found
 
 
-def get(repo: Repo, worker_id: str) -> Entry:
-    entry = read(repo, worker_id)
+def get(repo: Repo, worker_id: str, entries: list[Entry | Corrupt] | None = None) -> Entry:
+    """``entries``: every record, if the caller has just read them (all_entries)."""
+    entry = read(repo, worker_id) if entries is None else find(entries, worker_id)
     if entry is None:
         raise WorkerError(f"no worker '{worker_id}'", hint="git worker list shows the workers")
     return entry
@@ -205,7 +212,7 @@ def _parse_table(repo: Repo, refs: dict[str, str]) -> list[Entry | Corrupt]:
         elif record is None or record[0] != "blob":
             result.append(Corrupt(worker_id, oid, f"commit {oid} has no {RECORD_FILE}"))
         else:
-            result.append(_parse(worker_id, oid, record[1]))
+            result.append(parse(worker_id, oid, record[1]))
     return result
 
 
@@ -218,7 +225,7 @@ def _why_unreadable(repo: Repo, oid: str) -> str:
     return f"commit {oid} has no {RECORD_FILE}"
 
 
-def _parse(worker_id: str, oid: str, data: bytes) -> Entry | Corrupt:
+def parse(worker_id: str, oid: str, data: bytes) -> Entry | Corrupt:
     try:
         record = Record.from_json(data)
     except (ValueError, TypeError) as e:
@@ -226,13 +233,6 @@ def _parse(worker_id: str, oid: str, data: bytes) -> Entry | Corrupt:
     if worker_id and record.id != worker_id:  # e.g. a ref copied under another name
         return Corrupt(worker_id, oid, f"{RECORD_FILE} is the record of '{record.id}'")
     return Entry(record, oid)
-
-
-def read_direct(repo: Repo, worker_id: str) -> Entry | Corrupt | None:
-    """The record of ``worker_id`` read through dulwich alone: no git process, and none of
-    the caller's GIT_* variables, so it reads another repository (see leases.py)."""
-    oid = repo.read_ref(refnames.registry(worker_id))
-    return None if oid is None else _load(repo, worker_id, oid)
 
 
 def ids(repo: Repo) -> list[str]:
@@ -258,7 +258,7 @@ def _load(repo: Repo, worker_id: str, oid: str) -> Entry | Corrupt:
         data = repo.objects[blob_id].data  # type: ignore[attr-defined]
     except (WorkerError, KeyError) as e:
         return Corrupt(worker_id, oid, str(e) or type(e).__name__)
-    return _parse(worker_id, oid, data)
+    return parse(worker_id, oid, data)
 
 
 # --- writing -----------------------------------------------------------------------------
@@ -356,7 +356,7 @@ def salvage(repo: Repo, corrupt: Corrupt) -> tuple[Record, str | None] | None:
         return (record, peeled) if record else None
     if kind == "tree":
         data = repo.read_blobs([f"{corrupt.oid}:{RECORD_FILE}"])[0]
-        inside = _parse(corrupt.id, corrupt.oid, data) if data is not None else None
+        inside = parse(corrupt.id, corrupt.oid, data) if data is not None else None
         return (inside.record, None) if isinstance(inside, Entry) else None
     return None
 

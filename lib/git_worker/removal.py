@@ -30,16 +30,28 @@ from git_worker.repo import Repo, append_reflog
 from git_worker.undo import UndoLog, transaction
 
 
+class Removed:
+    """What remove() did, for rm to tell."""
+
+    def __init__(self, worktree: str, state: str, notes: list[str], ended: list[str]) -> None:
+        self.worktree = worktree
+        self.state = state  # the worker's state before the removal began
+        self.notes = notes  # for the user: what was kept, a teardown that failed (--force)
+        self.ended = ended  # processes of the worker's that were ended
+
+
 def remove(repo: Repo, worker_id: str, *, force: bool, keep_branch: bool,
-           config: Config | None = None) -> tuple[list[str], list[str]]:
-    """Remove the worker. Returns notes for the user (a branch or worktree that another
-    record names too, never removed with this one; a teardown that failed under --force)
-    and what else was done (processes of its that were ended)."""
-    entry = registry.get(repo, worker_id)
+           config: Config | None = None) -> Removed:
+    """Remove the worker. A branch or worktree that another record names too is never
+    removed with this one (a note says so)."""
+    # Every record, once: this one, and whether another names its branch or worktree.
+    entries = registry.all_entries(repo)
+    entry = registry.get(repo, worker_id, entries)
     record = entry.record
+    state = record.state
     _refuse_if_busy(record)
     tip = repo.read_ref(record.branch)
-    shared = recovery.shared_with(repo, record)
+    shared = recovery.shared_with(repo, record, entries)
     reasons = what_would_be_lost(repo, record, tip, keep_branch=keep_branch, shared=shared)
     if reasons and not force:
         raise WorkerError(
@@ -57,7 +69,7 @@ def remove(repo: Repo, worker_id: str, *, force: bool, keep_branch: bool,
     with transaction() as undo:
         ended = _remove(repo, entry, tip, force=force, keep_branch=keep_branch, shared=shared,
                         undo=undo)
-    return notes, ended
+    return Removed(record.worktree, state, notes, ended)
 
 
 def _remove(repo: Repo, entry: Entry, tip: str | None, *, force: bool, keep_branch: bool,
@@ -150,9 +162,9 @@ def _recreate(repo: Repo, path: str, branch: str) -> None:
 def finish_interrupted(repo: Repo, entry: Entry) -> list[str]:
     """Complete an rm whose process died, with the options it was given."""
     owner = entry.record.owner or {}
-    notes, ended = remove(repo, entry.record.id, force=bool(owner.get("force")),
-                          keep_branch=bool(owner.get("keep_branch")))
-    return [*ended, "finished the removal", *notes]
+    removed = remove(repo, entry.record.id, force=bool(owner.get("force")),
+                     keep_branch=bool(owner.get("keep_branch")))
+    return [*removed.ended, "finished the removal", *removed.notes]
 
 
 class Loss:

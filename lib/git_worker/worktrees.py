@@ -43,7 +43,32 @@ def admin_dir_of(path: str) -> str | None:
     return os.path.normpath(os.path.join(path, target))
 
 
-def problem(repo: Repo, path: str, branch_ref: str) -> str | None:
+class RealPaths:
+    """os.path.realpath for many paths below a few directories, each directory resolved
+    once (realpath costs an lstat per component, and list and fsck check a thousand
+    worktrees that share their parents). Meant for one command's look at the worktrees:
+    a directory that becomes a symlink after it was resolved is not seen."""
+
+    def __init__(self) -> None:
+        self._known: dict[str, str] = {}
+
+    def __call__(self, path: str) -> str:
+        known = self._known.get(path)
+        if known is not None:
+            return known
+        if not os.path.isabs(path) or os.path.normpath(path) != path:
+            return os.path.realpath(path)  # '..' after a symlink: realpath's own rules
+        parent, name = os.path.split(path)
+        if not name:
+            return path  # the root
+        full = os.path.join(self(parent), name)
+        real = os.path.realpath(full) if os.path.islink(full) else full
+        self._known[path] = real
+        return real
+
+
+def problem(repo: Repo, path: str, branch_ref: str,
+            realpath: RealPaths | None = None) -> str | None:
     """Why ``path`` is not a linked worktree of ``repo`` with ``branch_ref`` checked out,
     or None when it is.
 
@@ -51,19 +76,21 @@ def problem(repo: Repo, path: str, branch_ref: str) -> str | None:
     `.git` file too) and may have replaced that file by a repository of its own or pointed
     it elsewhere: the `.git` file names an admin dir directly under
     <common-dir>/worktrees/, whose `gitdir` names this worktree back, whose `commondir` is
-    this repository, and whose HEAD is the branch.
+    this repository, and whose HEAD is the branch. ``realpath``: one shared by the calls
+    of one command (see RealPaths).
     """
+    real = realpath or RealPaths()
     try:
         if not os.path.isdir(path):
             return f"worktree {path} is missing"
         gitfile = os.path.join(path, ".git")
         admin = admin_dir_of(path) if os.path.isfile(gitfile) and not os.path.islink(
             gitfile) else None
-        root = os.path.realpath(os.path.join(repo.common_dir, "worktrees"))
+        common = real(repo.common_dir)
         if (admin is None or not os.path.isdir(admin)
-                or os.path.dirname(os.path.realpath(admin)) != root
-                or not _names(os.path.join(admin, "gitdir"), gitfile)
-                or not _names(os.path.join(admin, "commondir"), repo.common_dir)):
+                or os.path.dirname(real(admin)) != os.path.join(common, "worktrees")
+                or not _names(os.path.join(admin, "gitdir"), real(gitfile), real)
+                or not _names(os.path.join(admin, "commondir"), common, real)):
             return f"worktree {path} is not a registered git worktree"
         head = head_branch(admin)
         if head != branch_ref:
@@ -74,16 +101,24 @@ def problem(repo: Repo, path: str, branch_ref: str) -> str | None:
     return None
 
 
-def _names(pointer: str, target: str) -> bool:
-    """Whether the one-line file ``pointer`` names ``target`` (a relative path is relative
-    to the file's directory, as git reads `commondir` and a relative `gitdir`)."""
+def _names(pointer: str, real_target: str, realpath: RealPaths) -> bool:
+    """Whether the one-line file ``pointer`` names ``real_target`` (a real path; a relative
+    path in the file is relative to its directory, as git reads `commondir` and a relative
+    `gitdir`)."""
     try:
         with open(pointer, encoding="utf-8", errors="surrogateescape") as f:
             named = f.read().strip()
     except FileNotFoundError:
         return False
-    named = os.path.join(os.path.dirname(pointer), named)
-    return os.path.realpath(named) == os.path.realpath(target)
+    if not os.path.isabs(named):
+        # A leading '..' (commondir holds '../..') goes up from the file's directory once
+        # that is resolved, as realpath would: folding it first would skip a symlink.
+        base, parts = realpath(os.path.dirname(pointer)), named.split("/")
+        while parts and parts[0] in ("..", "."):
+            if parts.pop(0) == "..":
+                base = os.path.dirname(base)
+        named = os.path.join(base, *parts)
+    return realpath(named) == real_target
 
 
 def find_admin_dir(repo: Repo, path: str) -> str | None:

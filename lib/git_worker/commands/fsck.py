@@ -90,8 +90,10 @@ def check(repo: Repo, config: config_mod.Config, *, repair: bool) -> list[Findin
                          f"{lock.why_kept()}", None)
 
     known_ids = set()
-    reality = probe.Reality.read(repo)
-    entries = registry.all_entries(repo)
+    # One read of every ref for every check below: a read per worker made fsck quadratic
+    # in the number of workers (each read lists every worker's refs).
+    reality = probe.Reality.read(repo, refnames.REGISTRY)
+    entries = registry.all_entries(repo, reality.refs)
     _check_shared([e for e in entries if isinstance(e, registry.Entry)], found)
     for item in entries:
         known_ids.add(item.id if isinstance(item, registry.Corrupt) else item.record.id)
@@ -114,9 +116,10 @@ def check(repo: Repo, config: config_mod.Config, *, repair: bool) -> list[Findin
                   lambda: [f"started {', '.join(lifecycle.start_queued(repo)) or 'nothing'}"])
 
     prefix = config.branch_prefix
-    for name in sorted(repo.refs_under(refnames.HEADS + prefix)):
-        if name not in known_ids and not removal.kept_on_purpose(
-                repo, refnames.HEADS + prefix + name, name):
+    branches = refnames.HEADS + prefix
+    for ref in sorted(r for r in reality.refs if r.startswith(branches)):
+        name = ref[len(branches):]
+        if name not in known_ids and not removal.kept_on_purpose(repo, ref, name):
             found(None, f"branch {prefix}{name} has no worker record", None)
     root = spawn.worktree_root(repo, config)
     if os.path.isdir(root):
@@ -145,7 +148,7 @@ def check(repo: Repo, config: config_mod.Config, *, repair: bool) -> list[Findin
                 else:
                     found(name, f"runtime files {path} belong to no worker", "delete them",
                           partial(shutil.rmtree, path))
-    for lease in leases.gone(repo.common_dir):  # after the repairs above: they drop records
+    for lease in leases.gone(repo):  # after the repairs above: they drop records
         found(lease.worker, f"{lease.describe()} are leased to a worker that is gone",
               "give them back", partial(leases.give_back, lease))
     prunable = worktrees.prunable(repo)
@@ -190,7 +193,7 @@ def _check_entry(repo: Repo, reality: probe.Reality, entry: registry.Entry,
             found(r.id, f"its agent has ended, but {worker_processes.describe(left)} it "
                         "started still run", "end them",
                   partial(_end_leftovers, who))
-    branch_missing = repo.read_ref(r.branch) is None
+    branch_missing = reality.ref(r.branch) is None
     worktree_missing = not os.path.isdir(r.worktree)
     if branch_missing and worktree_missing:
         found(r.id, "both its branch and its worktree are gone", "drop the record",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from git_worker import lifecycle, output, registry, removal
+from git_worker import lifecycle, output, removal
 from git_worker.errors import WorkerError
 from git_worker.repo import Repo
 
@@ -13,23 +13,25 @@ from git_worker.repo import Repo
 def run(repo: Repo, ids: list[str], *, force: bool, keep_branch: bool) -> int:
     failed = 0
     here = _cwd()
+    held_a_slot = False
     for worker_id in dict.fromkeys(ids):
         try:
-            worktree = registry.get(repo, worker_id).record.worktree
-            notes, ended = removal.remove(repo, worker_id, force=force, keep_branch=keep_branch)
+            removed = removal.remove(repo, worker_id, force=force, keep_branch=keep_branch)
         except WorkerError as e:
             print(f"error: {output.visible(worker_id)}: {output.visible(e, lines=True)}",
                   file=sys.stderr)
             failed += 1
             continue
-        done = (["branch kept"] if keep_branch else []) + ended
+        done = (["branch kept"] if keep_branch else []) + removed.ended
         print(f"removed {worker_id}" + (f" ({'; '.join(done)})" if done else ""))
-        for note in notes:
+        for note in removed.notes:
             print(f"warning: {worker_id}: {output.visible(note)}", file=sys.stderr)
-        if here is not None and _inside(here, worktree):
+        if here is not None and _inside(here, removed.worktree):
             # Our process leaves; the caller's shell stays in a directory that is gone.
             print(f"your shell was in its worktree, which is gone: cd {repo.main_worktree}")
-    lifecycle.start_queued(repo)  # a removed worker may have held a worker.maxConcurrent slot
+        held_a_slot = held_a_slot or removed.state not in lifecycle.FREE_STATES
+    if held_a_slot:  # a removed worker may have held a worker.maxConcurrent slot
+        lifecycle.start_queued(repo)
     return 1 if failed else 0
 
 
