@@ -137,6 +137,8 @@ def _list(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="JSON array of records")
     p.add_argument("--all", action="store_true", help="include merged workers")
     p.add_argument("--size", action="store_true", help="each worker's disk use (its worktree)")
+    p.add_argument("--fetch", action="store_true",
+                   help="with worker.remote: fetch the other hosts' records first")
 
 
 def _show(p: argparse.ArgumentParser) -> None:
@@ -232,6 +234,17 @@ def _conflicts(p: argparse.ArgumentParser) -> None:
     _json(p)
 
 
+def _publish(p: argparse.ArgumentParser) -> None:
+    comp.attach(p.add_argument("ids", nargs="*", metavar="ID",
+                               help="only these workers (default: every one of this clone)"),
+                comp.worker_ids)
+
+
+def _fetch(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--branches", action="store_true",
+                   help="also fetch the workers' branches (into refs/remotes/REMOTE/)")
+
+
 def _hooks(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=["install", "uninstall"])
 
@@ -271,6 +284,9 @@ _COMMANDS: dict[str, tuple[list[str], str, Callable[[argparse.ArgumentParser], N
     "diff": ([], "a worker's change against the branch it would land in", _diff),
     "prune": ([], "remove every worker whose work has landed", _prune),
     "conflicts": ([], "forecast which workers' branches collide", _conflicts),
+    "publish": ([], "push this clone's workers (records, branches) to worker.remote",
+                _publish),
+    "fetch": ([], "fetch every host's workers from worker.remote", _fetch),
     "hooks": ([], "install or remove the git hooks that protect workers", _hooks),
     "doctor": ([], "check git, agents, tracker, gate, remote and settings", _json),
     "completion": ([], "print the shell completion script", _completion),
@@ -338,7 +354,16 @@ def dispatch(args: argparse.Namespace) -> int:
     if command == "list":
         from git_worker.commands import list as list_cmd
 
-        return list_cmd.run(repo, as_json=args.json, show_all=args.all, size=args.size)
+        return list_cmd.run(repo, as_json=args.json, show_all=args.all, size=args.size,
+                            fetch=args.fetch)
+    if command == "publish":
+        from git_worker.commands import publish
+
+        return publish.run(repo, _config(repo), args.ids)
+    if command == "fetch":
+        from git_worker.commands import fetch
+
+        return fetch.run(repo, _config(repo), branches=args.branches)
     if command == "show":
         from git_worker.commands import show
 

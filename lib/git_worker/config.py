@@ -56,6 +56,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("worker.ports", "0", "count", "TCP ports leased to each worker (GIT_WORKER_PORTS)"),
     Setting("worker.portRange", "20000-29999", "string", "where leased ports come from"),
     Setting("worker.trackerTimeout", "30", "seconds", "seconds one bd call may take"),
+    Setting("worker.remote", None, "string",
+            "the team's remote: the registry is shared there (default: this clone only)"),
+    Setting("worker.hostName", "<the machine's name>", "string",
+            "this clone's name in the team registry (the HOST column)"),
+    Setting("worker.hostId", "<generated>", "string",
+            "this clone's id in the team registry, generated once into .git/config"),
     Setting("worker.notify", None, "string",
             "command run when a worker waits, is done, exits or fails (shell words, no shell)"),
 )
