@@ -45,8 +45,12 @@ if TYPE_CHECKING:
 TEAM_DIR = "worker-team"
 FETCHED_SUFFIX = ".fetched"
 _PUSH_ATTEMPTS = 8
-# What a push that lost a compare-and-swap says (git 2.39's transport.c, push_ref_status).
-_STALE = ("stale info", "fetch first", "already exists", "non-fast-forward")
+# What a push that lost a compare-and-swap says: "stale info" and the rest when the client
+# saw the ref moved (git 2.39's transport.c); "[remote rejected] (failed to update ref)"
+# when two pushes passed that check at once and the remote's ref lock or old-value check
+# let the other one through (measured by tests/test_team.py's race).
+_STALE = ("stale info", "fetch first", "already exists", "non-fast-forward",
+          "failed to update ref", "failed to lock")
 
 
 class Settings:

@@ -51,8 +51,8 @@ def collect(repo: Repo, view: list[Any] | None = None) -> list[dict[str, Any]]:
         for other in sorted(team_view.others, key=lambda e: e.record.id):
             row = other.record.as_dict()
             row.update(problems=[], ahead=None, verdict=None, behind=None,
-                       host=_host(other.record.clone, other.record.host),
-                       remote=team_view.remote, read_only=True)
+                       team={"host": _host(other.record.clone, other.record.host),
+                             "remote": team_view.remote, "read_only": True})
             rows.append(row)
     return rows
 
@@ -62,8 +62,7 @@ def _host(clone: dict[str, Any] | None, machine: str) -> str:
 
 
 def _team_fields(row: dict[str, Any], view: Any) -> None:
-    row["host"] = view.name
-    row["read_only"] = False
+    row["team"] = {"host": view.name, "remote": view.remote, "read_only": False}
     worker_id = row["id"]
     if worker_id in view.conflicts:
         theirs = view.conflicts[worker_id]
@@ -97,14 +96,14 @@ def run(repo: Repo, *, as_json: bool, show_all: bool, size: bool = False,
     if not rows:
         print("no workers; start one with: git worker spawn ID")
         return 0
-    hosts = {(r.get("host"), (r.get("clone") or {}).get("id")) for r in rows if "host" in r}
+    hosts = {(r["team"]["host"], (r.get("clone") or {}).get("id")) for r in rows if "team" in r}
     names = [name for name, _ in hosts]
-    with_host = len(hosts) > 1 or any(r.get("read_only") for r in rows)
+    with_host = len(hosts) > 1 or any(_read_only(r) for r in rows)
     table = []
     for r in rows:
         host = []
         if with_host:
-            name = r.get("host", "?")
+            name = r["team"]["host"] if "team" in r else "?"
             if names.count(name) > 1:  # two clones of one machine: tell them apart
                 name += "#" + str((r.get("clone") or {}).get("id", "?"))[:6]
             host = [output.visible(name)]
@@ -121,7 +120,7 @@ def run(repo: Repo, *, as_json: bool, show_all: bool, size: bool = False,
                       v(r["base"]["name"]) + behind, "?" if r["ahead"] is None else str(r["ahead"]),
                       _verdict(r["verdict"]), v(r["agent"] or "-"),
                       output.age(r["created_at"]),
-                      v(r["worktree"] if r.get("read_only") else output.relpath(r["worktree"]))]
+                      v(r["worktree"] if _read_only(r) else output.relpath(r["worktree"]))]
                      + ([output.size(r["size"] or 0)] if size else []))
     text = output.table(["ID", *(["HOST"] if with_host else []), "STATE", "BRANCH", "BASE",
                          "AHEAD", "REVIEW", "AGENT", "AGE", "PATH"] + (["SIZE"] if size else []),
@@ -134,9 +133,13 @@ def run(repo: Repo, *, as_json: bool, show_all: bool, size: bool = False,
             print(output.paint(f"  > {_one_line(r['message'])}", "yellow"))
         for p in r["problems"]:
             print(output.paint(f"  ! {output.visible(p)}", "yellow"))
-    if team_view is not None and any(r.get("read_only") for r in rows):
+    if team_view is not None and any(_read_only(r) for r in rows):
         print(_view_age(team_view))
     return 0
+
+
+def _read_only(row: dict[str, Any]) -> bool:
+    return bool(row.get("team", {}).get("read_only"))
 
 
 def _view_age(view: Any) -> str:
