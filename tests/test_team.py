@@ -10,7 +10,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from conftest import CHECKOUT, ClonedRepo, Sandbox, Team
+from conftest import CHECKOUT, ClonedRepo, Sandbox, Team, wait_for
 
 
 def ids_of(result_out: str) -> list[str]:
@@ -262,3 +262,19 @@ def test_reach_failures_are_classified(team: Team) -> None:
     r = a.ok("list", "--fetch")
     assert "warning: cannot reach origin (remote not found: " in r.err
     assert r.out.splitlines()[1].split()[:2] == ["w1", "ready"]
+
+
+def test_a_workers_branch_is_pushed_when_its_agent_exits(team: Team, sandbox: Sandbox) -> None:
+    a, b, _ = team.hosts
+    path = sandbox.script("team-agent", """
+        echo done > work.txt
+        git add work.txt && git commit -q -m "work on $(basename "$PWD")"
+    """)
+    a.git("config", "worker.agent.stand-in.command", str(path))
+    a.ok("spawn", "w1", "-a", "stand-in")
+    wait_for(lambda: team.record("w1")["state"] == "exited")
+    tip = a.git("rev-parse", "worker/w1")
+    wait_for(lambda: team.refs("refs/heads/").get("refs/heads/worker/w1") == tip)
+    assert team.refs()["refs/workers/w1"] == a.refs()["refs/workers/w1"]
+    b.ok("fetch", "--branches")
+    assert b.git("log", "-1", "--format=%s", "origin/worker/w1") == "work on w1"

@@ -459,6 +459,15 @@ def after_write(repo: Repo, worker_id: str) -> None:
         publish(repo, s, [worker_id])
 
 
+def after_exit(repo: Repo, worker_id: str) -> None:
+    """When a worker's agent has exited: push its branch to the team's remote (its record
+    went with the change that recorded the exit). Unreachable: `git worker publish` later."""
+    s = configured(repo)
+    found = registry.read(repo, worker_id) if s is not None else None
+    if s is not None and found is not None:
+        publish_branches(repo, s, [found.record.branch])
+
+
 def refuse_foreign(repo: Repo, worker_id: str) -> None:
     """Raise the read-only error when ``worker_id`` is another host's worker."""
     for ref, oid in repo.ref_table(refnames.TEAM).items():
