@@ -197,11 +197,28 @@ def _parse_table(repo: Repo, refs: dict[str, str],
                  prefix: str = refnames.REGISTRY) -> list[Entry | Corrupt]:
     """Records from a ref table (each ref named ``prefix`` + id): each commit and its
     worker.json, in one cat-file."""
-    table = sorted(refs.items())
-    objects = repo.read_objects([spec for _, oid in table
+    return read_tables(repo, [(refs, prefix)])[0]
+
+
+def read_tables(repo: Repo, tables: list[tuple[dict[str, str], str]],
+                ) -> list[list[Entry | Corrupt]]:
+    """The records of several ref tables (refs, prefix before the id), in one cat-file:
+    list reads this clone's and the team's (refs/workers-remote/) together."""
+    rows = [(ref, oid, prefix) for refs, prefix in tables for ref, oid in sorted(refs.items())]
+    objects = repo.read_objects([spec for _, oid, _ in rows
                                  for spec in (oid or "0" * 40, f"{oid}:{RECORD_FILE}")])
+    found = _parse_rows(rows, objects)
+    result, start = [], 0
+    for refs, _ in tables:
+        result.append(found[start:start + len(refs)])
+        start += len(refs)
+    return result
+
+
+def _parse_rows(rows: list[tuple[str, str, str]],
+                objects: list[tuple[str, bytes] | None]) -> list[Entry | Corrupt]:
     result: list[Entry | Corrupt] = []
-    for n, (ref, oid) in enumerate(table):
+    for n, (ref, oid, prefix) in enumerate(rows):
         worker_id = ref[len(prefix) :]
         head, record = objects[2 * n], objects[2 * n + 1]
         if head is None:

@@ -190,18 +190,26 @@ class View:
             if i not in self.conflicts and (i not in seen or seen[i].oid != oid))
 
 
-def view(repo: Repo, refs: dict[str, str]) -> View | None:
+def remote_of(repo: Repo) -> dict[str, str]:
+    """worker.remote, worker.hostId, worker.hostName (lowercased keys), in one git config."""
+    return git.config_get_regexp(repo.common_dir, r"^worker\.(remote|hostid|hostname)$")
+
+
+def view(repo: Repo, refs: dict[str, str], found: dict[str, str],
+         seen: list[Entry | Corrupt] | None = None) -> View | None:
     """The team view from a ref table that holds refs/workers/ and refs/workers-remote/
-    (one for-each-ref: list's), or None without worker.remote. One git config, no network."""
-    found = git.config_get_regexp(repo.common_dir, r"^worker\.(remote|hostid|hostname)$")
+    (one for-each-ref: list's) and the settings (remote_of), or None without worker.remote.
+    ``seen``: the remote's records, if the caller read them already. No network."""
     remote = found.get("worker.remote")
     if not remote:
         return None
     local = {r[len(refnames.REGISTRY):]: o for r, o in refs.items()
              if r.startswith(refnames.REGISTRY)}
+    by_id = tracked(repo, remote, refs) if seen is None else \
+        {(e.id if isinstance(e, Corrupt) else e.record.id): e for e in seen}
     return View(remote, found.get("worker.hostid", ""),
-                found.get("worker.hostname") or processes.hostname(), local,
-                tracked(repo, remote, refs), fetched_at(repo, remote))
+                found.get("worker.hostname") or processes.hostname(), local, by_id,
+                fetched_at(repo, remote))
 
 
 def fetched_at(repo: Repo, remote: str) -> float | None:
@@ -391,9 +399,10 @@ def publish_branches(repo: Repo, s: Settings, branches: Sequence[str]) -> list[s
     leases: dict[str, str] = {}
     for branch in branches:
         oid = repo.read_ref(branch)
-        if oid is not None:
+        seen = repo.read_ref(_remote_branch(s, branch)) or ""
+        if oid is not None and oid != seen:  # the same commit there already: no push
             updates[branch] = oid
-            leases[branch] = repo.read_ref(_remote_branch(s, branch)) or ""
+            leases[branch] = seen
     if not updates:
         return []
     outcome = _push(repo, s, updates, leases)

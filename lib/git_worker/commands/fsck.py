@@ -245,7 +245,7 @@ def _check_team(repo: Repo, config: config_mod.Config,
     settings = team.settings(repo, config)
     if settings is None:
         return
-    view = team.view(repo, repo.ref_table(refnames.REGISTRY, refnames.TEAM))
+    view = team.view(repo, repo.ref_table(refnames.REGISTRY, refnames.TEAM), team.remote_of(repo))
     if view is None:
         return
     for worker_id, theirs in sorted(view.conflicts.items()):

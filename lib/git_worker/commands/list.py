@@ -18,15 +18,26 @@ def collect(repo: Repo, view: list[Any] | None = None) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     # One for-each-ref for all three: branches, our records, the team's records.
     reality = probe.Reality.read(repo, refnames.REGISTRY, refnames.TEAM)
-    found_all = list(registry.all_entries(repo, reality.refs))
     team_view = None
-    # worker.remote is read (one git config) only when something says there is a team: a
-    # fetched record, or one of ours that carries its clone (spawned with worker.remote).
-    if any(r.startswith(refnames.TEAM) for r in reality.refs) or any(
-            isinstance(f, registry.Entry) and f.record.clone for f in found_all):
+    if not any(r.startswith(refnames.TEAM) for r in reality.refs):
+        found_all = list(registry.all_entries(repo, reality.refs))
+        # worker.remote is read (one git config) only when a record of ours carries its
+        # clone (spawned with worker.remote) and nothing was fetched yet: is it published?
+        if any(isinstance(f, registry.Entry) and f.record.clone for f in found_all):
+            from git_worker import team
+
+            team_view = team.view(repo, reality.refs, team.remote_of(repo), [])
+    else:
         from git_worker import team
 
-        team_view = team.view(repo, reality.refs)
+        settings = team.remote_of(repo)
+        theirs = refnames.team(settings.get("worker.remote", ""))
+        ours_table = {r: o for r, o in reality.refs.items() if r.startswith(refnames.REGISTRY)}
+        seen_table = {r: o for r, o in reality.refs.items() if r.startswith(theirs)}
+        # this clone's records and the team's, in one cat-file
+        found_all, fetched = registry.read_tables(repo, [(ours_table, refnames.REGISTRY),
+                                                      (seen_table, theirs)])
+        team_view = team.view(repo, reality.refs, settings, fetched)
     if view is not None:
         view.append(team_view)
     ahead = probe.ahead_counts(reality, [f.record for f in found_all
