@@ -131,6 +131,8 @@ def _spawn(p: argparse.ArgumentParser) -> None:
                              "worker.review)")
     review.add_argument("--no-review", dest="review", action="store_false",
                         help="do not review these workers automatically")
+    p.add_argument("--on", metavar="HOST",
+                   help="spawn on HOST (worker.host.HOST.ssh/.path) over ssh, not here")
 
 
 def _list(p: argparse.ArgumentParser) -> None:
@@ -234,6 +236,13 @@ def _conflicts(p: argparse.ArgumentParser) -> None:
     _json(p)
 
 
+def _doctor(p: argparse.ArgumentParser) -> None:
+    _json(p)
+    p.add_argument("--hosts", action="store_true",
+                   help="also check each worker.host.NAME over ssh: reachable, logged in, "
+                        "git-worker there, the same remote")
+
+
 def _publish(p: argparse.ArgumentParser) -> None:
     comp.attach(p.add_argument("ids", nargs="*", metavar="ID",
                                help="only these workers (default: every one of this clone)"),
@@ -288,7 +297,7 @@ _COMMANDS: dict[str, tuple[list[str], str, Callable[[argparse.ArgumentParser], N
                 _publish),
     "fetch": ([], "fetch every host's workers from worker.remote", _fetch),
     "hooks": ([], "install or remove the git hooks that protect workers", _hooks),
-    "doctor": ([], "check git, agents, tracker, gate, remote and settings", _json),
+    "doctor": ([], "check git, agents, tracker, gate, remote and settings", _doctor),
     "completion": ([], "print the shell completion script", _completion),
     "version": ([], "version, install location, python, dulwich and argcomplete",
                 _no_arguments),
@@ -337,12 +346,24 @@ def dispatch(args: argparse.Namespace) -> int:
     if command == "doctor":
         from git_worker.commands import doctor
 
-        return doctor.run(as_json=args.json)
+        return doctor.run(as_json=args.json, hosts=args.hosts)
     if command == "version":
         from git_worker.commands import version
 
         return version.run()
     repo = Repo.discover()
+    if command == "spawn" and args.on:
+        from git_worker.commands import remote
+
+        return remote.spawn_on(_config(repo), args.on, _spawn_argv(args))
+    if command in ("logs", "stop", "rm") and not getattr(args, "all", False) \
+            and not getattr(args, "merged", False):
+        from git_worker.commands import remote
+
+        ids = [args.id] if command == "logs" else args.ids
+        code = remote.forward(repo, _config(repo), ids, _forwarded_argv(command, args))
+        if code is not None:
+            return code
     if command == "spawn":
         from git_worker.commands import spawn
 
@@ -438,6 +459,33 @@ def dispatch(args: argparse.Namespace) -> int:
 
         return hooks.run(repo, action=args.action)
     raise AssertionError(f"unhandled command {command}")
+
+
+def _spawn_argv(args: argparse.Namespace) -> list[str]:
+    """spawn's command line again, for the host it runs on (--on left out)."""
+    argv = [*args.ids, *(f"--task={i}" for i in args.more_ids)]
+    for flag, value in (("--description", args.description), ("--from", args.base),
+                        ("--agent", args.agent), ("--model", args.model)):
+        if value is not None:
+            argv.append(f"{flag}={value}")
+    for flag, on in (("--no-fetch", not args.fetch), ("--no-launch", not args.launch),
+                     ("--dry-run", args.dry_run), ("--json", args.json),
+                     ("--queue", args.queue), ("--review", args.review is True),
+                     ("--no-review", args.review is False)):
+        if on:
+            argv.append(flag)
+    return argv
+
+
+def _forwarded_argv(command: str, args: argparse.Namespace) -> list[str]:
+    """logs, stop or rm as given, for the host that owns the workers."""
+    if command == "logs":
+        return ["logs", args.id, *(["--follow"] if args.follow else []),
+                *([f"--lines={args.lines}"] if args.lines is not None else [])]
+    if command == "stop":
+        return ["stop", *args.ids]
+    return ["rm", *args.ids, *(["--force"] if args.force else []),
+            *(["--keep-branch"] if args.keep_branch else [])]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

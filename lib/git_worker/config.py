@@ -62,6 +62,8 @@ SETTINGS: tuple[Setting, ...] = (
             "this clone's name in the team registry (the HOST column)"),
     Setting("worker.hostId", "<generated>", "string",
             "this clone's id in the team registry, generated once into .git/config"),
+    Setting("worker.sshCommand", "ssh", "string",
+            "the ssh that reaches worker.host.<name> (shell words, no shell)"),
     Setting("worker.notify", None, "string",
             "command run when a worker waits, is done, exits or fails (shell words, no shell)"),
 )

@@ -477,6 +477,19 @@ def after_exit(repo: Repo, worker_id: str) -> None:
         publish_branches(repo, s, [found.record.branch])
 
 
+def foreign_host(repo: Repo, worker_id: str) -> str | None:
+    """The name of the host (worker.hostName there) whose worker ``worker_id`` is, as last
+    fetched, when it is not ours; None otherwise."""
+    if registry.read(repo, worker_id) is not None:
+        return None
+    found = git.config_get_regexp(repo.common_dir, r"^worker\.(remote|hostid)$")
+    seen = tracked(repo, found.get("worker.remote", "")).get(worker_id) \
+        if found.get("worker.remote") else None
+    if isinstance(seen, Entry) and not ours(seen, found.get("worker.hostid", "")):
+        return str((seen.record.clone or {}).get("name") or seen.record.host)
+    return None
+
+
 def refuse_foreign(repo: Repo, worker_id: str) -> None:
     """Raise the read-only error when ``worker_id`` is another host's worker."""
     for ref, oid in repo.ref_table(refnames.TEAM).items():
