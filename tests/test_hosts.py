@@ -4,6 +4,7 @@ stop and rm of that host's worker, run there; every ssh failure is named; never 
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -112,6 +113,8 @@ def test_spawn_on_a_host_runs_there_and_its_logs_stop_and_rm_too(
     assert shown.splitlines()[1].split()[:3] == ["w1", "host-b", "running"]
 
     wait_for(lambda: "agent: hello from w1" in a.ok("logs", "w1").out)
+    diff = a.ok("diff", "w1").out  # run there, shown here
+    assert "+++ b/work.txt" in diff and "+done" in diff
     pid = b.record("w1")["launcher"]["agent_pid"]
     assert Path(f"/proc/{pid}").exists()
     a.ok("stop", "w1")
@@ -175,3 +178,23 @@ def test_every_ssh_failure_is_named_and_none_prompts(team: Team, sshd: Sshd,
     assert r.code == 1
     assert host_line(r.out)[:5] == ["fail", "host", "host-b", "host", "unreachable:"]
     assert "refs/workers/x1" not in b.refs()
+
+
+def test_a_team_remote_over_ssh_going_away_and_coming_back(team: Team, sshd: Sshd) -> None:
+    a, b, _ = team.hosts
+    for host in (a, b):
+        host.git("config", "core.sshCommand", sshd.ssh_command())
+        host.git("remote", "set-url", "origin",
+                 f"ssh://root@127.0.0.1:{sshd.port}{team.remote}")
+    a.ok("spawn", "w1", "--no-launch")
+    assert "refs/workers/w1" in team.refs()
+    sshd.stop()
+    r = a.ok("spawn", "w2", "--no-launch")
+    assert "warning: w2: not published: cannot reach origin (network: " in r.err
+    assert "Connection refused" in r.err
+    assert "refs/workers/w2" not in team.refs()
+    sshd.start()
+    assert a.ok("publish", "w2").out.splitlines() == ["published w2 to origin",
+                                                      "pushed 1 branch(es): worker/w2"]
+    assert sorted(r["id"] for r in json.loads(b.ok("list", "--fetch", "--json").out)) == \
+        ["w1", "w2"]

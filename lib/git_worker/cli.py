@@ -356,12 +356,13 @@ def dispatch(args: argparse.Namespace) -> int:
         from git_worker.commands import remote
 
         return remote.spawn_on(_config(repo), args.on, _spawn_argv(args))
-    if command in ("logs", "stop", "rm") and not getattr(args, "all", False) \
+    if command in ("logs", "stop", "rm", "attach", "diff") and not getattr(args, "all", False) \
             and not getattr(args, "merged", False):
         from git_worker.commands import remote
 
-        ids = [args.id] if command == "logs" else args.ids
-        code = remote.forward(repo, _config(repo), ids, _forwarded_argv(command, args))
+        ids = args.ids if command in ("stop", "rm") else [args.id]
+        code = remote.forward(repo, _config(repo), ids, _forwarded_argv(command, args),
+                              tty=command == "attach")
         if code is not None:
             return code
     if command == "spawn":
@@ -478,12 +479,16 @@ def _spawn_argv(args: argparse.Namespace) -> list[str]:
 
 
 def _forwarded_argv(command: str, args: argparse.Namespace) -> list[str]:
-    """logs, stop or rm as given, for the host that owns the workers."""
+    """logs, stop, rm, attach or diff as given, for the host that owns the workers."""
     if command == "logs":
         return ["logs", args.id, *(["--follow"] if args.follow else []),
                 *([f"--lines={args.lines}"] if args.lines is not None else [])]
     if command == "stop":
         return ["stop", *args.ids]
+    if command == "attach":
+        return ["attach", args.id]
+    if command == "diff":
+        return ["diff", args.id, *args.options]
     return ["rm", *args.ids, *(["--force"] if args.force else []),
             *(["--keep-branch"] if args.keep_branch else [])]
 

@@ -1,5 +1,5 @@
 """Commands run on another host (worker.host.<name>.*) over ssh: spawn --on, and logs,
-stop and rm of a worker that host owns."""
+stop, rm, attach (ssh -t) and diff of a worker that host owns."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ def spawn_on(config: Config, name: str, args: list[str]) -> int:
         return ssh.run(host, ["spawn", *args]).returncode
 
 
-def forward(repo: Repo, config: Config, ids: list[str], args: list[str]) -> int | None:
+def forward(repo: Repo, config: Config, ids: list[str], args: list[str], *,
+            tty: bool = False) -> int | None:
     """Run ``args`` on the host that owns the workers ``ids`` when that host is configured
     (worker.host.<name>.*); None when they are not another configured host's."""
     configured = hosts.configured(config)
@@ -28,4 +29,4 @@ def forward(repo: Repo, config: Config, ids: list[str], args: list[str]) -> int 
     if name not in configured:
         return None  # read-only here, as registry.get says
     with hosts.session(config) as ssh:
-        return ssh.run(configured[name], args).returncode
+        return ssh.run(configured[name], args, tty=tty).returncode
