@@ -432,6 +432,9 @@ def _remote_branch(s: Settings, branch: str) -> str:
 # of this process, since registry.update is called from everywhere.
 _deferred = [0]
 _settings: dict[str, Settings | None] = {}
+# Repositories whose remote this process found unreachable: its later changes wait for the
+# next command instead of each waiting out a connect timeout (worker.fetchTimeout) again.
+_gave_up: set[str] = set()
 
 
 @contextlib.contextmanager
@@ -462,10 +465,14 @@ def after_write(repo: Repo, worker_id: str) -> None:
     if _deferred[0]:
         return
     s = configured(repo)
-    if s is None:
+    if s is None or repo.common_dir in _gave_up:
         return
-    with contextlib.suppress(WorkerError):
+    try:
         publish(repo, s, [worker_id])
+    except Unreachable:
+        _gave_up.add(repo.common_dir)
+    except WorkerError:
+        pass  # refused, or a conflict: list and fsck say so
 
 
 def after_exit(repo: Repo, worker_id: str) -> None:
