@@ -214,6 +214,7 @@ run git worker list
 
 printf '\n%sThe demo repository is %s.%s\n' "$bold" "${repo#"$here"/}" "$reset"
 echo "Try: cd ${repo#"$here"/} && git worker show shop-c3x --history, git worker logs shop-c3x, git worker doctor"
+echo "Watch every worker live, with keys for the loop: cd ${repo#"$here"/} && git worker watch"
 if [[ -t 0 && -t 1 ]]; then
   read -r -p "Remove the demo now? [y/N] " answer || answer=n
   if [[ "$answer" == [yY]* ]]; then

@@ -3,7 +3,7 @@
 Every measure times whole processes, as a user experiences them, and alternates with its
 floor — the plain git (or tmux, or Python) commands that do the least the same job needs —
 in the same run, so that the machine's load slows both alike; each line gives the two
-medians, their ratio and the target (issue 14's table):
+medians, their ratio and the target (issue 14's table), and the CPU a dashboard refresh costs:
 
   spawn --no-launch, 5,000 files       vs git worktree add -b             <= 1.10x
   spawn, stand-in agent in tmux        vs add + update-ref + tmux new-session -d  <= 1.25x
@@ -252,6 +252,8 @@ def bench_registry(root: Path, env: dict[str, str]) -> list[Measure]:
                                                     python=python)
         measures.append(Measure(f"id completion (`git worker rm w-<TAB>`), {workers:,} workers",
                                 "`python -c pass`", floor_ms, ids_ms, "<= 40 ms", RUNS))
+        if workers == 100:  # the dashboard's refresh, at the size its target names
+            WATCH.update(bench_watch_refresh(root, env))
     return measures
 
 
@@ -310,6 +312,17 @@ def table(measures: list[Measure]) -> list[str]:
     return lines
 
 
+WATCH: dict[str, float] = {}  # bench_registry fills it at 100 workers
+
+
+def bench_watch_refresh(root: Path, env: dict[str, str]) -> dict[str, float]:
+    """CPU time of one `git worker watch` refresh, in the repository bench_list filled."""
+    out = subprocess.run([sys.executable, str(Path(__file__).parent / "watch.py"), str(RUNS)],
+                         cwd=root / "small", env=env, check=True, capture_output=True,
+                         text=True).stdout.split()
+    return {"refresh": float(out[0]), "dashboard": float(out[1]), "workers": float(out[2])}
+
+
 def main() -> int:
     root = bench_dir()
     env = env_for(root)
@@ -327,6 +340,10 @@ def main() -> int:
         team = bench_team(root, env)
         print("\n".join(table(team)[2:]), flush=True)
         measures += team
+        watch = WATCH
+        print(f"watch, {watch['workers']:.0f} workers: one refresh {watch['refresh'] * 1000:.1f} ms"
+              f" CPU, with the table drawn {watch['dashboard'] * 1000:.1f} ms CPU "
+              "(target <= 50 ms)", flush=True)
         print(f"load average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
         if os.environ.get("BENCH_JSON"):
             Path(os.environ["BENCH_JSON"]).write_text(json.dumps(

@@ -5,6 +5,7 @@
   reflogs, local config, info/exclude — and the bd issue.
 - kill (SIGKILL at the step): `git worker fsck --repair` brings back a consistent state
   (bd issue included), `git fsck` is clean, and the same id works again.
+- start: the agent it launched is ended too (checked in /proc).
 
 The spawn runs the whole way: a bd issue (a stand-in bd that keeps state), the aider
 adapter (which edits info/exclude) as an idle agent, a setup command, the detached launcher.
@@ -26,6 +27,7 @@ EXIT = {"error": 1, "crash": 3, "kill": 137}  # 137: git's "died of signal 9"
 SPAWN = [s for s in failpoints.STEPS if s.startswith("spawn.")]
 RM = [s for s in failpoints.STEPS if s.startswith("rm.")]
 MERGE = [s for s in failpoints.STEPS if s.startswith("merge.")]
+START = [s for s in failpoints.STEPS if s.startswith("start.")]
 
 BD = '''
 import json, os, sys
@@ -126,6 +128,48 @@ def test_rm_fault(repo: GitRepo, step: str, action: str) -> None:
     assert not (repo.workers_dir / "w1").exists()
     repo.git("fsck", "--no-progress")
     repo.ok("spawn", "w1", "--no-launch")
+
+
+def _alive(pid: int) -> bool:
+    """A live process (a zombie has ended: only its parent has not reaped it yet)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return False
+    return stat[stat.rindex(b")") + 2 : stat.rindex(b")") + 3] != b"Z"
+
+
+@pytest.mark.parametrize("action", failpoints.ACTIONS)
+@pytest.mark.parametrize("step", START)
+def test_start_fault(sandbox: Sandbox, repo: GitRepo, step: str, action: str) -> None:
+    """A start faulted after its agent was launched: error/crash leave the worker exactly
+    as it was, its agent ended; after kill, fsck --repair ends the agent and gives the
+    worker back its state."""
+    pids = sandbox.root / "agent.pid"
+    idle = sandbox.script("idle-agent", f"echo $$ > {pids}\nexec sleep 300\n")
+    repo.git("config", "worker.agent.idle.command", str(idle))
+    repo.git("config", "worker.agent", "idle")
+    repo.git("config", "worker.launcher", "detached")
+    repo.ok("spawn", "w1", "--no-launch")
+    before, record = repo.snapshot(), repo.record("w1")
+    r = repo.worker("start", "w1", env={"GIT_WORKER_FAILPOINTS": f"{step}:{action}"})
+    assert r.code == EXIT[action], r.err
+    agent = int(pids.read_text())
+    if action != "kill":
+        assert f"failpoint {step}" in r.err
+        assert repo.snapshot() == before and repo.record("w1") == record
+        assert not _alive(agent)
+        repo.ok("fsck")
+    else:
+        assert _alive(agent)
+        assert any("start was interrupted" in p for p in repo.show("w1")["problems"])
+        fsck = repo.ok("fsck", "--repair")
+        assert "gave it back its state (ready)" in fsck.out, fsck.out
+        assert not _alive(agent)
+        assert repo.ok("fsck").out == "ok: registry, branches and worktrees agree\n"
+        assert repo.show("w1")["state"] == "ready"
+    assert repo.ok("start", "w1").out == "started w1 [running]\n"
+    repo.ok("stop", "w1")
 
 
 @pytest.mark.parametrize("action", failpoints.ACTIONS)

@@ -90,3 +90,21 @@ def test_dash_h_prints_usage(repo: GitRepo) -> None:
     assert "spawn" in r.out and "`git worker --help` opens the manual" in r.out.replace("\n", " ")
     r = repo.ok("spawn", "-h")
     assert r.out.startswith("usage: git worker spawn [-h]")
+
+
+def test_every_state_is_documented() -> None:
+    from git_worker import registry
+
+    text = page_text()
+    states = text[text.index(".SH STATES"):text.index(".SH JSON OUTPUT")]
+    documented = set(re.findall(r'^\.BI? "?([a-z]+)', states, re.MULTILINE))
+    assert set(registry.STATES) | {"vanished"} <= documented
+
+
+def test_readme_is_the_guide_and_keeps_no_settings_table() -> None:
+    """Settings are described once, in the manual (checked against SETTINGS above):
+    README shows a few by example and never a table of its own, which would drift."""
+    readme = (CHECKOUT / "README.md").read_text()
+    table_rows = [line for line in readme.splitlines() if re.match(r"\|\s*`worker\.", line)]
+    assert table_rows == []
+    assert "git worker --help" in readme

@@ -99,9 +99,9 @@ def test_progress_is_not_written_to_a_pipe(repo: GitRepo) -> None:
 
 
 def _documented(section: str) -> set[str]:
-    """The field names in the first column of the README table under ``section``."""
-    readme = (CHECKOUT / "README.md").read_text()
-    text = readme[readme.index(section):]
+    """The field names in the first column of the docs/output.md table under ``section``."""
+    doc = (CHECKOUT / "docs" / "output.md").read_text()
+    text = doc[doc.index(section):]
     text = text[:text.index("\n### ", 1)] if "\n### " in text[1:] else text
     first_cells = re.findall(r"^\| (`[^|]*?) \|", text, re.MULTILINE)
     return {name for cell in first_cells for name in re.findall(r"`([a-z_]+)`", cell)}

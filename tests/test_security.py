@@ -1,4 +1,4 @@
-"""The trust boundary (README "Security"): an agent, its worktree, its branch and the
+"""The trust boundary (docs/security.md): an agent, its worktree, its branch and the
 registry records are untrusted; decisions rest on the user's own git config and files.
 
 Each test plays the attacker for real: a stand-in agent that rewrites what it can write,

@@ -4,7 +4,7 @@ An adapter turns (model, extra args, the worker's runtime dir) into an argv and 
 environment. The prompt always arrives on stdin (and its path in GIT_WORKER_PROMPT_FILE):
 task text never becomes an argument and never reaches a shell.
 
-What each built-in adapter allows by default (README "Agents" says the same):
+What each built-in adapter allows by default (docs/agents.md says the same):
 - claude: `claude -p --permission-mode acceptEdits` — edits files in its worktree without
   asking (acceptEdits covers Claude Code's file commands there too: touch, mkdir, mv, cp,
   rm) and may run `git add/commit/status` (Claude Code itself allows read-only git diff
@@ -149,7 +149,7 @@ def invocation(config: Config, name: str, *, model: str | None, ctx: Context) ->
 
 
 def allows(name: str) -> str:
-    """One line, for doctor and README: what the adapter may do without asking."""
+    """One line, for doctor and docs/agents.md: what the adapter may do without asking."""
     return {
         "claude": "edits files (and file commands); runs only git add/commit/status "
                   "(acceptEdits)",

@@ -1,6 +1,7 @@
 """Which commit a new worker starts from, and whether to fetch it first.
 
-Policy (README, "Base branch and fetching"): `-f/--from` › worker.baseBranch › auto-detect.
+Policy (docs/lifecycle.md, "Base branch and fetching"): `-f/--from` › worker.baseBranch ›
+auto-detect.
 Auto-detect picks the branch the work will land in, as it is now: `origin/HEAD` names the
 project's main line, but git-worker lands into the *local* branch that tracks it (merges
 are local; git-worker never pushes), so a new worker starts from that local branch, with

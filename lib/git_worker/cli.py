@@ -135,6 +135,16 @@ def _spawn(p: argparse.ArgumentParser) -> None:
                    help="spawn on HOST (worker.host.HOST.ssh/.path) over ssh, not here")
 
 
+def _start(p: argparse.ArgumentParser) -> None:
+    comp.attach(p.add_argument("ids", nargs="+", metavar="ID"), comp.worker_ids)
+    comp.attach(p.add_argument("-a", "--agent", help="agent adapter (default: the worker's)"),
+                comp.agents)
+    comp.attach(p.add_argument("-m", "--model", help="model for the agent (default: the "
+                               "worker's)"), comp.nothing)
+    p.add_argument("--queue", action="store_true",
+                   help="over worker.maxConcurrent: queue the worker instead of failing")
+
+
 def _list(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="JSON array of records")
     p.add_argument("--all", action="store_true", help="include merged workers")
@@ -252,6 +262,10 @@ def _publish(p: argparse.ArgumentParser) -> None:
 def _fetch(p: argparse.ArgumentParser) -> None:
     p.add_argument("--branches", action="store_true",
                    help="also fetch the workers' branches (into refs/remotes/REMOTE/)")
+def _watch(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--all", action="store_true", help="include merged workers")
+    p.add_argument("--once", action="store_true",
+                   help="print the table once (plain text, for scripts) instead of the dashboard")
 
 
 def _hooks(p: argparse.ArgumentParser) -> None:
@@ -285,6 +299,7 @@ _COMMANDS: dict[str, tuple[list[str], str, Callable[[argparse.ArgumentParser], N
     "logs": ([], "the agent's output (also after its session is gone)", _logs),
     "attach": ([], "open the worker's tmux session", _worker_id),
     "stop": ([], "end agents; keep their worktrees and branches", _stop),
+    "start": ([], "start the agent of a ready, stopped, failed or vanished worker", _start),
     "prompt": ([], "print the prompt a worker's agent received", _worker_id),
     "review": ([], "run the review gate on a worker", _review),
     "merge": ([], "land a worker's branch in its base branch", _merge),
@@ -296,6 +311,7 @@ _COMMANDS: dict[str, tuple[list[str], str, Callable[[argparse.ArgumentParser], N
     "publish": ([], "push this clone's workers (records, branches) to worker.remote",
                 _publish),
     "fetch": ([], "fetch every host's workers from worker.remote", _fetch),
+    "watch": ([], "a live dashboard of every worker, with keys for the loop", _watch),
     "hooks": ([], "install or remove the git hooks that protect workers", _hooks),
     "doctor": ([], "check git, agents, tracker, gate, remote and settings", _doctor),
     "completion": ([], "print the shell completion script", _completion),
@@ -438,6 +454,11 @@ def dispatch(args: argparse.Namespace) -> int:
         from git_worker.commands import stop
 
         return stop.run(repo, args.ids, stop_all=args.all)
+    if command == "start":
+        from git_worker.commands import start
+
+        return start.run(repo, _config(repo), args.ids, agent=args.agent, model=args.model,
+                         queue=args.queue)
     if command == "prompt":
         from git_worker.commands import prompt
 
@@ -455,6 +476,10 @@ def dispatch(args: argparse.Namespace) -> int:
         from git_worker.commands import conflicts
 
         return conflicts.run(repo, _config(repo), ids=args.ids, as_json=args.json)
+    if command == "watch":
+        from git_worker.commands import watch
+
+        return watch.run(repo, show_all=args.all, once=args.once)
     if command == "hooks":
         from git_worker.commands import hooks
 

@@ -44,7 +44,7 @@ class AgentCli:
     env: tuple[str, ...]  # variables; any one set = logged in
 
 
-# The agent CLIs git-worker knows (see README, "Agents"), and where each keeps a login.
+# The agent CLIs git-worker knows (see docs/agents.md), and where each keeps a login.
 KNOWN_AGENTS = {
     "claude": AgentCli("claude", "npm install -g @anthropic-ai/claude-code",
                        ("$CLAUDE_CONFIG_DIR/.credentials.json", "~/.claude/.credentials.json"),

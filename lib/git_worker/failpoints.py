@@ -3,9 +3,11 @@
 GIT_WORKER_FAILPOINTS=spawn.worktree:error,rm.branch:kill
   error → raise a WorkerError at that step (the transaction must roll back);
   kill  → SIGKILL this process at that step (fsck --repair must recover);
-  crash → raise an unexpected exception (the CLI must report a bug: exit 3);
-  interrupt → send this process SIGINT (a ^C at that very step; not in ACTIONS: only
-              where a test says what it must do).
+  crash → raise an unexpected exception (the CLI must report a bug: exit 3).
+Not in ACTIONS (only where a test says what it must do):
+  interrupt → send this process SIGINT (a ^C at that very step);
+  pause → say "failpoint STEP paused (pid N)" on stderr and wait there until a signal
+          ends the process (tests send SIGINT: the transaction must roll back).
 Unset in normal use; checking it costs one dict lookup.
 """
 
@@ -23,10 +25,11 @@ ENV = "GIT_WORKER_FAILPOINTS"
 STEPS = (
     "spawn.claim", "spawn.branch", "spawn.worktree", "spawn.files", "spawn.setup",
     "spawn.bd-claim", "spawn.launch",
+    "start.launch",
     "rm.mark", "rm.stop", "rm.worktree", "rm.branch",
     "merge.compute", "merge.record",
 )
-ACTIONS = ("error", "kill", "crash")
+ACTIONS = ("error", "kill", "crash")  # not "pause": it waits for a test to signal it
 
 
 def hit(step: str) -> None:
@@ -42,6 +45,13 @@ def hit(step: str) -> None:
             return
         if action == "kill":
             os.kill(os.getpid(), signal.SIGKILL)
+        if action == "pause":
+            import sys
+            import time
+
+            print(f"failpoint {step} paused (pid {os.getpid()})", file=sys.stderr, flush=True)
+            while True:
+                time.sleep(60)
         if action == "crash":
             raise RuntimeError(f"failpoint {step} crashed ({ENV})")
         raise WorkerError(f"failpoint {step} triggered ({ENV})")

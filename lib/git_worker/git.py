@@ -27,9 +27,12 @@ _REPO_PINNING = (
 )
 
 
-def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The caller's environment without the variables that pin git to a repository."""
-    env = {k: v for k, v in os.environ.items() if k not in _REPO_PINNING}
+def clean_env(extra: Mapping[str, str] | None = None,
+              base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The caller's environment (or ``base``) without the variables that pin git to a
+    repository."""
+    env = {k: v for k, v in (os.environ if base is None else base).items()
+           if k not in _REPO_PINNING}
     if extra:
         env.update(extra)
     return env

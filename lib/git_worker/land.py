@@ -1,6 +1,6 @@
 """The merge queue: the target only ever moves to a result that passed the review gate.
 
-For each worker, in the order `conflicts` suggests (README, "Review and land"):
+For each worker, in the order `conflicts` suggests (docs/review-and-land.md):
 1. build the commit the target would have — the same merge as `git worker merge`
    (merge.result_commit), on top of the target as it is now, which includes the workers
    landed before it in this queue;

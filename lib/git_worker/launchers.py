@@ -56,13 +56,15 @@ def default_kind(config: Config) -> str:
 
 
 def launch(kind: str, inv: Invocation, *, worker_id: str, worktree: str, runtime_dir: str,
-           common_dir: str, socket: str | None = None) -> dict[str, Any]:
-    """Start the agent; return what the record keeps in `launcher`."""
+           common_dir: str, socket: str | None = None,
+           environment: dict[str, str] | None = None) -> dict[str, Any]:
+    """Start the agent; return what the record keeps in `launcher`. The agent gets
+    ``environment`` (default: ours), less what pins git to a repository, plus inv.env."""
     if kind == "tmux":
         return launch_tmux(inv, worker_id=worker_id, worktree=worktree, runtime_dir=runtime_dir,
-                           common_dir=common_dir, socket=socket)
+                           common_dir=common_dir, socket=socket, environment=environment)
     return launch_detached(inv, worker_id=worker_id, worktree=worktree, runtime_dir=runtime_dir,
-                           common_dir=common_dir)
+                           common_dir=common_dir, environment=environment)
 
 
 def runner_argv(runtime_dir: str, common_dir: str, worker_id: str, *mode: str) -> list[str]:
@@ -76,7 +78,7 @@ def runner_argv(runtime_dir: str, common_dir: str, worker_id: str, *mode: str) -
 
 
 def launch_detached(inv: Invocation, *, worker_id: str, worktree: str, runtime_dir: str,
-                    common_dir: str) -> dict[str, Any]:
+                    common_dir: str, environment: dict[str, str] | None = None) -> dict[str, Any]:
     read_end, write_end = os.pipe()
     try:
         with open(os.path.join(runtime_dir, "runner.log"), "ab",
@@ -85,7 +87,7 @@ def launch_detached(inv: Invocation, *, worker_id: str, worktree: str, runtime_d
                 [*runner_argv(runtime_dir, common_dir, worker_id, "--ready-fd", str(write_end)),
                  "--", *inv.argv],
                 cwd=worktree,
-                env=clean_env(inv.env),
+                env=clean_env(inv.env, environment),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=runner_log,  # the child keeps its own copy of the descriptor
@@ -124,7 +126,7 @@ def _not_started(inv: Invocation, answer: str) -> WorkerError:
 
     why = answer.removeprefix("error ").strip() or "the runner exited before starting it"
     if inv.name in BUILTIN and "No such file" in why:
-        hint = (f"install {inv.argv[0]} (see README, Agents), point to it with "
+        hint = (f"install {inv.argv[0]} (git worker doctor says how), point to it with "
                 f"git config worker.agent.{inv.name}.command /path/to/{inv.argv[0]}, "
                 "or pick another agent with -a")
     else:
@@ -168,7 +170,8 @@ def session_names(worker_id: str, repo_name: str) -> list[str]:
 
 
 def launch_tmux(inv: Invocation, *, worker_id: str, worktree: str, runtime_dir: str,
-                common_dir: str, socket: str | None) -> dict[str, Any]:
+                common_dir: str, socket: str | None,
+                environment: dict[str, str] | None = None) -> dict[str, Any]:
     socket = socket or caller_socket()
     fifo = os.path.join(runtime_dir, "launch.fifo")
     started = os.path.join(runtime_dir, "started")
@@ -181,7 +184,7 @@ def launch_tmux(inv: Invocation, *, worker_id: str, worktree: str, runtime_dir: 
         session = _new_session(socket, session_names(worker_id, repo_name), worktree,
                                runner_argv(runtime_dir, common_dir, worker_id, "--fifo"))
         try:
-            _send_payload(fifo, {"argv": inv.argv, "env": clean_env(inv.env)},
+            _send_payload(fifo, {"argv": inv.argv, "env": clean_env(inv.env, environment)},
                           lambda: session_alive(socket, session))
             answer = _wait_started(started, lambda: session_alive(socket, session))
             if not answer.startswith("started "):

@@ -6,7 +6,9 @@ commit message is the event; worker.notify hears about the ones a human cares ab
 
 from __future__ import annotations
 
+import calendar
 import fcntl
+import json
 import os
 import signal
 import subprocess
@@ -14,15 +16,20 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
-from git_worker import processes, registry
+from git_worker import registry, worker_processes
 from git_worker.config import Config
 from git_worker.errors import WorkerError
 from git_worker.git import clean_env
 from git_worker.registry import Record
 from git_worker.repo import Repo
 
+# typing only for annotations.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 RUNNING = ("running", "waiting")  # an agent process exists (or should)
-_STOP_GRACE = 5.0  # seconds between SIGTERM and SIGKILL
+_STOP_GRACE = worker_processes.STOP_GRACE
 
 
 def exit_state(code: int) -> str:
@@ -62,8 +69,7 @@ def record_agent_event(repo: Repo, worker_id: str, event: str, message: str = ""
 
     entry = registry.update(repo, worker_id, change, text[:200])
     if entry.record.state == "waiting":
-        with open(marker, "w", encoding="utf-8", opener=registry.private) as f:
-            f.write(message + "\n")
+        registry.write_atomically(marker, message + "\n")
     else:
         _clear_waiting(repo, worker_id)
     if event in ("waiting", "done"):
@@ -111,16 +117,24 @@ def notify(repo: Repo, record: Record, event: str, message: str) -> None:
 
 
 def stop(repo: Repo, worker_id: str) -> str:
-    """End the worker's agent, keep worktree and branch; returns what was done."""
+    """End the worker's agent and every process it started, keep worktree and branch;
+    returns what was done."""
     from git_worker import probe
 
     record = registry.get(repo, worker_id).record
     if record.state == "queued":
         registry.set_state(repo, worker_id, "stopped", "stopped (was queued)")
         return "stopped (it was queued; no agent had started)"
+    who = probe.worker(repo, record)
     code = probe.exit_status(repo, worker_id)
     if record.state not in RUNNING or code is not None:
+        # The agent has ended, but what it started may not have: those end now. Not its
+        # runner, which may be recording the exit code this very moment.
+        left = worker_processes.end(who, spare_runner=True)
         shown = probe.observe(probe.Reality.read(repo), record).state
+        if left:
+            return (f"not running ({shown}); ended {worker_processes.describe(left)} "
+                    "it had left running")
         return f"not running ({shown}); nothing to stop"
 
     def mark(r: Record) -> None:
@@ -129,18 +143,25 @@ def stop(repo: Repo, worker_id: str) -> str:
 
     registry.update(repo, worker_id, mark, "stopped by user")
     _clear_waiting(repo, worker_id)
+    # The runner (proven, not only named by the record) ignores SIGTERM and stays to record
+    # the agent's exit code; every other process of the worker (the agent, what it
+    # started) gets TERM, then KILL.
+    runner = record.launcher.get("pid")
+    before = worker_processes.find(who)
+    runner_was_alive = any(s.pid == runner for s in before)
+    # What the agent had left running already (their parent gone before the stop), as
+    # opposed to what ends with it now.
+    orphans = {s.pid for s in worker_processes.orphans(who, before)}
+    ended = worker_processes.end(who, spare_runner=True)
+    if runner_was_alive and _wait_for_exit(repo, worker_id, _STOP_GRACE) is None:
+        killed = worker_processes.end(who, 1.0)  # a runner that cannot record: ended too
+        ended += killed
+        if killed and _wait_for_exit(repo, worker_id, 1.0) is None:
+            registry.write_atomically(
+                os.path.join(who.runtime_dir, worker_processes.EXIT_FILE),
+                f"{128 + signal.SIGKILL}\n")
+            record_exit(repo, worker_id, 128 + signal.SIGKILL)
     launcher = record.launcher
-    pid = launcher.get("pid")
-    if pid and processes.alive(launcher | {"host": record.host}):
-        # The runner ignores SIGTERM: the agent ends, the runner records its exit code.
-        _signal_group(int(pid), signal.SIGTERM)
-        if _wait_for_exit(repo, worker_id, _STOP_GRACE) is None:
-            _signal_group(int(pid), signal.SIGKILL)
-            if _wait_for_exit(repo, worker_id, 1.0) is None:
-                registry.write_atomically(
-                    os.path.join(registry.runtime_dir(repo, worker_id), "exit"),
-                    f"{128 + signal.SIGKILL}\n")
-                record_exit(repo, worker_id, 128 + signal.SIGKILL)
     if launcher.get("kind") == "tmux" and launcher.get("session"):
         from git_worker import launchers
 
@@ -148,12 +169,16 @@ def stop(repo: Repo, worker_id: str) -> str:
             launchers.tmux(launcher.get("socket"), "kill-session", "-t", f"={launcher['session']}")
     start_queued(repo)
     code = probe.exit_status(repo, worker_id)
-    return "stopped" + (f" (agent exit code {code})" if code is not None else "")
-
-
-def _signal_group(pid: int, sig: int) -> None:
-    with suppress(ProcessLookupError):
-        os.killpg(pid, sig)
+    if code is not None:
+        said = f"stopped (agent exit code {code})"
+    elif ended:
+        said = "stopped (its runner was gone: the agent's exit code is unknown)"
+    else:
+        said = "stopped (no process of it was found)"
+    left = [s for s in ended if s.pid in orphans]
+    if left:
+        said += f"; also ended {worker_processes.describe(left)} it had left running"
+    return said
 
 
 def _wait_for_exit(repo: Repo, worker_id: str, seconds: float) -> int | None:
@@ -187,8 +212,26 @@ def queue_lock(repo: Repo) -> Iterator[None]:
         os.close(fd)
 
 
+def queue_busy(repo: Repo) -> bool:
+    """Whether some process holds the queue lock now (counting, or starting workers)."""
+    directory = os.path.join(repo.common_dir, "workers")
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing releases a lock we took
+    return False
+
+
 def running_ids(repo: Repo, exclude: str | None = None) -> list[str]:
-    """Workers whose agent runs now (recorded running/waiting, no exit, process not gone)."""
+    """Workers whose agent runs now: recorded running/waiting, no exit code, and not every
+    process of theirs gone — or still spawning, with an agent already started (the spawn
+    records "running" only after it lets go of the queue lock)."""
     from git_worker import probe
 
     found = []
@@ -196,10 +239,11 @@ def running_ids(repo: Repo, exclude: str | None = None) -> list[str]:
         if not isinstance(entry, registry.Entry) or entry.record.id == exclude:
             continue
         r = entry.record
-        if r.state not in RUNNING or probe.exit_status(repo, r.id) is not None:
+        if r.state not in (*RUNNING, "spawning") or probe.exit_status(repo, r.id) is not None:
             continue
-        if processes.alive(r.launcher | {"host": r.host}) is False:
-            continue  # vanished: it holds no slot
+        alive = worker_processes.recorded_alive(probe.worker(repo, r))
+        if alive is False or (r.state == "spawning" and not alive):
+            continue  # its runner and agent are gone (or not started): it holds no slot
         found.append(r.id)
     return found
 
@@ -212,35 +256,85 @@ def over_limit(repo: Repo, limit: int | None, exclude: str | None = None) -> lis
     return running if len(running) >= limit else None
 
 
+QUEUED_ENV_FILE = "queued.env"  # a queued worker's spawner's environment (JSON, mode 0600)
+
+
+def queue(runtime_dir: str, launcher: dict[str, Any]) -> dict[str, Any]:
+    """Put a worker in the queue: keep the environment it must start with (its spawner's,
+    not that of whichever process frees a slot) private to its owner, never in the
+    registry; returns its launcher with its place in the line (`queued_at`, ns)."""
+    registry.write_atomically(os.path.join(runtime_dir, QUEUED_ENV_FILE),
+                                      json.dumps(clean_env()))
+    return {**launcher, "queued_at": time.time_ns()}
+
+
+def _queued_environment(runtime_dir: str) -> dict[str, str] | None:
+    try:
+        with open(os.path.join(runtime_dir, QUEUED_ENV_FILE), encoding="utf-8") as f:
+            env = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(env, dict):
+        return None
+    return {str(k): str(v) for k, v in env.items()}
+
+
+def queue_order(record: Record) -> tuple[int, str]:
+    """Oldest first: when it was queued (ns), else when it was created."""
+    ticket = record.launcher.get("queued_at")
+    if not isinstance(ticket, int):
+        ticket = calendar.timegm(time.strptime(record.created_at, "%Y-%m-%dT%H:%M:%SZ")) * 10**9
+    return ticket, record.id
+
+
+def stalled(queued: list[Record], running: int, limit: int | None) -> str | None:
+    """Why the oldest of ``queued`` should be running, if it should."""
+    if not queued or (limit is not None and running >= limit):
+        return None
+    free = "no limit" if limit is None else f"{limit - running} of {limit} slots free"
+    return (f"queued, but nothing is starting it ({running} running, {free}); "
+            "run: git worker fsck --repair")
+
+
+def max_concurrent(repo: Repo) -> int | None:
+    return Config.load(repo.common_dir).max_concurrent
+
+
 def start_queued(repo: Repo) -> list[str]:
     """Start queued workers, oldest first, while worker.maxConcurrent allows."""
-    queued = [e for e in registry.all_entries(repo)
-              if isinstance(e, registry.Entry) and e.record.state == "queued"]
-    if not queued:
+    if not any(isinstance(e, registry.Entry) and e.record.state == "queued"
+               for e in registry.all_entries(repo)):
         return []
-    config = Config.load(repo.common_dir)
-    started = []
+    limit = max_concurrent(repo)
     with queue_lock(repo):
-        for entry in sorted(queued, key=lambda e: (e.record.created_at, e.record.id)):
-            current = registry.read(repo, entry.record.id)
-            if current is None or current.record.state != "queued":
-                continue
-            if over_limit(repo, config.max_concurrent) is not None:
-                break
-            try:
-                launch_recorded(repo, config, current.record)
-            except WorkerError as e:
-                def failed(r: Record, why: str = str(e)) -> None:
-                    r.state = "failed"
+        return start_queued_locked(repo, limit)
 
-                registry.update(repo, entry.record.id, failed, f"queue: cannot start: {e}"[:200])
-                continue
-            started.append(entry.record.id)
+
+def start_queued_locked(repo: Repo, limit: int | None) -> list[str]:
+    """start_queued, for a caller that holds queue_lock already (spawn, start)."""
+    queued = [e.record for e in registry.all_entries(repo)
+              if isinstance(e, registry.Entry) and e.record.state == "queued"]
+    started: list[str] = []
+    for record in sorted(queued, key=queue_order):
+        current = registry.read(repo, record.id)
+        if current is None or current.record.state != "queued":
+            continue
+        if over_limit(repo, limit) is not None:
+            break  # strictly oldest first: no younger one jumps a line that cannot move
+        # The repository's settings, never the worker's worktree's (its agent writes that).
+        config = Config.load(repo.common_dir)
+        try:
+            launch_recorded(repo, config, current.record)
+        except WorkerError as e:
+            registry.set_state(repo, record.id, "failed", f"queue: cannot start: {e}"[:200])
+            continue
+        started.append(record.id)
     return started
 
 
 def launch_recorded(repo: Repo, config: Config, record: Record) -> None:
-    """Start the agent of a worker spawned earlier (queued): same agent, model, launcher."""
+    """Start the agent of a worker spawned earlier (queued): same agent, model, launcher,
+    and the environment its own spawn had."""
     from git_worker import agents, launchers, leases
 
     runtime = registry.runtime_dir(repo, record.id)
@@ -250,7 +344,10 @@ def launch_recorded(repo: Repo, config: Config, record: Record) -> None:
     kind = record.launcher.get("kind") or launchers.default_kind(config)
     launcher = launchers.launch(kind, inv, worker_id=record.id, worktree=record.worktree,
                                 runtime_dir=runtime, common_dir=repo.common_dir,
-                                socket=record.launcher.get("socket"))
+                                socket=record.launcher.get("socket"),
+                                environment=_queued_environment(runtime))
+    with suppress(FileNotFoundError):
+        os.remove(os.path.join(runtime, QUEUED_ENV_FILE))  # its secrets are needed no more
 
     def change(r: Record) -> None:
         r.launcher = dict(launcher)

@@ -1,6 +1,6 @@
 """Landing a worker's branch in its target branch, without surprises.
 
-How (README, "Review and land"):
+How (docs/review-and-land.md):
 1. The merge is computed in the object store alone: `git merge-tree --write-tree` (git
    2.38+) gives the merged tree or the conflicting paths; no index, no worktree is
    touched, so a conflict leaves everything exactly as it was.
@@ -29,7 +29,16 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from git_worker import failpoints, git, probe, processes, refnames, registry, review, worktrees
+from git_worker import (
+    failpoints,
+    git,
+    probe,
+    refnames,
+    registry,
+    review,
+    worker_processes,
+    worktrees,
+)
 from git_worker.base import landing_branch
 from git_worker.config import Config
 from git_worker.errors import GitCommandError, WorkerError
@@ -166,7 +175,8 @@ def still_working(repo: Repo, record: Record) -> bool:
         return False
     if probe.exit_status(repo, record.id) is not None:
         return False  # exited; the registry just has not heard yet
-    return processes.alive(record.launcher | {"host": record.host}) is not False
+    # The runner or the agent: a killed runner leaves an agent that still commits.
+    return worker_processes.recorded_alive(probe.worker(repo, record)) is not False
 
 
 def land(repo: Repo, config: Config, worker_id: str, *, squash: bool, into: str | None,

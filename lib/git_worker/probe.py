@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from git_worker import processes, refnames, registry, worktrees
+from git_worker import processes, refnames, registry, worker_processes, worktrees
 from git_worker.errors import WorkerError
 from git_worker.registry import Record
 from git_worker.repo import Repo
@@ -40,6 +40,7 @@ class Reality:
         self._behind: dict[tuple[str, str], int | None] = {}
         self._upstreams: dict[str, str] | None = None
         self._listeners: Listeners | None = None
+        self._processes: list[processes.Stat] | None = None
 
     @property
     def listeners(self) -> Listeners:
@@ -72,6 +73,12 @@ class Reality:
         local = landing_branch(self.repo, base_ref, self._upstreams)
         return local if self.ref(local) else base_ref
 
+    def processes(self) -> list[processes.Stat]:
+        """Every process on this machine, scanned once per command and only if asked."""
+        if self._processes is None:
+            self._processes = processes.scan()
+        return self._processes
+
     def behind(self, tip: str, since: str) -> int | None:
         key = (tip, since)
         if key not in self._behind:
@@ -83,12 +90,48 @@ class Reality:
 
 
 def exit_status(repo: Repo, worker_id: str) -> int | None:
-    path = os.path.join(registry.runtime_dir(repo, worker_id), "exit")
-    try:
-        with open(path, encoding="ascii") as f:
-            return int(f.read().strip())
-    except (OSError, ValueError):
-        return None
+    """The agent's exit code from the runtime file the runner writes first: list shows
+    `exited`/`failed` from it even before the registry records the exit."""
+    return worker_processes.exit_code(registry.runtime_dir(repo, worker_id))
+
+
+def worker(repo: Repo, record: Record) -> worker_processes.Worker:
+    return worker_processes.Worker(record.id, registry.runtime_dir(repo, record.id),
+                                   record.launcher, record.host)
+
+
+def _observe_live(reality: Reality, record: Record, seen: Observed) -> None:
+    """A record that says running, no exit code: which of its processes still live?
+
+    The runner or the agent (pid and start time, no /proc scan) → running, whatever
+    happened to the other. Neither → any process they started, still in their session
+    (one /proc scan per command, shared) → running. None at all → vanished.
+    """
+    problems = seen.problems
+    who = worker(reality.repo, record)
+    session = record.launcher.get("session")
+    alive = worker_processes.recorded_alive(who)
+    if alive is None:
+        problems.append("agent process: unknown")
+        return
+    if alive:
+        if session and _session_gone(record.launcher):
+            problems.append(f"tmux session {session} is gone, but the agent still runs")
+        elif not worker_processes.runner_alive(who):
+            problems.append("its runner is gone (killed?), but the agent still runs; its "
+                            "exit code will not be known")
+        return
+    left = worker_processes.find(who, everywhere=False, table=reality.processes())
+    if left:
+        problems.append(f"its agent has ended without recording an exit code, but "
+                        f"{worker_processes.describe(left)} it started still run; "
+                        f"git worker stop {record.id} ends them")
+        return
+    # Never shown as running: nothing of it is left, and nothing recorded an exit.
+    seen.state = "vanished"
+    where = f"its tmux session {session}" if session else "its process"
+    problems.append(f"{where} ended without recording an exit code (killed, or the "
+                    "machine restarted); the worktree and branch are intact")
 
 
 def observe(reality: Reality, record: Record) -> Observed:
@@ -106,19 +149,7 @@ def observe(reality: Reality, record: Record) -> Observed:
         if code is not None:
             seen.state, seen.exit_code = ("exited" if code == 0 else "failed"), code
         else:
-            alive = processes.alive(record.launcher | {"host": record.host})
-            session = record.launcher.get("session")
-            if alive is False:
-                # Never shown as running: the process that would record an exit is gone.
-                seen.state = "vanished"
-                where = f"its tmux session {session}" if session else "its process"
-                problems.append(f"{where} ended without recording an exit code "
-                                "(killed, or the machine restarted); the worktree and branch "
-                                "are intact")
-            elif alive is None:
-                problems.append("agent process: unknown")
-            elif session and _session_gone(record.launcher):
-                problems.append(f"tmux session {session} is gone, but the agent still runs")
+            _observe_live(reality, record, seen)
     elif record.state == "stopped" and seen.exit_code is None:
         seen.exit_code = exit_status(repo, record.id)
 

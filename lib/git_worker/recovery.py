@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 
-from git_worker import processes, registry, worktrees
+from git_worker import processes, registry, worker_processes, worktrees
 from git_worker.registry import Entry, Record
 from git_worker.repo import Repo
 
@@ -71,32 +70,21 @@ def delete_new_branch(repo: Repo, branch_ref: str, oid: str, own_worktree: str) 
     return repo.delete_ref(branch_ref, oid, "git-worker: spawn rolled back")
 
 
-def stop_launched(runtime_dir: str, launcher: dict[str, Any]) -> None:
-    """End an agent a spawn had started: its whole process group.
+def stop_launched(runtime_dir: str, launcher: dict[str, Any]) -> list[str]:
+    """End an agent a spawn (or start) had launched, and every process it started; returns
+    what was ended, said for a user.
 
     The launcher's record may not have reached the registry (the spawner died right after
-    launching), so the agent's pid file in the runtime dir is consulted too.
+    launching), so the runner's own record of the agent in the runtime dir counts too.
     """
-    groups = set()
-    if launcher.get("pid") and processes.alive(launcher | {"host": None}):
-        groups.add(int(launcher["pid"]))
-    agent_pid = _read_pid(os.path.join(runtime_dir, "agent.pid"))
-    # Once the exit file exists the agent is gone and its pid may belong to anyone.
-    if agent_pid and not os.path.exists(os.path.join(runtime_dir, "exit")):
-        try:
-            groups.add(os.getpgid(agent_pid))
-        except ProcessLookupError:
-            pass
-    for group in groups:
-        try:
-            os.killpg(group, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+    who = worker_processes.Worker(os.path.basename(runtime_dir), runtime_dir, launcher)
+    ended = worker_processes.end(who)
+    return [f"ended {worker_processes.describe(ended)}"] if ended else []
 
 
 def agent_started(runtime_dir: str, record: Record) -> bool:
     return bool(record.launcher.get("pid")) or os.path.exists(
-        os.path.join(runtime_dir, "agent.pid"))
+        os.path.join(runtime_dir, worker_processes.AGENT_FILE))
 
 
 def abandon_spawn(repo: Repo, entry: Entry) -> list[str]:
@@ -110,8 +98,7 @@ def abandon_spawn(repo: Repo, entry: Entry) -> list[str]:
     runtime = registry.runtime_dir(repo, record.id)
     started = agent_started(runtime, record)
     if started:
-        stop_launched(runtime, record.launcher)
-        done.append("stopped the agent")
+        done.extend(stop_launched(runtime, record.launcher) or ["the agent had ended"])
     # Work may be there even if no agent started: someone may have used the worktree
     # between the crash and this repair. Whoever made it, it is never deleted here.
     if _has_work(repo, record):
@@ -146,6 +133,22 @@ def abandon_spawn(repo: Repo, entry: Entry) -> list[str]:
     return done
 
 
+def abandon_start(repo: Repo, entry: Entry) -> list[str]:
+    """Undo an interrupted `git worker start`: end what it launched, give the worker back
+    the state it had (its worktree and branch were never touched)."""
+    record, done = entry.record, []
+    runtime = registry.runtime_dir(repo, record.id)
+    done.extend(stop_launched(runtime, record.launcher))
+    before = str((record.owner or {}).get("from") or "stopped")
+
+    def back(r: Record) -> None:
+        r.state, r.owner = before, None
+
+    registry.update(repo, record.id, back, "start interrupted; undone")
+    done.append(f"gave it back its state ({before})")
+    return done
+
+
 def _has_work(repo: Repo, record: Record) -> bool:
     tip = repo.read_ref(record.branch)
     if tip is not None and tip != record.base["oid"]:
@@ -157,13 +160,6 @@ def _has_work(repo: Repo, record: Record) -> bool:
             return True  # can't tell: keep it
     return False
 
-
-def _read_pid(path: str) -> int | None:
-    try:
-        with open(path, encoding="ascii") as f:
-            return int(f.read().strip())
-    except (OSError, ValueError):
-        return None
 def _release_claim(repo: Repo, issue_id: str, before: dict[str, Any]) -> str:
     """Give a bd issue the interrupted spawn had claimed back its old status/assignee."""
     from git_worker import tracker

@@ -53,7 +53,7 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
 
 
 class Record:
-    """worker.json. Field names and meanings are documented in README ("worker.json").
+    """worker.json. Field names and meanings are documented in docs/output.md ("worker.json").
 
     A plain class rather than a dataclass, like everything list and show touch (see
     repo.Repo); FIELDS, in worker.json's order, is the field list a dataclass would keep.
@@ -434,14 +434,14 @@ def private(path: str, flags: int) -> int:
     return os.open(path, flags | os.O_CLOEXEC, FILE_MODE)
 
 
-def write_atomically(path: str, text: str) -> None:
+def write_atomically(path: str, text: str | bytes) -> None:
     """Write a runtime file (exit status, pid…) so that readers see all of it or none.
 
     A failure (a full disk: write() says ENOSPC without a file name) names ``path``."""
     tmp = f"{path}.tmp{os.getpid()}"
     try:
-        with open(tmp, "w", encoding="utf-8", opener=private) as f:
-            f.write(text)
+        with open(tmp, "wb", opener=private) as f:
+            f.write(text.encode() if isinstance(text, str) else text)
         os.replace(tmp, path)
     except OSError as e:
         with contextlib.suppress(OSError):

@@ -20,6 +20,7 @@ from git_worker import (
     recovery,
     refnames,
     registry,
+    worker_processes,
     worktrees,
 )
 from git_worker.config import Config
@@ -30,10 +31,10 @@ from git_worker.undo import UndoLog, transaction
 
 
 def remove(repo: Repo, worker_id: str, *, force: bool, keep_branch: bool,
-           config: Config | None = None) -> list[str]:
-    """Remove the worker; returns notes for the user: what was kept (a branch or worktree
-    that another record names too is never removed with this one), a teardown that failed
-    under --force."""
+           config: Config | None = None) -> tuple[list[str], list[str]]:
+    """Remove the worker. Returns notes for the user (a branch or worktree that another
+    record names too, never removed with this one; a teardown that failed under --force)
+    and what else was done (processes of its that were ended)."""
     entry = registry.get(repo, worker_id)
     record = entry.record
     _refuse_if_busy(record)
@@ -54,13 +55,13 @@ def remove(repo: Repo, worker_id: str, *, force: bool, keep_branch: bool,
         notes.append(recovery.named_too(f"branch {refnames.short(record.branch)}",
                                         shared.branch))
     with transaction() as undo:
-        _remove(repo, entry, tip, force=force, keep_branch=keep_branch, shared=shared,
-                undo=undo)
-    return notes
+        ended = _remove(repo, entry, tip, force=force, keep_branch=keep_branch, shared=shared,
+                        undo=undo)
+    return notes, ended
 
 
 def _remove(repo: Repo, entry: Entry, tip: str | None, *, force: bool, keep_branch: bool,
-            shared: recovery.Shared, undo: UndoLog) -> None:
+            shared: recovery.Shared, undo: UndoLog) -> list[str]:
     record = entry.record
     ref = refnames.registry(record.id)
 
@@ -77,8 +78,9 @@ def _remove(repo: Repo, entry: Entry, tip: str | None, *, force: bool, keep_bran
     failpoints.hit("rm.mark")
 
     runtime = registry.runtime_dir(repo, record.id)
-    if record.launcher.get("pid") or os.path.exists(os.path.join(runtime, "agent.pid")):
-        recovery.stop_launched(runtime, record.launcher)
+    ended = []
+    if recovery.agent_started(runtime, record):
+        ended = recovery.stop_launched(runtime, record.launcher)
     failpoints.hit("rm.stop")
 
     if shared.worktree:
@@ -108,6 +110,7 @@ def _remove(repo: Repo, entry: Entry, tip: str | None, *, force: bool, keep_bran
     if not registry.forget(repo, record.id, marked.oid):
         raise WorkerError(f"'{record.id}' changed while being removed; try again")
     leases.release_quietly(repo.common_dir, record)
+    return ended
 
 
 def _refuse_if_busy(record: Record) -> None:
@@ -147,9 +150,9 @@ def _recreate(repo: Repo, path: str, branch: str) -> None:
 def finish_interrupted(repo: Repo, entry: Entry) -> list[str]:
     """Complete an rm whose process died, with the options it was given."""
     owner = entry.record.owner or {}
-    notes = remove(repo, entry.record.id, force=bool(owner.get("force")),
-                   keep_branch=bool(owner.get("keep_branch")))
-    return ["finished the removal", *notes]
+    notes, ended = remove(repo, entry.record.id, force=bool(owner.get("force")),
+                          keep_branch=bool(owner.get("keep_branch")))
+    return [*ended, "finished the removal", *notes]
 
 
 class Loss:
@@ -171,14 +174,18 @@ def what_would_be_lost(repo: Repo, record: Record, tip: str | None, *,
     """Why removing the worker would lose work, each with what lifts it. What another
     record names too is not removed (see remove), so it loses nothing."""
     reasons = []
-    running = record.state in ("running", "waiting", "removing")
-    if running and processes.alive(record.launcher | {"host": record.host}):
-        reasons.append(Loss("its agent is still running",
-                            f"stop it first: git worker stop {record.id}"))
+    runtime = registry.runtime_dir(repo, record.id)
+    if recovery.agent_started(runtime, record):
+        # Every process of the worker, not only its runner: a killed runner leaves the
+        # agent working, and an ended agent may leave children behind.
+        who = worker_processes.Worker(record.id, runtime, record.launcher, record.host)
+        live = worker_processes.find(who)
+        if live:
+            reasons.append(Loss(f"its agent is still running: {worker_processes.describe(live)}",
+                                f"stop it first: git worker stop {record.id}"))
     keep_branch = keep_branch or bool(shared and shared.branch)
     if os.path.isdir(record.worktree) and not (shared and shared.worktree):
         # worker.copy's files are not work unless changed since the spawn copied them.
-        runtime = registry.runtime_dir(repo, record.id)
         unchanged = set(copies.unchanged(runtime, record.worktree))
         try:
             dirty = [p for p in worktrees.dirty_paths(repo, record.worktree)

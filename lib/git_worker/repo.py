@@ -258,6 +258,14 @@ class Repo:
             graph[oid] = parents
         return graph
 
+    def log_oneline(self, include: str, *exclude: str, limit: int = 20) -> list[str]:
+        """'<short oid> <subject>' of the commits ``count_commits`` counts, newest first."""
+        if include in exclude:
+            return []
+        out = git.output(["log", f"--max-count={limit}", "--format=%h %s", include,
+                          *(f"^{e}" for e in exclude), "--"], cwd=self.common_dir)
+        return out.splitlines()
+
     # --- objects ------------------------------------------------------------------------
 
     def write_objects(self, objects: Sequence[ShaFile]) -> None:

@@ -23,7 +23,7 @@ import threading
 from contextlib import suppress
 from typing import IO, Any
 
-from git_worker import registry
+from git_worker import registry, worker_processes
 
 _LIB_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _FIFO_TIMEOUT = 30  # seconds to wait for the spawner to hand over argv and environment
@@ -83,8 +83,11 @@ def main(args: list[str]) -> int:
         except OSError as e:
             answer(f"error {e.strerror or e}: {argv[0] if argv else '(empty command)'}")
             return 127
+        # Recorded before anyone hears of the start: the agent is known by itself from
+        # here on, even if this runner is killed (list, stop and rm read it).
+        worker_processes.record_agent(runtime_dir, agent.pid, os.getpid())
+        registry.write_atomically(os.path.join(runtime_dir, "agent.pid"), f"{agent.pid}\n")
         answer(f"started {agent.pid} {os.getpid()}")
-        _write(os.path.join(runtime_dir, "agent.pid"), f"{agent.pid}\n")
         if tee:
             # In a thread: a daemon the agent left behind may hold the pipe open long after
             # the agent itself exited, and its exit must be recorded when it happens.
@@ -96,7 +99,7 @@ def main(args: list[str]) -> int:
             copier.join(timeout=2.0)
     if code < 0:
         code = 128 - code  # killed by signal N: report 128+N like a shell
-    _write(os.path.join(runtime_dir, "exit"), f"{code}\n")
+    _write(os.path.join(runtime_dir, worker_processes.EXIT_FILE), f"{code}\n")
     _finish(common_dir, worker_id, code)
     if tee:
         _say(f"\n[git-worker] agent exited with code {code}; "

@@ -12,7 +12,9 @@ import os
 import shlex
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from git_worker import (
     agents,
@@ -28,6 +30,7 @@ from git_worker import (
     registry,
     team,
     tracker,
+    worker_processes,
     worktrees,
 )
 from git_worker.base import Base
@@ -189,34 +192,15 @@ def _spawn(repo: Repo, config: Config, task: Task, plan: Plan, undo: UndoLog) ->
     # 6. the agent: started now, or queued when worker.maxConcurrent agents already run.
     # The lock keeps concurrent spawns (and runners starting queued workers) from counting
     # the same free slot twice.
-    launcher: dict[str, object] = {"kind": None}
+    launcher: dict[str, Any] = {"kind": None}
     queued = False
     if plan.launch:
-        with lifecycle.queue_lock(repo):
-            running = lifecycle.over_limit(repo, plan.max_concurrent, exclude=task.id)
-            if running is not None and not plan.queue:
-                raise WorkerError(
-                    f"worker.maxConcurrent is {plan.max_concurrent} and {len(running)} "
-                    f"worker(s) are running ({', '.join(running)})",
-                    hint="wait for one to finish, stop one (git worker stop ID), or pass "
-                         "--queue to start this one when a slot frees up",
-                )
-            queued = running is not None
-            _claim_task(repo, task, plan, undo)
-            if queued:
-                launcher = {"kind": plan.launcher, "socket": launchers.caller_socket()
-                            if plan.launcher == "tmux" else None}
-            else:
-                ctx = agents.Context(task.id, runtime, repo.common_dir, path, branch_ref,
-                                     env=leases.environment(config, entry.record))
-                inv = agents.invocation(config, plan.agent, model=plan.model, ctx=ctx)
-                if inv.excluded:
-                    pattern = inv.excluded
-                    undo.push("exclude", lambda: agents.unexclude(repo.common_dir, pattern))
-                launcher = launchers.launch(plan.launcher, inv, worker_id=task.id,
-                                            worktree=path, runtime_dir=runtime,
-                                            common_dir=repo.common_dir)
-                undo.push("launch", lambda: recovery.stop_launched(runtime, launcher))
+        launcher = launch_or_queue(
+            repo, config, Launch(task.id, path, plan.agent, plan.model, plan.launcher, branch_ref,
+                                     leases.environment(config, entry.record)),
+            limit=plan.max_concurrent, queue=plan.queue, undo=undo,
+            claim=lambda: _claim_task(repo, task, plan, undo))
+        queued = "queued_at" in launcher
     failpoints.hit("spawn.launch")
 
     started = plan.launch and not queued
@@ -237,6 +221,59 @@ def _spawn(repo: Repo, config: Config, task: Task, plan: Plan, undo: UndoLog) ->
 
     entry = registry.update(repo, task.id, finish, f"spawn: {state}", current=entry)
     return entry.record
+
+
+@dataclass
+class Launch:
+    """What starting one worker's agent needs (spawn's last step, and `start`)."""
+
+    worker_id: str
+    worktree: str
+    agent: str
+    model: str | None
+    kind: str  # launcher kind: tmux or detached
+    branch: str  # refs/heads/…, as the record says
+    env: dict[str, str]  # the worker's leases (leases.environment)
+
+
+def launch_or_queue(repo: Repo, config: Config, launch: Launch, *, limit: int | None,
+                    queue: bool, undo: UndoLog,
+                    claim: Callable[[], None] | None = None) -> dict[str, Any]:
+    """Start the agent now, or queue it when ``limit`` agents already run; returns what
+    the record keeps in `launcher` (with `queued_at` when queued). Pushes its undo.
+
+    Under the queue lock, so that concurrent spawns and starts (and runners starting
+    queued workers) never count the same free slot twice; workers queued earlier take the
+    free slots first. ``claim`` runs once a slot (or a place in the queue) is certain.
+    """
+    runtime = registry.runtime_dir(repo, launch.worker_id)
+    with lifecycle.queue_lock(repo):
+        lifecycle.start_queued_locked(repo, limit)
+        running = lifecycle.over_limit(repo, limit, exclude=launch.worker_id)
+        if running is not None and not queue:
+            raise WorkerError(
+                f"worker.maxConcurrent is {limit} and {len(running)} "
+                f"worker(s) are running ({', '.join(running)})",
+                hint="wait for one to finish, stop one (git worker stop ID), or pass "
+                     "--queue to start this one when a slot frees up",
+            )
+        if claim is not None:
+            claim()
+        if running is not None:
+            return lifecycle.queue(runtime, {
+                "kind": launch.kind,
+                "socket": launchers.caller_socket() if launch.kind == "tmux" else None})
+        ctx = agents.Context(launch.worker_id, runtime, repo.common_dir, launch.worktree,
+                             launch.branch, env=launch.env)
+        inv = agents.invocation(config, launch.agent, model=launch.model, ctx=ctx)
+        if inv.excluded:
+            pattern = inv.excluded
+            undo.push("exclude", lambda: agents.unexclude(repo.common_dir, pattern))
+        launcher = launchers.launch(launch.kind, inv, worker_id=launch.worker_id,
+                                    worktree=launch.worktree, runtime_dir=runtime,
+                                    common_dir=repo.common_dir)
+        undo.push("launch", lambda: recovery.stop_launched(runtime, launcher))
+        return launcher
 
 
 def _claim_task(repo: Repo, task: Task, plan: Plan, undo: UndoLog) -> None:
@@ -352,3 +389,194 @@ def _run_setup(config: Config, worktree: str, runtime: str, record: Record) -> N
 def _tail(path: str, n: int) -> str:
     with open(path, encoding="utf-8", errors="replace") as f:
         return "".join(f.readlines()[-n:]).rstrip()
+
+
+# --- start: the agent of a worker that exists already ------------------------------------
+
+START_FROM = ("ready", "stopped", "failed", "exited", "vanished")
+FIRST_PROMPT = "prompt.first.md"  # the prompt its spawn rendered; prompt.md adds to it
+_STALE = (worker_processes.EXIT_FILE, worker_processes.AGENT_FILE, "agent.pid", "waiting",
+          "started")  # what the last run of its agent left in the runtime dir
+
+
+@dataclass
+class Restart:
+    """What `git worker start` asks for (None: what the record says, else the settings)."""
+
+    agent: str | None
+    model: str | None
+    kind: str
+    limit: int | None
+    queue: bool
+
+
+def start(repo: Repo, config: Config, worker_id: str, how: Restart) -> Record:
+    """Start the agent of a `ready` worker, or again that of a stopped/failed/exited/
+    vanished one, in its worktree and on its branch. A transaction, like spawn: any failure
+    (Ctrl-C included) leaves the worker as it was."""
+    entry = registry.get(repo, worker_id)
+    _check_startable(repo, entry.record)
+    with transaction() as undo:
+        return _start(repo, config, entry, how, undo)
+
+
+def _check_startable(repo: Repo, record: Record) -> str:
+    from git_worker import probe
+
+    owner = record.owner
+    if owner is not None and owner.get("pid") != os.getpid():
+        action = owner.get("action", "spawn")
+        if recovery.is_abandoned(record):
+            raise WorkerError(f"'{record.id}': a {action} of it was interrupted",
+                              hint="finish it first: git worker fsck --repair")
+        raise WorkerError(f"'{record.id}' is busy: a {action} is in progress "
+                          f"(pid {owner.get('pid')})", hint="wait for it to finish")
+    seen = probe.observe(probe.Reality.read(repo), record)
+    state = seen.state
+    if state in lifecycle.RUNNING:
+        raise WorkerError(f"'{record.id}' is {state}: its agent runs already",
+                          hint=f"to start it again, end it first: git worker stop {record.id}")
+    if state == "queued":
+        raise WorkerError(f"'{record.id}' is queued already: it starts when a slot frees up",
+                          hint="stopping a running worker frees one (git worker stop ID)")
+    if state not in START_FROM:  # merged, removing…: nothing would change that, no hint
+        raise WorkerError(f"'{record.id}' is {state}: there is no agent to start "
+                          f"(start takes a worker that is {', '.join(START_FROM)})")
+    broken = [p for p in seen.problems if p.startswith(("branch", "worktree"))]
+    if broken:
+        raise WorkerError(f"cannot start '{record.id}': {broken[0]}",
+                          hint="git worker fsck --repair recreates a missing worktree "
+                               "from its branch")
+    return state
+
+
+def _start(repo: Repo, config: Config, entry: registry.Entry, how: Restart,
+           undo: UndoLog) -> Record:
+    record = entry.record
+    agent = how.agent or record.agent or config.string("worker.agent") or "claude"
+    model = how.model or record.model
+    agents.check(config, agent)
+    ident = processes.identity("start")
+
+    def claim(r: Record) -> None:
+        if r.owner is not None:
+            raise WorkerError(f"'{r.id}' is busy: a {r.owner.get('action')} is in progress",
+                              hint="wait for it to finish")
+        r.owner = ident | {"from": r.state}
+        r.state = "spawning"
+
+    claimed = registry.update(repo, record.id, claim, "start: claimed", current=entry)
+    undo.push("claim", lambda: _unstart(repo, record.id, claimed.oid, entry.oid))
+
+    runtime = registry.runtime_dir(repo, record.id)
+    registry.ensure_runtime_root(repo)
+    why = registry.not_a_directory(runtime)
+    if why is not None:  # never followed: files written through it would land elsewhere
+        raise WorkerError(f"cannot start '{record.id}': its runtime directory {why}",
+                          hint="git worker fsck --repair removes it")
+    made = not os.path.isdir(runtime)
+    if made:
+        os.mkdir(runtime, registry.DIR_MODE)
+    kept = _set_aside(runtime)
+    undo.push("runtime files", lambda: _restore(runtime, kept, made))
+    _write_restart_prompt(repo, record, runtime)
+
+    launcher = launch_or_queue(repo, config, Launch(record.id, record.worktree, agent, model,
+                                                    how.kind, record.branch,
+                                                    leases.environment(config, record)),
+                               limit=how.limit, queue=how.queue, undo=undo)
+    queued = "queued_at" in launcher
+    state = "queued" if queued else "running"
+    failpoints.hit("start.launch")
+
+    def finish(r: Record) -> None:
+        r.launcher = dict(launcher)
+        r.agent, r.model = agent, model
+        r.owner = None
+        if not queued and "launch" not in r.spawn_steps:
+            r.spawn_steps = [*r.spawn_steps, "launch"]
+        if r.state != "spawning":
+            pass  # the agent has reported already (e.g. waiting): keep what it said
+        elif not queued and r.exit_code is not None and os.path.exists(
+                os.path.join(runtime, worker_processes.EXIT_FILE)):
+            r.state = lifecycle.exit_state(r.exit_code)  # a quick agent: exited already
+        else:
+            r.state = state
+            r.exit_code = None
+
+    return registry.update(repo, record.id, finish, f"start: {state}").record
+
+
+def _unstart(repo: Repo, worker_id: str, claimed: str, original: str) -> None:
+    """Put the record back as it was before the start (its history keeps both commits)."""
+    entry = registry.read(repo, worker_id)
+    if entry is None:
+        return
+    if entry.oid == claimed:
+        repo.update_ref(refnames.registry(worker_id), claimed, original,
+                        "git-worker: start undone")
+        return
+
+    def back(r: Record) -> None:  # the agent reported meanwhile: restore state and owner
+        r.owner, r.state = None, str((entry.record.owner or {}).get("from") or "stopped")
+
+    registry.update(repo, worker_id, back, "start: undone")
+
+
+def _set_aside(runtime: str) -> dict[str, bytes | int]:
+    """Before a start: the size of every runtime file (logs only grow), the content of
+    those the start replaces; those the last run of the agent left are removed."""
+    kept: dict[str, bytes | int] = {}
+    for name in os.listdir(runtime):
+        path = os.path.join(runtime, name)
+        if not os.path.isfile(path) or os.path.islink(path):
+            continue
+        if name in (*_STALE, "prompt.md"):
+            with open(path, "rb") as f:
+                kept[name] = f.read()
+            if name != "prompt.md":
+                os.remove(path)
+        else:
+            kept[name] = os.path.getsize(path)
+    return kept
+
+
+def _restore(runtime: str, kept: dict[str, bytes | int], made: bool) -> None:
+    """Undo a start's changes to the runtime dir: as _set_aside found it."""
+    if made:
+        shutil.rmtree(runtime, ignore_errors=True)
+        return
+    for name in os.listdir(runtime):
+        path = os.path.join(runtime, name)
+        if name not in kept and os.path.isfile(path):
+            os.remove(path)
+    for name, was in kept.items():
+        path = os.path.join(runtime, name)
+        if isinstance(was, bytes):
+            registry.write_atomically(path, was)
+        elif os.path.exists(path) and os.path.getsize(path) > was:
+            os.truncate(path, was)
+
+
+def _write_restart_prompt(repo: Repo, record: Record, runtime: str) -> None:
+    """prompt.md = the prompt its spawn rendered, plus what the branch holds already."""
+    prompt_path = os.path.join(runtime, "prompt.md")
+    first = os.path.join(runtime, FIRST_PROMPT)
+    if not os.path.exists(first):
+        if os.path.exists(prompt_path):
+            shutil.copyfile(prompt_path, first)
+        else:  # runtime files lost (e.g. a reboot cleaned them): the task's title will do
+            template = prompt.builtin()
+            task = Task(record.id, title=record.task.get("title"))
+            with open(first, "w", encoding="utf-8", opener=registry.private) as f:
+                f.write(prompt.render(template, _prompt_values(record, task)))
+    with open(first, encoding="utf-8") as f:
+        text = f.read()
+    commits = repo.log_oneline(record.branch, record.base["oid"], limit=20)
+    if commits:
+        text += (f"\n\n## Already done\n\nThis is a restart. Branch "
+                 f"{refnames.short(record.branch)} already has {len(commits)} commit(s) "
+                 f"on top of {record.base['name']} (newest first):\n\n"
+                 + "".join(f"- {line}\n" for line in commits)
+                 + "\nContinue from there; do not redo what is committed.\n")
+    registry.write_atomically(prompt_path, text)

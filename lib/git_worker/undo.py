@@ -16,14 +16,21 @@ class UndoLog:
     def push(self, name: str, undo: Callable[[], object]) -> None:
         self.steps.append((name, undo))
 
+    notes: list[str] = field(default_factory=list)  # what undoing did worth saying
+
     def rollback(self) -> list[str]:
-        """Undo in reverse; collect (don't raise) failures so every step gets its turn."""
+        """Undo in reverse; collect (don't raise) failures so every step gets its turn.
+        An undo that returns a list of strings (e.g. the processes it ended) adds them to
+        ``notes``."""
         problems = []
         for name, undo in reversed(self.steps):
             try:
-                undo()
+                said = undo()
             except Exception as e:
                 problems.append(f"undo {name}: {e}")
+                continue
+            if isinstance(said, list):
+                self.notes.extend(str(s) for s in said)
         self.steps.clear()
         return problems
 
@@ -45,6 +52,8 @@ def transaction() -> Iterator[UndoLog]:
             if not isinstance(failure, WorkerError):
                 raise
             error = failure
+        if undo.notes:
+            error.message += "\nrolled back: " + "; ".join(undo.notes)
         if problems:
             error.message += ("\nrollback was incomplete: " + "; ".join(problems)
                               + "\n(run git worker fsck --repair)")

@@ -22,6 +22,7 @@ from git_worker import (
     registry,
     removal,
     spawn,
+    worker_processes,
     worktrees,
 )
 from git_worker.errors import WorkerError, from_os_error
@@ -89,6 +90,7 @@ def check(repo: Repo, config: config_mod.Config, *, repair: bool) -> list[Findin
                          f"{lock.why_kept()}", None)
 
     known_ids = set()
+    reality = probe.Reality.read(repo)
     entries = registry.all_entries(repo)
     _check_shared([e for e in entries if isinstance(e, registry.Entry)], found)
     for item in entries:
@@ -99,8 +101,18 @@ def check(repo: Repo, config: config_mod.Config, *, repair: bool) -> list[Findin
                   "restore the last readable state from its history" if restorable else None,
                   partial(registry.restore_last_readable, repo, item))
             continue
-        _check_entry(repo, item, found)
+        _check_entry(repo, reality, item, found)
     _check_team(repo, config, found)
+
+    queued = [e.record for e in registry.all_entries(repo)
+              if isinstance(e, registry.Entry) and e.record.state == "queued"]
+    if queued and not lifecycle.queue_busy(repo):
+        problem = lifecycle.stalled(queued, len(lifecycle.running_ids(repo)),
+                                    config.max_concurrent)
+        if problem:
+            oldest = min(queued, key=lifecycle.queue_order).id
+            found(oldest, problem.split(";")[0], "start the queue, oldest first",
+                  lambda: [f"started {', '.join(lifecycle.start_queued(repo)) or 'nothing'}"])
 
     prefix = config.branch_prefix
     for name in sorted(repo.refs_under(refnames.HEADS + prefix)):
@@ -144,26 +156,41 @@ def check(repo: Repo, config: config_mod.Config, *, repair: bool) -> list[Findin
     return findings
 
 
-def _check_entry(repo: Repo, entry: registry.Entry, found: Callable[..., None]) -> None:
+def _check_entry(repo: Repo, reality: probe.Reality, entry: registry.Entry,
+                 found: Callable[..., None]) -> None:
     r = entry.record
     if r.owner is not None:
         if recovery.is_abandoned(r) and r.owner.get("action") == "rm":
             found(r.id, "rm was interrupted (its process is gone)", "finish the removal",
                   partial(removal.finish_interrupted, repo, entry))
+        elif recovery.is_abandoned(r) and r.owner.get("action") == "start":
+            found(r.id, "start was interrupted (its process is gone)",
+                  "end what it launched and give the worker back its state",
+                  partial(recovery.abandon_start, repo, entry))
         elif recovery.is_abandoned(r):
             found(r.id, "spawn was interrupted (its process is gone)",
                   "finish the rollback and drop the record",
                   partial(recovery.abandon_spawn, repo, entry))
         return
-    seen = probe.observe(probe.Reality.read(repo), r)
+    seen = probe.observe(reality, r)
     code = probe.exit_status(repo, r.id)
     if r.state in ("running", "waiting") and code is not None:
         found(r.id, f"the agent exited {code}, but the record says {r.state}",
               "record the exit", lambda: lifecycle.record_exit(repo, r.id, code))
     elif seen.state == "vanished":
         found(r.id, "the agent's process is gone without recording an exit",
-              "mark it failed", lambda: registry.set_state(repo, r.id, "failed",
-                                                           "fsck: agent process gone"))
+              "mark it failed (exit code unknown)",
+              lambda: registry.set_state(repo, r.id, "failed",
+                                         "fsck: agent process gone, exit code unknown"))
+    runtime = registry.runtime_dir(repo, r.id)
+    if seen.state not in lifecycle.RUNNING and recovery.agent_started(runtime, r):
+        # The agent has ended; what it started must not outlive it unseen.
+        who = probe.worker(repo, r)
+        left = worker_processes.leftovers(who, everywhere=False, table=reality.processes())
+        if left:
+            found(r.id, f"its agent has ended, but {worker_processes.describe(left)} it "
+                        "started still run", "end them",
+                  partial(_end_leftovers, who))
     branch_missing = repo.read_ref(r.branch) is None
     worktree_missing = not os.path.isdir(r.worktree)
     if branch_missing and worktree_missing:
@@ -226,6 +253,11 @@ def _move_aside(path: str) -> list[str]:
     aside = f"{path}.not-a-directory.{os.getpid()}"
     os.rename(path, aside)
     return [f"moved {path} to {aside}"]
+
+
+def _end_leftovers(who: worker_processes.Worker) -> list[str]:
+    ended = worker_processes.end(who, spare_runner=True)  # a finishing runner: let it finish
+    return [f"ended {worker_processes.describe(ended)}"] if ended else []
 
 
 def _recreate_worktree(repo: Repo, r: registry.Record) -> None:

@@ -16,6 +16,7 @@ def collect(repo: Repo, view: list[Any] | None = None) -> list[dict[str, Any]]:
     other hosts' records follow, as last fetched (``view``, a one-item list, gets the
     team's view)."""
     rows: list[dict[str, Any]] = []
+    queued: list[registry.Record] = []
     # One for-each-ref for all three: branches, our records, the team's records.
     reality = probe.Reality.read(repo, refnames.REGISTRY, refnames.TEAM)
     team_view = None
@@ -52,12 +53,16 @@ def collect(repo: Repo, view: list[Any] | None = None) -> list[dict[str, Any]]:
         row.update(state=seen.state, exit_code=seen.exit_code, behind=seen.behind,
                    problems=seen.problems)
         # `uncommitted` is not checked here: only `git status` tells it exactly, and that is
-        # a process per worker (`show` runs it); see README, "git worker list --json".
+        # a process per worker (`show` runs it); see docs/output.md, "git worker list --json".
         row.update(probe.at_a_glance(reality, found.record, seen.state, ahead[found.record.id],
                                      check_uncommitted=False))
         if team_view is not None:
             _team_fields(row, team_view)
         rows.append(row)
+        if found.record.state == "queued":
+            queued.append(found.record)
+    if queued:
+        _stalled_queue(repo, rows, queued)
     if team_view is not None:
         for other in sorted(team_view.others, key=lambda e: e.record.id):
             row = other.record.as_dict()
@@ -85,6 +90,19 @@ def _team_fields(row: dict[str, Any], view: Any) -> None:
             "not published")
     elif worker_id in view.unpublished:
         row["problems"].append(f"not published to {view.remote} yet; run: git worker publish")
+
+def _stalled_queue(repo: Repo, rows: list[dict[str, Any]],
+                   queued: list[registry.Record]) -> None:
+    """A queue with free slots and nothing starting it: a problem of its oldest worker."""
+    from git_worker import lifecycle  # only with queued workers: it costs list ~10 ms
+
+    if not lifecycle.queue_busy(repo):
+        running = sum(r["state"] in lifecycle.RUNNING for r in rows)
+        problem = lifecycle.stalled(queued, running, lifecycle.max_concurrent(repo))
+        if problem:
+            oldest = min(queued, key=lifecycle.queue_order).id
+            next(r for r in rows if r["id"] == oldest)["problems"].append(problem)
+
 
 
 def run(repo: Repo, *, as_json: bool, show_all: bool, size: bool = False,

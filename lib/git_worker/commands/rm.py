@@ -16,22 +16,20 @@ def run(repo: Repo, ids: list[str], *, force: bool, keep_branch: bool) -> int:
     for worker_id in dict.fromkeys(ids):
         try:
             worktree = registry.get(repo, worker_id).record.worktree
-            notes = removal.remove(repo, worker_id, force=force, keep_branch=keep_branch)
+            notes, ended = removal.remove(repo, worker_id, force=force, keep_branch=keep_branch)
         except WorkerError as e:
             print(f"error: {output.visible(worker_id)}: {output.visible(e, lines=True)}",
                   file=sys.stderr)
             failed += 1
             continue
+        done = (["branch kept"] if keep_branch else []) + ended
+        print(f"removed {worker_id}" + (f" ({'; '.join(done)})" if done else ""))
         for note in notes:
-            print(f"warning: {worker_id}: {note}", file=sys.stderr)
-        print(f"removed {worker_id}" + (" (branch kept)" if keep_branch else ""))
-        for note in notes:
-            print(f"warning: {worker_id}: {note}", file=sys.stderr)
+            print(f"warning: {worker_id}: {output.visible(note)}", file=sys.stderr)
         if here is not None and _inside(here, worktree):
             # Our process leaves; the caller's shell stays in a directory that is gone.
             print(f"your shell was in its worktree, which is gone: cd {repo.main_worktree}")
-    if failed < len(set(ids)):
-        lifecycle.start_queued(repo)  # a removed worker may have held a worker.maxConcurrent slot
+    lifecycle.start_queued(repo)  # a removed worker may have held a worker.maxConcurrent slot
     return 1 if failed else 0
 
 

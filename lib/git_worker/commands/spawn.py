@@ -116,8 +116,7 @@ def run(
                       "running; it starts when one ends")
     if plan.team_settings is not None and any(r.id not in plan.offline for r in spawned):
         _publish_pending(repo, plan.team_settings)  # the remote is back: what waited goes now
-    if any(r.state == "queued" for r in spawned):
-        lifecycle.start_queued(repo)  # a slot may have freed up while we were spawning
+    lifecycle.start_queued(repo)  # a slot may have freed up (or been free, unseen) meanwhile
     requested = len(tasks) + invalid
     if progress and requested > 1:
         print(f"{len(spawned)} of {requested} workers spawned"

@@ -30,4 +30,5 @@ def run(repo: Repo, ids: list[str], *, stop_all: bool) -> int:
             print(f"error: {output.visible(worker_id)}: {output.visible(e, lines=True)}",
                   file=sys.stderr)
             failed += 1
+    lifecycle.start_queued(repo)  # freed slots (or a queue nothing was starting)
     return 1 if failed else 0

@@ -1,0 +1,55 @@
+"""The guide and the docs it points to: README, CONTRIBUTING and docs/*.md link only to
+files and headings that exist, and README stays a guide (the reference is the manual,
+tests/test_manual.py)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import CHECKOUT
+
+PAGES = [CHECKOUT / "README.md", CHECKOUT / "CONTRIBUTING.md",
+         *sorted((CHECKOUT / "docs").glob("*.md"))]
+
+
+def anchors(page: Path) -> set[str]:
+    """The anchors GitHub gives a page's headings (outside code blocks)."""
+    found, fence = set(), False
+    for line in page.read_text().splitlines():
+        if line.startswith("```"):
+            fence = not fence
+        elif not fence and (m := re.match(r"#+ (.*)", line)):
+            slug = re.sub(r"[^\w\- ]", "", m.group(1).lower()).replace(" ", "-")
+            found.add(slug)
+    return found
+
+
+def links(page: Path) -> list[str]:
+    text = re.sub(r"```.*?```", "", page.read_text(), flags=re.DOTALL)
+    return [t for t in re.findall(r"\]\(([^)\s]+)\)", text) if "://" not in t]
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(CHECKOUT)))
+def test_every_link_leads_somewhere(page: Path) -> None:
+    broken = []
+    for target in links(page):
+        path, _, anchor = target.partition("#")
+        dest = (page.parent / path).resolve() if path else page
+        if not dest.exists() or (anchor and anchor not in anchors(dest)):
+            broken.append(target)
+    assert broken == []
+
+
+def test_every_doc_is_reachable_from_readme() -> None:
+    readme = links(CHECKOUT / "README.md")
+    linked = {(CHECKOUT / t.partition("#")[0]).resolve() for t in readme}
+    assert [p.name for p in PAGES[1:] if p.resolve() not in linked] == []
+
+
+def test_readme_is_a_guide() -> None:
+    text = (CHECKOUT / "README.md").read_text()
+    assert len(text.splitlines()) <= 300
+    assert "make demo" in text and "make test" in text
