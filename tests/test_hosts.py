@@ -121,6 +121,11 @@ def test_spawn_on_a_host_runs_there_and_its_logs_stop_and_rm_too(
     wait_for(lambda: not Path(f"/proc/{pid}").exists()
              or Path(f"/proc/{pid}/stat").read_bytes().split(b") ")[1][:1] == b"Z")
     assert b.show("w1")["state"] == "stopped"
+    a.ok("start", "w1")  # started again, there
+    wait_for(lambda: b.show("w1")["state"] == "running")
+    pid = b.record("w1")["launcher"]["agent_pid"]
+    a.ok("stop", "w1")
+    wait_for(lambda: b.show("w1")["state"] == "stopped")
     a.ok("rm", "--force", "w1")
     assert "refs/workers/w1" not in b.refs()
     assert "refs/workers/w1" not in team.refs()

@@ -164,7 +164,8 @@ def test_another_hosts_worker_is_read_only_here(team: Team) -> None:
     a.work("w1", "f.txt")
     b.ok("fetch")
     held = team.refs()["refs/workers/w1"]
-    for command in (["rm", "w1"], ["rm", "--force", "w1"], ["stop", "w1"], ["merge", "w1"],
+    for command in (["rm", "w1"], ["rm", "--force", "w1"], ["stop", "w1"], ["start", "w1"],
+                    ["merge", "w1"],
                     ["show", "w1"], ["logs", "w1"], ["review", "w1"]):
         r = b.worker(*command)
         assert r.code == 1, command

@@ -372,11 +372,12 @@ def dispatch(args: argparse.Namespace) -> int:
         from git_worker.commands import remote
 
         return remote.spawn_on(_config(repo), args.on, _spawn_argv(args))
-    if command in ("logs", "stop", "rm", "attach", "diff") and not getattr(args, "all", False) \
+    if command in ("logs", "stop", "start", "rm", "attach", "diff") \
+            and not getattr(args, "all", False) \
             and not getattr(args, "merged", False):
         from git_worker.commands import remote
 
-        ids = args.ids if command in ("stop", "rm") else [args.id]
+        ids = args.ids if command in ("stop", "start", "rm") else [args.id]
         code = remote.forward(repo, _config(repo), ids, _forwarded_argv(command, args),
                               tty=command == "attach")
         if code is not None:
@@ -504,12 +505,16 @@ def _spawn_argv(args: argparse.Namespace) -> list[str]:
 
 
 def _forwarded_argv(command: str, args: argparse.Namespace) -> list[str]:
-    """logs, stop, rm, attach or diff as given, for the host that owns the workers."""
+    """logs, stop, start, rm, attach or diff as given, for the host that owns them."""
     if command == "logs":
         return ["logs", args.id, *(["--follow"] if args.follow else []),
                 *([f"--lines={args.lines}"] if args.lines is not None else [])]
     if command == "stop":
         return ["stop", *args.ids]
+    if command == "start":
+        return ["start", *args.ids, *([f"--agent={args.agent}"] if args.agent else []),
+                *([f"--model={args.model}"] if args.model else []),
+                *(["--queue"] if args.queue else [])]
     if command == "attach":
         return ["attach", args.id]
     if command == "diff":
