@@ -257,6 +257,46 @@ def bench_registry(root: Path, env: dict[str, str]) -> list[Measure]:
     return measures
 
 
+def bench_team(root: Path, env: dict[str, str]) -> list[Measure]:
+    """The team registry (worker.remote) on a bare remote on this machine: what a claim's
+    round-trip adds to a spawn, and list with 3 hosts x 100 workers (no network)."""
+    seed = root / "team-seed"
+    make_repo(seed, env, 10)
+    remote = root / "team.git"
+    run(["git", "clone", "-q", "--bare", str(seed), str(remote)], root, env)
+    hosts = []
+    for name in ("a", "b", "c"):
+        host = root / f"team-{name}"
+        run(["git", "clone", "-q", str(remote), str(host)], root, env)
+        run(["git", "config", "worker.remote", "origin"], host, env)
+        run(["git", "config", "worker.hostName", f"host-{name}"], host, env)
+        hosts.append(host)
+    alone = root / "team-alone"  # the same spawn, in a clone without worker.remote
+    run(["git", "clone", "-q", str(remote), str(alone)], root, env)
+    a = hosts[0]
+    floor, ours = alternate(
+        RUNS, lambda n: timed(alone, env, ["git", "worker", "spawn", "--no-launch", f"c-{n}"]),
+        lambda n: timed(a, env, ["git", "worker", "spawn", "--no-launch", f"c-{n}"]))
+    measures = [Measure("`spawn --no-launch` with worker.remote (claim + publish round-trips)",
+                        "the same spawn without", floor, ours, "<= 1.5x", RUNS)]
+    floor, ours = alternate(
+        RUNS, lambda n: timed(alone, env, ["git", "push", "-q", "origin",
+                                           f"HEAD:refs/bench/{n}"]),
+        lambda n: timed(a, env, ["git", "worker", "publish", f"c-{n}"]))
+    measures.append(Measure("`publish ID` (lease check, nothing to send)",
+                            "`git push` of one new ref", floor, ours, "<= 2.0x", RUNS))
+    for n, host in enumerate(hosts):
+        ids = [f"h{n}-{k:03d}" for k in range(100)]
+        run(["git", "worker", "spawn", "--no-launch", *ids], host, env)
+    run(["git", "worker", "fetch"], a, env)
+    floor, ours = alternate(
+        RUNS, lambda n: timed(a, env, ["git", "worktree", "list"]),
+        lambda n: timed(a, env, ["git", "worker", "list", "--json"]))
+    measures.append(Measure("`list --json`, 3 hosts x 100 workers (no network)",
+                            "`git worktree list`", floor, ours, "<= 150 ms", RUNS))
+    return measures
+
+
 # --- the report ----------------------------------------------------------------------------
 
 
@@ -297,6 +337,9 @@ def main() -> int:
         more = bench_registry(root, env)
         print("\n".join(table(more)[2:]), flush=True)
         measures += more
+        team = bench_team(root, env)
+        print("\n".join(table(team)[2:]), flush=True)
+        measures += team
         watch = WATCH
         print(f"watch, {watch['workers']:.0f} workers: one refresh {watch['refresh'] * 1000:.1f} ms"
               f" CPU, with the table drawn {watch['dashboard'] * 1000:.1f} ms CPU "

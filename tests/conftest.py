@@ -206,6 +206,50 @@ def repo(sandbox: Sandbox) -> GitRepo:
     return GitRepo(sandbox, sandbox.root / "repo")
 
 
+class ClonedRepo(GitRepo):
+    """A clone of a shared (bare) repository: one host of a team."""
+
+    def __init__(self, sandbox: Sandbox, path: Path, url: Path) -> None:
+        self.sandbox = sandbox
+        self.path = path
+        r = sandbox.run("git", "clone", "-q", str(url), str(path))
+        assert r.code == 0, r.err
+
+
+class Team:
+    """A bare repository as the team's remote (`origin` of each clone), and clones of it
+    with worker.remote set: each clone is a host (worker.hostName host-a, host-b…)."""
+
+    def __init__(self, sandbox: Sandbox, seed: GitRepo, count: int) -> None:
+        self.remote = sandbox.root / "team.git"
+        r = sandbox.run("git", "clone", "-q", "--bare", str(seed.path), str(self.remote))
+        assert r.code == 0, r.err
+        self.hosts = []
+        for name in "abc"[:count]:
+            host = ClonedRepo(sandbox, sandbox.root / f"host-{name}", self.remote)
+            host.git("config", "worker.remote", "origin")
+            host.git("config", "worker.hostName", f"host-{name}")
+            self.hosts.append(host)
+
+    def refs(self, pattern: str = "refs/workers/") -> dict[str, str]:
+        out = subprocess.run(["git", "for-each-ref", "--format=%(refname) %(objectname)",
+                              pattern], cwd=self.remote, capture_output=True, text=True,
+                             check=True).stdout
+        return dict(line.split(" ", 1) for line in out.splitlines())
+
+    def record(self, worker_id: str) -> dict[str, Any]:
+        """The record the remote holds, read with plain git."""
+        out = subprocess.run(["git", "show", f"refs/workers/{worker_id}:worker.json"],
+                             cwd=self.remote, capture_output=True, text=True, check=True).stdout
+        return json.loads(out)
+
+
+@pytest.fixture
+def team(sandbox: Sandbox, repo: GitRepo) -> Team:
+    """Three hosts sharing one registry through a bare remote."""
+    return Team(sandbox, repo, 3)
+
+
 @pytest.fixture
 def agent(sandbox: Sandbox, repo: GitRepo) -> Path:
     """A stand-in agent: reads the prompt, commits a file, exits with $AGENT_EXIT (0)."""

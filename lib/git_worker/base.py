@@ -158,14 +158,10 @@ def _remotes(repo: Repo) -> list[str]:
 def _fetch(repo: Repo, config: Config, base: Base) -> None:
     assert base.remote and base.remote_branch
     timeout = config.fetch_timeout
-    env = {"GIT_TERMINAL_PROMPT": "0", "GCM_INTERACTIVE": "never"}
-    if "GIT_SSH_COMMAND" not in os.environ and not _has_ssh_command(repo):
-        # BatchMode: never ask for a passphrase or host key; fail instead.
-        env["GIT_SSH_COMMAND"] = f"ssh -o BatchMode=yes -o ConnectTimeout={max(1, int(timeout))}"
     argv = ["fetch", "--no-tags", "--quiet", base.remote, base.remote_branch]
     try:
-        proc = git.run(argv, cwd=repo.common_dir, env=git.clean_env(env), check=False,
-                       timeout=timeout)
+        proc = git.run(argv, cwd=repo.common_dir, env=noninteractive_env(repo, timeout),
+                       check=False, timeout=timeout)
         failure = proc.stderr.decode(errors="replace").strip() if proc.returncode else None
     except subprocess.TimeoutExpired:
         failure = f"timed out after {timeout:g} s (worker.fetchTimeout)"
@@ -210,6 +206,20 @@ def _fetch(repo: Repo, config: Config, base: Base) -> None:
         raise WorkerError(f"{where}: remote repository not found: {first_line}",
                           hint=f"check: git remote get-url {base.remote}; or {way_out}")
     raise WorkerError(f"{where}: {first_line}", hint=way_out)
+
+
+def noninteractive_env(repo: Repo, timeout: float) -> dict[str, str]:
+    """The environment for git talking to a remote: never a prompt (terminal, credential
+    manager, ssh passphrase or host key), a connect timeout; a failure instead."""
+    env = {"GIT_TERMINAL_PROMPT": "0", "GCM_INTERACTIVE": "never"}
+    if "GIT_SSH_COMMAND" not in os.environ and not _has_ssh_command(repo):
+        env["GIT_SSH_COMMAND"] = f"ssh -o BatchMode=yes -o ConnectTimeout={max(1, int(timeout))}"
+    return git.clean_env(env)
+
+
+def summary(stderr: str) -> str:
+    """The line of a git/ssh failure that says what went wrong."""
+    return _summary(stderr)
 
 
 def _has_ssh_command(repo: Repo) -> bool:

@@ -131,6 +131,8 @@ def _spawn(p: argparse.ArgumentParser) -> None:
                              "worker.review)")
     review.add_argument("--no-review", dest="review", action="store_false",
                         help="do not review these workers automatically")
+    p.add_argument("--on", metavar="HOST",
+                   help="spawn on HOST (worker.host.HOST.ssh/.path) over ssh, not here")
 
 
 def _start(p: argparse.ArgumentParser) -> None:
@@ -147,6 +149,8 @@ def _list(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="JSON array of records")
     p.add_argument("--all", action="store_true", help="include merged workers")
     p.add_argument("--size", action="store_true", help="each worker's disk use (its worktree)")
+    p.add_argument("--fetch", action="store_true",
+                   help="with worker.remote: fetch the other hosts' records first")
 
 
 def _show(p: argparse.ArgumentParser) -> None:
@@ -242,6 +246,22 @@ def _conflicts(p: argparse.ArgumentParser) -> None:
     _json(p)
 
 
+def _doctor(p: argparse.ArgumentParser) -> None:
+    _json(p)
+    p.add_argument("--hosts", action="store_true",
+                   help="also check each worker.host.NAME over ssh: reachable, logged in, "
+                        "git-worker there, the same remote")
+
+
+def _publish(p: argparse.ArgumentParser) -> None:
+    comp.attach(p.add_argument("ids", nargs="*", metavar="ID",
+                               help="only these workers (default: every one of this clone)"),
+                comp.worker_ids)
+
+
+def _fetch(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--branches", action="store_true",
+                   help="also fetch the workers' branches (into refs/remotes/REMOTE/)")
 def _watch(p: argparse.ArgumentParser) -> None:
     p.add_argument("--all", action="store_true", help="include merged workers")
     p.add_argument("--once", action="store_true",
@@ -288,9 +308,12 @@ _COMMANDS: dict[str, tuple[list[str], str, Callable[[argparse.ArgumentParser], N
     "diff": ([], "a worker's change against the branch it would land in", _diff),
     "prune": ([], "remove every worker whose work has landed", _prune),
     "conflicts": ([], "forecast which workers' branches collide", _conflicts),
+    "publish": ([], "push this clone's workers (records, branches) to worker.remote",
+                _publish),
+    "fetch": ([], "fetch every host's workers from worker.remote", _fetch),
     "watch": ([], "a live dashboard of every worker, with keys for the loop", _watch),
     "hooks": ([], "install or remove the git hooks that protect workers", _hooks),
-    "doctor": ([], "check git, agents, tracker, gate, remote and settings", _json),
+    "doctor": ([], "check git, agents, tracker, gate, remote and settings", _doctor),
     "completion": ([], "print the shell completion script", _completion),
     "version": ([], "version, install location, python, dulwich and argcomplete",
                 _no_arguments),
@@ -339,12 +362,26 @@ def dispatch(args: argparse.Namespace) -> int:
     if command == "doctor":
         from git_worker.commands import doctor
 
-        return doctor.run(as_json=args.json)
+        return doctor.run(as_json=args.json, hosts=args.hosts)
     if command == "version":
         from git_worker.commands import version
 
         return version.run()
     repo = Repo.discover()
+    if command == "spawn" and args.on:
+        from git_worker.commands import remote
+
+        return remote.spawn_on(_config(repo), args.on, _spawn_argv(args))
+    if command in ("logs", "stop", "start", "rm", "attach", "diff") \
+            and not getattr(args, "all", False) \
+            and not getattr(args, "merged", False):
+        from git_worker.commands import remote
+
+        ids = args.ids if command in ("stop", "start", "rm") else [args.id]
+        code = remote.forward(repo, _config(repo), ids, _forwarded_argv(command, args),
+                              tty=command == "attach")
+        if code is not None:
+            return code
     if command == "spawn":
         from git_worker.commands import spawn
 
@@ -356,7 +393,16 @@ def dispatch(args: argparse.Namespace) -> int:
     if command == "list":
         from git_worker.commands import list as list_cmd
 
-        return list_cmd.run(repo, as_json=args.json, show_all=args.all, size=args.size)
+        return list_cmd.run(repo, as_json=args.json, show_all=args.all, size=args.size,
+                            fetch=args.fetch)
+    if command == "publish":
+        from git_worker.commands import publish
+
+        return publish.run(repo, _config(repo), args.ids)
+    if command == "fetch":
+        from git_worker.commands import fetch
+
+        return fetch.run(repo, _config(repo), branches=args.branches)
     if command == "show":
         from git_worker.commands import show
 
@@ -440,6 +486,41 @@ def dispatch(args: argparse.Namespace) -> int:
 
         return hooks.run(repo, action=args.action)
     raise AssertionError(f"unhandled command {command}")
+
+
+def _spawn_argv(args: argparse.Namespace) -> list[str]:
+    """spawn's command line again, for the host it runs on (--on left out)."""
+    argv = [*args.ids, *(f"--task={i}" for i in args.more_ids)]
+    for flag, value in (("--description", args.description), ("--from", args.base),
+                        ("--agent", args.agent), ("--model", args.model)):
+        if value is not None:
+            argv.append(f"{flag}={value}")
+    for flag, on in (("--no-fetch", not args.fetch), ("--no-launch", not args.launch),
+                     ("--dry-run", args.dry_run), ("--json", args.json),
+                     ("--queue", args.queue), ("--review", args.review is True),
+                     ("--no-review", args.review is False)):
+        if on:
+            argv.append(flag)
+    return argv
+
+
+def _forwarded_argv(command: str, args: argparse.Namespace) -> list[str]:
+    """logs, stop, start, rm, attach or diff as given, for the host that owns them."""
+    if command == "logs":
+        return ["logs", args.id, *(["--follow"] if args.follow else []),
+                *([f"--lines={args.lines}"] if args.lines is not None else [])]
+    if command == "stop":
+        return ["stop", *args.ids]
+    if command == "start":
+        return ["start", *args.ids, *([f"--agent={args.agent}"] if args.agent else []),
+                *([f"--model={args.model}"] if args.model else []),
+                *(["--queue"] if args.queue else [])]
+    if command == "attach":
+        return ["attach", args.id]
+    if command == "diff":
+        return ["diff", args.id, *args.options]
+    return ["rm", *args.ids, *(["--force"] if args.force else []),
+            *(["--keep-branch"] if args.keep_branch else [])]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

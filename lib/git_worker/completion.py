@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 # Must match build_parser(); tests/test_completion.py::test_fast_table_matches_the_parser.
 WORKER_ID_POSITIONALS: dict[str, int | str] = {
     "show": 1, "rm": "*", "remove": "*", "review": 1, "merge": 1, "conflicts": "*",
+    "publish": "*",
     "logs": 1, "attach": 1, "stop": "*", "start": "+", "prompt": 1, "diff": 1,
     "land": "*", "sync": "+",
 }

@@ -61,7 +61,7 @@ KNOWN_AGENTS = {
 }
 
 
-def run_checks() -> list[Check]:
+def run_checks(*, hosts: bool = False) -> list[Check]:
     checks = [*_installation(), _git_version(), _dulwich_version()]
     if checks[-1].status == FAIL:
         return checks  # everything below reads the repository through dulwich
@@ -84,7 +84,56 @@ def run_checks() -> list[Check]:
         except WorkerError as e:  # a setting that doesn't parse: reported by _settings
             checks.append(Check(probe.__name__.strip("_").replace("_", " "), FAIL,
                                 e.message.split("\n")[0], e.hint))
+    if hosts:
+        checks += _hosts(repo, config)
     return checks
+
+
+def _hosts(repo: Repo, config: Config) -> list[Check]:
+    """Each worker.host.<name>: reached, logged in (no prompt), git-worker there and of a
+    compatible version, its clone on the same remote (worker.remote's URL) as this one."""
+    from git_worker import __version__ as VERSION  # noqa: N812
+    from git_worker import git, hosts
+
+    configured = hosts.configured(config)
+    if not configured:
+        return [Check("hosts", WARN, "no host configured",
+                      "git config worker.host.NAME.ssh USER@BOX; "
+                      "git config worker.host.NAME.path /path/to/clone")]
+    remote = config.string("worker.remote")
+    url = git.remote_url(repo.common_dir, remote) if remote else None
+    checks = []
+    with hosts.session(config) as ssh:
+        for name, host in configured.items():
+            label = f"host {name}"
+            try:
+                proc = ssh.run(host, ["version"], capture=True)
+                there = ssh.run(host, ["remote", "get-url", "--", str(remote)], capture=True,
+                                git=True) if url else None
+            except hosts.HostError as e:
+                checks.append(Check(label, FAIL, f"{e.kind}: {e.message}", e.hint))
+                continue
+            version = proc.stdout.decode(errors="replace").split("\n")[0].strip()
+            if proc.returncode != 0 or not version.startswith("git-worker "):
+                checks.append(Check(label, FAIL, f"git-worker there does not answer 'version' "
+                                    f"({version or 'no output'})",
+                                    f"install git-worker {VERSION} on {name}"))
+                continue
+            theirs = version.split()[1]
+            if theirs.split(".")[:2] != VERSION.split(".")[:2]:
+                checks.append(Check(label, FAIL, f"git-worker {theirs} there, {VERSION} here",
+                                    f"install git-worker {VERSION} on {name}"))
+                continue
+            detail = f"{host.destination}:{host.path}, git-worker {theirs}"
+            same = there.stdout.decode(errors="replace").strip() if there else None
+            if url and there is not None and (there.returncode != 0 or same != url):
+                checks.append(Check(label, WARN, f"{detail}; its {remote} is "
+                                    f"{same or 'not set'}, not {url}",
+                                    f"clone {url} to {host.path} on {name}"))
+            else:
+                checks.append(Check(label, OK, detail))
+    return checks
+
 
 
 # --- git-worker itself --------------------------------------------------------------------
@@ -372,6 +421,8 @@ def _settings(config: Config) -> list[Check]:
             attempt(e.key, config.words)
         elif len(parts) == 3 and parts[1] == "env":
             continue  # a worker.env template: checked with the leases above
+        elif len(parts) >= 4 and parts[1] == "host" and parts[-1] in ("ssh", "path"):
+            continue  # a host reached over ssh: doctor --hosts checks it
         elif e.key.lower() not in known:
             problems.append(Check(f"setting {e.key}", WARN, "unknown setting (a typo?)",
                                   f"git config --unset {e.key}"))

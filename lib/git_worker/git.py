@@ -179,3 +179,75 @@ def head_of(pinned: Pinned) -> str:
     """The commit the worktree's HEAD points to."""
     out = in_worktree(pinned, ["rev-parse", "--verify", "HEAD"]).stdout
     return out.decode(errors="surrogateescape").strip()
+
+
+# --- the team remote (team.py): records pushed and fetched with leases -------------------
+
+
+class Pushed:
+    """What `git push --porcelain` said of one ref."""
+
+    def __init__(self, ref: str, flag: str, summary: str) -> None:
+        self.ref = ref  # the remote ref
+        self.flag = flag  # ' ' '+' '-' '*' '=' done; '!' rejected
+        self.summary = summary  # "[new reference]", "[rejected] (stale info)", …
+
+    @property
+    def ok(self) -> bool:
+        return self.flag != "!"
+
+
+def push(cwd: str, remote: str, updates: Mapping[str, str | None], leases: Mapping[str, str],
+         *, env: Mapping[str, str], timeout: float) -> tuple[dict[str, Pushed], str]:
+    """Push ``updates`` (remote ref → local commit, None to delete it), each ref only if it
+    is on the remote at the value its lease names ("" = the ref must not exist).
+
+    `--force-with-lease=<ref>:<expect>` is a compare-and-swap on the remote (git 2.39's
+    remote.c: an empty <expect> is the null OID, i.e. "must not exist"). Not --atomic:
+    each ref stands on its own. Returns each ref's outcome and git's stderr; no outcome
+    at all means the remote was not reached (the stderr says why).
+    """
+    # Not --quiet: it silences --porcelain's line for every ref that was pushed.
+    argv = ["push", "--porcelain", "--no-verify"]
+    argv += [f"--force-with-lease={ref}:{leases.get(ref, '')}" for ref in updates]
+    argv += ["--", remote]
+    argv += [f"{oid}:{ref}" if oid else f":{ref}" for ref, oid in updates.items()]
+    proc = run(argv, cwd=cwd, env=env, check=False, timeout=timeout)
+    outcome = {}
+    for line in proc.stdout.decode(errors="replace").splitlines():
+        flag, tab, rest = line.partition("\t")
+        if not tab or len(flag) != 1:
+            continue  # "To <url>", "Done"
+        spec, _, summary = rest.partition("\t")
+        ref = spec.rpartition(":")[2]
+        outcome[ref] = Pushed(ref, flag, summary)
+    return outcome, proc.stderr.decode(errors="replace")
+
+
+def fetch_refs(cwd: str, remote: str, refspecs: Sequence[str], *, env: Mapping[str, str],
+               timeout: float) -> str | None:
+    """`git fetch --prune REMOTE REFSPEC…` (pruning only what the refspecs map); None when
+    it worked, else git's stderr."""
+    argv = ["fetch", "--quiet", "--no-tags", "--prune", "--no-write-fetch-head",
+            "--no-recurse-submodules", remote, *refspecs]
+    proc = run(argv, cwd=cwd, env=env, check=False, timeout=timeout)
+    return None if proc.returncode == 0 else proc.stderr.decode(errors="replace") or "failed"
+
+
+def remote_url(cwd: str, remote: str) -> str | None:
+    """`git remote get-url REMOTE`, or None when there is no such remote."""
+    proc = run(["remote", "get-url", "--", remote], cwd=cwd, check=False)
+    return proc.stdout.decode(errors="surrogateescape").strip() if proc.returncode == 0 \
+        else None
+
+
+def config_get_regexp(cwd: str, pattern: str) -> dict[str, str]:
+    """key (lowercased by git) → last value, for every setting matching ``pattern``."""
+    proc = run([f"--git-dir={cwd}", "config", "-z", "--get-regexp", pattern], cwd=cwd,
+               env=clean_env(), check=False)
+    found = {}
+    for item in proc.stdout.decode(errors="surrogateescape").split("\0"):
+        key, _, value = item.partition("\n")
+        if key:
+            found[key] = value
+    return found

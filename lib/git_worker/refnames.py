@@ -6,6 +6,9 @@ REGISTRY = "refs/workers/"
 HEADS = "refs/heads/"
 REMOTES = "refs/remotes/"
 TAGS = "refs/tags/"
+# Every host's records as last fetched from the team's remote (worker.remote), read-only:
+# refs/workers-remote/<remote>/<id>, as refs/remotes/<remote>/ holds its branches.
+TEAM = "refs/workers-remote/"
 
 
 def valid(name: str) -> bool:
@@ -20,6 +23,10 @@ def valid(name: str) -> bool:
 
 def registry(worker_id: str) -> str:
     return REGISTRY + worker_id
+
+
+def team(remote: str, worker_id: str = "") -> str:
+    return f"{TEAM}{remote}/{worker_id}"
 
 
 def branch(prefix: str, worker_id: str) -> str:

@@ -48,7 +48,7 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "created_at": (str,), "updated_at": (str,), "exit_code": (int, type(None)),
     "review": (dict,), "task": (dict,), "spawn_steps": (list,), "host": (str,),
     "owner": (dict, type(None)), "merge": (dict, type(None)), "schema_version": (int,),
-    "leases": (dict, type(None)),
+    "leases": (dict, type(None)), "clone": (dict, type(None)),
 }
 
 
@@ -70,6 +70,7 @@ class Record:
         spawn_steps: list[str] | None = None, host: str | None = None,
         owner: dict[str, Any] | None = None, merge: dict[str, Any] | None = None,
         schema_version: int = SCHEMA_VERSION, leases: dict[str, Any] | None = None,
+        clone: dict[str, Any] | None = None,
     ) -> None:
         self.id = id
         self.state = state
@@ -92,6 +93,9 @@ class Record:
         self.merge = merge  # {into, commit, tip, kind, at} once merged
         self.schema_version = schema_version
         self.leases = leases  # {ports, slot} leased to it (see leases.py); null before
+        # The clone that owns it, with worker.remote: {id, name, user} (see team.py); null
+        # for a clone that shares no registry. Only its owner changes it.
+        self.clone = clone
 
     def __repr__(self) -> str:
         return f"Record({self.id!r}, state={self.state!r})"
@@ -176,6 +180,9 @@ def get(repo: Repo, worker_id: str, entries: list[Entry | Corrupt] | None = None
     """``entries``: every record, if the caller has just read them (all_entries)."""
     entry = read(repo, worker_id) if entries is None else find(entries, worker_id)
     if entry is None:
+        from git_worker import team  # only when the id is not ours: is it another host's?
+
+        team.refuse_foreign(repo, worker_id)
         raise WorkerError(f"no worker '{worker_id}'", hint="git worker list shows the workers")
     return entry
 
@@ -193,14 +200,33 @@ def _read_refs(repo: Repo, pattern: str) -> list[Entry | Corrupt]:
     return _parse_table(repo, repo.ref_table(pattern))
 
 
-def _parse_table(repo: Repo, refs: dict[str, str]) -> list[Entry | Corrupt]:
-    """Records from a ref table: each commit and its worker.json, in one cat-file."""
-    table = sorted(refs.items())
-    objects = repo.read_objects([spec for _, oid in table
+def _parse_table(repo: Repo, refs: dict[str, str],
+                 prefix: str = refnames.REGISTRY) -> list[Entry | Corrupt]:
+    """Records from a ref table (each ref named ``prefix`` + id): each commit and its
+    worker.json, in one cat-file."""
+    return read_tables(repo, [(refs, prefix)])[0]
+
+
+def read_tables(repo: Repo, tables: list[tuple[dict[str, str], str]],
+                ) -> list[list[Entry | Corrupt]]:
+    """The records of several ref tables (refs, prefix before the id), in one cat-file:
+    list reads this clone's and the team's (refs/workers-remote/) together."""
+    rows = [(ref, oid, prefix) for refs, prefix in tables for ref, oid in sorted(refs.items())]
+    objects = repo.read_objects([spec for _, oid, _ in rows
                                  for spec in (oid or "0" * 40, f"{oid}:{RECORD_FILE}")])
+    found = _parse_rows(rows, objects)
+    result, start = [], 0
+    for refs, _ in tables:
+        result.append(found[start:start + len(refs)])
+        start += len(refs)
+    return result
+
+
+def _parse_rows(rows: list[tuple[str, str, str]],
+                objects: list[tuple[str, bytes] | None]) -> list[Entry | Corrupt]:
     result: list[Entry | Corrupt] = []
-    for n, (ref, oid) in enumerate(table):
-        worker_id = ref[len(refnames.REGISTRY) :]
+    for n, (ref, oid, prefix) in enumerate(rows):
+        worker_id = ref[len(prefix) :]
         head, record = objects[2 * n], objects[2 * n + 1]
         if head is None:
             result.append(Corrupt(worker_id, oid, f"it points to a missing object "
@@ -307,6 +333,7 @@ def update(
         change(entry.record)
         new = _write_commit(repo, entry.record, entry.oid, event)
         if repo.update_ref(ref, entry.oid, new, f"git-worker: {event}"):
+            _share(repo, worker_id)
             return Entry(entry.record, new)
     raise WorkerError(f"worker '{worker_id}' keeps changing under us; try again")
 
@@ -320,7 +347,17 @@ def set_state(repo: Repo, worker_id: str, state: str, event: str | None = None) 
 
 def remove(repo: Repo, worker_id: str, oid: str) -> bool:
     """Delete the record if it is still at ``oid``."""
-    return repo.delete_ref(refnames.registry(worker_id), oid, "git-worker: removed")
+    removed = repo.delete_ref(refnames.registry(worker_id), oid, "git-worker: removed")
+    if removed:
+        _share(repo, worker_id)
+    return removed
+
+
+def _share(repo: Repo, worker_id: str) -> None:
+    """With worker.remote, publish the change to the team's registry (see team.py)."""
+    from git_worker import team
+
+    team.after_write(repo, worker_id)
 
 
 def last_readable(repo: Repo, oid: str, worker_id: str = "") -> Record | None:

@@ -202,6 +202,12 @@ def _finish(common_dir: str, worker_id: str, code: int) -> None:
     except Exception as e:  # the exit file already holds the truth; list derives from it
         print(f"git-worker runner: could not record exit {code}: {e}", file=sys.stderr)
     try:
+        from git_worker import team
+
+        team.after_exit(repo, worker_id)  # with worker.remote: the work goes to the team
+    except Exception as e:
+        print(f"git-worker runner: could not publish {worker_id}'s branch: {e}", file=sys.stderr)
+    try:
         lifecycle.start_queued(repo)
     except Exception as e:
         print(f"git-worker runner: could not start queued workers: {e}", file=sys.stderr)

@@ -28,6 +28,7 @@ from git_worker import (
     recovery,
     refnames,
     registry,
+    team,
     tracker,
     worker_processes,
     worktrees,
@@ -70,6 +71,9 @@ class Plan:
     queue: bool = False  # over max_concurrent: queue instead of failing
     review: bool | None = None  # spawn --review/--no-review; None: worker.review decides
     tracker_timeout: float = tracker.TIMEOUT
+    team_settings: team.Settings | None = None  # worker.remote: claims and changes published there
+    # ids spawned while the team's remote could not be reached, and why (for the warning)
+    offline: dict[str, team.Unreachable] = field(default_factory=dict)
 
 
 def worktree_root(repo: Repo, config: Config) -> str:
@@ -107,8 +111,15 @@ def worktree_path(root: str, worker_id: str) -> str:
 
 def spawn(repo: Repo, config: Config, task: Task, plan: Plan) -> Record:
     """Create one worker; on any failure, undo exactly what this call created, then raise."""
-    with transaction() as undo:
-        return _spawn(repo, config, task, plan, undo)
+    # team.deferred: the record changes a few times here; it is published once, at the end.
+    with team.deferred(), transaction() as undo:
+        record = _spawn(repo, config, task, plan, undo)
+    if plan.team_settings is not None and task.id not in plan.offline:
+        try:
+            team.publish(repo, plan.team_settings, [task.id])
+        except team.Unreachable as e:
+            plan.offline[task.id] = e  # claimed there; its later states are pending
+    return record
 
 
 def _spawn(repo: Repo, config: Config, task: Task, plan: Plan, undo: UndoLog) -> Record:
@@ -125,11 +136,22 @@ def _spawn(repo: Repo, config: Config, task: Task, plan: Plan, undo: UndoLog) ->
         task={"title": task.title, "source": task.source},
         review={"status": None, "at": None, "auto": plan.review},
         owner=processes.identity("spawn"),
+        clone=plan.team_settings.identity() if plan.team_settings else None,
     )
 
-    # 1. claim refs/workers/<id>: from here on, this id is ours alone.
+    # 1. claim refs/workers/<id>: from here on, this id is ours alone — and, with a team
+    # remote, claimed there too before anything else is made (another host may hold it).
     entry = _claim(repo, record)
+    if plan.team_settings is not None:
+        settings = plan.team_settings
+        # Runs after the local claim's undo: with the record gone here, publishing takes
+        # the claim off the remote (pending if the remote cannot be reached then).
+        undo.push("team claim", lambda: team.publish(repo, settings, [task.id]))
     undo.push("claim", lambda: _unclaim(repo, task.id))
+    if plan.team_settings is not None:
+        unreachable = team.claim(repo, plan.team_settings, entry)
+        if unreachable is not None:
+            plan.offline[task.id] = unreachable
     runtime = registry.make_runtime_dir(repo, task.id)  # a removed namesake's files go
     undo.push("runtime dir", lambda: shutil.rmtree(runtime, ignore_errors=True))
     failpoints.hit("spawn.claim")

@@ -9,8 +9,8 @@ from git_worker import doctor, output
 _COLOUR = {doctor.OK: "green", doctor.WARN: "yellow", doctor.FAIL: "red"}
 
 
-def run(*, as_json: bool) -> int:
-    checks = doctor.run_checks()
+def run(*, as_json: bool, hosts: bool = False) -> int:
+    checks = doctor.run_checks(hosts=hosts)
     failed = any(c.status == doctor.FAIL for c in checks)
     if as_json:
         output.print_json([asdict(c) for c in checks])

@@ -104,6 +104,7 @@ def check(repo: Repo, config: config_mod.Config, *, repair: bool) -> list[Findin
                   partial(registry.restore_last_readable, repo, item))
             continue
         _check_entry(repo, reality, item, found)
+    _check_team(repo, config, found)
 
     queued = [e.record for e in registry.all_entries(repo)
               if isinstance(e, registry.Entry) and e.record.state == "queued"]
@@ -275,7 +276,34 @@ def _recreate_worktree(repo: Repo, r: registry.Record) -> None:
     worktrees.add(repo, r.worktree, r.branch, tip)
 
 
+def _check_team(repo: Repo, config: config_mod.Config,
+                found: Callable[..., None]) -> None:
+    """With worker.remote: ids another host holds on the remote too (both records kept),
+    and records of ours not published there (offline when they changed)."""
+    from git_worker import team
+
+    settings = team.settings(repo, config)
+    if settings is None:
+        return
+    view = team.view(repo, repo.ref_table(refnames.REGISTRY, refnames.TEAM), team.remote_of(repo))
+    if view is None:
+        return
+    for worker_id, theirs in sorted(view.conflicts.items()):
+        kept = refnames.team(settings.remote, worker_id)
+        found(worker_id, f"conflict: {settings.remote} holds another '{worker_id}', by "
+                         f"{team.holder(theirs)} (kept in {kept}); this clone's record of it "
+                         "is not published", None)
+    for worker_id in view.unpublished:
+        found(worker_id, f"not published to {settings.remote}", "publish it",
+              partial(team.publish, repo, settings, [worker_id]))
+
+
 def _manual(f: Finding) -> str:
+    if f.problem.startswith("conflict: "):
+        return (f"two hosts hold '{f.id}': keep the work of this one under another id "
+                f"(its branch stays: git worker rm --keep-branch {f.id}, then spawn it anew "
+                "from that branch), or have the other host remove theirs, then: "
+                "git worker publish")
     if f.problem.startswith("lock "):
         path = f.problem.split(" ")[1]
         return f"if no git command is running, delete it: rm {path}"

@@ -13,6 +13,7 @@ from git_worker import (
     prompt,
     refnames,
     spawn,
+    team,
     tracker,
 )
 from git_worker import base as base_mod
@@ -77,6 +78,7 @@ def run(
         queue=queue,
         tracker_timeout=timeout,
         review=review,
+        team_settings=None if dry_run else team.settings(repo, config),
     )
     if dry_run:
         return _dry_run(plan, tasks, as_json) or (1 if failed else 0)
@@ -98,6 +100,11 @@ def run(
             failed += 1
             continue
         spawned.append(record)
+        if task.id in plan.offline:
+            if progress:
+                progress.clear()
+            print(f"warning: {task.id}: not published: "
+                  f"{output.visible(plan.offline[task.id], lines=True)}", file=sys.stderr)
         if progress:
             progress.done(
                 f"{output.paint('spawned', 'green')} {record.id.ljust(id_width)}  "
@@ -107,6 +114,8 @@ def run(
             if record.state == "queued":
                 print(f"  queued: worker.maxConcurrent ({plan.max_concurrent}) agents are "
                       "running; it starts when one ends")
+    if plan.team_settings is not None and any(r.id not in plan.offline for r in spawned):
+        _publish_pending(repo, plan.team_settings)  # the remote is back: what waited goes now
     lifecycle.start_queued(repo)  # a slot may have freed up (or been free, unseen) meanwhile
     requested = len(tasks) + invalid
     if progress and requested > 1:
@@ -115,6 +124,17 @@ def run(
     if as_json:
         output.print_json([r.as_dict() for r in spawned])
     return 1 if failed else 0
+
+
+def _publish_pending(repo: Repo, settings: team.Settings) -> None:
+    try:
+        done = team.publish(repo, settings)
+    except WorkerError as e:
+        print(f"warning: {output.visible(e, lines=True)}", file=sys.stderr)
+        return
+    from git_worker.commands.publish import print_conflicts
+
+    print_conflicts(done.conflicts, settings.remote)
 
 
 def _task(repo: Repo, worker_id: str, description: str | None, source: str,

@@ -1,0 +1,520 @@
+"""The team registry: refs/workers/<id> shared through a git remote (worker.remote).
+
+No server of its own: the remote's refs are the shared registry, and a push with a lease
+(`--force-with-lease=<ref>:<expected>`) is its compare-and-swap.
+
+- This clone's records stay in its refs/workers/<id>, and only this clone writes them. Each
+  carries ``clone`` {id, name, user}: worker.hostId (generated once into this clone's
+  config), worker.hostName (default: the machine's name) and the user. Two clones on one
+  machine are two hosts.
+- The remote's refs/workers/* are fetched into refs/workers-remote/<remote>/<id>: every
+  host's records as last seen, read-only here. For a record of ours, that ref is what was
+  last published: the lease of the next push.
+- A claim pushes the new record with a lease that requires the remote ref absent: of two
+  clones claiming one id, the remote's ref lock lets exactly one win.
+- Every later change (and a removal) is pushed with a lease on the last published commit;
+  a rejected push refreshes the view and tries again: no update is lost, and another
+  clone's record is never overwritten.
+- Remote unreachable: work goes on locally; the next command that reaches the remote
+  publishes what is pending. An id claimed meanwhile by another clone is a conflict: both
+  records are kept (ours in refs/workers/, theirs in refs/workers-remote/), and list and
+  fsck report it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import time
+from collections.abc import Iterator, Sequence
+
+from git_worker import git, processes, refnames, registry
+from git_worker.errors import WorkerError
+from git_worker.registry import Corrupt, Entry, Record
+from git_worker.repo import Repo
+
+# typing only for annotations.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from git_worker.config import Config
+
+# <git-common-dir>/worker-team/: when each remote's view was last fetched, the hostId lock.
+TEAM_DIR = "worker-team"
+FETCHED_SUFFIX = ".fetched"
+_PUSH_ATTEMPTS = 8
+# What a push that lost a compare-and-swap says: "stale info" and the rest when the client
+# saw the ref moved (git 2.39's transport.c); "[remote rejected] (failed to update ref)"
+# when two pushes passed that check at once and the remote's ref lock or old-value check
+# let the other one through (measured by tests/test_team.py's race).
+_STALE = ("stale info", "fetch first", "already exists", "non-fast-forward",
+          "failed to update ref", "failed to lock")
+
+
+class Settings:
+    """worker.remote and who this clone is."""
+
+    def __init__(self, remote: str, clone_id: str, name: str, user: str,
+                 timeout: float) -> None:
+        self.remote = remote
+        self.clone_id = clone_id  # worker.hostId
+        self.name = name  # worker.hostName, else the machine's name
+        self.user = user
+        self.timeout = timeout  # worker.fetchTimeout, for every push and fetch
+
+    def identity(self) -> dict[str, Any]:
+        return {"id": self.clone_id, "name": self.name, "user": self.user}
+
+
+class Unreachable(WorkerError):
+    """The remote could not be reached; ``kind`` is base.classify's (network, auth…)."""
+
+    def __init__(self, remote: str, kind: str, detail: str) -> None:
+        self.kind = kind
+        self.detail = detail
+        hints = {
+            "network": "check the connection; the work goes on here and is published by the "
+                       "next command that reaches it (or: git worker publish)",
+            "auth": f"check your credentials for {remote}",
+            "remote not found": f"check: git remote get-url {remote}",
+        }
+        super().__init__(f"cannot reach {remote} ({kind}: {detail})",
+                         hint=hints.get(kind, "then run: git worker publish"))
+
+
+class Taken(WorkerError):
+    """The id is claimed on the remote by another clone."""
+
+
+class Published:
+    """What one publish did."""
+
+    def __init__(self) -> None:
+        self.pushed: list[str] = []  # ids whose record is now the remote's
+        self.removed: list[str] = []  # ids whose record was taken off the remote
+        self.conflicts: dict[str, Record] = {}  # ours here, another clone's there
+
+
+def settings(repo: Repo, config: Config) -> Settings | None:
+    """The team settings, or None when worker.remote is unset (a registry of one clone)."""
+    remote = config.string("worker.remote")
+    if remote is None:
+        return None
+    if git.remote_url(repo.common_dir, remote) is None:
+        raise WorkerError(f"worker.remote is '{remote}', but this repository has no remote "
+                          "of that name",
+                          hint="git remote -v lists them; set one: git config worker.remote "
+                               "NAME (or unset it: git config --unset worker.remote)")
+    return Settings(remote, _clone_id(repo, config),
+                    config.string("worker.hostName") or processes.hostname(), _user(),
+                    config.fetch_timeout)
+
+
+def _user() -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return os.environ.get("USER") or str(os.getuid())
+
+
+def _clone_id(repo: Repo, config: Config) -> str:
+    """worker.hostId: this clone's name in the team registry, generated once."""
+    known = config.string("worker.hostId")
+    if known:
+        return known
+    import fcntl
+    import secrets
+
+    from git_worker.repo import config_file_get, config_file_set
+
+    path = os.path.join(repo.common_dir, "config")
+    # Under a lock: two first commands of a clone must not pick two ids.
+    with open(os.path.join(_team_dir(repo), "hostid.lock"), "w", opener=registry.private) as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        known = config_file_get(path, "worker.hostId")
+        if not known:
+            known = secrets.token_hex(6)
+            config_file_set(path, "worker.hostId", known)
+    return known
+
+
+def _team_dir(repo: Repo) -> str:
+    path = os.path.join(repo.common_dir, TEAM_DIR)
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    return path
+
+
+def ours(found: Entry | Corrupt, clone_id: str) -> bool:
+    return isinstance(found, Entry) and (found.record.clone or {}).get("id") == clone_id
+
+
+def holder(record: Record) -> str:
+    """Who holds a record of another clone, for messages: host NAME (user U)."""
+    clone = record.clone or {}
+    return f"host {clone.get('name') or record.host} (user {clone.get('user') or '?'})"
+
+
+# --- the view: this clone's records next to what the remote holds ----------------------
+
+
+def tracked(repo: Repo, remote: str,
+            refs: dict[str, str] | None = None) -> dict[str, Entry | Corrupt]:
+    """Every record fetched from ``remote`` (refs/workers-remote/<remote>/<id>), by id."""
+    prefix = refnames.team(remote)
+    table = repo.ref_table(prefix) if refs is None else \
+        {r: o for r, o in refs.items() if r.startswith(prefix)}
+    return {(e.id if isinstance(e, Corrupt) else e.record.id): e
+            for e in registry._parse_table(repo, table, prefix)}
+
+
+class View:
+    """What `list` and `fsck` show of the team, read without network access."""
+
+    def __init__(self, remote: str, clone_id: str, name: str,
+                 local: dict[str, str], seen: dict[str, Entry | Corrupt],
+                 fetched_at: float | None) -> None:
+        self.remote = remote
+        self.clone_id = clone_id
+        self.name = name  # this clone's host name
+        self.fetched_at = fetched_at  # when the remote was last fetched (time.time())
+        self.others = [e for e in seen.values()
+                       if isinstance(e, Entry) and not ours(e, clone_id)]
+        self.conflicts = {e.record.id: e.record for e in self.others if e.record.id in local}
+        self.others = [e for e in self.others if e.record.id not in local]
+        self.unpublished = sorted(
+            i for i, oid in local.items()
+            if i not in self.conflicts and (i not in seen or seen[i].oid != oid))
+
+
+def remote_of(repo: Repo) -> dict[str, str]:
+    """worker.remote, worker.hostId, worker.hostName (lowercased keys), in one git config."""
+    return git.config_get_regexp(repo.common_dir, r"^worker\.(remote|hostid|hostname)$")
+
+
+def view(repo: Repo, refs: dict[str, str], found: dict[str, str],
+         seen: list[Entry | Corrupt] | None = None) -> View | None:
+    """The team view from a ref table that holds refs/workers/ and refs/workers-remote/
+    (one for-each-ref: list's) and the settings (remote_of), or None without worker.remote.
+    ``seen``: the remote's records, if the caller read them already. No network."""
+    remote = found.get("worker.remote")
+    if not remote:
+        return None
+    local = {r[len(refnames.REGISTRY):]: o for r, o in refs.items()
+             if r.startswith(refnames.REGISTRY)}
+    by_id = tracked(repo, remote, refs) if seen is None else \
+        {(e.id if isinstance(e, Corrupt) else e.record.id): e for e in seen}
+    return View(remote, found.get("worker.hostid", ""),
+                found.get("worker.hostname") or processes.hostname(), local, by_id,
+                fetched_at(repo, remote))
+
+
+def fetched_at(repo: Repo, remote: str) -> float | None:
+    try:
+        return os.stat(os.path.join(repo.common_dir, TEAM_DIR,
+                                    remote.replace("/", "%") + FETCHED_SUFFIX)).st_mtime
+    except OSError:
+        return None
+
+
+# --- the network ------------------------------------------------------------------------
+
+
+def fetch(repo: Repo, s: Settings, *, branches: str | None = None) -> Published:
+    """Bring every host's records (and, given the branch prefix, the workers' branches)
+    into the local read-only view; then publish what of ours is pending."""
+    _fetch(repo, s, branches)
+    return publish(repo, s)
+
+
+def _fetch(repo: Repo, s: Settings, branches: str | None = None) -> None:
+    specs = [f"+{refnames.REGISTRY}*:{refnames.team(s.remote)}*"]
+    if branches is not None:
+        specs.append(f"+{refnames.HEADS}{branches}*:{refnames.REMOTES}{s.remote}/{branches}*")
+    from git_worker import base
+
+    try:
+        failure = git.fetch_refs(repo.common_dir, s.remote, specs,
+                                 env=base.noninteractive_env(repo, s.timeout), timeout=s.timeout)
+    except subprocess.TimeoutExpired:
+        failure = f"timed out after {s.timeout:g} s (worker.fetchTimeout)"
+    if failure is not None:
+        raise _unreachable(s, failure)
+    marker = os.path.join(_team_dir(repo), s.remote.replace("/", "%") + FETCHED_SUFFIX)
+    with open(marker, "w", opener=registry.private):
+        pass  # its mtime is the view's age
+    os.utime(marker)
+
+
+def _unreachable(s: Settings, stderr: str) -> Unreachable:
+    from git_worker import base
+
+    return Unreachable(s.remote, base.classify(stderr), base.summary(stderr))
+
+
+def _push(repo: Repo, s: Settings, updates: dict[str, str | None],
+          leases: dict[str, str]) -> dict[str, git.Pushed]:
+    from git_worker import base
+
+    try:
+        outcome, stderr = git.push(repo.common_dir, s.remote, updates, leases,
+                                   env=base.noninteractive_env(repo, s.timeout),
+                                   timeout=s.timeout)
+    except subprocess.TimeoutExpired:
+        raise Unreachable(s.remote, base.NETWORK,
+                          f"timed out after {s.timeout:g} s (worker.fetchTimeout)") from None
+    if not outcome:
+        raise _unreachable(s, stderr)
+    return outcome
+
+
+def _track(repo: Repo, s: Settings, worker_id: str, old: str, new: str | None) -> None:
+    """Record what the remote now holds (a compare-and-swap: a newer view stays)."""
+    ref = refnames.team(s.remote, worker_id)
+    if new is None:
+        if old:
+            repo.delete_ref(ref, old, "git-worker: published removal")
+    elif old:
+        repo.update_ref(ref, old, new, "git-worker: published")
+    else:
+        repo.create_ref(ref, new, "git-worker: published")
+
+
+def claim(repo: Repo, s: Settings, entry: Entry) -> Unreachable | None:
+    """Claim ``entry``'s id on the remote: None once it is ours there; the Unreachable when
+    the remote cannot be reached (the caller goes on locally). Raises Taken when another
+    clone holds the id."""
+    worker_id = entry.record.id
+    ref = refnames.registry(worker_id)
+    for _ in range(_PUSH_ATTEMPTS):
+        seen = tracked(repo, s.remote).get(worker_id)
+        # Ours there already (removed here while the remote was away): replace it.
+        lease = seen.oid if seen is not None and ours(seen, s.clone_id) else ""
+        try:
+            done = _push(repo, s, {ref: entry.oid}, {ref: lease})[ref]
+        except Unreachable as e:
+            return e
+        if done.ok:
+            _track(repo, s, worker_id, lease, entry.oid)
+            return None
+        _rejected(s, ref, done)
+        _fetch(repo, s)
+        seen = tracked(repo, s.remote).get(worker_id)
+        if seen is not None and not ours(seen, s.clone_id):
+            raise taken(s, worker_id, seen)
+    raise WorkerError(f"'{worker_id}' keeps changing on {s.remote}; try again")
+
+
+def taken(s: Settings, worker_id: str, seen: Entry | Corrupt) -> Taken:
+    if isinstance(seen, Corrupt):
+        return Taken(f"worker '{worker_id}' is taken on {s.remote} (its record there is "
+                     f"unreadable: {seen.reason})", hint="choose another id")
+    r = seen.record
+    return Taken(f"worker '{worker_id}' is taken on {s.remote} by {holder(r)}, since "
+                 f"{r.created_at} (state {r.state})",
+                 hint="choose another id; git worker list --fetch shows the team's workers")
+
+
+def _rejected(s: Settings, ref: str, done: git.Pushed) -> None:
+    """A rejection that is not a lost compare-and-swap (a hook, a protected ref) is an error."""
+    if not any(reason in done.summary for reason in _STALE):
+        raise WorkerError(f"{s.remote} refused {ref}: {done.summary}",
+                          hint=f"check what the remote allows (hooks, receive.deny*) for "
+                               f"{refnames.REGISTRY}*")
+
+
+def publish(repo: Repo, s: Settings, ids: Sequence[str] | None = None) -> Published:
+    """Push this clone's records (``ids``, or every one that differs from what the remote
+    holds, removals included), each with a lease on what was last published."""
+    result = Published()
+    _stamp(repo, s, ids)
+    for _ in range(_PUSH_ATTEMPTS):
+        # The view before our records: a push then never puts back an older record of ours
+        # than the one a concurrent process of this clone published (its lease is stale).
+        seen = tracked(repo, s.remote)
+        local = {i: o for i, o in ((i[len(refnames.REGISTRY):], o) for i, o in
+                                   repo.ref_table(refnames.REGISTRY).items())}
+        wanted = list(ids) if ids is not None else sorted(
+            set(local) | {i for i, e in seen.items() if ours(e, s.clone_id)})
+        updates: dict[str, str | None] = {}
+        leases: dict[str, str] = {}
+        for worker_id in wanted:
+            mine, there = local.get(worker_id), seen.get(worker_id)
+            if there is not None and not ours(there, s.clone_id):
+                if mine is not None and isinstance(there, Entry):
+                    result.conflicts[worker_id] = there.record
+                continue
+            last = there.oid if there is not None else ""
+            if (mine or "") != last:
+                ref = refnames.registry(worker_id)
+                updates[ref], leases[ref] = mine, last
+        if not updates:
+            return result
+        outcome = _push(repo, s, updates, leases)
+        stale = False
+        for ref, new in updates.items():
+            worker_id = ref[len(refnames.REGISTRY):]
+            done = outcome.get(ref)
+            if done is not None and done.ok:
+                _track(repo, s, worker_id, leases[ref], new)
+                done_list = result.removed if new is None else result.pushed
+                if worker_id not in done_list:
+                    done_list.append(worker_id)
+            else:
+                if done is not None:
+                    _rejected(s, ref, done)
+                stale = True
+        if not stale:
+            return result
+        _fetch(repo, s)  # our view was stale: refresh it, and try again
+    raise WorkerError(f"the registry on {s.remote} keeps changing under us; try again: "
+                      "git worker publish")
+
+
+def _stamp(repo: Repo, s: Settings, ids: Sequence[str] | None) -> None:
+    """Mark as this clone's the records made before worker.remote was set."""
+    entries = registry.all_entries(repo) if ids is None else \
+        [e for e in map(lambda i: registry.read(repo, i), ids) if e is not None]
+    for found in entries:
+        if isinstance(found, Corrupt) or found.record.clone is not None:
+            continue
+
+        def stamp(r: Record) -> None:
+            if r.clone is None:
+                r.clone = s.identity()
+
+        with deferred():
+            registry.update(repo, found.record.id, stamp, "team: owned by this clone",
+                            current=found)
+
+
+def publish_branches(repo: Repo, s: Settings, branches: Sequence[str]) -> list[str]:
+    """Push workers' branches (refs/heads/…) in one push, each with a lease on the remote
+    branch as last fetched (a worker's branch is rewritten by sync --rebase, so a push may
+    replace it, but never a commit someone else pushed there). Returns the ones pushed."""
+    updates: dict[str, str | None] = {}
+    leases: dict[str, str] = {}
+    for branch in branches:
+        oid = repo.read_ref(branch)
+        seen = repo.read_ref(_remote_branch(s, branch)) or ""
+        if oid is not None and oid != seen:  # the same commit there already: no push
+            updates[branch] = oid
+            leases[branch] = seen
+    if not updates:
+        return []
+    outcome = _push(repo, s, updates, leases)
+    refused = [f"{refnames.short(b)}: {outcome[b].summary if b in outcome else '?'}"
+               for b in updates if b not in outcome or not outcome[b].ok]
+    for branch, oid in updates.items():
+        if branch in outcome and outcome[branch].ok and oid != leases[branch]:
+            tracking, old = _remote_branch(s, branch), leases[branch]
+            if old:
+                repo.update_ref(tracking, old, str(oid), "git-worker: published")
+            else:
+                repo.create_ref(tracking, str(oid), "git-worker: published")
+    if refused:
+        raise WorkerError(f"{s.remote} refused " + "; ".join(refused),
+                          hint="someone else pushed there: git worker fetch --branches, "
+                               "then look at what they pushed")
+    return [refnames.short(b) for b in updates]
+
+
+def _remote_branch(s: Settings, branch: str) -> str:
+    return f"{refnames.REMOTES}{s.remote}/{refnames.short(branch)}"
+
+
+# --- publishing every change (registry.update and remove call after_write) --------------
+
+# Set while a command makes several changes it publishes once at the end (spawn): a flag
+# of this process, since registry.update is called from everywhere.
+_deferred = [0]
+_settings: dict[str, Settings | None] = {}
+# Repositories whose remote this process found unreachable: its later changes wait for the
+# next command instead of each waiting out a connect timeout (worker.fetchTimeout) again.
+_gave_up: set[str] = set()
+
+
+@contextlib.contextmanager
+def deferred() -> Iterator[None]:
+    _deferred[0] += 1
+    try:
+        yield
+    finally:
+        _deferred[0] -= 1
+
+
+def configured(repo: Repo) -> Settings | None:
+    """This repository's team settings, read once per process (None: no worker.remote, or
+    a worker.remote that names no remote: the commands that use it say so)."""
+    if repo.common_dir not in _settings:
+        from git_worker.config import Config
+
+        try:
+            _settings[repo.common_dir] = settings(repo, Config.load(repo.common_dir))
+        except WorkerError:
+            _settings[repo.common_dir] = None
+    return _settings[repo.common_dir]
+
+
+def after_write(repo: Repo, worker_id: str) -> None:
+    """Publish a change of one of our records, if there is a team remote. Best effort: an
+    unreachable remote leaves it pending (list says so), for the next command to publish."""
+    if _deferred[0]:
+        return
+    s = configured(repo)
+    if s is None or repo.common_dir in _gave_up:
+        return
+    try:
+        publish(repo, s, [worker_id])
+    except Unreachable:
+        _gave_up.add(repo.common_dir)
+    except WorkerError:
+        pass  # refused, or a conflict: list and fsck say so
+
+
+def after_exit(repo: Repo, worker_id: str) -> None:
+    """When a worker's agent has exited: push its branch to the team's remote (its record
+    went with the change that recorded the exit). Unreachable: `git worker publish` later."""
+    s = configured(repo)
+    found = registry.read(repo, worker_id) if s is not None else None
+    if s is not None and found is not None:
+        publish_branches(repo, s, [found.record.branch])
+
+
+def foreign_host(repo: Repo, worker_id: str) -> str | None:
+    """The name of the host (worker.hostName there) whose worker ``worker_id`` is, as last
+    fetched, when it is not ours; None otherwise."""
+    if registry.read(repo, worker_id) is not None:
+        return None
+    found = git.config_get_regexp(repo.common_dir, r"^worker\.(remote|hostid)$")
+    seen = tracked(repo, found.get("worker.remote", "")).get(worker_id) \
+        if found.get("worker.remote") else None
+    if isinstance(seen, Entry) and not ours(seen, found.get("worker.hostid", "")):
+        return str((seen.record.clone or {}).get("name") or seen.record.host)
+    return None
+
+
+def refuse_foreign(repo: Repo, worker_id: str) -> None:
+    """Raise the read-only error when ``worker_id`` is another host's worker."""
+    for ref, oid in repo.ref_table(refnames.TEAM).items():
+        if ref.rpartition("/")[2] != worker_id or not oid:
+            continue
+        remote = ref[len(refnames.TEAM):].rpartition("/")[0]
+        found = tracked(repo, remote).get(worker_id)
+        if isinstance(found, Entry):
+            clone_id = git.config_get_regexp(repo.common_dir, r"^worker\.hostid$").get(
+                "worker.hostid", "")
+            if ours(found, clone_id):
+                continue  # ours, removed here: not published yet
+            raise WorkerError(
+                f"worker '{worker_id}' belongs to {holder(found.record)}, seen through "
+                f"{remote}: another host's workers are read-only here",
+                hint="run the command on that host; git worker list --fetch shows its "
+                     "latest state")
+
+
+def age(at: float | None) -> float | None:
+    return None if at is None else max(0.0, time.time() - at)

@@ -1,0 +1,205 @@
+"""Hosts over OpenSSH (worker.host.<name>.*): a REAL sshd, started here on a loopback port
+with its own host key and authorized_keys in a temporary directory. spawn --on, and logs,
+stop and rm of that host's worker, run there; every ssh failure is named; never a prompt."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import ClonedRepo, Sandbox, Team, wait_for
+
+SSHD = "/usr/sbin/sshd"
+pytestmark = pytest.mark.skipif(
+    not os.path.exists(SSHD) or os.geteuid() != 0,
+    reason="needs openssh-server and root (to log in over ssh): run .ci/run")
+
+
+class Sshd:
+    def __init__(self, sandbox: Sandbox, root: Path) -> None:
+        self.root = root
+        root.mkdir()
+        for name in ("host_key", "client_key", "stranger_key"):
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f",
+                            str(root / name)], check=True)
+        (root / "authorized_keys").write_text((root / "client_key.pub").read_text())
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        # The session there gets the sandbox's environment (its git-worker on PATH, its
+        # HOME and identity), as a host with git-worker installed would have.
+        keep = ("PATH", "HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "GIT_CONFIG_NOSYSTEM",
+                "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME",
+                "GIT_COMMITTER_EMAIL", "TMUX_TMPDIR", "LANG")
+        env = {k: sandbox.env[k] for k in keep if k in sandbox.env}
+        # Only the sandbox's git-worker: a test takes it away to see "git-worker missing".
+        env["PATH"] = os.pathsep.join([str(sandbox.bin), *(
+            d for d in sandbox.env["PATH"].split(os.pathsep)
+            if d != str(sandbox.bin) and not os.path.exists(os.path.join(d, "git-worker")))])
+        setenv = " ".join(f'"{k}={v}"' for k, v in env.items())
+        (root / "sshd_config").write_text(
+            f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {root}/host_key\n"
+            f"AuthorizedKeysFile {root}/authorized_keys\nPermitRootLogin prohibit-password\n"
+            "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n"
+            f"StrictModes no\nPidFile {root}/sshd.pid\nSetEnv {setenv}\n")
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    def start(self) -> None:
+        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd's privilege separation
+        with open(self.root / "sshd.log", "ab") as log:
+            self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f",
+                                          str(self.root / "sshd_config")],
+                                         stdout=subprocess.DEVNULL, stderr=log)
+        def listening() -> bool:
+            with socket.socket() as s:
+                return s.connect_ex(("127.0.0.1", self.port)) == 0
+        wait_for(listening)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+            self.proc = None
+
+    def ssh_command(self, key: str = "client_key") -> str:
+        return (f"ssh -F /dev/null -i {self.root}/{key} -p {self.port} "
+                f"-o UserKnownHostsFile={self.root}/known_hosts "
+                "-o StrictHostKeyChecking=accept-new -o IdentitiesOnly=yes")
+
+
+@pytest.fixture
+def sshd(sandbox: Sandbox) -> Iterator[Sshd]:
+    server = Sshd(sandbox, sandbox.root / "sshd")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _configure(here: ClonedRepo, there: ClonedRepo, sshd: Sshd, name: str = "host-b") -> None:
+    """Host NAME is the clone there: named as its worker.hostName (list's HOST column)."""
+    here.git("config", "worker.sshCommand", sshd.ssh_command())
+    here.git("config", f"worker.host.{name}.ssh", "root@127.0.0.1")
+    here.git("config", f"worker.host.{name}.path", str(there.path))
+
+
+def test_spawn_on_a_host_runs_there_and_its_logs_stop_and_rm_too(
+        team: Team, sshd: Sshd, sandbox: Sandbox) -> None:
+    a, b, _ = team.hosts
+    _configure(a, b, sshd)
+    agent = sandbox.script("remote-agent", """
+        echo "agent: hello from $(basename "$PWD")"
+        echo done > work.txt
+        git add work.txt && git commit -q -m "work on $(basename "$PWD")"
+        exec sleep 600
+    """)
+    b.git("config", "worker.agent.stand-in.command", str(agent))
+    b.git("config", "worker.launcher", "detached")
+    r = a.ok("spawn", "w1", "--on", "host-b", "-a", "stand-in", "-d", "a task; with 'quotes'")
+    assert "spawned w1" in r.out
+    assert "refs/workers/w1" in b.refs()  # there, not here
+    assert "refs/workers/w1" not in a.refs()
+    assert b.record("w1")["clone"]["name"] == "host-b"
+    assert "a task; with 'quotes'" in (b.path / ".git" / "workers" / "w1" /
+                                       "prompt.md").read_text()
+    shown = a.ok("list", "--fetch").out
+    assert shown.splitlines()[1].split()[:3] == ["w1", "host-b", "running"]
+
+    wait_for(lambda: "agent: hello from w1" in a.ok("logs", "w1").out)
+    diff = a.ok("diff", "w1").out  # run there, shown here
+    assert "+++ b/work.txt" in diff and "+done" in diff
+    pid = b.record("w1")["launcher"]["agent_pid"]
+    assert Path(f"/proc/{pid}").exists()
+    a.ok("stop", "w1")
+    wait_for(lambda: not Path(f"/proc/{pid}").exists()
+             or Path(f"/proc/{pid}/stat").read_bytes().split(b") ")[1][:1] == b"Z")
+    assert b.show("w1")["state"] == "stopped"
+    a.ok("start", "w1")  # started again, there
+    wait_for(lambda: b.show("w1")["state"] == "running")
+    pid = b.record("w1")["launcher"]["agent_pid"]
+    a.ok("stop", "w1")
+    wait_for(lambda: b.show("w1")["state"] == "stopped")
+    a.ok("rm", "--force", "w1")
+    assert "refs/workers/w1" not in b.refs()
+    assert "refs/workers/w1" not in team.refs()
+    # One command's calls shared one connection, closed when it ended: no socket left.
+    assert not [p for p in Path("/tmp").glob("gw-ssh-*") if p.stat().st_uid == os.getuid()
+                and any(p.iterdir())]
+
+
+def test_every_ssh_failure_is_named_and_none_prompts(team: Team, sshd: Sshd,
+                                                     sandbox: Sandbox) -> None:
+    a, b, _ = team.hosts
+    _configure(a, b, sshd)
+    def host_line(result_out: str) -> list[str]:
+        return [ln.split() for ln in result_out.splitlines() if "host host-b" in ln][0]
+
+    # (doctor's other checks — agents, the review gate — fail or warn in a sandbox)
+    assert host_line(a.worker("doctor", "--hosts").out) == [
+        "ok", "host", "host-b", f"root@127.0.0.1:{b.path},", "git-worker", "0.1.0"]
+
+    def spawn_on(name: str = "host-b") -> str:
+        result = a.worker("spawn", "x1", "--on", name, "--no-launch", timeout=120)
+        assert result.code == 1, result
+        return result.err
+
+    a.git("config", "worker.host.gone.ssh", "root@127.0.0.1")
+    a.git("config", "worker.host.gone.path", str(sandbox.root / "nowhere"))
+    assert (f"error: host gone (root@127.0.0.1): repository missing: "
+            f"{sandbox.root / 'nowhere'} does not exist there") in spawn_on("gone")
+    a.git("config", "worker.host.gone.path", str(sandbox.root))  # a directory, no repository
+    assert "repository missing: " + f"{sandbox.root} is not a git repository there" in \
+        spawn_on("gone")
+
+    moved = sandbox.bin / "git-worker.away"
+    (sandbox.bin / "git-worker").rename(moved)
+    try:
+        # Run here with this checkout's script directly: only the host lacks it.
+        r = sandbox.run(str(moved), "spawn", "x1", "--on", "host-b", "--no-launch", cwd=a.path)
+        assert r.code == 1
+        assert "host host-b (root@127.0.0.1): git-worker missing: git-worker is not on the PATH " \
+               "there" in r.err
+    finally:
+        moved.rename(sandbox.bin / "git-worker")
+
+    a.git("config", "worker.sshCommand", sshd.ssh_command("stranger_key"))
+    err = spawn_on()
+    assert "host host-b (root@127.0.0.1): authentication: " in err
+    assert "Permission denied" in err
+    a.git("config", "worker.sshCommand", sshd.ssh_command())
+
+    sshd.stop()
+    err = spawn_on()
+    assert "host host-b (root@127.0.0.1): host unreachable: " in err
+    assert "Connection refused" in err
+    r = a.worker("doctor", "--hosts")
+    assert r.code == 1
+    assert host_line(r.out)[:5] == ["fail", "host", "host-b", "host", "unreachable:"]
+    assert "refs/workers/x1" not in b.refs()
+
+
+def test_a_team_remote_over_ssh_going_away_and_coming_back(team: Team, sshd: Sshd) -> None:
+    a, b, _ = team.hosts
+    for host in (a, b):
+        host.git("config", "core.sshCommand", sshd.ssh_command())
+        host.git("remote", "set-url", "origin",
+                 f"ssh://root@127.0.0.1:{sshd.port}{team.remote}")
+    a.ok("spawn", "w1", "--no-launch")
+    assert "refs/workers/w1" in team.refs()
+    sshd.stop()
+    r = a.ok("spawn", "w2", "--no-launch")
+    assert "warning: w2: not published: cannot reach origin (network: " in r.err
+    assert "Connection refused" in r.err
+    assert "refs/workers/w2" not in team.refs()
+    sshd.start()
+    assert a.ok("publish", "w2").out.splitlines() == ["published w2 to origin",
+                                                      "pushed 1 branch(es): worker/w2"]
+    assert sorted(r["id"] for r in json.loads(b.ok("list", "--fetch", "--json").out)) == \
+        ["w1", "w2"]
