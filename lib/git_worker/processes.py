@@ -16,14 +16,9 @@ if TYPE_CHECKING:
 
 
 def start_time(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
-        return None
-    # Field 2 (comm) may hold spaces and parentheses: split after its closing ')'.
-    fields = stat[stat.rindex(b")") + 2 :].split()
-    return int(fields[19])  # field 22, starttime, in clock ticks since boot
+    """When ``pid`` started (field 22 of its stat: clock ticks since boot); None if gone."""
+    now = stat(pid)
+    return now.start if now is not None else None
 
 
 def hostname() -> str:
@@ -57,18 +52,12 @@ def alive(ident: dict[str, Any] | None) -> bool | None:
     recorded = ident.get("start")
     if recorded is None:
         return True
-    current = start_time(pid)
-    if current is None:
+    now = stat(pid)
+    if now is None:
         return os.path.exists(f"/proc/{pid}") or None
-    if current != recorded:
+    if now.start != recorded:
         return False
-    # A zombie has exited; only its parent has not reaped it yet.
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-        return stat[stat.rindex(b")") + 2 : stat.rindex(b")") + 3] != b"Z"
-    except OSError:
-        return False
+    return not now.zombie  # a zombie has exited; only its parent has not reaped it yet
 
 
 # --- every process /proc shows, and ending the proven ones -------------------------------
