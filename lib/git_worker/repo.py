@@ -370,6 +370,12 @@ def _retry_locked(common_dir: str, name: str, attempt: Callable[[], bool]) -> bo
         except FileLocked:
             _back_off(n)
         except OSError as e:
+            if isinstance(e, FileNotFoundError) and os.fsdecode(e.filename or "").endswith(
+                    ".lock"):
+                # The ref's directory went between dulwich making it and creating the lock
+                # in it: git removes a directory its last ref left (pack-refs, a delete).
+                _back_off(n)
+                continue
             world = from_os_error(e)
             raise (world or WorkerError(f"cannot update {name}: {e}")) from e
         except (ValueError, KeyError) as e:
