@@ -96,42 +96,6 @@ def test_review_racing_merge(sandbox: Sandbox, repo: GitRepo) -> None:
     repo.ok("fsck")
 
 
-@pytest.mark.parametrize("how", ["create", "update"])
-def test_a_ref_directory_git_removes_under_an_update_is_waited_for(
-        repo: GitRepo, monkeypatch: pytest.MonkeyPatch, how: str) -> None:
-    """git removes a directory its last ref left (pack-refs pruning it, a delete): if that
-    happens between dulwich making the directory and creating the ref's lock in it, the
-    update is tried again, as for a held lock — not reported as a failure."""
-    import os
-
-    import dulwich.refs
-
-    from git_worker.repo import Repo
-
-    ours = Repo.discover(str(repo.path))
-    main = repo.git("rev-parse", "main")
-    other = repo.git("commit-tree", "-m", "other", "main^{tree}")
-    if how == "update":
-        assert ours.create_ref("refs/heads/x/y", main, "c")
-        repo.git("pack-refs", "--all")  # the loose ref and its directory are gone
-    real, removed = dulwich.refs.ensure_dir_exists, []
-
-    def racing(path: str | bytes) -> None:
-        real(path)
-        if not removed:  # git's rmdir, at that very moment
-            removed.append(path)
-            os.rmdir(path)
-
-    monkeypatch.setattr(dulwich.refs, "ensure_dir_exists", racing)
-    if how == "create":
-        assert ours.create_ref("refs/heads/x/y", main, "c")
-        assert repo.git("rev-parse", "refs/heads/x/y") == main
-    else:
-        assert ours.update_ref("refs/heads/x/y", main, other, "u")
-        assert repo.git("rev-parse", "refs/heads/x/y") == other
-    assert removed
-
-
 @pytest.mark.race
 def test_spawn_rm_and_updates_racing_git_pack_refs(sandbox: Sandbox, repo: GitRepo) -> None:
     """git pack-refs --all moves refs into packed-refs (and gc runs it) while git-worker
