@@ -150,7 +150,7 @@ class Repo:
 
         named = re.search(r"'([^']+\.lock)': File exists", detail)
         if named:
-            raise _locked(name, named.group(1))
+            raise _locked(name, os.path.normpath(named.group(1)))
         raise WorkerError(f"cannot update {name}: {detail}")
 
     def delete_ref(self, name: str, old: str, message: str) -> bool:
@@ -179,7 +179,7 @@ class Repo:
 
         named = re.search(r"'([^']+\.lock)'", detail)  # git: Unable to create '….lock'
         if named:
-            raise _locked(name, named.group(1))
+            raise _locked(name, os.path.normpath(named.group(1)))
         raise WorkerError(f"cannot delete {name}: {detail}")
 
     # --- bulk reads through git (the hot path of list/show) ------------------------------
