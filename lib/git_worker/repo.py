@@ -1,4 +1,4 @@
-"""The repository, through dulwich: refs with compare-and-swap, and objects.
+"""The repository: refs with compare-and-swap (`git update-ref`), objects (dulwich).
 
 This is the plumbing floor. dulwich's exceptions (FileLocked, KeyError, ValueError…)
 become WorkerError here, so nothing above needs to know them.
