@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CHECKOUT, GitRepo, Sandbox
+from conftest import CHECKOUT, GitRepo, Sandbox, wait_for
 from git_worker import failpoints
 
 EXIT = {"error": 1, "crash": 3, "kill": 137}  # 137: git's "died of signal 9"
@@ -139,6 +139,24 @@ def _alive(pid: int) -> bool:
     return stat[stat.rindex(b")") + 2 : stat.rindex(b")") + 3] != b"Z"
 
 
+def _processes_of(runtime: Path) -> list[int]:
+    """Live processes started for the worker whose runtime dir is ``runtime`` (the runner
+    sets GIT_WORKER_RUNTIME_DIR for its agent, and whatever that starts inherits it)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            env = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        for var in env:
+            if var.startswith(b"GIT_WORKER_RUNTIME_DIR=") and Path(
+                    var.split(b"=", 1)[1].decode(errors="replace")).resolve() == runtime:
+                found.append(int(entry.name))
+    return [pid for pid in found if _alive(pid)]
+
+
 @pytest.mark.parametrize("action", failpoints.ACTIONS)
 @pytest.mark.parametrize("step", START)
 def test_start_fault(sandbox: Sandbox, repo: GitRepo, step: str, action: str) -> None:
@@ -154,13 +172,16 @@ def test_start_fault(sandbox: Sandbox, repo: GitRepo, step: str, action: str) ->
     before, record = repo.snapshot(), repo.record("w1")
     r = repo.worker("start", "w1", env={"GIT_WORKER_FAILPOINTS": f"{step}:{action}"})
     assert r.code == EXIT[action], r.err
-    agent = int(pids.read_text())
     if action != "kill":
         assert f"failpoint {step}" in r.err
         assert repo.snapshot() == before and repo.record("w1") == record
-        assert not _alive(agent)
+        # by pid, not from the agent's pid file: it may have been ended before writing it
+        assert _processes_of((repo.path / ".git" / "workers" / "w1").resolve()) == []
         repo.ok("fsck")
     else:
+        # the agent was launched: it writes its pid file in its own time
+        wait_for(lambda: pids.exists() and pids.read_text().endswith("\n"))
+        agent = int(pids.read_text())
         assert _alive(agent)
         assert any("start was interrupted" in p for p in repo.show("w1")["problems"])
         fsck = repo.ok("fsck", "--repair")

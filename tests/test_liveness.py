@@ -35,14 +35,17 @@ def runtime(repo: GitRepo, worker_id: str) -> Path:
 @pytest.fixture
 def family(sandbox: Sandbox, repo: GitRepo) -> Path:
     """An agent that starts one child (a long sleep), notes both pids where the test finds
-    them, then waits — with no other process — until finish() writes to its FIFO."""
+    them (each file whole once it is there), then waits — with no other process — until
+    finish() writes to its FIFO."""
     pids = sandbox.root / "pids"
     pids.mkdir()
     path = sandbox.script("family-agent", f"""
         mkfifo "$GIT_WORKER_RUNTIME_DIR/go.fifo"
         sleep 300 &
-        echo $! > {pids}/$GIT_WORKER_ID.child
-        echo $$ > {pids}/$GIT_WORKER_ID.agent
+        echo $! > {pids}/$GIT_WORKER_ID.child.new
+        mv {pids}/$GIT_WORKER_ID.child.new {pids}/$GIT_WORKER_ID.child
+        echo $$ > {pids}/$GIT_WORKER_ID.agent.new
+        mv {pids}/$GIT_WORKER_ID.agent.new {pids}/$GIT_WORKER_ID.agent
         echo "family: started"
         read line < "$GIT_WORKER_RUNTIME_DIR/go.fifo"
         exit 0
@@ -287,7 +290,9 @@ def test_a_reader_never_sees_a_runtime_file_half_written(sandbox: Sandbox) -> No
 
 def test_a_failed_spawn_ends_what_it_launched_and_says_so(repo: GitRepo, family: Path) -> None:
     before = repo.snapshot()
-    r = repo.worker("spawn", "w1", env={"GIT_WORKER_FAILPOINTS": "spawn.launch:error"})
+    # The spawn fails once its agent has started its child: all three are there to end.
+    r = repo.worker("spawn", "w1", env={"GIT_WORKER_FAILPOINTS": "spawn.launch:error",
+                                        "GIT_WORKER_FAILPOINTS_AFTER": str(family / "w1.agent")})
     assert r.code == 1
     agent, child = pids_of(family, "w1")
     assert "rolled back: ended 3 processes (pid " in r.err, r.err  # runner, agent, child

@@ -6,15 +6,20 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from conftest import GitRepo, Sandbox
+from conftest import GitRepo, Sandbox, release, wait_for
 
 
-def test_record_and_history_are_plain_git(repo: GitRepo, agent) -> None:
+def test_record_and_history_are_plain_git(repo: GitRepo, held: Path) -> None:
     repo.ok("spawn", "w1", "-d", "task text")
-    repo.wait("w1", "exited")
+    # Released once the spawn is recorded (a quick agent's exit may be recorded first);
+    # then until the registry has the exit (list and show derive it sooner, from the
+    # exit file).
+    release(repo, "w1")
+    wait_for(lambda: repo.record("w1")["state"] == "exited")
     log = repo.git("log", "--format=%s", "refs/workers/w1").splitlines()
     assert log == ["exited 0", "spawn: running", "spawn: worktree created",
                    "spawn: leased slot 1", "spawn: claimed"]

@@ -23,10 +23,13 @@ def alive(pid: int) -> bool:
 
 @pytest.fixture
 def committer(sandbox: Sandbox, repo: GitRepo) -> Path:
-    """An agent that keeps its prompt, adds a line to notes.txt and commits it."""
+    """An agent that keeps its prompt, waits until the test creates <runtime-dir>/go (and
+    takes it: each run waits for its own), adds a line to notes.txt and commits it."""
     path = sandbox.script("committer-agent", """
         n=$(ls "$GIT_WORKER_RUNTIME_DIR"/seen.* 2>/dev/null | wc -l)
         cat > "$GIT_WORKER_RUNTIME_DIR/seen.$n"
+        while [ ! -e "$GIT_WORKER_RUNTIME_DIR/go" ]; do sleep 0.05; done
+        rm "$GIT_WORKER_RUNTIME_DIR/go"
         echo "run $n" >> notes.txt
         git add notes.txt && git commit -q -m "run $n of $GIT_WORKER_ID"
     """)
@@ -50,10 +53,13 @@ def test_start_a_ready_worker(repo: GitRepo, held: Path) -> None:
 def test_start_again_continues_on_the_branch_and_says_what_is_there(repo: GitRepo,
                                                                    committer: Path) -> None:
     repo.ok("spawn", "w1")
+    release(repo, "w1")
     repo.wait("w1", "exited")
     tip = repo.git("rev-parse", "worker/w1")
     worktree = repo.record("w1")["worktree"]
+    # held until released: a quick agent may have exited before start prints its state
     assert repo.ok("start", "w1").out == "started w1 [running]\n"
+    release(repo, "w1")
     repo.wait("w1", "exited")
     assert repo.record("w1")["worktree"] == worktree
     assert repo.git("log", "--format=%s", "main..worker/w1").splitlines() == \

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from conftest import GitRepo, Sandbox
+from conftest import GitRepo, Sandbox, release, wait_for
 
 
 def _files(path) -> dict[str, str]:
@@ -86,6 +86,7 @@ def test_agent_resolves_the_conflict_and_commits(repo: GitRepo, sandbox: Sandbox
                                                  rebase: bool) -> None:
     resolver = sandbox.script("resolver", """
         cat > "$GIT_WORKER_PROMPT_FILE.seen"
+        while [ ! -e "$GIT_WORKER_RUNTIME_DIR/go" ]; do sleep 0.05; done
         for f in $(git diff --name-only --diff-filter=U); do
             echo "resolved" > "$f"
             git add "$f"
@@ -105,7 +106,11 @@ def test_agent_resolves_the_conflict_and_commits(repo: GitRepo, sandbox: Sandbox
     r = repo.worker("sync", "w1", "--agent", *(["--rebase"] if rebase else []))
     assert r.code == 0, r.err
     assert "w1: conflict with main in shared.txt; its agent was started" in r.out
-    repo.wait("w1", "exited")
+    # Released once sync has recorded the start (a quick agent's exit may be recorded
+    # first); then until the registry has the exit (show derives it sooner, from the exit
+    # file).
+    release(repo, "w1")
+    wait_for(lambda: repo.record("w1")["state"] == "exited")
     wt = repo.workers_dir / "w1"
     assert (wt / "shared.txt").read_text() == "resolved\n"
     assert repo.git("status", "--porcelain", cwd=wt) == ""

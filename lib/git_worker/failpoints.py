@@ -8,6 +8,8 @@ Not in ACTIONS (only where a test says what it must do):
   interrupt → send this process SIGINT (a ^C at that very step);
   pause → say "failpoint STEP paused (pid N)" on stderr and wait there until a signal
           ends the process (tests send SIGINT: the transaction must roll back).
+GIT_WORKER_FAILPOINTS_AFTER=PATH: a step that fails first waits (up to a minute) until
+PATH exists, e.g. until a launched agent has started what a test means the rollback to end.
 Unset in normal use; checking it costs one dict lookup.
 """
 
@@ -19,6 +21,8 @@ import signal
 from git_worker.errors import WorkerError
 
 ENV = "GIT_WORKER_FAILPOINTS"
+AFTER_ENV = "GIT_WORKER_FAILPOINTS_AFTER"
+_AFTER_TIMEOUT = 60.0  # seconds; then the step fails anyway (the test then says why)
 
 # Every step of every transaction, in order. tests/test_faults.py fails each one with each
 # action, and checks that this list is exactly the hit() calls in the code.
@@ -40,6 +44,7 @@ def hit(step: str) -> None:
         name, _, action = item.strip().partition(":")
         if name != step:
             continue
+        _wait_for(os.environ.get(AFTER_ENV))
         if action == "interrupt":
             os.kill(os.getpid(), signal.SIGINT)
             return
@@ -55,3 +60,11 @@ def hit(step: str) -> None:
         if action == "crash":
             raise RuntimeError(f"failpoint {step} crashed ({ENV})")
         raise WorkerError(f"failpoint {step} triggered ({ENV})")
+
+
+def _wait_for(path: str | None) -> None:
+    import time
+
+    deadline = time.monotonic() + _AFTER_TIMEOUT
+    while path and not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.05)

@@ -1,4 +1,4 @@
-"""The repository, through dulwich: refs with compare-and-swap, and objects.
+"""The repository: refs with compare-and-swap (`git update-ref`), objects (dulwich).
 
 This is the plumbing floor. dulwich's exceptions (FileLocked, KeyError, ValueError…)
 become WorkerError here, so nothing above needs to know them.
@@ -9,11 +9,11 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import cached_property
 
 from git_worker import git
-from git_worker.errors import GitCommandError, WorkerError, from_os_error
+from git_worker.errors import GitCommandError, WorkerError
 
 # typing only for annotations (importing it costs ~5 ms on hot paths).
 TYPE_CHECKING = False
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 # Registry commits and the reflog lines git-worker writes carry this identity, so they
 # never fail for want of user.name/user.email and are easy to tell apart in `git log`.
 IDENTITY = b"git-worker <git-worker@localhost>"
+_NO_REF = ""  # as old value to git update-ref: the ref must not exist yet
 
 _TMP_SEQ = itertools.count()  # temporary object files: unique within the process
 
@@ -123,22 +124,37 @@ class Repo:
 
     def create_ref(self, name: str, oid: str, message: str) -> bool:
         """Create ``name`` at ``oid`` unless it exists (atomic). False when it existed."""
-        return _retry_locked(
-            self.common_dir, name,
-            lambda: self.refs.add_if_new(
-                _ref(name), _oid(oid), committer=IDENTITY, message=message.encode()
-            ),
-        )
+        return self._swap_ref(name, _NO_REF, oid, message)
 
     def update_ref(self, name: str, old: str, new: str, message: str) -> bool:
         """Move ``name`` from ``old`` to ``new`` (atomic). False when it wasn't at ``old``."""
-        return _retry_locked(
-            self.common_dir, name,
-            lambda: self.refs.set_if_equals(
-                _ref(name), _oid(old), _oid(new), committer=IDENTITY,
-                message=message.encode(),
-            ),
-        )
+        return self._swap_ref(name, old, new, message)
+
+    def _swap_ref(self, name: str, old: str, new: str, message: str) -> bool:
+        """Move ``name`` from ``old`` (_NO_REF: it must not exist) to ``new`` with
+        `git update-ref`, not dulwich: 1.2.21's set_if_equals, racing `git pack-refs`,
+        returned True and left the ref gone (measured with a create → update → check loop
+        against a pack-refs loop, as tests/test_races.py::
+        test_spawn_rm_and_updates_racing_git_pack_refs does). git waits for its locks;
+        whether the swap lost is read back through git. Hooks off, as for delete_ref."""
+        for attempt in range(_LOCK_RETRIES):
+            proc = git.run(["-c", "core.hooksPath=/dev/null", "update-ref", "--create-reflog",
+                            "-m", message, name, new, old], cwd=self.common_dir,
+                           env={**os.environ, "GIT_COMMITTER_NAME": "git-worker",
+                                "GIT_COMMITTER_EMAIL": "git-worker@localhost"},  # reflog
+                           check=False)
+            if proc.returncode == 0:
+                return True
+            if self.ref_table(name).get(name) != (None if old == _NO_REF else old):
+                return False  # it moved (or is there already): the compare-and-swap lost
+            _back_off(attempt)
+        detail = proc.stderr.decode(errors="replace").strip()
+        import re  # only on this failure
+
+        named = re.search(r"'([^']+\.lock)': File exists", detail)
+        if named:
+            raise _locked(name, os.path.normpath(named.group(1)))
+        raise WorkerError(f"cannot update {name}: {detail}")
 
     def delete_ref(self, name: str, old: str, message: str) -> bool:
         """Delete ``name`` if it is still at ``old`` (atomic), with its reflog.
@@ -166,7 +182,7 @@ class Repo:
 
         named = re.search(r"'([^']+\.lock)'", detail)  # git: Unable to create '….lock'
         if named:
-            raise _locked(name, named.group(1))
+            raise _locked(name, os.path.normpath(named.group(1)))
         raise WorkerError(f"cannot delete {name}: {detail}")
 
     # --- bulk reads through git (the hot path of list/show) ------------------------------
@@ -391,26 +407,6 @@ def _back_off(attempt: int) -> None:
     import random  # only under contention: list never needs it
 
     time.sleep(random.uniform(0.005, 0.01 * (1 + min(attempt, 4))))
-
-
-def _retry_locked(common_dir: str, name: str, attempt: Callable[[], bool]) -> bool:
-    """Run a ref update, retrying while another process holds the ref's lock.
-
-    dulwich raises FileLocked at once where git would wait (core.filesRefLockTimeout).
-    """
-    from dulwich.file import FileLocked
-
-    for n in range(_LOCK_RETRIES):
-        try:
-            return bool(attempt())
-        except FileLocked:
-            _back_off(n)
-        except OSError as e:
-            world = from_os_error(e)
-            raise (world or WorkerError(f"cannot update {name}: {e}")) from e
-        except (ValueError, KeyError) as e:
-            raise WorkerError(f"cannot update {name}: {e}") from e
-    raise _locked(name, os.path.join(common_dir, name + ".lock"))
 
 
 def _locked(name: str, lock: str) -> WorkerError:
