@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from functools import cached_property
 
 from git_worker import git
-from git_worker.errors import GitCommandError, WorkerError
+from git_worker.errors import GitCommandError, WorkerError, from_os_error
 
 # typing only for annotations (importing it costs ~5 ms on hot paths).
 TYPE_CHECKING = False
