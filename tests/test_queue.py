@@ -92,9 +92,14 @@ def test_fsck_repair_starts_a_stalled_queue(repo: GitRepo, echo_env: Path) -> No
     release(repo, "c")
 
 
-def _agents_alive(sandbox: Sandbox) -> int:
-    """Held agents running now, counted in /proc (not in the registry)."""
-    count = 0
+def _agents(sandbox: Sandbox) -> dict[int, str]:
+    """Held agents running now, counted in /proc (not in the registry): pid -> its worker.
+
+    An agent is a live `sh env-agent` whose parent is not one too: the shell forks for
+    each `sleep`, and until that child has exec'd it shows its parent's command line — a
+    moment of the same agent, not another one. (Zombies have ended.)"""
+    script = str(sandbox.bin / "env-agent").encode()
+    found: dict[int, tuple[int, str]] = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
@@ -103,10 +108,23 @@ def _agents_alive(sandbox: Sandbox) -> int:
             state = Path(f"/proc/{name}/stat").read_bytes()
         except OSError:
             continue
-        zombie = state[state.rindex(b")") + 2 : state.rindex(b")") + 3] == b"Z"
-        if not zombie and argv[1:2] == [str(sandbox.bin / "env-agent").encode()]:  # sh SCRIPT
-            count += 1
-    return count
+        fields = state[state.rindex(b")") + 2 :].split()
+        if fields[0] != b"Z" and argv[1:2] == [script]:  # sh SCRIPT
+            found[int(name)] = (int(fields[1]), _worker_of(name))
+    return {pid: worker for pid, (ppid, worker) in found.items() if ppid not in found}
+
+
+def _worker_of(pid: str) -> str:
+    """Its GIT_WORKER_ID, for the failure message ("?" when unreadable)."""
+    try:
+        env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return "?"
+    return next((e[14:].decode() for e in env if e.startswith(b"GIT_WORKER_ID=")), "?")
+
+
+def _agents_alive(sandbox: Sandbox) -> int:
+    return len(_agents(sandbox))
 
 
 @pytest.mark.race
@@ -118,17 +136,20 @@ def test_racing_spawns_never_run_more_agents_than_the_limit(sandbox: Sandbox, re
     procs = [subprocess.Popen(["git", "worker", "spawn", wid, *(["--queue"] if queue else [])],
                               cwd=repo.path, env=sandbox.env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True) for wid in ids]
-    peak = 0
-    while any(p.poll() is None for p in procs):
-        peak = max(peak, _agents_alive(sandbox))
+    peak: dict[int, str] = {}  # the most agents seen at once
+    while True:
+        spawning = any(p.poll() is None for p in procs)
+        now = _agents(sandbox)
+        peak = now if len(now) > len(peak) else peak
+        if not spawning:
+            break
     codes = [p.wait(60) for p in procs]
     errors = [p.stderr.read() for p in procs if p.stderr]
-    peak = max(peak, _agents_alive(sandbox))
     states = {wid: repo.show(wid)["state"] if wid in repo.git("for-each-ref",
               "--format=%(refname:lstrip=2)", "refs/workers/").split() else None
               for wid in ids}
     running = [w for w, s in states.items() if s == "running"]
-    assert len(running) == 2 and peak <= 2, (states, peak, errors)
+    assert len(running) == 2 and len(peak) <= 2, (states, peak, errors)
     assert _agents_alive(sandbox) == 2
     if queue:
         assert codes == [0] * 6 and sorted(states.values(), key=str).count("queued") == 4
