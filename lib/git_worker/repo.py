@@ -27,6 +27,12 @@ if TYPE_CHECKING:
 IDENTITY = b"git-worker <git-worker@localhost>"
 _NO_REF = ""  # as old value to git update-ref: the ref must not exist yet
 
+
+def _reflog_line(message: str) -> str:
+    """A reflog message as git keeps one: a single line. Events carry what agents said
+    (any text, NUL included, which no argv can hold): control characters become spaces."""
+    return " ".join("".join(c if c.isprintable() else " " for c in message).split())
+
 _TMP_SEQ = itertools.count()  # temporary object files: unique within the process
 
 _LOCK_RETRIES = 40  # x ~25 ms average back-off: about a second, like git's core.filesRefLockTimeout
@@ -139,9 +145,9 @@ class Repo:
         whether the swap lost is read back through git. Hooks off, as for delete_ref."""
         for attempt in range(_LOCK_RETRIES):
             proc = git.run(["-c", "core.hooksPath=/dev/null", "update-ref", "--create-reflog",
-                            "-m", message, name, new, old], cwd=self.common_dir,
-                           env={**os.environ, "GIT_COMMITTER_NAME": "git-worker",
-                                "GIT_COMMITTER_EMAIL": "git-worker@localhost"},  # reflog
+                            "-m", _reflog_line(message), name, new, old], cwd=self.common_dir,
+                           env=git.clean_env({"GIT_COMMITTER_NAME": "git-worker",
+                                              "GIT_COMMITTER_EMAIL": "git-worker@localhost"}),
                            check=False)
             if proc.returncode == 0:
                 return True
@@ -169,8 +175,9 @@ class Repo:
         reference-transaction hook guards against plain git, not against git-worker.
         """
         for attempt in range(_LOCK_RETRIES):
-            proc = git.run(["-c", "core.hooksPath=/dev/null", "update-ref", "-m", message,
-                            "-d", name, old], cwd=self.common_dir, check=False)
+            proc = git.run(["-c", "core.hooksPath=/dev/null", "update-ref", "-m",
+                            _reflog_line(message), "-d", name, old], cwd=self.common_dir,
+                           env=git.clean_env(), check=False)
             if proc.returncode == 0:
                 _remove_empty_tail(os.path.join(self.common_dir, "logs", name), self.common_dir)
                 return True
