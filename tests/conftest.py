@@ -374,6 +374,19 @@ def log_of(repo: GitRepo, worker_id: str) -> str:
     return (repo.path / ".git" / "workers" / worker_id / "agent.log").read_text()
 
 
+def paused_at(sandbox: Sandbox, repo: GitRepo, step: str,
+              *argv: str) -> tuple[subprocess.Popen[str], int]:
+    """`git worker ARGV` held at failpoint ``step`` (failpoints.py's pause), and the pid of
+    git-worker itself there (the one to signal: not the git that runs it)."""
+    proc = subprocess.Popen(["git", "worker", *argv], cwd=repo.path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            env={**sandbox.env, "GIT_WORKER_FAILPOINTS": f"{step}:pause"})
+    assert proc.stderr is not None
+    line = proc.stderr.readline()
+    assert line.startswith(f"failpoint {step} paused"), line
+    return proc, int(line.split("(pid ")[1].rstrip(")\n"))
+
+
 def wait_for(predicate: Callable[[], bool], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():

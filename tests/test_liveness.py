@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CHECKOUT, GitRepo, Sandbox, release, wait_for
+from conftest import CHECKOUT, GitRepo, Sandbox, paused_at, release, wait_for
 
 
 def alive(pid: int) -> bool:
@@ -180,18 +180,12 @@ def test_sigint_during_spawn_rolls_back_and_ends_the_agent(sandbox: Sandbox, rep
     """Ctrl-C after the agent started: the spawn undoes everything, agent and child
     included, and exits 130."""
     before = repo.snapshot()
-    proc = subprocess.Popen(
-        ["git", "worker", "spawn", "w1"], cwd=repo.path, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
-        env={**sandbox.env, "GIT_WORKER_FAILPOINTS": "spawn.launch:pause"})
+    proc, pid = paused_at(sandbox, repo, "spawn.launch", "spawn", "w1")
     try:
-        assert proc.stderr is not None
-        line = proc.stderr.readline()
-        assert line.startswith("failpoint spawn.launch paused"), line
         agent, child = pids_of(family, "w1")
         assert alive(agent) and alive(child)
         # To git-worker itself (the pid the failpoint names), not to the git that runs it.
-        os.kill(int(line.split("(pid ")[1].rstrip(")\n")), signal.SIGINT)
+        os.kill(pid, signal.SIGINT)
         assert proc.wait(60) == 130, proc.stderr.read()
     finally:
         if proc.poll() is None:

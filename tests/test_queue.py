@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import GitRepo, Sandbox, log_of, release, wait_for
+from conftest import GitRepo, Sandbox, log_of, paused_at, release, wait_for
 
 
 @pytest.fixture
@@ -164,19 +164,13 @@ def test_a_spawn_that_launched_holds_its_slot_before_it_records_running(
         sandbox: Sandbox, repo: GitRepo, echo_env: Path) -> None:
     """Between launching its agent (and letting go of the queue lock) and recording
     `running`, a spawn's worker still counts: another spawn finds no free slot."""
-    paused = subprocess.Popen(
-        ["git", "worker", "spawn", "p1"], cwd=repo.path, stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE, text=True,
-        env={**sandbox.env, "GIT_WORKER_FAILPOINTS": "spawn.launch:pause"})
+    paused, pid = paused_at(sandbox, repo, "spawn.launch", "spawn", "p1")
     try:
-        assert paused.stderr is not None
-        line = paused.stderr.readline()
-        assert line.startswith("failpoint spawn.launch paused"), line
         assert repo.record("p1")["state"] == "spawning"
         r = repo.worker("spawn", "p2")
         assert r.code == 1 and "worker.maxConcurrent is 1 and 1 worker(s) are running (p1)" \
             in r.err, r.err
-        os.kill(int(line.split("(pid ")[1].rstrip(")\n")), signal.SIGINT)
+        os.kill(pid, signal.SIGINT)
         assert paused.wait(60) == 130
     finally:
         if paused.poll() is None:

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import GitRepo, Sandbox, release, wait_for
+from conftest import GitRepo, Sandbox, paused_at, release, wait_for
 
 
 def alive(pid: int) -> bool:
@@ -126,17 +125,11 @@ def test_sigint_during_start_leaves_the_worker_as_it_was(sandbox: Sandbox, repo:
     repo.git("config", "worker.launcher", "detached")
     repo.ok("spawn", "w1", "--no-launch")
     before, record = repo.snapshot(), repo.record("w1")
-    proc = subprocess.Popen(
-        ["git", "worker", "start", "w1"], cwd=repo.path, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
-        env={**sandbox.env, "GIT_WORKER_FAILPOINTS": "start.launch:pause"})
+    proc, pid = paused_at(sandbox, repo, "start.launch", "start", "w1")
     try:
-        assert proc.stderr is not None
-        line = proc.stderr.readline()
-        assert line.startswith("failpoint start.launch paused"), line
         agent = int((repo.path / ".git" / "workers" / "w1" / "agent.pid").read_text())
         assert alive(agent)
-        os.kill(int(line.split("(pid ")[1].rstrip(")\n")), signal.SIGINT)
+        os.kill(pid, signal.SIGINT)
         assert proc.wait(60) == 130, proc.stderr.read()
     finally:
         if proc.poll() is None:
