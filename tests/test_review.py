@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -221,3 +222,26 @@ def test_review_of_an_unknown_worker_fails_before_printing_anything(repo: GitRep
     assert (r.code, r.out) == (1, "")
     assert r.err == "error: no worker 'nosuch'\nhint: git worker list shows the workers\n"
     assert not ran.exists()
+
+
+def test_review_repeated_interrupts_still_stop_the_gate(repo: GitRepo, sandbox: Sandbox) -> None:
+    """git passes a ^C on to git-worker a second time (run-command's clean_on_exit), and an
+    impatient user presses it again: a second SIGINT while the first is being handled must
+    not cut short ending the gate."""
+    pids = sandbox.root / "pids"
+    sandbox.script("review-gate", f"""
+        sleep 300 &
+        echo "$$ $!" > "{pids}.tmp" && mv "{pids}.tmp" "{pids}"
+        sleep 300
+    """)
+    repo.work("w1", "work.txt")
+    review = subprocess.Popen(["git-worker", "review", "w1"], cwd=repo.path, env=sandbox.env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wait_for(pids.exists)
+    for _ in range(50):
+        with contextlib.suppress(ProcessLookupError):
+            review.send_signal(signal.SIGINT)
+        time.sleep(0.0005)
+    _, err = review.communicate(timeout=30)
+    assert review.returncode in (130, -signal.SIGINT)
+    wait_for(lambda: all(_gone(int(pid)) for pid in pids.read_text().split()))

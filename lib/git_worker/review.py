@@ -12,12 +12,14 @@ reviewed (merge treats a pass for an older tip as no pass when review is require
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, NoReturn
 
@@ -156,35 +158,76 @@ def _run(argv: list[str], cwd: str, env: dict[str, str], log: BinaryIO,
          echo: BinaryIO | None, timeout: float) -> int | None:
     """The gate's exit code; None if it ran out of time. It runs in a process group of
     its own, which what it starts inherits: a timeout or ^C kills the whole group."""
-    try:
-        child = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                                 stdout=subprocess.PIPE if echo else log,
-                                 stderr=subprocess.STDOUT, process_group=0)
-    except OSError as e:  # found, but cannot be executed (bad #! line, permissions)
-        log.write(f"cannot run {argv[0]}: {e.strerror}\n".encode())
-        return 126
-    expired = threading.Event()
-    timer = threading.Timer(timeout, _expire, (child, expired))
-    timer.daemon = True
-    try:
-        timer.start()
-        if echo is not None:
-            assert child.stdout is not None
-            out = child.stdout
-            # os.read: whatever the gate has written so far, so its progress shows as it
-            # runs. The loop ends when every process holding the pipe has gone.
-            for chunk in iter(lambda: os.read(out.fileno(), 65536), b""):
-                log.write(chunk)
-                echo.write(chunk)
-                echo.flush()
-        code = child.wait()
-    except BaseException:  # ^C: in a group of its own the gate did not get the SIGINT
-        _kill_group(child)
-        child.wait()
-        raise
-    finally:
-        timer.cancel()
+    with _interrupts_end_the_gate() as gate:
+        try:
+            gate.child = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                          stdout=subprocess.PIPE if echo else log,
+                                          stderr=subprocess.STDOUT, process_group=0)
+        except OSError as e:  # found, but cannot be executed (bad #! line, permissions)
+            log.write(f"cannot run {argv[0]}: {e.strerror}\n".encode())
+            return 126
+        child = gate.child
+        gate.deliver()  # a ^C that came while Popen was starting it
+        expired = threading.Event()
+        timer = threading.Timer(timeout, _expire, (child, expired))
+        timer.daemon = True
+        try:
+            timer.start()
+            if echo is not None:
+                assert child.stdout is not None
+                out = child.stdout
+                # os.read: whatever the gate has written so far, so its progress shows as
+                # it runs. The loop ends when every process holding the pipe has gone.
+                for chunk in iter(lambda: os.read(out.fileno(), 65536), b""):
+                    log.write(chunk)
+                    echo.write(chunk)
+                    echo.flush()
+            code = child.wait()
+        except BaseException:  # ^C: in a group of its own the gate did not get the SIGINT
+            _kill_group(child)
+            child.wait()
+            raise
+        finally:
+            timer.cancel()
     return None if expired.is_set() else code
+
+
+class _Gate:
+    """The gate being run, for the SIGINT handler of `_interrupts_end_the_gate`."""
+
+    def __init__(self) -> None:
+        self.child: subprocess.Popen[bytes] | None = None
+        self.pending = False
+
+    def interrupt(self, signum: int, frame: object) -> None:
+        if self.child is None:  # forked, perhaps, but its pid not known yet: see deliver()
+            self.pending = True
+            return
+        _kill_group(self.child)  # first: a second ^C (git passes each on) cannot skip it
+        raise KeyboardInterrupt
+
+    def deliver(self) -> None:
+        if self.pending:
+            self.interrupt(signal.SIGINT, None)
+
+
+@contextlib.contextmanager
+def _interrupts_end_the_gate() -> Iterator[_Gate]:
+    """While the gate runs, a ^C kills its group in the signal handler itself, before the
+    KeyboardInterrupt unwinds anything. An `except` that kills it is not enough: the ^C
+    can land inside Popen (after the fork) or a second one inside that `except`, and a
+    gate left running outlives git-worker (its shell and everything it started).
+    Only where ^C is Python's default (the main thread, not ignored by whoever ran us)."""
+    gate = _Gate()
+    own = (threading.current_thread() is threading.main_thread()
+           and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+    if own:
+        signal.signal(signal.SIGINT, gate.interrupt)
+    try:
+        yield gate
+    finally:
+        if own:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _expire(child: subprocess.Popen[bytes], expired: threading.Event) -> None:
