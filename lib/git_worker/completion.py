@@ -46,14 +46,6 @@ _PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234567
 # Compatibility aliases of the tool git-worker replaces: accepted, never suggested.
 HIDDEN_OPTIONS = ("--fromBranch", "--noFetch")
 
-BUILTIN_AGENTS = {
-    "claude": "Claude Code (claude -p)",
-    "codex": "OpenAI Codex CLI (codex exec)",
-    "aider": "aider (aider --message)",
-    "gemini": "Gemini CLI (gemini -p)",
-}
-
-
 # --- the entry point ---------------------------------------------------------------------
 
 
@@ -153,13 +145,11 @@ def worker_ids(prefix: str, **_: object) -> list[str]:
 
 
 def agents(prefix: str, **_: object) -> dict[str, str]:
-    """Built-in adapters plus custom ones from worker.agent.<name>.command (with the command
-    as the description)."""
-    from git_worker import agents as adapters
+    """The adapters in the table plus custom ones from worker.agent.<name>.command (with the
+    command as the description)."""
+    from git_worker.agents import TABLE
 
-    # The adapters module's own list when it has one (the agents branch adds BUILTIN).
-    builtin = getattr(adapters, "BUILTIN", tuple(BUILTIN_AGENTS))
-    found = {name: BUILTIN_AGENTS.get(name, "built-in adapter") for name in builtin}
+    found = {name: adapter.description for name, adapter in TABLE.items()}
     out = _git(["config", "--get-regexp", r"^worker\.agent\..*\.command$"])
     for line in out.splitlines():
         key, _sep, value = line.partition(" ")

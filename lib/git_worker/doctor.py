@@ -36,31 +36,6 @@ class Check:
     fix: str | None = None
 
 
-@dataclass(frozen=True)
-class AgentCli:
-    binary: str
-    install: str
-    credentials: tuple[str, ...]  # files, ~ expanded; any one present = logged in
-    env: tuple[str, ...]  # variables; any one set = logged in
-
-
-# The agent CLIs git-worker knows (see docs/agents.md), and where each keeps a login.
-KNOWN_AGENTS = {
-    "claude": AgentCli("claude", "npm install -g @anthropic-ai/claude-code",
-                       ("$CLAUDE_CONFIG_DIR/.credentials.json", "~/.claude/.credentials.json"),
-                       ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN")),
-    "codex": AgentCli("codex", "npm install -g @openai/codex",
-                      ("$CODEX_HOME/auth.json", "~/.codex/auth.json"), ("OPENAI_API_KEY",)),
-    "gemini": AgentCli("gemini", "npm install -g @google/gemini-cli",
-                       ("~/.gemini/oauth_creds.json",), ("GEMINI_API_KEY", "GOOGLE_API_KEY")),
-    "aider": AgentCli("aider", "python -m pip install aider-install && aider-install", (),
-                      ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY",
-                       "DEEPSEEK_API_KEY", "OPENROUTER_API_KEY")),
-    "opencode": AgentCli("opencode", "npm install -g opencode-ai",
-                         ("~/.local/share/opencode/auth.json",), ()),
-}
-
-
 def run_checks(*, hosts: bool = False) -> list[Check]:
     checks = [*_installation(), _git_version(), _dulwich_version()]
     if checks[-1].status == FAIL:
@@ -206,7 +181,7 @@ def _launcher(repo: Repo, config: Config) -> list[Check]:
 def _agents(repo: Repo, config: Config) -> list[Check]:
     from git_worker import agents
 
-    default = config.string("worker.agent") or "claude"
+    default = agents.default_name(config)
     names = list(dict.fromkeys([default, *agents.custom_names(config)]))
     return [_agent(config, name, is_default=name == default) for name in names]
 
@@ -214,48 +189,11 @@ def _agents(repo: Repo, config: Config) -> list[Check]:
 def _agent(config: Config, name: str, *, is_default: bool) -> Check:
     from git_worker import agents
 
+    found = agents.health(config, name, _version_of)
+    status = {agents.Verdict.OK: OK, agents.Verdict.NO_LOGIN: WARN,
+              agents.Verdict.MISSING: FAIL if is_default else WARN}[found.verdict]
     label = f"agent {name}" + (" (worker.agent)" if is_default else "")
-    bad = FAIL if is_default else WARN
-    command = config.words(f"worker.agent.{name}.command")
-    if command is not None:
-        # A custom command is never run here: it could start real work.
-        found = shutil.which(command[0]) if "/" not in command[0] else (
-            command[0] if os.access(os.path.expanduser(command[0]), os.X_OK) else None)
-        if found is None:
-            return Check(label, bad, f"custom command '{command[0]}' not found",
-                         f"fix it: git config worker.agent.{name}.command '<program> <args>'")
-        return Check(label, OK, f"custom command {shlex.join(command)}; "
-                                f"allows: {agents.allows(name)}")
-    known = KNOWN_AGENTS.get(name)
-    if known is None:
-        return Check(label, bad, f"unknown agent '{name}'",
-                     f"define it: git config worker.agent.{name}.command '<program> <args>', "
-                     f"or pick one of: {', '.join(KNOWN_AGENTS)}")
-    if shutil.which(known.binary) is None:
-        return Check(label, bad, f"{known.binary} is not on PATH",
-                     f"install it ({known.install}), or choose another: "
-                     "git config worker.agent <name>")
-    version = _version_of([known.binary, "--version"]) or "version unknown"
-    version += f"; allows: {agents.allows(name)}"
-    login = _login(known)
-    if login is None:
-        return Check(label, WARN, f"{version}; cannot see a login",
-                     f"log in once by running {known.binary} interactively"
-                     + (f", or set {known.env[0]}" if known.env else ""))
-    return Check(label, OK, f"{version}; logged in ({login})")
-
-
-def _login(cli: AgentCli) -> str | None:
-    for var in cli.env:
-        if os.environ.get(var):
-            return var
-    for pattern in cli.credentials:
-        if "$" in pattern and pattern.split("/")[0][1:] not in os.environ:
-            continue
-        path = os.path.expanduser(os.path.expandvars(pattern))
-        if os.path.isfile(path):
-            return path.replace(os.path.expanduser("~"), "~", 1)
-    return None
+    return Check(label, status, found.detail, found.fix)
 
 
 def _tracker(repo: Repo, config: Config) -> list[Check]:

@@ -122,13 +122,9 @@ def _read_ready(fd: int) -> str:
 
 
 def _not_started(inv: Invocation, answer: str) -> WorkerError:
-    from git_worker.agents import BUILTIN
-
     why = answer.removeprefix("error ").strip() or "the runner exited before starting it"
-    if inv.name in BUILTIN and "No such file" in why:
-        hint = (f"install {inv.argv[0]} (git worker doctor says how), point to it with "
-                f"git config worker.agent.{inv.name}.command /path/to/{inv.argv[0]}, "
-                "or pick another agent with -a")
+    if inv.missing_hint and "No such file" in why:
+        hint = inv.missing_hint
     else:
         hint = (f"check the command: git config worker.agent.{inv.name}.command "
                 "(and the runner's own log: <git-dir>/workers/<id>/runner.log)")

@@ -453,7 +453,7 @@ def _check_startable(repo: Repo, record: Record) -> str:
 def _start(repo: Repo, config: Config, entry: registry.Entry, how: Restart,
            undo: UndoLog) -> Record:
     record = entry.record
-    agent = how.agent or record.agent or config.string("worker.agent") or "claude"
+    agent = how.agent or record.agent or agents.default_name(config)
     model = how.model or record.model
     agents.check(config, agent)
     ident = processes.identity("start")

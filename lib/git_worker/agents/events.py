@@ -1,9 +1,9 @@
 """What an agent reports about itself, through the hooks git-worker installs (hooks/).
 
-Called by hooks/claude-code/event and hooks/codex/notify, inside the agent's environment,
-which the runner gave GIT_WORKER_ID and GIT_WORKER_COMMON_DIR. The agent's event JSON
-(Claude's hook input, Codex's notification) arrives on stdin and is only parsed, for the
-message to show. Never fails loudly: a hook must not disturb the agent.
+Called by the hook an adapter hands its agent (`Adapter.hook`: hooks/claude-code/event for
+claude, hooks/codex/notify for codex), inside the agent's environment, which the runner
+gave GIT_WORKER_ID and GIT_WORKER_COMMON_DIR. The agent's event JSON (Claude's hook input,
+Codex's notification) arrives on stdin and is only parsed, for the message to show. Never fails loudly: a hook must not disturb the agent.
 """
 
 from __future__ import annotations

@@ -1,0 +1,48 @@
+"""Gemini CLI: `gemini --skip-trust --approval-mode auto_edit --policy <file> -p …`.
+
+It edits files without asking, and its policy file allows the same git commands as
+claude's allowlist; any other command is denied (in -p mode nobody can approve it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+from git_worker.agents.base import GIT_COMMANDS, Cli, Command, Context, Login, model_flag
+
+# The fixed instruction gemini gets with -p; the task itself comes on stdin.
+GEMINI_INSTRUCTION = "Carry out the task described above."
+POLICY_FILE = "gemini-policy.toml"  # in the worker's runtime dir
+
+
+@dataclass(frozen=True)
+class Gemini(Cli):
+    def command(self, program: list[str] | None, *, model: str | None,
+                ctx: Context) -> Command:
+        return Command([*self.argv0(program), "--skip-trust", "--approval-mode", "auto_edit",
+                        "--policy", write_gemini_policy(ctx), *model_flag(model)],
+                       # appended to the prompt read from stdin; the extra args go before it
+                       operands=["-p", GEMINI_INSTRUCTION])
+
+
+def write_gemini_policy(ctx: Context) -> str:
+    """A Gemini CLI policy file allowing GIT_COMMANDS (auto_edit approves edits only)."""
+    prefixes = ", ".join(json.dumps(c) for c in GIT_COMMANDS)  # TOML strings, like JSON's
+    path = os.path.join(ctx.runtime_dir, POLICY_FILE)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("# git-worker: what a gemini worker may run without asking\n"
+                f'[[rule]]\ntoolName = "run_shell_command"\ncommandPrefix = [{prefixes}]\n'
+                'decision = "allow"\npriority = 100\n')
+    return path
+
+
+ADAPTER = Gemini(
+    name="gemini",
+    program="gemini",
+    description="Gemini CLI (gemini -p)",
+    allows="edits files; runs only git add/commit/status (auto_edit, --policy)",
+    install="npm install -g @google/gemini-cli",
+    login=Login(files=("~/.gemini/oauth_creds.json",), env=("GEMINI_API_KEY", "GOOGLE_API_KEY")),
+)
