@@ -3,7 +3,8 @@
 Called by the hook an adapter hands its agent (`Adapter.hook`: hooks/claude-code/event for
 claude, hooks/codex/notify for codex), inside the agent's environment, which the runner
 gave GIT_WORKER_ID and GIT_WORKER_COMMON_DIR. The agent's event JSON (Claude's hook input,
-Codex's notification) arrives on stdin and is only parsed, for the message to show. Never fails loudly: a hook must not disturb the agent.
+Codex's notification) arrives on stdin and is only parsed, for the message to show.
+Never fails loudly: a hook must not disturb the agent.
 """
 
 from __future__ import annotations
