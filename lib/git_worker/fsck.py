@@ -1,13 +1,13 @@
-"""git worker fsck: find (and with --repair, fix) drift between registry, branches and
-worktrees. Repairs never delete work: branches and directories that may hold some are
-reported, not removed."""
+"""Drift between registry, branches and worktrees: found, and with repair=True fixed.
+Repairs never delete work: branches and directories that may hold some are reported, not
+removed. `git worker fsck` (commands/fsck.py) prints what check() returns."""
 
 from __future__ import annotations
 
 import os
 import shutil
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import partial
 
 from git_worker import config as config_mod
@@ -35,25 +35,6 @@ class Finding:
     problem: str
     repair: str | None  # what --repair does (or did); None: needs a human
     repaired: bool = False
-
-
-def run(repo: Repo, config: config_mod.Config, *, repair: bool, as_json: bool) -> int:
-    findings = check(repo, config, repair=repair)
-    if as_json:
-        output.print_json([asdict(f) for f in findings])
-    elif not findings:
-        print("ok: registry, branches and worktrees agree")
-    else:
-        for f in findings:
-            who = f"{f.id}: " if f.id else ""
-            if f.repaired:
-                line = f"repaired: {who}{f.problem} ({f.repair})"
-            elif f.repair:
-                line = f"problem: {who}{f.problem} (--repair would: {f.repair})"
-            else:
-                line = f"problem: {who}{f.problem} (needs you: {_manual(f)})"
-            print(output.visible(line, lines=True))
-    return 1 if any(not f.repaired for f in findings) else 0
 
 
 def check(repo: Repo, config: config_mod.Config, *, repair: bool) -> list[Finding]:
@@ -298,7 +279,8 @@ def _check_team(repo: Repo, config: config_mod.Config,
               partial(team.publish, repo, settings, [worker_id]))
 
 
-def _manual(f: Finding) -> str:
+def needs_you(f: Finding) -> str:
+    """What a human does about a finding no repair fixes."""
     if f.problem.startswith("conflict: "):
         return (f"two hosts hold '{f.id}': keep the work of this one under another id "
                 f"(its branch stays: git worker rm --keep-branch {f.id}, then spawn it anew "
