@@ -44,7 +44,7 @@ CLAUDE_ALLOWED_TOOLS = tuple(f"Bash({c}:*)" for c in GIT_COMMANDS)
 GEMINI_INSTRUCTION = "Carry out the task described above."
 
 # The shipped file each adapter hands its agent (`check` requires it before a spawn).
-HOOKS = {"claude": installation.CLAUDE_EVENT_HOOK, "codex": installation.CODEX_NOTIFY_HOOK}
+AGENT_HOOKS = {"claude": installation.CLAUDE_EVENT_HOOK, "codex": installation.CODEX_NOTIFY_HOOK}
 
 
 @dataclass(frozen=True)
@@ -86,8 +86,8 @@ def check(config: Config, name: str) -> None:
     hook it hands its agent is missing from this installation."""
     if not known(config, name):
         raise _unknown(config, name)
-    if name in HOOKS:
-        installation.require(HOOKS[name])
+    if name in AGENT_HOOKS:
+        installation.require(AGENT_HOOKS[name])
 
 
 AIDER_EXCLUDE = "/.aider*"

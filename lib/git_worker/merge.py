@@ -39,7 +39,7 @@ from git_worker import (
     worker_processes,
     worktrees,
 )
-from git_worker.base import landing_branch
+from git_worker.base_branch import landing_branch
 from git_worker.config import Config
 from git_worker.errors import GitCommandError, WorkerError
 from git_worker.registry import Record

@@ -33,7 +33,7 @@ from git_worker import (
     worker_processes,
     worktrees,
 )
-from git_worker.base import Base
+from git_worker.base_branch import Base
 from git_worker.config import Config
 from git_worker.errors import WorkerError
 from git_worker.git import clean_env

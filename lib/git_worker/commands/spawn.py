@@ -6,6 +6,7 @@ import sys
 
 from git_worker import (
     agents,
+    base_branch,
     launchers,
     leases,
     lifecycle,
@@ -16,7 +17,6 @@ from git_worker import (
     team,
     tracker,
 )
-from git_worker import base as base_mod
 from git_worker import ids as id_rules
 from git_worker.config import Config
 from git_worker.errors import WorkerError
@@ -66,7 +66,7 @@ def run(
         return 1
 
     plan = spawn.Plan(
-        base=base_mod.resolve(repo, config, base, fetch=fetch and not dry_run),
+        base=base_branch.resolve(repo, config, base, fetch=fetch and not dry_run),
         branch_prefix=config.branch_prefix,
         worktree_root=spawn.worktree_root(repo, config),
         agent=agent_name,
