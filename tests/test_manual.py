@@ -84,6 +84,16 @@ def test_help_from_a_checkout_opens_the_packaged_page(sandbox: Sandbox, repo: Gi
     assert "worker.maxConcurrent" in out
 
 
+def test_help_without_man_prints_the_short_help(sandbox: Sandbox) -> None:
+    # PATH holds git-worker alone: no man to open the page with.
+    r = sandbox.run("git-worker", "--help", env={"PATH": str(sandbox.bin)})
+    assert r.code == 0
+    assert r.out.startswith("usage: git worker [-h] [--version] COMMAND ...")
+    assert "spawn" in r.out
+    assert r.err == ("git-worker: 'man' is not installed; showing the short help instead "
+                     "(install man-db for the manual)\n")
+
+
 def test_dash_h_prints_usage(repo: GitRepo) -> None:
     r = repo.ok("-h")
     assert r.out.startswith("usage: git worker [-h] [--version] COMMAND ...")
