@@ -206,7 +206,7 @@ def _launcher(repo: Repo, config: Config) -> list[Check]:
 def _agents(repo: Repo, config: Config) -> list[Check]:
     from git_worker import agents
 
-    default = config.string("worker.agent") or "claude"
+    default = config.agent
     names = list(dict.fromkeys([default, *agents.custom_names(config)]))
     return [_agent(config, name, is_default=name == default) for name in names]
 
@@ -386,7 +386,7 @@ def _settings(config: Config) -> list[Check]:
     parsers: dict[str, Callable[[str], object]] = {
         "bool": config.boolean,
         "int": lambda key: config.integer(key, minimum=1),
-        "seconds": lambda key: config.seconds(key, 1.0),
+        "seconds": config.seconds,
     }
     for s in SETTINGS:
         if config.entry(s.key) is None:

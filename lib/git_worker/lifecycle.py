@@ -343,7 +343,7 @@ def launch_recorded(repo: Repo, config: Config, record: Record) -> None:
     runtime = registry.runtime_dir(repo, record.id)
     ctx = agents.Context(record.id, runtime, repo.common_dir, record.worktree,
                          record.branch, env=leases.environment(config, record))
-    inv = agents.invocation(config, record.agent or "claude", model=record.model, ctx=ctx)
+    inv = agents.invocation(config, record.agent or config.agent, model=record.model, ctx=ctx)
     kind = record.launcher.get("kind") or launchers.default_kind(config)
     launcher = launchers.launch(kind, inv, worker_id=record.id, worktree=record.worktree,
                                 runtime_dir=runtime, common_dir=repo.common_dir,

@@ -453,7 +453,7 @@ def _close_issue(repo: Repo, config: Config, issue_id: str, reason: str,
     try:
         if tracker.kind(config, repo.main_worktree) != "bd":
             return False
-        tracker.close(repo, issue_id, reason)
+        tracker.close(repo, issue_id, reason, timeout=config.tracker_timeout)
     except WorkerError as e:
         warnings.append(e.message)
         return False

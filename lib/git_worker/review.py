@@ -13,6 +13,7 @@ reviewed (merge treats a pass for an older tip as no pass when review is require
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -22,14 +23,12 @@ from dataclasses import dataclass
 from typing import BinaryIO, NoReturn
 
 from git_worker import leases, registry, worktrees
-from git_worker.config import Config
+from git_worker.config import Config, default
 from git_worker.errors import WorkerError
 from git_worker.git import clean_env
 from git_worker.registry import Record
 from git_worker.repo import Repo
 
-DEFAULT_GATE = "review-gate"
-DEFAULT_TIMEOUT = 3600.0  # seconds; worker.reviewTimeout
 PASSED, BLOCKED, ERROR = "passed", "blocked", "error"
 LOG_FILE = "review.log"
 
@@ -46,12 +45,12 @@ class Outcome:
 
 
 def gate_argv(config: Config) -> list[str]:
-    return config.words("worker.reviewGate") or [DEFAULT_GATE]
+    return config.review_gate
 
 
 def missing_gate_error(argv: list[str]) -> WorkerError:
     """What a user needs to know when the gate is not there (the old tool only said WARN)."""
-    configured = argv != [DEFAULT_GATE]
+    configured = argv != shlex.split(default("worker.reviewGate") or "")
     what = f"review gate '{argv[0]}' not found" + (
         " (from git config worker.reviewGate)" if configured else " on PATH"
     )
@@ -124,7 +123,7 @@ def run_gate(repo: Repo, config: Config, worker_id: str, *, echo: BinaryIO | Non
         "GIT_WORKER_WORKTREE": record.worktree,
         **leases.environment(config, record),
     })
-    timeout = config.seconds("worker.reviewTimeout", DEFAULT_TIMEOUT)
+    timeout = config.review_timeout
     with open(log_path, "wb", opener=registry.private) as log:
         log.write(f"$ {' '.join(argv)}\n".encode())
         log.flush()
@@ -221,7 +220,7 @@ def run_on(repo: Repo, config: Config, record: Record, *, checkout: str, commit:
         "GIT_WORKER_LANDING": " ".join(landing),
         **leases.environment(config, record),  # the worker's ports and slot, as its own gate
     })
-    timeout = config.seconds("worker.reviewTimeout", DEFAULT_TIMEOUT)
+    timeout = config.review_timeout
     with open(log_path, "ab", opener=registry.private) as log:
         log.write(f"$ {' '.join(argv)}  # {' + '.join(landing)} at {commit[:12]}\n".encode())
         log.flush()

@@ -176,7 +176,7 @@ def _start_agent(repo: Repo, config: Config, record: Record, prompt: str, event:
     def running(r: Record) -> None:
         r.state, r.exit_code = "running", None
         # A worker prepared with --no-launch has no agent yet: the one spawn would choose.
-        r.agent = r.agent or config.string("worker.agent") or "claude"
+        r.agent = r.agent or config.agent
 
     entry = registry.update(repo, record.id, running, event)
     try:

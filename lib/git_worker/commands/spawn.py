@@ -47,12 +47,12 @@ def run(
         # argv bytes that are not UTF-8 arrive as surrogates (PEP 383), which no UTF-8 file
         # (prompt, record) can hold: the agent gets U+FFFD for them, as bd's text does.
         description = description.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    agent_name = agent or config.string("worker.agent") or "claude"
+    agent_name = agent or config.agent
     if launch:
         agents.check(config, agent_name)
     template = prompt.load(config, repo.main_worktree)
     source = tracker.kind(config, repo.main_worktree)
-    timeout = config.seconds("worker.trackerTimeout", tracker.TIMEOUT)
+    timeout = config.tracker_timeout
     tasks, failed = [], 0
     for raw in dict.fromkeys(ids):  # a repeated id is one task
         try:
