@@ -160,7 +160,7 @@ def _check_entry(repo: Repo, reality: probe.Reality, entry: registry.Entry,
     code = probe.exit_status(repo, r.id)
     if r.state in ("running", "waiting") and code is not None:
         found(r.id, f"the agent exited {code}, but the record says {r.state}",
-              "record the exit", lambda: lifecycle.record_exit(repo, r.id, code))
+              "record the exit", partial(_record_exit, repo, r.id, code))
     elif seen.state == "vanished":
         found(r.id, "the agent's process is gone without recording an exit",
               "mark it failed (exit code unknown)",
@@ -242,6 +242,13 @@ def _move_aside(path: str) -> list[str]:
     aside = f"{path}.not-a-directory.{os.getpid()}"
     os.rename(path, aside)
     return [f"moved {path} to {aside}"]
+
+
+def _record_exit(repo: Repo, worker_id: str, code: int) -> list[str]:
+    review_failed = lifecycle.record_exit(repo, worker_id, code)
+    if review_failed is None:
+        return []
+    return [f"recorded the exit; its review could not run: {review_failed}"]
 
 
 def _end_leftovers(who: worker_processes.Worker) -> list[str]:

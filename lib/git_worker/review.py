@@ -17,7 +17,6 @@ import shlex
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 from dataclasses import dataclass
 from typing import BinaryIO, NoReturn
@@ -259,22 +258,25 @@ def required(config: Config, record: Record) -> bool:
     return config.review if chosen is None else bool(chosen)
 
 
-def after_exit(repo: Repo, worker_id: str, code: int) -> None:
-    """worker.review true: run the gate when the agent exits 0 (called by lifecycle)."""
+def after_exit(repo: Repo, worker_id: str, code: int) -> WorkerError | None:
+    """worker.review true: run the gate when the agent exits 0 (called by lifecycle).
+    A gate that could not run is recorded (status error, review.log) and returned, for
+    the caller to say."""
     if code != 0:
-        return
+        return None
     entry = registry.read(repo, worker_id)
     if entry is None:
-        return
+        return None
     try:
         # The repository's settings, not the worktree's: the agent that has just exited
         # could write those (see Config.load).
         config = Config.load(repo.common_dir)
         if not required(config, entry.record):
-            return
+            return None
         run_gate(repo, config, worker_id, echo=None)
     except WorkerError as e:  # recorded (status error) and logged in review.log
-        print(f"git-worker: review of {worker_id}: {e}", file=sys.stderr)
+        return e
+    return None
 
 
 def describe(review: dict[str, object]) -> str:

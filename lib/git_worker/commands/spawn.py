@@ -80,6 +80,11 @@ def run(
         review=review,
         team_settings=None if dry_run else team.settings(repo, config),
     )
+    if plan.base.fetch_error:  # fetching failed, but a local copy of the base is there
+        print(f"warning: could not fetch {output.visible(plan.base.name)} "
+              f"({output.visible(plan.base.fetch_error)});\n"
+              f"warning: starting from the local copy at {plan.base.oid[:12]}, which may be "
+              "stale", file=sys.stderr)
     if dry_run:
         return _dry_run(plan, tasks, as_json) or (1 if failed else 0)
 
