@@ -106,8 +106,10 @@ demo-clean:
 test: $(VENV)/.test-deps
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
+# import_cycles: no module of git_worker imports, even lazily, one that imports it back.
 lint: $(VENV)/.test-deps
-	$(BIN)/ruff check lib tests bench
+	$(BIN)/ruff check lib tests bench tools
+	$(BIN)/python tools/import_cycles.py lib/git_worker
 
 typing: $(VENV)/.test-deps
 	$(BIN)/mypy

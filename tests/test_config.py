@@ -3,8 +3,10 @@ git's boolean spellings. `git worker config` shows each effective value and its 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -144,3 +146,69 @@ def test_any_boolean_spelling_is_read_like_git(spelling: str) -> None:
         assert ours is None, (spelling, r.stderr)
     else:
         assert ours is (r.stdout.strip() == "true"), spelling
+
+
+# Every default is written once, in config.SETTINGS: each reader below must change with it.
+DEFAULT_READERS = [
+    ("worker.fetchTimeout", "7", lambda c: c.fetch_timeout, 7.0),
+    ("worker.reviewTimeout", "8", lambda c: c.review_timeout, 8.0),
+    ("worker.trackerTimeout", "9", lambda c: c.tracker_timeout, 9.0),
+    ("worker.agent", "aider", lambda c: c.agent, "aider"),
+    ("worker.reviewGate", "my-gate --strict", lambda c: c.review_gate, ["my-gate", "--strict"]),
+    ("worker.sshCommand", "ssh -4", lambda c: c.ssh_command, ["ssh", "-4"]),
+    ("worker.ports", "3", lambda c: c.ports, 3),
+    ("worker.branchPrefix", "agent/", lambda c: c.branch_prefix, "agent/"),
+    ("worker.noFetch", "true", lambda c: c.no_fetch, True),
+    ("worker.review", "true", lambda c: c.review, True),
+    ("worker.closeOnMerge", "true", lambda c: c.boolean("worker.closeOnMerge"), True),
+    ("worker.maxConcurrent", "4", lambda c: c.max_concurrent, 4),
+]
+
+
+@pytest.mark.parametrize(("key", "written", "read", "expected"), DEFAULT_READERS,
+                         ids=[r[0] for r in DEFAULT_READERS])
+def test_the_code_reads_each_default_from_settings(monkeypatch: pytest.MonkeyPatch, key: str,
+                                                   written: str, read: Any,
+                                                   expected: object) -> None:
+    from git_worker import config
+
+    unset = config.Config()
+    setting = config.known(key)
+    assert setting is not None
+    if setting.default is not None:
+        assert read(unset) != expected  # else the test below would prove nothing
+    monkeypatch.setitem(config._BY_NAME, key.lower(), dataclasses.replace(setting,
+                                                                          default=written))
+    assert read(unset) == expected
+
+
+def test_every_concrete_default_has_a_reader_above() -> None:
+    """A default that names no value (a placeholder in <>, or none) needs no reader;
+    worker.portRange and worker.worktreeDir are read (and tested) by leases and spawn."""
+    from git_worker.config import SETTINGS
+
+    concrete = {s.key for s in SETTINGS if s.default is not None and "<" not in s.default}
+    assert concrete - {r[0] for r in DEFAULT_READERS} == {"worker.portRange"}
+
+
+def test_the_default_worktree_dir_is_settings_template(monkeypatch: pytest.MonkeyPatch,
+                                                       repo: GitRepo) -> None:
+    from git_worker import config, spawn
+    from git_worker.repo import Repo
+
+    setting = config.known("worker.worktreeDir")
+    assert setting is not None
+    monkeypatch.setitem(config._BY_NAME, "worker.worktreedir",
+                        dataclasses.replace(setting, default="../trees-of-<repo>"))
+    found = spawn.worktree_root(Repo.discover(str(repo.path)), config.Config())
+    assert found == str(repo.path.parent / f"trees-of-{repo.path.name}")
+
+
+def test_the_default_port_range_is_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from git_worker import config, leases
+
+    setting = config.known("worker.portRange")
+    assert setting is not None
+    monkeypatch.setitem(config._BY_NAME, "worker.portrange",
+                        dataclasses.replace(setting, default="40000-40009"))
+    assert leases.port_range(config.Config()) == (40000, 40009)

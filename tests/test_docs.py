@@ -1,5 +1,6 @@
 """The guide and the docs it points to: README, CONTRIBUTING and docs/*.md link only to
-files and headings that exist, and README stays a guide (the reference is the manual,
+files and headings that exist, README stays a guide, and no page keeps a settings table of
+its own (the reference is the manual, checked against config.SETTINGS in
 tests/test_manual.py)."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import CHECKOUT
+from git_worker.config import SETTINGS
 
 PAGES = [CHECKOUT / "README.md", CHECKOUT / "CONTRIBUTING.md",
          *sorted((CHECKOUT / "docs").glob("*.md"))]
@@ -53,3 +55,24 @@ def test_readme_is_a_guide() -> None:
     text = (CHECKOUT / "README.md").read_text()
     assert len(text.splitlines()) <= 300
     assert "make demo" in text and "make test" in text
+
+
+def settings_table_rows(text: str) -> list[str]:
+    """Markdown table rows whose first cell is a setting (`worker.x` or worker.x)."""
+    keys = {s.key.lower() for s in SETTINGS}
+    return [line for line in text.splitlines()
+            if (m := re.match(r"\s*\|\s*`?([\w.]+)`?\s*\|", line)) and m[1].lower() in keys]
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(CHECKOUT)))
+def test_no_page_keeps_a_settings_table(page: Path) -> None:
+    """A hand-kept table of settings drifts (README's lacked three); the manual is the one
+    list, tested against SETTINGS."""
+    assert settings_table_rows(page.read_text()) == []
+
+
+def test_a_settings_table_is_recognised() -> None:
+    table = ("| Setting | Default |\n|---|---|\n| `worker.agent` | claude |\n"
+             "| worker.fetchTimeout | 20 |\n| `worker.agent.NAME.command` | — |\n")
+    assert settings_table_rows(table) == ["| `worker.agent` | claude |",
+                                          "| worker.fetchTimeout | 20 |"]

@@ -136,7 +136,7 @@ def test_the_modules_read_the_files_shipped_names() -> None:
                            ("fish", installation.FISH_COMPLETION)):
         assert Path(completion.path(shell)).resolve() == Path(installation.location(shipped))
     assert hooks.shipped() == ["reference-transaction"]
-    assert (Path(hooks.SHIPPED_DIR) / "reference-transaction" ==
+    assert (Path(hooks.SHIPPED_GIT_HOOKS_DIR) / "reference-transaction" ==
             Path(installation.location(installation.REFERENCE_TRANSACTION_HOOK)))
     template = Path(installation.location(installation.PROMPT_TEMPLATE)).read_text()
     assert prompt.builtin().text == template

@@ -68,6 +68,24 @@ def test_every_setting_and_exit_code_is_documented() -> None:
             cli.EXIT_INTERRUPTED) == (0, 1, 2, 3, 130)
 
 
+def test_every_default_in_the_page_is_settings() -> None:
+    """Each setting's entry states the default SETTINGS writes (the code reads it from
+    there: tests/test_config.py), so the page cannot drift from what runs."""
+    text = page_text()
+    section = text[text.index(".SH CONFIGURATION"):text.index(".SH COMPLETION")]
+    wrong = []
+    for s in SETTINGS:
+        if s.default is None or s.default.startswith("<"):  # none, or a description
+            continue
+        start = section.index(f".B {s.key}\n")
+        entry = section[start:section.find("\n.TP", start)]
+        # roff puts a highlighted word on a line of its own: `.BR claude .`
+        flat = " ".join(re.sub(r"^\.[BI]R?\s+", "", line) for line in entry.splitlines())
+        if not re.search(rf"Default: {re.escape(s.default)}(?![\w/-])", flat):
+            wrong.append(s.key)
+    assert wrong == []
+
+
 @needs_man
 def test_page_renders_without_warnings(sandbox: Sandbox) -> None:
     r = sandbox.run("man", "--warnings", "-l", PAGE, env={"MANPAGER": "cat", "MANWIDTH": "80"})
@@ -82,6 +100,16 @@ def test_help_from_a_checkout_opens_the_packaged_page(sandbox: Sandbox, repo: Gi
     out = rendered(sandbox, "git-worker", "--help", cwd=repo.path, env={"MANPATH": "/nonexistent"})
     assert out.startswith("GIT-WORKER(1)")
     assert "worker.maxConcurrent" in out
+
+
+def test_help_without_man_prints_the_short_help(sandbox: Sandbox) -> None:
+    # PATH holds git-worker alone: no man to open the page with.
+    r = sandbox.run("git-worker", "--help", env={"PATH": str(sandbox.bin)})
+    assert r.code == 0
+    assert r.out.startswith("usage: git worker [-h] [--version] COMMAND ...")
+    assert "spawn" in r.out
+    assert r.err == ("git-worker: 'man' is not installed; showing the short help instead "
+                     "(install man-db for the manual)\n")
 
 
 def test_dash_h_prints_usage(repo: GitRepo) -> None:

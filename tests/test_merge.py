@@ -273,6 +273,18 @@ def test_bd_failure_after_merge_is_a_warning(repo: GitRepo, sandbox: Sandbox) ->
     assert repo.record("w1")["state"] == "merged"
 
 
+def test_bd_close_after_merge_obeys_tracker_timeout(repo: GitRepo, sandbox: Sandbox) -> None:
+    repo.work("w1", "f.txt", "f\n")
+    sandbox.script("bd", "exec sleep 60\n")
+    repo.git("config", "worker.tracker", "bd")
+    repo.git("config", "worker.closeOnMerge", "true")
+    repo.git("config", "worker.trackerTimeout", "0.5")
+    r = repo.ok("merge", "w1")
+    commit = repo.git("rev-parse", "main")
+    assert f"warning: 'bd close w1 -r merged as {commit}' did not answer within 0.5 s" in r.err
+    assert repo.record("w1")["state"] == "merged"
+
+
 def test_close_on_merge_off_by_default(repo: GitRepo, sandbox: Sandbox) -> None:
     repo.work("w1", "f.txt", "f\n")
     calls = sandbox.root / "bd-calls"

@@ -165,6 +165,18 @@ def test_gate_runs_by_itself_when_agent_exits_0(repo: GitRepo, sandbox: Sandbox,
     assert "auto review of w1" in (repo.path / ".git/workers/w1/review.log").read_text()
 
 
+def test_automatic_review_that_cannot_run_says_why_in_runner_log(repo: GitRepo,
+                                                                agent) -> None:
+    repo.git("config", "worker.review", "true")
+    repo.git("config", "worker.reviewGate", "no-such-gate")
+    repo.ok("spawn", "w1")
+    repo.wait("w1", "exited")
+    wait_for_runner(repo, "w1")
+    assert repo.record("w1")["review"]["status"] == "error"
+    log = (repo.path / ".git/workers/w1/runner.log").read_text()
+    assert "git-worker: review of w1: review gate 'no-such-gate' not found" in log
+
+
 def test_no_automatic_review_when_agent_fails_or_review_off(repo: GitRepo, sandbox: Sandbox,
                                                            agent) -> None:
     marker = sandbox.home / "gate-ran"

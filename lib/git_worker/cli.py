@@ -537,7 +537,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args is None:
             from git_worker import manual
 
-            return manual.show()  # its page missing is a WorkerError, as any shipped file's
+            # Its page missing is a WorkerError, as any shipped file's.
+            return manual.show(build_parser)
         return dispatch(args)
     except UsageError as e:
         print(f"usage error: {visible(e, lines=True)}", file=sys.stderr)

@@ -165,28 +165,29 @@ class Config:
     def values(self, key: str) -> list[str]:
         return [e.value for e in self._all(key) if e.value]
 
-    def boolean(self, key: str, default: bool = False) -> bool:
+    def boolean(self, key: str) -> bool:
         e = self.entry(key)
         if e is None:
-            return default
+            return bool(parse_bool(default(key) or "false"))
         parsed = parse_bool(e.value)
         if parsed is None:
             raise _bad(e, "a boolean (true/false, yes/no, on/off, 1/0)")
         return parsed
 
-    def integer(self, key: str, default: int | None = None, *, minimum: int = 0) -> int | None:
+    def integer(self, key: str, *, minimum: int = 0) -> int | None:
         e = self.entry(key)
         if e is None or e.value is None:
-            return default
+            written = default(key)
+            return None if written is None else parse_int(written)
         parsed = parse_int(e.value)
         if parsed is None or parsed < minimum:
             raise _bad(e, f"a whole number of at least {minimum}")
         return parsed
 
-    def seconds(self, key: str, default: float) -> float:
+    def seconds(self, key: str) -> float:
         e = self.entry(key)
         if e is None or e.value is None:
-            return default
+            return float(required_default(key))
         try:
             parsed = float(e.value)
         except ValueError:
@@ -214,7 +215,7 @@ class Config:
             elif setting.kind == "int":
                 self.integer(setting.key, minimum=1)
             elif setting.kind == "seconds":
-                self.seconds(setting.key, 1.0)
+                self.seconds(setting.key)
         self.branch_prefix  # noqa: B018 (validates)
 
     # --- the settings by name ---------------------------------------------------------
@@ -225,13 +226,41 @@ class Config:
 
     @property
     def fetch_timeout(self) -> float:
-        return self.seconds("worker.fetchTimeout", 20.0)
+        return self.seconds("worker.fetchTimeout")
+
+    @property
+    def review_timeout(self) -> float:
+        return self.seconds("worker.reviewTimeout")
+
+    @property
+    def tracker_timeout(self) -> float:
+        return self.seconds("worker.trackerTimeout")
+
+    @property
+    def agent(self) -> str:
+        return self.string("worker.agent") or required_default("worker.agent")
+
+    @property
+    def review_gate(self) -> list[str]:
+        key = "worker.reviewGate"
+        return self.words(key) or shlex.split(required_default(key))
+
+    @property
+    def ssh_command(self) -> list[str]:
+        key = "worker.sshCommand"
+        return self.words(key) or shlex.split(required_default(key))
+
+    @property
+    def ports(self) -> int:
+        count = self.integer("worker.ports", minimum=0)
+        assert count is not None  # SETTINGS gives it a default
+        return count
 
     @property
     def branch_prefix(self) -> str:
         prefix = self.raw("worker.branchPrefix")
         if prefix is None:
-            return "worker/"
+            return required_default("worker.branchPrefix")
         from git_worker import refnames
 
         if not refnames.valid(f"refs/heads/{prefix}x") or prefix.startswith("-"):
@@ -284,3 +313,17 @@ def _parse_entries(data: bytes) -> list[Entry]:
 
 def known(key: str) -> Setting | None:
     return _BY_NAME.get(key.lower())
+
+
+def default(key: str) -> str | None:
+    """What SETTINGS says ``key`` is when unset: the one place a default is written (None:
+    no default, or not a setting SETTINGS knows, such as worker.agent.NAME.command)."""
+    setting = known(key)
+    return None if setting is None else setting.default
+
+
+def required_default(key: str) -> str:
+    """default(), for a setting SETTINGS gives one."""
+    written = default(key)
+    assert written is not None, f"SETTINGS gives {key} no default"
+    return written

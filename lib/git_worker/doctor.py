@@ -181,7 +181,7 @@ def _launcher(repo: Repo, config: Config) -> list[Check]:
 def _agents(repo: Repo, config: Config) -> list[Check]:
     from git_worker import agents
 
-    default = agents.default_name(config)
+    default = config.agent
     names = list(dict.fromkeys([default, *agents.custom_names(config)]))
     return [_agent(config, name, is_default=name == default) for name in names]
 
@@ -235,10 +235,10 @@ def _review_gate(repo: Repo, config: Config) -> list[Check]:
 
 
 def _remote(repo: Repo, config: Config) -> list[Check]:
-    from git_worker import base as base_mod
+    from git_worker import base_branch
 
     try:
-        base = base_mod.resolve(repo, config, None, fetch=False)
+        base = base_branch.resolve(repo, config, None, fetch=False)
     except WorkerError as e:
         return [Check("remote", WARN, e.message, e.hint)]
     if base.remote is None:
@@ -247,7 +247,7 @@ def _remote(repo: Repo, config: Config) -> list[Check]:
         return [Check("remote", OK, f"{base.name}; fetching is off (worker.noFetch)")]
     timeout = min(config.fetch_timeout, _PROBE_TIMEOUT)
     env = {"GIT_TERMINAL_PROMPT": "0", "GCM_INTERACTIVE": "never"}
-    if "GIT_SSH_COMMAND" not in os.environ:  # as base._fetch: never ask, fail instead
+    if "GIT_SSH_COMMAND" not in os.environ:  # as base_branch._fetch: never ask, fail instead
         env["GIT_SSH_COMMAND"] = f"ssh -o BatchMode=yes -o ConnectTimeout={max(1, int(timeout))}"
     argv = ["ls-remote", "--heads", base.remote, base.remote_branch or ""]
     try:
@@ -258,9 +258,9 @@ def _remote(repo: Repo, config: Config) -> list[Check]:
                       "spawn falls back to the local copy; or: git config worker.noFetch true")]
     if proc.returncode != 0:
         err = proc.stderr.decode(errors="replace").strip()
-        kind = base_mod.classify(err)
+        kind = base_branch.classify(err)
         first = err.splitlines()[0] if err else "(no output)"
-        if kind == base_mod.NETWORK:
+        if kind == base_branch.NETWORK:
             return [Check("remote", WARN, f"{base.remote} unreachable ({first})",
                           "spawn falls back to the local copy of "
                           f"{base.name}; or: git config worker.noFetch true")]
@@ -306,7 +306,7 @@ def _hooks(repo: Repo, config: Config) -> list[Check]:
     if missing:
         return [Check("git hooks", WARN, f"not installed: {', '.join(missing)} (plain git can "
                       "delete a live worker's branch)", "git worker hooks install")]
-    return [Check("git hooks", OK, f"installed in {hooks.hooks_dir(repo)}")]
+    return [Check("git hooks", OK, f"installed in {hooks.repo_hooks_dir(repo)}")]
 
 
 # --- settings ------------------------------------------------------------------------------
@@ -324,7 +324,7 @@ def _settings(config: Config) -> list[Check]:
     parsers: dict[str, Callable[[str], object]] = {
         "bool": config.boolean,
         "int": lambda key: config.integer(key, minimum=1),
-        "seconds": lambda key: config.seconds(key, 1.0),
+        "seconds": config.seconds,
     }
     for s in SETTINGS:
         if config.entry(s.key) is None:

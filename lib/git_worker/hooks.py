@@ -19,7 +19,11 @@ from git_worker.repo import Repo
 
 MARKER = b"# git-worker hook:"
 CHAINED_SUFFIX = ".pre-git-worker"
-SHIPPED_DIR = os.path.dirname(installation.location(installation.REFERENCE_TRANSACTION_HOOK))
+# Three hook directories, three names: the git hooks git-worker ships (here), the one a
+# repository's git runs hooks from (repo_hooks_dir), and the agents' (each adapter's
+# `hook`, agents/base.py).
+SHIPPED_GIT_HOOKS_DIR = os.path.dirname(
+    installation.location(installation.REFERENCE_TRANSACTION_HOOK))
 # git's hook names: other files in hooks/ (agent hooks, docs) are not installed into .git.
 GIT_HOOKS = frozenset({
     "applypatch-msg", "pre-applypatch", "post-applypatch", "pre-commit",
@@ -41,14 +45,14 @@ class Change:
 
 def shipped() -> list[str]:
     try:
-        names = os.listdir(SHIPPED_DIR)
+        names = os.listdir(SHIPPED_GIT_HOOKS_DIR)
     except OSError as e:
-        raise WorkerError(f"git-worker's hooks are missing ({SHIPPED_DIR}: {e.strerror})",
+        raise WorkerError(f"git-worker's hooks are missing ({SHIPPED_GIT_HOOKS_DIR}: {e.strerror})",
                           hint=installation.current().repair()) from None
     return sorted(n for n in names if n in GIT_HOOKS)
 
 
-def hooks_dir(repo: Repo) -> str:
+def repo_hooks_dir(repo: Repo) -> str:
     """The directory git runs hooks from: core.hooksPath if set, else <git-dir>/hooks."""
     # `rev-parse --git-path hooks` applies core.hooksPath the way git itself does.
     return git.output(["rev-parse", "--path-format=absolute", "--git-path", "hooks"],
@@ -65,13 +69,13 @@ def is_ours(path: str) -> bool:
 
 def install(repo: Repo) -> list[Change]:
     installation.require(installation.REFERENCE_TRANSACTION_HOOK)  # names it if it is gone
-    directory = hooks_dir(repo)
+    directory = repo_hooks_dir(repo)
     os.makedirs(directory, exist_ok=True)
     changes = []
     for name in shipped():
         dest = os.path.join(directory, name)
         chained = dest + CHAINED_SUFFIX
-        with open(os.path.join(SHIPPED_DIR, name), "rb") as f:
+        with open(os.path.join(SHIPPED_GIT_HOOKS_DIR, name), "rb") as f:
             content = f.read()
         if is_ours(dest):
             what = "updated"
@@ -91,7 +95,7 @@ def install(repo: Repo) -> list[Change]:
 
 
 def uninstall(repo: Repo) -> list[Change]:
-    directory = hooks_dir(repo)
+    directory = repo_hooks_dir(repo)
     changes = []
     for name in shipped():
         dest = os.path.join(directory, name)
@@ -111,7 +115,7 @@ def uninstall(repo: Repo) -> list[Change]:
 
 
 def installed(repo: Repo) -> dict[str, bool]:
-    directory = hooks_dir(repo)
+    directory = repo_hooks_dir(repo)
     return {name: is_ours(os.path.join(directory, name)) for name in shipped()}
 
 

@@ -83,7 +83,7 @@ class Session:
     """ssh with one shared connection per host, for the calls of one command."""
 
     def __init__(self, config: Config, control_dir: str) -> None:
-        self.base = config.words("worker.sshCommand") or ["ssh"]
+        self.base = config.ssh_command
         self.timeout = config.fetch_timeout
         self.control_dir = control_dir
         self.used: list[Host] = []

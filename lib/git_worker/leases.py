@@ -80,18 +80,15 @@ class Held:
 
 
 def port_count(config: Config) -> int:
-    count = config.integer("worker.ports", 0, minimum=0)
-    assert count is not None
-    return count
+    return config.ports
 
 
 def port_range(config: Config) -> tuple[int, int]:
     """worker.portRange; its default (config.SETTINGS) is below Linux's ephemeral ports
     (32768-60999), which the kernel hands out to outgoing connections."""
-    from git_worker.config import known
+    from git_worker.config import default
 
-    default = known("worker.portRange")
-    raw = config.raw("worker.portRange") or (default.default if default else None) or ""
+    raw = config.raw("worker.portRange") or default("worker.portRange") or ""
     found = re.fullmatch(r"\s*(\d{1,5})\s*-\s*(\d{1,5})\s*", raw)
     low, high = (int(found[1]), int(found[2])) if found else (0, 0)
     if not 1 <= low <= high <= 65535:

@@ -39,7 +39,9 @@ def exit_state(code: int) -> str:
     return "exited" if code == 0 else "failed"
 
 
-def record_exit(repo: Repo, worker_id: str, code: int) -> None:
+def record_exit(repo: Repo, worker_id: str, code: int) -> WorkerError | None:
+    """Record the agent's exit; with worker.review, run the gate. Returns why the gate
+    could not run, if it could not (recorded in the review too), for the caller to say."""
     def change(r: Record) -> None:
         r.exit_code = code
         # A spawning record stays so: its spawner sets the final state (or, if the
@@ -54,7 +56,7 @@ def record_exit(repo: Repo, worker_id: str, code: int) -> None:
     # worker.review true: the gate runs by itself once the agent has finished well.
     from git_worker import review
 
-    review.after_exit(repo, worker_id, code)
+    return review.after_exit(repo, worker_id, code)
 
 
 def record_agent_event(repo: Repo, worker_id: str, event: str, message: str = "") -> Record:
@@ -343,8 +345,7 @@ def launch_recorded(repo: Repo, config: Config, record: Record) -> None:
     runtime = registry.runtime_dir(repo, record.id)
     ctx = agents.Context(record.id, runtime, repo.common_dir, record.worktree,
                          record.branch, env=leases.environment(config, record))
-    inv = agents.invocation(config, record.agent or agents.default_name(config),
-                            model=record.model, ctx=ctx)
+    inv = agents.invocation(config, record.agent or config.agent, model=record.model, ctx=ctx)
     kind = record.launcher.get("kind") or launchers.default_kind(config)
     launcher = launchers.launch(kind, inv, worker_id=record.id, worktree=record.worktree,
                                 runtime_dir=runtime, common_dir=repo.common_dir,

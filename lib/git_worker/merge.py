@@ -24,7 +24,6 @@ import contextlib
 import fcntl
 import os
 import random
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -39,7 +38,7 @@ from git_worker import (
     worker_processes,
     worktrees,
 )
-from git_worker.base import landing_branch
+from git_worker.base_branch import landing_branch
 from git_worker.config import Config
 from git_worker.errors import GitCommandError, WorkerError
 from git_worker.registry import Record
@@ -453,24 +452,8 @@ def _close_issue(repo: Repo, config: Config, issue_id: str, reason: str,
     try:
         if tracker.kind(config, repo.main_worktree) != "bd":
             return False
-        tracker.close(repo, issue_id, reason)
+        tracker.close(repo, issue_id, reason, timeout=config.tracker_timeout)
     except WorkerError as e:
         warnings.append(e.message)
         return False
     return True
-
-
-def print_landed(landed: Landed) -> None:
-    from git_worker.output import visible
-
-    into = visible(refnames.short(landed.target))
-    if landed.kind == ALREADY:
-        print(f"nothing to merge: {landed.worker_id} is already in {into} (marked merged)")
-    else:
-        where = f"; updated the worktree {visible(landed.worktree)}" if landed.worktree else ""
-        print(f"merged {landed.worker_id} into {into} as {landed.new[:12]} ({landed.kind}){where}")
-    if landed.closed_issue:
-        print(f"closed issue {landed.worker_id}")
-    for w in landed.warnings:
-        print(f"warning: {visible(w, lines=True)}", file=sys.stderr)
-    print(f"next: git worker rm {landed.worker_id}  (removes its worktree and branch)")

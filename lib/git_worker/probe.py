@@ -67,7 +67,7 @@ class Reality:
         branch (when there is one); any other base is its own target."""
         if not base_ref.startswith(refnames.REMOTES):
             return base_ref
-        from git_worker.base import landing_branch
+        from git_worker.base_branch import landing_branch
 
         if self._upstreams is None:  # one for-each-ref, only when a base is remote
             self._upstreams = self.repo.upstreams()

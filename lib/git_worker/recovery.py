@@ -167,12 +167,13 @@ def _has_work(repo: Repo, record: Record) -> bool:
 def _release_claim(repo: Repo, issue_id: str, before: dict[str, Any]) -> str:
     """Give a bd issue the interrupted spawn had claimed back its old status/assignee."""
     from git_worker import tracker
+    from git_worker.config import Config
     from git_worker.errors import WorkerError
 
     issue = tracker.Issue(issue_id, issue_id, status=str(before.get("status") or "open"),
                           assignee=str(before.get("assignee") or ""))
     try:
-        tracker.release(repo, issue)
+        tracker.release(repo, issue, timeout=Config.load(repo.common_dir).tracker_timeout)
     except WorkerError as e:
         return f"could not give bd issue {issue_id} back ({e.message}); see bd show {issue_id}"
     return f"gave bd issue {issue_id} back (status {issue.status})"

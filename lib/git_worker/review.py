@@ -14,24 +14,22 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, NoReturn
 
 from git_worker import leases, registry, worktrees
-from git_worker.config import Config
+from git_worker.config import Config, default
 from git_worker.errors import WorkerError
 from git_worker.git import clean_env
 from git_worker.registry import Record
 from git_worker.repo import Repo
 
-DEFAULT_GATE = "review-gate"
-DEFAULT_TIMEOUT = 3600.0  # seconds; worker.reviewTimeout
 PASSED, BLOCKED, ERROR = "passed", "blocked", "error"
 LOG_FILE = "review.log"
 
@@ -48,12 +46,12 @@ class Outcome:
 
 
 def gate_argv(config: Config) -> list[str]:
-    return config.words("worker.reviewGate") or [DEFAULT_GATE]
+    return config.review_gate
 
 
 def missing_gate_error(argv: list[str]) -> WorkerError:
     """What a user needs to know when the gate is not there (the old tool only said WARN)."""
-    configured = argv != [DEFAULT_GATE]
+    configured = argv != shlex.split(default("worker.reviewGate") or "")
     what = f"review gate '{argv[0]}' not found" + (
         " (from git config worker.reviewGate)" if configured else " on PATH"
     )
@@ -126,7 +124,7 @@ def run_gate(repo: Repo, config: Config, worker_id: str, *, echo: BinaryIO | Non
         "GIT_WORKER_WORKTREE": record.worktree,
         **leases.environment(config, record),
     })
-    timeout = config.seconds("worker.reviewTimeout", DEFAULT_TIMEOUT)
+    timeout = config.review_timeout
     with open(log_path, "wb", opener=registry.private) as log:
         log.write(f"$ {' '.join(argv)}\n".encode())
         log.flush()
@@ -264,7 +262,7 @@ def run_on(repo: Repo, config: Config, record: Record, *, checkout: str, commit:
         "GIT_WORKER_LANDING": " ".join(landing),
         **leases.environment(config, record),  # the worker's ports and slot, as its own gate
     })
-    timeout = config.seconds("worker.reviewTimeout", DEFAULT_TIMEOUT)
+    timeout = config.review_timeout
     with open(log_path, "ab", opener=registry.private) as log:
         log.write(f"$ {' '.join(argv)}  # {' + '.join(landing)} at {commit[:12]}\n".encode())
         log.flush()
@@ -303,22 +301,25 @@ def required(config: Config, record: Record) -> bool:
     return config.review if chosen is None else bool(chosen)
 
 
-def after_exit(repo: Repo, worker_id: str, code: int) -> None:
-    """worker.review true: run the gate when the agent exits 0 (called by lifecycle)."""
+def after_exit(repo: Repo, worker_id: str, code: int) -> WorkerError | None:
+    """worker.review true: run the gate when the agent exits 0 (called by lifecycle).
+    A gate that could not run is recorded (status error, review.log) and returned, for
+    the caller to say."""
     if code != 0:
-        return
+        return None
     entry = registry.read(repo, worker_id)
     if entry is None:
-        return
+        return None
     try:
         # The repository's settings, not the worktree's: the agent that has just exited
         # could write those (see Config.load).
         config = Config.load(repo.common_dir)
         if not required(config, entry.record):
-            return
+            return None
         run_gate(repo, config, worker_id, echo=None)
     except WorkerError as e:  # recorded (status error) and logged in review.log
-        print(f"git-worker: review of {worker_id}: {e}", file=sys.stderr)
+        return e
+    return None
 
 
 def describe(review: dict[str, object]) -> str:

@@ -195,7 +195,9 @@ def _finish(common_dir: str, worker_id: str, code: int) -> None:
 
     repo = Repo(common_dir, common_dir, os.path.dirname(common_dir), None)
     try:
-        lifecycle.record_exit(repo, worker_id, code)
+        review_failed = lifecycle.record_exit(repo, worker_id, code)
+        if review_failed is not None:
+            print(f"git-worker: review of {worker_id}: {review_failed}", file=sys.stderr)
     except OSError as e:
         print(f"git-worker runner: could not record exit {code}: {_describe(e)}",
               file=sys.stderr)

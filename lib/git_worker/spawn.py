@@ -33,8 +33,8 @@ from git_worker import (
     worker_processes,
     worktrees,
 )
-from git_worker.base import Base
-from git_worker.config import Config
+from git_worker.base_branch import Base
+from git_worker.config import Config, required_default
 from git_worker.errors import WorkerError
 from git_worker.git import clean_env
 from git_worker.registry import Record
@@ -65,12 +65,12 @@ class Plan:
     agent: str
     model: str | None
     launch: bool
+    tracker_timeout: float  # worker.trackerTimeout
     template: prompt.Template = field(default_factory=prompt.builtin)
     launcher: str = "detached"
     max_concurrent: int | None = None
     queue: bool = False  # over max_concurrent: queue instead of failing
     review: bool | None = None  # spawn --review/--no-review; None: worker.review decides
-    tracker_timeout: float = tracker.TIMEOUT
     team_settings: team.Settings | None = None  # worker.remote: claims and changes published there
     # ids spawned while the team's remote could not be reached, and why (for the warning)
     offline: dict[str, team.Unreachable] = field(default_factory=dict)
@@ -82,7 +82,9 @@ def worktree_root(repo: Repo, config: Config) -> str:
     name = os.path.basename(repo.main_worktree.rstrip("/")) or "repo"
     if name == ".git":  # bare repository named like its .git
         name = os.path.basename(os.path.dirname(repo.main_worktree)) or "repo"
-    raw = setting or f"../{name.removesuffix('.git')}.workers"
+    # SETTINGS' default names the repository as <repo>: ../<repo>.workers.
+    template = required_default("worker.worktreeDir")
+    raw = setting or template.replace("<repo>", name.removesuffix(".git"))
     root = os.path.normpath(os.path.join(repo.main_worktree, os.path.expanduser(raw)))
     common = os.path.realpath(repo.common_dir)
     real = os.path.realpath(root)
@@ -453,7 +455,7 @@ def _check_startable(repo: Repo, record: Record) -> str:
 def _start(repo: Repo, config: Config, entry: registry.Entry, how: Restart,
            undo: UndoLog) -> Record:
     record = entry.record
-    agent = how.agent or record.agent or agents.default_name(config)
+    agent = how.agent or record.agent or config.agent
     model = how.model or record.model
     agents.check(config, agent)
     ident = processes.identity("start")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from git_worker import agents, git, lifecycle, merge, refnames, registry, worktrees
+from git_worker import git, lifecycle, merge, refnames, registry, worktrees
 from git_worker.config import Config
 from git_worker.errors import WorkerError
 from git_worker.registry import Record
@@ -176,7 +176,7 @@ def _start_agent(repo: Repo, config: Config, record: Record, prompt: str, event:
     def running(r: Record) -> None:
         r.state, r.exit_code = "running", None
         # A worker prepared with --no-launch has no agent yet: the one spawn would choose.
-        r.agent = r.agent or agents.default_name(config)
+        r.agent = r.agent or config.agent
 
     entry = registry.update(repo, record.id, running, event)
     try:

@@ -69,7 +69,7 @@ class Settings:
 
 
 class Unreachable(WorkerError):
-    """The remote could not be reached; ``kind`` is base.classify's (network, auth…)."""
+    """The remote could not be reached; ``kind`` is base_branch.classify's (network, auth…)."""
 
     def __init__(self, remote: str, kind: str, detail: str) -> None:
         self.kind = kind
@@ -234,11 +234,12 @@ def _fetch(repo: Repo, s: Settings, branches: str | None = None) -> None:
     specs = [f"+{refnames.REGISTRY}*:{refnames.team(s.remote)}*"]
     if branches is not None:
         specs.append(f"+{refnames.HEADS}{branches}*:{refnames.REMOTES}{s.remote}/{branches}*")
-    from git_worker import base
+    from git_worker import base_branch
 
     try:
         failure = git.fetch_refs(repo.common_dir, s.remote, specs,
-                                 env=base.noninteractive_env(repo, s.timeout), timeout=s.timeout)
+                                 env=base_branch.noninteractive_env(repo, s.timeout),
+                                 timeout=s.timeout)
     except subprocess.TimeoutExpired:
         failure = f"timed out after {s.timeout:g} s (worker.fetchTimeout)"
     if failure is not None:
@@ -250,21 +251,21 @@ def _fetch(repo: Repo, s: Settings, branches: str | None = None) -> None:
 
 
 def _unreachable(s: Settings, stderr: str) -> Unreachable:
-    from git_worker import base
+    from git_worker import base_branch
 
-    return Unreachable(s.remote, base.classify(stderr), base.summary(stderr))
+    return Unreachable(s.remote, base_branch.classify(stderr), base_branch.summary(stderr))
 
 
 def _push(repo: Repo, s: Settings, updates: dict[str, str | None],
           leases: dict[str, str]) -> dict[str, git.Pushed]:
-    from git_worker import base
+    from git_worker import base_branch
 
     try:
         outcome, stderr = git.push(repo.common_dir, s.remote, updates, leases,
-                                   env=base.noninteractive_env(repo, s.timeout),
+                                   env=base_branch.noninteractive_env(repo, s.timeout),
                                    timeout=s.timeout)
     except subprocess.TimeoutExpired:
-        raise Unreachable(s.remote, base.NETWORK,
+        raise Unreachable(s.remote, base_branch.NETWORK,
                           f"timed out after {s.timeout:g} s (worker.fetchTimeout)") from None
     if not outcome:
         raise _unreachable(s, stderr)

@@ -29,9 +29,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-TIMEOUT = 30.0  # seconds one bd call may take (worker.trackerTimeout)
-
-
 @dataclass
 class Issue:
     """The fields of a bd issue that make a task."""
@@ -65,7 +62,7 @@ def kind(config: Config, main_worktree: str) -> str:
     return setting.lower()
 
 
-def show(repo: Repo, issue_id: str, *, timeout: float = TIMEOUT) -> Issue:
+def show(repo: Repo, issue_id: str, *, timeout: float) -> Issue:
     """`bd show <id> --json`, in any of the shapes bd prints."""
     proc = _run(repo, ["show", issue_id, "--json"], timeout)
     if proc.returncode != 0:
@@ -90,7 +87,7 @@ def show(repo: Repo, issue_id: str, *, timeout: float = TIMEOUT) -> Issue:
 
 
 def claim(repo: Repo, issue: Issue, *, actor: str,
-          timeout: float = TIMEOUT) -> None:
+          timeout: float) -> None:
     """Mark the issue in_progress and assigned to ``actor``.
 
     `bd update <id> --claim` is atomic and fails when someone else holds the issue. bd
@@ -106,14 +103,14 @@ def claim(repo: Repo, issue: Issue, *, actor: str,
     _check_updated(proc, issue.id, "claim")
 
 
-def release(repo: Repo, issue: Issue, *, timeout: float = TIMEOUT) -> None:
+def release(repo: Repo, issue: Issue, *, timeout: float) -> None:
     """Undo claim(): put status and assignee back as they were before."""
     proc = _run(repo, ["update", issue.id, "--status", issue.status or "open",
                                 "--assignee", issue.assignee, "--json"], timeout)
     _check_updated(proc, issue.id, "release")
 
 
-def close(repo: Repo, issue_id: str, reason: str, *, timeout: float = TIMEOUT) -> None:
+def close(repo: Repo, issue_id: str, reason: str, *, timeout: float) -> None:
     """`bd close ID -r REASON` (git worker merge, with worker.closeOnMerge)."""
     proc = _run(repo, ["close", issue_id, "-r", reason], timeout)
     if proc.returncode != 0:

@@ -27,12 +27,12 @@ from git_worker.agents.base import (
     unexclude,
 )
 from git_worker.agents.custom import Custom
-from git_worker.config import SETTINGS, Config
+from git_worker.config import Config
 from git_worker.errors import WorkerError
 from git_worker.installation import require
 
 __all__ = ["GIT_COMMANDS", "TABLE", "Adapter", "Context", "Health", "Invocation", "Verdict",
-           "adapter", "check", "custom_names", "default_name", "exclude", "health",
+           "adapter", "check", "custom_names", "exclude", "health",
            "invocation", "known", "unexclude"]
 
 # The built-in adapters, in the order error messages list them.
@@ -42,14 +42,6 @@ TABLE: dict[str, Adapter] = {a.name: a for a in (
     aider.ADAPTER,
     gemini.ADAPTER,
 )}
-
-_DEFAULT = next(str(s.default) for s in SETTINGS if s.key == "worker.agent")
-
-
-def default_name(config: Config) -> str:
-    """The agent a worker gets when nothing names one: worker.agent, or its default."""
-    return config.string("worker.agent") or _DEFAULT
-
 
 def custom_names(config: Config) -> list[str]:
     names = []

@@ -20,7 +20,7 @@ _SAID = {
 
 def run(repo: Repo, *, action: str) -> int:
     changes = hooks.install(repo) if action == "install" else hooks.uninstall(repo)
-    directory = hooks.hooks_dir(repo)
+    directory = hooks.repo_hooks_dir(repo)
     inside = (repo.common_dir, repo.main_worktree)
     if action == "install" and not any(directory.startswith(p.rstrip("/") + "/") for p in inside):
         print(f"note: core.hooksPath points outside this repository "

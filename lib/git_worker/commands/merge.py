@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
-from git_worker import merge
+import sys
+
+from git_worker import merge, refnames
 from git_worker.config import Config
+from git_worker.output import visible
 from git_worker.repo import Repo
 
 
 def run(repo: Repo, config: Config, worker_id: str, *, squash: bool, into: str | None,
         force: bool) -> int:
     landed = merge.land(repo, config, worker_id, squash=squash, into=into, force=force)
-    merge.print_landed(landed)
+    print_landed(landed)
     return 0
+
+
+def print_landed(landed: merge.Landed) -> None:
+    into = visible(refnames.short(landed.target))
+    if landed.kind == merge.ALREADY:
+        print(f"nothing to merge: {landed.worker_id} is already in {into} (marked merged)")
+    else:
+        where = f"; updated the worktree {visible(landed.worktree)}" if landed.worktree else ""
+        print(f"merged {landed.worker_id} into {into} as {landed.new[:12]} ({landed.kind}){where}")
+    if landed.closed_issue:
+        print(f"closed issue {landed.worker_id}")
+    for w in landed.warnings:
+        print(f"warning: {visible(w, lines=True)}", file=sys.stderr)
+    print(f"next: git worker rm {landed.worker_id}  (removes its worktree and branch)")

@@ -6,6 +6,7 @@ import sys
 
 from git_worker import (
     agents,
+    base_branch,
     launchers,
     leases,
     lifecycle,
@@ -16,7 +17,6 @@ from git_worker import (
     team,
     tracker,
 )
-from git_worker import base as base_mod
 from git_worker import ids as id_rules
 from git_worker.config import Config
 from git_worker.errors import WorkerError
@@ -47,12 +47,12 @@ def run(
         # argv bytes that are not UTF-8 arrive as surrogates (PEP 383), which no UTF-8 file
         # (prompt, record) can hold: the agent gets U+FFFD for them, as bd's text does.
         description = description.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    agent_name = agent or agents.default_name(config)
+    agent_name = agent or config.agent
     if launch:
         agents.check(config, agent_name)
     template = prompt.load(config, repo.main_worktree)
     source = tracker.kind(config, repo.main_worktree)
-    timeout = config.seconds("worker.trackerTimeout", tracker.TIMEOUT)
+    timeout = config.tracker_timeout
     tasks, failed = [], 0
     for raw in dict.fromkeys(ids):  # a repeated id is one task
         try:
@@ -66,7 +66,7 @@ def run(
         return 1
 
     plan = spawn.Plan(
-        base=base_mod.resolve(repo, config, base, fetch=fetch and not dry_run),
+        base=base_branch.resolve(repo, config, base, fetch=fetch and not dry_run),
         branch_prefix=config.branch_prefix,
         worktree_root=spawn.worktree_root(repo, config),
         agent=agent_name,
@@ -80,6 +80,11 @@ def run(
         review=review,
         team_settings=None if dry_run else team.settings(repo, config),
     )
+    if plan.base.fetch_error:  # fetching failed, but a local copy of the base is there
+        print(f"warning: could not fetch {output.visible(plan.base.name)} "
+              f"({output.visible(plan.base.fetch_error)});\n"
+              f"warning: starting from the local copy at {plan.base.oid[:12]}, which may be "
+              "stale", file=sys.stderr)
     if dry_run:
         return _dry_run(plan, tasks, as_json) or (1 if failed else 0)
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from dataclasses import dataclass
 
 from git_worker import git, refnames
@@ -178,12 +177,7 @@ def _fetch(repo: Repo, config: Config, base: Base) -> None:
     first_line = _summary(failure)
     way_out = "pass --no-fetch, or turn fetching off: git config worker.noFetch true"
     if kind == NETWORK and base.oid:
-        base.fetch_error = f"{kind}: {first_line}"
-        print(
-            f"warning: could not fetch {base.name} ({kind}: {first_line});\n"
-            f"warning: starting from the local copy at {base.oid[:12]}, which may be stale",
-            file=sys.stderr,
-        )
+        base.fetch_error = f"{kind}: {first_line}"  # the caller warns: spawn goes on
         return
     if kind == NO_BRANCH and base.oid:
         raise WorkerError(
