@@ -22,8 +22,7 @@ PRESENTATION = ("cli.py", "output.py", "commands/")
 EXEMPT = {
     "runner.py": "the runner process: the agent's output to the pane is its job, and its "
                  "own failures go to its stderr, which is runner.log",
-    "agent_events.py": "runs in an agent's hook process, whose stderr the agent shows",
-    "agents/events.py": "the same, once agent_events.py has moved into agents/",
+    "agents/events.py": "runs in an agent's hook process, whose stderr the agent shows",
     "manual.py": "the --help command itself (cli hands it the parser)",
     "failpoints.py": "a test failpoint says on stderr that it paused, and where",
     "dashboard/app.py": "the watch dashboard's user interface (commands/watch.py runs it)",
