@@ -51,10 +51,10 @@ def test_update_racing_plain_git_update_ref_loses_nothing(sandbox: Sandbox, repo
     repo.ok("spawn", "w1", "--no-launch")
     script = (
         "import sys; sys.path.insert(0, sys.argv[1])\n"
-        "from git_worker.repo import Repo\nfrom git_worker import registry\n"
+        "from git_worker.repo import Repo\nfrom git_worker.registry import store\n"
         "repo = Repo.discover(sys.argv[2])\n"
         "for i in range(15):\n"
-        "    registry.update(repo, 'w1', lambda r: r.task.update(n=r.task.get('n', 0) + 1),"
+        "    store.update(repo, 'w1', lambda r: r.task.update(n=r.task.get('n', 0) + 1),"
         " f'bump {i}')\n"
     )
     from conftest import CHECKOUT

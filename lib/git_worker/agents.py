@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from git_worker import installation
 from git_worker.config import Config
 from git_worker.errors import WorkerError
+from git_worker.registry.runtime import RuntimeDir
 
 BUILTIN = ("claude", "codex", "aider", "gemini")
 
@@ -99,7 +100,7 @@ def invocation(config: Config, name: str, *, model: str | None, ctx: Context) ->
     `worker.agent.<name>.command` replaces a built-in adapter's program (e.g. a wrapper
     script); the adapter's flags still follow it.
     """
-    prompt_file = os.path.join(ctx.runtime_dir, "prompt.md")
+    prompt_file = RuntimeDir(ctx.runtime_dir).prompt
     env = {**ctx.env, "GIT_WORKER_PROMPT_FILE": prompt_file}
     excluded = None
     extra = config.words(f"worker.agent.{name}.args") or []
@@ -125,9 +126,9 @@ def invocation(config: Config, name: str, *, model: str | None, ctx: Context) ->
         argv = [*(command or ["aider"]), "--message-file", prompt_file, "--yes-always",
                 "--no-gitignore", "--no-check-update", "--no-show-release-notes",
                 "--no-analytics",
-                "--chat-history-file", os.path.join(ctx.runtime_dir, "aider.chat.md"),
-                "--input-history-file", os.path.join(ctx.runtime_dir, "aider.input"),
-                "--llm-history-file", os.path.join(ctx.runtime_dir, "aider.llm")]
+                "--chat-history-file", RuntimeDir(ctx.runtime_dir).aider_chat,
+                "--input-history-file", RuntimeDir(ctx.runtime_dir).aider_input,
+                "--llm-history-file", RuntimeDir(ctx.runtime_dir).aider_llm]
         argv += ["--model", model] if model else []
         env["BROWSER"] = "true"
         excluded = exclude(ctx.common_dir, AIDER_EXCLUDE)
@@ -183,7 +184,7 @@ def write_claude_settings(ctx: Context) -> str:
         "UserPromptSubmit": hook("running"),
         "PostToolUse": hook("running"),
     }}
-    path = os.path.join(ctx.runtime_dir, "claude-settings.json")
+    path = RuntimeDir(ctx.runtime_dir).claude_settings
     with open(path, "w", encoding="utf-8") as f:
         json.dump(settings, f, indent=2)
     return path
@@ -192,7 +193,7 @@ def write_claude_settings(ctx: Context) -> str:
 def write_gemini_policy(ctx: Context) -> str:
     """A Gemini CLI policy file allowing GIT_COMMANDS (auto_edit approves edits only)."""
     prefixes = ", ".join(json.dumps(c) for c in GIT_COMMANDS)  # TOML strings, like JSON's
-    path = os.path.join(ctx.runtime_dir, "gemini-policy.toml")
+    path = RuntimeDir(ctx.runtime_dir).gemini_policy
     with open(path, "w", encoding="utf-8") as f:
         f.write("# git-worker: what a gemini worker may run without asking\n"
                 f'[[rule]]\ntoolName = "run_shell_command"\ncommandPrefix = [{prefixes}]\n'
@@ -207,7 +208,7 @@ def codex_home(ctx: Context) -> str:
     would contend. auth.json (and config.toml, the user's settings) are symlinks to the
     user's, so a login (or token refresh) is seen by every worker.
     """
-    home = os.path.join(ctx.runtime_dir, "codex-home")
+    home = RuntimeDir(ctx.runtime_dir).codex_home
     os.makedirs(home, exist_ok=True)
     user_home = os.environ.get("CODEX_HOME") or os.path.join(os.path.expanduser("~"), ".codex")
     for name in ("auth.json", "config.toml"):

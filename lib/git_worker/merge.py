@@ -34,7 +34,6 @@ from git_worker import (
     git,
     probe,
     refnames,
-    registry,
     review,
     worker_processes,
     worktrees,
@@ -42,7 +41,9 @@ from git_worker import (
 from git_worker.base import landing_branch
 from git_worker.config import Config
 from git_worker.errors import GitCommandError, WorkerError
-from git_worker.registry import Record
+from git_worker.registry import store
+from git_worker.registry.record import Record, now
+from git_worker.registry.runtime import RuntimeDir
 from git_worker.repo import Repo
 
 _CAS_ATTEMPTS = 30
@@ -162,7 +163,7 @@ def refusals(repo: Repo, config: Config, record: Record, tip: str) -> list[str]:
         reasons.append(f"{trouble}, so what was reviewed there cannot be trusted "
                        "(git worker fsck explains the drift)")
     elif changed := worktrees.config_problem(repo, record.worktree,
-                                             registry.runtime_dir(repo, record.id)):
+                                             RuntimeDir.of(repo, record.id).path):
         reasons.append(changed)  # and a gate's git there would have obeyed it
     if still_working(repo, record):
         reasons.append(f"its agent is still {record.state} and may commit more "
@@ -184,7 +185,7 @@ def still_working(repo: Repo, record: Record) -> bool:
 
 def land(repo: Repo, config: Config, worker_id: str, *, squash: bool, into: str | None,
          force: bool) -> Landed:
-    entry = registry.get(repo, worker_id)
+    entry = store.get(repo, worker_id)
     record = entry.record
     tip = repo.read_ref(record.branch)
     if tip is None:
@@ -203,7 +204,7 @@ def land(repo: Repo, config: Config, worker_id: str, *, squash: bool, into: str 
     if working:
         _refuse_if_nothing_of_its_own(repo, record, tip)
     warnings = []
-    runtime = registry.runtime_dir(repo, record.id)
+    runtime = RuntimeDir.of(repo, record.id).path
     if (os.path.isdir(record.worktree)
             and not worktrees.problem(repo, record.worktree, record.branch)
             and not worktrees.config_problem(repo, record.worktree, runtime)):
@@ -244,12 +245,12 @@ def record_merged(repo: Repo, config: Config, record: Record, tip: str, landed: 
     def change(r: Record) -> None:
         r.state = "merged"
         r.merge = {"into": landed.target, "commit": landed.new, "tip": tip,
-                   "kind": landed.kind, "at": registry.now()}
+                   "kind": landed.kind, "at": now()}
 
     # The target has moved: that is the commit point. If we stop here, the next
     # `git worker merge ID` finds the work landed and records it (no second merge).
     failpoints.hit("merge.record")
-    registry.update(repo, record.id, change, f"merged into {refnames.short(landed.target)} "
+    store.update(repo, record.id, change, f"merged into {refnames.short(landed.target)} "
                                              f"as {landed.new[:12]} ({landed.kind})")
     if config.boolean("worker.closeOnMerge"):
         landed.closed_issue = _close_issue(repo, config, record.id,
@@ -405,7 +406,7 @@ def _fast_forward_in(repo: Repo, worktree: str, target: str, old: str, new: str,
     fast-forward, updating that worktree's files. False when the target moved meanwhile."""
     # A worker's worktree (it may hold the target: --into worker/<id>) is its agent's:
     # pinned, with the config git-worker wrote, or refused (worktrees.pin).
-    runtime = registry.owner_runtime(repo, worktree)
+    runtime = store.owner_runtime(repo, worktree)
     pinned = worktrees.pin(repo, worktree, runtime)
     paths = worktrees.changed_tracked(repo, worktree, runtime)
     if paths:

@@ -21,17 +21,18 @@ import threading
 from dataclasses import dataclass
 from typing import BinaryIO, NoReturn
 
-from git_worker import leases, registry, worktrees
+from git_worker import leases, worktrees
 from git_worker.config import Config
 from git_worker.errors import WorkerError
 from git_worker.git import clean_env
-from git_worker.registry import Record
+from git_worker.registry import store
+from git_worker.registry.record import Record, now
+from git_worker.registry.runtime import RuntimeDir, make_runtime_dir, private
 from git_worker.repo import Repo
 
 DEFAULT_GATE = "review-gate"
 DEFAULT_TIMEOUT = 3600.0  # seconds; worker.reviewTimeout
 PASSED, BLOCKED, ERROR = "passed", "blocked", "error"
-LOG_FILE = "review.log"
 
 # States a worker can be in when its review may move it to `reviewed` (and back).
 _SETTLED = ("ready", "exited", "failed", "reviewed")
@@ -88,7 +89,7 @@ def run_gate(repo: Repo, config: Config, worker_id: str, *, echo: BinaryIO | Non
     worker's branch; the failure is recorded first (status `error`), so `show` and
     `merge` know the review did not happen.
     """
-    entry = registry.get(repo, worker_id)
+    entry = store.get(repo, worker_id)
     record = entry.record
     if record.state == "spawning":
         raise WorkerError(f"'{worker_id}' is still being spawned", hint="wait, then review it")
@@ -97,13 +98,13 @@ def run_gate(repo: Repo, config: Config, worker_id: str, *, echo: BinaryIO | Non
                           hint="git worker fsck explains the drift")
     argv = gate_argv(config)
     tip = repo.read_ref(record.branch)
-    runtime = registry.runtime_dir(repo, worker_id)
-    if not os.path.isdir(runtime) or os.path.islink(runtime):
-        registry.make_runtime_dir(repo, worker_id)
-    log_path = os.path.join(runtime, LOG_FILE)
+    runtime = RuntimeDir.of(repo, worker_id)
+    if not os.path.isdir(runtime.path) or os.path.islink(runtime.path):
+        make_runtime_dir(repo, worker_id)
+    log_path = runtime.review_log
 
     trouble = worktrees.problem(repo, record.worktree, record.branch) or (
-        worktrees.config_problem(repo, record.worktree, runtime))
+        worktrees.config_problem(repo, record.worktree, runtime.path))
     if trouble and not force:
         # The gate would run in (and its git would read) a repository of the agent's
         # making: the `.git` there is not this repository's worktree administration.
@@ -125,7 +126,7 @@ def run_gate(repo: Repo, config: Config, worker_id: str, *, echo: BinaryIO | Non
         **leases.environment(config, record),
     })
     timeout = config.seconds("worker.reviewTimeout", DEFAULT_TIMEOUT)
-    with open(log_path, "wb", opener=registry.private) as log:
+    with open(log_path, "wb", opener=private) as log:
         log.write(f"$ {' '.join(argv)}\n".encode())
         log.flush()
         code = _run([program, *argv[1:]], record.worktree, env, log, echo, timeout)
@@ -146,7 +147,7 @@ def run_gate(repo: Repo, config: Config, worker_id: str, *, echo: BinaryIO | Non
 def _refuse(repo: Repo, worker_id: str, tip: str | None, log_path: str,
             error: WorkerError) -> NoReturn:
     """Record a review that could not run (status `error`, the reason in its log)."""
-    with open(log_path, "wb", opener=registry.private) as log:
+    with open(log_path, "wb", opener=private) as log:
         log.write(f"{error}\n".encode())
     _record(repo, worker_id, Outcome(ERROR, None, log_path, tip))
     raise error
@@ -222,7 +223,7 @@ def run_on(repo: Repo, config: Config, record: Record, *, checkout: str, commit:
         **leases.environment(config, record),  # the worker's ports and slot, as its own gate
     })
     timeout = config.seconds("worker.reviewTimeout", DEFAULT_TIMEOUT)
-    with open(log_path, "ab", opener=registry.private) as log:
+    with open(log_path, "ab", opener=private) as log:
         log.write(f"$ {' '.join(argv)}  # {' + '.join(landing)} at {commit[:12]}\n".encode())
         log.flush()
         code = _run([program, *argv[1:]], checkout, env, log, None, timeout)
@@ -241,7 +242,7 @@ def _record(repo: Repo, worker_id: str, outcome: Outcome, event: str | None = No
             extra: dict[str, object] | None = None) -> None:
     def change(r: Record) -> None:
         earlier = {k: v for k, v in (r.review or {}).items() if k != "combined_with"}
-        r.review = {**earlier, "status": outcome.status, "at": registry.now(),
+        r.review = {**earlier, "status": outcome.status, "at": now(),
                     "commit": outcome.commit, "exit_code": outcome.exit_code, **(extra or {})}
         if r.state not in _SETTLED:
             return  # an agent still at work keeps its live state
@@ -251,7 +252,7 @@ def _record(repo: Repo, worker_id: str, outcome: Outcome, event: str | None = No
             r.state = "ready" if r.exit_code is None else ("exited" if r.exit_code == 0
                                                            else "failed")
 
-    registry.update(repo, worker_id, change, event or f"review: {outcome.status}")
+    store.update(repo, worker_id, change, event or f"review: {outcome.status}")
 
 
 def required(config: Config, record: Record) -> bool:
@@ -264,7 +265,7 @@ def after_exit(repo: Repo, worker_id: str, code: int) -> None:
     """worker.review true: run the gate when the agent exits 0 (called by lifecycle)."""
     if code != 0:
         return
-    entry = registry.read(repo, worker_id)
+    entry = store.read(repo, worker_id)
     if entry is None:
         return
     try:

@@ -19,13 +19,15 @@ from git_worker import (
     probe,
     recovery,
     refnames,
-    registry,
     removal,
     spawn,
     worker_processes,
     worktrees,
 )
 from git_worker.errors import WorkerError, from_os_error
+from git_worker.registry import store
+from git_worker.registry.record import Corrupt, Record
+from git_worker.registry.runtime import RuntimeDir, not_a_directory, runtime_root
 from git_worker.repo import Repo
 
 
@@ -93,21 +95,21 @@ def check(repo: Repo, config: config_mod.Config, *, repair: bool) -> list[Findin
     # One read of every ref for every check below: a read per worker made fsck quadratic
     # in the number of workers (each read lists every worker's refs).
     reality = probe.Reality.read(repo, refnames.REGISTRY)
-    entries = registry.all_entries(repo, reality.refs)
-    _check_shared([e for e in entries if isinstance(e, registry.Entry)], found)
+    entries = store.all_entries(repo, reality.refs)
+    _check_shared([e for e in entries if isinstance(e, store.Entry)], found)
     for item in entries:
-        known_ids.add(item.id if isinstance(item, registry.Corrupt) else item.record.id)
-        if isinstance(item, registry.Corrupt):
-            restorable = registry.salvage(repo, item) is not None
+        known_ids.add(item.id if isinstance(item, Corrupt) else item.record.id)
+        if isinstance(item, Corrupt):
+            restorable = store.salvage(repo, item) is not None
             found(item.id, f"unreadable registry record ({item.reason})",
                   "restore the last readable state from its history" if restorable else None,
-                  partial(registry.restore_last_readable, repo, item))
+                  partial(store.restore_last_readable, repo, item))
             continue
         _check_entry(repo, reality, item, found)
     _check_team(repo, config, found)
 
-    queued = [e.record for e in registry.all_entries(repo)
-              if isinstance(e, registry.Entry) and e.record.state == "queued"]
+    queued = [e.record for e in store.all_entries(repo)
+              if isinstance(e, store.Entry) and e.record.state == "queued"]
     if queued and not lifecycle.queue_busy(repo):
         problem = lifecycle.stalled(queued, len(lifecycle.running_ids(repo)),
                                     config.max_concurrent)
@@ -128,15 +130,15 @@ def check(repo: Repo, config: config_mod.Config, *, repair: bool) -> list[Findin
             if name not in known_ids:
                 found(None, f"{os.path.join(root, name)} is in worker.worktreeDir "
                             "but belongs to no worker", None)
-    runtime_root = registry.runtime_root(repo)
-    why = registry.not_a_directory(runtime_root)
+    runtimes = runtime_root(repo)
+    why = not_a_directory(runtimes)
     if why is not None:
         found(None, f"the runtime directory {why}", "move it out of the way (not followed)",
-              partial(_move_aside, runtime_root))
-    elif os.path.isdir(runtime_root):
-        for name in sorted(os.listdir(runtime_root)):
-            path = os.path.join(runtime_root, name)
-            why = registry.not_a_directory(path)
+              partial(_move_aside, runtimes))
+    elif os.path.isdir(runtimes):
+        for name in sorted(os.listdir(runtimes)):
+            path = os.path.join(runtimes, name)
+            why = not_a_directory(path)
             if why is not None:
                 found(name if name in known_ids else None, f"runtime path {why}",
                       "remove it (not followed)", partial(os.unlink, path))
@@ -159,7 +161,7 @@ def check(repo: Repo, config: config_mod.Config, *, repair: bool) -> list[Findin
     return findings
 
 
-def _check_entry(repo: Repo, reality: probe.Reality, entry: registry.Entry,
+def _check_entry(repo: Repo, reality: probe.Reality, entry: store.Entry,
                  found: Callable[..., None]) -> None:
     r = entry.record
     if r.owner is not None:
@@ -183,9 +185,9 @@ def _check_entry(repo: Repo, reality: probe.Reality, entry: registry.Entry,
     elif seen.state == "vanished":
         found(r.id, "the agent's process is gone without recording an exit",
               "mark it failed (exit code unknown)",
-              lambda: registry.set_state(repo, r.id, "failed",
+              lambda: store.set_state(repo, r.id, "failed",
                                          "fsck: agent process gone, exit code unknown"))
-    runtime = registry.runtime_dir(repo, r.id)
+    runtime = RuntimeDir.of(repo, r.id).path
     if seen.state not in lifecycle.RUNNING and recovery.agent_started(runtime, r):
         # The agent has ended; what it started must not outlive it unseen.
         who = probe.worker(repo, r)
@@ -198,7 +200,7 @@ def _check_entry(repo: Repo, reality: probe.Reality, entry: registry.Entry,
     worktree_missing = not os.path.isdir(r.worktree)
     if branch_missing and worktree_missing:
         found(r.id, "both its branch and its worktree are gone", "drop the record",
-              lambda: registry.forget(repo, r.id, entry.oid))
+              lambda: store.forget(repo, r.id, entry.oid))
     elif worktree_missing:
         found(r.id, f"worktree {r.worktree} is missing",
               f"recreate it from branch {refnames.short(r.branch)}",
@@ -216,7 +218,7 @@ def _check_entry(repo: Repo, reality: probe.Reality, entry: registry.Entry,
               "restore what git-worker wrote", partial(worktrees.restore_config, admin, runtime))
 
 
-def _check_shared(entries: list[registry.Entry], found: Callable[..., None]) -> None:
+def _check_shared(entries: list[store.Entry], found: Callable[..., None]) -> None:
     """Records that name the same branch or worktree: one of them is not genuine (a copy,
     a forgery). Nothing is repaired: rm and --repair leave what another record names."""
     by_branch: dict[str, list[str]] = {}
@@ -268,7 +270,7 @@ def _end_leftovers(who: worker_processes.Worker) -> list[str]:
     return [f"ended {worker_processes.describe(ended)}"] if ended else []
 
 
-def _recreate_worktree(repo: Repo, r: registry.Record) -> None:
+def _recreate_worktree(repo: Repo, r: Record) -> None:
     if worktrees.find_admin_dir(repo, r.worktree):
         worktrees.prune(repo)
     tip = repo.read_ref(r.branch)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from git_worker import output, probe, refnames, registry
+from git_worker import output, probe, refnames
+from git_worker.registry import store
+from git_worker.registry.record import Corrupt, Record
 from git_worker.repo import Repo
 
 # typing only for annotations: importing it costs ~5 ms on every list and show.
@@ -16,15 +18,15 @@ def collect(repo: Repo, view: list[Any] | None = None) -> list[dict[str, Any]]:
     other hosts' records follow, as last fetched (``view``, a one-item list, gets the
     team's view)."""
     rows: list[dict[str, Any]] = []
-    queued: list[registry.Record] = []
+    queued: list[Record] = []
     # One for-each-ref for all three: branches, our records, the team's records.
     reality = probe.Reality.read(repo, refnames.REGISTRY, refnames.TEAM)
     team_view = None
     if not any(r.startswith(refnames.TEAM) for r in reality.refs):
-        found_all = list(registry.all_entries(repo, reality.refs))
+        found_all = list(store.all_entries(repo, reality.refs))
         # worker.remote is read (one git config) only when a record of ours carries its
         # clone (spawned with worker.remote) and nothing was fetched yet: is it published?
-        if any(isinstance(f, registry.Entry) and f.record.clone for f in found_all):
+        if any(isinstance(f, store.Entry) and f.record.clone for f in found_all):
             from git_worker import team
 
             team_view = team.view(repo, reality.refs, team.remote_of(repo), [])
@@ -36,15 +38,15 @@ def collect(repo: Repo, view: list[Any] | None = None) -> list[dict[str, Any]]:
         ours_table = {r: o for r, o in reality.refs.items() if r.startswith(refnames.REGISTRY)}
         seen_table = {r: o for r, o in reality.refs.items() if r.startswith(theirs)}
         # this clone's records and the team's, in one cat-file
-        found_all, fetched = registry.read_tables(repo, [(ours_table, refnames.REGISTRY),
+        found_all, fetched = store.read_tables(repo, [(ours_table, refnames.REGISTRY),
                                                       (seen_table, theirs)])
         team_view = team.view(repo, reality.refs, settings, fetched)
     if view is not None:
         view.append(team_view)
     ahead = probe.ahead_counts(reality, [f.record for f in found_all
-                                         if not isinstance(f, registry.Corrupt)])
+                                         if not isinstance(f, Corrupt)])
     for found in found_all:
-        if isinstance(found, registry.Corrupt):
+        if isinstance(found, Corrupt):
             rows.append({"id": found.id, "state": "corrupt", "registry_oid": found.oid,
                          "problems": [f"unreadable record: {found.reason}; run: git worker fsck"]})
             continue
@@ -92,7 +94,7 @@ def _team_fields(row: dict[str, Any], view: Any) -> None:
         row["problems"].append(f"not published to {view.remote} yet; run: git worker publish")
 
 def _stalled_queue(repo: Repo, rows: list[dict[str, Any]],
-                   queued: list[registry.Record]) -> None:
+                   queued: list[Record]) -> None:
     """A queue with free slots and nothing starting it: a problem of its oldest worker."""
     from git_worker import lifecycle  # only with queued workers: it costs list ~10 ms
 

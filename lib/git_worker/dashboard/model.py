@@ -13,10 +13,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from git_worker import output, refnames, registry
+from git_worker import output, refnames
+from git_worker.registry import store
+from git_worker.registry.runtime import RuntimeDir
 from git_worker.repo import Repo
 
-AGENT_LOG = "agent.log"  # in the runtime dir; written by runner.py, read by `logs`
 TAIL_BYTES = 64 * 1024  # how much of a log a newly selected worker shows at first
 
 
@@ -86,10 +87,10 @@ def take(repo: Repo, *, show_all: bool, selected: str | None = None) -> Snapshot
 
 
 def _uncommitted(repo: Repo, worker_id: str) -> bool | None:
-    from git_worker import probe, registry
+    from git_worker import probe
 
-    found = registry.read(repo, worker_id)
-    return probe.uncommitted(repo, found.record) if isinstance(found, registry.Entry) else None
+    found = store.read(repo, worker_id)
+    return probe.uncommitted(repo, found.record) if isinstance(found, store.Entry) else None
 
 
 def several_hosts(rows: list[dict[str, Any]]) -> bool:
@@ -186,7 +187,7 @@ def _target(fc: Any, worker_id: str) -> str:
 
 
 def log_path(repo: Repo, worker_id: str) -> str:
-    return os.path.join(registry.runtime_dir(repo, worker_id), AGENT_LOG)
+    return RuntimeDir.of(repo, worker_id).agent_log
 
 
 class LogTail:
