@@ -19,11 +19,11 @@ from git_worker import git, merge, refnames
 from git_worker.config import Config
 from git_worker.errors import WorkerError
 from git_worker.registry import store
-from git_worker.registry.record import Corrupt
+from git_worker.registry.record import Corrupt, State
 from git_worker.repo import Repo
 
 # States whose branch no longer waits to land.
-_DONE = ("merged", "spawning")
+_DONE = (State.MERGED, State.SPAWNING)
 
 
 @dataclass

@@ -21,7 +21,7 @@ from git_worker.config import Config
 from git_worker.errors import WorkerError
 from git_worker.git import clean_env
 from git_worker.registry import store
-from git_worker.registry.record import Record
+from git_worker.registry.record import RUNNING, Record, State
 from git_worker.registry.runtime import RuntimeDir, ensure_runtime_root, private, write_atomically
 from git_worker.repo import Repo
 
@@ -30,15 +30,11 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-RUNNING = ("running", "waiting")  # an agent process exists (or should)
-# A worker in these states holds no worker.maxConcurrent slot and is not in the queue:
-# removing it changes nothing the queue waits for (rm then does not look at the queue).
-FREE_STATES = ("ready", "exited", "failed", "stopped", "reviewed", "merged")
 _STOP_GRACE = worker_processes.STOP_GRACE
 
 
 def exit_state(code: int) -> str:
-    return "exited" if code == 0 else "failed"
+    return State.EXITED if code == 0 else State.FAILED
 
 
 def record_exit(repo: Repo, worker_id: str, code: int) -> None:
@@ -46,12 +42,12 @@ def record_exit(repo: Repo, worker_id: str, code: int) -> None:
         r.exit_code = code
         # A spawning record stays so: its spawner sets the final state (or, if the
         # spawner died, recovery decides what to keep).
-        if r.state in ("running", "waiting"):
+        if r.state in RUNNING:
             r.state = exit_state(code)
 
     entry = store.update(repo, worker_id, change, f"exited {code}")
     _clear_waiting(repo, worker_id)
-    if entry.record.state in ("exited", "failed"):
+    if entry.record.state in (State.EXITED, State.FAILED):
         notify(repo, entry.record, entry.record.state, f"exit code {code}")
     # worker.review true: the gate runs by itself once the agent has finished well.
     from git_worker import review
@@ -67,13 +63,13 @@ def record_agent_event(repo: Repo, worker_id: str, event: str, message: str = ""
     def change(r: Record) -> None:
         # "spawning" too: a quick agent may report before spawn has recorded "running";
         # spawn then keeps the state it finds.
-        if event in ("waiting", "done") and r.state in (*RUNNING, "spawning"):
-            r.state = "waiting"  # done = its turn is over: it waits for a human (or exits)
-        elif event == "running" and r.state == "waiting":
-            r.state = "running"
+        if event in ("waiting", "done") and r.state in (*RUNNING, State.SPAWNING):
+            r.state = State.WAITING  # done = its turn is over: it waits for a human (or exits)
+        elif event == "running" and r.state == State.WAITING:
+            r.state = State.RUNNING
 
     entry = store.update(repo, worker_id, change, text[:200])
-    if entry.record.state == "waiting":
+    if entry.record.state == State.WAITING:
         write_atomically(marker, message + "\n")
     else:
         _clear_waiting(repo, worker_id)
@@ -126,8 +122,8 @@ def stop(repo: Repo, worker_id: str) -> str:
     from git_worker import probe
 
     record = store.get(repo, worker_id).record
-    if record.state == "queued":
-        store.set_state(repo, worker_id, "stopped", "stopped (was queued)")
+    if record.state == State.QUEUED:
+        store.set_state(repo, worker_id, State.STOPPED, "stopped (was queued)")
         return "stopped (it was queued; no agent had started)"
     who = probe.worker(repo, record)
     code = probe.exit_status(repo, worker_id)
@@ -143,7 +139,7 @@ def stop(repo: Repo, worker_id: str) -> str:
 
     def mark(r: Record) -> None:
         if r.state in RUNNING:
-            r.state = "stopped"
+            r.state = State.STOPPED
 
     store.update(repo, worker_id, mark, "stopped by user")
     _clear_waiting(repo, worker_id)
@@ -241,10 +237,10 @@ def running_ids(repo: Repo, exclude: str | None = None) -> list[str]:
         if not isinstance(entry, store.Entry) or entry.record.id == exclude:
             continue
         r = entry.record
-        if r.state not in (*RUNNING, "spawning") or probe.exit_status(repo, r.id) is not None:
+        if r.state not in (*RUNNING, State.SPAWNING) or probe.exit_status(repo, r.id) is not None:
             continue
         alive = worker_processes.recorded_alive(probe.worker(repo, r))
-        if alive is False or (r.state == "spawning" and not alive):
+        if alive is False or (r.state == State.SPAWNING and not alive):
             continue  # its runner and agent are gone (or not started): it holds no slot
         found.append(r.id)
     return found
@@ -300,7 +296,7 @@ def max_concurrent(repo: Repo) -> int | None:
 
 def start_queued(repo: Repo) -> list[str]:
     """Start queued workers, oldest first, while worker.maxConcurrent allows."""
-    if not any(isinstance(e, store.Entry) and e.record.state == "queued"
+    if not any(isinstance(e, store.Entry) and e.record.state == State.QUEUED
                for e in store.all_entries(repo)):
         return []
     limit = max_concurrent(repo)
@@ -311,11 +307,11 @@ def start_queued(repo: Repo) -> list[str]:
 def start_queued_locked(repo: Repo, limit: int | None) -> list[str]:
     """start_queued, for a caller that holds queue_lock already (spawn, start)."""
     queued = [e.record for e in store.all_entries(repo)
-              if isinstance(e, store.Entry) and e.record.state == "queued"]
+              if isinstance(e, store.Entry) and e.record.state == State.QUEUED]
     started: list[str] = []
     for record in sorted(queued, key=queue_order):
         current = store.read(repo, record.id)
-        if current is None or current.record.state != "queued":
+        if current is None or current.record.state != State.QUEUED:
             continue
         if over_limit(repo, limit) is not None:
             break  # strictly oldest first: no younger one jumps a line that cannot move
@@ -324,7 +320,7 @@ def start_queued_locked(repo: Repo, limit: int | None) -> list[str]:
         try:
             launch_recorded(repo, config, current.record)
         except WorkerError as e:
-            store.set_state(repo, record.id, "failed", f"queue: cannot start: {e}"[:200])
+            store.set_state(repo, record.id, State.FAILED, f"queue: cannot start: {e}"[:200])
             continue
         started.append(record.id)
     return started
@@ -351,7 +347,7 @@ def launch_recorded(repo: Repo, config: Config, record: Record) -> None:
         r.launcher = dict(launcher)
         if "launch" not in r.spawn_steps:
             r.spawn_steps = [*r.spawn_steps, "launch"]
-        if r.state == "queued":
-            r.state = "running"
+        if r.state == State.QUEUED:
+            r.state = State.RUNNING
 
     store.update(repo, record.id, change, "queue: started")

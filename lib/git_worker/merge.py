@@ -42,7 +42,7 @@ from git_worker.base import landing_branch
 from git_worker.config import Config
 from git_worker.errors import GitCommandError, WorkerError
 from git_worker.registry import store
-from git_worker.registry.record import Record, now
+from git_worker.registry.record import RUNNING, Record, State, now
 from git_worker.registry.runtime import RuntimeDir
 from git_worker.repo import Repo
 
@@ -173,9 +173,9 @@ def refusals(repo: Repo, config: Config, record: Record, tip: str) -> list[str]:
 
 def still_working(repo: Repo, record: Record) -> bool:
     """Whether the agent (or the spawn) may still change the branch; unknown counts as yes."""
-    if record.state == "spawning":
+    if record.state == State.SPAWNING:
         return True  # a dead spawn is fsck --repair's business, not a merge's
-    if record.state not in ("running", "waiting"):
+    if record.state not in RUNNING:
         return False
     if probe.exit_status(repo, record.id) is not None:
         return False  # exited; the registry just has not heard yet
@@ -215,7 +215,7 @@ def land(repo: Repo, config: Config, worker_id: str, *, squash: bool, into: str 
 
     with merge_lock(repo):
         landed = _land_locked(repo, record, target, tip, squash, warnings)
-    if landed.kind == ALREADY and record.state == "merged":
+    if landed.kind == ALREADY and record.state == State.MERGED:
         return landed  # keep the record of the merge that did land it
     record_merged(repo, config, record, tip, landed)
     return landed
@@ -243,7 +243,7 @@ def _refuse_if_nothing_of_its_own(repo: Repo, record: Record, tip: str) -> None:
 def record_merged(repo: Repo, config: Config, record: Record, tip: str, landed: Landed) -> None:
     """Record that ``tip`` of ``record`` has landed (and close its issue if so configured)."""
     def change(r: Record) -> None:
-        r.state = "merged"
+        r.state = State.MERGED
         r.merge = {"into": landed.target, "commit": landed.new, "tip": tip,
                    "kind": landed.kind, "at": now()}
 
@@ -251,7 +251,7 @@ def record_merged(repo: Repo, config: Config, record: Record, tip: str, landed: 
     # `git worker merge ID` finds the work landed and records it (no second merge).
     failpoints.hit("merge.record")
     store.update(repo, record.id, change, f"merged into {refnames.short(landed.target)} "
-                                             f"as {landed.new[:12]} ({landed.kind})")
+                                          f"as {landed.new[:12]} ({landed.kind})")
     if config.boolean("worker.closeOnMerge"):
         landed.closed_issue = _close_issue(repo, config, record.id,
                                            f"merged as {landed.new}", landed.warnings)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from git_worker import processes, refnames, worker_processes, worktrees
 from git_worker.errors import WorkerError
-from git_worker.registry.record import Record
+from git_worker.registry.record import RUNNING, Record, State
 from git_worker.registry.runtime import RuntimeDir
 from git_worker.repo import Repo
 
@@ -129,7 +129,7 @@ def _observe_live(reality: Reality, record: Record, seen: Observed) -> None:
                         f"git worker stop {record.id} ends them")
         return
     # Never shown as running: nothing of it is left, and nothing recorded an exit.
-    seen.state = "vanished"
+    seen.state = State.VANISHED
     where = f"its tmux session {session}" if session else "its process"
     problems.append(f"{where} ended without recording an exit code (killed, or the "
                     "machine restarted); the worktree and branch are intact")
@@ -145,18 +145,18 @@ def observe(reality: Reality, record: Record) -> Observed:
             action = record.owner.get("action", "spawn")
             problems.append(f"{action} was interrupted (its process is gone); "
                             "run: git worker fsck --repair")
-    elif record.state in ("running", "waiting"):
+    elif record.state in RUNNING:
         code = exit_status(repo, record.id)
         if code is not None:
-            seen.state, seen.exit_code = ("exited" if code == 0 else "failed"), code
+            seen.state, seen.exit_code = (State.EXITED if code == 0 else State.FAILED), code
         else:
             _observe_live(reality, record, seen)
-    elif record.state == "stopped" and seen.exit_code is None:
+    elif record.state == State.STOPPED and seen.exit_code is None:
         seen.exit_code = exit_status(repo, record.id)
 
     if reality.ref(record.branch) is None:
         problems.append(f"branch {refnames.short(record.branch)} is missing")
-    if record.state != "spawning":
+    if record.state != State.SPAWNING:
         problems.extend(_worktree_problems(repo, record, reality.realpath))
 
     if (record.leases or {}).get("ports") and record.host == processes.hostname():
@@ -290,5 +290,5 @@ def at_a_glance(reality: Reality, record: Record, state: str, ahead: int | None,
         "ahead": ahead,
         "uncommitted": uncommitted(reality.repo, record) if check_uncommitted else None,
         "verdict": verdict(record, reality.ref(record.branch)),
-        "message": waiting_message(reality.repo, record.id) if state == "waiting" else None,
+        "message": waiting_message(reality.repo, record.id) if state == State.WAITING else None,
     }

@@ -16,12 +16,12 @@ from datetime import UTC, datetime
 from git_worker import merge, refnames, removal, worktrees
 from git_worker.errors import UsageError
 from git_worker.registry import store
-from git_worker.registry.record import Corrupt, Record
+from git_worker.registry.record import Corrupt, Record, State
 from git_worker.registry.runtime import RuntimeDir
 from git_worker.repo import Repo
 
 # States whose worker belongs to a process in the middle of something.
-_BUSY = ("spawning", "removing", "queued")
+_BUSY = (State.SPAWNING, State.REMOVING, State.QUEUED)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
@@ -75,7 +75,7 @@ def _judge(repo: Repo, r: Record) -> Verdict:
     tip = repo.read_ref(r.branch)
     if tip is None:
         return keep(f"branch {refnames.short(r.branch)} is missing (git worker fsck)")
-    if r.state == "merged" and r.merge and r.merge.get("tip") == tip:
+    if r.state == State.MERGED and r.merge and r.merge.get("tip") == tip:
         how = f"merged into {refnames.short(str(r.merge['into']))} by git-worker"
     else:
         target = removal.landed(repo, r, tip)

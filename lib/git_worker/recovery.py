@@ -12,7 +12,7 @@ import shutil
 
 from git_worker import processes, worker_processes, worktrees
 from git_worker.registry import store
-from git_worker.registry.record import Corrupt, Record
+from git_worker.registry.record import Corrupt, Record, State
 from git_worker.registry.runtime import RuntimeDir
 from git_worker.registry.store import Entry
 from git_worker.repo import Repo
@@ -108,10 +108,10 @@ def abandon_spawn(repo: Repo, entry: Entry) -> list[str]:
     # between the crash and this repair. Whoever made it, it is never deleted here.
     if _has_work(repo, record):
         def keep(r: Record) -> None:
-            r.state, r.owner = "failed", None
+            r.state, r.owner = State.FAILED, None
 
         store.update(repo, record.id, keep, "spawn interrupted; its worktree or branch "
-                                               "holds work")
+                                            "holds work")
         done.append("kept its work (state failed)")
         return done
     shared = shared_with(repo, record)
@@ -144,7 +144,7 @@ def abandon_start(repo: Repo, entry: Entry) -> list[str]:
     record, done = entry.record, []
     runtime = RuntimeDir.of(repo, record.id).path
     done.extend(stop_launched(runtime, record.launcher))
-    before = str((record.owner or {}).get("from") or "stopped")
+    before = str((record.owner or {}).get("from") or State.STOPPED)
 
     def back(r: Record) -> None:
         r.state, r.owner = before, None

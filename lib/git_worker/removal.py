@@ -25,7 +25,7 @@ from git_worker import (
 from git_worker.config import Config
 from git_worker.errors import WorkerError
 from git_worker.registry import store
-from git_worker.registry.record import Record
+from git_worker.registry.record import Record, State
 from git_worker.registry.runtime import RuntimeDir
 from git_worker.registry.store import Entry
 from git_worker.repo import Repo, append_reflog
@@ -81,10 +81,10 @@ def _remove(repo: Repo, entry: Entry, tip: str | None, *, force: bool, keep_bran
 
     def mark(r: Record) -> None:
         _refuse_if_busy(r)  # checked again on the record the compare-and-swap applies to
-        r.state = "removing"
+        r.state = State.REMOVING
         r.owner = processes.identity("rm") | {"force": force, "keep_branch": keep_branch}
 
-    original = entry.oid if record.state != "removing" else None
+    original = entry.oid if record.state != State.REMOVING else None
     marked = store.update(repo, record.id, mark, "rm: started", current=entry)
     if original:
         undo.push("mark", partial(repo.update_ref, ref, marked.oid, original,
@@ -219,7 +219,7 @@ def what_would_be_lost(repo: Repo, record: Record, tip: str | None, *,
                 f"{len(dirty)} modified or untracked file(s) in its worktree ({shown})",
                 f"commit, stash (git stash -u) or delete them in {record.worktree}"))
     # A merged worker's branch may have moved on since (its agent went on committing).
-    merged_tip = (record.merge or {}).get("tip") if record.state == "merged" else None
+    merged_tip = (record.merge or {}).get("tip") if record.state == State.MERGED else None
     if tip is not None and not keep_branch and tip != merged_tip:
         base_tip = repo.read_ref(record.base.get("ref") or "") or record.base["oid"]
         ahead = repo.count_commits(tip, base_tip, record.base["oid"])

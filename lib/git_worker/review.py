@@ -26,7 +26,7 @@ from git_worker.config import Config
 from git_worker.errors import WorkerError
 from git_worker.git import clean_env
 from git_worker.registry import store
-from git_worker.registry.record import Record, now
+from git_worker.registry.record import Record, State, now
 from git_worker.registry.runtime import RuntimeDir, make_runtime_dir, private
 from git_worker.repo import Repo
 
@@ -35,7 +35,7 @@ DEFAULT_TIMEOUT = 3600.0  # seconds; worker.reviewTimeout
 PASSED, BLOCKED, ERROR = "passed", "blocked", "error"
 
 # States a worker can be in when its review may move it to `reviewed` (and back).
-_SETTLED = ("ready", "exited", "failed", "reviewed")
+_SETTLED = (State.READY, State.EXITED, State.FAILED, State.REVIEWED)
 
 
 @dataclass
@@ -91,7 +91,7 @@ def run_gate(repo: Repo, config: Config, worker_id: str, *, echo: BinaryIO | Non
     """
     entry = store.get(repo, worker_id)
     record = entry.record
-    if record.state == "spawning":
+    if record.state == State.SPAWNING:
         raise WorkerError(f"'{worker_id}' is still being spawned", hint="wait, then review it")
     if not os.path.isdir(record.worktree):
         raise WorkerError(f"the worktree of '{worker_id}' ({record.worktree}) is missing",
@@ -247,10 +247,10 @@ def _record(repo: Repo, worker_id: str, outcome: Outcome, event: str | None = No
         if r.state not in _SETTLED:
             return  # an agent still at work keeps its live state
         if outcome.status == PASSED:
-            r.state = "reviewed"
-        elif r.state == "reviewed":  # a later review that fails takes the badge away
-            r.state = "ready" if r.exit_code is None else ("exited" if r.exit_code == 0
-                                                           else "failed")
+            r.state = State.REVIEWED
+        elif r.state == State.REVIEWED:  # a later review that fails takes the badge away
+            r.state = (State.READY if r.exit_code is None
+                       else State.EXITED if r.exit_code == 0 else State.FAILED)
 
     store.update(repo, worker_id, change, event or f"review: {outcome.status}")
 

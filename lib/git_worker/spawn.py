@@ -36,7 +36,7 @@ from git_worker.config import Config
 from git_worker.errors import WorkerError
 from git_worker.git import clean_env
 from git_worker.registry import store
-from git_worker.registry.record import Record
+from git_worker.registry.record import RUNNING, Record, State
 from git_worker.registry.runtime import (
     DIR_MODE,
     LAST_RUN,
@@ -137,7 +137,7 @@ def _spawn(repo: Repo, config: Config, task: Task, plan: Plan, undo: UndoLog) ->
     path = worktree_path(plan.worktree_root, task.id)
     record = Record(
         id=task.id,
-        state="spawning",
+        state=State.SPAWNING,
         branch=branch_ref,
         base=plan.base.as_json(),
         worktree=path,
@@ -192,7 +192,7 @@ def _spawn(repo: Repo, config: Config, task: Task, plan: Plan, undo: UndoLog) ->
         if copies.exclude(repo, created.admin_dir, runtime):
             undo.push("worktreeConfig", lambda: copies.unexclude(repo, created.admin_dir))
     write_atomically(RuntimeDir(runtime).prompt,
-                              prompt.render(plan.template, _prompt_values(entry.record, task)))
+                     prompt.render(plan.template, _prompt_values(entry.record, task)))
     failpoints.hit("spawn.files")
 
     # 5. setup commands, from git config only (never from files in the repository).
@@ -214,7 +214,7 @@ def _spawn(repo: Repo, config: Config, task: Task, plan: Plan, undo: UndoLog) ->
     failpoints.hit("spawn.launch")
 
     started = plan.launch and not queued
-    state = "running" if started else "queued" if queued else "ready"
+    state = State.RUNNING if started else State.QUEUED if queued else State.READY
 
     def finish(r: Record) -> None:
         r.launcher = dict(launcher)
@@ -222,7 +222,7 @@ def _spawn(repo: Repo, config: Config, task: Task, plan: Plan, undo: UndoLog) ->
         r.owner = None
         r.task["claimed"] = bool(task.issue and (plan.launch or queued))
         r.task.pop("bd_before", None)  # the spawn is complete: nothing left to give back
-        if r.state != "spawning":
+        if r.state != State.SPAWNING:
             pass  # the agent has reported already (e.g. waiting): keep what it said
         elif started and r.exit_code is not None:  # a quick agent: it has exited already
             r.state = lifecycle.exit_state(r.exit_code)
@@ -403,7 +403,7 @@ def _tail(path: str, n: int) -> str:
 
 # --- start: the agent of a worker that exists already ------------------------------------
 
-START_FROM = ("ready", "stopped", "failed", "exited", "vanished")
+START_FROM = (State.READY, State.STOPPED, State.FAILED, State.EXITED, State.VANISHED)
 
 
 @dataclass
@@ -440,10 +440,10 @@ def _check_startable(repo: Repo, record: Record) -> str:
                           f"(pid {owner.get('pid')})", hint="wait for it to finish")
     seen = probe.observe(probe.Reality.read(repo), record)
     state = seen.state
-    if state in lifecycle.RUNNING:
+    if state in RUNNING:
         raise WorkerError(f"'{record.id}' is {state}: its agent runs already",
                           hint=f"to start it again, end it first: git worker stop {record.id}")
-    if state == "queued":
+    if state == State.QUEUED:
         raise WorkerError(f"'{record.id}' is queued already: it starts when a slot frees up",
                           hint="stopping a running worker frees one (git worker stop ID)")
     if state not in START_FROM:  # merged, removing…: nothing would change that, no hint
@@ -470,7 +470,7 @@ def _start(repo: Repo, config: Config, entry: store.Entry, how: Restart,
             raise WorkerError(f"'{r.id}' is busy: a {r.owner.get('action')} is in progress",
                               hint="wait for it to finish")
         r.owner = ident | {"from": r.state}
-        r.state = "spawning"
+        r.state = State.SPAWNING
 
     claimed = store.update(repo, record.id, claim, "start: claimed", current=entry)
     undo.push("claim", lambda: _unstart(repo, record.id, claimed.oid, entry.oid))
@@ -493,7 +493,7 @@ def _start(repo: Repo, config: Config, entry: store.Entry, how: Restart,
                                                     leases.environment(config, record)),
                                limit=how.limit, queue=how.queue, undo=undo)
     queued = "queued_at" in launcher
-    state = "queued" if queued else "running"
+    state = State.QUEUED if queued else State.RUNNING
     failpoints.hit("start.launch")
 
     def finish(r: Record) -> None:
@@ -502,7 +502,7 @@ def _start(repo: Repo, config: Config, entry: store.Entry, how: Restart,
         r.owner = None
         if not queued and "launch" not in r.spawn_steps:
             r.spawn_steps = [*r.spawn_steps, "launch"]
-        if r.state != "spawning":
+        if r.state != State.SPAWNING:
             pass  # the agent has reported already (e.g. waiting): keep what it said
         elif not queued and r.exit_code is not None and os.path.exists(
                 RuntimeDir(runtime).exit):
@@ -525,7 +525,7 @@ def _unstart(repo: Repo, worker_id: str, claimed: str, original: str) -> None:
         return
 
     def back(r: Record) -> None:  # the agent reported meanwhile: restore state and owner
-        r.owner, r.state = None, str((entry.record.owner or {}).get("from") or "stopped")
+        r.owner, r.state = None, str((entry.record.owner or {}).get("from") or State.STOPPED)
 
     store.update(repo, worker_id, back, "start: undone")
 

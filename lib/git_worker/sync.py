@@ -17,7 +17,7 @@ from git_worker import git, lifecycle, merge, refnames, worktrees
 from git_worker.config import Config
 from git_worker.errors import WorkerError
 from git_worker.registry import store
-from git_worker.registry.record import Record
+from git_worker.registry.record import Record, State
 from git_worker.registry.runtime import RuntimeDir, write_atomically
 from git_worker.repo import Repo
 
@@ -98,7 +98,7 @@ def sync(repo: Repo, config: Config, worker_id: str, *, rebase: bool, agent: boo
 def _refuse(repo: Repo, record: Record) -> git.Pinned:
     """Why the worker cannot be synced now, raised; else its worktree, pinned (git is run
     there through its registered admin dir and only with the config git-worker wrote)."""
-    if record.state in ("spawning", "removing", "queued"):
+    if record.state in (State.SPAWNING, State.REMOVING, State.QUEUED):
         raise WorkerError(f"'{record.id}' is {record.state}", hint="wait for it, then sync")
     if merge.still_working(repo, record):
         raise WorkerError(f"the agent of '{record.id}' is still {record.state}; syncing now "
@@ -173,7 +173,7 @@ def _start_agent(repo: Repo, config: Config, record: Record, prompt: str, event:
         pass
 
     def running(r: Record) -> None:
-        r.state, r.exit_code = "running", None
+        r.state, r.exit_code = State.RUNNING, None
         # A worker prepared with --no-launch has no agent yet: the one spawn would choose.
         r.agent = r.agent or config.string("worker.agent") or "claude"
 
@@ -182,7 +182,7 @@ def _start_agent(repo: Repo, config: Config, record: Record, prompt: str, event:
         lifecycle.launch_recorded(repo, config, entry.record)
     except WorkerError:
         def failed(r: Record) -> None:
-            r.state = "failed"
+            r.state = State.FAILED
 
         store.update(repo, record.id, failed, "sync: the agent could not be started")
         raise

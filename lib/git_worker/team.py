@@ -391,7 +391,7 @@ def _stamp(repo: Repo, s: Settings, ids: Sequence[str] | None) -> None:
 
         with deferred():
             store.update(repo, found.record.id, stamp, "team: owned by this clone",
-                            current=found)
+                         current=found)
 
 
 def publish_branches(repo: Repo, s: Settings, branches: Sequence[str]) -> list[str]:

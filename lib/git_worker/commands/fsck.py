@@ -26,7 +26,7 @@ from git_worker import (
 )
 from git_worker.errors import WorkerError, from_os_error
 from git_worker.registry import store
-from git_worker.registry.record import Corrupt, Record
+from git_worker.registry.record import RUNNING, Corrupt, Record, State
 from git_worker.registry.runtime import RuntimeDir, not_a_directory, runtime_root
 from git_worker.repo import Repo
 
@@ -109,7 +109,7 @@ def check(repo: Repo, config: config_mod.Config, *, repair: bool) -> list[Findin
     _check_team(repo, config, found)
 
     queued = [e.record for e in store.all_entries(repo)
-              if isinstance(e, store.Entry) and e.record.state == "queued"]
+              if isinstance(e, store.Entry) and e.record.state == State.QUEUED]
     if queued and not lifecycle.queue_busy(repo):
         problem = lifecycle.stalled(queued, len(lifecycle.running_ids(repo)),
                                     config.max_concurrent)
@@ -179,16 +179,16 @@ def _check_entry(repo: Repo, reality: probe.Reality, entry: store.Entry,
         return
     seen = probe.observe(reality, r)
     code = probe.exit_status(repo, r.id)
-    if r.state in ("running", "waiting") and code is not None:
+    if r.state in RUNNING and code is not None:
         found(r.id, f"the agent exited {code}, but the record says {r.state}",
               "record the exit", lambda: lifecycle.record_exit(repo, r.id, code))
-    elif seen.state == "vanished":
+    elif seen.state == State.VANISHED:
         found(r.id, "the agent's process is gone without recording an exit",
               "mark it failed (exit code unknown)",
-              lambda: store.set_state(repo, r.id, "failed",
-                                         "fsck: agent process gone, exit code unknown"))
+              lambda: store.set_state(repo, r.id, State.FAILED,
+                                      "fsck: agent process gone, exit code unknown"))
     runtime = RuntimeDir.of(repo, r.id).path
-    if seen.state not in lifecycle.RUNNING and recovery.agent_started(runtime, r):
+    if seen.state not in RUNNING and recovery.agent_started(runtime, r):
         # The agent has ended; what it started must not outlive it unseen.
         who = probe.worker(repo, r)
         left = worker_processes.leftovers(who, everywhere=False, table=reality.processes())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from git_worker import output, probe, refnames
 from git_worker.registry import store
-from git_worker.registry.record import Corrupt, Record
+from git_worker.registry.record import RUNNING, Corrupt, Record, State
 from git_worker.repo import Repo
 
 # typing only for annotations: importing it costs ~5 ms on every list and show.
@@ -61,7 +61,7 @@ def collect(repo: Repo, view: list[Any] | None = None) -> list[dict[str, Any]]:
         if team_view is not None:
             _team_fields(row, team_view)
         rows.append(row)
-        if found.record.state == "queued":
+        if found.record.state == State.QUEUED:
             queued.append(found.record)
     if queued:
         _stalled_queue(repo, rows, queued)
@@ -99,7 +99,7 @@ def _stalled_queue(repo: Repo, rows: list[dict[str, Any]],
     from git_worker import lifecycle  # only with queued workers: it costs list ~10 ms
 
     if not lifecycle.queue_busy(repo):
-        running = sum(r["state"] in lifecycle.RUNNING for r in rows)
+        running = sum(r["state"] in RUNNING for r in rows)
         problem = lifecycle.stalled(queued, running, lifecycle.max_concurrent(repo))
         if problem:
             oldest = min(queued, key=lifecycle.queue_order).id
@@ -115,7 +115,7 @@ def run(repo: Repo, *, as_json: bool, show_all: bool, size: bool = False,
     rows = collect(repo, views)
     team_view = views[0]
     if not show_all:
-        rows = [r for r in rows if r["state"] != "merged" or r["problems"]]
+        rows = [r for r in rows if r["state"] != State.MERGED or r["problems"]]
     if size:  # walks every worktree: only on request
         from git_worker.prune import disk_usage
 
@@ -142,7 +142,7 @@ def run(repo: Repo, *, as_json: bool, show_all: bool, size: bool = False,
             table.append([output.visible(r["id"]), *host, "corrupt", "?", "?", "?", "?", "?",
                           "?", "?"] + (["?"] if size else []))
             continue
-        coded = r["state"] in ("failed", "stopped") and r["exit_code"] is not None
+        coded = r["state"] in (State.FAILED, State.STOPPED) and r["exit_code"] is not None
         state = r["state"] + (f" ({r['exit_code']})" if coded else "")
         behind = f" (+{r['behind']})" if r.get("behind") else ""
         # A record is anyone's to write: every field of it is shown made visible.
@@ -210,8 +210,12 @@ def _one_line(message: str, limit: int = 100) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+_COLOURS: dict[str, str] = {
+    State.RUNNING: "blue", State.WAITING: "yellow", State.EXITED: "green", State.FAILED: "red",
+    State.REVIEWED: "green", State.MERGED: "dim", State.READY: "dim", State.SPAWNING: "yellow",
+    State.VANISHED: "red", State.STOPPED: "dim", State.QUEUED: "dim"}
+
+
 def _colour(state: str) -> str:
-    colour = {"running": "blue", "waiting": "yellow", "exited": "green", "failed": "red",
-              "reviewed": "green", "merged": "dim", "ready": "dim", "spawning": "yellow",
-              "vanished": "red", "stopped": "dim", "queued": "dim"}.get(state.split()[0])
+    colour = _COLOURS.get(state.split()[0])
     return output.paint(state, colour) if colour else state

@@ -12,6 +12,7 @@ import time
 from git_worker import output, probe
 from git_worker.errors import UsageError, WorkerError
 from git_worker.registry import store
+from git_worker.registry.record import RUNNING, State
 from git_worker.registry.runtime import RuntimeDir
 from git_worker.repo import Repo
 
@@ -24,7 +25,7 @@ def run(repo: Repo, worker_id: str, *, follow: bool, lines: int | None) -> int:
     record = store.get(repo, worker_id).record
     path = RuntimeDir.of(repo, worker_id).agent_log
     if not os.path.exists(path):
-        if record.state in ("ready", "queued") or (record.state == "stopped"
+        if record.state in (State.READY, State.QUEUED) or (record.state == State.STOPPED
                                                     and not record.launcher.get("pid")):
             raise WorkerError(f"'{worker_id}' has no agent output: no agent has started "
                               f"(state {record.state})")
@@ -68,7 +69,7 @@ def _finished(repo: Repo, worker_id: str) -> bool:
     if entry is None:
         return True
     seen = probe.observe(probe.Reality.read(repo), entry.record)
-    return seen.state not in ("running", "waiting", "queued", "spawning")
+    return seen.state not in (*RUNNING, State.QUEUED, State.SPAWNING)
 
 
 def _last_lines(data: bytes, n: int) -> bytes:

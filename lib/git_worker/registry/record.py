@@ -40,9 +40,7 @@ class State(enum.StrEnum):
     VANISHED = "vanished"
 
 
-RECORDED = tuple(s for s in State if s is not State.VANISHED)  # what worker.json may hold
 RUNNING = (State.RUNNING, State.WAITING)  # an agent process exists (or should)
-LIVE = (State.SPAWNING, *RUNNING)  # a process of git-worker or of the agent is at work
 # A worker in these states holds no worker.maxConcurrent slot and is not in the queue:
 # removing it changes nothing the queue waits for (rm then does not look at the queue).
 FREE = (State.READY, State.EXITED, State.FAILED, State.STOPPED, State.REVIEWED, State.MERGED)
