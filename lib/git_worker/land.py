@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from git_worker import conflicts, merge, refnames, review, scratch, worktrees
+from git_worker import conflicts, locks, merge, refnames, review, scratch, worktrees
 from git_worker.config import Config
 from git_worker.errors import WorkerError
 from git_worker.registry import store
@@ -81,7 +81,7 @@ def land(repo: Repo, config: Config, ids: list[str], *, into: str | None, batch:
             raise review.missing_gate_error(argv)
         for q in queues:
             _refuse_dirty_holder(repo, q.target)
-    with merge.merge_lock(repo):
+    with locks.merge(repo):
         for q in queues:
             if dry_run:
                 results += _dry_run(repo, q)

@@ -20,7 +20,6 @@ is `environment()`: the leased values and the `worker.env.<name>` templates buil
 from __future__ import annotations
 
 import errno
-import fcntl
 import json
 import os
 import re
@@ -28,9 +27,9 @@ import shlex
 import socket
 import subprocess
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
-from git_worker import refnames
+from git_worker import locks, refnames
 from git_worker.errors import WorkerError
 from git_worker.git import clean_env
 from git_worker.registry import store
@@ -49,7 +48,6 @@ if TYPE_CHECKING:
 
 STORE_DIR = "git-worker"  # under $XDG_STATE_HOME
 STORE_FILE = "leases.json"
-LOCK_FILE = "leases.lock"
 ENV_PREFIX = "worker.env."
 _STORE_VERSION = 1
 _TEMPLATE = re.compile(r"\{\{|\}\}|\{([A-Za-z0-9_]*)\}|[{}]")
@@ -407,13 +405,11 @@ def _store() -> Iterator[list[Held]]:
                               hint="point XDG_STATE_HOME at a directory of your own")
         if info.st_mode & 0o077:
             os.chmod(directory, 0o700)
-        fd = os.open(os.path.join(directory, LOCK_FILE), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
-                     0o600)
     except OSError as e:
         raise _unusable(directory, e) from None
-    try:
+    with ExitStack() as lock:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            lock.enter_context(locks.lease_store(directory))
         except OSError as e:  # e.g. ENOLCK on a network file system without locks
             raise _unusable(directory, e) from None
         path = os.path.join(directory, STORE_FILE)
@@ -425,8 +421,6 @@ def _store() -> Iterator[list[Held]]:
                 _write(path, held)
             except OSError as e:  # e.g. a full disk: the store is as it was
                 raise _unusable(directory, e) from None
-    finally:
-        os.close(fd)  # and with it the lock
 
 
 def _unusable(directory: str, e: OSError) -> WorkerError:

@@ -7,22 +7,20 @@ commit message is the event; worker.notify hears about the ones a human cares ab
 from __future__ import annotations
 
 import calendar
-import fcntl
 import json
 import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 
-from git_worker import worker_processes
+from git_worker import locks, worker_processes
 from git_worker.config import Config
 from git_worker.errors import WorkerError
 from git_worker.git import clean_env
 from git_worker.registry import store
 from git_worker.registry.record import RUNNING, Record, State
-from git_worker.registry.runtime import RuntimeDir, ensure_runtime_root, private, write_atomically
+from git_worker.registry.runtime import RuntimeDir, private, write_atomically
 from git_worker.repo import Repo
 
 # typing only for annotations.
@@ -193,39 +191,6 @@ def _wait_for_exit(repo: Repo, worker_id: str, seconds: float) -> int | None:
 # --- worker.maxConcurrent and the queue --------------------------------------------------
 
 
-@contextmanager
-def queue_lock(repo: Repo) -> Iterator[None]:
-    """One process at a time counts running workers and starts new ones.
-
-    flock(2) on <git-common-dir>/workers (a directory every spawn makes anyway): no lock
-    file to leave behind. (bd calls lock the git directory itself: a different object, so
-    a claim made while this lock is held cannot deadlock on it.)
-    """
-    directory = ensure_runtime_root(repo)
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
-def queue_busy(repo: Repo) -> bool:
-    """Whether some process holds the queue lock now (counting, or starting workers)."""
-    directory = os.path.join(repo.common_dir, "workers")
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)  # closing releases a lock we took
-    return False
-
-
 def running_ids(repo: Repo, exclude: str | None = None) -> list[str]:
     """Workers whose agent runs now: recorded running/waiting, no exit code, and not every
     process of theirs gone — or still spawning, with an agent already started (the spawn
@@ -300,12 +265,12 @@ def start_queued(repo: Repo) -> list[str]:
                for e in store.all_entries(repo)):
         return []
     limit = max_concurrent(repo)
-    with queue_lock(repo):
+    with locks.queue(repo):
         return start_queued_locked(repo, limit)
 
 
 def start_queued_locked(repo: Repo, limit: int | None) -> list[str]:
-    """start_queued, for a caller that holds queue_lock already (spawn, start)."""
+    """start_queued, for a caller that holds locks.queue already (spawn, start)."""
     queued = [e.record for e in store.all_entries(repo)
               if isinstance(e, store.Entry) and e.record.state == State.QUEUED]
     started: list[str] = []

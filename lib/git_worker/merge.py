@@ -20,18 +20,16 @@ How (docs/review-and-land.md):
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
 import random
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from git_worker import (
     failpoints,
     git,
+    locks,
     probe,
     refnames,
     review,
@@ -213,7 +211,7 @@ def land(repo: Repo, config: Config, worker_id: str, *, squash: bool, into: str 
             warnings.append(f"{len(dirty)} uncommitted file(s) in {record.worktree} are not "
                             "part of this merge")
 
-    with merge_lock(repo):
+    with locks.merge(repo):
         landed = _land_locked(repo, record, target, tip, squash, warnings)
     if landed.kind == ALREADY and record.state == State.MERGED:
         return landed  # keep the record of the merge that did land it
@@ -271,24 +269,6 @@ def work_landed(repo: Repo, record: Record, tip: str, target_tip: str) -> bool:
         return True
     merged = merge_trees(repo, target_tip, tip)
     return merged.clean and merged.tree == repo.tree_of(target_tip)
-
-
-@contextlib.contextmanager
-def merge_lock(repo: Repo) -> Iterator[None]:
-    """One git-worker merge at a time per repository.
-
-    The ref CAS alone keeps every update, but a merge into a checked-out branch passes
-    through moments where that worktree's index is ahead of its HEAD; a second merge
-    looking then would see "uncommitted changes". flock is released if we die.
-    """
-    # flock on a directory (no file left behind): <git-common-dir>/refs, which nothing else
-    # locks this way (bd calls lock the common dir itself, the spawn queue its workers/).
-    fd = os.open(os.path.join(repo.common_dir, "refs"), os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
 
 
 def _land_locked(repo: Repo, record: Record, target: str, tip: str, squash: bool,

@@ -23,6 +23,7 @@ from git_worker import (
     launchers,
     leases,
     lifecycle,
+    locks,
     processes,
     prompt,
     recovery,
@@ -257,7 +258,7 @@ def launch_or_queue(repo: Repo, config: Config, launch: Launch, *, limit: int | 
     free slots first. ``claim`` runs once a slot (or a place in the queue) is certain.
     """
     runtime = RuntimeDir.of(repo, launch.worker_id).path
-    with lifecycle.queue_lock(repo):
+    with locks.queue(repo):
         lifecycle.start_queued_locked(repo, limit)
         running = lifecycle.over_limit(repo, limit, exclude=launch.worker_id)
         if running is not None and not queue:

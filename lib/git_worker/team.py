@@ -129,15 +129,13 @@ def _clone_id(repo: Repo, config: Config) -> str:
     known = config.string("worker.hostId")
     if known:
         return known
-    import fcntl
     import secrets
 
+    from git_worker import locks
     from git_worker.repo import config_file_get, config_file_set
 
     path = os.path.join(repo.common_dir, "config")
-    # Under a lock: two first commands of a clone must not pick two ids.
-    with open(os.path.join(_team_dir(repo), "hostid.lock"), "w", opener=private) as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with locks.clone_id(_team_dir(repo)):
         known = config_file_get(path, "worker.hostId")
         if not known:
             known = secrets.token_hex(6)

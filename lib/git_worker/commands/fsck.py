@@ -14,13 +14,14 @@ from git_worker import config as config_mod
 from git_worker import (
     leases,
     lifecycle,
-    lockfiles,
+    locks,
     output,
     probe,
     recovery,
     refnames,
     removal,
     spawn,
+    stale_git_locks,
     worker_processes,
     worktrees,
 )
@@ -80,13 +81,14 @@ def check(repo: Repo, config: config_mod.Config, *, repair: bool) -> list[Findin
         findings.append(finding)
 
     # First: a stale lock makes the repairs below that touch its file fail.
-    for lock in lockfiles.find(repo.common_dir):
-        if lock.age <= lockfiles.STALE_AFTER:
+    for lock in stale_git_locks.find(repo.common_dir):
+        if lock.age <= stale_git_locks.STALE_AFTER:
             continue  # in use by a git running now, most likely: not a problem (yet)
         whose = _lock_owner(repo, config, lock.path)
         if lock.stale:
             found(whose, f"stale lock {lock.path} ({output.duration(lock.age)} old, no process "
-                         "has it open)", "delete it", partial(lockfiles.remove_if_stale, lock))
+                         "has it open)", "delete it",
+                  partial(stale_git_locks.remove_if_stale, lock))
         else:
             found(whose, f"lock {lock.path} is {output.duration(lock.age)} old but "
                          f"{lock.why_kept()}", None)
@@ -110,7 +112,7 @@ def check(repo: Repo, config: config_mod.Config, *, repair: bool) -> list[Findin
 
     queued = [e.record for e in store.all_entries(repo)
               if isinstance(e, store.Entry) and e.record.state == State.QUEUED]
-    if queued and not lifecycle.queue_busy(repo):
+    if queued and not locks.queue_busy(repo):
         problem = lifecycle.stalled(queued, len(lifecycle.running_ids(repo)),
                                     config.max_concurrent)
         if problem:
@@ -248,7 +250,7 @@ def _still_there(repo: Repo, branch: str, worktree: str) -> str | None:
 
 def _lock_owner(repo: Repo, config: config_mod.Config, path: str) -> str | None:
     """The worker whose branch or record a lock file locks, if any."""
-    ref = os.path.relpath(path, repo.common_dir).removesuffix(lockfiles.SUFFIX)
+    ref = os.path.relpath(path, repo.common_dir).removesuffix(stale_git_locks.SUFFIX)
     for prefix in (refnames.REGISTRY, refnames.HEADS + config.branch_prefix):
         if ref.startswith(prefix) and "/" not in ref[len(prefix):]:
             return ref[len(prefix):]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from git_worker import output, probe, refnames
+from git_worker import locks, output, probe, refnames
 from git_worker.registry import store
 from git_worker.registry.record import RUNNING, Corrupt, Record, State
 from git_worker.repo import Repo
@@ -98,7 +98,7 @@ def _stalled_queue(repo: Repo, rows: list[dict[str, Any]],
     """A queue with free slots and nothing starting it: a problem of its oldest worker."""
     from git_worker import lifecycle  # only with queued workers: it costs list ~10 ms
 
-    if not lifecycle.queue_busy(repo):
+    if not locks.queue_busy(repo):
         running = sum(r["state"] in RUNNING for r in rows)
         problem = lifecycle.stalled(queued, running, lifecycle.max_concurrent(repo))
         if problem:
