@@ -83,7 +83,7 @@ class Record:
         clone: dict[str, Any] | None = None,
     ) -> None:
         self.id = id
-        self.state = state
+        self.state = state  # a State; a str, as read: a newer version may know more states
         self.branch = branch
         self.base = base  # name, oid, fetched, fetch_error
         self.worktree = worktree
