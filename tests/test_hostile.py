@@ -305,15 +305,16 @@ JSON_VALUES = st.recursive(
 def test_any_edited_record_is_read_or_reported_never_a_crash(changes: dict) -> None:
     """Whatever a hand edit puts in worker.json's fields, reading it gives a usable record
     (every field the type readers rely on) or a Corrupt with a reason — nothing else."""
-    from git_worker import registry
+    from git_worker.registry import store
+    from git_worker.registry.record import _FIELD_TYPES, Corrupt
 
     record = {"id": "w1", "state": "ready", "branch": "refs/heads/worker/w1",
               "base": {"name": "main", "oid": "0" * 40}, "worktree": "/tmp/w1", **changes}
-    found = registry.parse("w1", "0" * 40, json.dumps(record).encode())
-    if isinstance(found, registry.Corrupt):
+    found = store.parse("w1", "0" * 40, json.dumps(record).encode())
+    if isinstance(found, Corrupt):
         assert found.reason
         return
-    for key, types in registry._FIELD_TYPES.items():
+    for key, types in _FIELD_TYPES.items():
         assert isinstance(getattr(found.record, key), types), key
     assert isinstance(found.record.base["name"], str) and found.record.id == "w1"
 

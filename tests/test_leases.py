@@ -19,7 +19,7 @@ import pytest
 from conftest import GitRepo, Sandbox
 from git_worker import leases
 from git_worker.config import Config
-from git_worker.registry import Record
+from git_worker.registry.record import Record
 
 # Setup commands that prove a leased port free: each is bound (and let go) at spawn time.
 BIND_ALL = (f"{sys.executable} -c \"import os, socket; "

@@ -256,9 +256,9 @@ def test_list_shows_exited_from_the_exit_file_before_the_runner_records_it(
 WRITER = """
 import sys
 sys.path.insert(0, {lib!r})
-from git_worker import registry
+from git_worker.registry.runtime import write_atomically
 for n in range(300):
-    registry.write_atomically({path!r}, (str(n % 10) * 400_000) + "\\n")
+    write_atomically({path!r}, (str(n % 10) * 400_000) + "\\n")
 """
 
 

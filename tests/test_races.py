@@ -107,10 +107,10 @@ def test_spawn_rm_and_updates_racing_git_pack_refs(sandbox: Sandbox, repo: GitRe
     try:
         bump = (
             "import sys; sys.path.insert(0, sys.argv[1])\n"
-            "from git_worker.repo import Repo\nfrom git_worker import registry\n"
+            "from git_worker.repo import Repo\nfrom git_worker.registry import store\n"
             "repo = Repo.discover(sys.argv[2])\n"
             "for i in range(10):\n"
-            "    registry.update(repo, 'counter', "
+            "    store.update(repo, 'counter', "
             "lambda r: r.task.update(n=r.task.get('n', 0) + 1), f'bump {i}')\n")
         bumpers = [subprocess.Popen([sys.executable, "-c", bump, str(CHECKOUT / "lib"),
                                      str(repo.path)], env=sandbox.env) for _ in range(2)]

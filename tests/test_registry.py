@@ -51,10 +51,10 @@ def test_update_racing_plain_git_update_ref_loses_nothing(sandbox: Sandbox, repo
     repo.ok("spawn", "w1", "--no-launch")
     script = (
         "import sys; sys.path.insert(0, sys.argv[1])\n"
-        "from git_worker.repo import Repo\nfrom git_worker import registry\n"
+        "from git_worker.repo import Repo\nfrom git_worker.registry import store\n"
         "repo = Repo.discover(sys.argv[2])\n"
         "for i in range(15):\n"
-        "    registry.update(repo, 'w1', lambda r: r.task.update(n=r.task.get('n', 0) + 1),"
+        "    store.update(repo, 'w1', lambda r: r.task.update(n=r.task.get('n', 0) + 1),"
         " f'bump {i}')\n"
     )
     from conftest import CHECKOUT
@@ -87,3 +87,43 @@ def test_a_corrupt_record_does_not_break_list(repo: GitRepo) -> None:
     assert rows["bad-json"]["state"] == "corrupt"
     human = repo.ok("list").out
     assert "bad-json  corrupt" in human and "run: git worker fsck" in human
+
+
+def runtime_file_literals(lib: Path) -> list[str]:
+    """Where a module of ``lib`` other than registry/runtime.py spells a runtime file name.
+
+    A name that is also a word of another vocabulary ("exit" for ssh -O, "waiting" and
+    "started" for states and hook events) counts only as a path: an argument of
+    os.path.join, or a "/name" in an f-string."""
+    import ast
+
+    from git_worker.registry import runtime
+
+    names = {value for key, value in vars(runtime).items()
+             if key.isupper() and isinstance(value, str)}
+    words = {name for name in names if name.isalpha()}
+    found = []
+    for path in sorted(lib.rglob("*.py")):
+        if path.relative_to(lib).as_posix() == "git_worker/registry/runtime.py":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        joined = {id(arg) for node in ast.walk(tree) if isinstance(node, ast.Call)
+                  and ast.unparse(node.func) == "os.path.join" for arg in node.args}
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
+                continue
+            text = node.value
+            spelled = ({text} & (names - words)
+                       or (text in words and id(node) in joined)
+                       or (text.startswith("/") and text[1:] in names))
+            if spelled:
+                found.append(f"{path.relative_to(lib)}:{node.lineno}: {text!r}")
+    return found
+
+
+def test_runtime_file_names_are_spelled_only_in_registry_runtime() -> None:
+    """Each file of a worker's runtime dir is named once (registry/runtime.py, RuntimeDir);
+    a second spelling elsewhere drifts from it unnoticed."""
+    from conftest import CHECKOUT
+
+    assert runtime_file_literals(CHECKOUT / "lib") == []

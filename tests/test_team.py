@@ -112,7 +112,7 @@ def test_two_hosts_racing_for_one_id_exactly_one_wins_and_the_loser_creates_noth
 _UPDATER = textwrap.dedent("""
     import sys
     sys.path.insert(0, {lib!r})
-    from git_worker import registry
+    from git_worker.registry import store
     from git_worker.repo import Repo
 
     repo = Repo.discover()
@@ -120,7 +120,7 @@ _UPDATER = textwrap.dedent("""
     for n in range(count):
         def change(r, n=n):
             r.task.setdefault("notes", []).append(f"{{tag}}-{{n}}")
-        registry.update(repo, worker_id, change, f"note {{tag}}-{{n}}")
+        store.update(repo, worker_id, change, f"note {{tag}}-{{n}}")
 """)
 
 

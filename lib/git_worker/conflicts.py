@@ -15,13 +15,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from git_worker import git, merge, refnames, registry
+from git_worker import git, merge, refnames
 from git_worker.config import Config
 from git_worker.errors import WorkerError
+from git_worker.registry import store
+from git_worker.registry.record import Corrupt, State
 from git_worker.repo import Repo
 
 # States whose branch no longer waits to land.
-_DONE = ("merged", "spawning")
+_DONE = (State.MERGED, State.SPAWNING)
 
 
 @dataclass
@@ -73,8 +75,8 @@ def candidates(repo: Repo, ids: list[str], config: Config | None = None) -> list
     """Workers with commits waiting to land; with ``config``, each says whether `merge`
     would refuse it now (review, running agent)."""
     found = []
-    for item in registry.all_entries(repo):
-        if isinstance(item, registry.Corrupt):
+    for item in store.all_entries(repo):
+        if isinstance(item, Corrupt):
             continue
         r = item.record
         if r.state in _DONE:
@@ -93,7 +95,7 @@ def candidates(repo: Repo, ids: list[str], config: Config | None = None) -> list
                                refused=refused))
     unknown = [i for i in ids if i not in {c.id for c in found}]
     for i in unknown:
-        entry = registry.get(repo, i)  # raises "no worker" for a typo
+        entry = store.get(repo, i)  # raises "no worker" for a typo
         raise WorkerError(f"'{i}' has nothing to land (state {entry.record.state})")
     return found
 

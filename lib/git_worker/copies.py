@@ -10,7 +10,7 @@ Three promises:
   ignore them (its own `core.excludesFile`, set in the worktree's `config.worktree`; the
   main worktree is untouched), so an agent's `git add -A` does not commit the secret.
 - `rm` does not count an unchanged copy as work: the runtime dir keeps each copy's
-  SHA-256 (MANIFEST); a copy changed since the spawn is work and is kept unless --force.
+  SHA-256 (copied.json); a copy changed since the spawn is work and is kept unless --force.
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ import stat
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
-from git_worker import registry, worktrees
+from git_worker import worktrees
 from git_worker.config import Config
 from git_worker.errors import WorkerError
+from git_worker.registry.runtime import RuntimeDir, write_atomically
 from git_worker.repo import (
     Repo,
     config_file_get,
@@ -34,8 +35,6 @@ from git_worker.repo import (
     excludes_file,
 )
 
-MANIFEST = "copied.json"  # in the runtime dir: {path in the worktree: "sha256:…" | "link:…"}
-EXCLUDE = "copied.exclude"  # in the runtime dir: the worktree's core.excludesFile
 _HINT = "fix or remove the pattern: git config --unset-all worker.copy"
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -83,15 +82,15 @@ def undo(copied: Copied) -> None:
 
 def save(repo: Repo, runtime: str, copied: Copied) -> None:
     """The manifest rm compares against, and the worktree's exclude file."""
-    registry.write_atomically(os.path.join(runtime, MANIFEST),
-                              json.dumps(copied.written, indent=1, sort_keys=True) + "\n")
+    write_atomically(RuntimeDir(runtime).copied_manifest,
+                     json.dumps(copied.written, indent=1, sort_keys=True) + "\n")
     lines = [_exclude_line(rel) for rel in sorted(copied.written)]
     user = _user_excludes(repo)
     header = (f"# git-worker: files worker.copy put in {copied.worktree}; they are not the\n"
               "# worker's work. Followed by your own excludes file, which this one replaces\n"
               "# in that worktree.\n")
-    registry.write_atomically(os.path.join(runtime, EXCLUDE),
-                              header + "\n".join(lines) + "\n" + user)
+    write_atomically(RuntimeDir(runtime).copied_exclude,
+                     header + "\n".join(lines) + "\n" + user)
 
 
 def exclude(repo: Repo, admin_dir: str, runtime: str) -> bool:
@@ -108,7 +107,7 @@ def exclude(repo: Repo, admin_dir: str, runtime: str) -> bool:
     if config_file_get(common, "core.worktree") is not None:
         return False
     worktree_config = os.path.join(admin_dir, worktrees.WORKTREE_CONFIG)
-    config_file_set(worktree_config, "core.excludesFile", os.path.join(runtime, EXCLUDE))
+    config_file_set(worktree_config, "core.excludesFile", RuntimeDir(runtime).copied_exclude)
     if config_file_get(common, "core.bare") in ("true", "yes", "on", "1"):
         # read by every worktree once the extension is on: this one is not bare
         config_file_set(worktree_config, "core.bare", "false")
@@ -285,7 +284,7 @@ def _no_follow(path: str, flags: int) -> int:
 
 def _manifest(runtime: str) -> dict[str, str]:
     try:
-        with open(os.path.join(runtime, MANIFEST), encoding="utf-8") as f:
+        with open(RuntimeDir(runtime).copied_manifest, encoding="utf-8") as f:
             data = json.load(f)
     except (OSError, ValueError):
         return {}

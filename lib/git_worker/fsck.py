@@ -14,18 +14,21 @@ from git_worker import config as config_mod
 from git_worker import (
     leases,
     lifecycle,
-    lockfiles,
+    locks,
     output,
     probe,
     recovery,
     refnames,
-    registry,
     removal,
     spawn,
+    stale_git_locks,
     worker_processes,
     worktrees,
 )
 from git_worker.errors import WorkerError, from_os_error
+from git_worker.registry import store
+from git_worker.registry.record import RUNNING, Corrupt, Record, State
+from git_worker.registry.runtime import RuntimeDir, not_a_directory, runtime_root
 from git_worker.repo import Repo
 
 
@@ -59,13 +62,14 @@ def check(repo: Repo, config: config_mod.Config, *, repair: bool) -> list[Findin
         findings.append(finding)
 
     # First: a stale lock makes the repairs below that touch its file fail.
-    for lock in lockfiles.find(repo.common_dir):
-        if lock.age <= lockfiles.STALE_AFTER:
+    for lock in stale_git_locks.find(repo.common_dir):
+        if lock.age <= stale_git_locks.STALE_AFTER:
             continue  # in use by a git running now, most likely: not a problem (yet)
         whose = _lock_owner(repo, config, lock.path)
         if lock.stale:
             found(whose, f"stale lock {lock.path} ({output.duration(lock.age)} old, no process "
-                         "has it open)", "delete it", partial(lockfiles.remove_if_stale, lock))
+                         "has it open)", "delete it",
+                  partial(stale_git_locks.remove_if_stale, lock))
         else:
             found(whose, f"lock {lock.path} is {output.duration(lock.age)} old but "
                          f"{lock.why_kept()}", None)
@@ -74,22 +78,22 @@ def check(repo: Repo, config: config_mod.Config, *, repair: bool) -> list[Findin
     # One read of every ref for every check below: a read per worker made fsck quadratic
     # in the number of workers (each read lists every worker's refs).
     reality = probe.Reality.read(repo, refnames.REGISTRY)
-    entries = registry.all_entries(repo, reality.refs)
-    _check_shared([e for e in entries if isinstance(e, registry.Entry)], found)
+    entries = store.all_entries(repo, reality.refs)
+    _check_shared([e for e in entries if isinstance(e, store.Entry)], found)
     for item in entries:
-        known_ids.add(item.id if isinstance(item, registry.Corrupt) else item.record.id)
-        if isinstance(item, registry.Corrupt):
-            restorable = registry.salvage(repo, item) is not None
+        known_ids.add(item.id if isinstance(item, Corrupt) else item.record.id)
+        if isinstance(item, Corrupt):
+            restorable = store.salvage(repo, item) is not None
             found(item.id, f"unreadable registry record ({item.reason})",
                   "restore the last readable state from its history" if restorable else None,
-                  partial(registry.restore_last_readable, repo, item))
+                  partial(store.restore_last_readable, repo, item))
             continue
         _check_entry(repo, reality, item, found)
     _check_team(repo, config, found)
 
-    queued = [e.record for e in registry.all_entries(repo)
-              if isinstance(e, registry.Entry) and e.record.state == "queued"]
-    if queued and not lifecycle.queue_busy(repo):
+    queued = [e.record for e in store.all_entries(repo)
+              if isinstance(e, store.Entry) and e.record.state == State.QUEUED]
+    if queued and not locks.queue_busy(repo):
         problem = lifecycle.stalled(queued, len(lifecycle.running_ids(repo)),
                                     config.max_concurrent)
         if problem:
@@ -109,15 +113,15 @@ def check(repo: Repo, config: config_mod.Config, *, repair: bool) -> list[Findin
             if name not in known_ids:
                 found(None, f"{os.path.join(root, name)} is in worker.worktreeDir "
                             "but belongs to no worker", None)
-    runtime_root = registry.runtime_root(repo)
-    why = registry.not_a_directory(runtime_root)
+    runtimes = runtime_root(repo)
+    why = not_a_directory(runtimes)
     if why is not None:
         found(None, f"the runtime directory {why}", "move it out of the way (not followed)",
-              partial(_move_aside, runtime_root))
-    elif os.path.isdir(runtime_root):
-        for name in sorted(os.listdir(runtime_root)):
-            path = os.path.join(runtime_root, name)
-            why = registry.not_a_directory(path)
+              partial(_move_aside, runtimes))
+    elif os.path.isdir(runtimes):
+        for name in sorted(os.listdir(runtimes)):
+            path = os.path.join(runtimes, name)
+            why = not_a_directory(path)
             if why is not None:
                 found(name if name in known_ids else None, f"runtime path {why}",
                       "remove it (not followed)", partial(os.unlink, path))
@@ -140,7 +144,7 @@ def check(repo: Repo, config: config_mod.Config, *, repair: bool) -> list[Findin
     return findings
 
 
-def _check_entry(repo: Repo, reality: probe.Reality, entry: registry.Entry,
+def _check_entry(repo: Repo, reality: probe.Reality, entry: store.Entry,
                  found: Callable[..., None]) -> None:
     r = entry.record
     if r.owner is not None:
@@ -158,16 +162,16 @@ def _check_entry(repo: Repo, reality: probe.Reality, entry: registry.Entry,
         return
     seen = probe.observe(reality, r)
     code = probe.exit_status(repo, r.id)
-    if r.state in ("running", "waiting") and code is not None:
+    if r.state in RUNNING and code is not None:
         found(r.id, f"the agent exited {code}, but the record says {r.state}",
               "record the exit", partial(_record_exit, repo, r.id, code))
-    elif seen.state == "vanished":
+    elif seen.state == State.VANISHED:
         found(r.id, "the agent's process is gone without recording an exit",
               "mark it failed (exit code unknown)",
-              lambda: registry.set_state(repo, r.id, "failed",
-                                         "fsck: agent process gone, exit code unknown"))
-    runtime = registry.runtime_dir(repo, r.id)
-    if seen.state not in lifecycle.RUNNING and recovery.agent_started(runtime, r):
+              lambda: store.set_state(repo, r.id, State.FAILED,
+                                      "fsck: agent process gone, exit code unknown"))
+    runtime = RuntimeDir.of(repo, r.id).path
+    if seen.state not in RUNNING and recovery.agent_started(runtime, r):
         # The agent has ended; what it started must not outlive it unseen.
         who = probe.worker(repo, r)
         left = worker_processes.leftovers(who, everywhere=False, table=reality.processes())
@@ -179,7 +183,7 @@ def _check_entry(repo: Repo, reality: probe.Reality, entry: registry.Entry,
     worktree_missing = not os.path.isdir(r.worktree)
     if branch_missing and worktree_missing:
         found(r.id, "both its branch and its worktree are gone", "drop the record",
-              lambda: registry.forget(repo, r.id, entry.oid))
+              lambda: store.forget(repo, r.id, entry.oid))
     elif worktree_missing:
         found(r.id, f"worktree {r.worktree} is missing",
               f"recreate it from branch {refnames.short(r.branch)}",
@@ -197,7 +201,7 @@ def _check_entry(repo: Repo, reality: probe.Reality, entry: registry.Entry,
               "restore what git-worker wrote", partial(worktrees.restore_config, admin, runtime))
 
 
-def _check_shared(entries: list[registry.Entry], found: Callable[..., None]) -> None:
+def _check_shared(entries: list[store.Entry], found: Callable[..., None]) -> None:
     """Records that name the same branch or worktree: one of them is not genuine (a copy,
     a forgery). Nothing is repaired: rm and --repair leave what another record names."""
     by_branch: dict[str, list[str]] = {}
@@ -227,7 +231,7 @@ def _still_there(repo: Repo, branch: str, worktree: str) -> str | None:
 
 def _lock_owner(repo: Repo, config: config_mod.Config, path: str) -> str | None:
     """The worker whose branch or record a lock file locks, if any."""
-    ref = os.path.relpath(path, repo.common_dir).removesuffix(lockfiles.SUFFIX)
+    ref = os.path.relpath(path, repo.common_dir).removesuffix(stale_git_locks.SUFFIX)
     for prefix in (refnames.REGISTRY, refnames.HEADS + config.branch_prefix):
         if ref.startswith(prefix) and "/" not in ref[len(prefix):]:
             return ref[len(prefix):]
@@ -256,7 +260,7 @@ def _end_leftovers(who: worker_processes.Worker) -> list[str]:
     return [f"ended {worker_processes.describe(ended)}"] if ended else []
 
 
-def _recreate_worktree(repo: Repo, r: registry.Record) -> None:
+def _recreate_worktree(repo: Repo, r: Record) -> None:
     if worktrees.find_admin_dir(repo, r.worktree):
         worktrees.prune(repo)
     tip = repo.read_ref(r.branch)

@@ -29,15 +29,16 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from git_worker import conflicts, merge, refnames, registry, review, scratch, worktrees
+from git_worker import conflicts, locks, merge, refnames, review, scratch, worktrees
 from git_worker.config import Config
 from git_worker.errors import WorkerError
-from git_worker.registry import Record
+from git_worker.registry import store
+from git_worker.registry.record import Record
+from git_worker.registry.runtime import RuntimeDir
 from git_worker.repo import Repo
 
 LANDED, BLOCKED, SKIPPED = "landed", "blocked", "skipped"
 WOULD_TEST = "would test"  # --dry-run
-LOG_FILE = "land.log"  # in each worker's runtime dir: every gate run land made for it
 _CAS_ATTEMPTS = 5
 
 
@@ -80,7 +81,7 @@ def land(repo: Repo, config: Config, ids: list[str], *, into: str | None, batch:
             raise review.missing_gate_error(argv)
         for q in queues:
             _refuse_dirty_holder(repo, q.target)
-    with merge.merge_lock(repo):
+    with locks.merge(repo):
         for q in queues:
             if dry_run:
                 results += _dry_run(repo, q)
@@ -101,7 +102,7 @@ def _queues(repo: Repo, config: Config, ids: list[str], into: str | None,
     waiting = {c.id: c for c in conflicts.candidates(repo, [])}
     for wid in wanted:
         if wid not in waiting:
-            state = registry.get(repo, wid).record.state  # raises "no worker" for a typo
+            state = store.get(repo, wid).record.state  # raises "no worker" for a typo
             results.append(Result(wid, SKIPPED, f"nothing to land (state {state})"))
     chosen = [w for w in wanted if w in waiting] if wanted else list(waiting)
     if not chosen:
@@ -113,7 +114,7 @@ def _queues(repo: Repo, config: Config, ids: list[str], into: str | None,
     order += [w for w in chosen if w not in order]  # already in their target
     queues: dict[str, _Queue] = {}
     for wid in order:
-        entry = registry.get(repo, wid)
+        entry = store.get(repo, wid)
         record = entry.record
         tip = repo.read_ref(record.branch)
         if tip is None:
@@ -137,7 +138,7 @@ def _queues(repo: Repo, config: Config, ids: list[str], into: str | None,
 
 def _refuse_dirty_holder(repo: Repo, target: str) -> None:
     for holder in worktrees.holders(repo, target):
-        if worktrees.changed_tracked(repo, holder, registry.owner_runtime(repo, holder)):
+        if worktrees.changed_tracked(repo, holder, store.owner_runtime(repo, holder)):
             raise WorkerError(
                 f"{refnames.short(target)} is checked out in {holder}, which has uncommitted "
                 "changes; nothing was changed",
@@ -213,27 +214,27 @@ def _gate(repo: Repo, config: Config, target: str, old: str, result: str, built:
           landed: list[str]) -> int | None:
     ids = [i.record.id for i in built]
     last = built[-1].record
-    runtime = registry.runtime_dir(repo, last.id)
-    os.makedirs(runtime, exist_ok=True)
+    runtime = RuntimeDir.of(repo, last.id)
+    os.makedirs(runtime.path, exist_ok=True)
     with scratch.checkout(repo, result) as path:
         return review.run_on(repo, config, last, checkout=path, commit=result,
                              target=refnames.short(target), target_oid=old,
-                             landing=[*landed, *ids], log_path=os.path.join(runtime, LOG_FILE))
+                             landing=[*landed, *ids], log_path=runtime.land_log)
 
 
 def _record_blocked(repo: Repo, item: _Item, result: str, code: int | None, landed: list[str],
                     target: str) -> None:
     combined = ", ".join(landed) or refnames.short(target)
     outcome = review.Outcome(review.BLOCKED if code is not None else review.ERROR, code,
-                             os.path.join(registry.runtime_dir(repo, item.record.id), LOG_FILE),
+                             RuntimeDir.of(repo, item.record.id).land_log,
                              item.tip)
     review.record(repo, item.record.id, outcome, f"review: blocked (combined with {combined})",
                   combined_with=list(landed) or [refnames.short(target)], result=result)
 
 
 def _record_passed(repo: Repo, item: _Item, result: str, landed: list[str]) -> None:
-    outcome = review.Outcome(review.PASSED, 0, os.path.join(
-        registry.runtime_dir(repo, item.record.id), LOG_FILE), item.tip)
+    outcome = review.Outcome(review.PASSED, 0, RuntimeDir.of(repo, item.record.id).land_log,
+                             item.tip)
     event = "review: passed" + (f" (combined with {', '.join(landed)})" if landed else "")
     review.record(repo, item.record.id, outcome, event, combined_with=list(landed),
                   result=result)

@@ -24,11 +24,12 @@ import subprocess
 import sys
 import time
 
-from git_worker import processes, registry
+from git_worker import processes
 from git_worker.agents import Invocation
 from git_worker.config import Config
 from git_worker.errors import WorkerError
 from git_worker.git import clean_env
+from git_worker.registry.runtime import RuntimeDir, private
 
 # typing only for annotations: importing it costs every spawn ~3 ms.
 TYPE_CHECKING = False
@@ -81,8 +82,7 @@ def launch_detached(inv: Invocation, *, worker_id: str, worktree: str, runtime_d
                     common_dir: str, environment: dict[str, str] | None = None) -> dict[str, Any]:
     read_end, write_end = os.pipe()
     try:
-        with open(os.path.join(runtime_dir, "runner.log"), "ab",
-                  opener=registry.private) as runner_log:
+        with open(RuntimeDir(runtime_dir).runner_log, "ab", opener=private) as runner_log:
             proc = subprocess.Popen(
                 [*runner_argv(runtime_dir, common_dir, worker_id, "--ready-fd", str(write_end)),
                  "--", *inv.argv],
@@ -169,8 +169,7 @@ def launch_tmux(inv: Invocation, *, worker_id: str, worktree: str, runtime_dir: 
                 common_dir: str, socket: str | None,
                 environment: dict[str, str] | None = None) -> dict[str, Any]:
     socket = socket or caller_socket()
-    fifo = os.path.join(runtime_dir, "launch.fifo")
-    started = os.path.join(runtime_dir, "started")
+    fifo, started = RuntimeDir(runtime_dir).launch_fifo, RuntimeDir(runtime_dir).started
     for stale in (fifo, started):
         if os.path.lexists(stale):
             os.remove(stale)

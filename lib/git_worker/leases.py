@@ -20,7 +20,6 @@ is `environment()`: the leased values and the `worker.env.<name>` templates buil
 from __future__ import annotations
 
 import errno
-import fcntl
 import json
 import os
 import re
@@ -28,12 +27,15 @@ import shlex
 import socket
 import subprocess
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
-from git_worker import refnames, registry
+from git_worker import locks, refnames
 from git_worker.errors import WorkerError
 from git_worker.git import clean_env
-from git_worker.registry import Entry, Record
+from git_worker.registry import store
+from git_worker.registry.record import RECORD_FILE, Corrupt, Record
+from git_worker.registry.runtime import RuntimeDir
+from git_worker.registry.store import Entry
 from git_worker.repo import Repo
 
 # typing only for annotations: list imports this module for its Listeners, and importing
@@ -46,8 +48,6 @@ if TYPE_CHECKING:
 
 STORE_DIR = "git-worker"  # under $XDG_STATE_HOME
 STORE_FILE = "leases.json"
-LOCK_FILE = "leases.lock"
-TEARDOWN_LOG = "teardown.log"  # in the worker's runtime dir
 ENV_PREFIX = "worker.env."
 _STORE_VERSION = 1
 _TEMPLATE = re.compile(r"\{\{|\}\}|\{([A-Za-z0-9_]*)\}|[{}]")
@@ -229,7 +229,7 @@ def take(repo: Repo, config: Config, entry: Entry, undo: UndoLog) -> Entry:
         r.leases = {"ports": ports, "slot": slot}
 
     what = f"slot {slot}" + "".join(f", port {p}" for p in ports)
-    return registry.update(repo, record.id, change, f"spawn: leased {what}", current=entry)
+    return store.update(repo, record.id, change, f"spawn: leased {what}", current=entry)
 
 
 def acquire(common_dir: str, record: Record, *, count: int,
@@ -281,8 +281,8 @@ def gone(repo: Repo) -> list[Held]:
         if not mine:
             return []
         try:
-            found = {e.id if isinstance(e, registry.Corrupt) else e.record.id: e
-                     for e in registry.all_entries(repo)}
+            found = {e.id if isinstance(e, Corrupt) else e.record.id: e
+                     for e in store.all_entries(repo)}
         except WorkerError:
             return []  # can't tell: keep them all
         return [h for h in mine if _proves_gone(h, found.get(h.worker))]
@@ -318,15 +318,15 @@ def _gone_in(path: str, leases: list[Held]) -> list[Held]:
         repo = Repo(path, path, path, None)
         oids = {h.worker: repo.read_ref(refnames.registry(h.worker)) for h in leases}
         present = sorted({w for w, oid in oids.items() if oid is not None})
-        blobs = repo.read_objects([f"{oids[w]}:{registry.RECORD_FILE}" for w in present],
+        blobs = repo.read_objects([f"{oids[w]}:{RECORD_FILE}" for w in present],
                                   alone=True)
     except (WorkerError, OSError, ValueError, KeyError):
         return []  # can't tell: keep them
-    found: dict[str, Entry | registry.Corrupt] = {}
+    found: dict[str, Entry | Corrupt] = {}
     for worker, blob in zip(present, blobs, strict=True):
-        found[worker] = registry.parse(worker, str(oids[worker]), blob[1]) \
+        found[worker] = store.parse(worker, str(oids[worker]), blob[1]) \
             if blob is not None and blob[0] == "blob" else \
-            registry.Corrupt(worker, str(oids[worker]), "unreadable")
+            Corrupt(worker, str(oids[worker]), "unreadable")
     return [h for h in leases if _proves_gone(h, found.get(h.worker))]
 
 
@@ -335,12 +335,12 @@ def _is_gone(lease: Held) -> bool:
     return bool(_gone_in(lease.repository, [lease]))
 
 
-def _proves_gone(lease: Held, found: Entry | registry.Corrupt | None) -> bool:
+def _proves_gone(lease: Held, found: Entry | Corrupt | None) -> bool:
     """Whether ``found``, what the registry holds under the lease's worker id, proves the
     worker gone: no record, or the record of a namesake spawned since."""
     if found is None:
         return True
-    if isinstance(found, registry.Corrupt):
+    if isinstance(found, Corrupt):
         return False
     return found.record.created_at != lease.created_at
 
@@ -402,13 +402,11 @@ def _store() -> Iterator[list[Held]]:
                               hint="point XDG_STATE_HOME at a directory of your own")
         if info.st_mode & 0o077:
             os.chmod(directory, 0o700)
-        fd = os.open(os.path.join(directory, LOCK_FILE), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
-                     0o600)
     except OSError as e:
         raise _unusable(directory, e) from None
-    try:
+    with ExitStack() as lock:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            lock.enter_context(locks.lease_store(directory))
         except OSError as e:  # e.g. ENOLCK on a network file system without locks
             raise _unusable(directory, e) from None
         path = os.path.join(directory, STORE_FILE)
@@ -420,8 +418,6 @@ def _store() -> Iterator[list[Held]]:
                 _write(path, held)
             except OSError as e:  # e.g. a full disk: the store is as it was
                 raise _unusable(directory, e) from None
-    finally:
-        os.close(fd)  # and with it the lock
 
 
 def _unusable(directory: str, e: OSError) -> WorkerError:
@@ -487,9 +483,9 @@ def teardown(repo: Repo, config: Config, record: Record, *, force: bool) -> list
     env = clean_env({"GIT_WORKER_ID": record.id, "GIT_WORKER_BRANCH": record.branch,
                      "GIT_WORKER_WORKTREE": record.worktree,
                      "GIT_WORKER_BASE": str(record.base.get("name"))} | leased)
-    runtime = registry.runtime_dir(repo, record.id)
-    os.makedirs(runtime, exist_ok=True)
-    log_path = os.path.join(runtime, TEARDOWN_LOG)
+    runtime = RuntimeDir.of(repo, record.id)
+    os.makedirs(runtime.path, exist_ok=True)
+    log_path = runtime.teardown_log
     notes = []
     for command in commands:
         failure = _run_logged(command, cwd, env, log_path)

@@ -7,20 +7,20 @@ commit message is the event; worker.notify hears about the ones a human cares ab
 from __future__ import annotations
 
 import calendar
-import fcntl
 import json
 import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 
-from git_worker import registry, worker_processes
+from git_worker import locks, worker_processes
 from git_worker.config import Config
 from git_worker.errors import WorkerError
 from git_worker.git import clean_env
-from git_worker.registry import Record
+from git_worker.registry import store
+from git_worker.registry.record import RUNNING, Record, State
+from git_worker.registry.runtime import RuntimeDir, private, write_atomically
 from git_worker.repo import Repo
 
 # typing only for annotations.
@@ -28,15 +28,11 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-RUNNING = ("running", "waiting")  # an agent process exists (or should)
-# A worker in these states holds no worker.maxConcurrent slot and is not in the queue:
-# removing it changes nothing the queue waits for (rm then does not look at the queue).
-FREE_STATES = ("ready", "exited", "failed", "stopped", "reviewed", "merged")
 _STOP_GRACE = worker_processes.STOP_GRACE
 
 
-def exit_state(code: int) -> str:
-    return "exited" if code == 0 else "failed"
+def exit_state(code: int) -> State:
+    return State.EXITED if code == 0 else State.FAILED
 
 
 def record_exit(repo: Repo, worker_id: str, code: int) -> WorkerError | None:
@@ -46,12 +42,12 @@ def record_exit(repo: Repo, worker_id: str, code: int) -> WorkerError | None:
         r.exit_code = code
         # A spawning record stays so: its spawner sets the final state (or, if the
         # spawner died, recovery decides what to keep).
-        if r.state in ("running", "waiting"):
+        if r.state in RUNNING:
             r.state = exit_state(code)
 
-    entry = registry.update(repo, worker_id, change, f"exited {code}")
+    entry = store.update(repo, worker_id, change, f"exited {code}")
     _clear_waiting(repo, worker_id)
-    if entry.record.state in ("exited", "failed"):
+    if entry.record.state in (State.EXITED, State.FAILED):
         notify(repo, entry.record, entry.record.state, f"exit code {code}")
     # worker.review true: the gate runs by itself once the agent has finished well.
     from git_worker import review
@@ -61,20 +57,20 @@ def record_exit(repo: Repo, worker_id: str, code: int) -> WorkerError | None:
 
 def record_agent_event(repo: Repo, worker_id: str, event: str, message: str = "") -> Record:
     """What the agent reported through its hooks: started, waiting, done, running."""
-    marker = os.path.join(registry.runtime_dir(repo, worker_id), "waiting")
+    marker = RuntimeDir.of(repo, worker_id).waiting
     text = f"agent: {event}" + (f": {message}" if message else "")
 
     def change(r: Record) -> None:
         # "spawning" too: a quick agent may report before spawn has recorded "running";
         # spawn then keeps the state it finds.
-        if event in ("waiting", "done") and r.state in (*RUNNING, "spawning"):
-            r.state = "waiting"  # done = its turn is over: it waits for a human (or exits)
-        elif event == "running" and r.state == "waiting":
-            r.state = "running"
+        if event in ("waiting", "done") and r.state in (*RUNNING, State.SPAWNING):
+            r.state = State.WAITING  # done = its turn is over: it waits for a human (or exits)
+        elif event == "running" and r.state == State.WAITING:
+            r.state = State.RUNNING
 
-    entry = registry.update(repo, worker_id, change, text[:200])
-    if entry.record.state == "waiting":
-        registry.write_atomically(marker, message + "\n")
+    entry = store.update(repo, worker_id, change, text[:200])
+    if entry.record.state == State.WAITING:
+        write_atomically(marker, message + "\n")
     else:
         _clear_waiting(repo, worker_id)
     if event in ("waiting", "done"):
@@ -84,7 +80,7 @@ def record_agent_event(repo: Repo, worker_id: str, event: str, message: str = ""
 
 def _clear_waiting(repo: Repo, worker_id: str) -> None:
     with suppress(FileNotFoundError):
-        os.remove(os.path.join(registry.runtime_dir(repo, worker_id), "waiting"))
+        os.remove(RuntimeDir.of(repo, worker_id).waiting)
 
 
 def notify(repo: Repo, record: Record, event: str, message: str) -> None:
@@ -104,15 +100,14 @@ def notify(repo: Repo, record: Record, event: str, message: str) -> None:
     env = clean_env({"GIT_WORKER_ID": record.id, "GIT_WORKER_EVENT": event,
                      "GIT_WORKER_MESSAGE": message, "GIT_WORKER_WORKTREE": record.worktree,
                      "GIT_WORKER_BRANCH": record.branch, "GIT_WORKER_STATE": record.state})
-    runtime = registry.runtime_dir(repo, record.id)
+    runtime = RuntimeDir.of(repo, record.id)
     try:
-        with open(os.path.join(runtime, "notify.log"), "ab", opener=registry.private) as log:
+        with open(runtime.notify_log, "ab", opener=private) as log:
             subprocess.Popen(argv, cwd=where, env=env, stdin=subprocess.DEVNULL, stdout=log,
                              stderr=subprocess.STDOUT, start_new_session=True)
     except OSError as e:
         try:
-            with open(os.path.join(runtime, "notify.log"), "a", encoding="utf-8",
-                      opener=registry.private) as log:
+            with open(runtime.notify_log, "a", encoding="utf-8", opener=private) as log:
                 log.write(f"worker.notify {argv[0]}: {e.strerror or e}\n")
         except OSError:
             pass
@@ -126,9 +121,9 @@ def stop(repo: Repo, worker_id: str) -> str:
     returns what was done."""
     from git_worker import probe
 
-    record = registry.get(repo, worker_id).record
-    if record.state == "queued":
-        registry.set_state(repo, worker_id, "stopped", "stopped (was queued)")
+    record = store.get(repo, worker_id).record
+    if record.state == State.QUEUED:
+        store.set_state(repo, worker_id, State.STOPPED, "stopped (was queued)")
         return "stopped (it was queued; no agent had started)"
     who = probe.worker(repo, record)
     code = probe.exit_status(repo, worker_id)
@@ -144,9 +139,9 @@ def stop(repo: Repo, worker_id: str) -> str:
 
     def mark(r: Record) -> None:
         if r.state in RUNNING:
-            r.state = "stopped"
+            r.state = State.STOPPED
 
-    registry.update(repo, worker_id, mark, "stopped by user")
+    store.update(repo, worker_id, mark, "stopped by user")
     _clear_waiting(repo, worker_id)
     # The runner (proven, not only named by the record) ignores SIGTERM and stays to record
     # the agent's exit code; every other process of the worker (the agent, what it
@@ -162,9 +157,7 @@ def stop(repo: Repo, worker_id: str) -> str:
         killed = worker_processes.end(who, 1.0)  # a runner that cannot record: ended too
         ended += killed
         if killed and _wait_for_exit(repo, worker_id, 1.0) is None:
-            registry.write_atomically(
-                os.path.join(who.runtime_dir, worker_processes.EXIT_FILE),
-                f"{128 + signal.SIGKILL}\n")
+            write_atomically(RuntimeDir(who.runtime_dir).exit, f"{128 + signal.SIGKILL}\n")
             record_exit(repo, worker_id, 128 + signal.SIGKILL)
     launcher = record.launcher
     if launcher.get("kind") == "tmux" and launcher.get("session"):
@@ -200,39 +193,6 @@ def _wait_for_exit(repo: Repo, worker_id: str, seconds: float) -> int | None:
 # --- worker.maxConcurrent and the queue --------------------------------------------------
 
 
-@contextmanager
-def queue_lock(repo: Repo) -> Iterator[None]:
-    """One process at a time counts running workers and starts new ones.
-
-    flock(2) on <git-common-dir>/workers (a directory every spawn makes anyway): no lock
-    file to leave behind. (bd calls lock the git directory itself: a different object, so
-    a claim made while this lock is held cannot deadlock on it.)
-    """
-    directory = registry.ensure_runtime_root(repo)
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
-def queue_busy(repo: Repo) -> bool:
-    """Whether some process holds the queue lock now (counting, or starting workers)."""
-    directory = os.path.join(repo.common_dir, "workers")
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)  # closing releases a lock we took
-    return False
-
-
 def running_ids(repo: Repo, exclude: str | None = None) -> list[str]:
     """Workers whose agent runs now: recorded running/waiting, no exit code, and not every
     process of theirs gone — or still spawning, with an agent already started (the spawn
@@ -240,14 +200,14 @@ def running_ids(repo: Repo, exclude: str | None = None) -> list[str]:
     from git_worker import probe
 
     found = []
-    for entry in registry.all_entries(repo):
-        if not isinstance(entry, registry.Entry) or entry.record.id == exclude:
+    for entry in store.all_entries(repo):
+        if not isinstance(entry, store.Entry) or entry.record.id == exclude:
             continue
         r = entry.record
-        if r.state not in (*RUNNING, "spawning") or probe.exit_status(repo, r.id) is not None:
+        if r.state not in (*RUNNING, State.SPAWNING) or probe.exit_status(repo, r.id) is not None:
             continue
         alive = worker_processes.recorded_alive(probe.worker(repo, r))
-        if alive is False or (r.state == "spawning" and not alive):
+        if alive is False or (r.state == State.SPAWNING and not alive):
             continue  # its runner and agent are gone (or not started): it holds no slot
         found.append(r.id)
     return found
@@ -261,21 +221,17 @@ def over_limit(repo: Repo, limit: int | None, exclude: str | None = None) -> lis
     return running if len(running) >= limit else None
 
 
-QUEUED_ENV_FILE = "queued.env"  # a queued worker's spawner's environment (JSON, mode 0600)
-
-
 def queue(runtime_dir: str, launcher: dict[str, Any]) -> dict[str, Any]:
     """Put a worker in the queue: keep the environment it must start with (its spawner's,
     not that of whichever process frees a slot) private to its owner, never in the
     registry; returns its launcher with its place in the line (`queued_at`, ns)."""
-    registry.write_atomically(os.path.join(runtime_dir, QUEUED_ENV_FILE),
-                                      json.dumps(clean_env()))
+    write_atomically(RuntimeDir(runtime_dir).queued_env, json.dumps(clean_env()))
     return {**launcher, "queued_at": time.time_ns()}
 
 
 def _queued_environment(runtime_dir: str) -> dict[str, str] | None:
     try:
-        with open(os.path.join(runtime_dir, QUEUED_ENV_FILE), encoding="utf-8") as f:
+        with open(RuntimeDir(runtime_dir).queued_env, encoding="utf-8") as f:
             env = json.load(f)
     except (OSError, ValueError):
         return None
@@ -307,22 +263,22 @@ def max_concurrent(repo: Repo) -> int | None:
 
 def start_queued(repo: Repo) -> list[str]:
     """Start queued workers, oldest first, while worker.maxConcurrent allows."""
-    if not any(isinstance(e, registry.Entry) and e.record.state == "queued"
-               for e in registry.all_entries(repo)):
+    if not any(isinstance(e, store.Entry) and e.record.state == State.QUEUED
+               for e in store.all_entries(repo)):
         return []
     limit = max_concurrent(repo)
-    with queue_lock(repo):
+    with locks.queue(repo):
         return start_queued_locked(repo, limit)
 
 
 def start_queued_locked(repo: Repo, limit: int | None) -> list[str]:
-    """start_queued, for a caller that holds queue_lock already (spawn, start)."""
-    queued = [e.record for e in registry.all_entries(repo)
-              if isinstance(e, registry.Entry) and e.record.state == "queued"]
+    """start_queued, for a caller that holds locks.queue already (spawn, start)."""
+    queued = [e.record for e in store.all_entries(repo)
+              if isinstance(e, store.Entry) and e.record.state == State.QUEUED]
     started: list[str] = []
     for record in sorted(queued, key=queue_order):
-        current = registry.read(repo, record.id)
-        if current is None or current.record.state != "queued":
+        current = store.read(repo, record.id)
+        if current is None or current.record.state != State.QUEUED:
             continue
         if over_limit(repo, limit) is not None:
             break  # strictly oldest first: no younger one jumps a line that cannot move
@@ -331,7 +287,7 @@ def start_queued_locked(repo: Repo, limit: int | None) -> list[str]:
         try:
             launch_recorded(repo, config, current.record)
         except WorkerError as e:
-            registry.set_state(repo, record.id, "failed", f"queue: cannot start: {e}"[:200])
+            store.set_state(repo, record.id, State.FAILED, f"queue: cannot start: {e}"[:200])
             continue
         started.append(record.id)
     return started
@@ -342,7 +298,7 @@ def launch_recorded(repo: Repo, config: Config, record: Record) -> None:
     and the environment its own spawn had."""
     from git_worker import agents, launchers, leases
 
-    runtime = registry.runtime_dir(repo, record.id)
+    runtime = RuntimeDir.of(repo, record.id).path
     ctx = agents.Context(record.id, runtime, repo.common_dir, record.worktree,
                          record.branch, env=leases.environment(config, record))
     inv = agents.invocation(config, record.agent or config.agent, model=record.model, ctx=ctx)
@@ -352,13 +308,13 @@ def launch_recorded(repo: Repo, config: Config, record: Record) -> None:
                                 socket=record.launcher.get("socket"),
                                 environment=_queued_environment(runtime))
     with suppress(FileNotFoundError):
-        os.remove(os.path.join(runtime, QUEUED_ENV_FILE))  # its secrets are needed no more
+        os.remove(RuntimeDir(runtime).queued_env)  # its secrets are needed no more
 
     def change(r: Record) -> None:
         r.launcher = dict(launcher)
         if "launch" not in r.spawn_steps:
             r.spawn_steps = [*r.spawn_steps, "launch"]
-        if r.state == "queued":
-            r.state = "running"
+        if r.state == State.QUEUED:
+            r.state = State.RUNNING
 
-    registry.update(repo, record.id, change, "queue: started")
+    store.update(repo, record.id, change, "queue: started")

@@ -20,20 +20,17 @@ How (docs/review-and-land.md):
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
 import random
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from git_worker import (
     failpoints,
     git,
+    locks,
     probe,
     refnames,
-    registry,
     review,
     worker_processes,
     worktrees,
@@ -41,7 +38,9 @@ from git_worker import (
 from git_worker.base_branch import landing_branch
 from git_worker.config import Config
 from git_worker.errors import GitCommandError, WorkerError
-from git_worker.registry import Record
+from git_worker.registry import store
+from git_worker.registry.record import RUNNING, Record, State, now
+from git_worker.registry.runtime import RuntimeDir
 from git_worker.repo import Repo
 
 _CAS_ATTEMPTS = 30
@@ -161,7 +160,7 @@ def refusals(repo: Repo, config: Config, record: Record, tip: str) -> list[str]:
         reasons.append(f"{trouble}, so what was reviewed there cannot be trusted "
                        "(git worker fsck explains the drift)")
     elif changed := worktrees.config_problem(repo, record.worktree,
-                                             registry.runtime_dir(repo, record.id)):
+                                             RuntimeDir.of(repo, record.id).path):
         reasons.append(changed)  # and a gate's git there would have obeyed it
     if still_working(repo, record):
         reasons.append(f"its agent is still {record.state} and may commit more "
@@ -171,9 +170,9 @@ def refusals(repo: Repo, config: Config, record: Record, tip: str) -> list[str]:
 
 def still_working(repo: Repo, record: Record) -> bool:
     """Whether the agent (or the spawn) may still change the branch; unknown counts as yes."""
-    if record.state == "spawning":
+    if record.state == State.SPAWNING:
         return True  # a dead spawn is fsck --repair's business, not a merge's
-    if record.state not in ("running", "waiting"):
+    if record.state not in RUNNING:
         return False
     if probe.exit_status(repo, record.id) is not None:
         return False  # exited; the registry just has not heard yet
@@ -183,7 +182,7 @@ def still_working(repo: Repo, record: Record) -> bool:
 
 def land(repo: Repo, config: Config, worker_id: str, *, squash: bool, into: str | None,
          force: bool) -> Landed:
-    entry = registry.get(repo, worker_id)
+    entry = store.get(repo, worker_id)
     record = entry.record
     tip = repo.read_ref(record.branch)
     if tip is None:
@@ -202,7 +201,7 @@ def land(repo: Repo, config: Config, worker_id: str, *, squash: bool, into: str 
     if working:
         _refuse_if_nothing_of_its_own(repo, record, tip)
     warnings = []
-    runtime = registry.runtime_dir(repo, record.id)
+    runtime = RuntimeDir.of(repo, record.id).path
     if (os.path.isdir(record.worktree)
             and not worktrees.problem(repo, record.worktree, record.branch)
             and not worktrees.config_problem(repo, record.worktree, runtime)):
@@ -211,9 +210,9 @@ def land(repo: Repo, config: Config, worker_id: str, *, squash: bool, into: str 
             warnings.append(f"{len(dirty)} uncommitted file(s) in {record.worktree} are not "
                             "part of this merge")
 
-    with merge_lock(repo):
+    with locks.merge(repo):
         landed = _land_locked(repo, record, target, tip, squash, warnings)
-    if landed.kind == ALREADY and record.state == "merged":
+    if landed.kind == ALREADY and record.state == State.MERGED:
         return landed  # keep the record of the merge that did land it
     record_merged(repo, config, record, tip, landed)
     return landed
@@ -241,15 +240,15 @@ def _refuse_if_nothing_of_its_own(repo: Repo, record: Record, tip: str) -> None:
 def record_merged(repo: Repo, config: Config, record: Record, tip: str, landed: Landed) -> None:
     """Record that ``tip`` of ``record`` has landed (and close its issue if so configured)."""
     def change(r: Record) -> None:
-        r.state = "merged"
+        r.state = State.MERGED
         r.merge = {"into": landed.target, "commit": landed.new, "tip": tip,
-                   "kind": landed.kind, "at": registry.now()}
+                   "kind": landed.kind, "at": now()}
 
     # The target has moved: that is the commit point. If we stop here, the next
     # `git worker merge ID` finds the work landed and records it (no second merge).
     failpoints.hit("merge.record")
-    registry.update(repo, record.id, change, f"merged into {refnames.short(landed.target)} "
-                                             f"as {landed.new[:12]} ({landed.kind})")
+    store.update(repo, record.id, change, f"merged into {refnames.short(landed.target)} "
+                                          f"as {landed.new[:12]} ({landed.kind})")
     if config.boolean("worker.closeOnMerge"):
         landed.closed_issue = _close_issue(repo, config, record.id,
                                            f"merged as {landed.new}", landed.warnings)
@@ -269,24 +268,6 @@ def work_landed(repo: Repo, record: Record, tip: str, target_tip: str) -> bool:
         return True
     merged = merge_trees(repo, target_tip, tip)
     return merged.clean and merged.tree == repo.tree_of(target_tip)
-
-
-@contextlib.contextmanager
-def merge_lock(repo: Repo) -> Iterator[None]:
-    """One git-worker merge at a time per repository.
-
-    The ref CAS alone keeps every update, but a merge into a checked-out branch passes
-    through moments where that worktree's index is ahead of its HEAD; a second merge
-    looking then would see "uncommitted changes". flock is released if we die.
-    """
-    # flock on a directory (no file left behind): <git-common-dir>/refs, which nothing else
-    # locks this way (bd calls lock the common dir itself, the spawn queue its workers/).
-    fd = os.open(os.path.join(repo.common_dir, "refs"), os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
 
 
 def _land_locked(repo: Repo, record: Record, target: str, tip: str, squash: bool,
@@ -404,7 +385,7 @@ def _fast_forward_in(repo: Repo, worktree: str, target: str, old: str, new: str,
     fast-forward, updating that worktree's files. False when the target moved meanwhile."""
     # A worker's worktree (it may hold the target: --into worker/<id>) is its agent's:
     # pinned, with the config git-worker wrote, or refused (worktrees.pin).
-    runtime = registry.owner_runtime(repo, worktree)
+    runtime = store.owner_runtime(repo, worktree)
     pinned = worktrees.pin(repo, worktree, runtime)
     paths = worktrees.changed_tracked(repo, worktree, runtime)
     if paths:

@@ -7,12 +7,12 @@ so listing many workers costs no more processes than listing one.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
-from git_worker import processes, refnames, registry, worker_processes, worktrees
+from git_worker import processes, refnames, worker_processes, worktrees
 from git_worker.errors import WorkerError
-from git_worker.registry import Record
+from git_worker.registry.record import RUNNING, Record, State
+from git_worker.registry.runtime import RuntimeDir
 from git_worker.repo import Repo
 
 # typing only for annotations: importing leases costs list its imports when no worker has one.
@@ -93,11 +93,11 @@ class Reality:
 def exit_status(repo: Repo, worker_id: str) -> int | None:
     """The agent's exit code from the runtime file the runner writes first: list shows
     `exited`/`failed` from it even before the registry records the exit."""
-    return worker_processes.exit_code(registry.runtime_dir(repo, worker_id))
+    return worker_processes.exit_code(RuntimeDir.of(repo, worker_id).path)
 
 
 def worker(repo: Repo, record: Record) -> worker_processes.Worker:
-    return worker_processes.Worker(record.id, registry.runtime_dir(repo, record.id),
+    return worker_processes.Worker(record.id, RuntimeDir.of(repo, record.id).path,
                                    record.launcher, record.host)
 
 
@@ -129,7 +129,7 @@ def _observe_live(reality: Reality, record: Record, seen: Observed) -> None:
                         f"git worker stop {record.id} ends them")
         return
     # Never shown as running: nothing of it is left, and nothing recorded an exit.
-    seen.state = "vanished"
+    seen.state = State.VANISHED
     where = f"its tmux session {session}" if session else "its process"
     problems.append(f"{where} ended without recording an exit code (killed, or the "
                     "machine restarted); the worktree and branch are intact")
@@ -145,18 +145,18 @@ def observe(reality: Reality, record: Record) -> Observed:
             action = record.owner.get("action", "spawn")
             problems.append(f"{action} was interrupted (its process is gone); "
                             "run: git worker fsck --repair")
-    elif record.state in ("running", "waiting"):
+    elif record.state in RUNNING:
         code = exit_status(repo, record.id)
         if code is not None:
-            seen.state, seen.exit_code = ("exited" if code == 0 else "failed"), code
+            seen.state, seen.exit_code = (State.EXITED if code == 0 else State.FAILED), code
         else:
             _observe_live(reality, record, seen)
-    elif record.state == "stopped" and seen.exit_code is None:
+    elif record.state == State.STOPPED and seen.exit_code is None:
         seen.exit_code = exit_status(repo, record.id)
 
     if reality.ref(record.branch) is None:
         problems.append(f"branch {refnames.short(record.branch)} is missing")
-    if record.state != "spawning":
+    if record.state != State.SPAWNING:
         problems.extend(_worktree_problems(repo, record, reality.realpath))
 
     if (record.leases or {}).get("ports") and record.host == processes.hostname():
@@ -181,14 +181,13 @@ def _session_gone(launcher: dict[str, object]) -> bool:
 def _worktree_problems(repo: Repo, record: Record,
                        realpath: worktrees.RealPaths | None = None) -> list[str]:
     found = worktrees.problem(repo, record.worktree, record.branch, realpath) or \
-        worktrees.config_problem(repo, record.worktree, registry.runtime_dir(repo, record.id))
+        worktrees.config_problem(repo, record.worktree, RuntimeDir.of(repo, record.id).path)
     return [found] if found else []
 
 
 # --- what `list` shows at a glance: derived fields, read-only ------------------------------
 # Kept apart from observe(), which derives the live state: these only read what is there.
 
-WAITING_FILE = "waiting"  # runtime file: the agent's message while it waits (lifecycle.py)
 # review.PASSED, BLOCKED, ERROR: spelled here because importing review.py (dataclasses,
 # threading, config) would cost every list ~15 ms.
 VERDICTS = ("passed", "blocked", "error")
@@ -261,7 +260,7 @@ def verdict(record: Record, tip: str | None) -> str | None:
 
 def waiting_message(repo: Repo, worker_id: str) -> str | None:
     """What the agent said when it began to wait (its hook's message); None if nothing."""
-    path = os.path.join(registry.runtime_dir(repo, worker_id), WAITING_FILE)
+    path = RuntimeDir.of(repo, worker_id).waiting
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
             text = f.read(4096)
@@ -279,7 +278,7 @@ def uncommitted(repo: Repo, record: Record) -> bool | None:
         return None  # missing, or not this worker's worktree: its status is not the worker's
     try:
         return bool(worktrees.dirty_paths(repo, record.worktree,
-                                          registry.runtime_dir(repo, record.id)))
+                                          RuntimeDir.of(repo, record.id).path))
     except WorkerError:
         return None
 
@@ -291,5 +290,5 @@ def at_a_glance(reality: Reality, record: Record, state: str, ahead: int | None,
         "ahead": ahead,
         "uncommitted": uncommitted(reality.repo, record) if check_uncommitted else None,
         "verdict": verdict(record, reality.ref(record.branch)),
-        "message": waiting_message(reality.repo, record.id) if state == "waiting" else None,
+        "message": waiting_message(reality.repo, record.id) if state == State.WAITING else None,
     }

@@ -13,12 +13,15 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from git_worker import merge, refnames, registry, removal, worktrees
+from git_worker import merge, refnames, removal, worktrees
 from git_worker.errors import UsageError
+from git_worker.registry import store
+from git_worker.registry.record import Corrupt, Record, State
+from git_worker.registry.runtime import RuntimeDir
 from git_worker.repo import Repo
 
 # States whose worker belongs to a process in the middle of something.
-_BUSY = ("spawning", "removing", "queued")
+_BUSY = (State.SPAWNING, State.REMOVING, State.QUEUED)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
@@ -49,8 +52,8 @@ def judge(repo: Repo, *, ids: list[str] | None = None,
     wanted = set(ids) if ids else None
     now = datetime.now(UTC)
     verdicts = []
-    for entry in registry.all_entries(repo):
-        if isinstance(entry, registry.Corrupt):
+    for entry in store.all_entries(repo):
+        if isinstance(entry, Corrupt):
             continue
         r = entry.record
         if wanted and r.id not in wanted:
@@ -59,11 +62,11 @@ def judge(repo: Repo, *, ids: list[str] | None = None,
             continue
         verdicts.append(_judge(repo, r))
     for missing in sorted((wanted or set()) - {v.id for v in verdicts}):
-        registry.get(repo, missing)  # raises "no worker" for a typo
+        store.get(repo, missing)  # raises "no worker" for a typo
     return verdicts
 
 
-def _judge(repo: Repo, r: registry.Record) -> Verdict:
+def _judge(repo: Repo, r: Record) -> Verdict:
     def keep(why: str) -> Verdict:
         return Verdict(r.id, False, why, r.worktree)
 
@@ -72,7 +75,7 @@ def _judge(repo: Repo, r: registry.Record) -> Verdict:
     tip = repo.read_ref(r.branch)
     if tip is None:
         return keep(f"branch {refnames.short(r.branch)} is missing (git worker fsck)")
-    if r.state == "merged" and r.merge and r.merge.get("tip") == tip:
+    if r.state == State.MERGED and r.merge and r.merge.get("tip") == tip:
         how = f"merged into {refnames.short(str(r.merge['into']))} by git-worker"
     else:
         target = removal.landed(repo, r, tip)
@@ -85,7 +88,7 @@ def _judge(repo: Repo, r: registry.Record) -> Verdict:
     if merge.still_working(repo, r):
         return keep(f"its agent is still {r.state}")
     if os.path.isdir(r.worktree):
-        dirty = worktrees.dirty_paths(repo, r.worktree, registry.runtime_dir(repo, r.id))
+        dirty = worktrees.dirty_paths(repo, r.worktree, RuntimeDir.of(repo, r.id).path)
         if dirty:
             return keep(f"{len(dirty)} uncommitted file(s) in its worktree")
     return Verdict(r.id, True, how, r.worktree, disk_usage(r.worktree))

@@ -10,8 +10,11 @@ from __future__ import annotations
 import os
 import shutil
 
-from git_worker import processes, registry, worker_processes, worktrees
-from git_worker.registry import Entry, Record
+from git_worker import processes, worker_processes, worktrees
+from git_worker.registry import store
+from git_worker.registry.record import Corrupt, Record, State
+from git_worker.registry.runtime import RuntimeDir
+from git_worker.registry.store import Entry
 from git_worker.repo import Repo
 
 # typing only for annotations: importing it costs every spawn ~3 ms.
@@ -39,12 +42,12 @@ class Shared:
 
 
 def shared_with(repo: Repo, record: Record,
-                entries: list[Entry | registry.Corrupt] | None = None) -> Shared:
+                entries: list[Entry | Corrupt] | None = None) -> Shared:
     """``entries``: every record, if the caller has just read them (all_entries)."""
     branch, worktree = [], []
     realpath = worktrees.RealPaths()  # the worktrees' common parents, resolved once
     own_path = realpath(os.path.abspath(record.worktree))
-    for item in registry.all_entries(repo) if entries is None else entries:
+    for item in store.all_entries(repo) if entries is None else entries:
         if not isinstance(item, Entry) or item.record.id == record.id:
             continue
         other = item.record
@@ -86,8 +89,7 @@ def stop_launched(runtime_dir: str, launcher: dict[str, Any]) -> list[str]:
 
 
 def agent_started(runtime_dir: str, record: Record) -> bool:
-    return bool(record.launcher.get("pid")) or os.path.exists(
-        os.path.join(runtime_dir, worker_processes.AGENT_FILE))
+    return bool(record.launcher.get("pid")) or os.path.exists(RuntimeDir(runtime_dir).agent_json)
 
 
 def abandon_spawn(repo: Repo, entry: Entry) -> list[str]:
@@ -98,7 +100,7 @@ def abandon_spawn(repo: Repo, entry: Entry) -> list[str]:
     `failed` so the work can be reviewed, merged or removed like any other worker's.
     """
     record, done = entry.record, []
-    runtime = registry.runtime_dir(repo, record.id)
+    runtime = RuntimeDir.of(repo, record.id).path
     started = agent_started(runtime, record)
     if started:
         done.extend(stop_launched(runtime, record.launcher) or ["the agent had ended"])
@@ -106,10 +108,10 @@ def abandon_spawn(repo: Repo, entry: Entry) -> list[str]:
     # between the crash and this repair. Whoever made it, it is never deleted here.
     if _has_work(repo, record):
         def keep(r: Record) -> None:
-            r.state, r.owner = "failed", None
+            r.state, r.owner = State.FAILED, None
 
-        registry.update(repo, record.id, keep, "spawn interrupted; its worktree or branch "
-                                               "holds work")
+        store.update(repo, record.id, keep, "spawn interrupted; its worktree or branch "
+                                            "holds work")
         done.append("kept its work (state failed)")
         return done
     shared = shared_with(repo, record)
@@ -131,7 +133,7 @@ def abandon_spawn(repo: Repo, entry: Entry) -> list[str]:
     before = record.task.get("bd_before")
     if record.task.get("claimed") and isinstance(before, dict):
         done.append(_release_claim(repo, record.id, before))
-    if registry.forget(repo, record.id, entry.oid):
+    if store.forget(repo, record.id, entry.oid):
         done.append("dropped the spawning record")
     return done
 
@@ -140,14 +142,14 @@ def abandon_start(repo: Repo, entry: Entry) -> list[str]:
     """Undo an interrupted `git worker start`: end what it launched, give the worker back
     the state it had (its worktree and branch were never touched)."""
     record, done = entry.record, []
-    runtime = registry.runtime_dir(repo, record.id)
+    runtime = RuntimeDir.of(repo, record.id).path
     done.extend(stop_launched(runtime, record.launcher))
-    before = str((record.owner or {}).get("from") or "stopped")
+    before = str((record.owner or {}).get("from") or State.STOPPED)
 
     def back(r: Record) -> None:
         r.state, r.owner = before, None
 
-    registry.update(repo, record.id, back, "start interrupted; undone")
+    store.update(repo, record.id, back, "start interrupted; undone")
     done.append(f"gave it back its state ({before})")
     return done
 
@@ -159,7 +161,7 @@ def _has_work(repo: Repo, record: Record) -> bool:
     if os.path.isdir(record.worktree):
         try:
             return bool(worktrees.dirty_paths(repo, record.worktree,
-                                              registry.runtime_dir(repo, record.id)))
+                                              RuntimeDir.of(repo, record.id).path))
         except Exception:
             return True  # can't tell: keep it
     return False

@@ -19,13 +19,15 @@ from git_worker import (
     processes,
     recovery,
     refnames,
-    registry,
     worker_processes,
     worktrees,
 )
 from git_worker.config import Config
 from git_worker.errors import WorkerError
-from git_worker.registry import Entry, Record
+from git_worker.registry import store
+from git_worker.registry.record import Record, State
+from git_worker.registry.runtime import RuntimeDir
+from git_worker.registry.store import Entry
 from git_worker.repo import Repo, append_reflog
 from git_worker.undo import UndoLog, transaction
 
@@ -45,8 +47,8 @@ def remove(repo: Repo, worker_id: str, *, force: bool, keep_branch: bool,
     """Remove the worker. A branch or worktree that another record names too is never
     removed with this one (a note says so)."""
     # Every record, once: this one, and whether another names its branch or worktree.
-    entries = registry.all_entries(repo)
-    entry = registry.get(repo, worker_id, entries)
+    entries = store.all_entries(repo)
+    entry = store.get(repo, worker_id, entries)
     record = entry.record
     state = record.state
     _refuse_if_busy(record)
@@ -79,17 +81,17 @@ def _remove(repo: Repo, entry: Entry, tip: str | None, *, force: bool, keep_bran
 
     def mark(r: Record) -> None:
         _refuse_if_busy(r)  # checked again on the record the compare-and-swap applies to
-        r.state = "removing"
+        r.state = State.REMOVING
         r.owner = processes.identity("rm") | {"force": force, "keep_branch": keep_branch}
 
-    original = entry.oid if record.state != "removing" else None
-    marked = registry.update(repo, record.id, mark, "rm: started", current=entry)
+    original = entry.oid if record.state != State.REMOVING else None
+    marked = store.update(repo, record.id, mark, "rm: started", current=entry)
     if original:
         undo.push("mark", partial(repo.update_ref, ref, marked.oid, original,
                                   "git-worker: rm undone"))
     failpoints.hit("rm.mark")
 
-    runtime = registry.runtime_dir(repo, record.id)
+    runtime = RuntimeDir.of(repo, record.id).path
     ended = []
     if recovery.agent_started(runtime, record):
         ended = recovery.stop_launched(runtime, record.launcher)
@@ -119,7 +121,7 @@ def _remove(repo: Repo, entry: Entry, tip: str | None, *, force: bool, keep_bran
                       kept_mark(record.id))
 
     # The commit point: once the record is gone, the removal is done.
-    if not registry.forget(repo, record.id, marked.oid):
+    if not store.forget(repo, record.id, marked.oid):
         raise WorkerError(f"'{record.id}' changed while being removed; try again")
     leases.release_quietly(repo.common_dir, record)
     return ended
@@ -186,7 +188,7 @@ def what_would_be_lost(repo: Repo, record: Record, tip: str | None, *,
     """Why removing the worker would lose work, each with what lifts it. What another
     record names too is not removed (see remove), so it loses nothing."""
     reasons = []
-    runtime = registry.runtime_dir(repo, record.id)
+    runtime = RuntimeDir.of(repo, record.id).path
     if recovery.agent_started(runtime, record):
         # Every process of the worker, not only its runner: a killed runner leaves the
         # agent working, and an ended agent may leave children behind.
@@ -217,7 +219,7 @@ def what_would_be_lost(repo: Repo, record: Record, tip: str | None, *,
                 f"{len(dirty)} modified or untracked file(s) in its worktree ({shown})",
                 f"commit, stash (git stash -u) or delete them in {record.worktree}"))
     # A merged worker's branch may have moved on since (its agent went on committing).
-    merged_tip = (record.merge or {}).get("tip") if record.state == "merged" else None
+    merged_tip = (record.merge or {}).get("tip") if record.state == State.MERGED else None
     if tip is not None and not keep_branch and tip != merged_tip:
         base_tip = repo.read_ref(record.base.get("ref") or "") or record.base["oid"]
         ahead = repo.count_commits(tip, base_tip, record.base["oid"])

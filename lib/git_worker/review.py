@@ -23,18 +23,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, NoReturn
 
-from git_worker import leases, registry, worktrees
+from git_worker import leases, worktrees
 from git_worker.config import Config, default
 from git_worker.errors import WorkerError
 from git_worker.git import clean_env
-from git_worker.registry import Record
+from git_worker.registry import store
+from git_worker.registry.record import Record, State, now
+from git_worker.registry.runtime import RuntimeDir, make_runtime_dir, private
 from git_worker.repo import Repo
 
 PASSED, BLOCKED, ERROR = "passed", "blocked", "error"
-LOG_FILE = "review.log"
 
 # States a worker can be in when its review may move it to `reviewed` (and back).
-_SETTLED = ("ready", "exited", "failed", "reviewed")
+_SETTLED = (State.READY, State.EXITED, State.FAILED, State.REVIEWED)
 
 
 @dataclass
@@ -88,22 +89,22 @@ def run_gate(repo: Repo, config: Config, worker_id: str, *, echo: BinaryIO | Non
     worker's branch; the failure is recorded first (status `error`), so `show` and
     `merge` know the review did not happen.
     """
-    entry = registry.get(repo, worker_id)
+    entry = store.get(repo, worker_id)
     record = entry.record
-    if record.state == "spawning":
+    if record.state == State.SPAWNING:
         raise WorkerError(f"'{worker_id}' is still being spawned", hint="wait, then review it")
     if not os.path.isdir(record.worktree):
         raise WorkerError(f"the worktree of '{worker_id}' ({record.worktree}) is missing",
                           hint="git worker fsck explains the drift")
     argv = gate_argv(config)
     tip = repo.read_ref(record.branch)
-    runtime = registry.runtime_dir(repo, worker_id)
-    if not os.path.isdir(runtime) or os.path.islink(runtime):
-        registry.make_runtime_dir(repo, worker_id)
-    log_path = os.path.join(runtime, LOG_FILE)
+    runtime = RuntimeDir.of(repo, worker_id)
+    if not os.path.isdir(runtime.path) or os.path.islink(runtime.path):
+        make_runtime_dir(repo, worker_id)
+    log_path = runtime.review_log
 
     trouble = worktrees.problem(repo, record.worktree, record.branch) or (
-        worktrees.config_problem(repo, record.worktree, runtime))
+        worktrees.config_problem(repo, record.worktree, runtime.path))
     if trouble and not force:
         # The gate would run in (and its git would read) a repository of the agent's
         # making: the `.git` there is not this repository's worktree administration.
@@ -125,7 +126,7 @@ def run_gate(repo: Repo, config: Config, worker_id: str, *, echo: BinaryIO | Non
         **leases.environment(config, record),
     })
     timeout = config.review_timeout
-    with open(log_path, "wb", opener=registry.private) as log:
+    with open(log_path, "wb", opener=private) as log:
         log.write(f"$ {' '.join(argv)}\n".encode())
         log.flush()
         code = _run([program, *argv[1:]], record.worktree, env, log, echo, timeout)
@@ -146,7 +147,7 @@ def run_gate(repo: Repo, config: Config, worker_id: str, *, echo: BinaryIO | Non
 def _refuse(repo: Repo, worker_id: str, tip: str | None, log_path: str,
             error: WorkerError) -> NoReturn:
     """Record a review that could not run (status `error`, the reason in its log)."""
-    with open(log_path, "wb", opener=registry.private) as log:
+    with open(log_path, "wb", opener=private) as log:
         log.write(f"{error}\n".encode())
     _record(repo, worker_id, Outcome(ERROR, None, log_path, tip))
     raise error
@@ -263,7 +264,7 @@ def run_on(repo: Repo, config: Config, record: Record, *, checkout: str, commit:
         **leases.environment(config, record),  # the worker's ports and slot, as its own gate
     })
     timeout = config.review_timeout
-    with open(log_path, "ab", opener=registry.private) as log:
+    with open(log_path, "ab", opener=private) as log:
         log.write(f"$ {' '.join(argv)}  # {' + '.join(landing)} at {commit[:12]}\n".encode())
         log.flush()
         code = _run([program, *argv[1:]], checkout, env, log, None, timeout)
@@ -282,17 +283,17 @@ def _record(repo: Repo, worker_id: str, outcome: Outcome, event: str | None = No
             extra: dict[str, object] | None = None) -> None:
     def change(r: Record) -> None:
         earlier = {k: v for k, v in (r.review or {}).items() if k != "combined_with"}
-        r.review = {**earlier, "status": outcome.status, "at": registry.now(),
+        r.review = {**earlier, "status": outcome.status, "at": now(),
                     "commit": outcome.commit, "exit_code": outcome.exit_code, **(extra or {})}
         if r.state not in _SETTLED:
             return  # an agent still at work keeps its live state
         if outcome.status == PASSED:
-            r.state = "reviewed"
-        elif r.state == "reviewed":  # a later review that fails takes the badge away
-            r.state = "ready" if r.exit_code is None else ("exited" if r.exit_code == 0
-                                                           else "failed")
+            r.state = State.REVIEWED
+        elif r.state == State.REVIEWED:  # a later review that fails takes the badge away
+            r.state = (State.READY if r.exit_code is None
+                       else State.EXITED if r.exit_code == 0 else State.FAILED)
 
-    registry.update(repo, worker_id, change, event or f"review: {outcome.status}")
+    store.update(repo, worker_id, change, event or f"review: {outcome.status}")
 
 
 def required(config: Config, record: Record) -> bool:
@@ -307,7 +308,7 @@ def after_exit(repo: Repo, worker_id: str, code: int) -> WorkerError | None:
     the caller to say."""
     if code != 0:
         return None
-    entry = registry.read(repo, worker_id)
+    entry = store.read(repo, worker_id)
     if entry is None:
         return None
     try:

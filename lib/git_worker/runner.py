@@ -23,7 +23,8 @@ import threading
 from contextlib import suppress
 from typing import IO, Any
 
-from git_worker import registry, worker_processes
+from git_worker import worker_processes
+from git_worker.registry.runtime import RuntimeDir, private, write_atomically
 
 _LIB_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _FIFO_TIMEOUT = 30  # seconds to wait for the spawner to hand over argv and environment
@@ -42,19 +43,19 @@ def main(args: list[str]) -> int:
         # Our own complaints go to runner.log, as the detached launcher's do: the pane
         # (and whatever was printed on it) is gone when the session ends.
         try:
-            sys.stderr = open(os.path.join(runtime_dir, "runner.log"), "a",  # noqa: SIM115
-                              buffering=1, opener=registry.private)
+            sys.stderr = open(RuntimeDir(runtime_dir).runner_log, "a",  # noqa: SIM115
+                              buffering=1, opener=private)
         except OSError as e:  # then on the pane, which is all there is
             print(f"git-worker runner: no runner.log: {_describe(e)}", file=sys.stderr)
         try:
-            payload = _receive(os.path.join(runtime_dir, "launch.fifo"))
+            payload = _receive(RuntimeDir(runtime_dir).launch_fifo)
         except (OSError, ValueError, TimeoutError) as e:
             print(f"git-worker runner: no launch data: {e}", file=sys.stderr)
             return 1
         argv, env = payload["argv"], payload["env"]
 
         def answer(text: str) -> None:
-            _write(os.path.join(runtime_dir, "started"), text + "\n")  # else spawn times out
+            _write(RuntimeDir(runtime_dir).started, text + "\n")  # else spawn times out
     else:
         ready_fd = int(args[4])
         argv, env = args[args.index("--") + 1 :], dict(os.environ)
@@ -86,7 +87,7 @@ def main(args: list[str]) -> int:
         # Recorded before anyone hears of the start: the agent is known by itself from
         # here on, even if this runner is killed (list, stop and rm read it).
         worker_processes.record_agent(runtime_dir, agent.pid, os.getpid())
-        registry.write_atomically(os.path.join(runtime_dir, "agent.pid"), f"{agent.pid}\n")
+        write_atomically(RuntimeDir(runtime_dir).agent_pid, f"{agent.pid}\n")
         answer(f"started {agent.pid} {os.getpid()}")
         if tee:
             # In a thread: a daemon the agent left behind may hold the pipe open long after
@@ -99,7 +100,7 @@ def main(args: list[str]) -> int:
             copier.join(timeout=2.0)
     if code < 0:
         code = 128 - code  # killed by signal N: report 128+N like a shell
-    _write(os.path.join(runtime_dir, worker_processes.EXIT_FILE), f"{code}\n")
+    _write(RuntimeDir(runtime_dir).exit, f"{code}\n")
     _finish(common_dir, worker_id, code)
     if tee:
         _say(f"\n[git-worker] agent exited with code {code}; "
@@ -109,10 +110,10 @@ def main(args: list[str]) -> int:
 
 def _open_files(runtime_dir: str) -> tuple[IO[bytes], IO[bytes]]:
     """The prompt (the agent's stdin) and the log (its output)."""
-    prompt = open(os.path.join(runtime_dir, "prompt.md"), "rb")  # noqa: SIM115
+    prompt = open(RuntimeDir(runtime_dir).prompt, "rb")  # noqa: SIM115
     try:
-        log = open(os.path.join(runtime_dir, "agent.log"), "ab",  # noqa: SIM115
-                   opener=registry.private)
+        log = open(RuntimeDir(runtime_dir).agent_log, "ab",  # noqa: SIM115
+                   opener=private)
     except BaseException:
         prompt.close()
         raise
@@ -123,7 +124,7 @@ def _write(path: str, text: str) -> None:
     """A runtime file the runner keeps; one it cannot write is reported, not a traceback
     (the registry may still take the exit: _finish tries it next)."""
     try:
-        registry.write_atomically(path, text)
+        write_atomically(path, text)
     except OSError as e:
         print(f"git-worker runner: could not write {os.path.basename(path)}: {_describe(e)}",
               file=sys.stderr)

@@ -23,21 +23,32 @@ from git_worker import (
     launchers,
     leases,
     lifecycle,
+    locks,
     processes,
     prompt,
     recovery,
     refnames,
-    registry,
     team,
     tracker,
-    worker_processes,
     worktrees,
 )
 from git_worker.base_branch import Base
 from git_worker.config import Config, required_default
 from git_worker.errors import WorkerError
 from git_worker.git import clean_env
-from git_worker.registry import Record
+from git_worker.registry import store
+from git_worker.registry.record import RUNNING, Record, State
+from git_worker.registry.runtime import (
+    DIR_MODE,
+    LAST_RUN,
+    PROMPT,
+    RuntimeDir,
+    ensure_runtime_root,
+    make_runtime_dir,
+    not_a_directory,
+    private,
+    write_atomically,
+)
 from git_worker.repo import Repo
 from git_worker.undo import UndoLog, transaction
 
@@ -129,7 +140,7 @@ def _spawn(repo: Repo, config: Config, task: Task, plan: Plan, undo: UndoLog) ->
     path = worktree_path(plan.worktree_root, task.id)
     record = Record(
         id=task.id,
-        state="spawning",
+        state=State.SPAWNING,
         branch=branch_ref,
         base=plan.base.as_json(),
         worktree=path,
@@ -154,7 +165,7 @@ def _spawn(repo: Repo, config: Config, task: Task, plan: Plan, undo: UndoLog) ->
         unreachable = team.claim(repo, plan.team_settings, entry)
         if unreachable is not None:
             plan.offline[task.id] = unreachable
-    runtime = registry.make_runtime_dir(repo, task.id)  # a removed namesake's files go
+    runtime = make_runtime_dir(repo, task.id)  # a removed namesake's files go
     undo.push("runtime dir", lambda: shutil.rmtree(runtime, ignore_errors=True))
     failpoints.hit("spawn.claim")
     entry = leases.take(repo, config, entry, undo)  # its slot and ports, given back on undo
@@ -183,8 +194,8 @@ def _spawn(repo: Repo, config: Config, task: Task, plan: Plan, undo: UndoLog) ->
         copies.save(repo, runtime, copied)
         if copies.exclude(repo, created.admin_dir, runtime):
             undo.push("worktreeConfig", lambda: copies.unexclude(repo, created.admin_dir))
-    registry.write_atomically(os.path.join(runtime, "prompt.md"),
-                              prompt.render(plan.template, _prompt_values(entry.record, task)))
+    write_atomically(RuntimeDir(runtime).prompt,
+                     prompt.render(plan.template, _prompt_values(entry.record, task)))
     failpoints.hit("spawn.files")
 
     # 5. setup commands, from git config only (never from files in the repository).
@@ -206,7 +217,7 @@ def _spawn(repo: Repo, config: Config, task: Task, plan: Plan, undo: UndoLog) ->
     failpoints.hit("spawn.launch")
 
     started = plan.launch and not queued
-    state = "running" if started else "queued" if queued else "ready"
+    state = State.RUNNING if started else State.QUEUED if queued else State.READY
 
     def finish(r: Record) -> None:
         r.launcher = dict(launcher)
@@ -214,14 +225,14 @@ def _spawn(repo: Repo, config: Config, task: Task, plan: Plan, undo: UndoLog) ->
         r.owner = None
         r.task["claimed"] = bool(task.issue and (plan.launch or queued))
         r.task.pop("bd_before", None)  # the spawn is complete: nothing left to give back
-        if r.state != "spawning":
+        if r.state != State.SPAWNING:
             pass  # the agent has reported already (e.g. waiting): keep what it said
         elif started and r.exit_code is not None:  # a quick agent: it has exited already
             r.state = lifecycle.exit_state(r.exit_code)
         else:
             r.state = state
 
-    entry = registry.update(repo, task.id, finish, f"spawn: {state}", current=entry)
+    entry = store.update(repo, task.id, finish, f"spawn: {state}", current=entry)
     return entry.record
 
 
@@ -248,8 +259,8 @@ def launch_or_queue(repo: Repo, config: Config, launch: Launch, *, limit: int | 
     queued workers) never count the same free slot twice; workers queued earlier take the
     free slots first. ``claim`` runs once a slot (or a place in the queue) is certain.
     """
-    runtime = registry.runtime_dir(repo, launch.worker_id)
-    with lifecycle.queue_lock(repo):
+    runtime = RuntimeDir.of(repo, launch.worker_id).path
+    with locks.queue(repo):
         lifecycle.start_queued_locked(repo, limit)
         running = lifecycle.over_limit(repo, limit, exclude=launch.worker_id)
         if running is not None and not queue:
@@ -299,7 +310,7 @@ def _claim_task(repo: Repo, task: Task, plan: Plan, undo: UndoLog) -> None:
         r.task["claimed"] = True
         r.task["bd_before"] = {"status": issue.status, "assignee": issue.assignee}
 
-    registry.update(repo, task.id, claimed, "spawn: bd issue claimed")
+    store.update(repo, task.id, claimed, "spawn: bd issue claimed")
     failpoints.hit("spawn.bd-claim")
 
 
@@ -329,17 +340,17 @@ def _prompt_values(record: Record, task: Task) -> dict[str, str]:
     }
 
 
-def _claim(repo: Repo, record: Record) -> registry.Entry:
+def _claim(repo: Repo, record: Record) -> store.Entry:
     try:
-        return registry.claim(repo, record)
+        return store.claim(repo, record)
     except WorkerError:
-        existing = registry.read(repo, record.id)
+        existing = store.read(repo, record.id)
         if existing is None:  # removed in between: try once more
-            return registry.claim(repo, record)
+            return store.claim(repo, record)
         owner = existing.record.owner or {}
         if recovery.is_abandoned(existing.record) and owner.get("action") == "spawn":
             recovery.abandon_spawn(repo, existing)
-            return registry.claim(repo, record)
+            return store.claim(repo, record)
         raise WorkerError(
             f"worker '{record.id}' already exists (state {existing.record.state}, "
             f"branch {refnames.short(existing.record.branch)})",
@@ -349,30 +360,30 @@ def _claim(repo: Repo, record: Record) -> registry.Entry:
 
 
 def _unclaim(repo: Repo, worker_id: str) -> None:
-    entry = registry.read(repo, worker_id)
+    entry = store.read(repo, worker_id)
     if entry is not None:
-        registry.remove(repo, worker_id, entry.oid)
+        store.remove(repo, worker_id, entry.oid)
 
 
-def _steps(repo: Repo, entry: registry.Entry, steps: list[str], event: str) -> registry.Entry:
+def _steps(repo: Repo, entry: store.Entry, steps: list[str], event: str) -> store.Entry:
     def change(r: Record) -> None:
         r.spawn_steps = steps
 
-    return registry.update(repo, entry.record.id, change, event, current=entry)
+    return store.update(repo, entry.record.id, change, event, current=entry)
 
 
 def _run_setup(config: Config, worktree: str, runtime: str, record: Record) -> None:
     env = clean_env({"GIT_WORKER_ID": record.id, "GIT_WORKER_BRANCH": record.branch,
                      "GIT_WORKER_WORKTREE": worktree, "GIT_WORKER_BASE": record.base["name"],
                      **leases.environment(config, record)})
-    log_path = os.path.join(runtime, "setup.log")
+    log_path = RuntimeDir(runtime).setup_log
     for command in config.values("worker.setup"):
         try:
             argv = shlex.split(command)
         except ValueError as e:
             raise WorkerError(f"worker.setup '{command}' is not valid shell words: {e}",
                               hint=_SETUP_HINT) from None
-        with open(log_path, "ab", opener=registry.private) as log:
+        with open(log_path, "ab", opener=private) as log:
             log.write(f"$ {command}\n".encode())
             log.flush()
             try:
@@ -395,10 +406,7 @@ def _tail(path: str, n: int) -> str:
 
 # --- start: the agent of a worker that exists already ------------------------------------
 
-START_FROM = ("ready", "stopped", "failed", "exited", "vanished")
-FIRST_PROMPT = "prompt.first.md"  # the prompt its spawn rendered; prompt.md adds to it
-_STALE = (worker_processes.EXIT_FILE, worker_processes.AGENT_FILE, "agent.pid", "waiting",
-          "started")  # what the last run of its agent left in the runtime dir
+START_FROM = (State.READY, State.STOPPED, State.FAILED, State.EXITED, State.VANISHED)
 
 
 @dataclass
@@ -416,7 +424,7 @@ def start(repo: Repo, config: Config, worker_id: str, how: Restart) -> Record:
     """Start the agent of a `ready` worker, or again that of a stopped/failed/exited/
     vanished one, in its worktree and on its branch. A transaction, like spawn: any failure
     (Ctrl-C included) leaves the worker as it was."""
-    entry = registry.get(repo, worker_id)
+    entry = store.get(repo, worker_id)
     _check_startable(repo, entry.record)
     with transaction() as undo:
         return _start(repo, config, entry, how, undo)
@@ -435,10 +443,10 @@ def _check_startable(repo: Repo, record: Record) -> str:
                           f"(pid {owner.get('pid')})", hint="wait for it to finish")
     seen = probe.observe(probe.Reality.read(repo), record)
     state = seen.state
-    if state in lifecycle.RUNNING:
+    if state in RUNNING:
         raise WorkerError(f"'{record.id}' is {state}: its agent runs already",
                           hint=f"to start it again, end it first: git worker stop {record.id}")
-    if state == "queued":
+    if state == State.QUEUED:
         raise WorkerError(f"'{record.id}' is queued already: it starts when a slot frees up",
                           hint="stopping a running worker frees one (git worker stop ID)")
     if state not in START_FROM:  # merged, removing…: nothing would change that, no hint
@@ -452,7 +460,7 @@ def _check_startable(repo: Repo, record: Record) -> str:
     return state
 
 
-def _start(repo: Repo, config: Config, entry: registry.Entry, how: Restart,
+def _start(repo: Repo, config: Config, entry: store.Entry, how: Restart,
            undo: UndoLog) -> Record:
     record = entry.record
     agent = how.agent or record.agent or config.agent
@@ -465,20 +473,20 @@ def _start(repo: Repo, config: Config, entry: registry.Entry, how: Restart,
             raise WorkerError(f"'{r.id}' is busy: a {r.owner.get('action')} is in progress",
                               hint="wait for it to finish")
         r.owner = ident | {"from": r.state}
-        r.state = "spawning"
+        r.state = State.SPAWNING
 
-    claimed = registry.update(repo, record.id, claim, "start: claimed", current=entry)
+    claimed = store.update(repo, record.id, claim, "start: claimed", current=entry)
     undo.push("claim", lambda: _unstart(repo, record.id, claimed.oid, entry.oid))
 
-    runtime = registry.runtime_dir(repo, record.id)
-    registry.ensure_runtime_root(repo)
-    why = registry.not_a_directory(runtime)
+    runtime = RuntimeDir.of(repo, record.id).path
+    ensure_runtime_root(repo)
+    why = not_a_directory(runtime)
     if why is not None:  # never followed: files written through it would land elsewhere
         raise WorkerError(f"cannot start '{record.id}': its runtime directory {why}",
                           hint="git worker fsck --repair removes it")
     made = not os.path.isdir(runtime)
     if made:
-        os.mkdir(runtime, registry.DIR_MODE)
+        os.mkdir(runtime, DIR_MODE)
     kept = _set_aside(runtime)
     undo.push("runtime files", lambda: _restore(runtime, kept, made))
     _write_restart_prompt(repo, record, runtime)
@@ -488,7 +496,7 @@ def _start(repo: Repo, config: Config, entry: registry.Entry, how: Restart,
                                                     leases.environment(config, record)),
                                limit=how.limit, queue=how.queue, undo=undo)
     queued = "queued_at" in launcher
-    state = "queued" if queued else "running"
+    state = State.QUEUED if queued else State.RUNNING
     failpoints.hit("start.launch")
 
     def finish(r: Record) -> None:
@@ -497,21 +505,21 @@ def _start(repo: Repo, config: Config, entry: registry.Entry, how: Restart,
         r.owner = None
         if not queued and "launch" not in r.spawn_steps:
             r.spawn_steps = [*r.spawn_steps, "launch"]
-        if r.state != "spawning":
+        if r.state != State.SPAWNING:
             pass  # the agent has reported already (e.g. waiting): keep what it said
         elif not queued and r.exit_code is not None and os.path.exists(
-                os.path.join(runtime, worker_processes.EXIT_FILE)):
+                RuntimeDir(runtime).exit):
             r.state = lifecycle.exit_state(r.exit_code)  # a quick agent: exited already
         else:
             r.state = state
             r.exit_code = None
 
-    return registry.update(repo, record.id, finish, f"start: {state}").record
+    return store.update(repo, record.id, finish, f"start: {state}").record
 
 
 def _unstart(repo: Repo, worker_id: str, claimed: str, original: str) -> None:
     """Put the record back as it was before the start (its history keeps both commits)."""
-    entry = registry.read(repo, worker_id)
+    entry = store.read(repo, worker_id)
     if entry is None:
         return
     if entry.oid == claimed:
@@ -520,9 +528,9 @@ def _unstart(repo: Repo, worker_id: str, claimed: str, original: str) -> None:
         return
 
     def back(r: Record) -> None:  # the agent reported meanwhile: restore state and owner
-        r.owner, r.state = None, str((entry.record.owner or {}).get("from") or "stopped")
+        r.owner, r.state = None, str((entry.record.owner or {}).get("from") or State.STOPPED)
 
-    registry.update(repo, worker_id, back, "start: undone")
+    store.update(repo, worker_id, back, "start: undone")
 
 
 def _set_aside(runtime: str) -> dict[str, bytes | int]:
@@ -533,10 +541,10 @@ def _set_aside(runtime: str) -> dict[str, bytes | int]:
         path = os.path.join(runtime, name)
         if not os.path.isfile(path) or os.path.islink(path):
             continue
-        if name in (*_STALE, "prompt.md"):
+        if name in (*LAST_RUN, PROMPT):
             with open(path, "rb") as f:
                 kept[name] = f.read()
-            if name != "prompt.md":
+            if name != PROMPT:
                 os.remove(path)
         else:
             kept[name] = os.path.getsize(path)
@@ -555,22 +563,22 @@ def _restore(runtime: str, kept: dict[str, bytes | int], made: bool) -> None:
     for name, was in kept.items():
         path = os.path.join(runtime, name)
         if isinstance(was, bytes):
-            registry.write_atomically(path, was)
+            write_atomically(path, was)
         elif os.path.exists(path) and os.path.getsize(path) > was:
             os.truncate(path, was)
 
 
 def _write_restart_prompt(repo: Repo, record: Record, runtime: str) -> None:
     """prompt.md = the prompt its spawn rendered, plus what the branch holds already."""
-    prompt_path = os.path.join(runtime, "prompt.md")
-    first = os.path.join(runtime, FIRST_PROMPT)
+    prompt_path = RuntimeDir(runtime).prompt
+    first = RuntimeDir(runtime).first_prompt
     if not os.path.exists(first):
         if os.path.exists(prompt_path):
             shutil.copyfile(prompt_path, first)
         else:  # runtime files lost (e.g. a reboot cleaned them): the task's title will do
             template = prompt.builtin()
             task = Task(record.id, title=record.task.get("title"))
-            with open(first, "w", encoding="utf-8", opener=registry.private) as f:
+            with open(first, "w", encoding="utf-8", opener=private) as f:
                 f.write(prompt.render(template, _prompt_values(record, task)))
     with open(first, encoding="utf-8") as f:
         text = f.read()
@@ -581,4 +589,4 @@ def _write_restart_prompt(repo: Repo, record: Record, runtime: str) -> None:
                  f"on top of {record.base['name']} (newest first):\n\n"
                  + "".join(f"- {line}\n" for line in commits)
                  + "\nContinue from there; do not redo what is committed.\n")
-    registry.write_atomically(prompt_path, text)
+    write_atomically(prompt_path, text)

@@ -13,16 +13,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from git_worker import git, lifecycle, merge, refnames, registry, worktrees
+from git_worker import git, lifecycle, merge, refnames, worktrees
 from git_worker.config import Config
 from git_worker.errors import WorkerError
-from git_worker.registry import Record
+from git_worker.registry import store
+from git_worker.registry.record import Record, State
+from git_worker.registry.runtime import RuntimeDir, write_atomically
 from git_worker.repo import Repo
 
 UP_TO_DATE, MERGED, REBASED, CONFLICT = "up to date", "merged", "rebased", "conflict"
-# Runtime files (<git-common-dir>/workers/<id>/) this module replaces to start the agent
-# again: the prompt it reads, and the previous run's exit status.
-PROMPT_FILE, EXIT_FILE = "prompt.md", "exit"
 _ACTION = "git worker sync"
 
 
@@ -50,7 +49,7 @@ class SyncConflict(WorkerError):
 
 
 def sync(repo: Repo, config: Config, worker_id: str, *, rebase: bool, agent: bool) -> Synced:
-    record = registry.get(repo, worker_id).record
+    record = store.get(repo, worker_id).record
     tip = repo.read_ref(record.branch)
     if tip is None:
         raise WorkerError(f"branch {refnames.short(record.branch)} of '{worker_id}' is missing",
@@ -99,7 +98,7 @@ def sync(repo: Repo, config: Config, worker_id: str, *, rebase: bool, agent: boo
 def _refuse(repo: Repo, record: Record) -> git.Pinned:
     """Why the worker cannot be synced now, raised; else its worktree, pinned (git is run
     there through its registered admin dir and only with the config git-worker wrote)."""
-    if record.state in ("spawning", "removing", "queued"):
+    if record.state in (State.SPAWNING, State.REMOVING, State.QUEUED):
         raise WorkerError(f"'{record.id}' is {record.state}", hint="wait for it, then sync")
     if merge.still_working(repo, record):
         raise WorkerError(f"the agent of '{record.id}' is still {record.state}; syncing now "
@@ -113,10 +112,10 @@ def _refuse(repo: Repo, record: Record) -> git.Pinned:
         raise WorkerError(f"cannot sync '{record.id}': {trouble}",
                           hint="git worker fsck explains the drift")
     try:
-        pinned = worktrees.pin(repo, record.worktree, registry.runtime_dir(repo, record.id))
+        pinned = worktrees.pin(repo, record.worktree, RuntimeDir.of(repo, record.id).path)
     except WorkerError as e:
         raise WorkerError(f"cannot sync '{record.id}': {e.message}", hint=e.hint) from None
-    dirty = worktrees.dirty_paths(repo, record.worktree, registry.runtime_dir(repo, record.id))
+    dirty = worktrees.dirty_paths(repo, record.worktree, RuntimeDir.of(repo, record.id).path)
     if dirty:
         shown = ", ".join(dirty[:5]) + (", …" if len(dirty) > 5 else "")
         raise WorkerError(f"the worktree of '{record.id}' has {len(dirty)} uncommitted "
@@ -138,7 +137,7 @@ def _record_base(repo: Repo, worker_id: str, target: str, target_tip: str, event
         r.base = {**r.base, "name": refnames.short(target), "ref": target, "oid": target_tip,
                   "fetched": False, "fetch_error": None}
 
-    registry.update(repo, worker_id, change, event)
+    store.update(repo, worker_id, change, event)
 
 
 def _prompt(record: Record, into: str, paths: list[str], rebase: bool) -> str:
@@ -165,25 +164,25 @@ def _start_agent(repo: Repo, config: Config, record: Record, prompt: str, event:
     Through lifecycle.launch_recorded, the launch path queued workers use (same agent,
     model and launcher). To become `git worker start` once that command lands.
     """
-    runtime = registry.runtime_dir(repo, record.id)
-    os.makedirs(runtime, exist_ok=True)
-    registry.write_atomically(os.path.join(runtime, PROMPT_FILE), prompt)
+    runtime = RuntimeDir.of(repo, record.id)
+    os.makedirs(runtime.path, exist_ok=True)
+    write_atomically(runtime.prompt, prompt)
     try:
-        os.remove(os.path.join(runtime, EXIT_FILE))  # the previous run's: not this one's
+        os.remove(runtime.exit)  # the previous run's: not this one's
     except FileNotFoundError:
         pass
 
     def running(r: Record) -> None:
-        r.state, r.exit_code = "running", None
+        r.state, r.exit_code = State.RUNNING, None
         # A worker prepared with --no-launch has no agent yet: the one spawn would choose.
         r.agent = r.agent or config.agent
 
-    entry = registry.update(repo, record.id, running, event)
+    entry = store.update(repo, record.id, running, event)
     try:
         lifecycle.launch_recorded(repo, config, entry.record)
     except WorkerError:
         def failed(r: Record) -> None:
-            r.state = "failed"
+            r.state = State.FAILED
 
-        registry.update(repo, record.id, failed, "sync: the agent could not be started")
+        store.update(repo, record.id, failed, "sync: the agent could not be started")
         raise

@@ -29,9 +29,12 @@ import subprocess
 import time
 from collections.abc import Iterator, Sequence
 
-from git_worker import git, processes, refnames, registry
+from git_worker import git, processes, refnames
 from git_worker.errors import WorkerError
-from git_worker.registry import Corrupt, Entry, Record
+from git_worker.registry import store
+from git_worker.registry.record import Corrupt, Record
+from git_worker.registry.runtime import private
+from git_worker.registry.store import Entry
 from git_worker.repo import Repo
 
 # typing only for annotations.
@@ -126,15 +129,13 @@ def _clone_id(repo: Repo, config: Config) -> str:
     known = config.string("worker.hostId")
     if known:
         return known
-    import fcntl
     import secrets
 
+    from git_worker import locks
     from git_worker.repo import config_file_get, config_file_set
 
     path = os.path.join(repo.common_dir, "config")
-    # Under a lock: two first commands of a clone must not pick two ids.
-    with open(os.path.join(_team_dir(repo), "hostid.lock"), "w", opener=registry.private) as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with locks.clone_id(_team_dir(repo)):
         known = config_file_get(path, "worker.hostId")
         if not known:
             known = secrets.token_hex(6)
@@ -168,7 +169,7 @@ def tracked(repo: Repo, remote: str,
     table = repo.ref_table(prefix) if refs is None else \
         {r: o for r, o in refs.items() if r.startswith(prefix)}
     return {(e.id if isinstance(e, Corrupt) else e.record.id): e
-            for e in registry._parse_table(repo, table, prefix)}
+            for e in store._parse_table(repo, table, prefix)}
 
 
 class View:
@@ -245,7 +246,7 @@ def _fetch(repo: Repo, s: Settings, branches: str | None = None) -> None:
     if failure is not None:
         raise _unreachable(s, failure)
     marker = os.path.join(_team_dir(repo), s.remote.replace("/", "%") + FETCHED_SUFFIX)
-    with open(marker, "w", opener=registry.private):
+    with open(marker, "w", opener=private):
         pass  # its mtime is the view's age
     os.utime(marker)
 
@@ -377,8 +378,8 @@ def publish(repo: Repo, s: Settings, ids: Sequence[str] | None = None) -> Publis
 
 def _stamp(repo: Repo, s: Settings, ids: Sequence[str] | None) -> None:
     """Mark as this clone's the records made before worker.remote was set."""
-    entries = registry.all_entries(repo) if ids is None else \
-        [e for e in map(lambda i: registry.read(repo, i), ids) if e is not None]
+    entries = store.all_entries(repo) if ids is None else \
+        [e for e in map(lambda i: store.read(repo, i), ids) if e is not None]
     for found in entries:
         if isinstance(found, Corrupt) or found.record.clone is not None:
             continue
@@ -388,8 +389,8 @@ def _stamp(repo: Repo, s: Settings, ids: Sequence[str] | None) -> None:
                 r.clone = s.identity()
 
         with deferred():
-            registry.update(repo, found.record.id, stamp, "team: owned by this clone",
-                            current=found)
+            store.update(repo, found.record.id, stamp, "team: owned by this clone",
+                         current=found)
 
 
 def publish_branches(repo: Repo, s: Settings, branches: Sequence[str]) -> list[str]:
@@ -427,10 +428,10 @@ def _remote_branch(s: Settings, branch: str) -> str:
     return f"{refnames.REMOTES}{s.remote}/{refnames.short(branch)}"
 
 
-# --- publishing every change (registry.update and remove call after_write) --------------
+# --- publishing every change (store.update and remove call after_write) --------------
 
 # Set while a command makes several changes it publishes once at the end (spawn): a flag
-# of this process, since registry.update is called from everywhere.
+# of this process, since store.update is called from everywhere.
 _deferred = [0]
 _settings: dict[str, Settings | None] = {}
 # Repositories whose remote this process found unreachable: its later changes wait for the
@@ -480,7 +481,7 @@ def after_exit(repo: Repo, worker_id: str) -> None:
     """When a worker's agent has exited: push its branch to the team's remote (its record
     went with the change that recorded the exit). Unreachable: `git worker publish` later."""
     s = configured(repo)
-    found = registry.read(repo, worker_id) if s is not None else None
+    found = store.read(repo, worker_id) if s is not None else None
     if s is not None and found is not None:
         publish_branches(repo, s, [found.record.branch])
 
@@ -488,7 +489,7 @@ def after_exit(repo: Repo, worker_id: str) -> None:
 def foreign_host(repo: Repo, worker_id: str) -> str | None:
     """The name of the host (worker.hostName there) whose worker ``worker_id`` is, as last
     fetched, when it is not ours; None otherwise."""
-    if registry.read(repo, worker_id) is not None:
+    if store.read(repo, worker_id) is not None:
         return None
     found = git.config_get_regexp(repo.common_dir, r"^worker\.(remote|hostid)$")
     seen = tracked(repo, found.get("worker.remote", "")).get(worker_id) \

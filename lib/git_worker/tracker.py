@@ -10,15 +10,13 @@ anything.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from git_worker import locks
 from git_worker.config import Config
 from git_worker.errors import WorkerError
 from git_worker.git import clean_env
@@ -158,7 +156,7 @@ _NOT_FOUND_HINT = ("check the id (bd ready lists open issues); give the task tex
 
 def _run(repo: Repo, args: list[str], timeout: float) -> subprocess.CompletedProcess[bytes]:
     argv = ["bd", *args]
-    with _one_at_a_time(repo.common_dir):
+    with locks.tracker(repo.common_dir):
         try:
             return subprocess.run(argv, cwd=repo.main_worktree, env=clean_env(),
                                   stdin=subprocess.DEVNULL, capture_output=True,
@@ -172,25 +170,6 @@ def _run(repo: Repo, args: list[str], timeout: float) -> subprocess.CompletedPro
                               ) from None
         except OSError as e:
             raise WorkerError(f"cannot run bd: {e.strerror or e}", hint=_BD_HINT) from None
-
-
-@contextmanager
-def _one_at_a_time(common_dir: str) -> Iterator[None]:
-    """Serialize bd calls of concurrent git-worker processes on this repository.
-
-    The lock is flock(2) on the git directory itself: nothing is created for it (a
-    failed spawn must leave no file behind), and nothing of git's takes such a lock.
-    """
-    try:
-        fd = os.open(common_dir, os.O_RDONLY)
-    except OSError:
-        yield  # git will complain about its directory soon enough
-        return
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
 
 
 def _loads(data: bytes) -> Any:

@@ -2,7 +2,7 @@
 
 A worker's processes are its runner, its agent and whatever the agent started. They are
 known by themselves, not only through the runner: the runner records the agent's pid,
-start time, process group and session in the runtime file AGENT_FILE as soon as the agent
+start time, process group and session in the runtime file agent.json as soon as the agent
 runs, so that a killed runner does not make a live agent invisible, and the agent's
 children — which keep its session even when the agent is gone — can be found by scanning
 /proc.
@@ -22,14 +22,13 @@ import os
 
 from git_worker import processes
 from git_worker.processes import Stat
+from git_worker.registry.runtime import RuntimeDir, write_atomically
 
 # typing only for annotations: importing it costs ~5 ms on every list and show.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-AGENT_FILE = "agent.json"  # {"pid", "start", "pgid", "sid", "host", "runner": {"pid", "start"}}
-EXIT_FILE = "exit"  # the agent's exit code, written by the runner before the registry hears
 STOP_GRACE = 5.0  # seconds between SIGTERM and SIGKILL
 
 RUNNER_MODULE = b"git_worker.runner"
@@ -51,7 +50,7 @@ class Worker:
         return self.host in (None, processes.hostname())
 
     def agent(self) -> dict[str, Any]:
-        """AGENT_FILE, read once ({} when there is none)."""
+        """runtime.AGENT_JSON, read once ({} when there is none)."""
         if self._agent is None:
             self._agent = read_agent(self.runtime_dir) or {}
         return self._agent
@@ -101,14 +100,12 @@ def record_agent(runtime_dir: str, agent_pid: int, runner_pid: int) -> None:
         "host": processes.hostname(),
         "runner": {"pid": runner_pid, "start": runner.start if runner else None},
     }
-    from git_worker import registry  # here: list reads agent.json, never writes it
-
-    registry.write_atomically(os.path.join(runtime_dir, AGENT_FILE), json.dumps(data) + "\n")
+    write_atomically(RuntimeDir(runtime_dir).agent_json, json.dumps(data) + "\n")
 
 
 def read_agent(runtime_dir: str) -> dict[str, Any] | None:
     try:
-        with open(os.path.join(runtime_dir, AGENT_FILE), encoding="utf-8") as f:
+        with open(RuntimeDir(runtime_dir).agent_json, encoding="utf-8") as f:
             data = json.load(f)
     except (OSError, ValueError):
         return None
@@ -117,7 +114,7 @@ def read_agent(runtime_dir: str) -> dict[str, Any] | None:
 
 def exit_code(runtime_dir: str) -> int | None:
     try:
-        with open(os.path.join(runtime_dir, EXIT_FILE), encoding="ascii") as f:
+        with open(RuntimeDir(runtime_dir).exit, encoding="ascii") as f:
             return int(f.read().strip())
     except (OSError, ValueError):
         return None

@@ -6,10 +6,10 @@ It edits and auto-commits, and says yes to its confirmations (but opens no brows
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from git_worker.agents.base import Cli, Command, Context, Login, exclude, model_flag
+from git_worker.registry.runtime import RuntimeDir
 
 AIDER_EXCLUDE = "/.aider*"
 
@@ -27,9 +27,9 @@ class Aider(Cli):
             [*self.argv0(program), "--message-file", ctx.prompt_file, "--yes-always",
              "--no-gitignore", "--no-check-update", "--no-show-release-notes",
              "--no-analytics",
-             "--chat-history-file", os.path.join(runtime, "aider.chat.md"),
-             "--input-history-file", os.path.join(runtime, "aider.input"),
-             "--llm-history-file", os.path.join(runtime, "aider.llm"), *model_flag(model)],
+             "--chat-history-file", RuntimeDir(runtime).aider_chat,
+             "--input-history-file", RuntimeDir(runtime).aider_input,
+             "--llm-history-file", RuntimeDir(runtime).aider_llm, *model_flag(model)],
             env={"BROWSER": "true"},
             excluded=exclude(ctx.common_dir, AIDER_EXCLUDE))
 

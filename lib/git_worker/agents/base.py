@@ -26,13 +26,13 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from git_worker.installation import Shipped
+from git_worker.registry.runtime import RuntimeDir
 
 # The git commands claude and gemini may run without asking: enough to commit their work,
 # nothing more (no reset, push, checkout, config, -c, update-ref…). Matched as prefixes, so
 # not `git diff` nor `git log`: their --output=<file> writes any file (.git/config, a hook).
 GIT_COMMANDS = ("git add", "git commit", "git status")
 
-PROMPT_FILE = "prompt.md"  # in the worker's runtime dir; the agent also gets it on stdin
 
 # How doctor runs `<program> --version`: argv in, first line out (None: it did not answer).
 VersionOf = Callable[[list[str]], "str | None"]
@@ -51,7 +51,7 @@ class Context:
 
     @property
     def prompt_file(self) -> str:
-        return os.path.join(self.runtime_dir, PROMPT_FILE)
+        return RuntimeDir(self.runtime_dir).prompt  # the agent also gets it on stdin
 
 
 @dataclass(frozen=True)

@@ -11,15 +11,14 @@ command is refused (in -p mode nobody can approve it). Never
 from __future__ import annotations
 
 import json
-import os
 import shlex
 from dataclasses import dataclass
 
 from git_worker import installation
 from git_worker.agents.base import GIT_COMMANDS, Cli, Command, Context, Login, model_flag
+from git_worker.registry.runtime import RuntimeDir
 
 CLAUDE_ALLOWED_TOOLS = tuple(f"Bash({c}:*)" for c in GIT_COMMANDS)
-SETTINGS_FILE = "claude-settings.json"  # in the worker's runtime dir
 
 
 @dataclass(frozen=True)
@@ -51,7 +50,7 @@ def write_claude_settings(ctx: Context) -> str:
         "UserPromptSubmit": hook("running"),
         "PostToolUse": hook("running"),
     }}
-    path = os.path.join(ctx.runtime_dir, SETTINGS_FILE)
+    path = RuntimeDir(ctx.runtime_dir).claude_settings
     with open(path, "w", encoding="utf-8") as f:
         json.dump(settings, f, indent=2)
     return path

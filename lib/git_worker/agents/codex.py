@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from git_worker import installation
 from git_worker.agents.base import Cli, Command, Context, Login, model_flag
 from git_worker.errors import WorkerError
-
-HOME_DIR = "codex-home"  # in the worker's runtime dir
+from git_worker.registry.runtime import RuntimeDir
 
 
 @dataclass(frozen=True)
@@ -39,7 +38,7 @@ def codex_home(ctx: Context) -> str:
     would contend. auth.json (and config.toml, the user's settings) are symlinks to the
     user's, so a login (or token refresh) is seen by every worker.
     """
-    home = os.path.join(ctx.runtime_dir, HOME_DIR)
+    home = RuntimeDir(ctx.runtime_dir).codex_home
     os.makedirs(home, exist_ok=True)
     user_home = os.environ.get("CODEX_HOME") or os.path.join(os.path.expanduser("~"), ".codex")
     for name in ("auth.json", "config.toml"):

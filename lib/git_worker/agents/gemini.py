@@ -7,14 +7,13 @@ claude's allowlist; any other command is denied (in -p mode nobody can approve i
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 
 from git_worker.agents.base import GIT_COMMANDS, Cli, Command, Context, Login, model_flag
+from git_worker.registry.runtime import RuntimeDir
 
 # The fixed instruction gemini gets with -p; the task itself comes on stdin.
 GEMINI_INSTRUCTION = "Carry out the task described above."
-POLICY_FILE = "gemini-policy.toml"  # in the worker's runtime dir
 
 
 @dataclass(frozen=True)
@@ -30,7 +29,7 @@ class Gemini(Cli):
 def write_gemini_policy(ctx: Context) -> str:
     """A Gemini CLI policy file allowing GIT_COMMANDS (auto_edit approves edits only)."""
     prefixes = ", ".join(json.dumps(c) for c in GIT_COMMANDS)  # TOML strings, like JSON's
-    path = os.path.join(ctx.runtime_dir, POLICY_FILE)
+    path = RuntimeDir(ctx.runtime_dir).gemini_policy
     with open(path, "w", encoding="utf-8") as f:
         f.write("# git-worker: what a gemini worker may run without asking\n"
                 f'[[rule]]\ntoolName = "run_shell_command"\ncommandPrefix = [{prefixes}]\n'

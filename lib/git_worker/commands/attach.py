@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import sys
 
-from git_worker import launchers, probe, registry
+from git_worker import launchers, probe
 from git_worker.errors import WorkerError
+from git_worker.registry import store
 from git_worker.repo import Repo
 
 
 def run(repo: Repo, worker_id: str) -> int:
-    record = registry.get(repo, worker_id).record
+    record = store.get(repo, worker_id).record
     launcher = record.launcher
     logs_hint = f"its output: git worker logs {worker_id}"
     if launcher.get("kind") != "tmux":

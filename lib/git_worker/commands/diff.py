@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from git_worker import git, merge, refnames, registry
+from git_worker import git, merge, refnames
 from git_worker.errors import WorkerError
+from git_worker.registry import store
 from git_worker.repo import Repo
 
 
 def run(repo: Repo, worker_id: str, options: list[str]) -> int:
-    record = registry.get(repo, worker_id).record
+    record = store.get(repo, worker_id).record
     if repo.read_ref(record.branch) is None:
         raise WorkerError(f"branch {refnames.short(record.branch)} of '{worker_id}' is missing",
                           hint="git worker fsck explains the drift")

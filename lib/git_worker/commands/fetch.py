@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from git_worker import output, registry, team
+from git_worker import output, team
 from git_worker.commands.publish import print_conflicts, required
 from git_worker.config import Config
+from git_worker.registry import store
 from git_worker.repo import Repo
 
 
@@ -13,7 +14,7 @@ def run(repo: Repo, config: Config, *, branches: bool) -> int:
     done = team.fetch(repo, settings, branches=config.branch_prefix if branches else None)
     seen = team.tracked(repo, settings.remote)
     hosts = {(e.record.clone or {}).get("id") for e in seen.values()
-             if isinstance(e, registry.Entry)}
+             if isinstance(e, store.Entry)}
     print(f"fetched {len(seen)} record(s) of {len(hosts)} host(s) from "
           f"{output.visible(settings.remote)}" + (" and the workers' branches" if branches
                                                    else ""))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from git_worker import output, probe, refnames, registry
+from git_worker import locks, output, probe, refnames
+from git_worker.registry import store
+from git_worker.registry.record import RUNNING, Corrupt, Record, State
 from git_worker.repo import Repo
 
 # typing only for annotations: importing it costs ~5 ms on every list and show.
@@ -16,15 +18,15 @@ def collect(repo: Repo, view: list[Any] | None = None) -> list[dict[str, Any]]:
     other hosts' records follow, as last fetched (``view``, a one-item list, gets the
     team's view)."""
     rows: list[dict[str, Any]] = []
-    queued: list[registry.Record] = []
+    queued: list[Record] = []
     # One for-each-ref for all three: branches, our records, the team's records.
     reality = probe.Reality.read(repo, refnames.REGISTRY, refnames.TEAM)
     team_view = None
     if not any(r.startswith(refnames.TEAM) for r in reality.refs):
-        found_all = list(registry.all_entries(repo, reality.refs))
+        found_all = list(store.all_entries(repo, reality.refs))
         # worker.remote is read (one git config) only when a record of ours carries its
         # clone (spawned with worker.remote) and nothing was fetched yet: is it published?
-        if any(isinstance(f, registry.Entry) and f.record.clone for f in found_all):
+        if any(isinstance(f, store.Entry) and f.record.clone for f in found_all):
             from git_worker import team
 
             team_view = team.view(repo, reality.refs, team.remote_of(repo), [])
@@ -36,15 +38,15 @@ def collect(repo: Repo, view: list[Any] | None = None) -> list[dict[str, Any]]:
         ours_table = {r: o for r, o in reality.refs.items() if r.startswith(refnames.REGISTRY)}
         seen_table = {r: o for r, o in reality.refs.items() if r.startswith(theirs)}
         # this clone's records and the team's, in one cat-file
-        found_all, fetched = registry.read_tables(repo, [(ours_table, refnames.REGISTRY),
+        found_all, fetched = store.read_tables(repo, [(ours_table, refnames.REGISTRY),
                                                       (seen_table, theirs)])
         team_view = team.view(repo, reality.refs, settings, fetched)
     if view is not None:
         view.append(team_view)
     ahead = probe.ahead_counts(reality, [f.record for f in found_all
-                                         if not isinstance(f, registry.Corrupt)])
+                                         if not isinstance(f, Corrupt)])
     for found in found_all:
-        if isinstance(found, registry.Corrupt):
+        if isinstance(found, Corrupt):
             rows.append({"id": found.id, "state": "corrupt", "registry_oid": found.oid,
                          "problems": [f"unreadable record: {found.reason}; run: git worker fsck"]})
             continue
@@ -59,7 +61,7 @@ def collect(repo: Repo, view: list[Any] | None = None) -> list[dict[str, Any]]:
         if team_view is not None:
             _team_fields(row, team_view)
         rows.append(row)
-        if found.record.state == "queued":
+        if found.record.state == State.QUEUED:
             queued.append(found.record)
     if queued:
         _stalled_queue(repo, rows, queued)
@@ -92,12 +94,12 @@ def _team_fields(row: dict[str, Any], view: Any) -> None:
         row["problems"].append(f"not published to {view.remote} yet; run: git worker publish")
 
 def _stalled_queue(repo: Repo, rows: list[dict[str, Any]],
-                   queued: list[registry.Record]) -> None:
+                   queued: list[Record]) -> None:
     """A queue with free slots and nothing starting it: a problem of its oldest worker."""
     from git_worker import lifecycle  # only with queued workers: it costs list ~10 ms
 
-    if not lifecycle.queue_busy(repo):
-        running = sum(r["state"] in lifecycle.RUNNING for r in rows)
+    if not locks.queue_busy(repo):
+        running = sum(r["state"] in RUNNING for r in rows)
         problem = lifecycle.stalled(queued, running, lifecycle.max_concurrent(repo))
         if problem:
             oldest = min(queued, key=lifecycle.queue_order).id
@@ -113,7 +115,7 @@ def run(repo: Repo, *, as_json: bool, show_all: bool, size: bool = False,
     rows = collect(repo, views)
     team_view = views[0]
     if not show_all:
-        rows = [r for r in rows if r["state"] != "merged" or r["problems"]]
+        rows = [r for r in rows if r["state"] != State.MERGED or r["problems"]]
     if size:  # walks every worktree: only on request
         from git_worker.prune import disk_usage
 
@@ -140,7 +142,7 @@ def run(repo: Repo, *, as_json: bool, show_all: bool, size: bool = False,
             table.append([output.visible(r["id"]), *host, "corrupt", "?", "?", "?", "?", "?",
                           "?", "?"] + (["?"] if size else []))
             continue
-        coded = r["state"] in ("failed", "stopped") and r["exit_code"] is not None
+        coded = r["state"] in (State.FAILED, State.STOPPED) and r["exit_code"] is not None
         state = r["state"] + (f" ({r['exit_code']})" if coded else "")
         behind = f" (+{r['behind']})" if r.get("behind") else ""
         # A record is anyone's to write: every field of it is shown made visible.
@@ -208,8 +210,12 @@ def _one_line(message: str, limit: int = 100) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+_COLOURS: dict[str, str] = {
+    State.RUNNING: "blue", State.WAITING: "yellow", State.EXITED: "green", State.FAILED: "red",
+    State.REVIEWED: "green", State.MERGED: "dim", State.READY: "dim", State.SPAWNING: "yellow",
+    State.VANISHED: "red", State.STOPPED: "dim", State.QUEUED: "dim"}
+
+
 def _colour(state: str) -> str:
-    colour = {"running": "blue", "waiting": "yellow", "exited": "green", "failed": "red",
-              "reviewed": "green", "merged": "dim", "ready": "dim", "spawning": "yellow",
-              "vanished": "red", "stopped": "dim", "queued": "dim"}.get(state.split()[0])
+    colour = _COLOURS.get(state.split()[0])
     return output.paint(state, colour) if colour else state

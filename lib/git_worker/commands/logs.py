@@ -9,8 +9,11 @@ import os
 import sys
 import time
 
-from git_worker import output, probe, registry
+from git_worker import output, probe
 from git_worker.errors import UsageError, WorkerError
+from git_worker.registry import store
+from git_worker.registry.record import RUNNING, State
+from git_worker.registry.runtime import RuntimeDir
 from git_worker.repo import Repo
 
 _POLL = 0.2  # seconds between looks at a followed log
@@ -19,10 +22,10 @@ _POLL = 0.2  # seconds between looks at a followed log
 def run(repo: Repo, worker_id: str, *, follow: bool, lines: int | None) -> int:
     if lines is not None and lines < 0:
         raise UsageError("-n wants a number of lines, 0 or more")
-    record = registry.get(repo, worker_id).record
-    path = os.path.join(registry.runtime_dir(repo, worker_id), "agent.log")
+    record = store.get(repo, worker_id).record
+    path = RuntimeDir.of(repo, worker_id).agent_log
     if not os.path.exists(path):
-        if record.state in ("ready", "queued") or (record.state == "stopped"
+        if record.state in (State.READY, State.QUEUED) or (record.state == State.STOPPED
                                                     and not record.launcher.get("pid")):
             raise WorkerError(f"'{worker_id}' has no agent output: no agent has started "
                               f"(state {record.state})")
@@ -62,11 +65,11 @@ def run(repo: Repo, worker_id: str, *, follow: bool, lines: int | None) -> int:
 def _finished(repo: Repo, worker_id: str) -> bool:
     if probe.exit_status(repo, worker_id) is not None:
         return True
-    entry = registry.read(repo, worker_id)
+    entry = store.read(repo, worker_id)
     if entry is None:
         return True
     seen = probe.observe(probe.Reality.read(repo), entry.record)
-    return seen.state not in ("running", "waiting", "queued", "spawning")
+    return seen.state not in (*RUNNING, State.QUEUED, State.SPAWNING)
 
 
 def _last_lines(data: bytes, n: int) -> bytes:

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
-from git_worker import output, registry
+from git_worker import output
 from git_worker.errors import WorkerError
+from git_worker.registry import store
+from git_worker.registry.runtime import RuntimeDir
 from git_worker.repo import Repo
 
 
 def run(repo: Repo, worker_id: str) -> int:
-    registry.get(repo, worker_id)
-    path = os.path.join(registry.runtime_dir(repo, worker_id), "prompt.md")
+    store.get(repo, worker_id)
+    path = RuntimeDir.of(repo, worker_id).prompt
     try:
         with open(path, "rb") as f:
             data = f.read()

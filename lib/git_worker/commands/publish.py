@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import sys
 
-from git_worker import output, registry, team
+from git_worker import output, team
 from git_worker.config import Config
 from git_worker.errors import WorkerError
+from git_worker.registry import store
+from git_worker.registry.record import Record
 from git_worker.repo import Repo
 
 
@@ -18,7 +20,7 @@ def required(repo: Repo, config: Config) -> team.Settings:
     return settings
 
 
-def print_conflicts(conflicts: dict[str, registry.Record], remote: str) -> None:
+def print_conflicts(conflicts: dict[str, Record], remote: str) -> None:
     for worker_id, theirs in conflicts.items():
         print(f"warning: {output.visible(worker_id)}: {remote} holds another host's "
               f"'{output.visible(worker_id)}' ({output.visible(team.holder(theirs))}); "
@@ -27,10 +29,10 @@ def print_conflicts(conflicts: dict[str, registry.Record], remote: str) -> None:
 
 def run(repo: Repo, config: Config, ids: list[str]) -> int:
     settings = required(repo, config)
-    entries = [registry.get(repo, i) for i in dict.fromkeys(ids)]  # a typo fails first
+    entries = [store.get(repo, i) for i in dict.fromkeys(ids)]  # a typo fails first
     done = team.publish(repo, settings, ids or None)
     if not entries:
-        entries = [e for e in registry.all_entries(repo) if isinstance(e, registry.Entry)]
+        entries = [e for e in store.all_entries(repo) if isinstance(e, store.Entry)]
     branches = team.publish_branches(repo, settings, [
         e.record.branch for e in entries if e.record.id not in done.conflicts])
     for worker_id in done.pushed:

@@ -27,6 +27,6 @@ def forward(repo: Repo, config: Config, ids: list[str], args: list[str], *,
         return None  # ours, unknown, or several hosts': handled (and refused) here
     name = str(owners.pop())
     if name not in configured:
-        return None  # read-only here, as registry.get says
+        return None  # read-only here, as store.get says
     with hosts.session(config) as ssh:
         return ssh.run(configured[name], args, tty=tty).returncode

@@ -5,13 +5,14 @@ from __future__ import annotations
 import shlex
 import sys
 
-from git_worker import output, registry, review
+from git_worker import output, review
 from git_worker.config import Config
+from git_worker.registry import store
 from git_worker.repo import Repo
 
 
 def run(repo: Repo, config: Config, worker_id: str, *, force: bool = False) -> int:
-    registry.get(repo, worker_id)  # "no worker 'x'" before anything is printed
+    store.get(repo, worker_id)  # "no worker 'x'" before anything is printed
     argv = review.gate_argv(config)
     print(output.visible(f"reviewing {worker_id} with: {shlex.join(argv)}"), flush=True)
     outcome = review.run_gate(repo, config, worker_id, echo=sys.stdout.buffer, force=force)

@@ -7,6 +7,7 @@ import sys
 
 from git_worker import lifecycle, output, removal
 from git_worker.errors import WorkerError
+from git_worker.registry.record import FREE
 from git_worker.repo import Repo
 
 
@@ -29,7 +30,7 @@ def run(repo: Repo, ids: list[str], *, force: bool, keep_branch: bool) -> int:
         if here is not None and _inside(here, removed.worktree):
             # Our process leaves; the caller's shell stays in a directory that is gone.
             print(f"your shell was in its worktree, which is gone: cd {repo.main_worktree}")
-        held_a_slot = held_a_slot or removed.state not in lifecycle.FREE_STATES
+        held_a_slot = held_a_slot or removed.state not in FREE
     if held_a_slot:  # a removed worker may have held a worker.maxConcurrent slot
         lifecycle.start_queued(repo)
     return 1 if failed else 0

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from git_worker import leases, output, probe, registry, review
+from git_worker import leases, output, probe, review
+from git_worker.registry import store
 from git_worker.repo import Repo
 
 
 def run(repo: Repo, worker_id: str, *, as_json: bool, history: bool) -> int:
-    entry = registry.get(repo, worker_id)
+    entry = store.get(repo, worker_id)
     reality = probe.Reality.read(repo)
     seen = probe.observe(reality, entry.record)
     row = entry.record.as_dict()
@@ -20,7 +21,7 @@ def run(repo: Repo, worker_id: str, *, as_json: bool, history: bool) -> int:
     row.update(glance)
     events = []
     if history:
-        for oid, when, event, _ in registry.history(repo, worker_id):
+        for oid, when, event, _ in store.history(repo, worker_id):
             stamp = datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             events.append({"commit": oid, "at": stamp, "event": event})
         row["history"] = events

@@ -20,6 +20,7 @@ from git_worker import (
 from git_worker import ids as id_rules
 from git_worker.config import Config
 from git_worker.errors import WorkerError
+from git_worker.registry.record import State
 from git_worker.repo import Repo
 
 
@@ -116,7 +117,7 @@ def run(
                 f"{refnames.short(record.branch).ljust(branch_width)}  from "
                 f"{output.visible(plan.base.name)} ({plan.base.oid[:7]})  "
                 f"{output.visible(output.relpath(record.worktree))}  [{record.state}]")
-            if record.state == "queued":
+            if record.state == State.QUEUED:
                 print(f"  queued: worker.maxConcurrent ({plan.max_concurrent}) agents are "
                       "running; it starts when one ends")
     if plan.team_settings is not None and any(r.id not in plan.offline for r in spawned):

@@ -8,6 +8,7 @@ import sys
 from git_worker import agents, launchers, lifecycle, spawn
 from git_worker.config import Config
 from git_worker.errors import WorkerError
+from git_worker.registry.record import State
 from git_worker.repo import Repo
 
 
@@ -28,7 +29,7 @@ def run(repo: Repo, config: Config, ids: list[str], *, agent: str | None, model:
             failed += 1
             continue
         print(f"started {worker_id} [{record.state}]")
-        if record.state == "queued":
+        if record.state == State.QUEUED:
             print(f"  queued: worker.maxConcurrent ({how.limit}) agents are running; "
                   "it starts when one ends")
     lifecycle.start_queued(repo)  # a slot may have freed up meanwhile

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import sys
 
-from git_worker import lifecycle, output, registry
+from git_worker import lifecycle, output
 from git_worker.errors import UsageError, WorkerError
+from git_worker.registry import store
+from git_worker.registry.record import RUNNING, State
 from git_worker.repo import Repo
 
 
@@ -15,13 +17,13 @@ def run(repo: Repo, ids: list[str], *, stop_all: bool) -> int:
     if not stop_all and not ids:
         raise UsageError("which workers? git worker stop ID… (or --all)")
     if stop_all:
-        ids = [e.record.id for e in registry.all_entries(repo) if isinstance(e, registry.Entry)
-               and e.record.state in (*lifecycle.RUNNING, "queued")]
+        ids = [e.record.id for e in store.all_entries(repo) if isinstance(e, store.Entry)
+               and e.record.state in (*RUNNING, State.QUEUED)]
         if not ids:
             print("no running or queued workers")
             return 0
         # Queued ones first, so none of them starts in a slot a stopped one frees.
-        ids.sort(key=lambda wid: registry.get(repo, wid).record.state != "queued")
+        ids.sort(key=lambda wid: store.get(repo, wid).record.state != State.QUEUED)
     failed = 0
     for worker_id in dict.fromkeys(ids):
         try:

@@ -29,6 +29,7 @@ from textual.widgets import DataTable, Footer, Log, Static
 
 from git_worker.dashboard import model
 from git_worker.errors import WorkerError
+from git_worker.registry.record import State
 from git_worker.repo import Repo
 
 REFRESH = 1.0  # seconds between refreshes
@@ -37,10 +38,10 @@ FORECAST_GAP = 5.0  # seconds at least between two forecasts (with many agents, 
 
 # Colour is not the only cue (NO_COLOR turns Textual monochrome): waiting is also bold
 # and reversed, failed and vanished bold.
-STATE_STYLES = {"running": "blue", "waiting": "bold reverse yellow", "exited": "green",
-                "failed": "bold red", "vanished": "bold red", "reviewed": "green",
-                "merged": "dim", "ready": "dim", "stopped": "dim", "queued": "dim",
-                "spawning": "yellow", "corrupt": "bold red"}
+STATE_STYLES = {State.RUNNING: "blue", State.WAITING: "bold reverse yellow", State.EXITED: "green",
+                State.FAILED: "bold red", State.VANISHED: "bold red", State.REVIEWED: "green",
+                State.MERGED: "dim", State.READY: "dim", State.STOPPED: "dim", State.QUEUED: "dim",
+                State.SPAWNING: "yellow", "corrupt": "bold red"}
 
 
 @dataclass
@@ -332,7 +333,7 @@ class WatchApp(App[int]):
             if c == "STATE":
                 style = STATE_STYLES.get(state, "")
             elif c == model.NOTE:
-                style = "bold yellow" if state == "waiting" else "yellow"
+                style = "bold yellow" if state == State.WAITING else "yellow"
             out.append(Text(value, style=style, no_wrap=True))
         return out
 

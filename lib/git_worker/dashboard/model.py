@@ -13,10 +13,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from git_worker import output, refnames, registry
+from git_worker import output, refnames
+from git_worker.registry import store
+from git_worker.registry.record import State
+from git_worker.registry.runtime import RuntimeDir
 from git_worker.repo import Repo
 
-AGENT_LOG = "agent.log"  # in the runtime dir; written by runner.py, read by `logs`
 TAIL_BYTES = 64 * 1024  # how much of a log a newly selected worker shows at first
 
 
@@ -81,15 +83,15 @@ def take(repo: Repo, *, show_all: bool, selected: str | None = None) -> Snapshot
     inputs = {**tips, **{refnames.REGISTRY + str(r.get("id")): str(r.get("state"))
                          for r in rows}}
     if not show_all:
-        rows = [r for r in rows if r.get("state") != "merged" or r.get("problems")]
+        rows = [r for r in rows if r.get("state") != State.MERGED or r.get("problems")]
     return Snapshot(rows, inputs)
 
 
 def _uncommitted(repo: Repo, worker_id: str) -> bool | None:
-    from git_worker import probe, registry
+    from git_worker import probe
 
-    found = registry.read(repo, worker_id)
-    return probe.uncommitted(repo, found.record) if isinstance(found, registry.Entry) else None
+    found = store.read(repo, worker_id)
+    return probe.uncommitted(repo, found.record) if isinstance(found, store.Entry) else None
 
 
 def several_hosts(rows: list[dict[str, Any]]) -> bool:
@@ -103,7 +105,7 @@ def columns(rows: list[dict[str, Any]]) -> tuple[str, ...]:
 def cells(row: dict[str, Any], cols: tuple[str, ...]) -> list[str]:
     """A row's cells as plain text; a field a record does not have shows as "-"."""
     state = str(row.get("state") or "-")
-    if state in ("failed", "stopped") and row.get("exit_code") is not None:
+    if state in (State.FAILED, State.STOPPED) and row.get("exit_code") is not None:
         state += f" ({row['exit_code']})"
     value = {
         "ID": str(row.get("id")),
@@ -133,7 +135,7 @@ def _count(n: object) -> str:
 def note(row: dict[str, Any]) -> str:
     """What a reader should see first: the waiting agent's question, else a problem."""
     message = row.get("message")
-    if row.get("state") == "waiting" and message:
+    if row.get("state") == State.WAITING and message:
         return str(message)
     problems = row.get("problems") or []
     if not problems:
@@ -186,7 +188,7 @@ def _target(fc: Any, worker_id: str) -> str:
 
 
 def log_path(repo: Repo, worker_id: str) -> str:
-    return os.path.join(registry.runtime_dir(repo, worker_id), AGENT_LOG)
+    return RuntimeDir.of(repo, worker_id).agent_log
 
 
 class LogTail:

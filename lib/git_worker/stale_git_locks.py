@@ -8,6 +8,8 @@ waits core.filesRefLockTimeout (100 ms) or core.packedRefsTimeout (1 s), then gi
 A lock file records no holder, so "stale" is proven from the outside: no process of the
 file's owner has it open (read from /proc/<pid>/fd), and it is older than STALE_AFTER,
 far beyond git's own timeouts. A lock that cannot be proven stale is named, never deleted.
+
+(The locks git-worker itself takes are flocks, in locks.py: never left behind.)
 """
 
 from __future__ import annotations

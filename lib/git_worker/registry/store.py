@@ -1,4 +1,4 @@
-"""The registry: one ref per worker, refs/workers/<id>, in the repository itself.
+"""The registry's store: one ref per worker, refs/workers/<id>, in the repository itself.
 
 Each ref points to a commit whose tree holds `worker.json`; every state change is a new
 commit whose parent is the previous state and whose message is the event. So
@@ -10,130 +10,17 @@ an id, and no update is lost.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import time
 from collections.abc import Callable, Iterator
 
-from git_worker import processes, refnames
+from git_worker import refnames
 from git_worker.errors import WorkerError
+from git_worker.registry.record import RECORD_FILE, Corrupt, Record, now
+from git_worker.registry.runtime import RuntimeDir
 from git_worker.repo import IDENTITY, Repo
 
-# typing only for annotations: importing it costs ~5 ms on every list and show.
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any
-
-SCHEMA_VERSION = 1
-RECORD_FILE = "worker.json"
 _CAS_ATTEMPTS = 20
-
-STATES = ("spawning", "ready", "queued", "running", "waiting", "exited", "failed", "stopped",
-          "reviewed", "merged", "removing")
-LIVE_STATES = ("spawning", "running", "waiting")
-
-
-def now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-# What every reader of a record relies on. A record that breaks it (edited by hand, written
-# by a broken tool) is reported as unreadable — list goes on, fsck offers its history —
-# instead of crashing whichever command touches it first.
-_REQUIRED = ("id", "state", "branch", "base", "worktree")
-_FIELD_TYPES: dict[str, tuple[type, ...]] = {
-    "id": (str,), "state": (str,), "branch": (str,), "base": (dict,), "worktree": (str,),
-    "agent": (str, type(None)), "model": (str, type(None)), "launcher": (dict,),
-    "created_at": (str,), "updated_at": (str,), "exit_code": (int, type(None)),
-    "review": (dict,), "task": (dict,), "spawn_steps": (list,), "host": (str,),
-    "owner": (dict, type(None)), "merge": (dict, type(None)), "schema_version": (int,),
-    "leases": (dict, type(None)), "clone": (dict, type(None)),
-}
-
-
-class Record:
-    """worker.json. Field names and meanings are documented in docs/output.md ("worker.json").
-
-    A plain class rather than a dataclass, like everything list and show touch (see
-    repo.Repo); FIELDS, in worker.json's order, is the field list a dataclass would keep.
-    """
-
-    FIELDS = tuple(_FIELD_TYPES)
-
-    def __init__(
-        self, id: str, state: str, branch: str, base: dict[str, Any], worktree: str, *,
-        agent: str | None = None, model: str | None = None,
-        launcher: dict[str, Any] | None = None, created_at: str | None = None,
-        updated_at: str | None = None, exit_code: int | None = None,
-        review: dict[str, Any] | None = None, task: dict[str, Any] | None = None,
-        spawn_steps: list[str] | None = None, host: str | None = None,
-        owner: dict[str, Any] | None = None, merge: dict[str, Any] | None = None,
-        schema_version: int = SCHEMA_VERSION, leases: dict[str, Any] | None = None,
-        clone: dict[str, Any] | None = None,
-    ) -> None:
-        self.id = id
-        self.state = state
-        self.branch = branch
-        self.base = base  # name, oid, fetched, fetch_error
-        self.worktree = worktree
-        self.agent = agent
-        self.model = model
-        self.launcher: dict[str, Any] = {"kind": None} if launcher is None else launcher
-        self.created_at = now() if created_at is None else created_at
-        self.updated_at = self.created_at if updated_at is None else updated_at
-        self.exit_code = exit_code
-        self.review: dict[str, Any] = {"status": None, "at": None} if review is None else review
-        self.task: dict[str, Any] = {"title": None, "source": "cli"} if task is None else task
-        self.spawn_steps: list[str] = [] if spawn_steps is None else spawn_steps
-        self.host = processes.hostname() if host is None else host
-        # The process changing this worker right now (spawn, rm): {action, pid, start,
-        # host}. If it dies half-way, recovery finishes its work (see recovery.py).
-        self.owner = owner
-        self.merge = merge  # {into, commit, tip, kind, at} once merged
-        self.schema_version = schema_version
-        self.leases = leases  # {ports, slot} leased to it (see leases.py); null before
-        # The clone that owns it, with worker.remote: {id, name, user} (see team.py); null
-        # for a clone that shares no registry. Only its owner changes it.
-        self.clone = clone
-
-    def __repr__(self) -> str:
-        return f"Record({self.id!r}, state={self.state!r})"
-
-    def as_dict(self) -> dict[str, Any]:
-        """The fields as a new dict (nested values shared: copy before changing them)."""
-        return {name: getattr(self, name) for name in self.FIELDS}
-
-    def to_json(self) -> bytes:
-        # hooks/reference-transaction reads "id", "branch" and "worktree" from this exact
-        # layout (indent 2, one key per line) with sed: keep it, or change both.
-        return (json.dumps(self.as_dict(), indent=2, ensure_ascii=False) + "\n").encode()
-
-    @classmethod
-    def from_json(cls, data: bytes) -> Record:
-        try:
-            raw = json.loads(data)
-        except RecursionError:  # "[[[[…": garbage, like any other unparsable record
-            raise ValueError("JSON nested too deeply") from None
-        if not isinstance(raw, dict):
-            raise ValueError("worker.json is not an object")
-        known = {k: v for k, v in raw.items() if k in cls.FIELDS}
-        for key, types in _FIELD_TYPES.items():
-            if key in known and not isinstance(known[key], types):
-                raise ValueError(f"{key} is {_json_type(known[key])}, expected "
-                                 + " or ".join(_json_type(t()) for t in types))
-        missing = [k for k in _REQUIRED if k not in known]
-        if missing:
-            raise ValueError("missing " + ", ".join(missing))
-        base = known["base"]
-        if not isinstance(base.get("name"), str) or not isinstance(base.get("oid"), str):
-            raise ValueError("base needs a name and an oid (strings)")
-        return cls(**known)
-
-
-def _json_type(value: object) -> str:
-    return {str: "a string", int: "a number", float: "a number", bool: "a boolean",
-            dict: "an object", list: "an array", type(None): "null"}.get(type(value), "?")
 
 
 class Entry:
@@ -142,15 +29,6 @@ class Entry:
     def __init__(self, record: Record, oid: str) -> None:
         self.record = record
         self.oid = oid
-
-
-class Corrupt:
-    """A registry ref that does not hold a readable record."""
-
-    def __init__(self, worker_id: str, oid: str, reason: str) -> None:
-        self.id = worker_id
-        self.oid = oid
-        self.reason = reason
 
 
 # --- reading -----------------------------------------------------------------------------
@@ -415,40 +293,8 @@ def forget(repo: Repo, worker_id: str, oid: str) -> bool:
 
     removed = remove(repo, worker_id, oid)
     if removed:
-        shutil.rmtree(runtime_dir(repo, worker_id), ignore_errors=True)
+        shutil.rmtree(RuntimeDir.of(repo, worker_id).path, ignore_errors=True)
     return removed
-
-
-# --- runtime files (not history) --------------------------------------------------------
-
-
-# Runtime files hold private text (the issue, the agent's output): the directories are
-# 0700 and every file is created 0600, whatever the umask, so no other local user reads them.
-RUNTIME_ROOT = "workers"
-DIR_MODE = 0o700
-FILE_MODE = 0o600
-
-
-def private(path: str, flags: int) -> int:
-    """An ``opener`` for open(): the file, if created, is the owner's alone (0600)."""
-    return os.open(path, flags | os.O_CLOEXEC, FILE_MODE)
-
-
-def write_atomically(path: str, text: str | bytes) -> None:
-    """Write a runtime file (exit status, pid…) so that readers see all of it or none.
-
-    A failure (a full disk: write() says ENOSPC without a file name) names ``path``."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        with open(tmp, "wb", opener=private) as f:
-            f.write(text.encode() if isinstance(text, str) else text)
-        os.replace(tmp, path)
-    except OSError as e:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        if e.filename is None or e.filename == tmp:
-            e.filename = path
-        raise
 
 
 def owner_runtime(repo: Repo, worktree: str) -> str | None:
@@ -456,68 +302,5 @@ def owner_runtime(repo: Repo, worktree: str) -> str | None:
     want = os.path.realpath(worktree)
     for e in all_entries(repo):
         if isinstance(e, Entry) and os.path.realpath(e.record.worktree) == want:
-            return runtime_dir(repo, e.record.id)
+            return RuntimeDir.of(repo, e.record.id).path
     return None
-
-
-def runtime_root(repo: Repo) -> str:
-    """<git-common-dir>/workers/: every worker's runtime directory."""
-    return os.path.join(repo.common_dir, RUNTIME_ROOT)
-
-
-def runtime_dir(repo: Repo, worker_id: str) -> str:
-    """<git-common-dir>/workers/<id>/: log, rendered prompt, exit status, pid."""
-    return os.path.join(repo.common_dir, RUNTIME_ROOT, worker_id)
-
-
-def not_a_directory(path: str) -> str | None:
-    """Why ``path`` cannot serve as a runtime directory (a symlink, a file), or None when it
-    is a real directory or absent. Symlinks are never followed: runtime files written
-    through one would land wherever it points."""
-    import stat
-
-    try:
-        mode = os.lstat(path).st_mode
-    except FileNotFoundError:
-        return None
-    if stat.S_ISLNK(mode):
-        return f"{path} is a symlink (to {os.readlink(path)})"
-    if not stat.S_ISDIR(mode):
-        return f"{path} is not a directory"
-    return None
-
-
-def ensure_runtime_root(repo: Repo) -> str:
-    """<git-common-dir>/workers/, created 0700 (and made 0700 if an older version left it
-    open); refused when it is a symlink or a file."""
-    root = runtime_root(repo)
-    why = not_a_directory(root)
-    if why is not None:
-        raise WorkerError(f"the runtime directory {why}; git-worker does not follow it",
-                          hint="run git worker fsck --repair (it moves it out of the way)")
-    try:
-        os.mkdir(root, DIR_MODE)
-    except FileExistsError:
-        pass
-    st = os.stat(root)
-    if st.st_mode & 0o077 and st.st_uid == os.geteuid():  # left open by an older version
-        os.chmod(root, DIR_MODE)
-    return root
-
-
-def make_runtime_dir(repo: Repo, worker_id: str) -> str:
-    """A fresh, private <git-common-dir>/workers/<id>/.
-
-    What a removed namesake left there is deleted first; a symlink or a file in its place
-    is removed (never followed: the link goes, what it points to stays)."""
-    import shutil
-
-    ensure_runtime_root(repo)
-    path = runtime_dir(repo, worker_id)
-    if not_a_directory(path) is not None:
-        os.unlink(path)
-    else:
-        shutil.rmtree(path, ignore_errors=True)
-    os.mkdir(path, DIR_MODE)
-    os.chmod(path, DIR_MODE)  # mkdir's mode passes through the umask
-    return path
