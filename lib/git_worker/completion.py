@@ -160,9 +160,9 @@ def agents(prefix: str, **_: object) -> dict[str, str]:
     # The adapters module's own list when it has one (the agents branch adds BUILTIN).
     builtin = getattr(adapters, "BUILTIN", tuple(BUILTIN_AGENTS))
     found = {name: BUILTIN_AGENTS.get(name, "built-in adapter") for name in builtin}
-    out = _git(["config", "--get-regexp", r"^worker\.agent\..*\.command$"])
-    for line in out.splitlines():
-        key, _sep, value = line.partition(" ")
+    from git_worker import git  # lazily: the worker-id fast path runs no git at all
+
+    for key, value in git.settings_matching(r"^worker\.agent\..*\.command$"):
         name = key[len("worker.agent."):-len(".command")]
         if name:
             found[name] = value
@@ -170,8 +170,9 @@ def agents(prefix: str, **_: object) -> dict[str, str]:
 
 
 def branches(prefix: str, **_: object) -> list[str]:
-    out = _git(["for-each-ref", "--format=%(refname:short)", "refs/heads/", "refs/remotes/"])
-    return [b for b in out.splitlines() if b.startswith(prefix) and not b.endswith("/HEAD")]
+    from git_worker import git  # lazily, as in agents()
+
+    return [b for b in git.branch_names() if b.startswith(prefix) and not b.endswith("/HEAD")]
 
 
 def ready_issues(prefix: str, **_: object) -> dict[str, str]:
@@ -194,12 +195,3 @@ def nothing(prefix: str, **_: object) -> list[str]:
     """For free text (task descriptions, model names): no candidates, and no file names."""
     return []
 
-
-def _git(argv: list[str]) -> str:
-    import subprocess
-
-    try:
-        return subprocess.run(["git", *argv], capture_output=True, text=True, check=False,
-                              stdin=subprocess.DEVNULL, timeout=5).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
