@@ -1,7 +1,10 @@
 """The one way git-worker runs the git CLI: argv lists, never a shell.
 
+The one owner of git's argv, with repo.py (refs and objects): every other module asks a
+function here named for its question or action (`is_ancestor`, `worktree_remove`,
+`head_commit`…) and never spells git's options (tests/test_architecture.py checks).
 dulwich handles refs, objects and worktree administration; the git CLI is used where
-dulwich is wrong or slow, and each caller says which in a comment.
+dulwich is wrong or slow, and each function says which in a comment.
 """
 
 from __future__ import annotations
@@ -176,8 +179,9 @@ def unmerged_paths(pinned: Pinned) -> list[str]:
 
 
 def head_commit(pinned: Pinned) -> str:
-    """The commit the worktree's HEAD points to (through git: it may be detached, mid-rebase,
-    or a branch that is packed)."""
+    """The commit the worktree's HEAD points to."""
+    # git, not dulwich: the HEAD is in the admin dir, which Repo's refs container (opened
+    # on the common dir) does not read, and may name a packed branch or be detached.
     out = in_worktree(pinned, ["rev-parse", "--verify", "HEAD"]).stdout
     return out.decode(errors="surrogateescape").strip()
 
@@ -341,6 +345,8 @@ def commit_tree(cwd: str, tree: str, parents: Sequence[str], message: str, *,
     """A new commit of ``tree`` (`git commit-tree`), referenced by nothing yet. ``env=None``:
     the user's identity and config, as for any commit they make. GitCommandError when git
     cannot (no identity, say)."""
+    # git, not dulwich: the identity comes out as the user's git would make it (includes,
+    # the system file, GIT_AUTHOR_*, EMAIL), which dulwich 1.2.21 does not all read.
     argv = ["commit-tree", tree, *(a for p in parents for a in ("-p", p)), "-F", "-"]
     return run(argv, cwd=cwd, env=env, input=message.encode()).stdout.decode().strip()
 
@@ -355,6 +361,7 @@ def show_diff(cwd: str, options: Sequence[str], base: str, branch: str) -> int:
 
 
 def remote_names(cwd: str) -> list[str]:
+    # git, not dulwich's config: remotes may come from included files (see below).
     return output(["remote"], cwd=cwd).split()
 
 
@@ -363,6 +370,7 @@ def fetch_branch(cwd: str, remote: str, branch: str, *, env: Mapping[str, str],
     """`git fetch REMOTE BRANCH` (no tags): None when it worked, else git's stderr.
     subprocess.TimeoutExpired when it took longer than ``timeout`` (git and its ssh are
     killed)."""
+    # git, not dulwich's client: the user's transports, credential helpers and ssh setup.
     proc = run(["fetch", "--no-tags", "--quiet", remote, branch], cwd=cwd, env=env,
                check=False, timeout=timeout)
     return proc.stderr.decode(errors="replace").strip() if proc.returncode else None
@@ -372,6 +380,7 @@ def remote_heads(cwd: str, remote: str, branch: str, *, env: Mapping[str, str],
                  timeout: float) -> tuple[str, str | None]:
     """`git ls-remote --heads REMOTE BRANCH`: (what it listed, None) when the remote
     answered, else ("", git's stderr). subprocess.TimeoutExpired as for fetch_branch."""
+    # git, not dulwich's client, as for fetch_branch.
     proc = run(["ls-remote", "--heads", remote, branch], cwd=cwd, env=env, check=False,
                timeout=timeout)
     if proc.returncode != 0:
@@ -414,6 +423,7 @@ def config_with_origins(pattern: str, common_dir: str | None) -> bytes:
 
 def committer_ident(cwd: str) -> str | None:
     """`git var GIT_COMMITTER_IDENT` (name, email and date), None when git has no identity."""
+    # git: only it knows whether it would find an identity (config, EMAIL, its fallbacks).
     proc = run(["var", "GIT_COMMITTER_IDENT"], cwd=cwd, check=False)
     return proc.stdout.decode(errors="replace").strip() if proc.returncode == 0 else None
 
@@ -430,7 +440,8 @@ def version() -> str:
 
 
 # --- for tab completion: quick, quiet, never an error ------------------------------------
-# Imported lazily, off the worker-id fast path (refscan reads ref files without git).
+# Imported lazily, off the worker-id fast path (refscan reads ref files without git). git,
+# not dulwich: `import dulwich.repo` alone costs 50-100 ms, more than completion's budget.
 
 
 def _quietly(argv: Sequence[str], cwd: str | None = None) -> str:
