@@ -102,3 +102,39 @@ def test_the_scan_catches_each_way_of_running_git(source: str) -> None:
 ])
 def test_the_scan_lets_typed_questions_through(source: str) -> None:
     assert list(violations(ast.parse(source))) == []
+
+
+def head_reads(tree: ast.AST) -> Iterator[int]:
+    """Lines where ``tree`` opens a HEAD file, or asks git for HEAD, itself."""
+    for node in ast.walk(tree):
+        if _opens_head(node) or (isinstance(node, (ast.List, ast.Tuple)) and any(
+                isinstance(e, ast.Constant) and e.value == "HEAD" for e in node.elts)):
+            yield node.lineno
+
+
+def _opens_head(node: ast.AST) -> bool:
+    """open(os.path.join(…, "HEAD"), …)"""
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+            and node.func.id == "open" and node.args):
+        return False
+    path = node.args[0]
+    return (isinstance(path, ast.Call) and isinstance(path.func, ast.Attribute)
+            and path.func.attr == "join" and isinstance(path.args[-1], ast.Constant)
+            and path.args[-1].value == "HEAD")
+
+
+def test_head_is_read_one_way() -> None:
+    """Which branch a HEAD names: git.head_branch; which commit: git.head_commit. Nothing
+    else opens a HEAD file or asks git about HEAD (writing a new worktree's is not reading)."""
+    found = [f"lib/git_worker/{name}:{line}" for name in modules() if name != "git.py"
+             for line in head_reads(ast.parse((LIB / name).read_text(), name))]
+    assert found == []
+    assert sorted(head_reads(ast.parse((LIB / "git.py").read_text()))) != []
+
+
+@pytest.mark.parametrize("source", [
+    'with open(os.path.join(repo.git_dir, "HEAD")) as f: pass',
+    'git.in_worktree(pinned, ["rev-parse", "--verify", "HEAD"])',
+])
+def test_the_head_scan_catches_a_second_way(source: str) -> None:
+    assert list(head_reads(ast.parse(source))) != []
