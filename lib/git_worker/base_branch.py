@@ -142,26 +142,19 @@ def _detect(repo: Repo) -> str:
 
 
 def _current_branch(repo: Repo) -> str | None:
-    try:
-        with open(os.path.join(repo.git_dir, "HEAD"), encoding="utf-8") as f:
-            head = f.read().strip()
-    except OSError:
-        return None
-    return head[5:] if head.startswith("ref: ") else None
+    return git.head_branch(repo.git_dir)
 
 
 def _remotes(repo: Repo) -> list[str]:
-    return git.output(["remote"], cwd=repo.common_dir).split()
+    return git.remote_names(repo.common_dir)
 
 
 def _fetch(repo: Repo, config: Config, base: Base) -> None:
     assert base.remote and base.remote_branch
     timeout = config.fetch_timeout
-    argv = ["fetch", "--no-tags", "--quiet", base.remote, base.remote_branch]
     try:
-        proc = git.run(argv, cwd=repo.common_dir, env=noninteractive_env(repo, timeout),
-                       check=False, timeout=timeout)
-        failure = proc.stderr.decode(errors="replace").strip() if proc.returncode else None
+        failure = git.fetch_branch(repo.common_dir, base.remote, base.remote_branch,
+                                   env=noninteractive_env(repo, timeout), timeout=timeout)
     except subprocess.TimeoutExpired:
         failure = f"timed out after {timeout:g} s (worker.fetchTimeout)"
     if failure is None:
@@ -217,7 +210,7 @@ def summary(stderr: str) -> str:
 
 
 def _has_ssh_command(repo: Repo) -> bool:
-    return git.run(["config", "core.sshCommand"], cwd=repo.common_dir, check=False).returncode == 0
+    return git.is_set(repo.common_dir, "core.sshCommand")
 
 
 def _summary(stderr: str) -> str:

@@ -147,12 +147,11 @@ def worker_ids(prefix: str, **_: object) -> list[str]:
 def agents(prefix: str, **_: object) -> dict[str, str]:
     """The adapters in the table plus custom ones from worker.agent.<name>.command (with the
     command as the description)."""
+    from git_worker import git  # lazily: the worker-id fast path runs no git at all
     from git_worker.agents import TABLE
 
     found = {name: adapter.description for name, adapter in TABLE.items()}
-    out = _git(["config", "--get-regexp", r"^worker\.agent\..*\.command$"])
-    for line in out.splitlines():
-        key, _sep, value = line.partition(" ")
+    for key, value in git.settings_matching(r"^worker\.agent\..*\.command$"):
         name = key[len("worker.agent."):-len(".command")]
         if name:
             found[name] = value
@@ -160,8 +159,9 @@ def agents(prefix: str, **_: object) -> dict[str, str]:
 
 
 def branches(prefix: str, **_: object) -> list[str]:
-    out = _git(["for-each-ref", "--format=%(refname:short)", "refs/heads/", "refs/remotes/"])
-    return [b for b in out.splitlines() if b.startswith(prefix) and not b.endswith("/HEAD")]
+    from git_worker import git  # lazily, as in agents()
+
+    return [b for b in git.branch_names() if b.startswith(prefix) and not b.endswith("/HEAD")]
 
 
 def ready_issues(prefix: str, **_: object) -> dict[str, str]:
@@ -184,12 +184,3 @@ def nothing(prefix: str, **_: object) -> list[str]:
     """For free text (task descriptions, model names): no candidates, and no file names."""
     return []
 
-
-def _git(argv: list[str]) -> str:
-    import subprocess
-
-    try:
-        return subprocess.run(["git", *argv], capture_output=True, text=True, check=False,
-                              stdin=subprocess.DEVNULL, timeout=5).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return ""

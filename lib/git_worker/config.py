@@ -17,7 +17,7 @@ import shlex
 from dataclasses import dataclass, field
 
 from git_worker import git
-from git_worker.errors import WorkerError
+from git_worker.errors import GitCommandError, WorkerError
 
 
 @dataclass(frozen=True)
@@ -130,19 +130,13 @@ class Config:
         or what runs come from the common dir alone. ``None``: wherever git finds itself
         from the current directory (for `git worker config` and `doctor` outside a repo).
         """
-        # `git config` rather than dulwich: see the module docstring. Exit 1 = no match.
-        argv = ["config", "-z", "--show-origin", "--show-scope", "--get-regexp", r"^worker\."]
-        if common_dir is None:
-            proc = git.run(argv, check=False)
-        else:
-            # clean_env: GIT_DIR/GIT_WORK_TREE must not point git elsewhere; the -c
-            # settings (GIT_CONFIG_PARAMETERS, GIT_CONFIG_COUNT…) are kept.
-            proc = git.run([f"--git-dir={common_dir}", *argv], cwd=common_dir,
-                           env=git.clean_env(), check=False)
-        if proc.returncode not in (0, 1):
-            detail = proc.stderr.decode(errors="replace").strip()
-            raise WorkerError(f"cannot read git config: {detail}", hint="fix the file git names")
-        return cls(list(_parse_entries(proc.stdout)))
+        # `git config` rather than dulwich: see the module docstring.
+        try:
+            found = git.config_with_origins(r"^worker\.", common_dir)
+        except GitCommandError as e:
+            raise WorkerError(f"cannot read git config: {e.stderr.strip()}",
+                              hint="fix the file git names") from None
+        return cls(list(_parse_entries(found)))
 
     def _all(self, key: str) -> list[Entry]:
         k = _normalize(key)

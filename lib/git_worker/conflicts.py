@@ -174,5 +174,4 @@ def _simulated_commit(repo: Repo, tree: str, first: str, second: str) -> str:
     who = {"NAME": "git-worker", "EMAIL": "git-worker@localhost"}
     env = git.clean_env({f"GIT_{role}_{k}": v for role in ("AUTHOR", "COMMITTER")
                          for k, v in who.items()})
-    return git.run(["commit-tree", tree, "-p", first, "-p", second, "-m", "forecast"],
-                   cwd=repo.common_dir, env=env).stdout.decode().strip()
+    return git.commit_tree(repo.common_dir, tree, [first, second], "forecast\n", env=env)

@@ -143,7 +143,7 @@ def _version_of(argv: list[str]) -> str | None:
 
 
 def _git_version() -> Check:
-    text = git.output(["--version"])
+    text = git.version()
     m = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", text)
     version = tuple(int(x) for x in m.groups() if x) if m else (0,)
     shown = ".".join(map(str, version))
@@ -249,15 +249,15 @@ def _remote(repo: Repo, config: Config) -> list[Check]:
     env = {"GIT_TERMINAL_PROMPT": "0", "GCM_INTERACTIVE": "never"}
     if "GIT_SSH_COMMAND" not in os.environ:  # as base_branch._fetch: never ask, fail instead
         env["GIT_SSH_COMMAND"] = f"ssh -o BatchMode=yes -o ConnectTimeout={max(1, int(timeout))}"
-    argv = ["ls-remote", "--heads", base.remote, base.remote_branch or ""]
     try:
-        proc = git.run(argv, cwd=repo.common_dir, env=git.clean_env(env), check=False,
-                       timeout=timeout)
+        heads, failure = git.remote_heads(repo.common_dir, base.remote,
+                                          base.remote_branch or "", env=git.clean_env(env),
+                                          timeout=timeout)
     except subprocess.TimeoutExpired:
         return [Check("remote", WARN, f"{base.remote} did not answer within {timeout:g} s",
                       "spawn falls back to the local copy; or: git config worker.noFetch true")]
-    if proc.returncode != 0:
-        err = proc.stderr.decode(errors="replace").strip()
+    if failure is not None:
+        err = failure.strip()
         kind = base_branch.classify(err)
         first = err.splitlines()[0] if err else "(no output)"
         if kind == base_branch.NETWORK:
@@ -267,7 +267,7 @@ def _remote(repo: Repo, config: Config) -> list[Check]:
         return [Check("remote", FAIL, f"{base.remote}: {kind}: {first}",
                       f"check git remote get-url {base.remote} and your credentials; "
                       "or: git config worker.noFetch true")]
-    if not proc.stdout.strip():
+    if not heads.strip():
         return [Check("remote", FAIL, f"{base.remote} has no branch {base.remote_branch}",
                       "set the base: git config worker.baseBranch <branch>")]
     return [Check("remote", OK, f"{base.remote} reachable; {base.name} exists there")]
@@ -289,12 +289,11 @@ def _worktree_dir(repo: Repo, config: Config) -> list[Check]:
 
 
 def _identity(repo: Repo, config: Config) -> list[Check]:
-    proc = git.run(["var", "GIT_COMMITTER_IDENT"], cwd=repo.common_dir, check=False)
-    if proc.returncode != 0:
+    ident = git.committer_ident(repo.common_dir)
+    if ident is None:
         return [Check("identity", WARN, "no user.name / user.email: git worker merge cannot "
                       "make merge commits", "git config --global user.name 'Your Name'; "
                       "git config --global user.email you@example.com")]
-    ident = proc.stdout.decode(errors="replace").strip()
     return [Check("identity", OK, ident.rsplit(">", 1)[0] + ">")]
 
 

@@ -54,9 +54,7 @@ def shipped() -> list[str]:
 
 def repo_hooks_dir(repo: Repo) -> str:
     """The directory git runs hooks from: core.hooksPath if set, else <git-dir>/hooks."""
-    # `rev-parse --git-path hooks` applies core.hooksPath the way git itself does.
-    return git.output(["rev-parse", "--path-format=absolute", "--git-path", "hooks"],
-                      cwd=repo.cwd_worktree or repo.common_dir)
+    return git.hooks_path(repo.cwd_worktree or repo.common_dir)
 
 
 def is_ours(path: str) -> bool:

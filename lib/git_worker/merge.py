@@ -75,35 +75,16 @@ class Landed:
 
 def merge_trees(repo: Repo, ours: str, theirs: str) -> TreeMerge:
     """Merge two commits in the object store alone (no index, no worktree)."""
-    proc = git.run(["merge-tree", "--write-tree", "-z", "--name-only", "--messages", ours, theirs],
-                   cwd=repo.common_dir, env=git.clean_env(), check=False)
-    if proc.returncode not in (0, 1):
-        detail = proc.stderr.decode(errors="replace").strip()
-        raise WorkerError(f"git cannot merge {ours[:12]} and {theirs[:12]}: {detail}")
-    fields = proc.stdout.decode(errors="surrogateescape").split("\0")
-    result = TreeMerge(fields[0])
-    if proc.returncode == 0:
-        return result
-    # -z: TREE NUL path NUL … NUL NUL, then messages: <n> NUL path×n NUL type NUL text NUL …
-    i = 1
-    while i < len(fields) and fields[i]:
-        if fields[i] not in result.conflicts:
-            result.conflicts.append(fields[i])
-        i += 1
-    i += 1
-    while i < len(fields) and fields[i].isdigit():
-        n = int(fields[i])
-        kind, text = fields[i + n + 1], fields[i + n + 2]
-        if kind.startswith("CONFLICT"):
-            result.messages.append(text.strip())
-        i += n + 3
-    return result
+    try:
+        tree, conflicts, messages = git.merge_tree(repo.common_dir, ours, theirs)
+    except GitCommandError as e:
+        raise WorkerError(f"git cannot merge {ours[:12]} and {theirs[:12]}: "
+                          f"{e.stderr.strip()}") from None
+    return TreeMerge(tree, conflicts, messages)
 
 
 def is_ancestor(repo: Repo, older: str, newer: str) -> bool:
-    proc = git.run(["merge-base", "--is-ancestor", older, newer], cwd=repo.common_dir,
-                   env=git.clean_env(), check=False)
-    return proc.returncode == 0
+    return git.is_ancestor(repo.common_dir, older, newer)
 
 
 def target_ref(repo: Repo, record: Record, into: str | None) -> str:
@@ -314,18 +295,17 @@ def result_commit(repo: Repo, record: Record, target: str, old: str, tip: str,
     if squash:
         title = record.task.get("title")
         subject = f"{title} ({record.id})" if title else f"{record.id}: squashed {branch}"
-        subjects = git.output(["log", "--format=* %s", "--max-count=50", f"{old}..{tip}"],
-                              cwd=repo.common_dir, env=git.clean_env())
+        subjects = "\n".join(f"* {s}" for s in git.subjects(repo.common_dir, old, tip,
+                                                                  limit=50))
         message = f"{subject}\n\nSquashed from {branch}:\n{subjects}\n"
-        parents = ["-p", old]
+        parents = [old]
     else:
         message = f"Merge branch '{branch}' into {into}\n\ngit worker merge {record.id}\n"
-        parents = ["-p", old, "-p", tip]
+        parents = [old, tip]
     try:
         # The user's identity and config (GIT_AUTHOR_*, user.*), as for any merge they make.
-        new = git.run(["commit-tree", merged.tree, *parents, "-F", "-"],
-                      cwd=repo.cwd_worktree or repo.common_dir,
-                      input=message.encode()).stdout.decode().strip()
+        new = git.commit_tree(repo.cwd_worktree or repo.common_dir, merged.tree, parents,
+                              message)
     except GitCommandError as e:
         raise WorkerError(f"cannot create the {'squash' if squash else 'merge'} commit: "
                           f"{e.stderr.strip()}",
@@ -397,11 +377,9 @@ def _fast_forward_in(repo: Repo, worktree: str, target: str, old: str, new: str,
         )
     if repo.read_ref(target) != old:
         return False
-    proc = git.in_worktree(pinned, ["merge", "--ff-only", "--quiet", "--no-stat", new],
-                           action=reason, check=False)
-    if proc.returncode == 0:
+    stderr = git.fast_forward_in(pinned, new, reason)
+    if stderr is None:
         return True
-    stderr = proc.stderr.decode(errors="replace")
     if repo.read_ref(target) != old:
         return False  # someone committed there meanwhile: compute again
     if any(why in stderr for why in _WORLD_REFUSALS):

@@ -94,13 +94,6 @@ def names_under(common_dir: str, prefix: str) -> list[str]:
 
 
 def _names_from_git(common_dir: str, prefix: str) -> list[str]:
-    import subprocess  # here, not at the top: the loose/packed path must not pay for it
+    from git_worker import git  # here, not at the top: the loose/packed path must not pay for it
 
-    try:
-        out = subprocess.run(
-            ["git", f"--git-dir={common_dir}", "for-each-ref", "--format=%(refname)", prefix],
-            capture_output=True, text=True, check=False, timeout=5,
-        ).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return []
-    return sorted(line[len(prefix):] for line in out.splitlines() if line.startswith(prefix))
+    return git.ref_names(common_dir, prefix)

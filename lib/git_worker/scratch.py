@@ -10,6 +10,7 @@ so there is one cleanup path for every way out.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -22,11 +23,12 @@ from git_worker.repo import Repo
 
 PREFIX = "git-worker-scratch-"
 
-# Runs in a fresh interpreter (`python -c`): argv = common dir, scratch root, worktree path.
-# A program of its own, importing nothing of git-worker, so it spells its git commands.
+# Runs in a fresh interpreter (`python -c`): argv = common dir, scratch root, then the git
+# commands that remove the worktree, as JSON (git.scratch_cleanup_commands). A program of
+# its own, importing nothing of git-worker: it is handed its commands.
 _REAPER = r"""
-import os, shutil, signal, subprocess, sys
-common, root, path = sys.argv[1:4]
+import json, os, shutil, signal, subprocess, sys
+common, root, commands = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 sys.stdin.buffer.read()  # EOF: the owner closed the pipe or died
 try:
     pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
@@ -44,11 +46,11 @@ for pid in pids:
             os.kill(pid, signal.SIGKILL)
         except OSError:
             pass
-git = ["git", "-c", "core.hooksPath=/dev/null"]
 quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "cwd": common}
-subprocess.call([*git, "worktree", "remove", "--force", "--force", path], **quiet)
+remove, prune = commands
+subprocess.call(remove, **quiet)
 shutil.rmtree(root, ignore_errors=True)
-subprocess.call([*git, "worktree", "prune"], **quiet)
+subprocess.call(prune, **quiet)
 """
 
 
@@ -58,7 +60,8 @@ def checkout(repo: Repo, commit: str) -> Iterator[str]:
     root = tempfile.mkdtemp(prefix=PREFIX)
     path = os.path.join(root, "tree")
     reaper = subprocess.Popen(
-        [sys.executable, "-c", _REAPER, repo.common_dir, root, path],
+        [sys.executable, "-c", _REAPER, repo.common_dir, root,
+         json.dumps(git.scratch_cleanup_commands(path))],
         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         env=git.clean_env(), start_new_session=True,  # a ^C to our group must not end it
     )

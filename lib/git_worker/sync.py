@@ -76,7 +76,7 @@ def sync(repo: Repo, config: Config, worker_id: str, *, rebase: bool, agent: boo
         message = f"Merge branch '{into}' into {refnames.short(record.branch)}\n\n{_ACTION}"
         done = git.merge_in(pinned, target_tip, message, _ACTION)
     if done:
-        new_tip = git.head_of(pinned)
+        new_tip = git.head_commit(pinned)
         _record_base(repo, worker_id, target, target_tip,
                      f"sync: {'rebased onto' if rebase else 'merged'} {into} at {target_tip[:12]}")
         return Synced(worker_id, REBASED if rebase else MERGED, target, new_tip)
@@ -126,7 +126,7 @@ def _refuse(repo: Repo, record: Record) -> git.Pinned:
 
 def _abort(record: Record, pinned: git.Pinned, tip: str, operation: str) -> None:
     git.abort_in(pinned, operation)
-    if git.head_of(pinned) != tip:  # never expected: say so rather than hide it
+    if git.head_commit(pinned) != tip:  # never expected: say so rather than hide it
         raise WorkerError(f"git {operation} --abort left {record.worktree} at another commit "
                           f"than {tip[:12]}", hint=f"look at it: git -C {record.worktree} status")
 

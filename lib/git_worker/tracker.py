@@ -141,9 +141,7 @@ def actor() -> str:
         return os.environ["BD_ACTOR"]
     from git_worker import git
 
-    proc = git.run(["config", "user.name"], check=False)
-    name = proc.stdout.decode(errors="replace").strip()
-    return name or os.environ.get("USER") or "git-worker"
+    return git.user_name() or os.environ.get("USER") or "git-worker"
 
 
 # --- plumbing ----------------------------------------------------------------------------

@@ -146,12 +146,7 @@ def admin_dir_in(common_dir: str, path: str) -> str | None:
 
 def head_branch(admin_dir: str) -> str | None:
     """The branch a worktree has checked out (refs/heads/…), or None if detached/unknown."""
-    try:
-        with open(os.path.join(admin_dir, "HEAD"), encoding="utf-8") as f:
-            head = f.read().strip()
-    except OSError:
-        return None
-    return head[5:] if head.startswith("ref: ") else None
+    return git.head_branch(admin_dir)
 
 
 def add(repo: Repo, path: str, branch_ref: str, oid: str) -> Created:
@@ -183,14 +178,9 @@ def add(repo: Repo, path: str, branch_ref: str, oid: str) -> Created:
         _write(os.path.join(admin, "HEAD"), f"ref: {branch_ref}\n")
         _write_head_reflog(admin, oid, branch_ref)
         _write(os.path.join(path, ".git"), f"gitdir: {admin}\n")
-        # git's checkout: fast (C) and it honours .gitattributes, filters and sparse
-        # settings exactly like `git worktree add`; in parallel (one worker per core, git's
-        # checkout.workers=0: ~25% faster on 5,000 files here) unless the user chose.
-        pinned = git.Pinned(path, admin, repo.common_dir)  # all written just now, by us
-        chosen = git.in_worktree(pinned, ["config", "--get", "checkout.workers"],
-                                 check=False).returncode == 0
-        parallel = [] if chosen else ["-c", "checkout.workers=0"]
-        git.in_worktree(pinned, [*parallel, "read-tree", "--reset", "-u", "HEAD"])
+        # git's checkout (git.check_out_head says why), pinned to what was written just
+        # now, by us.
+        git.check_out_head(git.Pinned(path, admin, repo.common_dir))
         os.remove(os.path.join(admin, "locked"))
     except BaseException:
         if made_path:
@@ -338,20 +328,13 @@ def _no_follow(path: str, flags: int) -> int:
 def dirty_paths(repo: Repo, path: str, runtime: str | None) -> list[str]:
     """Modified, staged and untracked (not ignored) paths in the worktree at ``path``
     (``runtime``: see pin)."""
-    # git CLI: dulwich's status is pure Python and far slower on big trees.
-    out = git.in_worktree(
-        pin(repo, path, runtime),
-        ["status", "--porcelain=v1", "-z", "--untracked-files=normal", "--ignore-submodules=none"],
-    ).stdout.decode(errors="surrogateescape")
-    return [item[3:] for item in out.split("\0") if len(item) > 3 and item[2] == " "]
+    return git.uncommitted_paths(pin(repo, path, runtime))
 
 
 def changed_tracked(repo: Repo, path: str, runtime: str | None) -> list[str]:
     """Tracked paths with uncommitted changes (staged or not) in the worktree at ``path``,
     main or linked (``runtime``: see pin)."""
-    out = git.in_worktree(pin(repo, path, runtime),
-                          ["status", "--porcelain", "-z", "--untracked-files=no"]).stdout
-    return [p[3:] for p in out.decode(errors="replace").split("\0") if len(p) > 3]
+    return git.changed_tracked_paths(pin(repo, path, runtime))
 
 
 def remove(repo: Repo, path: str, runtime: str | None, *, force: bool) -> None:
@@ -364,9 +347,8 @@ def remove(repo: Repo, path: str, runtime: str | None, *, force: bool) -> None:
     """
     if not force:
         pin(repo, path, runtime)
-    argv = [*git.NO_FSMONITOR, "worktree", "remove", *(["--force"] if force else []), path]
     try:
-        git.run(argv, cwd=repo.common_dir, env=git.pinned_env(repo.common_dir))
+        git.worktree_remove(repo.common_dir, path, force=force)
     except GitCommandError as e:
         raise WorkerError(
             f"git refused to remove the worktree {path}: {e.stderr.strip()}",
@@ -387,28 +369,9 @@ def _rmtree(path: str) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-class Listed:
-    """One worktree as `git worktree list --porcelain` describes it."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.branch: str | None = None  # refs/heads/…, None when detached or bare
-        self.prunable: str | None = None  # git's reason, when it would prune this one
-
-
-def listed(repo: Repo) -> list[Listed]:
+def listed(repo: Repo) -> list[git.ListedWorktree]:
     """Every worktree git knows (main included), read from `git worktree list`."""
-    out = git.output(["worktree", "list", "--porcelain", "-z"], cwd=repo.common_dir,
-                     env=git.clean_env())
-    found: list[Listed] = []
-    for item in out.split("\0"):
-        if item.startswith("worktree "):
-            found.append(Listed(item[len("worktree ") :]))
-        elif item.startswith("branch ") and found:
-            found[-1].branch = item[len("branch ") :]
-        elif item.startswith("prunable") and found:
-            found[-1].prunable = item[len("prunable") :].strip() or "prunable"
-    return found
+    return git.worktree_list(repo.common_dir)
 
 
 def holders(repo: Repo, branch_ref: str) -> list[str]:
@@ -422,8 +385,7 @@ def prunable(repo: Repo) -> list[str]:
 
 
 def prune(repo: Repo) -> str:
-    out = git.run(["worktree", "prune", "--verbose"], cwd=repo.common_dir, env=git.clean_env())
-    return (out.stdout + out.stderr).decode(errors="replace").strip()
+    return git.worktree_prune(repo.common_dir)
 
 
 def remove_made_parents(made_parent: str | None, start: str) -> None:

@@ -18,5 +18,4 @@ def run(repo: Repo, worker_id: str, options: list[str]) -> int:
     except WorkerError:
         target = str(record.base.get("ref") or record.base["oid"])  # a tag: its own base
     # git's own pager, colours and options: `target...branch` is what a merge would bring.
-    return git.interactive(["diff", *options, f"{target}...{record.branch}", "--"],
-                           cwd=repo.cwd_worktree or repo.common_dir)
+    return git.show_diff(repo.cwd_worktree or repo.common_dir, options, target, record.branch)
