@@ -164,9 +164,9 @@ def test_another_hosts_worker_is_read_only_here(team: Team) -> None:
     a.work("w1", "f.txt")
     b.ok("fetch")
     held = team.refs()["refs/workers/w1"]
+    # (merge and review fetch its published branch: see the tests below)
     for command in (["rm", "w1"], ["rm", "--force", "w1"], ["stop", "w1"], ["start", "w1"],
-                    ["merge", "w1"],
-                    ["show", "w1"], ["logs", "w1"], ["review", "w1"]):
+                    ["show", "w1"], ["logs", "w1"]):
         r = b.worker(*command)
         assert r.code == 1, command
         assert ("worker 'w1' belongs to host host-a (user " in r.err
@@ -279,3 +279,116 @@ def test_a_workers_branch_is_pushed_when_its_agent_exits(team: Team, sandbox: Sa
     assert team.refs()["refs/workers/w1"] == a.refs()["refs/workers/w1"]
     b.ok("fetch", "--branches")
     assert b.git("log", "-1", "--format=%s", "origin/worker/w1") == "work on w1"
+
+
+def test_another_hosts_worker_merges_here_from_its_published_branch(team: Team) -> None:
+    a, b, _ = team.hosts
+    b.work("w1", "theirs.txt")  # never launched: its state "ready", nothing more to come
+    a_main = a.git("rev-parse", "main")
+    # Not published yet: its branch goes at agent exit or by publish. Said, nothing changed.
+    r = a.worker("merge", "w1")
+    assert r.code == 1
+    assert ("'w1' is the worker of host host-b (user " in r.err
+            and "its branch worker/w1 is not published on origin" in r.err), r.err
+    assert "hint: on that host: git worker publish w1" in r.err
+    assert a.git("rev-parse", "main") == a_main
+
+    b.ok("publish", "w1")
+    held = team.refs()["refs/workers/w1"]
+    r = a.ok("merge", "w1")  # fetched first: a has never run fetch
+    tip = b.git("rev-parse", "worker/w1")
+    assert r.out.splitlines() == [
+        f"merged w1 into main as {tip[:12]} (fast-forward); updated the worktree {a.path}",
+        "next, on host host-b (user " + b.record("w1")["clone"]["user"] + "): git worker rm w1"
+        "  (its record, worktree and branch are there; its record here is read-only)"]
+    assert a.git("rev-parse", "main") == tip
+    assert a.git("log", "-1", "--format=%s", "main") == "w1: theirs.txt"
+    # The record is host-b's: unchanged there and on the remote, still read-only here.
+    assert team.refs()["refs/workers/w1"] == held == b.refs()["refs/workers/w1"]
+    assert "refs/workers/w1" not in a.refs()
+    assert b.show("w1")["state"] == "ready"
+    again = a.ok("merge", "w1")
+    assert again.out.splitlines()[0] == "nothing to merge: w1 is already in main"
+
+
+def test_merging_another_hosts_running_worker_or_with_the_remote_away_is_refused(
+        team: Team, sandbox: Sandbox) -> None:
+    a, b, _ = team.hosts
+    agent = sandbox.script("busy-agent", """
+        echo done > work.txt
+        git add work.txt && git commit -q -m "work on $(basename "$PWD")"
+        exec sleep 600
+    """)
+    b.git("config", "worker.agent.stand-in.command", str(agent))
+    b.git("config", "worker.launcher", "detached")
+    b.ok("spawn", "w1", "-a", "stand-in")
+    wait_for(lambda: b.git("log", "-1", "--format=%s", "worker/w1") == "work on w1")
+    b.ok("publish", "w1")
+    a_main = a.git("rev-parse", "main")
+    try:
+        r = a.worker("merge", "w1")
+        assert r.code == 1
+        assert ("refusing to merge 'w1': its agent is still running on host host-b (user "
+                in r.err and "as last published, and may commit more" in r.err), r.err
+
+        away = team.remote.with_name("team.moved")
+        team.remote.rename(away)
+        r = a.worker("merge", "--force", "w1")
+        assert r.code == 1
+        assert "cannot reach origin (remote not found: " in r.err
+        assert "'w1' is not this clone's worker, and another host's is fetched from origin" \
+            in r.err
+        away.rename(team.remote)
+        assert a.git("rev-parse", "main") == a_main
+
+        r = a.worker("merge", "nobody")
+        assert r.code == 1
+        assert "error: no worker 'nobody'" in r.err
+    finally:
+        b.ok("stop", "w1")
+
+
+def test_another_hosts_worker_is_reviewed_here_and_then_merges_under_review_rules(
+        team: Team, sandbox: Sandbox) -> None:
+    a, b, _ = team.hosts
+    gate = sandbox.script("team-gate", """
+        echo "gate: $GIT_WORKER_ID at $GIT_WORKER_COMMIT"
+        test -f theirs.txt
+    """)
+    a.git("config", "worker.reviewGate", str(gate))
+    a.git("config", "worker.review", "true")  # here, merge needs a passed review
+    tip = b.work("w1", "theirs.txt")
+    b.ok("publish", "w1")
+    held = team.refs()["refs/workers/w1"]
+    r = a.worker("merge", "w1")
+    assert r.code == 1
+    assert "refusing to merge 'w1': review is on" in r.err and "was never reviewed" in r.err
+
+    r = a.ok("review", "w1")
+    lines = r.out.splitlines()
+    assert lines[0].startswith("reviewing w1 (the worker of host host-b (user ")
+    assert lines[0].endswith(f"), at its published {tip[:12]}) with: {gate}")
+    assert lines[1] == f"gate: w1 at {tip}"  # run on its published tip, here
+    assert lines[2].startswith("passed: w1 may be merged (git worker merge w1); log: ")
+    # The verdict is this clone's: host-b's record is untouched.
+    assert team.refs()["refs/workers/w1"] == held == b.refs()["refs/workers/w1"]
+    assert "review" not in b.record("w1") or b.record("w1")["review"].get("status") is None
+    a.ok("merge", "w1")
+    assert a.git("rev-parse", "main") == tip
+
+    # Host-b's agent goes on: a newer tip, that the gate blocks. The pass was for the old
+    # tip, so merge refuses; so does the blocking verdict.
+    wt = b.workers_dir / "w1"
+    b.git("rm", "-q", "theirs.txt", cwd=wt)
+    b.git("commit", "-q", "-m", "w1: undo", cwd=wt)
+    b.ok("publish", "w1")
+    r = a.worker("merge", "w1")
+    assert r.code == 1
+    assert f"its review passed for {tip[:12]}, but the branch has moved to " in r.err
+    r = a.worker("review", "w1")
+    assert r.code == 1
+    assert "blocked: the review gate exited 1 for w1" in r.err
+    r = a.worker("merge", "w1")
+    assert r.code == 1
+    assert "refusing to merge 'w1': its last review blocked (gate exit 1" in r.err
+    assert a.git("rev-parse", "main") == tip

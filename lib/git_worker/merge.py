@@ -36,6 +36,7 @@ from git_worker import (
     refnames,
     registry,
     review,
+    team,
     worker_processes,
     worktrees,
 )
@@ -73,6 +74,7 @@ class Landed:
     worktree: str | None  # the worktree that had the target checked out and was updated
     closed_issue: bool = False
     warnings: list[str] = field(default_factory=list)
+    elsewhere: str | None = None  # another host's worker: its record stays there, unchanged
 
 
 def merge_trees(repo: Repo, ours: str, theirs: str) -> TreeMerge:
@@ -137,8 +139,10 @@ def target_ref(repo: Repo, record: Record, into: str | None) -> str:
                       f"branch to merge into", hint="name one with --into BRANCH")
 
 
-def refusals(repo: Repo, config: Config, record: Record, tip: str) -> list[str]:
-    """Why this worker may not land now (each overridable with --force)."""
+def refusals(repo: Repo, config: Config, record: Record, tip: str, *,
+             elsewhere: bool = False) -> list[str]:
+    """Why this worker may not land now (each overridable with --force). ``elsewhere``:
+    another host's worker, whose worktree and agent are not here to look at."""
     reasons = []
     rv = record.review or {}
     status = rv.get("status")
@@ -157,6 +161,8 @@ def refusals(repo: Repo, config: Config, record: Record, tip: str) -> list[str]:
     # agent has replaced or redirected: git run there (a gate's, a review's) read a
     # repository of the agent's making. (A missing worktree is no such sign: the branch
     # is what lands.)
+    if elsewhere:
+        return reasons
     trouble = worktrees.problem(repo, record.worktree, record.branch)
     if trouble and os.path.lexists(record.worktree):
         reasons.append(f"{trouble}, so what was reviewed there cannot be trusted "
@@ -184,6 +190,10 @@ def still_working(repo: Repo, record: Record) -> bool:
 
 def land(repo: Repo, config: Config, worker_id: str, *, squash: bool, into: str | None,
          force: bool) -> Landed:
+    # Another host's worker (worker.remote): its published record and branch, fetched.
+    theirs = team.theirs(repo, config, worker_id)
+    if theirs is not None:
+        return _land_theirs(repo, config, theirs, squash=squash, into=into, force=force)
     entry = registry.get(repo, worker_id)
     record = entry.record
     tip = repo.read_ref(record.branch)
@@ -217,6 +227,30 @@ def land(repo: Repo, config: Config, worker_id: str, *, squash: bool, into: str 
     if landed.kind == ALREADY and record.state == "merged":
         return landed  # keep the record of the merge that did land it
     record_merged(repo, config, record, tip, landed)
+    return landed
+
+
+def _land_theirs(repo: Repo, config: Config, theirs: team.Theirs, *, squash: bool,
+                 into: str | None, force: bool) -> Landed:
+    """Land another host's worker from its published branch. Its record stays that host's
+    (read-only here): the review rules read it, and nothing is recorded in it."""
+    record, tip = theirs.record, theirs.tip
+    if not theirs.working:
+        _refuse_if_nothing_of_its_own(repo, record, tip)
+    target = target_ref(repo, record, into)
+    # Its worktree and processes are on that host: only the review rules and its
+    # published state can refuse here.
+    reasons = refusals(repo, config, record, tip, elsewhere=True)
+    if theirs.working:
+        reasons.append(f"its agent is still {record.state} on {theirs.host} as last "
+                       f"published, and may commit more (git worker stop {record.id})")
+    if reasons and not force:
+        raise WorkerError(f"refusing to merge '{record.id}': " + "; ".join(reasons),
+                          hint="--force merges it anyway")
+    _refuse_if_nothing_of_its_own(repo, record, tip)
+    with merge_lock(repo):
+        landed = _land_locked(repo, record, target, tip, squash, [])
+    landed.elsewhere = theirs.host
     return landed
 
 
@@ -465,7 +499,8 @@ def print_landed(landed: Landed) -> None:
 
     into = visible(refnames.short(landed.target))
     if landed.kind == ALREADY:
-        print(f"nothing to merge: {landed.worker_id} is already in {into} (marked merged)")
+        marked = "" if landed.elsewhere else " (marked merged)"
+        print(f"nothing to merge: {landed.worker_id} is already in {into}{marked}")
     else:
         where = f"; updated the worktree {visible(landed.worktree)}" if landed.worktree else ""
         print(f"merged {landed.worker_id} into {into} as {landed.new[:12]} ({landed.kind}){where}")
@@ -473,4 +508,8 @@ def print_landed(landed: Landed) -> None:
         print(f"closed issue {landed.worker_id}")
     for w in landed.warnings:
         print(f"warning: {visible(w, lines=True)}", file=sys.stderr)
-    print(f"next: git worker rm {landed.worker_id}  (removes its worktree and branch)")
+    if landed.elsewhere:
+        print(f"next, on {visible(landed.elsewhere)}: git worker rm {landed.worker_id}  (its "
+              "record, worktree and branch are there; its record here is read-only)")
+    else:
+        print(f"next: git worker rm {landed.worker_id}  (removes its worktree and branch)")
