@@ -392,3 +392,36 @@ def test_another_hosts_worker_is_reviewed_here_and_then_merges_under_review_rule
     assert r.code == 1
     assert "refusing to merge 'w1': its last review blocked (gate exit 1" in r.err
     assert a.git("rev-parse", "main") == tip
+
+
+def test_land_takes_another_hosts_worker_with_ours_through_the_gate(
+        team: Team, sandbox: Sandbox) -> None:
+    a, b, _ = team.hosts
+    gate = sandbox.script("land-gate", """
+        echo "gate: $GIT_WORKER_LANDING"
+        test ! -f bad.txt
+    """)
+    a.git("config", "worker.reviewGate", str(gate))
+    a.work("mine", "mine.txt")
+    theirs = b.work("w1", "theirs.txt")
+    b.work("w2", "bad.txt")
+    b.ok("publish")
+    held = team.refs()
+    r = a.worker("land", "mine", "w1", "w2", "--json")
+    assert r.code == 1  # w2 blocked
+    results = {x["id"]: x for x in json.loads(r.out)}
+    assert (results["mine"]["result"], results["w1"]["result"], results["w2"]["result"]) == \
+        ("landed", "landed", "blocked")
+    main = a.git("rev-parse", "main")
+    assert results["w1"]["commit"] == main
+    assert a.git("merge-base", "--is-ancestor", theirs, "main") == ""
+    assert not (a.path / "bad.txt").exists()
+    assert a.record("mine")["state"] == "merged"
+    # Host-b's records are its own: unchanged on the remote and there; nothing of them here.
+    assert team.refs() == {**held, "refs/workers/mine": a.refs()["refs/workers/mine"]}
+    assert not [r for r in a.refs() if r in ("refs/workers/w1", "refs/workers/w2")]
+    assert not (a.path / ".git" / "workers" / "w1").exists()
+    # The verdicts stay here: merge reads w2's blocked one.
+    r = a.worker("merge", "w2")
+    assert r.code == 1
+    assert "refusing to merge 'w2': its last review blocked (gate exit 1" in r.err
