@@ -203,3 +203,45 @@ def test_a_team_remote_over_ssh_going_away_and_coming_back(team: Team, sshd: Ssh
                                                       "pushed 1 branch(es): worker/w2"]
     assert sorted(r["id"] for r in json.loads(b.ok("list", "--fetch", "--json").out)) == \
         ["w1", "w2"]
+
+
+def test_spawn_on_needs_the_base_published_and_the_work_lands_here_with_merge(
+        team: Team, sshd: Sshd, sandbox: Sandbox) -> None:
+    a, b, _ = team.hosts
+    _configure(a, b, sshd)
+    before = b.snapshot()
+    # A base only here: said before anything is created there.
+    a.git("branch", "feature")
+    r = a.worker("spawn", "w1", "--on", "host-b", "--from", "feature", "--no-launch")
+    assert r.code == 1
+    assert "error: the base feature is not published on origin" in r.err
+    assert "hint: push it first: git push origin feature" in r.err
+    # main with a commit that origin does not have: the host would start from origin's.
+    (a.path / "local.txt").write_text("only here\n")
+    a.git("add", "local.txt")
+    a.git("commit", "-q", "-m", "only here")
+    r = a.worker("spawn", "w1", "--on", "host-b", "--no-launch")
+    assert r.code == 1
+    assert "error: the base main here (" in r.err and ") is not what origin has (" in r.err
+    assert b.snapshot() == before
+
+    a.git("push", "-q", "origin", "main")
+    agent = sandbox.script("landing-agent", """
+        echo done > work.txt
+        git add work.txt && git commit -q -m "work on $(basename "$PWD")"
+    """)
+    b.git("config", "worker.agent.stand-in.command", str(agent))
+    b.git("config", "worker.launcher", "detached")
+    a.ok("spawn", "w1", "--on", "host-b", "-a", "stand-in")
+    held = b.record("w1")
+    assert (held["base"]["name"], held["base"]["oid"]) == \
+        ("origin/main", a.git("rev-parse", "main"))  # fetched there from the team remote
+    # The agent exits there; its branch is pushed; merge here fetches and lands it.
+    wait_for(lambda: team.refs("refs/heads/").get("refs/heads/worker/w1")
+             == b.git("rev-parse", "worker/w1") != held["base"]["oid"])
+    wait_for(lambda: team.record("w1")["state"] == "exited")
+    r = a.ok("merge", "w1")
+    assert r.out.startswith("merged w1 into main as ")
+    assert a.git("log", "-1", "--format=%s", "main") == "work on w1"
+    assert a.git("rev-parse", "main") == b.git("rev-parse", "worker/w1")
+    assert b.record("w1")["state"] == "exited"  # host-b's record: unchanged by the merge

@@ -619,3 +619,53 @@ def _reviewed_here(repo: Repo, worker_id: str) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return found if isinstance(found, dict) else None
+
+
+# --- spawn --on: the base, as the team's remote has it ----------------------------------
+
+
+def published_base(repo: Repo, config: Config, name: str | None) -> str | None:
+    """The base to name to a host for ``spawn --on``: the host fetches it from the team's
+    remote (worker.remote), so it must be there as it is here. ``name`` (spawn's --from;
+    None: the default base) resolved here; a local branch becomes <remote>/<branch>.
+    Raises, exit 1, when the remote lacks it, holds another commit, or cannot be reached.
+    None without worker.remote (the host resolves the base itself)."""
+    s = settings(repo, config)
+    if s is None:
+        return None
+    from git_worker import base
+
+    found = base.resolve(repo, config, name, fetch=False)
+    ref = found.ref or ""
+    if ref.startswith(refnames.HEADS):
+        there = refnames.HEADS + refnames.short(ref)
+    elif ref.startswith(f"{refnames.REMOTES}{s.remote}/"):
+        there = refnames.HEADS + ref[len(f"{refnames.REMOTES}{s.remote}/"):]
+    elif ref.startswith(refnames.TAGS):
+        there = ref
+    else:
+        return found.name  # a commit, or another remote's branch: the host resolves it
+    try:
+        refs, failure = git.remote_refs(repo.common_dir, s.remote, [there],
+                                        env=base.noninteractive_env(repo, s.timeout),
+                                        timeout=s.timeout)
+    except subprocess.TimeoutExpired:
+        refs, failure = {}, f"timed out after {s.timeout:g} s (worker.fetchTimeout)"
+    if failure is not None:
+        away = _unreachable(s, failure)
+        raise WorkerError(f"cannot check that the base {found.name} is published: "
+                          f"{away.message}", hint=away.hint)
+    short = refnames.short(there)
+    push = f"git push {s.remote} {short}"
+    if there not in refs:
+        raise WorkerError(f"the base {found.name} is not published on {s.remote}: the host "
+                          f"starts its worker from {s.remote}'s copy, and there is none",
+                          hint=f"push it first: {push} (or name a base {s.remote} has: "
+                               "--from BRANCH)")
+    if ref.startswith(refnames.HEADS) and refs[there] != found.oid:
+        raise WorkerError(f"the base {found.name} here ({found.oid[:12]}) is not what "
+                          f"{s.remote} has ({refs[there][:12]}): the host would start from "
+                          f"{s.remote}'s",
+                          hint=f"push it first: {push} (or --from {s.remote}/{short} to start "
+                               f"from {s.remote}'s)")
+    return short if ref.startswith(refnames.TAGS) else f"{s.remote}/{short}"
