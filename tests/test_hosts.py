@@ -46,7 +46,8 @@ class Sshd:
         (root / "sshd_config").write_text(
             f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {root}/host_key\n"
             f"AuthorizedKeysFile {root}/authorized_keys\nPermitRootLogin prohibit-password\n"
-            "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n"
+            # Passwords offered, as many servers do: BatchMode must not ask for one.
+            "PasswordAuthentication yes\nKbdInteractiveAuthentication yes\nUsePAM no\n"
             f"StrictModes no\nPidFile {root}/sshd.pid\nSetEnv {setenv}\n")
         self.proc: subprocess.Popen[bytes] | None = None
         self.start()
@@ -141,9 +142,16 @@ def test_every_ssh_failure_is_named_and_none_prompts(team: Team, sshd: Sshd,
     def host_line(result_out: str) -> list[str]:
         return [ln.split() for ln in result_out.splitlines() if "host host-b" in ln][0]
 
+    def logins() -> int:
+        return (sshd.root / "sshd.log").read_text().count("Accepted publickey")
+
     # (doctor's other checks — agents, the review gate — fail or warn in a sandbox)
+    before = logins()
     assert host_line(a.worker("doctor", "--hosts").out) == [
         "ok", "host", "host-b", f"root@127.0.0.1:{b.path},", "git-worker", "0.1.0"]
+    # Its two calls there (version, the clone's remote) shared one connection.
+    wait_for(lambda: logins() > before)
+    assert logins() == before + 1
 
     def spawn_on(name: str = "host-b") -> str:
         result = a.worker("spawn", "x1", "--on", name, "--no-launch", timeout=120)
@@ -158,6 +166,8 @@ def test_every_ssh_failure_is_named_and_none_prompts(team: Team, sshd: Sshd,
     assert "repository missing: " + f"{sandbox.root} is not a git repository there" in \
         spawn_on("gone")
 
+    b.ok("spawn", "b1", "--no-launch")  # host-b's worker, seen here: logs go there
+    a.ok("fetch")
     moved = sandbox.bin / "git-worker.away"
     (sandbox.bin / "git-worker").rename(moved)
     try:
@@ -166,13 +176,34 @@ def test_every_ssh_failure_is_named_and_none_prompts(team: Team, sshd: Sshd,
         assert r.code == 1
         assert "host host-b (root@127.0.0.1): git-worker missing: git-worker is not on the PATH " \
                "there" in r.err
+        # Too old (or too new) there: the first call of a command to a host checks it.
+        (sandbox.bin / "git-worker").write_text(
+            f'#!/bin/sh\n[ "$1" = version ] && {{ echo "git-worker 0.0.9"; exit 0; }}\n'
+            f'exec {moved} "$@"\n')
+        (sandbox.bin / "git-worker").chmod(0o755)
+        r = sandbox.run(str(moved), "spawn", "x1", "--on", "host-b", "--no-launch", cwd=a.path)
+        assert r.code == 1
+        assert ("host host-b (root@127.0.0.1): git-worker incompatible: git-worker 0.0.9 "
+                "there, git-worker 0.1.0 here (major.minor must match)") in r.err
+        assert "hint: install git-worker 0.1.0 on host-b" in r.err
+        r = sandbox.run(str(moved), "logs", "b1", cwd=a.path)  # forwarded commands too
+        assert r.code == 1
+        assert "host host-b (root@127.0.0.1): git-worker incompatible: " in r.err
     finally:
         moved.rename(sandbox.bin / "git-worker")
 
     a.git("config", "worker.sshCommand", sshd.ssh_command("stranger_key"))
-    err = spawn_on()
-    assert "host host-b (root@127.0.0.1): authentication: " in err
-    assert "Permission denied" in err
+    # A key the host refuses, and a password it offers: no prompt — ssh would ask this
+    # askpass program (forced), which leaves a mark if it is ever run.
+    asked = sandbox.root / "askpass.asked"
+    askpass = sandbox.script("askpass", f'touch {asked}; echo wrong')
+    r = a.worker("spawn", "x1", "--on", "host-b", "--no-launch", timeout=120,
+                 env={"SSH_ASKPASS": str(askpass), "SSH_ASKPASS_REQUIRE": "force",
+                      "DISPLAY": ":0"})
+    assert r.code == 1
+    assert "host host-b (root@127.0.0.1): authentication: " in r.err
+    assert "Permission denied (publickey,password,keyboard-interactive)" in r.err
+    assert not asked.exists()
     a.git("config", "worker.sshCommand", sshd.ssh_command())
 
     sshd.stop()
@@ -245,3 +276,23 @@ def test_spawn_on_needs_the_base_published_and_the_work_lands_here_with_merge(
     assert a.git("log", "-1", "--format=%s", "main") == "work on w1"
     assert a.git("rev-parse", "main") == b.git("rev-parse", "worker/w1")
     assert b.record("w1")["state"] == "exited"  # host-b's record: unchanged by the merge
+
+
+def test_a_host_that_answers_nothing_is_unreachable_not_a_hang(team: Team,
+                                                                sandbox: Sandbox) -> None:
+    a, b, _ = team.hosts
+    # A port that accepts connections and then says nothing (no ssh banner ever).
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        a.git("config", "worker.sshCommand", f"ssh -F /dev/null -p {port} "
+              f"-o UserKnownHostsFile={sandbox.root}/known_hosts")
+        a.git("config", "worker.host.host-b.ssh", "root@127.0.0.1")
+        a.git("config", "worker.host.host-b.path", str(b.path))
+        a.git("config", "worker.fetchTimeout", "2")  # ssh's ConnectTimeout too
+        r = a.worker("spawn", "x1", "--on", "host-b", "--no-launch", timeout=60)
+    assert r.code == 1
+    assert "host host-b (root@127.0.0.1): host unreachable: " in r.err
+    assert "timed out" in r.err
+    assert "refs/workers/x1" not in b.refs()
