@@ -258,8 +258,9 @@ def bench_registry(root: Path, env: dict[str, str]) -> list[Measure]:
 
 
 def bench_team(root: Path, env: dict[str, str]) -> list[Measure]:
-    """The team registry (worker.remote) on a bare remote on this machine: what a claim's
-    round-trip adds to a spawn, and list with 3 hosts x 100 workers (no network)."""
+    """The team registry (worker.remote) on a bare remote on this machine's disk (a path,
+    not ssh): a claim's round-trip, what it adds to a spawn, and list with 3 hosts x 100
+    workers (records fetched beforehand: no network)."""
     seed = root / "team-seed"
     make_repo(seed, env, 10)
     remote = root / "team.git"
@@ -279,6 +280,17 @@ def bench_team(root: Path, env: dict[str, str]) -> list[Measure]:
         lambda n: timed(a, env, ["git", "worker", "spawn", "--no-launch", f"c-{n}"]))
     measures = [Measure("`spawn --no-launch` with worker.remote (claim + publish round-trips)",
                         "the same spawn without", floor, ours, "<= 1.5x", RUNS)]
+    # The claim itself: one push whose lease requires the ref absent (what team.claim
+    # sends), next to the same push without a lease.
+    floor, ours = alternate(
+        RUNS, lambda n: timed(alone, env, ["git", "push", "-q", "origin",
+                                           f"HEAD:refs/bench/plain-{n}"]),
+        lambda n: timed(alone, env, ["git", "push", "-q", "--porcelain",
+                                     f"--force-with-lease=refs/workers/claim-{n}:", "origin",
+                                     f"HEAD:refs/workers/claim-{n}"]))
+    measures.append(Measure("claim round-trip: a push with a lease requiring the ref absent "
+                            "(bare remote on this machine's disk)", "`git push` of one new ref",
+                            floor, ours, "<= 1.2x", RUNS))
     floor, ours = alternate(
         RUNS, lambda n: timed(alone, env, ["git", "push", "-q", "origin",
                                            f"HEAD:refs/bench/{n}"]),
