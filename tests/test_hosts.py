@@ -296,3 +296,27 @@ def test_a_host_that_answers_nothing_is_unreachable_not_a_hang(team: Team,
     assert "host host-b (root@127.0.0.1): host unreachable: " in r.err
     assert "timed out" in r.err
     assert "refs/workers/x1" not in b.refs()
+
+
+def test_two_hosts_racing_for_one_id_over_ssh_exactly_one_wins(team: Team, sshd: Sshd) -> None:
+    a, b, _ = team.hosts
+    for host in (a, b):
+        host.git("config", "core.sshCommand", sshd.ssh_command())
+        host.git("remote", "set-url", "origin",
+                 f"ssh://root@127.0.0.1:{sshd.port}{team.remote}")
+        host.ok("fetch")
+    for n in range(3):
+        worker_id = f"race-{n}"
+        racers = [(h, subprocess.Popen(["git", "worker", "spawn", worker_id, "--no-launch"],
+                                       cwd=h.path, env=h.sandbox.env, stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, text=True)) for h in (a, b)]
+        done = [(h, p.wait(timeout=120), p.communicate()[1]) for h, p in racers]
+        winners = [h for h, code, _ in done if code == 0]
+        assert len(winners) == 1, [(code, err) for _, code, err in done]
+        (loser, code, err), = [d for d in done if d[0] is not winners[0]]
+        assert code == 1
+        assert f"worker '{worker_id}' is taken on origin by host {winners[0].path.name} " in err
+        assert f"refs/workers/{worker_id}" not in loser.refs("refs/workers/")
+        assert not (loser.workers_dir / worker_id).exists()
+        assert team.refs()[f"refs/workers/{worker_id}"] == \
+            winners[0].refs("refs/workers/")[f"refs/workers/{worker_id}"]
