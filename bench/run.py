@@ -11,6 +11,10 @@ medians, their ratio and the target (issue 14's table), and the CPU a dashboard 
   rm of a clean worker                 vs git worktree remove + git branch -D  <= 1.5x
   list --json, 100 workers             (git worktree list)                <= 60 ms
   list --json, fsck, id completion with 1,000 workers   <= 300 ms, <= 1 s, <= 40 ms
+  the team registry (issue 15), a bare remote on this machine's disk (not ssh):
+  the claim (a push with a lease requiring the ref absent) vs a plain push   <= 1.2x
+  spawn --no-launch with worker.remote  vs the same spawn without          <= 1.5x
+  list --json, 3 hosts x 100 workers, records fetched beforehand (no network)  <= 150 ms
 
 The 100- and 1,000-worker registries are built here, by `git worker spawn --no-launch`.
 The work happens on a tmpfs (/dev/shm) when there is one, else in the temporary directory;
