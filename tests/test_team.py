@@ -425,3 +425,30 @@ def test_land_takes_another_hosts_worker_with_ours_through_the_gate(
     r = a.worker("merge", "w2")
     assert r.code == 1
     assert "refusing to merge 'w2': its last review blocked (gate exit 1" in r.err
+
+
+def test_start_claims_an_unpublished_worker_first_and_a_taken_id_starts_nothing(
+        team: Team, sandbox: Sandbox) -> None:
+    a, b, _ = team.hosts
+    agent = sandbox.script("start-agent", "echo started > started.txt")
+    a.git("config", "worker.agent.stand-in.command", str(agent))
+    away = team.remote.with_name("team.moved")
+    team.remote.rename(away)
+    a.ok("spawn", "w1", "--no-launch", "-a", "stand-in")  # offline: not published
+    a.ok("spawn", "w2", "--no-launch", "-a", "stand-in")
+    away.rename(team.remote)
+    b.ok("spawn", "w1", "--no-launch")  # b takes w1 meanwhile
+    theirs = team.refs()["refs/workers/w1"]
+    ours = a.refs()["refs/workers/w1"]
+
+    r = a.worker("start", "w1", "-a", "stand-in")
+    assert r.code == 1
+    assert "error: w1: worker 'w1' is taken on origin by host host-b (user " in r.err
+    assert a.refs()["refs/workers/w1"] == ours  # nothing started, both records kept
+    assert a.record("w1")["state"] == "ready"
+    assert not (a.workers_dir / "w1" / "started.txt").exists()
+    assert team.refs()["refs/workers/w1"] == theirs
+
+    a.ok("start", "w2", "-a", "stand-in")  # free there: claimed, then started
+    assert team.record("w2")["clone"]["name"] == "host-a"
+    wait_for(lambda: (a.workers_dir / "w2" / "started.txt").exists())

@@ -489,6 +489,20 @@ def after_exit(repo: Repo, worker_id: str) -> None:
         publish_branches(repo, s, [found.record.branch])
 
 
+def claim_unpublished(repo: Repo, entry: Entry) -> None:
+    """start's claim: a worker of ours not yet on the remote (spawned while it was away)
+    is claimed there before its agent starts; another host that took the id meanwhile makes
+    start fail (Taken) with nothing started. Unreachable: start goes on, as spawn does."""
+    s = configured(repo)
+    if s is None or repo.common_dir in _gave_up:
+        return
+    seen = tracked(repo, s.remote).get(entry.record.id)
+    if seen is not None and ours(seen, s.clone_id):
+        return  # published: it is ours there
+    if claim(repo, s, entry) is not None:
+        _gave_up.add(repo.common_dir)
+
+
 def foreign_host(repo: Repo, worker_id: str) -> str | None:
     """The name of the host (worker.hostName there) whose worker ``worker_id`` is, as last
     fetched, when it is not ours; None otherwise."""
