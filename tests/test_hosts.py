@@ -4,10 +4,14 @@ stop and rm of that host's worker, run there; every ssh failure is named; never 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import pty
+import select
 import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -320,3 +324,60 @@ def test_two_hosts_racing_for_one_id_over_ssh_exactly_one_wins(team: Team, sshd:
         assert not (loser.workers_dir / worker_id).exists()
         assert team.refs()[f"refs/workers/{worker_id}"] == \
             winners[0].refs("refs/workers/")[f"refs/workers/{worker_id}"]
+
+
+def _read_until(fd: int, marker: bytes, timeout: float = 60) -> bytes:
+    """What the terminal showed, until ``marker`` (or the deadline, or its end)."""
+    data, deadline = b"", time.monotonic() + timeout
+    while marker not in data and time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if ready:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            data += chunk
+    return data
+
+
+def test_attach_to_a_hosts_worker_opens_its_tmux_session_there_over_ssh_t(
+        team: Team, sshd: Sshd, sandbox: Sandbox) -> None:
+    a, b, _ = team.hosts
+    _configure(a, b, sshd)
+    agent = sandbox.script("attach-agent", """
+        echo "agent: hello from $(basename "$PWD")"
+        exec sleep 600
+    """)
+    b.git("config", "worker.agent.stand-in.command", str(agent))
+    b.git("config", "worker.launcher", "tmux")
+    b.ok("spawn", "w1", "-a", "stand-in")
+    a.ok("fetch")
+    try:
+        # Without a terminal here: run there all the same, and said so from there.
+        r = a.worker("attach", "w1")
+        assert r.code == 1
+        assert "attach needs a terminal, and this is not one" in r.err
+        assert "'w1' runs in tmux session " in r.err
+        # On a terminal: ssh -t, tmux attaches there, and detaching (C-b d) ends it.
+        pid, fd = pty.fork()
+        if pid == 0:
+            os.chdir(a.path)
+            os.execvpe("git", ["git", "worker", "attach", "w1"], {**sandbox.env,
+                                                                  "TERM": "xterm"})
+        try:
+            shown = _read_until(fd, b"agent: hello from w1")
+            assert b"agent: hello from w1" in shown, shown[-500:]
+            os.write(fd, b"\x02d")
+            shown += _read_until(fd, b"[detached")
+            assert b"[detached" in shown, shown[-500:]
+            _, status = os.waitpid(pid, 0)
+            assert os.waitstatus_to_exitcode(status) == 0
+        finally:
+            with contextlib.suppress(ProcessLookupError, ChildProcessError):
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+            os.close(fd)
+    finally:
+        b.ok("stop", "w1")
