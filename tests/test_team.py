@@ -452,3 +452,14 @@ def test_start_claims_an_unpublished_worker_first_and_a_taken_id_starts_nothing(
     a.ok("start", "w2", "-a", "stand-in")  # free there: claimed, then started
     assert team.record("w2")["clone"]["name"] == "host-a"
     wait_for(lambda: (a.workers_dir / "w2" / "started.txt").exists())
+
+
+def test_a_worker_its_host_merged_there_still_merges_here(team: Team) -> None:
+    a, b, _ = team.hosts
+    tip = b.work("w1", "theirs.txt")
+    b.ok("merge", "w1")  # into b's main (not pushed): its record says merged, there
+    b.ok("publish", "w1")
+    assert team.record("w1")["state"] == "merged"
+    r = a.ok("merge", "w1")
+    assert r.out.startswith(f"merged w1 into main as {tip[:12]} (fast-forward)")
+    assert a.git("rev-parse", "main") == tip

@@ -157,12 +157,12 @@ def refusals(repo: Repo, config: Config, record: Record, tip: str, *,
         elif rv.get("commit") and rv["commit"] != tip:
             reasons.append(f"its review passed for {str(rv['commit'])[:12]}, but the branch has "
                            f"moved to {tip[:12]} since; run git worker review {record.id}")
+    if elsewhere:
+        return reasons
     # A worktree that is not this repository's, on this branch, is one whose `.git` the
     # agent has replaced or redirected: git run there (a gate's, a review's) read a
     # repository of the agent's making. (A missing worktree is no such sign: the branch
     # is what lands.)
-    if elsewhere:
-        return reasons
     trouble = worktrees.problem(repo, record.worktree, record.branch)
     if trouble and os.path.lexists(record.worktree):
         reasons.append(f"{trouble}, so what was reviewed there cannot be trusted "
@@ -235,6 +235,7 @@ def _land_theirs(repo: Repo, config: Config, theirs: team.Theirs, *, squash: boo
     """Land another host's worker from its published branch. Its record stays that host's
     (read-only here): the review rules read it, and nothing is recorded in it."""
     record, tip = theirs.record, theirs.tip
+    record.merge = None  # a merge its host made, into its own branch, is not one here
     if not theirs.working:
         _refuse_if_nothing_of_its_own(repo, record, tip)
     target = target_ref(repo, record, into)
