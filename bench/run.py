@@ -11,6 +11,10 @@ medians, their ratio and the target (issue 14's table), and the CPU a dashboard 
   rm of a clean worker                 vs git worktree remove + git branch -D  <= 1.5x
   list --json, 100 workers             (git worktree list)                <= 60 ms
   list --json, fsck, id completion with 1,000 workers   <= 300 ms, <= 1 s, <= 40 ms
+  the team registry (issue 15), a bare remote on this machine's disk (not ssh):
+  the claim (a push with a lease requiring the ref absent) vs a plain push   <= 1.2x
+  spawn --no-launch with worker.remote  vs the same spawn without          <= 1.5x
+  list --json, 3 hosts x 100 workers, records fetched beforehand (no network)  <= 150 ms
 
 The 100- and 1,000-worker registries are built here, by `git worker spawn --no-launch`.
 The work happens on a tmpfs (/dev/shm) when there is one, else in the temporary directory;
@@ -258,8 +262,9 @@ def bench_registry(root: Path, env: dict[str, str]) -> list[Measure]:
 
 
 def bench_team(root: Path, env: dict[str, str]) -> list[Measure]:
-    """The team registry (worker.remote) on a bare remote on this machine: what a claim's
-    round-trip adds to a spawn, and list with 3 hosts x 100 workers (no network)."""
+    """The team registry (worker.remote) on a bare remote on this machine's disk (a path,
+    not ssh): a claim's round-trip, what it adds to a spawn, and list with 3 hosts x 100
+    workers (records fetched beforehand: no network)."""
     seed = root / "team-seed"
     make_repo(seed, env, 10)
     remote = root / "team.git"
@@ -279,6 +284,17 @@ def bench_team(root: Path, env: dict[str, str]) -> list[Measure]:
         lambda n: timed(a, env, ["git", "worker", "spawn", "--no-launch", f"c-{n}"]))
     measures = [Measure("`spawn --no-launch` with worker.remote (claim + publish round-trips)",
                         "the same spawn without", floor, ours, "<= 1.5x", RUNS)]
+    # The claim itself: one push whose lease requires the ref absent (what team.claim
+    # sends), next to the same push without a lease.
+    floor, ours = alternate(
+        RUNS, lambda n: timed(alone, env, ["git", "push", "-q", "origin",
+                                           f"HEAD:refs/bench/plain-{n}"]),
+        lambda n: timed(alone, env, ["git", "push", "-q", "--porcelain",
+                                     f"--force-with-lease=refs/workers/claim-{n}:", "origin",
+                                     f"HEAD:refs/workers/claim-{n}"]))
+    measures.append(Measure("claim round-trip: a push with a lease requiring the ref absent "
+                            "(bare remote on this machine's disk)", "`git push` of one new ref",
+                            floor, ours, "<= 1.2x", RUNS))
     floor, ours = alternate(
         RUNS, lambda n: timed(alone, env, ["git", "push", "-q", "origin",
                                            f"HEAD:refs/bench/{n}"]),

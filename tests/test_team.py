@@ -164,9 +164,9 @@ def test_another_hosts_worker_is_read_only_here(team: Team) -> None:
     a.work("w1", "f.txt")
     b.ok("fetch")
     held = team.refs()["refs/workers/w1"]
+    # (merge and review fetch its published branch: see the tests below)
     for command in (["rm", "w1"], ["rm", "--force", "w1"], ["stop", "w1"], ["start", "w1"],
-                    ["merge", "w1"],
-                    ["show", "w1"], ["logs", "w1"], ["review", "w1"]):
+                    ["show", "w1"], ["logs", "w1"]):
         r = b.worker(*command)
         assert r.code == 1, command
         assert ("worker 'w1' belongs to host host-a (user " in r.err
@@ -279,3 +279,187 @@ def test_a_workers_branch_is_pushed_when_its_agent_exits(team: Team, sandbox: Sa
     assert team.refs()["refs/workers/w1"] == a.refs()["refs/workers/w1"]
     b.ok("fetch", "--branches")
     assert b.git("log", "-1", "--format=%s", "origin/worker/w1") == "work on w1"
+
+
+def test_another_hosts_worker_merges_here_from_its_published_branch(team: Team) -> None:
+    a, b, _ = team.hosts
+    b.work("w1", "theirs.txt")  # never launched: its state "ready", nothing more to come
+    a_main = a.git("rev-parse", "main")
+    # Not published yet: its branch goes at agent exit or by publish. Said, nothing changed.
+    r = a.worker("merge", "w1")
+    assert r.code == 1
+    assert ("'w1' is the worker of host host-b (user " in r.err
+            and "its branch worker/w1 is not published on origin" in r.err), r.err
+    assert "hint: on that host: git worker publish w1" in r.err
+    assert a.git("rev-parse", "main") == a_main
+
+    b.ok("publish", "w1")
+    held = team.refs()["refs/workers/w1"]
+    r = a.ok("merge", "w1")  # fetched first: a has never run fetch
+    tip = b.git("rev-parse", "worker/w1")
+    assert r.out.splitlines() == [
+        f"merged w1 into main as {tip[:12]} (fast-forward); updated the worktree {a.path}",
+        "next, on host host-b (user " + b.record("w1")["clone"]["user"] + "): git worker rm w1"
+        "  (its record, worktree and branch are there; its record here is read-only)"]
+    assert a.git("rev-parse", "main") == tip
+    assert a.git("log", "-1", "--format=%s", "main") == "w1: theirs.txt"
+    # The record is host-b's: unchanged there and on the remote, still read-only here.
+    assert team.refs()["refs/workers/w1"] == held == b.refs()["refs/workers/w1"]
+    assert "refs/workers/w1" not in a.refs()
+    assert b.show("w1")["state"] == "ready"
+    again = a.ok("merge", "w1")
+    assert again.out.splitlines()[0] == "nothing to merge: w1 is already in main"
+
+
+def test_merging_another_hosts_running_worker_or_with_the_remote_away_is_refused(
+        team: Team, sandbox: Sandbox) -> None:
+    a, b, _ = team.hosts
+    agent = sandbox.script("busy-agent", """
+        echo done > work.txt
+        git add work.txt && git commit -q -m "work on $(basename "$PWD")"
+        exec sleep 600
+    """)
+    b.git("config", "worker.agent.stand-in.command", str(agent))
+    b.git("config", "worker.launcher", "detached")
+    b.ok("spawn", "w1", "-a", "stand-in")
+    wait_for(lambda: b.git("log", "-1", "--format=%s", "worker/w1") == "work on w1")
+    b.ok("publish", "w1")
+    a_main = a.git("rev-parse", "main")
+    try:
+        r = a.worker("merge", "w1")
+        assert r.code == 1
+        assert ("refusing to merge 'w1': its agent is still running on host host-b (user "
+                in r.err and "as last published, and may commit more" in r.err), r.err
+
+        away = team.remote.with_name("team.moved")
+        team.remote.rename(away)
+        r = a.worker("merge", "--force", "w1")
+        assert r.code == 1
+        assert "cannot reach origin (remote not found: " in r.err
+        assert "'w1' is not this clone's worker, and another host's is fetched from origin" \
+            in r.err
+        away.rename(team.remote)
+        assert a.git("rev-parse", "main") == a_main
+
+        r = a.worker("merge", "nobody")
+        assert r.code == 1
+        assert "error: no worker 'nobody'" in r.err
+    finally:
+        b.ok("stop", "w1")
+
+
+def test_another_hosts_worker_is_reviewed_here_and_then_merges_under_review_rules(
+        team: Team, sandbox: Sandbox) -> None:
+    a, b, _ = team.hosts
+    gate = sandbox.script("team-gate", """
+        echo "gate: $GIT_WORKER_ID at $GIT_WORKER_COMMIT"
+        test -f theirs.txt
+    """)
+    a.git("config", "worker.reviewGate", str(gate))
+    a.git("config", "worker.review", "true")  # here, merge needs a passed review
+    tip = b.work("w1", "theirs.txt")
+    b.ok("publish", "w1")
+    held = team.refs()["refs/workers/w1"]
+    r = a.worker("merge", "w1")
+    assert r.code == 1
+    assert "refusing to merge 'w1': review is on" in r.err and "was never reviewed" in r.err
+
+    r = a.ok("review", "w1")
+    lines = r.out.splitlines()
+    assert lines[0].startswith("reviewing w1 (the worker of host host-b (user ")
+    assert lines[0].endswith(f"), at its published {tip[:12]}) with: {gate}")
+    assert lines[1] == f"gate: w1 at {tip}"  # run on its published tip, here
+    assert lines[2].startswith("passed: w1 may be merged (git worker merge w1); log: ")
+    # The verdict is this clone's: host-b's record is untouched.
+    assert team.refs()["refs/workers/w1"] == held == b.refs()["refs/workers/w1"]
+    assert "review" not in b.record("w1") or b.record("w1")["review"].get("status") is None
+    a.ok("merge", "w1")
+    assert a.git("rev-parse", "main") == tip
+
+    # Host-b's agent goes on: a newer tip, that the gate blocks. The pass was for the old
+    # tip, so merge refuses; so does the blocking verdict.
+    wt = b.workers_dir / "w1"
+    b.git("rm", "-q", "theirs.txt", cwd=wt)
+    b.git("commit", "-q", "-m", "w1: undo", cwd=wt)
+    b.ok("publish", "w1")
+    r = a.worker("merge", "w1")
+    assert r.code == 1
+    assert f"its review passed for {tip[:12]}, but the branch has moved to " in r.err
+    r = a.worker("review", "w1")
+    assert r.code == 1
+    assert "blocked: the review gate exited 1 for w1" in r.err
+    r = a.worker("merge", "w1")
+    assert r.code == 1
+    assert "refusing to merge 'w1': its last review blocked (gate exit 1" in r.err
+    assert a.git("rev-parse", "main") == tip
+
+
+def test_land_takes_another_hosts_worker_with_ours_through_the_gate(
+        team: Team, sandbox: Sandbox) -> None:
+    a, b, _ = team.hosts
+    gate = sandbox.script("land-gate", """
+        echo "gate: $GIT_WORKER_LANDING"
+        test ! -f bad.txt
+    """)
+    a.git("config", "worker.reviewGate", str(gate))
+    a.work("mine", "mine.txt")
+    theirs = b.work("w1", "theirs.txt")
+    b.work("w2", "bad.txt")
+    b.ok("publish")
+    held = team.refs()
+    r = a.worker("land", "mine", "w1", "w2", "--json")
+    assert r.code == 1  # w2 blocked
+    results = {x["id"]: x for x in json.loads(r.out)}
+    assert (results["mine"]["result"], results["w1"]["result"], results["w2"]["result"]) == \
+        ("landed", "landed", "blocked")
+    main = a.git("rev-parse", "main")
+    assert results["w1"]["commit"] == main
+    assert a.git("merge-base", "--is-ancestor", theirs, "main") == ""
+    assert not (a.path / "bad.txt").exists()
+    assert a.record("mine")["state"] == "merged"
+    # Host-b's records are its own: unchanged on the remote and there; nothing of them here.
+    assert team.refs() == {**held, "refs/workers/mine": a.refs()["refs/workers/mine"]}
+    assert not [r for r in a.refs() if r in ("refs/workers/w1", "refs/workers/w2")]
+    assert not (a.path / ".git" / "workers" / "w1").exists()
+    # The verdicts stay here: merge reads w2's blocked one.
+    r = a.worker("merge", "w2")
+    assert r.code == 1
+    assert "refusing to merge 'w2': its last review blocked (gate exit 1" in r.err
+
+
+def test_start_claims_an_unpublished_worker_first_and_a_taken_id_starts_nothing(
+        team: Team, sandbox: Sandbox) -> None:
+    a, b, _ = team.hosts
+    agent = sandbox.script("start-agent", "echo started > started.txt")
+    a.git("config", "worker.agent.stand-in.command", str(agent))
+    away = team.remote.with_name("team.moved")
+    team.remote.rename(away)
+    a.ok("spawn", "w1", "--no-launch", "-a", "stand-in")  # offline: not published
+    a.ok("spawn", "w2", "--no-launch", "-a", "stand-in")
+    away.rename(team.remote)
+    b.ok("spawn", "w1", "--no-launch")  # b takes w1 meanwhile
+    theirs = team.refs()["refs/workers/w1"]
+    ours = a.refs()["refs/workers/w1"]
+
+    r = a.worker("start", "w1", "-a", "stand-in")
+    assert r.code == 1
+    assert "error: w1: worker 'w1' is taken on origin by host host-b (user " in r.err
+    assert a.refs()["refs/workers/w1"] == ours  # nothing started, both records kept
+    assert a.record("w1")["state"] == "ready"
+    assert not (a.workers_dir / "w1" / "started.txt").exists()
+    assert team.refs()["refs/workers/w1"] == theirs
+
+    a.ok("start", "w2", "-a", "stand-in")  # free there: claimed, then started
+    assert team.record("w2")["clone"]["name"] == "host-a"
+    wait_for(lambda: (a.workers_dir / "w2" / "started.txt").exists())
+
+
+def test_a_worker_its_host_merged_there_still_merges_here(team: Team) -> None:
+    a, b, _ = team.hosts
+    tip = b.work("w1", "theirs.txt")
+    b.ok("merge", "w1")  # into b's main (not pushed): its record says merged, there
+    b.ok("publish", "w1")
+    assert team.record("w1")["state"] == "merged"
+    r = a.ok("merge", "w1")
+    assert r.out.startswith(f"merged w1 into main as {tip[:12]} (fast-forward)")
+    assert a.git("rev-parse", "main") == tip

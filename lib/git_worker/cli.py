@@ -371,7 +371,7 @@ def dispatch(args: argparse.Namespace) -> int:
     if command == "spawn" and args.on:
         from git_worker.commands import remote
 
-        return remote.spawn_on(_config(repo), args.on, _spawn_argv(args))
+        return remote.spawn_on(repo, _config(repo), args.on, _spawn_argv(args), base=args.base)
     if command in ("logs", "stop", "start", "rm", "attach", "diff") \
             and not getattr(args, "all", False) \
             and not getattr(args, "merged", False):
@@ -489,9 +489,10 @@ def dispatch(args: argparse.Namespace) -> int:
 
 
 def _spawn_argv(args: argparse.Namespace) -> list[str]:
-    """spawn's command line again, for the host it runs on (--on left out)."""
+    """spawn's command line again, for the host it runs on (--on and --from left out: see
+    remote.spawn_on)."""
     argv = [*args.ids, *(f"--task={i}" for i in args.more_ids)]
-    for flag, value in (("--description", args.description), ("--from", args.base),
+    for flag, value in (("--description", args.description),
                         ("--agent", args.agent), ("--model", args.model)):
         if value is not None:
             argv.append(f"{flag}={value}")

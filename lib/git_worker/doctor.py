@@ -95,7 +95,7 @@ def _hosts(repo: Repo, config: Config) -> list[Check]:
                                     f"install git-worker {VERSION} on {name}"))
                 continue
             theirs = version.split()[1]
-            if theirs.split(".")[:2] != VERSION.split(".")[:2]:
+            if not hosts.compatible(theirs):
                 checks.append(Check(label, FAIL, f"git-worker {theirs} there, {VERSION} here",
                                     f"install git-worker {VERSION} on {name}"))
                 continue

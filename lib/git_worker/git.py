@@ -523,6 +523,22 @@ def fetch_refs(cwd: str, remote: str, refspecs: Sequence[str], *, env: Mapping[s
     return None if proc.returncode == 0 else proc.stderr.decode(errors="replace") or "failed"
 
 
+def remote_refs(cwd: str, remote: str, refs: Sequence[str], *, env: Mapping[str, str],
+                timeout: float) -> tuple[dict[str, str], str | None]:
+    """`git ls-remote REMOTE REF…`: the remote's value of each of ``refs`` it has (full
+    names), and git's stderr when the remote was not reached (else None)."""
+    proc = run(["ls-remote", "--", remote, *refs], cwd=cwd, env=env, check=False,
+               timeout=timeout)
+    if proc.returncode != 0:
+        return {}, proc.stderr.decode(errors="replace") or "failed"
+    found = {}
+    for line in proc.stdout.decode(errors="surrogateescape").splitlines():
+        oid, _, ref = line.partition("\t")
+        if ref in refs:
+            found[ref] = oid
+    return found, None
+
+
 def remote_url(cwd: str, remote: str) -> str | None:
     """`git remote get-url REMOTE`, or None when there is no such remote."""
     proc = run(["remote", "get-url", "--", remote], cwd=cwd, check=False)

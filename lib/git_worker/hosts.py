@@ -7,7 +7,8 @@ ssh runs non-interactively — BatchMode (never a password, passphrase or host-k
 a connect timeout — and one connection serves every call of one command (ControlMaster,
 with its socket in a private temporary directory, closed when the command ends). Failures
 are classified like fetch failures: the host unreachable, authentication refused,
-git-worker missing there, the repository missing there.
+git-worker missing there or of an incompatible version (checked by the first call of a
+command to a host), the repository missing there.
 """
 
 from __future__ import annotations
@@ -20,14 +21,17 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
+from git_worker import __version__
 from git_worker.config import Config
 from git_worker.errors import WorkerError
 
-UNREACHABLE, AUTH, NO_GIT_WORKER, NO_REPOSITORY = (
-    "host unreachable", "authentication", "git-worker missing", "repository missing")
+UNREACHABLE, AUTH, NO_GIT_WORKER, INCOMPATIBLE, NO_REPOSITORY = (
+    "host unreachable", "authentication", "git-worker missing", "git-worker incompatible",
+    "repository missing")
 _SSH_FAILED = 255  # ssh's own exit status: it could not connect or log in
 # What the remote preamble exits with (see _remote_command), and what each means.
-_PREAMBLE: dict[int, str] = {201: NO_REPOSITORY, 202: NO_REPOSITORY, 203: NO_GIT_WORKER}
+_PREAMBLE: dict[int, str] = {201: NO_REPOSITORY, 202: NO_REPOSITORY, 203: NO_GIT_WORKER,
+                             204: INCOMPATIBLE}
 CONTROL_PERSIST = 60  # seconds the shared connection outlives its last use
 
 
@@ -50,6 +54,7 @@ class HostError(WorkerError):
                   f"{host.destination}'s authorized_keys; accept its host key once by hand",
             NO_GIT_WORKER: f"install git-worker on {host.name} (on the PATH of a "
                            "non-interactive ssh session)",
+            INCOMPATIBLE: f"install git-worker {__version__} on {host.name}",
             NO_REPOSITORY: f"clone the team's remote to {host.path} on {host.name}, or fix "
                            f"git config worker.host.{host.name}.path",
         }
@@ -86,7 +91,7 @@ class Session:
         self.base = config.ssh_command
         self.timeout = config.fetch_timeout
         self.control_dir = control_dir
-        self.used: list[Host] = []
+        self.used: list[Host] = []  # connected; its git-worker's version checked
 
     def _argv(self, host: Host, command: str, *, tty: bool = False) -> list[str]:
         return [*self.base, "-o", "BatchMode=yes",
@@ -100,9 +105,12 @@ class Session:
             ) -> subprocess.CompletedProcess[bytes]:
         """`git worker ARGS` (with ``git``: `git ARGS`) in ``host``'s clone. Its output goes
         to ours unless ``capture``; raises HostError when it could not be run there."""
+        # The first call to a host checks its git-worker's version too (in the same shell
+        # line: no round trip of its own).
+        argv = self._argv(host, _remote_command(host.path, args, git=git,
+                                                check_version=host not in self.used), tty=tty)
         if host not in self.used:
             self.used.append(host)
-        argv = self._argv(host, _remote_command(host.path, args, git=git), tty=tty)
         pipe = subprocess.PIPE if capture else None
         try:
             proc = subprocess.run(argv, stdin=None if tty else subprocess.DEVNULL,
@@ -118,7 +126,7 @@ class Session:
             raise HostError(host, classify(err), _first_line(err))
         if proc.returncode in _PREAMBLE:
             raise HostError(host, _PREAMBLE[proc.returncode], _preamble_detail(
-                proc.returncode, host))
+                proc.returncode, host, err))
         if not capture:
             os.write(2, proc.stderr)  # git-worker's own messages from there
         return proc
@@ -144,17 +152,33 @@ def session(config: Config) -> Iterator[Session]:
         shutil.rmtree(control_dir, ignore_errors=True)
 
 
-def _remote_command(path: str, args: Sequence[str], *, git: bool = False) -> str:
+def compatible(version: str) -> bool:
+    """Whether git-worker ``version`` (another host's) speaks this one's protocol: the same
+    major.minor (the record's schema and the command lines sent over ssh go with it)."""
+    return version.split(".")[:2] == __version__.split(".")[:2]
+
+
+def _remote_command(path: str, args: Sequence[str], *, git: bool = False,
+                    check_version: bool = False) -> str:
     """A POSIX shell line for the login shell there: into the clone, then git worker — each
-    step that fails exits with its own status, so the failure can be named."""
+    step that fails exits with its own status, so the failure can be named. With
+    ``check_version``: git-worker there of a compatible version (see compatible), else 204
+    with its version line on stderr."""
+    same = ".".join(__version__.split(".")[:2])
+    version = ('v=$(git worker version 2>/dev/null | head -n 1); case "$v" in '
+               f'"git-worker {same}."*) ;; *) echo "$v" >&2; exit 204;; esac; '
+               if check_version else "")
     return (f"cd -- {shlex.quote(path)} 2>/dev/null || exit 201; "
             "git rev-parse --git-dir >/dev/null 2>&1 || exit 202; "
-            "command -v git-worker >/dev/null 2>&1 || exit 203; "
+            "command -v git-worker >/dev/null 2>&1 || exit 203; " + version
             + ("exec git " if git else "exec git worker ")
             + " ".join(shlex.quote(a) for a in args))
 
 
-def _preamble_detail(code: int, host: Host) -> str:
+def _preamble_detail(code: int, host: Host, stderr: str) -> str:
+    if code == 204:
+        there = stderr.strip().splitlines()[-1:] or ["no answer to 'git worker version'"]
+        return f"{there[0]} there, git-worker {__version__} here (major.minor must match)"
     return {201: f"{host.path} does not exist there",
             202: f"{host.path} is not a git repository there",
             203: "git-worker is not on the PATH there"}[code]

@@ -29,11 +29,11 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from git_worker import conflicts, locks, merge, refnames, review, scratch, worktrees
+from git_worker import conflicts, locks, merge, refnames, review, scratch, team, worktrees
 from git_worker.config import Config
 from git_worker.errors import WorkerError
 from git_worker.registry import store
-from git_worker.registry.record import Record
+from git_worker.registry.record import Record, now
 from git_worker.registry.runtime import RuntimeDir
 from git_worker.repo import Repo
 
@@ -60,6 +60,7 @@ class _Item:
     tip: str
     commit: str = ""  # the result commit once built
     kind: str = ""
+    elsewhere: bool = False  # another host's worker (team.theirs): its record is not ours
 
 
 @dataclass
@@ -98,24 +99,27 @@ def _queues(repo: Repo, config: Config, ids: list[str], into: str | None,
             results: list[Result]) -> list[_Queue]:
     """Workers to land, grouped by target in the order `conflicts` suggests; the ones that
     cannot be tried are added to ``results`` as skipped."""
-    wanted = list(dict.fromkeys(ids))
+    named = list(dict.fromkeys(ids))
+    # Other hosts' workers (worker.remote), named: their published branches, fetched.
+    elsewhere = {t.record.id: t for t in (team.theirs(repo, config, w) for w in named) if t}
+    wanted = [w for w in named if w not in elsewhere]
     waiting = {c.id: c for c in conflicts.candidates(repo, [])}
     for wid in wanted:
         if wid not in waiting:
             state = store.get(repo, wid).record.state  # raises "no worker" for a typo
             results.append(Result(wid, SKIPPED, f"nothing to land (state {state})"))
-    chosen = [w for w in wanted if w in waiting] if wanted else list(waiting)
-    if not chosen:
+    chosen = [w for w in wanted if w in waiting] if named else list(waiting)
+    if not chosen and not elsewhere:
         return []
-    forecast = conflicts.forecast(repo, chosen)
     order: list[str] = []
-    for plan in forecast.plans:
-        order += [*plan.merge, *(t["id"] for t in plan.then), *plan.blocked]
+    if chosen:
+        for plan in conflicts.forecast(repo, chosen).plans:
+            order += [*plan.merge, *(t["id"] for t in plan.then), *plan.blocked]
     order += [w for w in chosen if w not in order]  # already in their target
     queues: dict[str, _Queue] = {}
-    for wid in order:
-        entry = store.get(repo, wid)
-        record = entry.record
+    for wid in [*order, *elsewhere]:
+        theirs = elsewhere.get(wid)
+        record = theirs.record if theirs else store.get(repo, wid).record
         tip = repo.read_ref(record.branch)
         if tip is None:
             results.append(Result(wid, SKIPPED, "its branch is missing (git worker fsck)"))
@@ -127,12 +131,13 @@ def _queues(repo: Repo, config: Config, ids: list[str], into: str | None,
             continue
         # merge's review rules do not apply: land runs the gate itself, on the result as it
         # will be. What does: an agent that may still commit.
-        if merge.still_working(repo, record):
+        if theirs.working if theirs else merge.still_working(repo, record):
             results.append(Result(wid, SKIPPED, f"its agent is still {record.state} and may "
                                                 f"commit more (git worker stop {wid} first)",
                                   target))
             continue
-        queues.setdefault(target, _Queue(target)).items.append(_Item(record, tip))
+        queues.setdefault(target, _Queue(target)).items.append(
+            _Item(record, tip, elsewhere=theirs is not None))
     return list(queues.values())
 
 
@@ -186,7 +191,7 @@ def _batch(repo: Repo, config: Config, target: str, items: list[_Item],
             first = _batch(repo, config, target, built[:half], landed)
             return attempt + first + _batch(repo, config, target, built[half:], landed)
         if code != 0:
-            _record_blocked(repo, built[0], result, code, landed, target)
+            _record_blocked(repo, built[0], result, code, landed, target, _log(repo, built[0]))
             combined = ", ".join(landed) or f"{refnames.short(target)} at {old[:12]}"
             why = ("the gate ran out of time" if code is None else f"the gate exited {code}")
             return attempt + [Result(ids[0], BLOCKED, f"{why} combined with {combined}",
@@ -196,11 +201,15 @@ def _batch(repo: Repo, config: Config, target: str, items: list[_Item],
                                          f"git worker land {' '.join(ids)}")
             if moved:
                 for item in built:
+                    others = [i for i in ids if i != item.record.id]
+                    if item.elsewhere:  # its record is its host's: the verdict stays here
+                        team.note_review(repo, item.record.id, _verdict(
+                            review.PASSED, 0, item, result, [*landed, *others]))
+                        continue
                     landing = merge.Landed(item.record.id, target, old, item.commit, item.kind,
                                            None)
                     merge.record_merged(repo, config, item.record, item.tip, landing)
-                    others = [i for i in ids if i != item.record.id]
-                    _record_passed(repo, item, result, [*landed, *others])
+                    _record_passed(repo, item, result, [*landed, *others], _log(repo, item))
         if moved:
             landed += ids
             return attempt + [
@@ -213,28 +222,43 @@ def _batch(repo: Repo, config: Config, target: str, items: list[_Item],
 def _gate(repo: Repo, config: Config, target: str, old: str, result: str, built: list[_Item],
           landed: list[str]) -> int | None:
     ids = [i.record.id for i in built]
-    last = built[-1].record
-    runtime = RuntimeDir.of(repo, last.id)
-    os.makedirs(runtime.path, exist_ok=True)
     with scratch.checkout(repo, result) as path:
-        return review.run_on(repo, config, last, checkout=path, commit=result,
+        return review.run_on(repo, config, built[-1].record, checkout=path, commit=result,
                              target=refnames.short(target), target_oid=old,
-                             landing=[*landed, *ids], log_path=runtime.land_log)
+                             landing=[*landed, *ids], log_path=_log(repo, built[-1]))
+
+
+def _log(repo: Repo, item: _Item) -> str:
+    """Where land logs the gate runs for ``item``: its runtime dir, or for another host's
+    worker this clone's review log of it (team.review_log)."""
+    if item.elsewhere:
+        return team.review_log(repo, item.record.id)
+    runtime = RuntimeDir.of(repo, item.record.id)
+    os.makedirs(runtime.path, exist_ok=True)
+    return runtime.land_log
+
+
+def _verdict(status: str, code: int | None, item: _Item, result: str,
+             combined_with: list[str]) -> dict[str, Any]:
+    return {"status": status, "at": now(), "commit": item.tip, "exit_code": code,
+            "combined_with": combined_with, "result": result}
 
 
 def _record_blocked(repo: Repo, item: _Item, result: str, code: int | None, landed: list[str],
-                    target: str) -> None:
+                    target: str, log: str) -> None:
     combined = ", ".join(landed) or refnames.short(target)
-    outcome = review.Outcome(review.BLOCKED if code is not None else review.ERROR, code,
-                             RuntimeDir.of(repo, item.record.id).land_log,
-                             item.tip)
+    status = review.BLOCKED if code is not None else review.ERROR
+    if item.elsewhere:
+        team.note_review(repo, item.record.id, _verdict(
+            status, code, item, result, list(landed) or [refnames.short(target)]))
+        return
+    outcome = review.Outcome(status, code, log, item.tip)
     review.record(repo, item.record.id, outcome, f"review: blocked (combined with {combined})",
                   combined_with=list(landed) or [refnames.short(target)], result=result)
 
 
-def _record_passed(repo: Repo, item: _Item, result: str, landed: list[str]) -> None:
-    outcome = review.Outcome(review.PASSED, 0, RuntimeDir.of(repo, item.record.id).land_log,
-                             item.tip)
+def _record_passed(repo: Repo, item: _Item, result: str, landed: list[str], log: str) -> None:
+    outcome = review.Outcome(review.PASSED, 0, log, item.tip)
     event = "review: passed" + (f" (combined with {', '.join(landed)})" if landed else "")
     review.record(repo, item.record.id, outcome, event, combined_with=list(landed),
                   result=result)

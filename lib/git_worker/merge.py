@@ -32,6 +32,7 @@ from git_worker import (
     probe,
     refnames,
     review,
+    team,
     worker_processes,
     worktrees,
 )
@@ -71,6 +72,7 @@ class Landed:
     worktree: str | None  # the worktree that had the target checked out and was updated
     closed_issue: bool = False
     warnings: list[str] = field(default_factory=list)
+    elsewhere: str | None = None  # another host's worker: its record stays there, unchanged
 
 
 def merge_trees(repo: Repo, ours: str, theirs: str) -> TreeMerge:
@@ -116,8 +118,10 @@ def target_ref(repo: Repo, record: Record, into: str | None) -> str:
                       f"branch to merge into", hint="name one with --into BRANCH")
 
 
-def refusals(repo: Repo, config: Config, record: Record, tip: str) -> list[str]:
-    """Why this worker may not land now (each overridable with --force)."""
+def refusals(repo: Repo, config: Config, record: Record, tip: str, *,
+             elsewhere: bool = False) -> list[str]:
+    """Why this worker may not land now (each overridable with --force). ``elsewhere``:
+    another host's worker, whose worktree and agent are not here to look at."""
     reasons = []
     rv = record.review or {}
     status = rv.get("status")
@@ -132,6 +136,8 @@ def refusals(repo: Repo, config: Config, record: Record, tip: str) -> list[str]:
         elif rv.get("commit") and rv["commit"] != tip:
             reasons.append(f"its review passed for {str(rv['commit'])[:12]}, but the branch has "
                            f"moved to {tip[:12]} since; run git worker review {record.id}")
+    if elsewhere:
+        return reasons
     # A worktree that is not this repository's, on this branch, is one whose `.git` the
     # agent has replaced or redirected: git run there (a gate's, a review's) read a
     # repository of the agent's making. (A missing worktree is no such sign: the branch
@@ -163,6 +169,10 @@ def still_working(repo: Repo, record: Record) -> bool:
 
 def land(repo: Repo, config: Config, worker_id: str, *, squash: bool, into: str | None,
          force: bool) -> Landed:
+    # Another host's worker (worker.remote): its published record and branch, fetched.
+    theirs = team.theirs(repo, config, worker_id)
+    if theirs is not None:
+        return _land_theirs(repo, config, theirs, squash=squash, into=into, force=force)
     entry = store.get(repo, worker_id)
     record = entry.record
     tip = repo.read_ref(record.branch)
@@ -196,6 +206,31 @@ def land(repo: Repo, config: Config, worker_id: str, *, squash: bool, into: str 
     if landed.kind == ALREADY and record.state == State.MERGED:
         return landed  # keep the record of the merge that did land it
     record_merged(repo, config, record, tip, landed)
+    return landed
+
+
+def _land_theirs(repo: Repo, config: Config, theirs: team.Theirs, *, squash: bool,
+                 into: str | None, force: bool) -> Landed:
+    """Land another host's worker from its published branch. Its record stays that host's
+    (read-only here): the review rules read it, and nothing is recorded in it."""
+    record, tip = theirs.record, theirs.tip
+    record.merge = None  # a merge its host made, into its own branch, is not one here
+    if not theirs.working:
+        _refuse_if_nothing_of_its_own(repo, record, tip)
+    target = target_ref(repo, record, into)
+    # Its worktree and processes are on that host: only the review rules and its
+    # published state can refuse here.
+    reasons = refusals(repo, config, record, tip, elsewhere=True)
+    if theirs.working:
+        reasons.append(f"its agent is still {record.state} on {theirs.host} as last "
+                       f"published, and may commit more (git worker stop {record.id})")
+    if reasons and not force:
+        raise WorkerError(f"refusing to merge '{record.id}': " + "; ".join(reasons),
+                          hint="--force merges it anyway")
+    _refuse_if_nothing_of_its_own(repo, record, tip)
+    with locks.merge(repo):
+        landed = _land_locked(repo, record, target, tip, squash, [])
+    landed.elsewhere = theirs.host
     return landed
 
 

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, NoReturn
 
-from git_worker import leases, worktrees
+from git_worker import leases, scratch, team, worktrees
 from git_worker.config import Config, default
 from git_worker.errors import WorkerError
 from git_worker.git import clean_env
@@ -244,8 +244,36 @@ def _kill_group(child: subprocess.Popen[bytes]) -> None:
         pass  # it has just ended
 
 
+def run_theirs(repo: Repo, config: Config, theirs: team.Theirs, *,
+               echo: BinaryIO | None) -> Outcome:
+    """Run the gate on another host's worker: on its published branch (fetched by
+    team.theirs), checked out in a scratch worktree. Its record is that host's: the verdict
+    is kept in this clone (team.note_review), where merge here reads it."""
+    record, tip = theirs.record, theirs.tip
+    if record.state == "spawning":
+        raise WorkerError(f"'{record.id}' is still being spawned on {theirs.host}",
+                          hint="wait, then review it")
+    log_path = team.review_log(repo, record.id)
+    open(log_path, "wb", opener=private).close()  # this review's log only
+    with scratch.checkout(repo, tip) as path:
+        code = run_on(repo, config, record, checkout=path, commit=tip,
+                      target=record.base["name"], target_oid=record.base["oid"],
+                      landing=[record.id], log_path=log_path, echo=echo)
+    status = ERROR if code is None else PASSED if code == 0 else BLOCKED
+    team.note_review(repo, record.id, {"status": status, "at": now(),
+                                       "commit": tip, "exit_code": code})
+    if code is None:
+        raise WorkerError(
+            f"the review gate of '{record.id}' ran longer than worker.reviewTimeout and "
+            f"was stopped; log: {log_path}",
+            hint="make the gate faster, or allow it more time: "
+                 "git config worker.reviewTimeout 7200")
+    return Outcome(status, code, log_path, tip)
+
+
 def run_on(repo: Repo, config: Config, record: Record, *, checkout: str, commit: str,
-           target: str, target_oid: str, landing: list[str], log_path: str) -> int | None:
+           target: str, target_oid: str, landing: list[str], log_path: str,
+           echo: BinaryIO | None = None) -> int | None:
     """Run the gate on a result that is not the worker's branch (land's combined result,
     checked out at ``checkout``); records nothing. Its exit code, or None if it ran out
     of time. Raises the setup guidance when the gate is missing."""
@@ -267,7 +295,7 @@ def run_on(repo: Repo, config: Config, record: Record, *, checkout: str, commit:
     with open(log_path, "ab", opener=private) as log:
         log.write(f"$ {' '.join(argv)}  # {' + '.join(landing)} at {commit[:12]}\n".encode())
         log.flush()
-        code = _run([program, *argv[1:]], checkout, env, log, None, timeout)
+        code = _run([program, *argv[1:]], checkout, env, log, echo, timeout)
         log.write(f"[exit {code}]\n".encode() if code is not None else
                   f"[stopped: still running after {timeout:g} s]\n".encode())
     return code

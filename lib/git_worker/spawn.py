@@ -426,6 +426,7 @@ def start(repo: Repo, config: Config, worker_id: str, how: Restart) -> Record:
     (Ctrl-C included) leaves the worker as it was."""
     entry = store.get(repo, worker_id)
     _check_startable(repo, entry.record)
+    team.claim_unpublished(repo, entry)  # with worker.remote: another host may hold the id
     with transaction() as undo:
         return _start(repo, config, entry, how, undo)
 

@@ -24,6 +24,7 @@ No server of its own: the remote's refs are the shared registry, and a push with
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import time
@@ -33,7 +34,7 @@ from git_worker import git, processes, refnames
 from git_worker.errors import WorkerError
 from git_worker.registry import store
 from git_worker.registry.record import Corrupt, Record
-from git_worker.registry.runtime import private
+from git_worker.registry.runtime import private, write_atomically
 from git_worker.registry.store import Entry
 from git_worker.repo import Repo
 
@@ -47,6 +48,10 @@ if TYPE_CHECKING:
 # <git-common-dir>/worker-team/: when each remote's view was last fetched, the hostId lock.
 TEAM_DIR = "worker-team"
 FETCHED_SUFFIX = ".fetched"
+# worker-team/reviews/<id>.json, .log: this clone's reviews of other hosts' workers.
+REVIEWS_DIR = "reviews"
+REVIEW_SUFFIX = ".json"
+REVIEW_LOG_SUFFIX = ".log"
 _PUSH_ATTEMPTS = 8
 # What a push that lost a compare-and-swap says: "stale info" and the rest when the client
 # saw the ref moved (git 2.39's transport.c); "[remote rejected] (failed to update ref)"
@@ -486,6 +491,20 @@ def after_exit(repo: Repo, worker_id: str) -> None:
         publish_branches(repo, s, [found.record.branch])
 
 
+def claim_unpublished(repo: Repo, entry: Entry) -> None:
+    """start's claim: a worker of ours not yet on the remote (spawned while it was away)
+    is claimed there before its agent starts; another host that took the id meanwhile makes
+    start fail (Taken) with nothing started. Unreachable: start goes on, as spawn does."""
+    s = configured(repo)
+    if s is None or repo.common_dir in _gave_up:
+        return
+    seen = tracked(repo, s.remote).get(entry.record.id)
+    if seen is not None and ours(seen, s.clone_id):
+        return  # published: it is ours there
+    if claim(repo, s, entry) is not None:
+        _gave_up.add(repo.common_dir)
+
+
 def foreign_host(repo: Repo, worker_id: str) -> str | None:
     """The name of the host (worker.hostName there) whose worker ``worker_id`` is, as last
     fetched, when it is not ours; None otherwise."""
@@ -520,3 +539,149 @@ def refuse_foreign(repo: Repo, worker_id: str) -> None:
 
 def age(at: float | None) -> float | None:
     return None if at is None else max(0.0, time.time() - at)
+
+
+# --- another host's worker, landed here (merge, review) ---------------------------------
+
+WORKING_STATES = ("spawning", "running", "waiting")
+
+
+class Theirs:
+    """Another host's worker as published on the team's remote, fetched for merge or review
+    here: its record (read-only: it stays that host's) with ``branch`` naming the fetched
+    copy of its branch (refs/remotes/<remote>/<branch>); ``tip`` is that copy's commit."""
+
+    def __init__(self, record: Record, remote: str, tip: str) -> None:
+        self.record = record
+        self.remote = remote
+        self.tip = tip
+        self.host = holder(record)
+
+    @property
+    def working(self) -> bool:
+        """Whether its agent may still commit, as far as its published state says (its
+        processes are on that host: nothing here can look at them)."""
+        return self.record.state in WORKING_STATES
+
+
+def theirs(repo: Repo, config: Config, worker_id: str) -> Theirs | None:
+    """When ``worker_id`` is not ours and worker.remote is set: fetch every host's records,
+    then — when the id is another host's worker there — its published branch, and return
+    it. None when the id is ours, or nobody's (the caller's "no worker" then stands).
+    Raises, exit 1, when the remote cannot be reached or the branch is not published."""
+    if store.read(repo, worker_id) is not None:
+        return None
+    s = settings(repo, config)
+    if s is None:
+        return None
+    try:
+        _fetch(repo, s)
+    except Unreachable as e:
+        raise WorkerError(f"{e.message}: '{worker_id}' is not this clone's worker, and "
+                          f"another host's is fetched from {s.remote}", hint=e.hint) from None
+    seen = tracked(repo, s.remote).get(worker_id)
+    if not isinstance(seen, Entry) or ours(seen, s.clone_id):
+        return None
+    record = seen.record
+    published = f"{refnames.REMOTES}{s.remote}/{refnames.short(record.branch)}"
+    from git_worker import base_branch
+
+    try:
+        failure = git.fetch_refs(repo.common_dir, s.remote, [f"+{record.branch}:{published}"],
+                                 env=base_branch.noninteractive_env(repo, s.timeout),
+                                 timeout=s.timeout)
+    except subprocess.TimeoutExpired:
+        failure = f"timed out after {s.timeout:g} s (worker.fetchTimeout)"
+    if failure is not None and base_branch.classify(failure) == base_branch.NO_BRANCH:
+        raise WorkerError(
+            f"'{worker_id}' is the worker of {holder(record)}, and its branch "
+            f"{refnames.short(record.branch)} is not published on {s.remote}",
+            hint=f"on that host: git worker publish {worker_id} (its branch is also pushed "
+                 "when its agent exits)")
+    if failure is not None:
+        away = _unreachable(s, failure)
+        raise WorkerError(f"cannot fetch the branch of '{worker_id}' from {s.remote}: "
+                          f"{away.message}", hint=away.hint)
+    tip = repo.read_ref(published)
+    assert tip is not None  # fetched just now
+    record.branch = published
+    here = _reviewed_here(repo, worker_id)
+    published_at = str((record.review or {}).get("at") or "")
+    if here is not None and str(here.get("at") or "") >= published_at:
+        # This clone's review, newer than the one its host published: merge's review rules
+        # read it (and, as for any review, a pass counts for the commit it passed).
+        record.review = {**(record.review or {}), **here}
+    return Theirs(record, s.remote, tip)
+
+
+def review_log(repo: Repo, worker_id: str) -> str:
+    """Where this clone's review of another host's worker logs its gate's output."""
+    path = os.path.join(_team_dir(repo), REVIEWS_DIR)
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    return os.path.join(path, worker_id + REVIEW_LOG_SUFFIX)
+
+
+def note_review(repo: Repo, worker_id: str, review: dict[str, Any]) -> None:
+    """Keep this clone's verdict on another host's worker (its record is that host's)."""
+    path = review_log(repo, worker_id)[:-len(REVIEW_LOG_SUFFIX)] + REVIEW_SUFFIX
+    write_atomically(path, json.dumps(review) + "\n")
+
+
+def _reviewed_here(repo: Repo, worker_id: str) -> dict[str, Any] | None:
+    path = os.path.join(repo.common_dir, TEAM_DIR, REVIEWS_DIR, worker_id + REVIEW_SUFFIX)
+    try:
+        with open(path, encoding="utf-8") as f:
+            found = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
+
+
+# --- spawn --on: the base, as the team's remote has it ----------------------------------
+
+
+def published_base(repo: Repo, config: Config, name: str | None) -> str | None:
+    """The base to name to a host for ``spawn --on``: the host fetches it from the team's
+    remote (worker.remote), so it must be there as it is here. ``name`` (spawn's --from;
+    None: the default base) resolved here; a local branch becomes <remote>/<branch>.
+    Raises, exit 1, when the remote lacks it, holds another commit, or cannot be reached.
+    None without worker.remote (the host resolves the base itself)."""
+    s = settings(repo, config)
+    if s is None:
+        return None
+    from git_worker import base_branch
+
+    found = base_branch.resolve(repo, config, name, fetch=False)
+    ref = found.ref or ""
+    if ref.startswith(refnames.HEADS):
+        there = refnames.HEADS + refnames.short(ref)
+    elif ref.startswith(f"{refnames.REMOTES}{s.remote}/"):
+        there = refnames.HEADS + ref[len(f"{refnames.REMOTES}{s.remote}/"):]
+    elif ref.startswith(refnames.TAGS):
+        there = ref
+    else:
+        return found.name  # a commit, or another remote's branch: the host resolves it
+    try:
+        refs, failure = git.remote_refs(repo.common_dir, s.remote, [there],
+                                        env=base_branch.noninteractive_env(repo, s.timeout),
+                                        timeout=s.timeout)
+    except subprocess.TimeoutExpired:
+        refs, failure = {}, f"timed out after {s.timeout:g} s (worker.fetchTimeout)"
+    if failure is not None:
+        away = _unreachable(s, failure)
+        raise WorkerError(f"cannot check that the base {found.name} is published: "
+                          f"{away.message}", hint=away.hint)
+    short = refnames.short(there)
+    push = f"git push {s.remote} {short}"
+    if there not in refs:
+        raise WorkerError(f"the base {found.name} is not published on {s.remote}: the host "
+                          f"starts its worker from {s.remote}'s copy, and there is none",
+                          hint=f"push it first: {push} (or name a base {s.remote} has: "
+                               "--from BRANCH)")
+    if ref.startswith(refnames.HEADS) and refs[there] != found.oid:
+        raise WorkerError(f"the base {found.name} here ({found.oid[:12]}) is not what "
+                          f"{s.remote} has ({refs[there][:12]}): the host would start from "
+                          f"{s.remote}'s",
+                          hint=f"push it first: {push} (or --from {s.remote}/{short} to start "
+                               f"from {s.remote}'s)")
+    return short if ref.startswith(refnames.TAGS) else f"{s.remote}/{short}"

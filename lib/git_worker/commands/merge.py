@@ -20,7 +20,8 @@ def run(repo: Repo, config: Config, worker_id: str, *, squash: bool, into: str |
 def print_landed(landed: merge.Landed) -> None:
     into = visible(refnames.short(landed.target))
     if landed.kind == merge.ALREADY:
-        print(f"nothing to merge: {landed.worker_id} is already in {into} (marked merged)")
+        marked = "" if landed.elsewhere else " (marked merged)"
+        print(f"nothing to merge: {landed.worker_id} is already in {into}{marked}")
     else:
         where = f"; updated the worktree {visible(landed.worktree)}" if landed.worktree else ""
         print(f"merged {landed.worker_id} into {into} as {landed.new[:12]} ({landed.kind}){where}")
@@ -28,4 +29,8 @@ def print_landed(landed: merge.Landed) -> None:
         print(f"closed issue {landed.worker_id}")
     for w in landed.warnings:
         print(f"warning: {visible(w, lines=True)}", file=sys.stderr)
-    print(f"next: git worker rm {landed.worker_id}  (removes its worktree and branch)")
+    if landed.elsewhere:
+        print(f"next, on {visible(landed.elsewhere)}: git worker rm {landed.worker_id}  (its "
+              "record, worktree and branch are there; its record here is read-only)")
+    else:
+        print(f"next: git worker rm {landed.worker_id}  (removes its worktree and branch)")

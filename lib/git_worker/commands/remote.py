@@ -8,11 +8,17 @@ from git_worker.config import Config
 from git_worker.repo import Repo
 
 
-def spawn_on(config: Config, name: str, args: list[str]) -> int:
-    """`git worker spawn ARGS` in the clone on host ``name``; its exit status."""
+def spawn_on(repo: Repo, config: Config, name: str, args: list[str], *,
+             base: str | None) -> int:
+    """`git worker spawn ARGS` in the clone on host ``name``; its exit status. With
+    worker.remote, the base (``base``: --from) must be published there: the host starts
+    from the team remote's copy (checked here, before anything is created there)."""
     host = hosts.get(config, name)
+    published = team.published_base(repo, config, base)
+    start = published or base
     with hosts.session(config) as ssh:
-        return ssh.run(host, ["spawn", *args]).returncode
+        return ssh.run(host, ["spawn", *args, *([f"--from={start}"] if start else [])]
+                       ).returncode
 
 
 def forward(repo: Repo, config: Config, ids: list[str], args: list[str], *,
