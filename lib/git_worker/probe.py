@@ -41,6 +41,7 @@ class Reality:
         self._upstreams: dict[str, str] | None = None
         self._listeners: Listeners | None = None
         self.realpath = worktrees.RealPaths()  # the worktrees' parents, resolved once
+        self.admin_dirs = worktrees.AdminDirs(repo.common_dir)  # every gitdir, read once
         self._processes: list[processes.Stat] | None = None
 
     @property
@@ -157,7 +158,7 @@ def observe(reality: Reality, record: Record) -> Observed:
     if reality.ref(record.branch) is None:
         problems.append(f"branch {refnames.short(record.branch)} is missing")
     if record.state != "spawning":
-        problems.extend(_worktree_problems(repo, record, reality.realpath))
+        problems.extend(_worktree_problems(repo, record, reality.realpath, reality.admin_dirs))
 
     if (record.leases or {}).get("ports") and record.host == processes.hostname():
         problems.extend(reality.listeners.problems(repo.common_dir, record))
@@ -179,9 +180,11 @@ def _session_gone(launcher: dict[str, object]) -> bool:
 
 
 def _worktree_problems(repo: Repo, record: Record,
-                       realpath: worktrees.RealPaths | None = None) -> list[str]:
+                       realpath: worktrees.RealPaths | None = None,
+                       admin_dirs: worktrees.AdminDirs | None = None) -> list[str]:
     found = worktrees.problem(repo, record.worktree, record.branch, realpath) or \
-        worktrees.config_problem(repo, record.worktree, registry.runtime_dir(repo, record.id))
+        worktrees.config_problem(repo, record.worktree, registry.runtime_dir(repo, record.id),
+                                 admin_dirs)
     return [found] if found else []
 
 
