@@ -44,7 +44,9 @@ class Reality:
         self._upstreams: dict[str, str] | None = None
         self._listeners: Listeners | None = None
         self.realpath = worktrees.RealPaths()  # the worktrees' parents, resolved once
-        self.admin_dirs = worktrees.AdminDirs(repo.common_dir)  # every gitdir, read once
+        # every admin dir's gitdir, read once: a repair that prunes admin dirs (fsck) prunes
+        # only those of missing worktrees, which nothing looks up afterwards
+        self.admin_dirs = worktrees.AdminDirs(repo.common_dir)
         self._processes: list[processes.Stat] | None = None
 
     @property
