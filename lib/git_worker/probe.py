@@ -48,6 +48,7 @@ class Reality:
         # only those of missing worktrees, which nothing looks up afterwards
         self.admin_dirs = worktrees.AdminDirs(repo.common_dir)
         self._processes: list[processes.Stat] | None = None
+        self._tmux_sessions: dict[str | None, set[str] | None] = {}
 
     @property
     def listeners(self) -> Listeners:
@@ -86,6 +87,13 @@ class Reality:
             self._processes = processes.scan()
         return self._processes
 
+    def tmux_sessions(self, socket: str | None) -> set[str] | None:
+        """The session names of the tmux server at ``socket`` (None: the default one), asked
+        once per command and server, not once per worker; None when tmux cannot tell."""
+        if socket not in self._tmux_sessions:
+            self._tmux_sessions[socket] = _tmux_sessions(socket)
+        return self._tmux_sessions[socket]
+
     def behind(self, tip: str, since: str) -> int | None:
         key = (tip, since)
         if key not in self._behind:
@@ -122,7 +130,7 @@ def _observe_live(reality: Reality, record: Record, seen: Observed) -> None:
         problems.append("agent process: unknown")
         return
     if alive:
-        if session and _session_gone(record.launcher):
+        if session and _session_gone(reality, record.launcher):
             problems.append(f"tmux session {session} is gone, but the agent still runs")
         elif not worker_processes.runner_alive(who):
             problems.append("its runner is gone (killed?), but the agent still runs; its "
@@ -176,12 +184,27 @@ def observe(reality: Reality, record: Record) -> Observed:
     return seen
 
 
-def _session_gone(launcher: dict[str, object]) -> bool:
+def _session_gone(reality: Reality, launcher: dict[str, object]) -> bool:
+    socket = launcher.get("socket")
+    sessions = reality.tmux_sessions(socket if isinstance(socket, str) else None)
+    return sessions is not None and str(launcher["session"]) not in sessions
+
+
+def _tmux_sessions(socket: str | None) -> set[str] | None:
+    """As launchers.session_alive tells one session: all of them, or None when unknown."""
+    import subprocess
+
     from git_worker import launchers
 
-    socket = launcher.get("socket")
-    return launchers.session_alive(socket if isinstance(socket, str) else None,
-                                   str(launcher["session"])) is False
+    try:
+        proc = launchers.tmux(socket, "list-sessions", "-F", "#{session_name}", timeout=5)
+    except (WorkerError, subprocess.TimeoutExpired):
+        return None
+    if proc.returncode == 0:
+        return set(proc.stdout.splitlines())
+    if "no server running" in proc.stderr or "error connecting" in proc.stderr:
+        return set()
+    return None
 
 
 def _worktree_problems(repo: Repo, record: Record,
