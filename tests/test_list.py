@@ -259,3 +259,15 @@ def test_each_worktree_is_read_alike_however_many_workers(repo: GitRepo,
         repo.ok("spawn", "--no-launch", *ids)
         reads.append(_admin_reads(repo, *argv))
     assert reads[2] - reads[1] == reads[1] - reads[0] > 0, reads
+
+
+def test_a_worktrees_gitdir_of_any_bytes_does_not_stop_list(repo: GitRepo) -> None:
+    """The admin dirs are writable by the agents: bytes that are no UTF-8 in one `gitdir`
+    make that worker's worktree unregistered, and every other worker's row stays right
+    (list reads every admin dir's gitdir once: one bad file must not stop it)."""
+    repo.ok("spawn", "--no-launch", "w1", "w2")
+    (repo.path / ".git" / "worktrees" / "w2" / "gitdir").write_bytes(b"/tmp/\xff\xfe/.git\n")
+    rows = _rows(repo)
+    assert rows["w1"]["problems"] == []
+    assert rows["w2"]["problems"] == [
+        f"worktree {repo.workers_dir / 'w2'} is not a registered git worktree"]
