@@ -103,6 +103,41 @@ def test_killed_tmux_session_is_reported_failed(repo: GitRepo, sandbox: Sandbox,
     assert repo.ok("logs", "w1").out == "held: started w1\n"  # the log outlives the session
 
 
+@pytest.mark.skipif(not shutil.which("tmux"), reason="tmux is not installed")
+def test_list_tells_a_gone_tmux_session_and_asks_tmux_once(repo: GitRepo,
+                                                           sandbox: Sandbox) -> None:
+    """An agent that outlives its tmux session (it ignores the hangup) still runs, and list
+    says its session is gone; the sessions of every worker come from one tmux call (it
+    was one `tmux has-session` per running worker)."""
+    agent = sandbox.script("hangup-proof-agent", """
+        trap '' HUP
+        echo started
+        while [ ! -e "$GIT_WORKER_RUNTIME_DIR/go" ]; do sleep 0.05; done
+    """)
+    repo.git("config", "worker.agent", "hangup-proof")
+    repo.git("config", "worker.agent.hangup-proof.command", str(agent))
+    repo.git("config", "worker.launcher", "tmux")
+    repo.ok("spawn", "w1", "w2", "w3")
+    for worker_id in ("w1", "w2", "w3"):
+        repo.wait(worker_id, "running")
+    sandbox.tmux("kill-session", "-t", "=worker-w1")
+    calls = sandbox.root / "tmux-calls"
+    sandbox.script("tmux", f'echo "$*" >> {calls}\nexec {shutil.which("tmux")} "$@"')
+    try:
+        rows = {r["id"]: r for r in json.loads(repo.ok("list", "--json").out)}
+        asked = calls.read_text().splitlines()
+        assert len(asked) == 1 and "list-sessions" in asked[0].split(), asked
+    finally:
+        (sandbox.bin / "tmux").unlink()
+        for worker_id in ("w1", "w2", "w3"):
+            release(repo, worker_id)
+    assert {i: (r["state"], r["problems"]) for i, r in rows.items()} == {
+        "w1": ("running", ["tmux session worker-w1 is gone, but the agent still runs"]),
+        "w2": ("running", []),
+        "w3": ("running", []),
+    }
+
+
 @pytest.mark.parametrize("launcher", LAUNCHERS)
 def test_vanished_process_is_never_shown_running(repo: GitRepo, held: Path,
                                                  launcher: str) -> None:

@@ -194,7 +194,7 @@ def _check_entry(repo: Repo, reality: probe.Reality, entry: store.Entry,
         for p in seen.problems:
             if p.startswith("worktree"):
                 found(r.id, p, None)
-    admin = None if worktree_missing else worktrees.find_admin_dir(repo, r.worktree)
+    admin = None if worktree_missing else reality.admin_dirs.find(r.worktree)
     changed = admin and worktrees.config_changed(admin, runtime)
     if admin and changed:
         found(r.id, worktrees.ConfigChanged(r.worktree, changed).message,

@@ -92,6 +92,21 @@ def clone_id(team_dir: str) -> Iterator[None]:
 
 
 @contextmanager
+def publishing(team_dir: str) -> Iterator[None]:
+    """One process of a clone at a time publishes its records to the team's remote: a flock
+    on <git-common-dir>/worker-team/publish.lock (kept, beside hostid.lock). Two processes
+    of one clone pushing at once only make each other's leases stale, and under load one
+    of them can run out of retries while holding the newest record: it stays unpublished."""
+    fd = os.open(os.path.join(team_dir, "publish.lock"),
+                 os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+@contextmanager
 def lease_store(directory: str) -> Iterator[None]:
     """The lease store of this user, shared by every repository: a flock on leases.lock in
     ``directory`` ($XDG_STATE_HOME/git-worker/), beside the store it guards (leases.json is

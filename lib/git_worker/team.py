@@ -338,45 +338,48 @@ def publish(repo: Repo, s: Settings, ids: Sequence[str] | None = None) -> Publis
     holds, removals included), each with a lease on what was last published."""
     result = Published()
     _stamp(repo, s, ids)
-    for _ in range(_PUSH_ATTEMPTS):
-        # The view before our records: a push then never puts back an older record of ours
-        # than the one a concurrent process of this clone published (its lease is stale).
-        seen = tracked(repo, s.remote)
-        local = {i: o for i, o in ((i[len(refnames.REGISTRY):], o) for i, o in
-                                   repo.ref_table(refnames.REGISTRY).items())}
-        wanted = list(ids) if ids is not None else sorted(
-            set(local) | {i for i, e in seen.items() if ours(e, s.clone_id)})
-        updates: dict[str, str | None] = {}
-        leases: dict[str, str] = {}
-        for worker_id in wanted:
-            mine, there = local.get(worker_id), seen.get(worker_id)
-            if there is not None and not ours(there, s.clone_id):
-                if mine is not None and isinstance(there, Entry):
-                    result.conflicts[worker_id] = there.record
-                continue
-            last = there.oid if there is not None else ""
-            if (mine or "") != last:
-                ref = refnames.registry(worker_id)
-                updates[ref], leases[ref] = mine, last
-        if not updates:
-            return result
-        outcome = _push(repo, s, updates, leases)
-        stale = False
-        for ref, new in updates.items():
-            worker_id = ref[len(refnames.REGISTRY):]
-            done = outcome.get(ref)
-            if done is not None and done.ok:
-                _track(repo, s, worker_id, leases[ref], new)
-                done_list = result.removed if new is None else result.pushed
-                if worker_id not in done_list:
-                    done_list.append(worker_id)
-            else:
-                if done is not None:
-                    _rejected(s, ref, done)
-                stale = True
-        if not stale:
-            return result
-        _fetch(repo, s)  # our view was stale: refresh it, and try again
+    from git_worker import locks
+
+    with locks.publishing(_team_dir(repo)):
+        for _ in range(_PUSH_ATTEMPTS):
+            # The view before our records: a push then never puts back an older record of ours
+            # than the one a concurrent process of this clone published (its lease is stale).
+            seen = tracked(repo, s.remote)
+            local = {i: o for i, o in ((i[len(refnames.REGISTRY):], o) for i, o in
+                                       repo.ref_table(refnames.REGISTRY).items())}
+            wanted = list(ids) if ids is not None else sorted(
+                set(local) | {i for i, e in seen.items() if ours(e, s.clone_id)})
+            updates: dict[str, str | None] = {}
+            leases: dict[str, str] = {}
+            for worker_id in wanted:
+                mine, there = local.get(worker_id), seen.get(worker_id)
+                if there is not None and not ours(there, s.clone_id):
+                    if mine is not None and isinstance(there, Entry):
+                        result.conflicts[worker_id] = there.record
+                    continue
+                last = there.oid if there is not None else ""
+                if (mine or "") != last:
+                    ref = refnames.registry(worker_id)
+                    updates[ref], leases[ref] = mine, last
+            if not updates:
+                return result
+            outcome = _push(repo, s, updates, leases)
+            stale = False
+            for ref, new in updates.items():
+                worker_id = ref[len(refnames.REGISTRY):]
+                done = outcome.get(ref)
+                if done is not None and done.ok:
+                    _track(repo, s, worker_id, leases[ref], new)
+                    done_list = result.removed if new is None else result.pushed
+                    if worker_id not in done_list:
+                        done_list.append(worker_id)
+                else:
+                    if done is not None:
+                        _rejected(s, ref, done)
+                    stale = True
+            if not stale:
+                return result
+            _fetch(repo, s)  # our view was stale: refresh it, and try again
     raise WorkerError(f"the registry on {s.remote} keeps changing under us; try again: "
                       "git worker publish")
 

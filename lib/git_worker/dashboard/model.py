@@ -73,10 +73,10 @@ def take(repo: Repo, *, show_all: bool, selected: str | None = None) -> Snapshot
     """The rows now: two `git for-each-ref` in all, and one `git status` — the selected
     worker's, for its DIRTY cell (a status per worker each second is what makes other
     tools slow; `list` runs none)."""
-    from git_worker.commands import list as list_cmd
+    from git_worker import listing
 
     tips = repo.ref_table(refnames.HEADS, refnames.REMOTES)
-    rows = list_cmd.collect(repo)
+    rows = listing.collect(repo)
     for row in rows:
         if selected is not None and row.get("id") == selected and row.get("state") != "corrupt":
             row["uncommitted"] = _uncommitted(repo, selected)
