@@ -155,7 +155,11 @@ def _spawn(repo: Repo, config: Config, task: Task, plan: Plan, undo: UndoLog) ->
     runtime = registry.make_runtime_dir(repo, task.id)  # a removed namesake's files go
     undo.push("runtime dir", lambda: shutil.rmtree(runtime, ignore_errors=True))
     failpoints.hit("spawn.claim")
-    entry = leases.take(repo, config, entry, undo)  # its slot and ports, given back on undo
+    # Its slot and ports, given back on undo. Kept in the record in memory and written with
+    # spawn's last commit: the lease store names the worker (repository, id, created_at),
+    # so a lease whose spawn dies before that commit is given back by recovery, or found
+    # stale by the next lease once the record is gone (one commit less per spawn).
+    entry.record.leases = leases.take(repo, config, entry.record, undo)
 
     # 2. the branch, created only if it doesn't exist (a branch is never reused silently).
     if not repo.create_ref(branch_ref, plan.base.oid, f"git-worker: spawn {task.id}"):
@@ -171,7 +175,6 @@ def _spawn(repo: Repo, config: Config, task: Task, plan: Plan, undo: UndoLog) ->
     created = worktrees.add(repo, path, branch_ref, plan.base.oid)
     undo.push("worktree", lambda: worktrees.discard_new(created))
     failpoints.hit("spawn.worktree")
-    entry = _steps(repo, entry, ["claim", "branch", "worktree"], "spawn: worktree created")
 
     # 4. files: configured untracked files, the rendered prompt.
     copied = copies.Copied(path)
@@ -206,8 +209,11 @@ def _spawn(repo: Repo, config: Config, task: Task, plan: Plan, undo: UndoLog) ->
     started = plan.launch and not queued
     state = "running" if started else "queued" if queued else "ready"
 
+    leased = entry.record.leases
+
     def finish(r: Record) -> None:
         r.launcher = dict(launcher)
+        r.leases = leased
         r.spawn_steps = list(STEPS) if started else list(STEPS[:-1])
         r.owner = None
         r.task["claimed"] = bool(task.issue and (plan.launch or queued))
@@ -352,13 +358,6 @@ def _unclaim(repo: Repo, worker_id: str) -> None:
         registry.remove(repo, worker_id, entry.oid)
 
 
-def _steps(repo: Repo, entry: registry.Entry, steps: list[str], event: str) -> registry.Entry:
-    def change(r: Record) -> None:
-        r.spawn_steps = steps
-
-    return registry.update(repo, entry.record.id, change, event, current=entry)
-
-
 def _run_setup(config: Config, worktree: str, runtime: str, record: Record) -> None:
     env = clean_env({"GIT_WORKER_ID": record.id, "GIT_WORKER_BRANCH": record.branch,
                      "GIT_WORKER_WORKTREE": worktree, "GIT_WORKER_BASE": record.base["name"],
@@ -489,8 +488,11 @@ def _start(repo: Repo, config: Config, entry: registry.Entry, how: Restart,
     state = "queued" if queued else "running"
     failpoints.hit("start.launch")
 
+    leased = entry.record.leases
+
     def finish(r: Record) -> None:
         r.launcher = dict(launcher)
+        r.leases = leased
         r.agent, r.model = agent, model
         r.owner = None
         if not queued and "launch" not in r.spawn_steps:

@@ -116,7 +116,8 @@ def run(
                       "running; it starts when one ends")
     if plan.team_settings is not None and any(r.id not in plan.offline for r in spawned):
         _publish_pending(repo, plan.team_settings)  # the remote is back: what waited goes now
-    lifecycle.start_queued(repo)  # a slot may have freed up (or been free, unseen) meanwhile
+    if launch:  # a slot may have freed up (or been free, unseen) meanwhile; a ready
+        lifecycle.start_queued(repo)  # worker takes none: --no-launch changed no slot
     requested = len(tasks) + invalid
     if progress and requested > 1:
         print(f"{len(spawned)} of {requested} workers spawned"
