@@ -12,7 +12,9 @@ import os
 import shlex
 import shutil
 import subprocess
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,6 +76,8 @@ class Plan:
     team_settings: team.Settings | None = None  # worker.remote: claims and changes published there
     # ids spawned while the team's remote could not be reached, and why (for the warning)
     offline: dict[str, team.Unreachable] = field(default_factory=dict)
+    # Set on ^C while spawns run in threads (spawn_each): each stops and rolls back.
+    interrupted: threading.Event = field(default_factory=threading.Event)
 
 
 def worktree_root(repo: Repo, config: Config) -> str:
@@ -109,10 +113,72 @@ def worktree_path(root: str, worker_id: str) -> str:
     return path
 
 
+def spawn_each(repo: Repo, config: Config, tasks: list[Task], plan: Plan,
+               on_interrupt: Callable[[int], None] | None = None,
+               ) -> Iterator[tuple[Task, Record | WorkerError]]:
+    """spawn() every task, each its own transaction; each task with its outcome (the
+    record, or why it failed), in the order of ``tasks``.
+
+    Several tasks are spawned at once, by at most one thread per core: one failing rolls
+    back only itself. ^C reaches the main thread alone, waiting here: it tells every
+    unfinished spawn to stop after the step in progress and roll back (then calls
+    ``on_interrupt`` with how many), waits for them, yields the outcomes of those that had
+    finished, and raises KeyboardInterrupt again.
+    With worker.remote the tasks go one by one (each spawn publishes to the shared remote).
+    """
+    threads = min(len(tasks), os.cpu_count() or 1)
+    if threads < 2 or plan.team_settings is not None:
+        for task in tasks:
+            try:
+                yield task, spawn(repo, config, task, plan)
+            except WorkerError as e:
+                yield task, e
+        return
+    from concurrent.futures import ThreadPoolExecutor, wait
+
+    def attempt(task: Task) -> Record | WorkerError:
+        try:
+            return spawn(repo, config, task, plan)
+        except WorkerError as e:
+            return e
+
+    # Their common parent, made here: a spawn rolled back removes what it made itself, and
+    # a parent made by one spawn and used by another would be left behind by both.
+    made_parent = worktrees.make_parents(plan.worktree_root)
+    with _removing_if_empty(made_parent, plan.worktree_root), \
+            ThreadPoolExecutor(threads, thread_name_prefix="spawn") as pool:
+        futures = [pool.submit(attempt, task) for task in tasks]
+        done = 0
+        try:
+            for future in futures:
+                outcome = future.result()
+                done += 1
+                yield tasks[done - 1], outcome
+        except BaseException:  # ^C, or a bug in one spawn: the others stop as well
+            plan.interrupted.set()
+            for future in futures:
+                future.cancel()  # not begun: never will
+            if on_interrupt is not None:
+                on_interrupt(sum(not f.done() for f in futures))
+            wait(futures)
+            for task, future in zip(tasks[done:], futures[done:], strict=True):
+                if not future.cancelled() and future.exception() is None:
+                    yield task, future.result()
+            raise
+
+
+@contextmanager
+def _removing_if_empty(made_parent: str | None, directory: str) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        worktrees.remove_made_parents(made_parent, directory)
+
+
 def spawn(repo: Repo, config: Config, task: Task, plan: Plan) -> Record:
     """Create one worker; on any failure, undo exactly what this call created, then raise."""
     # team.deferred: the record changes a few times here; it is published once, at the end.
-    with team.deferred(), transaction() as undo:
+    with team.deferred(), transaction(plan.interrupted) as undo:
         record = _spawn(repo, config, task, plan, undo)
     if plan.team_settings is not None and task.id not in plan.offline:
         try:
@@ -205,6 +271,7 @@ def _spawn(repo: Repo, config: Config, task: Task, plan: Plan, undo: UndoLog) ->
             claim=lambda: _claim_task(repo, task, plan, undo))
         queued = "queued_at" in launcher
     failpoints.hit("spawn.launch")
+    undo.stop_if_interrupted()  # the commit point is next: after it, the worker stays
 
     started = plan.launch and not queued
     state = "running" if started else "queued" if queued else "ready"

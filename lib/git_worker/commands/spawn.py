@@ -88,15 +88,27 @@ def run(
     # Padded so that the lines of several workers form columns.
     id_width = max(len(t.id) for t in tasks)
     branch_width = max(len(plan.branch_prefix + t.id) for t in tasks)
-    for task in tasks:
+    # Spawned at once (one thread per core), reported one line per id in the order given.
+    def interrupted(unfinished: int) -> None:
         if progress:
-            progress.start(f"spawning {task.id}")
-        try:
-            record = spawn.spawn(repo, config, task, plan)
-        except WorkerError as e:
+            progress.clear()
+        print(f"interrupted: rolling back {unfinished} unfinished spawn(s) as their step in "
+              "progress ends", file=sys.stderr, flush=True)
+
+    outcomes = spawn.spawn_each(repo, config, tasks, plan, interrupted)
+    awaited = 0  # the index of the task whose outcome comes next
+    while True:
+        if progress and awaited < len(tasks):
+            progress.start(f"spawning {tasks[awaited].id}")
+        item = next(outcomes, None)
+        if item is None:
+            break
+        task, record = item
+        awaited = tasks.index(task) + 1
+        if isinstance(record, WorkerError):
             if progress:
                 progress.clear()
-            print(f"error: {task.id}: {output.visible(e, lines=True)}", file=sys.stderr)
+            print(f"error: {task.id}: {output.visible(record, lines=True)}", file=sys.stderr)
             failed += 1
             continue
         spawned.append(record)
