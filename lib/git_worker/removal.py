@@ -68,12 +68,13 @@ def remove(repo: Repo, worker_id: str, *, force: bool, keep_branch: bool,
                                         shared.branch))
     with transaction() as undo:
         ended = _remove(repo, entry, tip, force=force, keep_branch=keep_branch, shared=shared,
-                        undo=undo)
+                        checked=not force, undo=undo)
     return Removed(record.worktree, state, notes, ended)
 
 
 def _remove(repo: Repo, entry: Entry, tip: str | None, *, force: bool, keep_branch: bool,
-            shared: recovery.Shared, undo: UndoLog) -> list[str]:
+            shared: recovery.Shared, checked: bool, undo: UndoLog) -> list[str]:
+    """``checked``: what_would_be_lost has just found nothing to lose in the worktree."""
     record = entry.record
     ref = refnames.registry(record.id)
 
@@ -99,7 +100,11 @@ def _remove(repo: Repo, entry: Entry, tip: str | None, *, force: bool, keep_bran
         pass  # another record's too: see remove()
     elif os.path.isdir(record.worktree):
         copies.discard_unchanged(runtime, record.worktree)  # where git would count them
-        worktrees.remove(repo, record.worktree, runtime, force=force)
+        # Found clean just now (its agent, if any, ended): git's own check would run
+        # `git status` over the whole tree a second time, a third of rm's time on 5,000
+        # files. Not with submodules, whose unpushed commits no status shows: git refuses.
+        clean = checked and not os.path.exists(os.path.join(record.worktree, ".gitmodules"))
+        worktrees.remove(repo, record.worktree, runtime, force=force or clean)
         if tip is not None:
             undo.push("worktree", partial(_recreate, repo, record.worktree, record.branch))
     elif worktrees.find_admin_dir(repo, record.worktree):

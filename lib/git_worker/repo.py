@@ -35,6 +35,12 @@ def _reflog_line(message: str) -> str:
 
 _TMP_SEQ = itertools.count()  # temporary object files: unique within the process
 
+# Every ref write: hooks off (the shipped reference-transaction hook guards against plain
+# git, not against git-worker), and the ref fsynced before it is renamed into place — git
+# by default does not (core.fsync=committed,-loose-object leaves references out), and the
+# registry is what recovery relies on after a crash (see docs/reliability.md).
+_HARDENED = ("-c", "core.hooksPath=/dev/null", "-c", "core.fsync=reference")
+
 _LOCK_RETRIES = 40  # x ~25 ms average back-off: about a second, like git's core.filesRefLockTimeout
 
 
@@ -144,7 +150,7 @@ class Repo:
         test_spawn_rm_and_updates_racing_git_pack_refs does). git waits for its locks;
         whether the swap lost is read back through git. Hooks off, as for delete_ref."""
         for attempt in range(_LOCK_RETRIES):
-            proc = git.run(["-c", "core.hooksPath=/dev/null", "update-ref", "--create-reflog",
+            proc = git.run([*_HARDENED, "update-ref", "--create-reflog",
                             "-m", _reflog_line(message), name, new, old], cwd=self.common_dir,
                            env=git.clean_env({"GIT_COMMITTER_NAME": "git-worker",
                                               "GIT_COMMITTER_EMAIL": "git-worker@localhost"}),
@@ -175,7 +181,7 @@ class Repo:
         reference-transaction hook guards against plain git, not against git-worker.
         """
         for attempt in range(_LOCK_RETRIES):
-            proc = git.run(["-c", "core.hooksPath=/dev/null", "update-ref", "-m",
+            proc = git.run([*_HARDENED, "update-ref", "-m",
                             _reflog_line(message), "-d", name, old], cwd=self.common_dir,
                            env=git.clean_env(), check=False)
             if proc.returncode == 0:

@@ -19,10 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from git_worker import (
-    agents,
     copies,
     failpoints,
-    launchers,
     leases,
     lifecycle,
     processes,
@@ -124,10 +122,13 @@ def spawn_each(repo: Repo, config: Config, tasks: list[Task], plan: Plan,
     unfinished spawn to stop after the step in progress and roll back (then calls
     ``on_interrupt`` with how many), waits for them, yields the outcomes of those that had
     finished, and raises KeyboardInterrupt again.
-    With worker.remote the tasks go one by one (each spawn publishes to the shared remote).
+    One by one, though, with worker.remote (each spawn publishes to the shared remote) and
+    with worker.maxConcurrent (the ids given first take the free slots and the first places
+    in the queue, in the order given).
     """
     threads = min(len(tasks), os.cpu_count() or 1)
-    if threads < 2 or plan.team_settings is not None:
+    ordered = plan.launch and plan.max_concurrent is not None
+    if threads < 2 or plan.team_settings is not None or ordered:
         for task in tasks:
             try:
                 yield task, spawn(repo, config, task, plan)
@@ -319,6 +320,9 @@ def launch_or_queue(repo: Repo, config: Config, launch: Launch, *, limit: int | 
     queued workers) never count the same free slot twice; workers queued earlier take the
     free slots first. ``claim`` runs once a slot (or a place in the queue) is certain.
     """
+    # Imported here: spawn --no-launch needs neither (~5 ms of its start-up, measured).
+    from git_worker import agents, launchers
+
     runtime = registry.runtime_dir(repo, launch.worker_id)
     with lifecycle.queue_lock(repo):
         lifecycle.start_queued_locked(repo, limit)
@@ -519,6 +523,8 @@ def _check_startable(repo: Repo, record: Record) -> str:
 def _start(repo: Repo, config: Config, entry: registry.Entry, how: Restart,
            undo: UndoLog) -> Record:
     record = entry.record
+    from git_worker import agents
+
     agent = how.agent or record.agent or config.string("worker.agent") or "claude"
     model = how.model or record.model
     agents.check(config, agent)

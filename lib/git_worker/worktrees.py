@@ -154,6 +154,9 @@ def head_branch(admin_dir: str) -> str | None:
     return head[5:] if head.startswith("ref: ") else None
 
 
+_CHECKOUT_WORKERS_SET: dict[str, bool] = {}  # common dir -> whether the user set it
+
+
 def add(repo: Repo, path: str, branch_ref: str, oid: str) -> Created:
     """Create a worktree at ``path`` with ``branch_ref`` (already at ``oid``) checked out.
 
@@ -187,8 +190,11 @@ def add(repo: Repo, path: str, branch_ref: str, oid: str) -> Created:
         # settings exactly like `git worktree add`; in parallel (one worker per core, git's
         # checkout.workers=0: ~25% faster on 5,000 files here) unless the user chose.
         pinned = git.Pinned(path, admin, repo.common_dir)  # all written just now, by us
-        chosen = git.in_worktree(pinned, ["config", "--get", "checkout.workers"],
-                                 check=False).returncode == 0
+        chosen = _CHECKOUT_WORKERS_SET.get(repo.common_dir)
+        if chosen is None:  # asked once a process: spawning 8 ids asks git once, not 8 times
+            chosen = git.in_worktree(pinned, ["config", "--get", "checkout.workers"],
+                                     check=False).returncode == 0
+            _CHECKOUT_WORKERS_SET[repo.common_dir] = chosen
         parallel = [] if chosen else ["-c", "checkout.workers=0"]
         git.in_worktree(pinned, [*parallel, "read-tree", "--reset", "-u", "HEAD"])
         os.remove(os.path.join(admin, "locked"))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
+from git_worker import base as base_mod
+from git_worker import ids as id_rules
 from git_worker import (
-    agents,
-    launchers,
     leases,
     lifecycle,
     output,
@@ -16,8 +16,6 @@ from git_worker import (
     team,
     tracker,
 )
-from git_worker import base as base_mod
-from git_worker import ids as id_rules
 from git_worker.config import Config
 from git_worker.errors import WorkerError
 from git_worker.repo import Repo
@@ -48,7 +46,9 @@ def run(
         # (prompt, record) can hold: the agent gets U+FFFD for them, as bd's text does.
         description = description.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     agent_name = agent or config.string("worker.agent") or "claude"
-    if launch:
+    if launch:  # imported only then: spawn --no-launch starts ~5 ms sooner without them
+        from git_worker import agents, launchers
+
         agents.check(config, agent_name)
     template = prompt.load(config, repo.main_worktree)
     source = tracker.kind(config, repo.main_worktree)
