@@ -325,7 +325,8 @@ def launch_or_queue(repo: Repo, config: Config, launch: Launch, *, limit: int | 
 
     runtime = registry.runtime_dir(repo, launch.worker_id)
     with lifecycle.queue_lock(repo):
-        lifecycle.start_queued_locked(repo, limit)
+        if limit is not None:  # without a limit no slot is waited for: no record is read
+            lifecycle.start_queued_locked(repo, limit)
         running = lifecycle.over_limit(repo, limit, exclude=launch.worker_id)
         if running is not None and not queue:
             raise WorkerError(

@@ -128,8 +128,11 @@ def run(
                       "running; it starts when one ends")
     if plan.team_settings is not None and any(r.id not in plan.offline for r in spawned):
         _publish_pending(repo, plan.team_settings)  # the remote is back: what waited goes now
-    if launch:  # a slot may have freed up (or been free, unseen) meanwhile; a ready
-        lifecycle.start_queued(repo)  # worker takes none: --no-launch changed no slot
+    if any(r.state == "queued" for r in spawned) or (launch and failed > invalid):
+        # A slot may have freed up while these were being queued (its runner did not see
+        # them as queued yet), or a rolled-back spawn held one that a worker queued
+        # meanwhile waits for: the queue is looked at again now.
+        lifecycle.start_queued(repo)
     requested = len(tasks) + invalid
     if progress and requested > 1:
         print(f"{len(spawned)} of {requested} workers spawned"
