@@ -62,6 +62,7 @@ class Repo:
         self.common_dir = common_dir  # shared by every worktree: refs, objects, workers/
         self.main_worktree = main_worktree  # where the default worktreeDir is relative to
         self.cwd_worktree = cwd_worktree  # the worktree the user is in, if any
+        self._packed: tuple[tuple[int, int, int], dict[str, str]] | None = None
 
     @classmethod
     def discover(cls, cwd: str | None = None) -> Repo:
@@ -125,11 +126,33 @@ class Repo:
         for _ in range(_SYMREF_DEPTH):
             content = _read_loose(self.common_dir, name)
             if content is None:
-                return _read_packed(self.common_dir, name)
+                return self._packed_refs().get(name)
             if not content.startswith(b"ref: "):
                 return content[:40].decode(errors="surrogateescape")
             name = content[5:].strip().decode(errors="surrogateescape")
         return None
+
+    def _packed_refs(self) -> dict[str, str]:
+        """packed-refs as name -> OID, parsed again only when the file changed (list and
+        fsck read a ref of each of a thousand workers: a parse each was quadratic)."""
+        path = os.path.join(self.common_dir, "packed-refs")
+        try:
+            with open(path, "rb") as f:
+                st = os.fstat(f.fileno())
+                key = (st.st_ino, st.st_size, st.st_mtime_ns)
+                if self._packed is not None and self._packed[0] == key:
+                    return self._packed[1]
+                data = f.read()
+        except FileNotFoundError:
+            return {}
+        refs = {}
+        for line in data.splitlines():
+            if line.startswith((b"#", b"^")):
+                continue
+            oid, _, name = line.partition(b" ")
+            refs[name.decode(errors="surrogateescape")] = oid.decode(errors="surrogateescape")
+        self._packed = (key, refs)
+        return refs
 
     def symref_target(self, name: str) -> str | None:
         """The ref ``name`` is a symbolic ref to (refs/heads/…), or None. Symbolic refs are
@@ -435,22 +458,6 @@ def _read_loose(common_dir: str, name: str) -> bytes | None:
             return f.read(4096)
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         return None
-
-
-def _read_packed(common_dir: str, name: str) -> str | None:
-    """``name``'s OID in packed-refs, or None."""
-    try:
-        with open(os.path.join(common_dir, "packed-refs"), "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        return None
-    wanted = b" " + os.fsencode(name)
-    for line in data.splitlines():
-        if line.endswith(wanted) and not line.startswith((b"#", b"^")):
-            oid = line[: -len(wanted)]
-            if b" " not in oid:
-                return oid.decode(errors="surrogateescape")
-    return None
 
 
 def _back_off(attempt: int) -> None:
