@@ -21,11 +21,11 @@ def test_record_and_history_are_plain_git(repo: GitRepo, held: Path) -> None:
     release(repo, "w1")
     wait_for(lambda: repo.record("w1")["state"] == "exited")
     log = repo.git("log", "--format=%s", "refs/workers/w1").splitlines()
-    assert log == ["exited 0", "spawn: running", "spawn: worktree created",
-                   "spawn: leased slot 1", "spawn: claimed"]
+    # The claim, then the spawn's end (its lease rides on that commit), then the exit.
+    assert log == ["exited 0", "spawn: running", "spawn: claimed"]
     assert repo.git("log", "-1", "--format=%an <%ae>", "refs/workers/w1") == \
         "git-worker <git-worker@localhost>"
-    first = json.loads(repo.git("show", "refs/workers/w1~4:worker.json"))
+    first = json.loads(repo.git("show", "refs/workers/w1~2:worker.json"))
     assert first["state"] == "spawning"
     assert first["owner"]["pid"] > 0 and first["owner"]["action"] == "spawn"
     last = repo.record("w1")
@@ -39,8 +39,8 @@ def test_show_history_lists_every_event(repo: GitRepo) -> None:
     repo.ok("spawn", "w1", "--no-launch")
     out = repo.ok("show", "w1", "--history").out
     events = [line.split("  ")[-1] for line in out.split("\n\n")[1].splitlines()]
-    assert events == ["spawn: ready", "spawn: worktree created", "spawn: leased slot 1",
-                      "spawn: claimed"]
+    assert events == ["spawn: ready", "spawn: claimed"]
+    assert repo.record("w1")["leases"] == {"ports": [], "slot": 1}
     shown = json.loads(repo.ok("show", "w1", "--json", "--history").out)
     assert [e["event"] for e in shown["history"]] == events
 

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from conftest import GitRepo
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from conftest import CHECKOUT, GitRepo, Sandbox, wait_for
 
 
 def test_spawn_positional_ids_creates_branch_worktree_and_record(repo: GitRepo, agent) -> None:
@@ -100,3 +107,67 @@ def test_one_failing_id_does_not_undo_the_others(repo: GitRepo) -> None:
     assert r.code == 1
     assert "error: b: branch worker/b already exists" in r.err
     assert set(repo.refs("refs/workers/")) == {"refs/workers/a", "refs/workers/c"}
+    # The others are whole workers, by plain git; the failed one left nothing.
+    assert repo.git("for-each-ref", "--format=%(refname)", "refs/heads/worker/") == \
+        "refs/heads/worker/a\nrefs/heads/worker/b\nrefs/heads/worker/c"
+    assert [p.name for p in sorted(repo.workers_dir.iterdir())] == ["a", "c"]
+    assert repo.git("-C", str(repo.workers_dir / "c"), "symbolic-ref", "HEAD") == \
+        "refs/heads/worker/c"
+    assert r.out.splitlines()[:2] == [
+        f"spawned a  worker/a  from main ({repo.git('rev-parse', '--short=7', 'main')})  "
+        f"../{repo.workers_dir.name}/a  [ready]",
+        f"spawned c  worker/c  from main ({repo.git('rev-parse', '--short=7', 'main')})  "
+        f"../{repo.workers_dir.name}/c  [ready]"]
+
+
+# Setup commands that hold each spawn at its setup step: each says it got there
+# (a file in $MARKS), then waits for $MARKS/go — ignoring ^C, like a setup step that is
+# busy when it comes.
+HOLD = ("sh -c 'trap \"\" INT; touch \"$MARKS/$GIT_WORKER_ID\"; "
+        "while [ ! -e \"$MARKS/go\" ]; do sleep 0.05; done'")
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: ids are spawned one by one")
+def test_ids_spawn_at_once_and_are_told_in_the_order_given(sandbox: Sandbox,
+                                                             repo: GitRepo) -> None:
+    """z's setup waits until a — given after it — is a whole worker: only spawns that run
+    at once can both finish; the lines still come in the order given."""
+    marks = sandbox.root / "marks"
+    marks.mkdir()
+    repo.git("config", "--add", "worker.setup",
+             "sh -c '[ \"$GIT_WORKER_ID\" != z ] && exit 0; for i in $(seq 1200); do "
+             "git -C \"$MAIN\" show refs/workers/a:worker.json | grep -q ready && exit 0; "
+             "sleep 0.05; done; exit 1'")
+    r = repo.worker("spawn", "--no-launch", "z", "a", env={"MAIN": str(repo.path)})
+    assert r.code == 0, r.err
+    assert [line.split()[1] for line in r.out.splitlines()[:2]] == ["z", "a"]
+    assert repo.record("z")["state"] == repo.record("a")["state"] == "ready"
+
+
+def test_sigint_during_a_parallel_spawn_leaves_no_half_worker(sandbox: Sandbox,
+                                                              repo: GitRepo) -> None:
+    """^C (to the whole process group, as a terminal sends it) while spawns are held at
+    their setup step, and more wait their turn: none of them is left, by plain git."""
+    marks = sandbox.root / "marks"
+    marks.mkdir()
+    repo.git("config", "--add", "worker.setup", HOLD)
+    before = repo.snapshot()
+    ids = ["a", "b", "c", "d", "e"]
+    err = sandbox.root / "spawn.err"
+    with open(err, "w") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, str(CHECKOUT / "git-worker"), "spawn", "--no-launch", *ids],
+            cwd=repo.path, env={**sandbox.env, "MARKS": str(marks)}, start_new_session=True,
+            stdout=subprocess.PIPE, stderr=stderr, text=True)
+    held = min(len(ids), os.cpu_count() or 1)  # one spawn per core at a time
+    wait_for(lambda: len(list(marks.iterdir())) == held)
+    os.killpg(proc.pid, signal.SIGINT)
+    wait_for(lambda: "interrupted: rolling back" in err.read_text())
+    (marks / "go").touch()  # the held setup steps end; their spawns must not go on
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err.read_text()
+    assert "spawned" not in out
+    assert sorted(p.name for p in marks.iterdir()) == sorted([*ids[:held], "go"])
+    assert repo.snapshot() == before
+    assert repo.git("for-each-ref", "refs/workers/", "refs/heads/worker/") == ""
+    assert repo.git("worktree", "list", "--porcelain").count("worktree ") == 1

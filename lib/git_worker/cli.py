@@ -333,7 +333,13 @@ def _config(repo: Repo | None) -> Config:
     # Not imported for list, show and the other commands that read no setting.
     from git_worker.config import Config
 
-    return Config.load(repo.common_dir if repo is not None else None)
+    where = repo.common_dir if repo is not None else None
+    if where not in _LOADED:  # read once a command: forwarding and rm both ask, say
+        _LOADED[where] = Config.load(where)
+    return _LOADED[where]
+
+
+_LOADED: dict[str | None, Config] = {}
 
 
 def _repo_if_any() -> Repo | None:
@@ -420,7 +426,8 @@ def dispatch(args: argparse.Namespace) -> int:
             raise UsageError("name the workers to remove (git worker rm ID…), or pass --merged")
         from git_worker.commands import rm
 
-        return rm.run(repo, args.ids, force=args.force, keep_branch=args.keep_branch)
+        return rm.run(repo, args.ids, force=args.force, keep_branch=args.keep_branch,
+                      config=_config(repo))
     if command == "prune":
         from git_worker.commands import prune
 

@@ -186,6 +186,9 @@ def head_commit(pinned: Pinned) -> str:
     return out.decode(errors="surrogateescape").strip()
 
 
+_CHECKOUT_WORKERS_SET: dict[str, bool] = {}  # common dir -> whether the user set it
+
+
 def check_out_head(pinned: Pinned) -> None:
     """Write the index and files of a new worktree from its HEAD.
 
@@ -193,8 +196,11 @@ def check_out_head(pinned: Pinned) -> None:
     .gitattributes, filters and sparse settings exactly like `git worktree add`; in
     parallel (one worker per core, git's checkout.workers=0: ~25% faster on 5,000 files
     here) unless the user chose."""
-    chosen = in_worktree(pinned, ["config", "--get", "checkout.workers"],
-                         check=False).returncode == 0
+    chosen = _CHECKOUT_WORKERS_SET.get(pinned.common_dir)
+    if chosen is None:  # asked once a process: spawning 8 ids asks git once, not 8 times
+        chosen = in_worktree(pinned, ["config", "--get", "checkout.workers"],
+                             check=False).returncode == 0
+        _CHECKOUT_WORKERS_SET[pinned.common_dir] = chosen
     parallel = [] if chosen else ["-c", "checkout.workers=0"]
     in_worktree(pinned, [*parallel, "read-tree", "--reset", "-u", "HEAD"])
 

@@ -14,8 +14,6 @@ stale) environment, and not on a command line, where secrets would show in `ps`.
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import json
 import os
 import select
@@ -38,6 +36,7 @@ if TYPE_CHECKING:
 
 KINDS = ("tmux", "detached")
 _START_TIMEOUT = 10.0
+_ALIVE_EVERY = 0.2  # seconds between asking tmux whether a session being started still runs
 _LIB_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SESSION_PREFIX = "worker-"
 
@@ -174,12 +173,16 @@ def launch_tmux(inv: Invocation, *, worker_id: str, worktree: str, runtime_dir: 
         if os.path.lexists(stale):
             os.remove(stale)
     os.mkfifo(fifo, 0o600)
+    # Opened for reading and writing: the open does not wait for the runner, and what is
+    # written stays in the pipe until the runner reads it (one line: the runner reads up to
+    # its end) — no polling for the runner to open its end.
+    fd = os.open(fifo, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
         repo_name = os.path.basename(os.path.dirname(os.path.abspath(common_dir)))
         session = _new_session(socket, session_names(worker_id, repo_name), worktree,
                                runner_argv(runtime_dir, common_dir, worker_id, "--fifo"))
         try:
-            _send_payload(fifo, {"argv": inv.argv, "env": clean_env(inv.env, environment)},
+            _send_payload(fd, {"argv": inv.argv, "env": clean_env(inv.env, environment)},
                           lambda: session_alive(socket, session))
             answer = _wait_started(started, lambda: session_alive(socket, session))
             if not answer.startswith("started "):
@@ -188,6 +191,7 @@ def launch_tmux(inv: Invocation, *, worker_id: str, worktree: str, runtime_dir: 
             tmux(socket, "kill-session", "-t", f"={session}")
             raise
     finally:
+        os.close(fd)
         if os.path.lexists(fifo):
             os.remove(fifo)
     # "started <agent pid> <runner pid>": read from the runner itself, not asked of tmux,
@@ -219,34 +223,29 @@ def _new_session(socket: str | None, names: list[str], worktree: str, argv: list
                       hint="check `tmux ls` works, or: git config worker.launcher detached")
 
 
-def _send_payload(fifo: str, payload: dict[str, Any], alive: Any) -> None:
-    """Hand the runner its argv and environment through the FIFO (no disk, no `ps`)."""
+def _send_payload(fd: int, payload: dict[str, Any], alive: Any) -> None:
+    """Hand the runner its argv and environment through the FIFO (no disk, no `ps`): one
+    line of JSON. A pipe holds 64 KiB; a bigger payload waits for the runner to read."""
+    data = json.dumps(payload).encode() + b"\n"
     deadline = time.monotonic() + _START_TIMEOUT
-    while True:
+    while data:
         try:
-            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
-            break
-        except OSError as e:
-            if e.errno != errno.ENXIO:  # ENXIO: the runner has not opened it yet
-                raise
+            data = data[os.write(fd, data):]
+            continue
+        except BlockingIOError:
+            pass
         if time.monotonic() > deadline or not alive():
             raise WorkerError("the tmux session ended before the agent started",
                               hint="see <git-dir>/workers/<id>/runner.log, or try "
                                    "git config worker.launcher detached")
-        time.sleep(0.01)
-    try:
-        flags = fcntl.fcntl(fd, fcntl.F_GETFL)
-        fcntl.fcntl(fd, fcntl.F_SETFL, flags & ~os.O_NONBLOCK)
-        data = json.dumps(payload).encode()
-        while data:
-            data = data[os.write(fd, data):]
-    finally:
-        os.close(fd)
+        select.select([], [fd], [], _ALIVE_EVERY)
 
 
 def _wait_started(path: str, alive: Any) -> str:
+    """The runner's answer, looked for every 2 ms (a start takes tens of ms); whether its
+    session still runs is asked of tmux (a process) only every _ALIVE_EVERY seconds."""
     deadline = time.monotonic() + _START_TIMEOUT
-    checks = 0
+    next_check = time.monotonic() + _ALIVE_EVERY
     while time.monotonic() < deadline:
         try:
             with open(path, encoding="utf-8") as f:
@@ -255,10 +254,11 @@ def _wait_started(path: str, alive: Any) -> str:
                 return text
         except FileNotFoundError:
             pass
-        checks += 1
-        if checks % 20 == 0 and not alive():
-            return "error the tmux session ended before the agent started"
-        time.sleep(0.01)
+        if time.monotonic() > next_check:
+            if not alive():
+                return "error the tmux session ended before the agent started"
+            next_check = time.monotonic() + _ALIVE_EVERY
+        time.sleep(0.002)
     return "error the agent did not start within 10 s"
 
 

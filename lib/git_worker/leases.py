@@ -42,6 +42,8 @@ from git_worker.repo import Repo
 # config and undo (dataclasses) would cost it ~15 ms.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from git_worker.config import Config
     from git_worker.config import Entry as ConfigEntry
     from git_worker.undo import UndoLog
@@ -217,19 +219,13 @@ def _bad(entry: ConfigEntry | None, wanted: str) -> WorkerError:
 # --- leasing and giving back ----------------------------------------------------------
 
 
-def take(repo: Repo, config: Config, entry: Entry, undo: UndoLog) -> Entry:
-    """Spawn's lease step: lease the slot and ports, push their return on ``undo``, and
-    record them in the worker's record."""
-    record = entry.record
+def take(repo: Repo, config: Config, record: Record, undo: UndoLog) -> dict[str, Any]:
+    """Spawn's lease step: lease the slot and ports, push their return on ``undo``; returns
+    what the record keeps in `leases` (spawn writes it with its next commit)."""
     ports, slot = acquire(repo.common_dir, record, count=port_count(config),
                           port_range=port_range(config))
     undo.push("leases", lambda: release(repo.common_dir, record))
-
-    def change(r: Record) -> None:
-        r.leases = {"ports": ports, "slot": slot}
-
-    what = f"slot {slot}" + "".join(f", port {p}" for p in ports)
-    return store.update(repo, record.id, change, f"spawn: leased {what}", current=entry)
+    return {"ports": ports, "slot": slot}
 
 
 def acquire(common_dir: str, record: Record, *, count: int,

@@ -144,8 +144,8 @@ def _receive(fifo: str) -> dict[str, Any]:
     signal.signal(signal.SIGALRM, give_up)
     signal.alarm(_FIFO_TIMEOUT)
     try:
-        with open(fifo, "rb") as f:  # blocks until the spawner opens it for writing
-            data = f.read()
+        with open(fifo, "rb") as f:  # the spawner holds it open: one line is the payload
+            data = f.readline()
     finally:
         signal.alarm(0)
     payload = json.loads(data)

@@ -12,15 +12,15 @@ import os
 import shlex
 import shutil
 import subprocess
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from git_worker import (
-    agents,
     copies,
     failpoints,
-    launchers,
     leases,
     lifecycle,
     locks,
@@ -85,6 +85,8 @@ class Plan:
     team_settings: team.Settings | None = None  # worker.remote: claims and changes published there
     # ids spawned while the team's remote could not be reached, and why (for the warning)
     offline: dict[str, team.Unreachable] = field(default_factory=dict)
+    # Set on ^C while spawns run in threads (spawn_each): each stops and rolls back.
+    interrupted: threading.Event = field(default_factory=threading.Event)
 
 
 def worktree_root(repo: Repo, config: Config) -> str:
@@ -122,10 +124,75 @@ def worktree_path(root: str, worker_id: str) -> str:
     return path
 
 
+def spawn_each(repo: Repo, config: Config, tasks: list[Task], plan: Plan,
+               on_interrupt: Callable[[int], None] | None = None,
+               ) -> Iterator[tuple[Task, Record | WorkerError]]:
+    """spawn() every task, each its own transaction; each task with its outcome (the
+    record, or why it failed), in the order of ``tasks``.
+
+    Several tasks are spawned at once, by at most one thread per core: one failing rolls
+    back only itself. ^C reaches the main thread alone, waiting here: it tells every
+    unfinished spawn to stop after the step in progress and roll back (then calls
+    ``on_interrupt`` with how many), waits for them, yields the outcomes of those that had
+    finished, and raises KeyboardInterrupt again.
+    One by one, though, with worker.remote (each spawn publishes to the shared remote) and
+    with worker.maxConcurrent (the ids given first take the free slots and the first places
+    in the queue, in the order given).
+    """
+    threads = min(len(tasks), os.cpu_count() or 1)
+    ordered = plan.launch and plan.max_concurrent is not None
+    if threads < 2 or plan.team_settings is not None or ordered:
+        for task in tasks:
+            try:
+                yield task, spawn(repo, config, task, plan)
+            except WorkerError as e:
+                yield task, e
+        return
+    from concurrent.futures import ThreadPoolExecutor, wait
+
+    def attempt(task: Task) -> Record | WorkerError:
+        try:
+            return spawn(repo, config, task, plan)
+        except WorkerError as e:
+            return e
+
+    # Their common parent, made here: a spawn rolled back removes what it made itself, and
+    # a parent made by one spawn and used by another would be left behind by both.
+    made_parent = worktrees.make_parents(plan.worktree_root)
+    with _removing_if_empty(made_parent, plan.worktree_root), \
+            ThreadPoolExecutor(threads, thread_name_prefix="spawn") as pool:
+        futures = [pool.submit(attempt, task) for task in tasks]
+        done = 0
+        try:
+            for future in futures:
+                outcome = future.result()
+                done += 1
+                yield tasks[done - 1], outcome
+        except BaseException:  # ^C, or a bug in one spawn: the others stop as well
+            plan.interrupted.set()
+            for future in futures:
+                future.cancel()  # not begun: never will
+            if on_interrupt is not None:
+                on_interrupt(sum(not f.done() for f in futures))
+            wait(futures)
+            for task, future in zip(tasks[done:], futures[done:], strict=True):
+                if not future.cancelled() and future.exception() is None:
+                    yield task, future.result()
+            raise
+
+
+@contextmanager
+def _removing_if_empty(made_parent: str | None, directory: str) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        worktrees.remove_made_parents(made_parent, directory)
+
+
 def spawn(repo: Repo, config: Config, task: Task, plan: Plan) -> Record:
     """Create one worker; on any failure, undo exactly what this call created, then raise."""
     # team.deferred: the record changes a few times here; it is published once, at the end.
-    with team.deferred(), transaction() as undo:
+    with team.deferred(), transaction(plan.interrupted) as undo:
         record = _spawn(repo, config, task, plan, undo)
     if plan.team_settings is not None and task.id not in plan.offline:
         try:
@@ -168,7 +235,11 @@ def _spawn(repo: Repo, config: Config, task: Task, plan: Plan, undo: UndoLog) ->
     runtime = make_runtime_dir(repo, task.id)  # a removed namesake's files go
     undo.push("runtime dir", lambda: shutil.rmtree(runtime, ignore_errors=True))
     failpoints.hit("spawn.claim")
-    entry = leases.take(repo, config, entry, undo)  # its slot and ports, given back on undo
+    # Its slot and ports, given back on undo. Kept in the record in memory and written with
+    # spawn's last commit: the lease store names the worker (repository, id, created_at),
+    # so a lease whose spawn dies before that commit is given back by recovery, or found
+    # stale by the next lease once the record is gone (one commit less per spawn).
+    entry.record.leases = leases.take(repo, config, entry.record, undo)
 
     # 2. the branch, created only if it doesn't exist (a branch is never reused silently).
     if not repo.create_ref(branch_ref, plan.base.oid, f"git-worker: spawn {task.id}"):
@@ -184,7 +255,6 @@ def _spawn(repo: Repo, config: Config, task: Task, plan: Plan, undo: UndoLog) ->
     created = worktrees.add(repo, path, branch_ref, plan.base.oid)
     undo.push("worktree", lambda: worktrees.discard_new(created))
     failpoints.hit("spawn.worktree")
-    entry = _steps(repo, entry, ["claim", "branch", "worktree"], "spawn: worktree created")
 
     # 4. files: configured untracked files, the rendered prompt.
     copied = copies.Copied(path)
@@ -215,12 +285,16 @@ def _spawn(repo: Repo, config: Config, task: Task, plan: Plan, undo: UndoLog) ->
             claim=lambda: _claim_task(repo, task, plan, undo))
         queued = "queued_at" in launcher
     failpoints.hit("spawn.launch")
+    undo.stop_if_interrupted()  # the commit point is next: after it, the worker stays
 
     started = plan.launch and not queued
     state = State.RUNNING if started else State.QUEUED if queued else State.READY
 
+    leased = entry.record.leases
+
     def finish(r: Record) -> None:
         r.launcher = dict(launcher)
+        r.leases = leased
         r.spawn_steps = list(STEPS) if started else list(STEPS[:-1])
         r.owner = None
         r.task["claimed"] = bool(task.issue and (plan.launch or queued))
@@ -259,9 +333,13 @@ def launch_or_queue(repo: Repo, config: Config, launch: Launch, *, limit: int | 
     queued workers) never count the same free slot twice; workers queued earlier take the
     free slots first. ``claim`` runs once a slot (or a place in the queue) is certain.
     """
+    # Imported here: spawn --no-launch needs neither (~5 ms of its start-up, measured).
+    from git_worker import agents, launchers
+
     runtime = RuntimeDir.of(repo, launch.worker_id).path
     with locks.queue(repo):
-        lifecycle.start_queued_locked(repo, limit)
+        if limit is not None:  # without a limit no slot is waited for: no record is read
+            lifecycle.start_queued_locked(repo, limit)
         running = lifecycle.over_limit(repo, limit, exclude=launch.worker_id)
         if running is not None and not queue:
             raise WorkerError(
@@ -365,13 +443,6 @@ def _unclaim(repo: Repo, worker_id: str) -> None:
         store.remove(repo, worker_id, entry.oid)
 
 
-def _steps(repo: Repo, entry: store.Entry, steps: list[str], event: str) -> store.Entry:
-    def change(r: Record) -> None:
-        r.spawn_steps = steps
-
-    return store.update(repo, entry.record.id, change, event, current=entry)
-
-
 def _run_setup(config: Config, worktree: str, runtime: str, record: Record) -> None:
     env = clean_env({"GIT_WORKER_ID": record.id, "GIT_WORKER_BRANCH": record.branch,
                      "GIT_WORKER_WORKTREE": worktree, "GIT_WORKER_BASE": record.base["name"],
@@ -464,6 +535,8 @@ def _check_startable(repo: Repo, record: Record) -> str:
 def _start(repo: Repo, config: Config, entry: store.Entry, how: Restart,
            undo: UndoLog) -> Record:
     record = entry.record
+    from git_worker import agents
+
     agent = how.agent or record.agent or config.agent
     model = how.model or record.model
     agents.check(config, agent)
@@ -500,8 +573,11 @@ def _start(repo: Repo, config: Config, entry: store.Entry, how: Restart,
     state = State.QUEUED if queued else State.RUNNING
     failpoints.hit("start.launch")
 
+    leased = entry.record.leases
+
     def finish(r: Record) -> None:
         r.launcher = dict(launcher)
+        r.leases = leased
         r.agent, r.model = agent, model
         r.owner = None
         if not queued and "launch" not in r.spawn_steps:

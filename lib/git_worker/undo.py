@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -12,9 +13,22 @@ from git_worker.errors import WorkerError, from_os_error
 @dataclass
 class UndoLog:
     steps: list[tuple[str, Callable[[], object]]] = field(default_factory=list)
+    # Set when the process is interrupted while this transaction runs in a thread (only
+    # the main thread receives ^C): the transaction stops after the step in progress.
+    interrupted: threading.Event | None = None
 
     def push(self, name: str, undo: Callable[[], object]) -> None:
+        """Record how to take back the step just done — then, if the process has been
+        interrupted meanwhile, stop here (KeyboardInterrupt: the transaction rolls back,
+        this step included)."""
         self.steps.append((name, undo))
+        self.stop_if_interrupted()
+
+    def stop_if_interrupted(self) -> None:
+        """Raise KeyboardInterrupt if the process has been interrupted (see interrupted):
+        push() asks after every step; a transaction asks before its commit point too."""
+        if self.interrupted is not None and self.interrupted.is_set():
+            raise KeyboardInterrupt
 
     notes: list[str] = field(default_factory=list)  # what undoing did worth saying
 
@@ -36,13 +50,14 @@ class UndoLog:
 
 
 @contextmanager
-def transaction() -> Iterator[UndoLog]:
+def transaction(interrupted: threading.Event | None = None) -> Iterator[UndoLog]:
     """An UndoLog rolled back if the block raises (Ctrl-C included), then re-raised.
+    ``interrupted``: see UndoLog.
 
     A rollback that could not undo everything says so in the error, with the way out. A
     permission or disk error becomes the WorkerError that says which file and what to do.
     """
-    undo = UndoLog()
+    undo = UndoLog(interrupted=interrupted)
     try:
         yield undo
     except BaseException as failure:

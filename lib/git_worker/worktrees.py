@@ -198,6 +198,8 @@ def head_branch(admin_dir: str) -> str | None:
     return git.head_branch(admin_dir)
 
 
+
+
 def add(repo: Repo, path: str, branch_ref: str, oid: str) -> Created:
     """Create a worktree at ``path`` with ``branch_ref`` (already at ``oid``) checked out.
 
@@ -205,7 +207,7 @@ def add(repo: Repo, path: str, branch_ref: str, oid: str) -> Created:
     ``path`` must not exist: a directory already there may be someone's files.
     """
     path = os.path.abspath(path)
-    made_parent = _make_parents(os.path.dirname(path))
+    made_parent = make_parents(os.path.dirname(path))
     admin: str | None = None
     made_path = False
     try:
@@ -453,7 +455,7 @@ def remove_made_parents(made_parent: str | None, start: str) -> None:
         current = os.path.dirname(current)
 
 
-def _make_parents(directory: str) -> str | None:
+def make_parents(directory: str) -> str | None:
     """makedirs, returning the topmost directory it created (None if all existed)."""
     missing = []
     current = directory

@@ -6,18 +6,21 @@ import os
 import sys
 
 from git_worker import lifecycle, output, removal
+from git_worker.config import Config
 from git_worker.errors import WorkerError
 from git_worker.registry.record import FREE
 from git_worker.repo import Repo
 
 
-def run(repo: Repo, ids: list[str], *, force: bool, keep_branch: bool) -> int:
+def run(repo: Repo, ids: list[str], *, force: bool, keep_branch: bool,
+        config: Config | None = None) -> int:
     failed = 0
     here = _cwd()
     held_a_slot = False
     for worker_id in dict.fromkeys(ids):
         try:
-            removed = removal.remove(repo, worker_id, force=force, keep_branch=keep_branch)
+            removed = removal.remove(repo, worker_id, force=force, keep_branch=keep_branch,
+                                     config=config)
         except WorkerError as e:
             print(f"error: {output.visible(worker_id)}: {output.visible(e, lines=True)}",
                   file=sys.stderr)

@@ -5,9 +5,7 @@ from __future__ import annotations
 import sys
 
 from git_worker import (
-    agents,
     base_branch,
-    launchers,
     leases,
     lifecycle,
     output,
@@ -49,7 +47,9 @@ def run(
         # (prompt, record) can hold: the agent gets U+FFFD for them, as bd's text does.
         description = description.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     agent_name = agent or config.agent
-    if launch:
+    if launch:  # imported only then: spawn --no-launch starts ~5 ms sooner without them
+        from git_worker import agents, launchers
+
         agents.check(config, agent_name)
     template = prompt.load(config, repo.main_worktree)
     source = tracker.kind(config, repo.main_worktree)
@@ -94,15 +94,27 @@ def run(
     # Padded so that the lines of several workers form columns.
     id_width = max(len(t.id) for t in tasks)
     branch_width = max(len(plan.branch_prefix + t.id) for t in tasks)
-    for task in tasks:
+    # Spawned at once (one thread per core), reported one line per id in the order given.
+    def interrupted(unfinished: int) -> None:
         if progress:
-            progress.start(f"spawning {task.id}")
-        try:
-            record = spawn.spawn(repo, config, task, plan)
-        except WorkerError as e:
+            progress.clear()
+        print(f"interrupted: rolling back {unfinished} unfinished spawn(s) as their step in "
+              "progress ends", file=sys.stderr, flush=True)
+
+    outcomes = spawn.spawn_each(repo, config, tasks, plan, interrupted)
+    awaited = 0  # the index of the task whose outcome comes next
+    while True:
+        if progress and awaited < len(tasks):
+            progress.start(f"spawning {tasks[awaited].id}")
+        item = next(outcomes, None)
+        if item is None:
+            break
+        task, record = item
+        awaited = tasks.index(task) + 1
+        if isinstance(record, WorkerError):
             if progress:
                 progress.clear()
-            print(f"error: {task.id}: {output.visible(e, lines=True)}", file=sys.stderr)
+            print(f"error: {task.id}: {output.visible(record, lines=True)}", file=sys.stderr)
             failed += 1
             continue
         spawned.append(record)
@@ -122,7 +134,11 @@ def run(
                       "running; it starts when one ends")
     if plan.team_settings is not None and any(r.id not in plan.offline for r in spawned):
         _publish_pending(repo, plan.team_settings)  # the remote is back: what waited goes now
-    lifecycle.start_queued(repo)  # a slot may have freed up (or been free, unseen) meanwhile
+    if any(r.state == "queued" for r in spawned) or (launch and failed > invalid):
+        # A slot may have freed up while these were being queued (its runner did not see
+        # them as queued yet), or a rolled-back spawn held one that a worker queued
+        # meanwhile waits for: the queue is looked at again now.
+        lifecycle.start_queued(repo)
     requested = len(tasks) + invalid
     if progress and requested > 1:
         print(f"{len(spawned)} of {requested} workers spawned"
