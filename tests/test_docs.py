@@ -76,3 +76,19 @@ def test_a_settings_table_is_recognised() -> None:
              "| worker.fetchTimeout | 20 |\n| `worker.agent.NAME.command` | — |\n")
     assert settings_table_rows(table) == ["| `worker.agent` | claude |",
                                           "| worker.fetchTimeout | 20 |"]
+
+
+def test_contributing_names_every_module() -> None:
+    """CONTRIBUTING's module map ("Where things live") names every module, and only modules
+    that exist: a new module is placed there, a moved one moved there too."""
+    text = (CHECKOUT / "CONTRIBUTING.md").read_text()
+    section = text.split("## Where things live", 1)[1].split("\n## ", 1)[0]
+    named = {n for n in re.findall(r"`([a-z_/]+(?:\.py|/))`", section)
+             if not n.startswith(("lib/", "tests/"))}
+    package = CHECKOUT / "lib" / "git_worker"
+    modules = {str(p.relative_to(package)) for p in package.rglob("*.py")
+               if "commands" not in p.parts}
+    modules = {m.removesuffix("__init__.py") if m.endswith("/__init__.py") else m
+               for m in modules} - {"__init__.py"}
+    assert sorted(modules - named) == []  # every module is placed
+    assert sorted(n for n in named if not (package / n).exists()) == []  # none is stale
