@@ -82,13 +82,8 @@ def clone_id(team_dir: str) -> Iterator[None]:
     """The first commands of a clone must not pick two worker.hostIds: a flock on
     <git-common-dir>/worker-team/hostid.lock. A file, kept, in a directory the team registry
     keeps anyway (its views of the remotes)."""
-    fd = os.open(os.path.join(team_dir, "hostid.lock"),
-                 os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with _flock(os.path.join(team_dir, "hostid.lock"), _LOCK_FILE):
         yield
-    finally:
-        os.close(fd)
 
 
 @contextmanager
@@ -97,13 +92,8 @@ def publishing(team_dir: str) -> Iterator[None]:
     on <git-common-dir>/worker-team/publish.lock (kept, beside hostid.lock). Two processes
     of one clone pushing at once only make each other's leases stale, and under load one
     of them can run out of retries while holding the newest record: it stays unpublished."""
-    fd = os.open(os.path.join(team_dir, "publish.lock"),
-                 os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with _flock(os.path.join(team_dir, "publish.lock"), _LOCK_FILE):
         yield
-    finally:
-        os.close(fd)
 
 
 @contextmanager
@@ -112,18 +102,18 @@ def lease_store(directory: str) -> Iterator[None]:
     ``directory`` ($XDG_STATE_HOME/git-worker/), beside the store it guards (leases.json is
     replaced atomically, so the lock cannot be the store itself). OSError when the lock
     cannot be taken (e.g. ENOLCK on a network file system without locks)."""
-    fd = os.open(os.path.join(directory, "leases.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
-                 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with _flock(os.path.join(directory, "leases.lock"), _LOCK_FILE):
         yield
-    finally:
-        os.close(fd)
+
+
+_LOCK_FILE = os.O_WRONLY | os.O_CREAT  # a lock file: made (0600) if need be, and kept
 
 
 @contextmanager
-def _flock(directory: str) -> Iterator[None]:
-    fd = os.open(directory, os.O_RDONLY)
+def _flock(path: str, flags: int = os.O_RDONLY) -> Iterator[None]:
+    """flock(2) on ``path``: a directory, opened read-only (nothing is created), or with
+    _LOCK_FILE a lock file."""
+    fd = os.open(path, flags | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
