@@ -220,12 +220,17 @@ def test_every_ssh_failure_is_named_and_none_prompts(team: Team, sshd: Sshd,
     assert "refs/workers/x1" not in b.refs()
 
 
-def test_a_team_remote_over_ssh_going_away_and_coming_back(team: Team, sshd: Sshd) -> None:
-    a, b, _ = team.hosts
-    for host in (a, b):
+def _team_remote_over_ssh(team: Team, sshd: Sshd) -> None:
+    """Hosts a and b reach the team's remote through the test's sshd, as `ssh://` URLs."""
+    for host in team.hosts[:2]:
         host.git("config", "core.sshCommand", sshd.ssh_command())
         host.git("remote", "set-url", "origin",
                  f"ssh://root@127.0.0.1:{sshd.port}{team.remote}")
+
+
+def test_a_team_remote_over_ssh_going_away_and_coming_back(team: Team, sshd: Sshd) -> None:
+    a, b, _ = team.hosts
+    _team_remote_over_ssh(team, sshd)
     a.ok("spawn", "w1", "--no-launch")
     assert "refs/workers/w1" in team.refs()
     sshd.stop()
@@ -304,10 +309,8 @@ def test_a_host_that_answers_nothing_is_unreachable_not_a_hang(team: Team,
 
 def test_two_hosts_racing_for_one_id_over_ssh_exactly_one_wins(team: Team, sshd: Sshd) -> None:
     a, b, _ = team.hosts
+    _team_remote_over_ssh(team, sshd)
     for host in (a, b):
-        host.git("config", "core.sshCommand", sshd.ssh_command())
-        host.git("remote", "set-url", "origin",
-                 f"ssh://root@127.0.0.1:{sshd.port}{team.remote}")
         host.ok("fetch")
     for n in range(3):
         worker_id = f"race-{n}"
