@@ -87,6 +87,9 @@ class Plan:
     offline: dict[str, team.Unreachable] = field(default_factory=dict)
     # Set on ^C while spawns run in threads (spawn_each): each stops and rolls back.
     interrupted: threading.Event = field(default_factory=threading.Event)
+    # False while spawns run in threads: each worktree's checkout is then serial (the
+    # threads are the parallelism; see git.check_out_head).
+    parallel_checkout: bool = True
 
 
 def worktree_root(repo: Repo, config: Config) -> str:
@@ -159,6 +162,7 @@ def spawn_each(repo: Repo, config: Config, tasks: list[Task], plan: Plan,
     # Their common parent, made here: a spawn rolled back removes what it made itself, and
     # a parent made by one spawn and used by another would be left behind by both.
     made_parent = worktrees.make_parents(plan.worktree_root)
+    plan.parallel_checkout = False
     with _removing_if_empty(made_parent, plan.worktree_root), \
             ThreadPoolExecutor(threads, thread_name_prefix="spawn") as pool:
         futures = [pool.submit(attempt, task) for task in tasks]
@@ -252,7 +256,8 @@ def _spawn(repo: Repo, config: Config, task: Task, plan: Plan, undo: UndoLog) ->
     failpoints.hit("spawn.branch")
 
     # 3. the worktree.
-    created = worktrees.add(repo, path, branch_ref, plan.base.oid)
+    created = worktrees.add(repo, path, branch_ref, plan.base.oid,
+                            parallel_checkout=plan.parallel_checkout)
     undo.push("worktree", lambda: worktrees.discard_new(created))
     failpoints.hit("spawn.worktree")
 

@@ -200,8 +200,10 @@ def head_branch(admin_dir: str) -> str | None:
 
 
 
-def add(repo: Repo, path: str, branch_ref: str, oid: str) -> Created:
-    """Create a worktree at ``path`` with ``branch_ref`` (already at ``oid``) checked out.
+def add(repo: Repo, path: str, branch_ref: str, oid: str, *,
+        parallel_checkout: bool = True) -> Created:
+    """Create a worktree at ``path`` with ``branch_ref`` (already at ``oid``) checked out;
+    ``parallel_checkout``: see git.check_out_head.
 
     All or nothing: on failure, whatever this call made is removed before it raises.
     ``path`` must not exist: a directory already there may be someone's files.
@@ -231,7 +233,7 @@ def add(repo: Repo, path: str, branch_ref: str, oid: str) -> Created:
         _write(os.path.join(path, ".git"), f"gitdir: {admin}\n")
         # git's checkout (git.check_out_head says why), pinned to what was written just
         # now, by us.
-        git.check_out_head(git.Pinned(path, admin, repo.common_dir))
+        git.check_out_head(git.Pinned(path, admin, repo.common_dir), parallel=parallel_checkout)
         os.remove(os.path.join(admin, "locked"))
     except BaseException:
         if made_path:
