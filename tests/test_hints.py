@@ -38,6 +38,25 @@ def test_rm_of_a_running_agent_hints_stop_not_keep_branch(repo: GitRepo, held: P
     assert repo.ok("rm", "w1").out == "removed w1\n"
 
 
+def test_rm_right_after_stop_finds_nothing_running(repo: GitRepo, sandbox: Sandbox) -> None:
+    """stop returns once the runner is done too: it records the exit and then has work of
+    its own (here an automatic review gate that takes a second), and an `rm` straight
+    after must not be refused for a process that stop left finishing."""
+    agent = sandbox.script("obliging-agent", """
+        trap 'exit 0' TERM
+        while :; do sleep 0.05; done
+    """)
+    gate = sandbox.root / "gate-ran"
+    sandbox.script("review-gate", f"sleep 1; touch {gate}")
+    repo.git("config", "worker.agent.obliging.command", str(agent))
+    repo.git("config", "worker.review", "true")
+    repo.ok("spawn", "w1", "-a", "obliging")
+    repo.wait("w1", "running")
+    repo.ok("stop", "w1")
+    assert gate.exists()  # the runner's gate had run to its end before stop returned
+    assert repo.ok("rm", "w1").out == "removed w1\n"
+
+
 def test_rm_of_untracked_files_hints_stash_not_keep_branch(repo: GitRepo) -> None:
     repo.ok("spawn", "w1", "--no-launch")
     wt = repo.workers_dir / "w1"

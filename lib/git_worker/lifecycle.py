@@ -159,6 +159,10 @@ def stop(repo: Repo, worker_id: str) -> str:
         if killed and _wait_for_exit(repo, worker_id, 1.0) is None:
             write_atomically(RuntimeDir(who.runtime_dir).exit, f"{128 + signal.SIGKILL}\n")
             record_exit(repo, worker_id, 128 + signal.SIGKILL)
+    elif runner_was_alive:
+        # It has recorded the exit; it still tells worker.notify and starts the queue.
+        # Stop returns once it is done, so that an `rm` right after finds nothing running.
+        _wait_for_runner(who, _STOP_GRACE)
     launcher = record.launcher
     if launcher.get("kind") == "tmux" and launcher.get("session"):
         from git_worker import launchers
@@ -177,6 +181,14 @@ def stop(repo: Repo, worker_id: str) -> str:
     if left:
         said += f"; also ended {worker_processes.describe(left)} it had left running"
     return said
+
+
+def _wait_for_runner(who: worker_processes.Worker, seconds: float) -> None:
+    runners = worker_processes.runner_pids(who)
+    deadline = time.monotonic() + seconds
+    while (any(s.pid in runners for s in worker_processes.find(who))
+           and time.monotonic() < deadline):
+        time.sleep(0.05)
 
 
 def _wait_for_exit(repo: Repo, worker_id: str, seconds: float) -> int | None:
