@@ -387,6 +387,27 @@ def paused_at(sandbox: Sandbox, repo: GitRepo, step: str,
     return proc, int(line.split("(pid ")[1].rstrip(")\n"))
 
 
+def _stat_fields(pid: int) -> list[bytes]:
+    """/proc/<pid>/stat after the command name (which may hold spaces and parentheses)."""
+    stat = Path(f"/proc/{pid}/stat").read_bytes()
+    return stat[stat.rindex(b")") + 2:].split()
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` is a live process, read from /proc (a zombie has ended: only its
+    parent has not reaped it yet)."""
+    try:
+        return _stat_fields(pid)[0] != b"Z"
+    except OSError:
+        return False
+
+
+def start_time(pid: int) -> int:
+    """The process's start time in clock ticks since boot (/proc/<pid>/stat field 22): with
+    the pid, what git-worker records to know a process again."""
+    return int(_stat_fields(pid)[19])
+
+
 def wait_for(predicate: Callable[[], bool], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():

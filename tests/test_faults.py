@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CHECKOUT, GitRepo, Sandbox, wait_for
+from conftest import CHECKOUT, GitRepo, Sandbox, alive, wait_for
 from git_worker import failpoints
 
 EXIT = {"error": 1, "crash": 3, "kill": 137}  # 137: git's "died of signal 9"
@@ -130,15 +130,6 @@ def test_rm_fault(repo: GitRepo, step: str, action: str) -> None:
     repo.ok("spawn", "w1", "--no-launch")
 
 
-def _alive(pid: int) -> bool:
-    """A live process (a zombie has ended: only its parent has not reaped it yet)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_bytes()
-    except OSError:
-        return False
-    return stat[stat.rindex(b")") + 2 : stat.rindex(b")") + 3] != b"Z"
-
-
 def _processes_of(runtime: Path) -> list[int]:
     """Live processes started for the worker whose runtime dir is ``runtime`` (the runner
     sets GIT_WORKER_RUNTIME_DIR for its agent, and whatever that starts inherits it)."""
@@ -154,7 +145,7 @@ def _processes_of(runtime: Path) -> list[int]:
             if var.startswith(b"GIT_WORKER_RUNTIME_DIR=") and Path(
                     var.split(b"=", 1)[1].decode(errors="replace")).resolve() == runtime:
                 found.append(int(entry.name))
-    return [pid for pid in found if _alive(pid)]
+    return [pid for pid in found if alive(pid)]
 
 
 @pytest.mark.parametrize("action", failpoints.ACTIONS)
@@ -182,11 +173,11 @@ def test_start_fault(sandbox: Sandbox, repo: GitRepo, step: str, action: str) ->
         # the agent was launched: it writes its pid file in its own time
         wait_for(lambda: pids.exists() and pids.read_text().endswith("\n"))
         agent = int(pids.read_text())
-        assert _alive(agent)
+        assert alive(agent)
         assert any("start was interrupted" in p for p in repo.show("w1")["problems"])
         fsck = repo.ok("fsck", "--repair")
         assert "gave it back its state (ready)" in fsck.out, fsck.out
-        assert not _alive(agent)
+        assert not alive(agent)
         assert repo.ok("fsck").out == "ok: registry, branches and worktrees agree\n"
         assert repo.show("w1")["state"] == "ready"
     assert repo.ok("start", "w1").out == "started w1 [running]\n"

@@ -9,7 +9,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from conftest import GitRepo, Sandbox, release, wait_for
+from conftest import GitRepo, Sandbox, release, start_time, wait_for
 
 
 def _hint(err: str) -> str:
@@ -100,8 +100,7 @@ def test_rm_of_a_worker_another_rm_owns_hints_ending_it_then_repair(repo: GitRep
     repo.ok("spawn", "w1", "--no-launch")
     stuck = subprocess.Popen(["sleep", "300"])  # a remover that hangs
     try:
-        stat = Path(f"/proc/{stuck.pid}/stat").read_bytes()
-        start = int(stat[stat.rindex(b")") + 2:].split()[19])
+        start = start_time(stuck.pid)
         record = repo.record("w1") | {"state": "removing", "owner": {
             "action": "rm", "pid": stuck.pid, "start": start, "host": os.uname().nodename,
             "force": False, "keep_branch": False}}

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ClonedRepo, Sandbox, Team, wait_for
+from conftest import ClonedRepo, Sandbox, Team, alive, wait_for
 
 SSHD = "/usr/sbin/sshd"
 pytestmark = pytest.mark.skipif(
@@ -123,8 +123,7 @@ def test_spawn_on_a_host_runs_there_and_its_logs_stop_and_rm_too(
     pid = b.record("w1")["launcher"]["agent_pid"]
     assert Path(f"/proc/{pid}").exists()
     a.ok("stop", "w1")
-    wait_for(lambda: not Path(f"/proc/{pid}").exists()
-             or Path(f"/proc/{pid}/stat").read_bytes().split(b") ")[1][:1] == b"Z")
+    wait_for(lambda: not alive(pid))
     assert b.show("w1")["state"] == "stopped"
     a.ok("start", "w1")  # started again, there
     wait_for(lambda: b.show("w1")["state"] == "running")

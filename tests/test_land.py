@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CHECKOUT, GitRepo, Sandbox, wait_for
+from conftest import CHECKOUT, GitRepo, Sandbox, alive, wait_for
 
 
 def _gate(sandbox: Sandbox, repo: GitRepo) -> Path:
@@ -199,8 +199,7 @@ def test_land_interrupted_leaves_the_last_landed_result(repo: GitRepo, sandbox: 
     assert repo.git("status", "--porcelain") == ""
 
     def cleaned() -> bool:
-        gone = not Path(f"/proc/{gate_pid}").exists() or \
-            Path(f"/proc/{gate_pid}/stat").read_text().split()[2] == "Z"
+        gone = not alive(gate_pid)
         return gone and not Path(scratch).exists() and len(repo.worktrees()) == 4
 
     wait_for(cleaned)  # the reaper's work, also after SIGKILL

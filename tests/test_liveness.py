@@ -16,16 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CHECKOUT, GitRepo, Sandbox, paused_at, release, wait_for
-
-
-def alive(pid: int) -> bool:
-    """Whether ``pid`` is a live process (a zombie has ended)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_bytes()
-    except OSError:
-        return False
-    return stat[stat.rindex(b")") + 2 : stat.rindex(b")") + 3] != b"Z"
+from conftest import CHECKOUT, GitRepo, Sandbox, alive, paused_at, release, start_time, wait_for
 
 
 def runtime(repo: GitRepo, worker_id: str) -> Path:
@@ -207,8 +198,7 @@ def test_a_forged_record_never_gets_an_unrelated_process_killed(sandbox: Sandbox
     wait_for(lambda: not alive(runner))  # done recording: the record is ours to forge
     bystander = subprocess.Popen(["sleep", "300"], cwd=sandbox.root, env=sandbox.env)
     try:
-        stat = Path(f"/proc/{bystander.pid}/stat").read_bytes()
-        start = int(stat[stat.rindex(b")") + 2 :].split()[19])
+        start = start_time(bystander.pid)
         forged = {"pid": bystander.pid, "start": start, "pgid": bystander.pid,
                   "sid": bystander.pid, "host": os.uname().nodename,
                   "runner": {"pid": bystander.pid, "start": start}}

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import time
 
-from conftest import GitRepo, Sandbox, wait_for
+from conftest import GitRepo, Sandbox, alive, wait_for
 
 
 def test_passing_gate_records_review_and_sees_the_worker(repo: GitRepo, sandbox: Sandbox) -> None:
@@ -85,7 +85,7 @@ def test_gate_over_its_time_is_stopped_with_its_children(repo: GitRepo,
     assert ("the review gate of 'w1' ran longer than worker.reviewTimeout (2 s) and was "
             "stopped" in r.err)
     assert "hint: make the gate faster, or allow it more time" in r.err
-    wait_for(lambda: all(_gone(int(pid)) for pid in pids.read_text().split()))  # SIGKILLed
+    wait_for(lambda: all(not alive(int(pid)) for pid in pids.read_text().split()))  # SIGKILLed
     review = repo.record("w1")["review"]
     assert review["status"] == "error" and review["exit_code"] is None
     log = (repo.path / ".git" / "workers" / "w1" / "review.log").read_text()
@@ -111,16 +111,7 @@ def test_interrupted_review_stops_the_gate(repo: GitRepo, sandbox: Sandbox) -> N
     _, err = review.communicate(timeout=30)  # until git-worker, holding stderr, has ended
     assert review.returncode in (130, -signal.SIGINT)  # git itself dies of the SIGINT
     assert b"interrupted" in err
-    wait_for(lambda: all(_gone(int(pid)) for pid in pids.read_text().split()))  # SIGKILLed
-
-
-def _gone(pid: int) -> bool:
-    """Ended: no such process, or a zombie nobody has reaped yet."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except FileNotFoundError:
-        return True
+    wait_for(lambda: all(not alive(int(pid)) for pid in pids.read_text().split()))  # SIGKILLed
 
 
 def test_configured_gate_with_arguments_no_shell(repo: GitRepo, sandbox: Sandbox) -> None:
@@ -256,4 +247,4 @@ def test_review_repeated_interrupts_still_stop_the_gate(repo: GitRepo, sandbox: 
         time.sleep(0.0005)
     _, err = review.communicate(timeout=30)
     assert review.returncode in (130, -signal.SIGINT)
-    wait_for(lambda: all(_gone(int(pid)) for pid in pids.read_text().split()))
+    wait_for(lambda: all(not alive(int(pid)) for pid in pids.read_text().split()))

@@ -9,15 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import GitRepo, Sandbox, paused_at, release, wait_for
-
-
-def alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_bytes()
-    except OSError:
-        return False
-    return stat[stat.rindex(b")") + 2 : stat.rindex(b")") + 3] != b"Z"
+from conftest import GitRepo, Sandbox, alive, paused_at, release, wait_for
 
 
 @pytest.fixture
