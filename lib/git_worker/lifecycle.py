@@ -184,10 +184,8 @@ def stop(repo: Repo, worker_id: str) -> str:
 
 
 def _wait_for_runner(who: worker_processes.Worker, seconds: float) -> None:
-    runners = worker_processes.runner_pids(who)
     deadline = time.monotonic() + seconds
-    while (any(s.pid in runners for s in worker_processes.find(who))
-           and time.monotonic() < deadline):
+    while worker_processes.runner_alive(who) and time.monotonic() < deadline:
         time.sleep(0.05)
 
 

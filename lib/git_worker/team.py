@@ -30,7 +30,7 @@ import subprocess
 import time
 from collections.abc import Iterator, Sequence
 
-from git_worker import git, processes, refnames
+from git_worker import git, locks, processes, refnames
 from git_worker.errors import WorkerError
 from git_worker.registry import store
 from git_worker.registry.record import Corrupt, Record
@@ -136,7 +136,6 @@ def _clone_id(repo: Repo, config: Config) -> str:
         return known
     import secrets
 
-    from git_worker import locks
     from git_worker.repo import config_file_get, config_file_set
 
     path = os.path.join(repo.common_dir, "config")
@@ -338,8 +337,6 @@ def publish(repo: Repo, s: Settings, ids: Sequence[str] | None = None) -> Publis
     holds, removals included), each with a lease on what was last published."""
     result = Published()
     _stamp(repo, s, ids)
-    from git_worker import locks
-
     with locks.publishing(_team_dir(repo)):
         for _ in range(_PUSH_ATTEMPTS):
             # The view before our records: a push then never puts back an older record of ours
