@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import io
 import json
+import sys
 
-from conftest import GitRepo
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from conftest import GitRepo, Sandbox
+from git_worker import cli
 
 
 def test_usage_errors_exit_2(repo: GitRepo) -> None:
@@ -51,3 +60,99 @@ def test_a_record_pointing_at_a_missing_object_is_reported(repo: GitRepo) -> Non
     assert "missing object" in listed[0]["problems"][0]
     r = repo.worker("show", "w1")
     assert r.code == 1 and "the registry record of 'w1' is unreadable" in r.err
+
+
+# --- list's fast path: its command lines read without argparse -------------------------------
+
+_LIST_WORDS = ["--json", "--all", "--size", "--fetch", "--js", "--al", "--s", "-h", "--help",
+               "--", "--json=1", "--all=", "-j", "--JSON", "--no-json", "x", "w1", "", "-",
+               "--fetch=no", "--version", "list", "ls"]
+
+
+def _parsed(arguments: list[str]) -> dict[str, bool] | str:
+    """What the real parser makes of a command line: list's keyword arguments (as
+    cli.dispatch passes them), or its refusal (usage, help, another command)."""
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            args = cli.build_parser().parse_args(arguments)
+    except SystemExit as e:
+        return f"exit {e.code}: {err.getvalue()}"
+    if args.command not in ("list", "ls"):
+        return f"command {args.command}"
+    return {"as_json": args.json, "show_all": args.all, "size": args.size, "fetch": args.fetch}
+
+
+@given(command=st.sampled_from(["list", "ls", "lis", "l", "show", "--json", "-h", "fsck"]),
+       rest=st.lists(st.sampled_from(_LIST_WORDS), max_size=5))
+def test_list_fast_path_reads_only_what_the_parser_reads_alike(command: str,
+                                                               rest: list[str]) -> None:
+    """A command line the fast path takes is one the parser takes too, with the same
+    options; everything else (abbreviations, help, errors) is left to the parser."""
+    fast = cli.list_options([command, *rest])
+    if fast is not None:
+        assert fast == _parsed([command, *rest]), [command, *rest]
+
+
+@pytest.mark.parametrize("arguments", [
+    ["list"], ["ls"], ["list", "--json"], ["ls", "--all", "--json", "--all"],
+    ["list", "--size", "--fetch", "--json", "--all"]])
+def test_list_fast_path_takes_lists_spelled_out(arguments: list[str]) -> None:
+    assert cli.list_options(arguments) == _parsed(arguments)
+
+
+def test_list_fast_path_knows_every_option_of_the_parsers_list() -> None:
+    """An option added to list's parser and not to the fast path's table would be refused
+    by the fast path forever (argparse would answer): the two tables must be one."""
+    parser = cli.build_parser("list")
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    flags = {s for a in sub.choices["list"]._actions for s in a.option_strings} - {"-h", "--help"}
+    assert flags == set(cli._LIST_FLAGS)
+    for action in sub.choices["list"]._actions:
+        assert isinstance(action, argparse._StoreTrueAction | argparse._HelpAction), action
+
+
+def test_list_command_lines_the_fast_path_leaves_get_the_parsers_answer(repo: GitRepo) -> None:
+    repo.ok("spawn", "--no-launch", "w1")
+    r = repo.worker("list", "--bogus")
+    assert r.code == 2 and r.out == ""
+    assert r.err.startswith("usage: git worker") and "unrecognized arguments: --bogus" in r.err
+    r = repo.worker("ls", "--json=1")
+    assert r.code == 2 and "ignored explicit argument '1'" in r.err
+    r = repo.worker("list", "w1")
+    assert r.code == 2 and "unrecognized arguments: w1" in r.err
+    help_text = repo.ok("list", "-h").out
+    assert help_text.startswith("usage: git worker list [-h] [--json]") and "--fetch" in help_text
+    assert repo.ok("ls", "--js").out == repo.ok("list", "--json").out  # an abbreviation
+    assert [w["id"] for w in json.loads(repo.ok("ls", "--json").out)] == ["w1"]
+
+
+def test_list_outside_a_repository_fails_alike_on_both_paths(sandbox: Sandbox) -> None:
+    fast, parsed = sandbox.run("git", "worker", "list"), sandbox.run("git", "worker", "ls", "--js")
+    assert fast.code == parsed.code == 1 and fast.err == parsed.err
+    assert fast.err.startswith("error: not a git repository")
+
+
+_IMPORTED = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from git_worker.cli import main
+code = main(sys.argv[2:])
+print(" ".join(sorted(sys.modules)), file=sys.stderr)
+raise SystemExit(code)
+"""
+
+
+def test_list_takes_the_fast_path_and_leaves_argparse_alone(repo: GitRepo) -> None:
+    """The point of the fast path: `list` never imports argparse (nor the gettext and
+    locale argparse brings), while a command line it leaves to the parser does."""
+    from conftest import CHECKOUT
+
+    repo.ok("spawn", "--no-launch", "w1")
+    for argv, parsed in ((["list", "--json"], False), (["ls", "--all"], False),
+                         (["list", "--js"], True)):
+        r = repo.sandbox.run(sys.executable, "-c", _IMPORTED, CHECKOUT / "lib", *argv,
+                             cwd=repo.path)
+        assert r.code == 0, r
+        modules = set(r.err.split("\n")[-2].split())
+        assert ("argparse" in modules) is parsed, argv

@@ -322,6 +322,36 @@ _COMMAND_OF = {alias: name for name, (aliases, _, _) in _COMMANDS.items()
                for alias in (name, *aliases)}
 
 
+# list's options, every one a flag: the command lines `list_options` reads without argparse.
+_LIST_FLAGS = {"--json": "as_json", "--all": "show_all", "--size": "size", "--fetch": "fetch"}
+
+
+def list_options(arguments: list[str]) -> dict[str, bool] | None:
+    """What argparse would make of `list`/`ls` followed only by its flags spelled out in
+    full, as list's keyword arguments; None for any other command line (abbreviations,
+    --help, `--`, anything unknown or wrong), which argparse reads, and answers.
+
+    `git worker list` is the command run most often, and most often by scripts and
+    dashboards; building the parser and importing argparse (with gettext and locale)
+    cost it ~6 ms of its ~70. tests/test_cli.py keeps this and the parser in agreement.
+    """
+    if not arguments or arguments[0] not in ("list", "ls"):
+        return None
+    options = dict.fromkeys(_LIST_FLAGS.values(), False)
+    for word in arguments[1:]:
+        name = _LIST_FLAGS.get(word)
+        if name is None:
+            return None
+        options[name] = True
+    return options
+
+
+def _run_list(repo: Repo, *, as_json: bool, show_all: bool, size: bool, fetch: bool) -> int:
+    from git_worker.commands import list as list_cmd
+
+    return list_cmd.run(repo, as_json=as_json, show_all=show_all, size=size, fetch=fetch)
+
+
 def _command_word(arguments: list[str]) -> str | None:
     """The subcommand a command line names (its first word), or None."""
     return arguments[0] if arguments and not arguments[0].startswith("-") else None
@@ -397,10 +427,8 @@ def dispatch(args: argparse.Namespace) -> int:
                          dry_run=args.dry_run, as_json=args.json, queue=args.queue,
                          review=args.review)
     if command == "list":
-        from git_worker.commands import list as list_cmd
-
-        return list_cmd.run(repo, as_json=args.json, show_all=args.all, size=args.size,
-                            fetch=args.fetch)
+        return _run_list(repo, as_json=args.json, show_all=args.all, size=args.size,
+                     fetch=args.fetch)
     if command == "publish":
         from git_worker.commands import publish
 
@@ -535,13 +563,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "_ARGCOMPLETE" in os.environ and argv is None:
         comp.complete(build_parser)  # answers the shell and exits; see completion.py
     arguments = sys.argv[1:] if argv is None else list(argv)
+    listing = list_options(arguments)  # list's own command lines: no argparse (see there)
     # --help opens the manual: what `git worker --help` does (git runs `man git-worker`).
-    args = (None if arguments[:1] == ["--help"]
+    args = (None if listing is not None or arguments[:1] == ["--help"]
             else build_parser(_command_word(arguments)).parse_args(arguments))
     from git_worker.errors import UsageError, WorkerError, from_os_error
     from git_worker.output import visible
 
     try:
+        if listing is not None:
+            from git_worker.repo import Repo
+
+            return _run_list(Repo.discover(), **listing)
         if args is None:
             from git_worker import manual
 
