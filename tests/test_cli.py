@@ -9,7 +9,7 @@ import json
 import sys
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import GitRepo, Sandbox
@@ -83,6 +83,7 @@ def _parsed(arguments: list[str]) -> dict[str, bool] | str:
     return {"as_json": args.json, "show_all": args.all, "size": args.size, "fetch": args.fetch}
 
 
+@settings(max_examples=150, deadline=None)
 @given(command=st.sampled_from(["list", "ls", "lis", "l", "show", "--json", "-h", "fsck"]),
        rest=st.lists(st.sampled_from(_LIST_WORDS), max_size=5))
 def test_list_fast_path_reads_only_what_the_parser_reads_alike(command: str,

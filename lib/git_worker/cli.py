@@ -428,7 +428,7 @@ def dispatch(args: argparse.Namespace) -> int:
                          review=args.review)
     if command == "list":
         return _run_list(repo, as_json=args.json, show_all=args.all, size=args.size,
-                     fetch=args.fetch)
+                         fetch=args.fetch)
     if command == "publish":
         from git_worker.commands import publish
 
