@@ -271,3 +271,102 @@ def test_a_worktrees_gitdir_of_any_bytes_does_not_stop_list(repo: GitRepo) -> No
     assert rows["w1"]["problems"] == []
     assert rows["w2"]["problems"] == [
         f"worktree {repo.workers_dir / 'w2'} is not a registered git worktree"]
+
+
+# --- records read before: list asks git only for the ones that changed ----------------------
+
+# Runs a git-worker command in this process's Python, printing the git subcommands it ran.
+_GIT_PROCESSES = """
+import sys
+sys.path.insert(0, sys.argv[1])
+ran = []
+def hook(event, args):
+    if event in ("os.posix_spawn", "subprocess.Popen") and "git" in str(args[0]):
+        words = [str(a) for a in args[1]][1:]
+        while words[0].startswith("-"):  # git's own options: -C DIR, -c NAME=VALUE, --x=y
+            words = words[2:] if words[0] in ("-C", "-c") else words[1:]
+        ran.append(words[0])
+sys.addaudithook(hook)
+from git_worker.cli import main
+code = main(sys.argv[2:])
+print(" ".join(ran), file=sys.stderr)
+raise SystemExit(code)
+"""
+
+
+def _git_run_by(repo: GitRepo, *argv: str) -> list[str]:
+    r = repo.sandbox.run(sys.executable, "-c", _GIT_PROCESSES, CHECKOUT / "lib", *argv,
+                         cwd=repo.path)
+    assert r.code == 0, r
+    return r.err.split("\n")[-2].split()
+
+
+def _forge(repo: GitRepo, worker_id: str, **changes: object) -> None:
+    """A new commit of ``worker_id``'s record with ``changes``, written with plain git."""
+    record = {**repo.record(worker_id), **changes}
+    blob = repo.sandbox.run("git", "hash-object", "-w", "--stdin", cwd=repo.path,
+                            input=json.dumps(record, indent=2) + "\n").out.strip()
+    tree = repo.sandbox.run("git", "mktree", cwd=repo.path,
+                            input=f"100644 blob {blob}\tworker.json\n").out.strip()
+    parent = repo.git("rev-parse", f"refs/workers/{worker_id}").strip()
+    commit = repo.git("commit-tree", tree, "-p", parent, "-m", "changed")
+    repo.git("update-ref", f"refs/workers/{worker_id}", commit)
+
+
+def test_list_reads_only_the_records_that_changed_and_tells_each_change(repo: GitRepo) -> None:
+    """The records of the commits read before come from list's cache (a commit never
+    changes); a record that changed is a new commit, read from git, and shown."""
+    repo.ok("spawn", "--no-launch", "w1", "w2")
+    repo.git("commit", "--allow-empty", "-m", "main moves on")  # behind: a rev-list
+    first = _git_run_by(repo, "list", "--json")
+    assert first == ["rev-parse", "for-each-ref", "cat-file", "rev-list"], first
+    again = _git_run_by(repo, "list", "--json")
+    assert again == ["rev-parse", "for-each-ref", "rev-list"], again
+    before = _rows(repo)
+    _forge(repo, "w2", model="a-model-of-its-own")
+    assert _git_run_by(repo, "list", "--json").count("cat-file") == 1
+    after = _rows(repo)
+    assert after["w2"]["model"] == "a-model-of-its-own" and after["w1"] == before["w1"]
+    assert "cat-file" not in _git_run_by(repo, "list", "--json")
+    cache = repo.path / ".git" / "workers" / ".records"
+    assert cache.stat().st_mode & 0o777 == 0o600
+    repo.ok("rm", "w1")
+    assert list(_rows(repo)) == ["w2"]
+    assert b"w1" not in cache.read_bytes()  # the records of refs gone are forgotten
+
+
+@pytest.mark.parametrize("damage", [
+    b"", b"garbage", b"git-worker record cache 1\n", b"git-worker record cache 1\nabc",
+    b"git-worker record cache 1\n%(oid)s -5\n{}\n", b"git-worker record cache 1\n%(oid)s 99\n{}\n",
+    b"git-worker record cache 1\n%(oid)s 2\n{}", b"git-worker record cache 2\n%(oid)s 2\n{}\n",
+])
+def test_a_damaged_record_cache_is_ignored_and_rewritten(repo: GitRepo, damage: bytes) -> None:
+    repo.ok("spawn", "--no-launch", "w1")
+    truth = repo.ok("list", "--json").out
+    cache = repo.path / ".git" / "workers" / ".records"
+    oid = repo.git("rev-parse", "refs/workers/w1").strip().encode()
+    cache.write_bytes(damage.replace(b"%(oid)s", oid))
+    assert repo.ok("list", "--json").out == truth
+    assert repo.ok("list", "--json").out == truth
+    assert b'"id": "w1"' in cache.read_bytes()
+
+
+def test_a_cached_record_names_its_own_id_or_is_corrupt(repo: GitRepo) -> None:
+    """A record copied under another ref is corrupt, from the cache as from git."""
+    repo.ok("spawn", "--no-launch", "w1")
+    repo.ok("list")
+    repo.git("update-ref", "refs/workers/w2", "refs/workers/w1")
+    for _ in range(2):
+        rows = _rows(repo)
+        assert rows["w2"]["state"] == "corrupt"
+        assert "is the record of 'w1'" in rows["w2"]["problems"][0]
+
+
+def test_fsck_leaves_lists_record_cache_alone(repo: GitRepo) -> None:
+    repo.ok("spawn", "--no-launch", "w1")
+    repo.ok("list")
+    runtime = repo.path / ".git" / "workers"
+    (runtime / ".records.tmp4242").write_bytes(b"cut short by a kill -9")
+    assert repo.ok("fsck").out.strip() == "ok: registry, branches and worktrees agree"
+    repo.ok("fsck", "--repair")
+    assert (runtime / ".records").exists()

@@ -28,7 +28,12 @@ from git_worker import (
 from git_worker.errors import WorkerError, from_os_error
 from git_worker.registry import store
 from git_worker.registry.record import RUNNING, Corrupt, Record, State
-from git_worker.registry.runtime import RuntimeDir, not_a_directory, runtime_root
+from git_worker.registry.runtime import (
+    RECORD_CACHE,
+    RuntimeDir,
+    not_a_directory,
+    runtime_root,
+)
 from git_worker.repo import Repo
 
 
@@ -120,6 +125,8 @@ def check(repo: Repo, config: config_mod.Config, *, repair: bool) -> list[Findin
               partial(_move_aside, runtimes))
     elif os.path.isdir(runtimes):
         for name in sorted(os.listdir(runtimes)):
+            if name.startswith(RECORD_CACHE):  # list's (and a temporary of it): no worker's
+                continue
             path = os.path.join(runtimes, name)
             why = not_a_directory(path)
             if why is not None:

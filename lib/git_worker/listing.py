@@ -11,6 +11,7 @@ from __future__ import annotations
 from git_worker import locks, probe, refnames
 from git_worker.registry import store
 from git_worker.registry.record import RUNNING, Corrupt, Record, State
+from git_worker.registry.record_cache import RecordCache
 from git_worker.repo import Repo
 
 # typing only for annotations: importing it costs ~5 ms on every list and show.
@@ -28,8 +29,9 @@ def collect(repo: Repo, view: list[Any] | None = None) -> list[dict[str, Any]]:
     # One for-each-ref for all three: branches, our records, the team's records.
     reality = probe.Reality.read(repo, refnames.REGISTRY, refnames.TEAM)
     team_view = None
+    cache = RecordCache.of(repo)  # the records read before: only changed ones are read
     if not any(r.startswith(refnames.TEAM) for r in reality.refs):
-        found_all = list(store.all_entries(repo, reality.refs))
+        found_all = list(store.all_entries(repo, reality.refs, cache=cache))
         # worker.remote is read (one git config) only when a record of ours carries its
         # clone (spawned with worker.remote) and nothing was fetched yet: is it published?
         if any(isinstance(f, store.Entry) and f.record.clone for f in found_all):
@@ -45,7 +47,7 @@ def collect(repo: Repo, view: list[Any] | None = None) -> list[dict[str, Any]]:
         seen_table = {r: o for r, o in reality.refs.items() if r.startswith(theirs)}
         # this clone's records and the team's, in one cat-file
         found_all, fetched = store.read_tables(repo, [(ours_table, refnames.REGISTRY),
-                                                   (seen_table, theirs)])
+                                                   (seen_table, theirs)], cache=cache)
         team_view = team.view(repo, reality.refs, settings, fetched)
     if view is not None:
         view.append(team_view)

@@ -49,6 +49,9 @@ CODEX_HOME = "codex-home"  # CODEX_HOME: a directory linking the user's login an
 AIDER_CHAT = "aider.chat.md"  # aider's histories, kept out of the worktree
 AIDER_INPUT = "aider.input"
 AIDER_LLM = "aider.llm"
+# Not a worker's: beside their directories (an id starts with a letter or digit), the
+# worker.json of record commits list has read, by commit (registry/record_cache.py).
+RECORD_CACHE = ".records"
 # (worktrees.pin keeps a copy of the worktree's config.worktree here too, under git's own
 # name for that file, worktrees.WORKTREE_CONFIG.)
 

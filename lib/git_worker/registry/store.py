@@ -20,6 +20,11 @@ from git_worker.registry.record import RECORD_FILE, Corrupt, Record, now
 from git_worker.registry.runtime import RuntimeDir
 from git_worker.repo import IDENTITY, Repo
 
+# typing only for annotations.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from git_worker.registry.record_cache import RecordCache
+
 _CAS_ATTEMPTS = 20
 
 
@@ -65,13 +70,17 @@ def get(repo: Repo, worker_id: str, entries: list[Entry | Corrupt] | None = None
     return entry
 
 
-def all_entries(repo: Repo, refs: dict[str, str] | None = None) -> list[Entry | Corrupt]:
+def all_entries(repo: Repo, refs: dict[str, str] | None = None, *,
+                cache: RecordCache | None = None) -> list[Entry | Corrupt]:
     """Every record, read in two git processes (no dulwich import: list is a hot path).
 
-    ``refs``, a ref table the caller has read already (Repo.ref_table), saves one."""
+    ``refs``, a ref table the caller has read already (Repo.ref_table), saves one;
+    ``cache``, the records read before (see record_cache.py), the second, or its work."""
     if refs is None:
         return _read_refs(repo, refnames.REGISTRY)
-    return _parse_table(repo, {r: o for r, o in refs.items() if r.startswith(refnames.REGISTRY)})
+    return read_tables(repo, [({r: o for r, o in refs.items()
+                                if r.startswith(refnames.REGISTRY)}, refnames.REGISTRY)],
+                       cache=cache)[0]
 
 
 def _read_refs(repo: Repo, pattern: str) -> list[Entry | Corrupt]:
@@ -85,14 +94,21 @@ def _parse_table(repo: Repo, refs: dict[str, str],
     return read_tables(repo, [(refs, prefix)])[0]
 
 
-def read_tables(repo: Repo, tables: list[tuple[dict[str, str], str]],
-                ) -> list[list[Entry | Corrupt]]:
+def read_tables(repo: Repo, tables: list[tuple[dict[str, str], str]], *,
+                cache: RecordCache | None = None) -> list[list[Entry | Corrupt]]:
     """The records of several ref tables (refs, prefix before the id), in one cat-file:
-    list reads this clone's and the team's (refs/workers-remote/) together."""
+    list reads this clone's and the team's (refs/workers-remote/) together. With a
+    ``cache``, only the records it does not hold are read (and it learns them)."""
     rows = [(ref, oid, prefix) for refs, prefix in tables for ref, oid in sorted(refs.items())]
-    objects = repo.read_objects([spec for _, oid, _ in rows
+    known = [cache.get(oid) if cache is not None and oid else None for _, oid, _ in rows]
+    unknown = [row for row, data in zip(rows, known, strict=True) if data is None]
+    objects = repo.read_objects([spec for _, oid, _ in unknown
                                  for spec in (oid or "0" * 40, f"{oid}:{RECORD_FILE}")])
-    found = _parse_rows(rows, objects)
+    read = iter(_parse_rows(unknown, objects, cache))
+    found = [next(read) if data is None else parse(ref[len(prefix):], oid, data)
+             for (ref, oid, prefix), data in zip(rows, known, strict=True)]
+    if cache is not None:
+        cache.save(oid for _, oid, _ in rows)
     result, start = [], 0
     for refs, _ in tables:
         result.append(found[start:start + len(refs)])
@@ -100,8 +116,8 @@ def read_tables(repo: Repo, tables: list[tuple[dict[str, str], str]],
     return result
 
 
-def _parse_rows(rows: list[tuple[str, str, str]],
-                objects: list[tuple[str, bytes] | None]) -> list[Entry | Corrupt]:
+def _parse_rows(rows: list[tuple[str, str, str]], objects: list[tuple[str, bytes] | None],
+                cache: RecordCache | None = None) -> list[Entry | Corrupt]:
     result: list[Entry | Corrupt] = []
     for n, (ref, oid, prefix) in enumerate(rows):
         worker_id = ref[len(prefix) :]
@@ -116,6 +132,8 @@ def _parse_rows(rows: list[tuple[str, str, str]],
         elif record is None or record[0] != "blob":
             result.append(Corrupt(worker_id, oid, f"commit {oid} has no {RECORD_FILE}"))
         else:
+            if cache is not None:
+                cache.put(oid, record[1])
             result.append(parse(worker_id, oid, record[1]))
     return result
 
