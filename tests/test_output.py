@@ -124,3 +124,75 @@ def test_json_output_is_documented_field_by_field(repo: GitRepo) -> None:
     assert {k for f in fsck for k in f} == _documented("### `git worker fsck --json`")
     config = json.loads(repo.ok("config", "--json").out)
     assert {k for c in config for k in c} == _documented("### `git worker config --json`")
+
+
+# --- list --json without json and re: the same text, the same errors ------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from git_worker import compact_json  # noqa: E402
+
+_TEXT = st.text(alphabet=st.characters(codec=None), max_size=12)
+_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | _TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+        _TEXT | st.integers() | st.booleans() | st.none() | st.floats(), inner, max_size=4),
+    max_leaves=12)
+
+
+def _outcome(fn: object, arg: object) -> tuple[str, object]:
+    try:
+        return "value", fn(arg)  # type: ignore[operator]
+    except Exception as e:  # noqa: BLE001 - the very error is what is compared
+        return type(e).__name__, str(e)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_VALUES | st.sets(st.integers(), max_size=2) | st.builds(object))
+def test_compact_json_writes_what_json_writes(value: object) -> None:
+    import json
+
+    assert _outcome(compact_json.dumps, value) == _outcome(
+        lambda v: json.dumps(v, ensure_ascii=False), value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(document=st.one_of(
+    _VALUES.map(lambda v: __import__("json").dumps(v, ensure_ascii=False)),
+    st.text(alphabet=' \t\n\r{}[]":,0123456789.-+eEtrufalsnNIy\\u\x00\x1f\xe9',
+            max_size=20)),
+       padding=st.sampled_from(["", " ", "\n\t", "\r\n "]),
+       as_bytes=st.sampled_from(["str", "utf-8", "utf-16", "utf-8-sig"]))
+def test_compact_json_reads_what_json_reads(document: str, padding: str, as_bytes: str) -> None:
+    """Values (NaN included) and every error, word for word; bytes in any encoding json
+    tells from their first bytes."""
+    import json
+
+    text = padding + document + padding
+    try:
+        data: str | bytes = text if as_bytes == "str" else text.encode(as_bytes)
+    except UnicodeEncodeError:
+        return
+    ours, theirs = _outcome(compact_json.loads, data), _outcome(json.loads, data)
+    assert ours[0] == theirs[0] and repr(ours[1]) == repr(theirs[1]), (data, ours, theirs)
+
+
+def test_visible_escapes_every_control_as_the_regular_expression_did() -> None:
+    controls = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+    but_lines = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+    named = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+    def escape(m: re.Match[str]) -> str:
+        return named.get(m.group()) or f"\\x{ord(m.group()):02x}"
+
+    text = "".join(chr(c) for c in range(0x200)) + "\udc9b\u009b\x1b[2J"
+    assert output.visible(text) == controls.sub(escape, text)
+    assert output.visible(text, lines=True) == but_lines.sub(escape, text)
+    assert output.width("\x1b[31mred\x1b[0m ok") == 6 and output.width("plain") == 5
+
+
+def test_compact_json_uses_the_c_codec_on_cpython() -> None:
+    """Else the two tests above would compare json with itself."""
+    assert sys.implementation.name != "cpython" or (
+        compact_json._scan is not None and compact_json._encode is not None)

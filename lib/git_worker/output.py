@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import sys
-from collections.abc import Sequence
 
-# typing only for annotations: importing it costs ~5 ms on every list and show.
+from git_worker import compact_json
+
+# typing only for annotations: importing it costs ~5 ms on every list and show. Nor json
+# and re at the top: `list --json` needs neither (see compact_json and visible).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import re
+    from collections.abc import Sequence
     from datetime import datetime
     from typing import Any, TextIO
 
@@ -25,14 +27,14 @@ def paint(text: str, colour: str, stream: TextIO = sys.stdout) -> str:
     return f"\033[{codes[colour]}m{text}\033[0m" if use_colour(stream) else text
 
 
-_ANSI = re.compile(r"\033\[[0-9;]*m")
-
 # What a terminal acts on instead of showing: C0 controls (ESC starts sequences that retitle
 # the window, clear the screen, move the cursor up to overwrite lines), DEL, and C1
 # controls (U+009B is a one-character CSI on some terminals).
-_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_CONTROLS_BUT_LINES = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROL_CODES = [*range(0x00, 0x20), *range(0x7F, 0xA0)]
 _NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+# str.translate tables (C, no regular expression): each control to its escape.
+_SHOWN = {c: _NAMED.get(chr(c)) or f"\\x{c:02x}" for c in _CONTROL_CODES}
+_SHOWN_BUT_LINES = {c: e for c, e in _SHOWN.items() if chr(c) not in "\n\t"}
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -46,24 +48,28 @@ def visible(text: object, *, lines: bool = False) -> str:
     a terminal: every control character shown as an escape (ESC as \\x1b), so none can
     retitle, clear or rewrite the screen. With ``lines``, newlines and tabs stay (a
     message of several lines); otherwise they are shown too (a table cell, one line)."""
-    return (_CONTROLS_BUT_LINES if lines else _CONTROLS).sub(_escape, str(text))
-
-
-# In bytes decoded with surrogateescape, a lone C1 byte (not UTF-8) is U+DC80-U+DC9F.
-_SGR_OR_CONTROL = re.compile(r"(\033\[[0-9;]*m)|[\x00-\x08\x0b-\x1f\x7f-\x9f\udc80-\udc9f]")
+    return str(text).translate(_SHOWN_BUT_LINES if lines else _SHOWN)
 
 
 def visible_bytes(data: bytes) -> bytes:
     """A file shown as it is (an agent's log, a prompt), for a terminal: lines, tabs and
     colours (SGR) kept, every other control character shown as an escape."""
+    import re
+
+    # In bytes decoded with surrogateescape, a lone C1 byte (not UTF-8) is U+DC80-U+DC9F.
+    sgr_or_control = re.compile(r"(\033\[[0-9;]*m)|[\x00-\x08\x0b-\x1f\x7f-\x9f\udc80-\udc9f]")
     text = data.decode("utf-8", errors="surrogateescape")
-    shown = _SGR_OR_CONTROL.sub(lambda m: m.group(1) or _escape(m), text)
+    shown = sgr_or_control.sub(lambda m: m.group(1) or _escape(m), text)
     return shown.encode("utf-8", errors="surrogateescape")
 
 
 def width(text: str) -> int:
     """How many columns ``text`` takes on a terminal (colour codes take none)."""
-    return len(_ANSI.sub("", text))
+    if "\033" not in text:
+        return len(text)
+    import re  # coloured cells only: on a terminal
+
+    return len(re.sub(r"\033\[[0-9;]*m", "", text))
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -110,9 +116,11 @@ def print_json(value: Any) -> None:
     encoder is C: indenting 100 records costs more than everything else list does.
     """
     if isinstance(value, list):
-        items = ",\n".join(json.dumps(v, ensure_ascii=False) for v in value)
+        items = ",\n".join(compact_json.dumps(v) for v in value)
         sys.stdout.write(f"[\n{items}\n]\n" if value else "[]\n")
     else:
+        import json
+
         json.dump(value, sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
 

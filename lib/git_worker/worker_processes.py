@@ -17,10 +17,9 @@ dir. A process that cleared its environment and left the worker's session is out
 
 from __future__ import annotations
 
-import json
 import os
 
-from git_worker import processes
+from git_worker import compact_json, processes
 from git_worker.processes import Stat
 from git_worker.registry.runtime import RuntimeDir, write_atomically
 
@@ -100,13 +99,15 @@ def record_agent(runtime_dir: str, agent_pid: int, runner_pid: int) -> None:
         "host": processes.hostname(),
         "runner": {"pid": runner_pid, "start": runner.start if runner else None},
     }
+    import json  # not on list's path, which only reads (compact_json)
+
     write_atomically(RuntimeDir(runtime_dir).agent_json, json.dumps(data) + "\n")
 
 
 def read_agent(runtime_dir: str) -> dict[str, Any] | None:
     try:
         with open(RuntimeDir(runtime_dir).agent_json, encoding="utf-8") as f:
-            data = json.load(f)
+            data = compact_json.loads(f.read())
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None

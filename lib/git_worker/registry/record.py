@@ -4,10 +4,9 @@ unreadable one says."""
 from __future__ import annotations
 
 import enum
-import json
 import time
 
-from git_worker import processes
+from git_worker import compact_json, processes
 
 # typing only for annotations: importing it costs ~5 ms on every list and show.
 TYPE_CHECKING = False
@@ -117,12 +116,14 @@ class Record:
     def to_json(self) -> bytes:
         # hooks/reference-transaction reads "id", "branch" and "worktree" from this exact
         # layout (indent 2, one key per line) with sed: keep it, or change both.
+        import json  # only records written need it: list reads them with compact_json
+
         return (json.dumps(self.as_dict(), indent=2, ensure_ascii=False) + "\n").encode()
 
     @classmethod
     def from_json(cls, data: bytes) -> Record:
         try:
-            raw = json.loads(data)
+            raw = compact_json.loads(data)
         except RecursionError:  # "[[[[…": garbage, like any other unparsable record
             raise ValueError("JSON nested too deeply") from None
         if not isinstance(raw, dict):
