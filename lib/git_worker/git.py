@@ -86,8 +86,11 @@ def _spawned(full: list[str], cwd: str | None, env: Mapping[str, str] | None,
     ``input`` or /dev/null, stdout and stderr read as they come, no descriptor of ours but
     those three, SIGPIPE and SIGXFSZ at their defaults), without importing subprocess.
     The child is killed and reaped if we are interrupted."""
-    import select  # C: ~0.1 ms
-    import signal
+    # select is C (~0.1 ms); _signal is signal's C half, loaded with the interpreter: its
+    # numbers without `import signal`, whose enums cost ~1 ms.
+    import select
+
+    from _signal import SIGKILL, SIGPIPE, SIGXFSZ  # type: ignore[import-not-found]  # no stub
 
     environ = os.environ if env is None else env
     executable = _executable(full[0], environ)
@@ -105,7 +108,7 @@ def _spawned(full: list[str], cwd: str | None, env: Mapping[str, str] | None,
                *((os.POSIX_SPAWN_CLOSE, fd) for fd in _inheritable_fds())]
     try:
         pid = os.posix_spawn(executable, argv, environ, file_actions=actions,
-                             setsigdef=(signal.SIGPIPE, signal.SIGXFSZ))
+                             setsigdef=(SIGPIPE, SIGXFSZ))
     except BaseException:
         for fd in (out_r, err_r, in_w):
             if fd >= 0:
@@ -147,7 +150,7 @@ def _spawned(full: list[str], cwd: str | None, env: Mapping[str, str] | None,
         status = os.waitpid(pid, 0)[1]
     except BaseException:  # Ctrl-C, say: git must not outlive us, nor stay a zombie
         if status is None:
-            os.kill(pid, signal.SIGKILL)
+            os.kill(pid, SIGKILL)
             os.waitpid(pid, 0)
         raise
     finally:
