@@ -89,7 +89,6 @@ def _spawned(full: list[str], cwd: str | None, env: Mapping[str, str] | None,
     # select is C (~0.1 ms); _signal is signal's C half, loaded with the interpreter: its
     # numbers without `import signal`, whose enums cost ~1 ms.
     import select
-
     from _signal import SIGKILL, SIGPIPE, SIGXFSZ  # type: ignore[import-not-found]  # no stub
 
     environ = os.environ if env is None else env
