@@ -165,18 +165,18 @@ _FOUND: dict[str, str] = {}
 
 def _executable(name: str, environ: Mapping[str, str]) -> str:
     """Where ``name`` is on the PATH of ``environ``, as subprocess looks it up (the first
-    executable file); WorkerError when nowhere."""
+    executable file), once a process; WorkerError when nowhere."""
     path = environ.get("PATH", os.defpath)
     key = f"{name}\0{path}"
-    if key not in _FOUND:
-        for directory in path.split(os.pathsep):
-            candidate = os.path.join(directory or ".", name)
-            if os.access(candidate, os.X_OK) and os.path.isfile(candidate):
+    if key in _FOUND:
+        return _FOUND[key]
+    for directory in path.split(os.pathsep):
+        candidate = os.path.join(directory or ".", name)
+        if os.access(candidate, os.X_OK) and os.path.isfile(candidate):
+            if os.path.isabs(candidate):  # a relative one moves with the working directory
                 _FOUND[key] = candidate
-                break
-        else:
-            raise WorkerError("git is not on PATH", hint="install git 2.39 or newer")
-    return _FOUND[key]
+            return candidate
+    raise WorkerError("git is not on PATH", hint="install git 2.39 or newer")
 
 
 def _inheritable_fds() -> list[int]:
