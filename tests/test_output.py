@@ -196,3 +196,36 @@ def test_compact_json_uses_the_c_codec_on_cpython() -> None:
     """Else the two tests above would compare json with itself."""
     assert sys.implementation.name != "cpython" or (
         compact_json._scan is not None and compact_json._encode is not None)
+
+
+_FRESH = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from git_worker import compact_json
+for document in (b'{"a": [1, 2.5, null, true, "\\\\u00e9"]}', b'{"a": 1,}', b'[1] x', b'',
+                 b'\\xef\\xbb\\xbf{}', b'"\\\\ud800"', b'{"a":' * 100000):
+    try:
+        print(repr(compact_json.loads(document)))
+    except Exception as e:
+        print(type(e).__name__, e)
+for value in ([float("nan"), {1: 2, None: 3}], {"é": "\\x00"}, [object()]):
+    try:
+        print(compact_json.dumps(value))
+    except Exception as e:
+        print(type(e).__name__, e)
+print("json" in sys.modules)
+"""
+
+
+def test_compact_json_answers_as_json_in_a_process_that_never_imported_json() -> None:
+    """As `list` runs it: json not imported before (its errors are built from json's
+    modules, which the C codec expects loaded)."""
+    ran = subprocess.run([sys.executable, "-c", _FRESH, str(CHECKOUT / "lib")],
+                         capture_output=True, text=True, check=True).stdout.splitlines()
+    with_json = subprocess.run(
+        [sys.executable, "-c", "import json; " + _FRESH.replace("compact_json.loads(document)",
+                                                              "json.loads(document)")
+         .replace("compact_json.dumps(value)", "json.dumps(value, ensure_ascii=False)"),
+         str(CHECKOUT / "lib")], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert ran[:-1] == with_json[:-1]
+    assert "JSONDecodeError Expecting property name enclosed in double quotes" in ran[1]

@@ -63,8 +63,10 @@ def loads(data: bytes | str) -> Any:
                 value, end = _scan(text, len(text) - len(text.lstrip(_WHITESPACE)))
                 if not text[end:].strip(_WHITESPACE):
                     return value
-        except (ValueError, StopIteration):
-            pass  # json says what is wrong, below
+        except Exception:  # noqa: BLE001 - json says what is wrong, below
+            # (The C scanner builds its error from json.decoder, which it expects imported:
+            # without it, a SystemError. Whatever went wrong, json's answer is the one.)
+            pass
     import json
 
     return json.loads(data)
@@ -75,8 +77,8 @@ def dumps(value: Any) -> str:
     if _encode is not None and not isinstance(value, str):
         try:
             return "".join(_encode(value, 0))
-        except (TypeError, ValueError):
-            pass  # json says what is wrong, below
+        except Exception:  # noqa: BLE001 - json says what is wrong, below
+            pass
     import json
 
     return json.dumps(value, ensure_ascii=False)
