@@ -264,11 +264,12 @@ def release_quietly(common_dir: str, record: Record) -> None:
         pass
 
 
-def gone(repo: Repo) -> list[Held]:
+def gone(repo: Repo, entries: list[store.Entry | Corrupt] | None = None) -> list[Held]:
     """The leases held for workers of this repository that no longer exist.
 
     Its registry is read once (two git processes), not once a lease: fsck asks this of
-    a repository that may have a thousand workers."""
+    a repository that may have a thousand workers, and hands it the ``entries`` it has
+    read (every record) when it has them."""
     if not os.path.exists(os.path.join(state_dir(), STORE_FILE)):
         return []
     here = os.path.realpath(repo.common_dir)
@@ -278,7 +279,7 @@ def gone(repo: Repo) -> list[Held]:
             return []
         try:
             found = {e.id if isinstance(e, Corrupt) else e.record.id: e
-                     for e in store.all_entries(repo)}
+                     for e in (store.all_entries(repo) if entries is None else entries)}
         except WorkerError:
             return []  # can't tell: keep them all
         return [h for h in mine if _proves_gone(h, found.get(h.worker))]
