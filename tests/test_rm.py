@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import time
+from typing import Any
+
 from conftest import GitRepo
 
 
@@ -113,3 +118,65 @@ def test_rm_of_a_clean_worker_reads_the_registry_once(repo: GitRepo) -> None:
     assert commands.count("for-each-ref") == 1, commands
     assert commands.count("cat-file") == 1, commands
     assert repo.refs("refs/workers/").keys() == {"refs/workers/w2"}
+
+
+def _record_of(repo: GitRepo, worker_id: str) -> dict[str, Any]:
+    return json.loads(repo.git("cat-file", "-p", f"refs/workers/{worker_id}:worker.json"))
+
+
+def test_rm_refuses_untracked_files_whatever_status_show_untracked_files_says(
+        repo: GitRepo) -> None:
+    """git checks the worktree as it removes it (one status of the tree, not two): with
+    the user's status.showUntrackedFiles=no its status would hide new files."""
+    repo.ok("spawn", "w1", "--no-launch")
+    repo.git("config", "status.showUntrackedFiles", "no")
+    (repo.workers_dir / "w1" / "notes.txt").write_text("mine\n")
+    record = repo.refs("refs/workers/")
+    r = repo.worker("rm", "w1")
+    assert r.code == 1
+    assert "refusing to remove 'w1': 1 modified or untracked file(s) in its worktree " \
+           "(notes.txt)" in r.err, r.err
+    assert (repo.workers_dir / "w1" / "notes.txt").read_text() == "mine\n"
+    assert repo.refs("refs/workers/") == record  # as it was: not left `removing`
+    assert "refs/heads/worker/w1" in repo.refs()
+
+
+def test_a_file_written_after_rm_checked_is_not_lost(repo: GitRepo) -> None:
+    """rm checks, marks the record `removing`, then removes: a file that appears in
+    between (written by a process rm does not know of) makes it refuse, and roll back."""
+    repo.ok("spawn", "w1", "--no-launch")
+    before = repo.refs()
+    go = repo.sandbox.root / "go"
+    rm = subprocess.Popen(
+        ["git", "worker", "rm", "w1"], cwd=repo.path, text=True, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, env={**repo.sandbox.env, "GIT_WORKER_FAILPOINTS": "rm.stop:wait",
+                                     "GIT_WORKER_FAILPOINTS_AFTER": str(go)})
+    deadline = time.monotonic() + 60
+    while _record_of(repo, "w1")["state"] != "removing":  # rm has checked: it goes on
+        assert time.monotonic() < deadline and rm.poll() is None, rm.communicate()
+        time.sleep(0.05)
+    (repo.workers_dir / "w1" / "late.txt").write_text("written meanwhile\n")
+    go.touch()
+    out, err = rm.communicate(timeout=60)
+    assert rm.returncode == 1, (out, err)
+    assert "1 modified or untracked file(s) in its worktree (late.txt)" in err, err
+    assert (repo.workers_dir / "w1" / "late.txt").read_text() == "written meanwhile\n"
+    assert repo.refs() == before  # the record back where it was, the branch kept
+    assert _record_of(repo, "w1")["state"] == "ready"
+
+
+def test_rm_of_a_clean_worker_runs_eight_git_commands_and_one_status(repo: GitRepo) -> None:
+    """What rm costs on a big tree is the status of it, and each git process: the tree is
+    looked at once (git's own status, as it removes it), the settings read once."""
+    repo.ok("spawn", "--no-launch", "w1")
+    trace = repo.sandbox.root / "git-trace"
+    repo.ok("rm", "w1", env={"GIT_TRACE": str(trace)})
+    commands = [line.split("built-in: ", 1)[1].split(" ")[1:]
+                for line in trace.read_text().splitlines() if "built-in: git " in line]
+    names = [next(w for w in argv if not w.startswith("-") and "=" not in w)
+             for argv in commands]
+    assert names.count("status") == 1, names
+    assert names.count("config") == 1, names
+    # rev-parse, config, for-each-ref, cat-file, update-ref (`removing`), worktree remove
+    # (and its status), update-ref -d twice
+    assert len(names) == 9, names
