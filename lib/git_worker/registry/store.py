@@ -18,7 +18,7 @@ from git_worker import refnames
 from git_worker.errors import WorkerError
 from git_worker.registry.record import RECORD_FILE, Corrupt, Record, now
 from git_worker.registry.runtime import RuntimeDir
-from git_worker.repo import IDENTITY, Repo
+from git_worker.repo import IDENTITY, LooseObject, Repo
 
 _CAS_ATTEMPTS = 20
 
@@ -169,19 +169,14 @@ def _load(repo: Repo, worker_id: str, oid: str) -> Entry | Corrupt:
 
 
 def _write_commit(repo: Repo, record: Record, parent: str | None, event: str) -> str:
-    from dulwich.objects import Blob, Commit, Tree
-
     record.updated_at = now()
-    blob = Blob.from_string(record.to_json())
-    tree = Tree()
-    tree.add(RECORD_FILE.encode(), 0o100644, blob.id)
-    commit = Commit()
-    commit.tree = tree.id
-    commit.parents = [parent.encode()] if parent else []  # type: ignore[list-item]
-    commit.author = commit.committer = IDENTITY
-    commit.author_time = commit.commit_time = int(time.time())
-    commit.author_timezone = commit.commit_timezone = 0
-    commit.message = f"{event}\n".encode()
+    blob = LooseObject("blob", record.to_json())
+    tree = LooseObject("tree", b"100644 %s\0%s" % (RECORD_FILE.encode(),
+                                                    bytes.fromhex(blob.id.decode())))
+    stamp = b"%s %d +0000" % (IDENTITY, int(time.time()))
+    commit = LooseObject("commit", b"".join([
+        b"tree %s\n" % tree.id, *([b"parent %s\n" % parent.encode()] if parent else []),
+        b"author %s\ncommitter %s\n\n" % (stamp, stamp), f"{event}\n".encode()]))
     repo.write_objects([blob, tree, commit])
     return commit.id.decode()
 
