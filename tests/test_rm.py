@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from conftest import GitRepo
 
@@ -141,16 +144,21 @@ def test_rm_refuses_untracked_files_whatever_status_show_untracked_files_says(
     assert "refs/heads/worker/w1" in repo.refs()
 
 
+def _held_at(repo: GitRepo, step: str, go: Path, *argv: str) -> subprocess.Popen[str]:
+    """`git worker ARGV` waiting at failpoint ``step`` until ``go`` exists."""
+    return subprocess.Popen(
+        ["git", "worker", *argv], cwd=repo.path, text=True, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, env={**repo.sandbox.env, "GIT_WORKER_FAILPOINTS": f"{step}:wait",
+                                     "GIT_WORKER_FAILPOINTS_AFTER": str(go)})
+
+
 def test_a_file_written_after_rm_checked_is_not_lost(repo: GitRepo) -> None:
     """rm checks, marks the record `removing`, then removes: a file that appears in
     between (written by a process rm does not know of) makes it refuse, and roll back."""
     repo.ok("spawn", "w1", "--no-launch")
     before = repo.refs()
     go = repo.sandbox.root / "go"
-    rm = subprocess.Popen(
-        ["git", "worker", "rm", "w1"], cwd=repo.path, text=True, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, env={**repo.sandbox.env, "GIT_WORKER_FAILPOINTS": "rm.stop:wait",
-                                     "GIT_WORKER_FAILPOINTS_AFTER": str(go)})
+    rm = _held_at(repo, "rm.stop", go, "rm", "w1")
     deadline = time.monotonic() + 60
     while _record_of(repo, "w1")["state"] != "removing":  # rm has checked: it goes on
         assert time.monotonic() < deadline and rm.poll() is None, rm.communicate()
@@ -165,7 +173,7 @@ def test_a_file_written_after_rm_checked_is_not_lost(repo: GitRepo) -> None:
     assert _record_of(repo, "w1")["state"] == "ready"
 
 
-def test_rm_of_a_clean_worker_runs_eight_git_commands_and_one_status(repo: GitRepo) -> None:
+def test_rm_of_a_clean_worker_runs_seven_git_commands_and_one_status(repo: GitRepo) -> None:
     """What rm costs on a big tree is the status of it, and each git process: the tree is
     looked at once (git's own status, as it removes it), the settings read once."""
     repo.ok("spawn", "--no-launch", "w1")
@@ -178,5 +186,34 @@ def test_rm_of_a_clean_worker_runs_eight_git_commands_and_one_status(repo: GitRe
     assert names.count("status") == 1, names
     assert names.count("config") == 1, names
     # rev-parse, config, for-each-ref, cat-file, update-ref (`removing`), worktree remove
-    # (and its status), update-ref -d twice
-    assert len(names) == 9, names
+    # (and its status), update-ref --stdin (the branch and the record)
+    assert len(names) == 8, names
+
+
+@pytest.mark.parametrize("moved", ["branch", "record"])
+def test_branch_and_record_go_together_or_not_at_all(repo: GitRepo, moved: str) -> None:
+    """The branch and the record are deleted in one transaction, each only if it is still
+    where rm found it: when either moved meanwhile, neither goes, and the worktree comes
+    back."""
+    repo.ok("spawn", "w1", "--no-launch")
+    go = repo.sandbox.root / "go"
+    rm = _held_at(repo, "rm.branch", go, "rm", "w1")
+    deadline = time.monotonic() + 60
+    while (repo.workers_dir / "w1").exists():  # rm waits once the worktree is gone
+        assert time.monotonic() < deadline and rm.poll() is None, rm.communicate()
+        time.sleep(0.05)
+    ref = "refs/heads/worker/w1" if moved == "branch" else "refs/workers/w1"
+    old = repo.git("rev-parse", ref)
+    new = repo.git("commit-tree", f"{old}^{{tree}}", "-p", old, "-m", "meanwhile")
+    repo.git("update-ref", ref, new, old)
+    branch = repo.git("rev-parse", "refs/heads/worker/w1")
+    go.touch()
+    out, err = rm.communicate(timeout=60)
+    assert rm.returncode == 1, (out, err)
+    said = ("branch worker/w1 moved while removing 'w1'" if moved == "branch"
+            else "'w1' changed while being removed")
+    assert said in err, err
+    refs = repo.refs()
+    assert refs["refs/heads/worker/w1"] == branch  # kept, where it is now
+    assert "refs/workers/w1" in refs
+    assert (repo.workers_dir / "w1" / "README").exists()  # put back

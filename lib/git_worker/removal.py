@@ -165,20 +165,22 @@ def _remove(repo: Repo, entry: Entry, tip: str | None, *, force: bool, keep_bran
         worktrees.prune(repo)
     failpoints.hit("rm.worktree")
 
-    if not keep_branch and not shared.branch and tip is not None:
-        if not repo.delete_ref(record.branch, tip, f"git-worker: rm {record.id}"):
-            raise WorkerError(f"branch {refnames.short(record.branch)} moved while removing "
-                              f"'{record.id}'", hint=f"look at it, then run git worker rm "
-                                                     f"{record.id} again")
-        undo.push("branch", lambda: repo.create_ref(record.branch, tip, "git-worker: rm undone"))
-    failpoints.hit("rm.branch")
     if keep_branch and tip is not None and not shared.branch:
         # A mark in the branch's reflog: fsck leaves a branch kept on purpose alone.
         append_reflog(os.path.join(repo.common_dir, "logs", record.branch), tip, tip,
                       kept_mark(record.id))
+    failpoints.hit("rm.branch")  # the branch (and the record) next
 
-    # The commit point: once the record is gone, the removal is done.
-    if not store.forget(repo, record.id, marked.oid):
+    # The commit point: the branch and the record go in one transaction (one `git
+    # update-ref` where two ran), each only if still where it was; once the record is
+    # gone, the removal is done.
+    branch = ({record.branch: tip} if not keep_branch and not shared.branch and tip is not None
+              else None)
+    if not store.forget(repo, record.id, marked.oid, also=branch):
+        if branch and repo.read_ref(record.branch) != tip:
+            raise WorkerError(f"branch {refnames.short(record.branch)} moved while removing "
+                              f"'{record.id}'", hint=f"look at it, then run git worker rm "
+                                                     f"{record.id} again")
         raise WorkerError(f"'{record.id}' changed while being removed; try again")
     leases.release_quietly(repo.common_dir, record)
     return ended

@@ -218,9 +218,13 @@ def set_state(repo: Repo, worker_id: str, state: str, event: str | None = None) 
     return update(repo, worker_id, change, event or state)
 
 
-def remove(repo: Repo, worker_id: str, oid: str) -> bool:
-    """Delete the record if it is still at ``oid``."""
-    removed = repo.delete_ref(refnames.registry(worker_id), oid, "git-worker: removed")
+def remove(repo: Repo, worker_id: str, oid: str, *,
+           also: dict[str, str] | None = None) -> bool:
+    """Delete the record if it is still at ``oid``. ``also``: more refs (name -> the OID
+    each must still be at) deleted in the same transaction: all or none."""
+    ref = refnames.registry(worker_id)
+    removed = (repo.delete_refs({**also, ref: oid}, "git-worker: removed") if also
+               else repo.delete_ref(ref, oid, "git-worker: removed"))
     if removed:
         _share(repo, worker_id)
     return removed
@@ -282,11 +286,13 @@ def restore_last_readable(repo: Repo, corrupt: Corrupt) -> None:
         raise WorkerError("the record changed meanwhile; run git worker fsck again")
 
 
-def forget(repo: Repo, worker_id: str, oid: str) -> bool:
-    """Delete the record (if still at ``oid``) and the worker's runtime files."""
+def forget(repo: Repo, worker_id: str, oid: str, *,
+           also: dict[str, str] | None = None) -> bool:
+    """Delete the record (if still at ``oid``; ``also``: see remove) and the worker's
+    runtime files."""
     import shutil
 
-    removed = remove(repo, worker_id, oid)
+    removed = remove(repo, worker_id, oid, also=also)
     if removed:
         shutil.rmtree(RuntimeDir.of(repo, worker_id).path, ignore_errors=True)
     return removed
