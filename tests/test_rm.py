@@ -217,3 +217,32 @@ def test_branch_and_record_go_together_or_not_at_all(repo: GitRepo, moved: str) 
     assert refs["refs/heads/worker/w1"] == branch  # kept, where it is now
     assert "refs/workers/w1" in refs
     assert (repo.workers_dir / "w1" / "README").exists()  # put back
+
+
+def test_rm_deletes_the_runtime_dir_without_following_a_link_in_it(repo: GitRepo) -> None:
+    """The runtime dir (.git/workers/ID) goes with the record, what is in it too — a
+    symlink in it is removed, never what it points to; a directory in it goes whole."""
+    outside = repo.sandbox.root / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("not the worker's\n")
+    repo.ok("spawn", "w1", "w2", "--no-launch")
+    for worker_id in ("w1", "w2"):
+        runtime = repo.path / ".git" / "workers" / worker_id
+        (runtime / "link-to-dir").symlink_to(outside, target_is_directory=True)
+        (runtime / "link-to-file").symlink_to(outside / "keep.txt")
+    (repo.path / ".git" / "workers" / "w2" / "sub" / "deeper").mkdir(parents=True)
+    (repo.path / ".git" / "workers" / "w2" / "sub" / "deeper" / "f").write_text("x\n")
+    assert repo.ok("rm", "w1", "w2").out == "removed w1\nremoved w2\n"
+    assert not (repo.path / ".git" / "workers" / "w1").exists()
+    assert not (repo.path / ".git" / "workers" / "w2").exists()
+    assert sorted(p.name for p in outside.iterdir()) == ["keep.txt"]
+    assert (outside / "keep.txt").read_text() == "not the worker's\n"
+    # the runtime dir itself replaced by a link: what it points to stays whole
+    repo.ok("spawn", "w3", "--no-launch")
+    runtime = repo.path / ".git" / "workers" / "w3"
+    for f in runtime.iterdir():
+        f.unlink()
+    runtime.rmdir()
+    runtime.symlink_to(outside, target_is_directory=True)
+    assert repo.ok("rm", "w3").out == "removed w3\n"
+    assert (outside / "keep.txt").read_text() == "not the worker's\n"

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from git_worker import refnames
 from git_worker.errors import WorkerError
 from git_worker.registry.record import RECORD_FILE, Corrupt, Record, now
-from git_worker.registry.runtime import RuntimeDir
+from git_worker.registry.runtime import RuntimeDir, remove_runtime_dir
 from git_worker.repo import IDENTITY, LooseObject, Repo
 
 _CAS_ATTEMPTS = 20
@@ -290,11 +290,9 @@ def forget(repo: Repo, worker_id: str, oid: str, *,
            also: dict[str, str] | None = None) -> bool:
     """Delete the record (if still at ``oid``; ``also``: see remove) and the worker's
     runtime files."""
-    import shutil
-
     removed = remove(repo, worker_id, oid, also=also)
     if removed:
-        shutil.rmtree(RuntimeDir.of(repo, worker_id).path, ignore_errors=True)
+        remove_runtime_dir(RuntimeDir.of(repo, worker_id).path)
     return removed
 
 
