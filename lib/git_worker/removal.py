@@ -2,9 +2,9 @@
 
 Steps: mark the record `removing` (with its owner process) → stop the agent → remove
 the worktree (git checking, as it removes it, that it holds no work: see _git_can_check)
-→ delete the branch → drop the record. An error undoes what was done (the
-worktree is re-created from the branch, the branch and the record put back where they
-were). A remover killed half-way leaves a `removing` record whose owner is gone:
+→ delete the branch and drop the record, in one transaction. An error undoes what was
+done (the worktree is re-created from the branch, the record put back where it was). A
+remover killed half-way leaves a `removing` record whose owner is gone:
 `fsck --repair` finishes the removal, re-checking that nothing would be lost.
 """
 
@@ -104,11 +104,11 @@ def _refusal(worker_id: str, reasons: list[Loss]) -> WorkerError:
 def _git_can_check(repo: Repo, record: Record, shared: recovery.Shared,
                    config: Config) -> bool:
     """Whether `git worktree remove` without --force can be the check that the worker's
-    worktree holds no work, instead of a `git status` of our own before it (the floor's
-    way: one status of the whole tree instead of two, a third of rm's time on 5,000
-    files). git runs the same status (modified, staged and untracked files, not ignored
-    ones; submodules refused) just before it deletes anything, and refuses the whole
-    removal otherwise; rm then rolls back to the record it found and says why.
+    worktree holds no work, instead of a `git status` of our own before a `--force` one
+    (the floor's way: one git process less, and the tree looked at just before anything is
+    deleted rather than before the record is marked). git runs the same status (modified,
+    staged and untracked files, not ignored ones; submodules refused) and refuses the
+    whole removal otherwise; rm then rolls back to the record it found and says why.
 
     Not when something would already have changed by then that a refusal must not
     change: a `worker.teardown` that runs before (and may write in the worktree), or
