@@ -3,7 +3,6 @@ git's boolean spellings. `git worker config` shows each effective value and its 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import subprocess
 from typing import Any
@@ -177,8 +176,8 @@ def test_the_code_reads_each_default_from_settings(monkeypatch: pytest.MonkeyPat
     assert setting is not None
     if setting.default is not None:
         assert read(unset) != expected  # else the test below would prove nothing
-    monkeypatch.setitem(config._BY_NAME, key.lower(), dataclasses.replace(setting,
-                                                                          default=written))
+    monkeypatch.setitem(config._BY_NAME, key.lower(),
+                        config.Setting(setting.key, written, setting.kind, setting.doc))
     assert read(unset) == expected
 
 
@@ -199,7 +198,8 @@ def test_the_default_worktree_dir_is_settings_template(monkeypatch: pytest.Monke
     setting = config.known("worker.worktreeDir")
     assert setting is not None
     monkeypatch.setitem(config._BY_NAME, "worker.worktreedir",
-                        dataclasses.replace(setting, default="../trees-of-<repo>"))
+                        config.Setting(setting.key, "../trees-of-<repo>", setting.kind,
+                                       setting.doc))
     found = spawn.worktree_root(Repo.discover(str(repo.path)), config.Config())
     assert found == str(repo.path.parent / f"trees-of-{repo.path.name}")
 
@@ -210,5 +210,5 @@ def test_the_default_port_range_is_settings(monkeypatch: pytest.MonkeyPatch) -> 
     setting = config.known("worker.portRange")
     assert setting is not None
     monkeypatch.setitem(config._BY_NAME, "worker.portrange",
-                        dataclasses.replace(setting, default="40000-40009"))
+                        config.Setting(setting.key, "40000-40009", setting.kind, setting.doc))
     assert leases.port_range(config.Config()) == (40000, 40009)

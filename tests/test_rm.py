@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
 from conftest import GitRepo
 
 
@@ -113,3 +121,128 @@ def test_rm_of_a_clean_worker_reads_the_registry_once(repo: GitRepo) -> None:
     assert commands.count("for-each-ref") == 1, commands
     assert commands.count("cat-file") == 1, commands
     assert repo.refs("refs/workers/").keys() == {"refs/workers/w2"}
+
+
+def _record_of(repo: GitRepo, worker_id: str) -> dict[str, Any]:
+    return json.loads(repo.git("cat-file", "-p", f"refs/workers/{worker_id}:worker.json"))
+
+
+def test_rm_refuses_untracked_files_whatever_status_show_untracked_files_says(
+        repo: GitRepo) -> None:
+    """git checks the worktree as it removes it (one status of the tree, not two): with
+    the user's status.showUntrackedFiles=no its status would hide new files."""
+    repo.ok("spawn", "w1", "--no-launch")
+    repo.git("config", "status.showUntrackedFiles", "no")
+    (repo.workers_dir / "w1" / "notes.txt").write_text("mine\n")
+    record = repo.refs("refs/workers/")
+    r = repo.worker("rm", "w1")
+    assert r.code == 1
+    assert "refusing to remove 'w1': 1 modified or untracked file(s) in its worktree " \
+           "(notes.txt)" in r.err, r.err
+    assert (repo.workers_dir / "w1" / "notes.txt").read_text() == "mine\n"
+    assert repo.refs("refs/workers/") == record  # as it was: not left `removing`
+    assert "refs/heads/worker/w1" in repo.refs()
+
+
+def _held_at(repo: GitRepo, step: str, go: Path, *argv: str) -> subprocess.Popen[str]:
+    """`git worker ARGV` waiting at failpoint ``step`` until ``go`` exists."""
+    return subprocess.Popen(
+        ["git", "worker", *argv], cwd=repo.path, text=True, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, env={**repo.sandbox.env, "GIT_WORKER_FAILPOINTS": f"{step}:wait",
+                                     "GIT_WORKER_FAILPOINTS_AFTER": str(go)})
+
+
+def test_a_file_written_after_rm_checked_is_not_lost(repo: GitRepo) -> None:
+    """rm checks, marks the record `removing`, then removes: a file that appears in
+    between (written by a process rm does not know of) makes it refuse, and roll back."""
+    repo.ok("spawn", "w1", "--no-launch")
+    before = repo.refs()
+    go = repo.sandbox.root / "go"
+    rm = _held_at(repo, "rm.stop", go, "rm", "w1")
+    deadline = time.monotonic() + 60
+    while _record_of(repo, "w1")["state"] != "removing":  # rm has checked: it goes on
+        assert time.monotonic() < deadline and rm.poll() is None, rm.communicate()
+        time.sleep(0.05)
+    (repo.workers_dir / "w1" / "late.txt").write_text("written meanwhile\n")
+    go.touch()
+    out, err = rm.communicate(timeout=60)
+    assert rm.returncode == 1, (out, err)
+    assert "1 modified or untracked file(s) in its worktree (late.txt)" in err, err
+    assert (repo.workers_dir / "w1" / "late.txt").read_text() == "written meanwhile\n"
+    assert repo.refs() == before  # the record back where it was, the branch kept
+    assert _record_of(repo, "w1")["state"] == "ready"
+
+
+def test_rm_of_a_clean_worker_runs_seven_git_commands_and_one_status(repo: GitRepo) -> None:
+    """What rm costs on a big tree is the status of it, and each git process: the tree is
+    looked at once (git's own status, as it removes it), the settings read once."""
+    repo.ok("spawn", "--no-launch", "w1")
+    trace = repo.sandbox.root / "git-trace"
+    repo.ok("rm", "w1", env={"GIT_TRACE": str(trace)})
+    commands = [line.split("built-in: ", 1)[1].split(" ")[1:]
+                for line in trace.read_text().splitlines() if "built-in: git " in line]
+    names = [next(w for w in argv if not w.startswith("-") and "=" not in w)
+             for argv in commands]
+    assert names.count("status") == 1, names
+    assert names.count("config") == 1, names
+    # rev-parse, config, for-each-ref, cat-file, update-ref (`removing`), worktree remove
+    # (and its status), update-ref --stdin (the branch and the record)
+    assert len(names) == 8, names
+
+
+@pytest.mark.parametrize("moved", ["branch", "record"])
+def test_branch_and_record_go_together_or_not_at_all(repo: GitRepo, moved: str) -> None:
+    """The branch and the record are deleted in one transaction, each only if it is still
+    where rm found it: when either moved meanwhile, neither goes, and the worktree comes
+    back."""
+    repo.ok("spawn", "w1", "--no-launch")
+    go = repo.sandbox.root / "go"
+    rm = _held_at(repo, "rm.branch", go, "rm", "w1")
+    deadline = time.monotonic() + 60
+    while (repo.workers_dir / "w1").exists():  # rm waits once the worktree is gone
+        assert time.monotonic() < deadline and rm.poll() is None, rm.communicate()
+        time.sleep(0.05)
+    ref = "refs/heads/worker/w1" if moved == "branch" else "refs/workers/w1"
+    old = repo.git("rev-parse", ref)
+    new = repo.git("commit-tree", f"{old}^{{tree}}", "-p", old, "-m", "meanwhile")
+    repo.git("update-ref", ref, new, old)
+    branch = repo.git("rev-parse", "refs/heads/worker/w1")
+    go.touch()
+    out, err = rm.communicate(timeout=60)
+    assert rm.returncode == 1, (out, err)
+    said = ("branch worker/w1 moved while removing 'w1'" if moved == "branch"
+            else "'w1' changed while being removed")
+    assert said in err, err
+    refs = repo.refs()
+    assert refs["refs/heads/worker/w1"] == branch  # kept, where it is now
+    assert "refs/workers/w1" in refs
+    assert (repo.workers_dir / "w1" / "README").exists()  # put back
+
+
+def test_rm_deletes_the_runtime_dir_without_following_a_link_in_it(repo: GitRepo) -> None:
+    """The runtime dir (.git/workers/ID) goes with the record, what is in it too — a
+    symlink in it is removed, never what it points to; a directory in it goes whole."""
+    outside = repo.sandbox.root / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("not the worker's\n")
+    repo.ok("spawn", "w1", "w2", "--no-launch")
+    for worker_id in ("w1", "w2"):
+        runtime = repo.path / ".git" / "workers" / worker_id
+        (runtime / "link-to-dir").symlink_to(outside, target_is_directory=True)
+        (runtime / "link-to-file").symlink_to(outside / "keep.txt")
+    (repo.path / ".git" / "workers" / "w2" / "sub" / "deeper").mkdir(parents=True)
+    (repo.path / ".git" / "workers" / "w2" / "sub" / "deeper" / "f").write_text("x\n")
+    assert repo.ok("rm", "w1", "w2").out == "removed w1\nremoved w2\n"
+    assert not (repo.path / ".git" / "workers" / "w1").exists()
+    assert not (repo.path / ".git" / "workers" / "w2").exists()
+    assert sorted(p.name for p in outside.iterdir()) == ["keep.txt"]
+    assert (outside / "keep.txt").read_text() == "not the worker's\n"
+    # the runtime dir itself replaced by a link: what it points to stays whole
+    repo.ok("spawn", "w3", "--no-launch")
+    runtime = repo.path / ".git" / "workers" / "w3"
+    for f in runtime.iterdir():
+        f.unlink()
+    runtime.rmdir()
+    runtime.symlink_to(outside, target_is_directory=True)
+    assert repo.ok("rm", "w3").out == "removed w3\n"
+    assert (outside / "keep.txt").read_text() == "not the worker's\n"

@@ -15,7 +15,6 @@ Three promises:
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import json
 import os
@@ -53,6 +52,8 @@ def copy(repo: Repo, config: Config, worktree: str, copied: Copied) -> None:
     """Copy what worker.copy matches in the main worktree into ``worktree``, recording each
     write in ``copied`` as it happens (so an undo given ``copied`` removes it all, even
     after a failure half-way). Never overwrites what the checkout put there."""
+    import glob  # here: rm imports this module and never globs
+
     source = repo.main_worktree
     for pattern in config.values("worker.copy"):
         if os.path.isabs(pattern) or ".." in pattern.split("/"):

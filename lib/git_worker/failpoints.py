@@ -7,7 +7,9 @@ GIT_WORKER_FAILPOINTS=spawn.worktree:error,rm.branch:kill
 Not in ACTIONS (only where a test says what it must do):
   interrupt → send this process SIGINT (a ^C at that very step);
   pause → say "failpoint STEP paused (pid N)" on stderr and wait there until a signal
-          ends the process (tests send SIGINT: the transaction must roll back).
+          ends the process (tests send SIGINT: the transaction must roll back);
+  wait  → wait there until GIT_WORKER_FAILPOINTS_AFTER's path exists, then go on (what
+          another process does at that very step, e.g. write a file in the worktree).
 GIT_WORKER_FAILPOINTS_AFTER=PATH: a step that fails first waits (up to a minute) until
 PATH exists, e.g. until a launched agent has started what a test means the rollback to end.
 Unset in normal use; checking it costs one dict lookup.
@@ -33,7 +35,7 @@ STEPS = (
     "rm.mark", "rm.stop", "rm.worktree", "rm.branch",
     "merge.compute", "merge.record",
 )
-ACTIONS = ("error", "kill", "crash")  # not "pause": it waits for a test to signal it
+ACTIONS = ("error", "kill", "crash")  # not "pause" nor "wait": they wait for a test
 
 
 def hit(step: str) -> None:
@@ -45,6 +47,8 @@ def hit(step: str) -> None:
         if name != step:
             continue
         _wait_for(os.environ.get(AFTER_ENV))
+        if action == "wait":
+            return
         if action == "interrupt":
             os.kill(os.getpid(), signal.SIGINT)
             return

@@ -435,8 +435,11 @@ def worktree_list(common_dir: str) -> list[ListedWorktree]:
 def worktree_remove(common_dir: str, path: str, *, force: bool) -> None:
     """`git worktree remove [--force] PATH`; GitCommandError when git refuses (a dirty
     worktree without ``force``). Without force git runs `git status` in the worktree: the
-    caller has pinned it first, and the common dir is pinned here."""
-    argv = [*NO_FSMONITOR, "worktree", "remove", *(["--force"] if force else []), path]
+    caller has pinned it first, and the common dir is pinned here; untracked files count
+    whatever `status.showUntrackedFiles` says (a `-c` reaches git's status: git passes it
+    on to the commands it runs)."""
+    check = [] if force else ["-c", "status.showUntrackedFiles=normal"]
+    argv = [*NO_FSMONITOR, *check, "worktree", "remove", *(["--force"] if force else []), path]
     run(argv, cwd=common_dir, env=pinned_env(common_dir))
 
 

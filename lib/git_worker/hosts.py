@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -143,6 +141,9 @@ class Session:
 def session(config: Config) -> Iterator[Session]:
     # A private directory for the control sockets: short (a socket path must fit in 108
     # bytes) and nobody else's to connect to.
+    import shutil  # here: rm and the other commands that may forward import this module
+    import tempfile  # and never need these (with random, bz2, lzma: ~3 ms)
+
     control_dir = tempfile.mkdtemp(prefix="gw-ssh-", dir="/tmp")
     s = Session(config, control_dir)
     try:

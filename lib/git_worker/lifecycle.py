@@ -6,7 +6,6 @@ commit message is the event; worker.notify hears about the ones a human cares ab
 
 from __future__ import annotations
 
-import calendar
 import json
 import os
 import signal
@@ -254,6 +253,8 @@ def queue_order(record: Record) -> tuple[int, str]:
     """Oldest first: when it was queued (ns), else when it was created."""
     ticket = record.launcher.get("queued_at")
     if not isinstance(ticket, int):
+        import calendar  # here, for records older than queued_at: rm imports this module
+
         ticket = calendar.timegm(time.strptime(record.created_at, "%Y-%m-%dT%H:%M:%SZ")) * 10**9
     return ticket, record.id
 

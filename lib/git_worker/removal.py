@@ -1,9 +1,10 @@
 """Removing a worker: a transaction, like spawn, that never loses work without force.
 
 Steps: mark the record `removing` (with its owner process) → stop the agent → remove
-the worktree → delete the branch → drop the record. An error undoes what was done (the
-worktree is re-created from the branch, the branch and the record put back where they
-were). A remover killed half-way leaves a `removing` record whose owner is gone:
+the worktree (git checking, as it removes it, that it holds no work: see _git_can_check)
+→ delete the branch and drop the record, in one transaction. An error undoes what was
+done (the worktree is re-created from the branch, the record put back where it was). A
+remover killed half-way leaves a `removing` record whose owner is gone:
 `fsck --repair` finishes the removal, re-checking that nothing would be lost.
 """
 
@@ -19,6 +20,7 @@ from git_worker import (
     processes,
     recovery,
     refnames,
+    team,
     worker_processes,
     worktrees,
 )
@@ -56,25 +58,69 @@ def remove(repo: Repo, worker_id: str, *, force: bool, keep_branch: bool,
     _refuse_if_busy(record)
     tip = _tip(repo, refs, record.branch)
     shared = recovery.shared_with(repo, record, entries)
-    reasons = what_would_be_lost(repo, record, tip, keep_branch=keep_branch, shared=shared,
-                                 refs=refs)
-    if reasons and not force:
-        raise WorkerError(
-            f"refusing to remove '{worker_id}': " + "; ".join(str(r) for r in reasons),
-            hint=", and ".join(dict.fromkeys(r.remedy for r in reasons))
-                 + "; or pass --force to discard it",
-        )
     config = config or Config.load(repo.common_dir)
+    git_checks = not force and _git_can_check(repo, record, shared, config)
+    reasons = what_would_be_lost(repo, record, tip, keep_branch=keep_branch, shared=shared,
+                                 refs=refs, files=not git_checks)
+    if reasons and not force:
+        if git_checks:  # refused all the same: the worktree's files are named too
+            reasons = what_would_be_lost(repo, record, tip, keep_branch=keep_branch,
+                                         shared=shared, refs=refs)
+        raise _refusal(worker_id, reasons)
     notes = leases.teardown(repo, config, record, force=force)  # refuses before anything goes
+    team.configured(repo, config)  # whether its commits go to worker.remote: asked once
     if shared.worktree:
         notes.append(recovery.named_too(f"worktree {record.worktree}", shared.worktree))
     if shared.branch and tip is not None and not keep_branch:
         notes.append(recovery.named_too(f"branch {refnames.short(record.branch)}",
                                         shared.branch))
-    with transaction() as undo:
-        ended = _remove(repo, entry, tip, force=force, keep_branch=keep_branch, shared=shared,
-                        checked=not force, undo=undo)
+    try:
+        with transaction() as undo:
+            ended = _remove(repo, entry, tip, force=force, keep_branch=keep_branch,
+                            shared=shared, checked=not force and not git_checks,
+                            undo=undo)
+    except WorkerError as e:
+        if git_checks and isinstance(e, _WorktreeRefused):
+            # git refused the worktree (the removal is rolled back): say why, as when our
+            # own status finds the files.
+            reasons = what_would_be_lost(repo, record, tip, keep_branch=keep_branch,
+                                         shared=shared, refs=refs)
+            if reasons:
+                refusal = _refusal(worker_id, reasons)
+                refusal.message += e.message[len(str(e.args[0])):]  # what the rollback said
+                raise refusal from None
+        raise
     return Removed(record.worktree, state, notes, ended)
+
+
+def _refusal(worker_id: str, reasons: list[Loss]) -> WorkerError:
+    return WorkerError(
+        f"refusing to remove '{worker_id}': " + "; ".join(str(r) for r in reasons),
+        hint=", and ".join(dict.fromkeys(r.remedy for r in reasons))
+             + "; or pass --force to discard it",
+    )
+
+
+def _git_can_check(repo: Repo, record: Record, shared: recovery.Shared,
+                   config: Config) -> bool:
+    """Whether `git worktree remove` without --force can be the check that the worker's
+    worktree holds no work, instead of a `git status` of our own before a `--force` one
+    (the floor's way: one git process less, and the tree looked at just before anything is
+    deleted rather than before the record is marked). git runs the same status (modified,
+    staged and untracked files, not ignored ones; submodules refused) and refuses the
+    whole removal otherwise; rm then rolls back to the record it found and says why.
+
+    Not when something would already have changed by then that a refusal must not
+    change: a `worker.teardown` that runs before (and may write in the worktree), or
+    `worker.copy` files, which rm deletes before git looks (and which git does not see:
+    they are excluded there, and an edited one is work)."""
+    if shared.worktree or not os.path.isdir(record.worktree):
+        return False
+    if config.values("worker.teardown"):
+        return False
+    runtime = RuntimeDir.of(repo, record.id).path
+    return not copies.unchanged(runtime, record.worktree) \
+        and not copies.changed(runtime, record.worktree)
 
 
 def _remove(repo: Repo, entry: Entry, tip: str | None, *, force: bool, keep_branch: bool,
@@ -109,30 +155,39 @@ def _remove(repo: Repo, entry: Entry, tip: str | None, *, force: bool, keep_bran
         # `git status` over the whole tree a second time, a third of rm's time on 5,000
         # files. Not with submodules, whose unpushed commits no status shows: git refuses.
         clean = checked and not os.path.exists(os.path.join(record.worktree, ".gitmodules"))
-        worktrees.remove(repo, record.worktree, runtime, force=force or clean)
+        try:
+            worktrees.remove(repo, record.worktree, runtime, force=force or clean)
+        except WorkerError as e:
+            raise _WorktreeRefused(e.message, hint=e.hint) from None
         if tip is not None:
             undo.push("worktree", partial(_recreate, repo, record.worktree, record.branch))
     elif worktrees.find_admin_dir(repo, record.worktree):
         worktrees.prune(repo)
     failpoints.hit("rm.worktree")
 
-    if not keep_branch and not shared.branch and tip is not None:
-        if not repo.delete_ref(record.branch, tip, f"git-worker: rm {record.id}"):
-            raise WorkerError(f"branch {refnames.short(record.branch)} moved while removing "
-                              f"'{record.id}'", hint=f"look at it, then run git worker rm "
-                                                     f"{record.id} again")
-        undo.push("branch", lambda: repo.create_ref(record.branch, tip, "git-worker: rm undone"))
-    failpoints.hit("rm.branch")
     if keep_branch and tip is not None and not shared.branch:
         # A mark in the branch's reflog: fsck leaves a branch kept on purpose alone.
         append_reflog(os.path.join(repo.common_dir, "logs", record.branch), tip, tip,
                       kept_mark(record.id))
+    failpoints.hit("rm.branch")  # the branch (and the record) next
 
-    # The commit point: once the record is gone, the removal is done.
-    if not store.forget(repo, record.id, marked.oid):
+    # The commit point: the branch and the record go in one transaction (one `git
+    # update-ref` where two ran), each only if still where it was; once the record is
+    # gone, the removal is done.
+    branch = ({record.branch: tip} if not keep_branch and not shared.branch and tip is not None
+              else None)
+    if not store.forget(repo, record.id, marked.oid, also=branch):
+        if branch and repo.read_ref(record.branch) != tip:
+            raise WorkerError(f"branch {refnames.short(record.branch)} moved while removing "
+                              f"'{record.id}'", hint=f"look at it, then run git worker rm "
+                                                     f"{record.id} again")
         raise WorkerError(f"'{record.id}' changed while being removed; try again")
     leases.release_quietly(repo.common_dir, record)
     return ended
+
+
+class _WorktreeRefused(WorkerError):
+    """git did not remove the worktree (without --force: it holds files git would lose)."""
 
 
 _BRANCHES = ("refs/heads/", "refs/remotes/")  # where branches and bases are
@@ -206,10 +261,12 @@ class Loss:
 
 def what_would_be_lost(repo: Repo, record: Record, tip: str | None, *,
                        keep_branch: bool, shared: recovery.Shared | None = None,
-                       refs: dict[str, str] | None = None) -> list[Loss]:
+                       refs: dict[str, str] | None = None, files: bool = True) -> list[Loss]:
     """Why removing the worker would lose work, each with what lifts it. What another
     record names too is not removed (see remove), so it loses nothing. ``refs``: the
-    branches (refs/heads/, refs/remotes/) as the caller has just read them, if it has."""
+    branches (refs/heads/, refs/remotes/) as the caller has just read them, if it has.
+    ``files``: False when the caller has git check the worktree's files as it removes it
+    (see _git_can_check); everything else is checked here all the same."""
     reasons = []
     runtime = RuntimeDir.of(repo, record.id).path
     if recovery.agent_started(runtime, record):
@@ -221,7 +278,7 @@ def what_would_be_lost(repo: Repo, record: Record, tip: str | None, *,
             reasons.append(Loss(f"its agent is still running: {worker_processes.describe(live)}",
                                 f"stop it first: git worker stop {record.id}"))
     keep_branch = keep_branch or bool(shared and shared.branch)
-    if os.path.isdir(record.worktree) and not (shared and shared.worktree):
+    if files and os.path.isdir(record.worktree) and not (shared and shared.worktree):
         # worker.copy's files are not work unless changed since the spawn copied them.
         unchanged = set(copies.unchanged(runtime, record.worktree))
         try:

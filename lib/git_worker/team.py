@@ -453,14 +453,15 @@ def deferred() -> Iterator[None]:
         _deferred[0] -= 1
 
 
-def configured(repo: Repo) -> Settings | None:
+def configured(repo: Repo, config: Config | None = None) -> Settings | None:
     """This repository's team settings, read once per process (None: no worker.remote, or
-    a worker.remote that names no remote: the commands that use it say so)."""
+    a worker.remote that names no remote: the commands that use it say so). ``config``:
+    the settings, if the caller has read them already (spares a `git config`)."""
     if repo.common_dir not in _settings:
         from git_worker.config import Config
 
         try:
-            _settings[repo.common_dir] = settings(repo, Config.load(repo.common_dir))
+            _settings[repo.common_dir] = settings(repo, config or Config.load(repo.common_dir))
         except WorkerError:
             _settings[repo.common_dir] = None
     return _settings[repo.common_dir]

@@ -192,3 +192,34 @@ def make_runtime_dir(repo: Repo, worker_id: str) -> str:
     os.mkdir(path, DIR_MODE)
     os.chmod(path, DIR_MODE)  # mkdir's mode passes through the umask
     return path
+
+
+
+def remove_runtime_dir(path: str) -> None:
+    """Delete a worker's runtime dir and what is in it, following no symlink (as
+    shutil.rmtree does). Its files one by one, relative to the directory opened without
+    following a link, when it holds no directory — as it does but for a launched agent's:
+    shutil's import costs rm ~2.5 ms; else, and for anything but a plain directory,
+    shutil.rmtree as before."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return
+    except OSError:
+        fd = None  # a symlink, or not a directory: shutil's rules
+    if fd is not None:
+        try:
+            with os.scandir(fd) as listing:
+                entries = [(e.name, e.is_dir(follow_symlinks=False)) for e in listing]
+            if not any(is_dir for _, is_dir in entries):
+                for name, _ in entries:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(name, dir_fd=fd)
+                with contextlib.suppress(OSError):
+                    os.rmdir(path)
+                return
+        finally:
+            os.close(fd)
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)

@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterator
 from git_worker import refnames
 from git_worker.errors import WorkerError
 from git_worker.registry.record import RECORD_FILE, Corrupt, Record, now
-from git_worker.registry.runtime import RuntimeDir
-from git_worker.repo import IDENTITY, Repo
+from git_worker.registry.runtime import RuntimeDir, remove_runtime_dir
+from git_worker.repo import IDENTITY, LooseObject, Repo
 
 # typing only for annotations.
 TYPE_CHECKING = False
@@ -187,19 +187,14 @@ def _load(repo: Repo, worker_id: str, oid: str) -> Entry | Corrupt:
 
 
 def _write_commit(repo: Repo, record: Record, parent: str | None, event: str) -> str:
-    from dulwich.objects import Blob, Commit, Tree
-
     record.updated_at = now()
-    blob = Blob.from_string(record.to_json())
-    tree = Tree()
-    tree.add(RECORD_FILE.encode(), 0o100644, blob.id)
-    commit = Commit()
-    commit.tree = tree.id
-    commit.parents = [parent.encode()] if parent else []  # type: ignore[list-item]
-    commit.author = commit.committer = IDENTITY
-    commit.author_time = commit.commit_time = int(time.time())
-    commit.author_timezone = commit.commit_timezone = 0
-    commit.message = f"{event}\n".encode()
+    blob = LooseObject("blob", record.to_json())
+    tree = LooseObject("tree", b"100644 %s\0%s" % (RECORD_FILE.encode(),
+                                                    bytes.fromhex(blob.id.decode())))
+    stamp = b"%s %d +0000" % (IDENTITY, int(time.time()))
+    commit = LooseObject("commit", b"".join([
+        b"tree %s\n" % tree.id, *([b"parent %s\n" % parent.encode()] if parent else []),
+        b"author %s\ncommitter %s\n\n" % (stamp, stamp), f"{event}\n".encode()]))
     repo.write_objects([blob, tree, commit])
     return commit.id.decode()
 
@@ -241,9 +236,13 @@ def set_state(repo: Repo, worker_id: str, state: str, event: str | None = None) 
     return update(repo, worker_id, change, event or state)
 
 
-def remove(repo: Repo, worker_id: str, oid: str) -> bool:
-    """Delete the record if it is still at ``oid``."""
-    removed = repo.delete_ref(refnames.registry(worker_id), oid, "git-worker: removed")
+def remove(repo: Repo, worker_id: str, oid: str, *,
+           also: dict[str, str] | None = None) -> bool:
+    """Delete the record if it is still at ``oid``. ``also``: more refs (name -> the OID
+    each must still be at) deleted in the same transaction: all or none."""
+    ref = refnames.registry(worker_id)
+    removed = (repo.delete_refs({**also, ref: oid}, "git-worker: removed") if also
+               else repo.delete_ref(ref, oid, "git-worker: removed"))
     if removed:
         _share(repo, worker_id)
     return removed
@@ -305,13 +304,13 @@ def restore_last_readable(repo: Repo, corrupt: Corrupt) -> None:
         raise WorkerError("the record changed meanwhile; run git worker fsck again")
 
 
-def forget(repo: Repo, worker_id: str, oid: str) -> bool:
-    """Delete the record (if still at ``oid``) and the worker's runtime files."""
-    import shutil
-
-    removed = remove(repo, worker_id, oid)
+def forget(repo: Repo, worker_id: str, oid: str, *,
+           also: dict[str, str] | None = None) -> bool:
+    """Delete the record (if still at ``oid``; ``also``: see remove) and the worker's
+    runtime files."""
+    removed = remove(repo, worker_id, oid, also=also)
     if removed:
-        shutil.rmtree(RuntimeDir.of(repo, worker_id).path, ignore_errors=True)
+        remove_runtime_dir(RuntimeDir.of(repo, worker_id).path)
     return removed
 
 
