@@ -118,6 +118,9 @@ class Config:
     """Every worker.* entry, in git's order (later wins)."""
 
     entries: list[Entry] = field(default_factory=list)
+    # Whether git's checkout.workers is set (read with the settings: spawn chooses a
+    # parallel checkout only when the user did not choose, and asks no second git).
+    checkout_workers_set: bool = False
 
     @classmethod
     def load(cls, common_dir: str | None = None) -> Config:
@@ -132,11 +135,13 @@ class Config:
         """
         # `git config` rather than dulwich: see the module docstring.
         try:
-            found = git.config_with_origins(r"^worker\.", common_dir)
+            found = git.config_with_origins(rf"^worker\.|^{git.CHECKOUT_WORKERS}$", common_dir)
         except GitCommandError as e:
             raise WorkerError(f"cannot read git config: {e.stderr.strip()}",
                               hint="fix the file git names") from None
-        return cls(list(_parse_entries(found)))
+        entries = _parse_entries(found)
+        ours = [e for e in entries if e.key.startswith("worker.")]
+        return cls(ours, checkout_workers_set=len(ours) < len(entries))
 
     def _all(self, key: str) -> list[Entry]:
         k = _normalize(key)

@@ -146,12 +146,18 @@ def in_worktree(pinned: Pinned, argv: Sequence[str], *, action: str | None = Non
     """Run ``git <argv>`` in the worktree ``pinned`` names, through its registered admin
     dir with this repository's config and nothing the worktree or its admin dir names.
     ``action`` is the reflog's name for it (GIT_REFLOG_ACTION); no editor is ever opened."""
+    full, env = _pinned_command(pinned, argv, action)
+    return run(full, cwd=pinned.worktree, env=env, check=check)
+
+
+def _pinned_command(pinned: Pinned, argv: Sequence[str],
+                    action: str | None = None) -> tuple[list[str], dict[str, str]]:
+    """in_worktree's git arguments and environment."""
     extra = {"GIT_EDITOR": "true", **({"GIT_REFLOG_ACTION": action} if action else {})}
     if pinned.admin is None:
-        return run(argv, cwd=pinned.worktree, env=clean_env(extra), check=check)
-    return run([*NO_FSMONITOR, f"--git-dir={pinned.admin}", f"--work-tree={pinned.worktree}",
-                *argv], cwd=pinned.worktree, env=pinned_env(pinned.common_dir, extra),
-               check=check)
+        return list(argv), clean_env(extra)
+    return ([*NO_FSMONITOR, f"--git-dir={pinned.admin}", f"--work-tree={pinned.worktree}",
+             *argv], pinned_env(pinned.common_dir, extra))
 
 
 def merge_in(pinned: Pinned, commit: str, message: str, action: str) -> bool:
@@ -186,29 +192,68 @@ def head_commit(pinned: Pinned) -> str:
     return out.decode(errors="surrogateescape").strip()
 
 
+CHECKOUT_WORKERS = "checkout.workers"  # git's setting: how many processes a checkout uses
 _CHECKOUT_WORKERS_SET: dict[str, bool] = {}  # common dir -> whether the user set it
 
 
-def check_out_head(pinned: Pinned, *, parallel: bool = True) -> None:
-    """Write the index and files of a new worktree from its HEAD.
+class Running:
+    """A git command started and not waited for yet (start_check_out_head)."""
+
+    def __init__(self, child: subprocess.Popen[bytes], argv: list[str]) -> None:
+        self._child = child
+        self._argv = argv
+
+    def wait(self) -> None:
+        """Wait for it to end; GitCommandError if it failed."""
+        _, err = self._child.communicate()
+        if self._child.returncode != 0:
+            raise GitCommandError(self._argv, self._child.returncode,
+                                  err.decode(errors="replace"))
+
+    def stop(self) -> None:
+        """End it, if it still runs, and wait for it (a rollback's first step)."""
+        if self._child.returncode is not None:
+            return  # waited for already
+        if self._child.poll() is None:
+            self._child.kill()
+        self._child.communicate()
+
+
+def check_out_head(pinned: Pinned, *, parallel: bool | None = None) -> None:
+    """start_check_out_head(), waited for."""
+    start_check_out_head(pinned, parallel=parallel).wait()
+
+
+def start_check_out_head(pinned: Pinned, *, parallel: bool | None = None) -> Running:
+    """Start writing the index and files of a new worktree from its HEAD; the caller
+    waits for it (Running.wait) and may do other work meanwhile.
 
     git's checkout, not dulwich's build_index_from_tree: fast (C), and it honours
-    .gitattributes, filters and sparse settings exactly like `git worktree add`; in
-    parallel (one worker per core, git's checkout.workers=0: ~25% faster on 5,000 files
-    here) unless the user chose, or ``parallel`` is False: when several worktrees are
-    checked out at once (spawn of several ids, one thread per core), the threads are the
-    parallelism, and a serial checkout each spends ~15% less CPU (8 ids: ~10% less wall
-    time than parallel checkouts, measured)."""
-    if not parallel:  # git's own choice: checkout.workers, if the user set it, else serial
-        in_worktree(pinned, ["read-tree", "--reset", "-u", "HEAD"])
-        return
-    chosen = _CHECKOUT_WORKERS_SET.get(pinned.common_dir)
-    if chosen is None:  # asked once a process: spawning 8 ids asks git once, not 8 times
-        chosen = in_worktree(pinned, ["config", "--get", "checkout.workers"],
-                             check=False).returncode == 0
-        _CHECKOUT_WORKERS_SET[pinned.common_dir] = chosen
-    workers = [] if chosen else ["-c", "checkout.workers=0"]
-    in_worktree(pinned, [*workers, "read-tree", "--reset", "-u", "HEAD"])
+    .gitattributes, filters and sparse settings exactly like `git worktree add`.
+    ``parallel``: True asks for one worker per core (git's checkout.workers=0: ~25% faster
+    on 5,000 files here) — for callers that know the user did not set checkout.workers
+    (spawn reads it with the settings); False leaves git its own choice (checkout.workers,
+    if the user set it, else serial): when several worktrees are checked out at once
+    (spawn of several ids, one thread per core), the threads are the parallelism, and a
+    serial checkout each spends ~15% less CPU (8 ids: ~10% less wall time than parallel
+    checkouts, measured); None: parallel unless the user set checkout.workers (asked once a
+    process)."""
+    if parallel is None:
+        chosen = _CHECKOUT_WORKERS_SET.get(pinned.common_dir)
+        if chosen is None:
+            chosen = in_worktree(pinned, ["config", "--get", CHECKOUT_WORKERS],
+                                 check=False).returncode == 0
+            _CHECKOUT_WORKERS_SET[pinned.common_dir] = chosen
+        parallel = not chosen
+    workers = ["-c", f"{CHECKOUT_WORKERS}=0"] if parallel else []
+    full, env = _pinned_command(pinned, [*workers, "read-tree", "--reset", "-u", "HEAD"])
+    argv = ["git", *full]
+    try:
+        child = subprocess.Popen(argv, cwd=pinned.worktree, env=env, stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    except FileNotFoundError as e:
+        raise WorkerError("git is not on PATH", hint="install git 2.39 or newer") from e
+    return Running(child, argv)
 
 
 def uncommitted_paths(pinned: Pinned) -> list[str]:

@@ -105,7 +105,9 @@ def abandon_spawn(repo: Repo, entry: Entry) -> list[str]:
     if started:
         done.extend(stop_launched(runtime, record.launcher) or ["the agent had ended"])
     # Work may be there even if no agent started: someone may have used the worktree
-    # between the crash and this repair. Whoever made it, it is never deleted here.
+    # between the crash and this repair. Whoever made it, it is never deleted here. A
+    # checkout the spawner left running is not work: it is waited for first.
+    worktrees.wait_for_checkout(repo, record.worktree)
     if _has_work(repo, record):
         def keep(r: Record) -> None:
             r.state, r.owner = State.FAILED, None

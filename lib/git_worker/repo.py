@@ -169,37 +169,52 @@ class Repo:
 
     def create_ref(self, name: str, oid: str, message: str) -> bool:
         """Create ``name`` at ``oid`` unless it exists (atomic). False when it existed."""
-        return self._swap_ref(name, _NO_REF, oid, message)
+        return self._swap_refs([(name, _NO_REF, oid)], message)
+
+    def create_refs(self, refs: dict[str, str], message: str) -> bool:
+        """Create every ref of ``refs`` (name -> OID) in one transaction, or none of them:
+        False when one existed already (then nothing was created)."""
+        return self._swap_refs([(name, _NO_REF, oid) for name, oid in refs.items()], message)
 
     def update_ref(self, name: str, old: str, new: str, message: str) -> bool:
         """Move ``name`` from ``old`` to ``new`` (atomic). False when it wasn't at ``old``."""
-        return self._swap_ref(name, old, new, message)
+        return self._swap_refs([(name, old, new)], message)
 
-    def _swap_ref(self, name: str, old: str, new: str, message: str) -> bool:
-        """Move ``name`` from ``old`` (_NO_REF: it must not exist) to ``new`` with
-        `git update-ref`, not dulwich: 1.2.21's set_if_equals, racing `git pack-refs`,
-        returned True and left the ref gone (measured with a create → update → check loop
-        against a pack-refs loop, as tests/test_races.py::
+    def _swap_refs(self, swaps: list[tuple[str, str, str]], message: str) -> bool:
+        """Move each ref (name, old, new) from ``old`` (_NO_REF: it must not exist) to
+        ``new``, all or none, with `git update-ref` (several: one `--stdin` transaction),
+        not dulwich: 1.2.21's set_if_equals, racing `git pack-refs`, returned True and
+        left the ref gone (measured with a create → update → check loop against a
+        pack-refs loop, as tests/test_races.py::
         test_spawn_rm_and_updates_racing_git_pack_refs does). git waits for its locks;
         whether the swap lost is read back through git. Hooks off, as for delete_ref."""
+        if len(swaps) == 1:
+            name, old, new = swaps[0]
+            argv, stdin = [name, new, old], None
+        else:  # ref names hold no spaces or newlines (git's rules for them)
+            argv = ["--stdin"]
+            stdin = "".join(f"create {name} {new}\n" if old == _NO_REF
+                            else f"update {name} {new} {old}\n"
+                            for name, old, new in swaps).encode()
         for attempt in range(_LOCK_RETRIES):
             proc = git.run([*_HARDENED, "update-ref", "--create-reflog",
-                            "-m", _reflog_line(message), name, new, old], cwd=self.common_dir,
+                            "-m", _reflog_line(message), *argv], cwd=self.common_dir,
                            env=git.clean_env({"GIT_COMMITTER_NAME": "git-worker",
                                               "GIT_COMMITTER_EMAIL": "git-worker@localhost"}),
-                           check=False)
+                           check=False, input=stdin)
             if proc.returncode == 0:
                 return True
-            if self.ref_table(name).get(name) != (None if old == _NO_REF else old):
-                return False  # it moved (or is there already): the compare-and-swap lost
+            now = self.ref_table(*(name for name, _, _ in swaps))
+            if any(now.get(name) != (None if old == _NO_REF else old) for name, old, _ in swaps):
+                return False  # one moved (or is there already): the compare-and-swap lost
             _back_off(attempt)
         detail = proc.stderr.decode(errors="replace").strip()
         import re  # only on this failure
 
         named = re.search(r"'([^']+\.lock)': File exists", detail)
         if named:
-            raise _locked(name, os.path.normpath(named.group(1)))
-        raise WorkerError(f"cannot update {name}: {detail}")
+            raise _locked(swaps[0][0], os.path.normpath(named.group(1)))
+        raise WorkerError(f"cannot update {', '.join(name for name, _, _ in swaps)}: {detail}")
 
     def delete_ref(self, name: str, old: str, message: str) -> bool:
         """Delete ``name`` if it is still at ``old`` (atomic), with its reflog.

@@ -87,8 +87,9 @@ class Plan:
     offline: dict[str, team.Unreachable] = field(default_factory=dict)
     # Set on ^C while spawns run in threads (spawn_each): each stops and rolls back.
     interrupted: threading.Event = field(default_factory=threading.Event)
-    # False while spawns run in threads: each worktree's checkout is then serial (the
-    # threads are the parallelism; see git.check_out_head).
+    # True: one checkout process per core (the user did not set checkout.workers); False
+    # while spawns run in threads: each worktree's checkout is then git's own choice (the
+    # threads are the parallelism; see git.start_check_out_head).
     parallel_checkout: bool = True
 
 
@@ -225,13 +226,20 @@ def _spawn(repo: Repo, config: Config, task: Task, plan: Plan, undo: UndoLog) ->
 
     # 1. claim refs/workers/<id>: from here on, this id is ours alone — and, with a team
     # remote, claimed there too before anything else is made (another host may hold it).
-    entry = _claim(repo, record)
+    # 2. the branch, created only if it doesn't exist (a branch is never reused silently):
+    # in the claim's transaction (one `git update-ref`, all or nothing), unless the team's
+    # remote must see the claim first.
+    alone = plan.team_settings is None
+    entry = _claim(repo, record, plan.base.oid if alone else None)
     if plan.team_settings is not None:
         settings = plan.team_settings
         # Runs after the local claim's undo: with the record gone here, publishing takes
         # the claim off the remote (pending if the remote cannot be reached then).
         undo.push("team claim", lambda: team.publish(repo, settings, [task.id]))
     undo.push("claim", lambda: _unclaim(repo, task.id))
+    if alone:
+        undo.push("branch", lambda: recovery.delete_new_branch(repo, branch_ref,
+                                                                plan.base.oid, path))
     if plan.team_settings is not None:
         unreachable = team.claim(repo, plan.team_settings, entry)
         if unreachable is not None:
@@ -239,29 +247,31 @@ def _spawn(repo: Repo, config: Config, task: Task, plan: Plan, undo: UndoLog) ->
     runtime = make_runtime_dir(repo, task.id)  # a removed namesake's files go
     undo.push("runtime dir", lambda: shutil.rmtree(runtime, ignore_errors=True))
     failpoints.hit("spawn.claim")
+    if not alone:
+        if not repo.create_ref(branch_ref, plan.base.oid, f"git-worker: spawn {task.id}"):
+            raise _branch_exists(branch_ref)
+        undo.push("branch", lambda: recovery.delete_new_branch(repo, branch_ref,
+                                                                plan.base.oid, path))
+    failpoints.hit("spawn.branch")
+
+    # 3. the worktree: its files checked out by git while this process does what needs
+    # neither them nor the worktree (a spawner killed meanwhile leaves what a kill during
+    # the checkout always left: a claim, a branch and a worktree still `locked`).
+    adding = worktrees.start_add(repo, path, branch_ref, plan.base.oid,
+                                 parallel_checkout=plan.parallel_checkout)
+    undo.push("worktree", adding.discard)
     # Its slot and ports, given back on undo. Kept in the record in memory and written with
     # spawn's last commit: the lease store names the worker (repository, id, created_at),
     # so a lease whose spawn dies before that commit is given back by recovery, or found
     # stale by the next lease once the record is gone (one commit less per spawn).
     entry.record.leases = leases.take(repo, config, entry.record, undo)
-
-    # 2. the branch, created only if it doesn't exist (a branch is never reused silently).
-    if not repo.create_ref(branch_ref, plan.base.oid, f"git-worker: spawn {task.id}"):
-        raise WorkerError(
-            f"branch {refnames.short(branch_ref)} already exists",
-            hint=f"delete or rename it (git branch -m {refnames.short(branch_ref)} <new>), "
-                 "or set another git config worker.branchPrefix",
-        )
-    undo.push("branch", lambda: recovery.delete_new_branch(repo, branch_ref, plan.base.oid, path))
-    failpoints.hit("spawn.branch")
-
-    # 3. the worktree.
-    created = worktrees.add(repo, path, branch_ref, plan.base.oid,
-                            parallel_checkout=plan.parallel_checkout)
-    undo.push("worktree", lambda: worktrees.discard_new(created))
+    write_atomically(RuntimeDir(runtime).prompt,
+                     prompt.render(plan.template, _prompt_values(entry.record, task)))
+    failpoints.hit("spawn.checkout")
+    created = adding.finish()
     failpoints.hit("spawn.worktree")
 
-    # 4. files: configured untracked files, the rendered prompt.
+    # 4. files: configured untracked files (the rendered prompt is written already).
     copied = copies.Copied(path)
     undo.push("copies", lambda: copies.undo(copied))
     copies.copy(repo, config, path, copied)
@@ -269,8 +279,6 @@ def _spawn(repo: Repo, config: Config, task: Task, plan: Plan, undo: UndoLog) ->
         copies.save(repo, runtime, copied)
         if copies.exclude(repo, created.admin_dir, runtime):
             undo.push("worktreeConfig", lambda: copies.unexclude(repo, created.admin_dir))
-    write_atomically(RuntimeDir(runtime).prompt,
-                     prompt.render(plan.template, _prompt_values(entry.record, task)))
     failpoints.hit("spawn.files")
 
     # 5. setup commands, from git config only (never from files in the repository).
@@ -423,23 +431,40 @@ def _prompt_values(record: Record, task: Task) -> dict[str, str]:
     }
 
 
-def _claim(repo: Repo, record: Record) -> store.Entry:
-    try:
-        return store.claim(repo, record)
-    except WorkerError:
+def _claim(repo: Repo, record: Record, branch_at: str | None) -> store.Entry:
+    """Claim the record's id; with ``branch_at``, create its branch there in the same
+    transaction (neither is made when either exists)."""
+    also = {record.branch: branch_at} if branch_at else None
+    message = f"git-worker: spawn {record.id}" if also else None  # the branch's reflog
+    for attempt in range(2):
+        try:
+            return store.claim(repo, record, also=also, message=message)
+        except WorkerError as e:
+            lost = e
         existing = store.read(repo, record.id)
-        if existing is None:  # removed in between: try once more
-            return store.claim(repo, record)
+        if existing is None:
+            if also and repo.read_ref(record.branch) is not None:
+                raise _branch_exists(record.branch)
+            continue  # removed in between: try once more
         owner = existing.record.owner or {}
-        if recovery.is_abandoned(existing.record) and owner.get("action") == "spawn":
+        if attempt == 0 and recovery.is_abandoned(existing.record) \
+                and owner.get("action") == "spawn":
             recovery.abandon_spawn(repo, existing)
-            return store.claim(repo, record)
+            continue
         raise WorkerError(
             f"worker '{record.id}' already exists (state {existing.record.state}, "
             f"branch {refnames.short(existing.record.branch)})",
             hint=f"git worker show {record.id} says what it holds; to start over, remove it "
                  f"first: git worker rm {record.id}",
         ) from None
+    raise lost
+
+
+def _branch_exists(branch_ref: str) -> WorkerError:
+    short = refnames.short(branch_ref)
+    return WorkerError(f"branch {short} already exists",
+                       hint=f"delete or rename it (git branch -m {short} <new>), "
+                            "or set another git config worker.branchPrefix")
 
 
 def _unclaim(repo: Repo, worker_id: str) -> None:

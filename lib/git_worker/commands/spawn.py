@@ -80,6 +80,7 @@ def run(
         tracker_timeout=timeout,
         review=review,
         team_settings=None if dry_run else team.settings(repo, config),
+        parallel_checkout=not config.checkout_workers_set,
     )
     if plan.base.fetch_error:  # fetching failed, but a local copy of the base is there
         print(f"warning: could not fetch {output.visible(plan.base.name)} "

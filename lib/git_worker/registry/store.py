@@ -186,10 +186,17 @@ def _write_commit(repo: Repo, record: Record, parent: str | None, event: str) ->
     return commit.id.decode()
 
 
-def claim(repo: Repo, record: Record, event: str = "spawn: claimed") -> Entry:
-    """Create refs/workers/<id>; only one process can ever win this for an id."""
+def claim(repo: Repo, record: Record, event: str = "spawn: claimed", *,
+          also: dict[str, str] | None = None, message: str | None = None) -> Entry:
+    """Create refs/workers/<id>; only one process can ever win this for an id.
+
+    ``also``: more refs (name -> OID) created in the same transaction — all or none (spawn's
+    branch: one `git update-ref` where two ran). ``message``: the reflog's, for them all.
+    Raises when one of them exists already: the caller reads which.
+    """
     oid = _write_commit(repo, record, None, event)
-    if not repo.create_ref(refnames.registry(record.id), oid, f"git-worker: {event}"):
+    refs = {refnames.registry(record.id): oid, **(also or {})}
+    if not repo.create_refs(refs, message or f"git-worker: {event}"):
         raise WorkerError(f"worker '{record.id}' already exists")
     return Entry(record, oid)
 
