@@ -19,10 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from git_worker import (
-    copies,
     failpoints,
     leases,
-    lifecycle,
     locks,
     processes,
     prompt,
@@ -260,6 +258,8 @@ def _spawn(repo: Repo, config: Config, task: Task, plan: Plan, undo: UndoLog) ->
     adding = worktrees.start_add(repo, path, branch_ref, plan.base.oid,
                                  parallel_checkout=plan.parallel_checkout)
     undo.push("worktree", adding.discard)
+    # Imported while git checks out: what the steps after it need and the checkout not.
+    from git_worker import copies, lifecycle
     # Its slot and ports, given back on undo. Kept in the record in memory and written with
     # spawn's last commit: the lease store names the worker (repository, id, created_at),
     # so a lease whose spawn dies before that commit is given back by recovery, or found
@@ -347,7 +347,7 @@ def launch_or_queue(repo: Repo, config: Config, launch: Launch, *, limit: int | 
     free slots first. ``claim`` runs once a slot (or a place in the queue) is certain.
     """
     # Imported here: spawn --no-launch needs neither (~5 ms of its start-up, measured).
-    from git_worker import agents, launchers
+    from git_worker import agents, launchers, lifecycle
 
     runtime = RuntimeDir.of(repo, launch.worker_id).path
     with locks.queue(repo):
@@ -565,7 +565,7 @@ def _check_startable(repo: Repo, record: Record) -> str:
 def _start(repo: Repo, config: Config, entry: store.Entry, how: Restart,
            undo: UndoLog) -> Record:
     record = entry.record
-    from git_worker import agents
+    from git_worker import agents, lifecycle
 
     agent = how.agent or record.agent or config.agent
     model = how.model or record.model

@@ -7,7 +7,6 @@ import sys
 from git_worker import (
     base_branch,
     leases,
-    lifecycle,
     output,
     prompt,
     refnames,
@@ -139,6 +138,8 @@ def run(
         # A slot may have freed up while these were being queued (its runner did not see
         # them as queued yet), or a rolled-back spawn held one that a worker queued
         # meanwhile waits for: the queue is looked at again now.
+        from git_worker import lifecycle
+
         lifecycle.start_queued(repo)
     requested = len(tasks) + invalid
     if progress and requested > 1:

@@ -169,21 +169,15 @@ def _load(repo: Repo, worker_id: str, oid: str) -> Entry | Corrupt:
 
 
 def _write_commit(repo: Repo, record: Record, parent: str | None, event: str) -> str:
-    from dulwich.objects import Blob, Commit, Tree
-
+    """The record as a commit of one file (written as git writes objects: the bytes dulwich's
+    Blob, Tree and Commit made, without importing them, ~9 ms of every spawn)."""
     record.updated_at = now()
-    blob = Blob.from_string(record.to_json())
-    tree = Tree()
-    tree.add(RECORD_FILE.encode(), 0o100644, blob.id)
-    commit = Commit()
-    commit.tree = tree.id
-    commit.parents = [parent.encode()] if parent else []  # type: ignore[list-item]
-    commit.author = commit.committer = IDENTITY
-    commit.author_time = commit.commit_time = int(time.time())
-    commit.author_timezone = commit.commit_timezone = 0
-    commit.message = f"{event}\n".encode()
-    repo.write_objects([blob, tree, commit])
-    return commit.id.decode()
+    blob = repo.write_object("blob", record.to_json())
+    tree = repo.write_object("tree", f"100644 {RECORD_FILE}\0".encode() + bytes.fromhex(blob))
+    stamp = f"{IDENTITY.decode()} {int(time.time())} +0000"
+    head = [f"tree {tree}", *([f"parent {parent}"] if parent else []),
+            f"author {stamp}", f"committer {stamp}"]
+    return repo.write_object("commit", ("\n".join(head) + f"\n\n{event}\n").encode())
 
 
 def claim(repo: Repo, record: Record, event: str = "spawn: claimed", *,
