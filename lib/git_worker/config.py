@@ -14,18 +14,22 @@ import contextlib
 import os
 import re
 import shlex
-from dataclasses import dataclass, field
 
 from git_worker import git
 from git_worker.errors import GitCommandError, WorkerError
 
 
-@dataclass(frozen=True)
 class Setting:
-    key: str  # as documented (camelCase); git matches it case-insensitively
-    default: str | None
-    kind: str  # "string", "bool", "int", "count" (an int, 0 allowed), "seconds", "multi", "path"
-    doc: str
+    # Plain classes, not dataclasses, here and in what spawn reads before its checkout:
+    # `import dataclasses` (it imports inspect) and building the classes cost ~15 ms.
+    __slots__ = ("key", "default", "kind", "doc")
+
+    def __init__(self, key: str, default: str | None, kind: str, doc: str) -> None:
+        self.key = key  # as documented (camelCase); git matches it case-insensitively
+        self.default = default
+        # "string", "bool", "int", "count" (an int, 0 allowed), "seconds", "multi", "path"
+        self.kind = kind
+        self.doc = doc
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -75,14 +79,16 @@ _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 _INT = re.compile(r"[ \t\n\v\f\r]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)([kKmMgG]?)\Z")
 
 
-@dataclass(frozen=True)
 class Entry:
     """One `key = value` line as git reported it."""
 
-    key: str  # section and variable lowercased by git, subsection kept
-    value: str | None  # None for a bare `key` line, which git reads as true
-    scope: str  # system, global, local, worktree, command
-    origin: str  # file:<path>, command line:, blob:…
+    __slots__ = ("key", "value", "scope", "origin")
+
+    def __init__(self, key: str, value: str | None, scope: str, origin: str) -> None:
+        self.key = key  # section and variable lowercased by git, subsection kept
+        self.value = value  # None for a bare `key` line, which git reads as true
+        self.scope = scope  # system, global, local, worktree, command
+        self.origin = origin  # file:<path>, command line:, blob:…
 
 
 def parse_int(text: str) -> int | None:
@@ -113,14 +119,15 @@ def parse_bool(value: str | None) -> bool | None:
     return None if number is None else number != 0
 
 
-@dataclass
 class Config:
     """Every worker.* entry, in git's order (later wins)."""
 
-    entries: list[Entry] = field(default_factory=list)
-    # Whether git's checkout.workers is set (read with the settings: spawn chooses a
-    # parallel checkout only when the user did not choose, and asks no second git).
-    checkout_workers_set: bool = False
+    def __init__(self, entries: list[Entry] | None = None, *,
+                 checkout_workers_set: bool = False) -> None:
+        self.entries = [] if entries is None else entries
+        # Whether git's checkout.workers is set (read with the settings: spawn chooses a
+        # parallel checkout only when the user did not choose, and asks no second git).
+        self.checkout_workers_set = checkout_workers_set
 
     @classmethod
     def load(cls, common_dir: str | None = None) -> Config:

@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any
 
 from git_worker import (
     failpoints,
@@ -54,41 +51,57 @@ _SETUP_HINT = "fix the command, or remove it: git config --unset-all worker.setu
 STEPS = ("claim", "branch", "worktree", "files", "setup", "launch")
 
 
-@dataclass
+# typing only for annotations: importing it costs every spawn ~3 ms.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+# Plain classes, not dataclasses: `import dataclasses` (it imports inspect) and building
+# the classes cost spawn ~15 ms before its checkout could start (measured).
+
+
 class Task:
-    id: str
-    title: str | None = None
-    description: str = ""
-    source: str = "cli"  # "bd" when the text came from the tracker
-    issue: tracker.Issue | None = None  # the bd issue, claimed when the worker starts
-    extra: str = ""  # -d TEXT given alongside a bd issue: added to its description
+    def __init__(self, id: str, title: str | None = None, description: str = "",
+                 source: str = "cli", issue: tracker.Issue | None = None,
+                 extra: str = "") -> None:
+        self.id = id
+        self.title = title
+        self.description = description
+        self.source = source  # "bd" when the text came from the tracker
+        self.issue = issue  # the bd issue, claimed when the worker starts
+        self.extra = extra  # -d TEXT given alongside a bd issue: added to its description
 
 
-@dataclass
 class Plan:
     """What every worker of one `spawn` command shares."""
 
-    base: Base
-    branch_prefix: str
-    worktree_root: str
-    agent: str
-    model: str | None
-    launch: bool
-    tracker_timeout: float  # worker.trackerTimeout
-    template: prompt.Template = field(default_factory=prompt.builtin)
-    launcher: str = "detached"
-    max_concurrent: int | None = None
-    queue: bool = False  # over max_concurrent: queue instead of failing
-    review: bool | None = None  # spawn --review/--no-review; None: worker.review decides
-    team_settings: team.Settings | None = None  # worker.remote: claims and changes published there
-    # ids spawned while the team's remote could not be reached, and why (for the warning)
-    offline: dict[str, team.Unreachable] = field(default_factory=dict)
-    # Set on ^C while spawns run in threads (spawn_each): each stops and rolls back.
-    interrupted: threading.Event = field(default_factory=threading.Event)
-    # True: one checkout process per core (the user did not set checkout.workers); False
-    # while spawns run in threads: each worktree's checkout is then git's own choice (the
-    # threads are the parallelism; see git.start_check_out_head).
-    parallel_checkout: bool = True
+    def __init__(self, *, base: Base, branch_prefix: str, worktree_root: str, agent: str,
+                 model: str | None, launch: bool, tracker_timeout: float,
+                 template: prompt.Template | None = None, launcher: str = "detached",
+                 max_concurrent: int | None = None, queue: bool = False,
+                 review: bool | None = None, team_settings: team.Settings | None = None,
+                 parallel_checkout: bool = True) -> None:
+        self.base = base
+        self.branch_prefix = branch_prefix
+        self.worktree_root = worktree_root
+        self.agent = agent
+        self.model = model
+        self.launch = launch
+        self.tracker_timeout = tracker_timeout  # worker.trackerTimeout
+        self.template = template or prompt.builtin()
+        self.launcher = launcher
+        self.max_concurrent = max_concurrent
+        self.queue = queue  # over max_concurrent: queue instead of failing
+        self.review = review  # spawn --review/--no-review; None: worker.review decides
+        self.team_settings = team_settings  # worker.remote: claims and changes published there
+        # ids spawned while the team's remote could not be reached, and why (for the warning)
+        self.offline: dict[str, team.Unreachable] = {}
+        # Set on ^C while spawns run in threads (spawn_each): each stops and rolls back.
+        self.interrupted = threading.Event()
+        # True: one checkout process per core (the user did not set checkout.workers);
+        # False while spawns run in threads: each worktree's checkout is then git's own
+        # choice (the threads are the parallelism; see git.start_check_out_head).
+        self.parallel_checkout = parallel_checkout
 
 
 def worktree_root(repo: Repo, config: Config) -> str:
@@ -243,7 +256,7 @@ def _spawn(repo: Repo, config: Config, task: Task, plan: Plan, undo: UndoLog) ->
         if unreachable is not None:
             plan.offline[task.id] = unreachable
     runtime = make_runtime_dir(repo, task.id)  # a removed namesake's files go
-    undo.push("runtime dir", lambda: shutil.rmtree(runtime, ignore_errors=True))
+    undo.push("runtime dir", lambda: _rmtree(runtime))
     failpoints.hit("spawn.claim")
     if not alone:
         if not repo.create_ref(branch_ref, plan.base.oid, f"git-worker: spawn {task.id}"):
@@ -323,17 +336,18 @@ def _spawn(repo: Repo, config: Config, task: Task, plan: Plan, undo: UndoLog) ->
     return entry.record
 
 
-@dataclass
 class Launch:
     """What starting one worker's agent needs (spawn's last step, and `start`)."""
 
-    worker_id: str
-    worktree: str
-    agent: str
-    model: str | None
-    kind: str  # launcher kind: tmux or detached
-    branch: str  # refs/heads/…, as the record says
-    env: dict[str, str]  # the worker's leases (leases.environment)
+    def __init__(self, worker_id: str, worktree: str, agent: str, model: str | None,
+                 kind: str, branch: str, env: dict[str, str]) -> None:
+        self.worker_id = worker_id
+        self.worktree = worktree
+        self.agent = agent
+        self.model = model
+        self.kind = kind  # launcher kind: tmux or detached
+        self.branch = branch  # refs/heads/…, as the record says
+        self.env = env  # the worker's leases (leases.environment)
 
 
 def launch_or_queue(repo: Repo, config: Config, launch: Launch, *, limit: int | None,
@@ -500,6 +514,12 @@ def _run_setup(config: Config, worktree: str, runtime: str, record: Record) -> N
                               hint=_SETUP_HINT)
 
 
+def _rmtree(path: str) -> None:
+    import shutil  # not at module level: ~3 ms of every spawn before its checkout
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def _tail(path: str, n: int) -> str:
     with open(path, encoding="utf-8", errors="replace") as f:
         return "".join(f.readlines()[-n:]).rstrip()
@@ -510,15 +530,16 @@ def _tail(path: str, n: int) -> str:
 START_FROM = (State.READY, State.STOPPED, State.FAILED, State.EXITED, State.VANISHED)
 
 
-@dataclass
 class Restart:
     """What `git worker start` asks for (None: what the record says, else the settings)."""
 
-    agent: str | None
-    model: str | None
-    kind: str
-    limit: int | None
-    queue: bool
+    def __init__(self, *, agent: str | None, model: str | None, kind: str, limit: int | None,
+                 queue: bool) -> None:
+        self.agent = agent
+        self.model = model
+        self.kind = kind
+        self.limit = limit
+        self.queue = queue
 
 
 def start(repo: Repo, config: Config, worker_id: str, how: Restart) -> Record:
@@ -661,7 +682,7 @@ def _set_aside(runtime: str) -> dict[str, bytes | int]:
 def _restore(runtime: str, kept: dict[str, bytes | int], made: bool) -> None:
     """Undo a start's changes to the runtime dir: as _set_aside found it."""
     if made:
-        shutil.rmtree(runtime, ignore_errors=True)
+        _rmtree(runtime)
         return
     for name in os.listdir(runtime):
         path = os.path.join(runtime, name)
@@ -681,6 +702,8 @@ def _write_restart_prompt(repo: Repo, record: Record, runtime: str) -> None:
     first = RuntimeDir(runtime).first_prompt
     if not os.path.exists(first):
         if os.path.exists(prompt_path):
+            import shutil
+
             shutil.copyfile(prompt_path, first)
         else:  # runtime files lost (e.g. a reboot cleaned them): the task's title will do
             template = prompt.builtin()

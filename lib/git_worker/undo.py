@@ -5,17 +5,19 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 
 from git_worker.errors import WorkerError, from_os_error
 
 
-@dataclass
 class UndoLog:
-    steps: list[tuple[str, Callable[[], object]]] = field(default_factory=list)
-    # Set when the process is interrupted while this transaction runs in a thread (only
-    # the main thread receives ^C): the transaction stops after the step in progress.
-    interrupted: threading.Event | None = None
+    # A plain class, not a dataclass: see spawn.Task.
+    def __init__(self, interrupted: threading.Event | None = None) -> None:
+        self.steps: list[tuple[str, Callable[[], object]]] = []
+        # Set when the process is interrupted while this transaction runs in a thread
+        # (only the main thread receives ^C): the transaction stops after the step in
+        # progress.
+        self.interrupted = interrupted
+        self.notes: list[str] = []  # what undoing did worth saying
 
     def push(self, name: str, undo: Callable[[], object]) -> None:
         """Record how to take back the step just done — then, if the process has been
@@ -30,7 +32,6 @@ class UndoLog:
         if self.interrupted is not None and self.interrupted.is_set():
             raise KeyboardInterrupt
 
-    notes: list[str] = field(default_factory=list)  # what undoing did worth saying
 
     def rollback(self) -> list[str]:
         """Undo in reverse; collect (don't raise) failures so every step gets its turn.
