@@ -187,12 +187,12 @@ def _git_processes(repo: GitRepo, *argv: str) -> list[str]:
 def test_spawn_runs_one_git_for_the_claim_and_the_branch_and_none_to_ask_settings(
         repo: GitRepo) -> None:
     """The claim and the branch are one `update-ref` transaction; checkout.workers is read
-    with the settings. Besides the checkout (`read-tree`): the repository, the settings,
-    the base, the claim with the branch, the leases held, the record `ready`."""
+    with the settings, and a base commit that is a loose object is known from its file.
+    Besides the checkout (`read-tree`): the repository, the settings, the claim with the
+    branch, the leases held, the record `ready`."""
     repo.ok("spawn", "--no-launch", "w0")  # the lease store exists: its leases are checked
     assert _git_processes(repo, "spawn", "--no-launch", "w1") == [
-        "cat-file", "config", "read-tree", "rev-parse", "rev-parse", "update-ref",
-        "update-ref"]
+        "cat-file", "config", "read-tree", "rev-parse", "update-ref", "update-ref"]
     assert repo.git("reflog", "show", "--format=%gs", "refs/workers/w1").splitlines()[-1] \
         == "git-worker: spawn w1"
 
@@ -223,3 +223,16 @@ def test_a_user_setting_of_checkout_workers_is_kept(repo: GitRepo) -> None:
         checkout = next(line for line in trace.read_text().splitlines()
                         if " start " in line and "read-tree" in line)  # its whole argv
         assert ("checkout.workers=0" in checkout) == (expected is not None), checkout
+
+
+def test_a_packed_base_and_a_tag_of_it_are_peeled_by_git(repo: GitRepo) -> None:
+    """Once git has packed the base's commit, git says what it is (one more process)."""
+    base = repo.git("rev-parse", "main")
+    repo.git("tag", "-a", "-m", "release", "v1")
+    repo.git("gc", "--quiet")
+    assert not (repo.path / ".git" / "objects" / base[:2] / base[2:]).exists()
+    assert _git_processes(repo, "spawn", "--no-launch", "w1").count("rev-parse") == 2
+    repo.ok("spawn", "--no-launch", "w2", "-f", "v1")
+    for wid in ("w1", "w2"):
+        assert repo.record(wid)["base"]["oid"] == base
+        assert repo.git("rev-parse", f"worker/{wid}") == base
