@@ -76,7 +76,9 @@ _BY_NAME = {s.key.lower(): s for s in SETTINGS}
 _TRUE = {"true", "yes", "on"}
 _FALSE = {"false", "no", "off", ""}
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
-_INT = re.compile(r"[ \t\n\v\f\r]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)([kKmMgG]?)\Z")
+# Compiled on first use (re keeps it), not on import: ~1 ms of every spawn, which parses
+# no number unless one is set.
+_INT = r"[ \t\n\v\f\r]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)([kKmMgG]?)\Z"
 
 
 class Entry:
@@ -94,7 +96,7 @@ class Entry:
 def parse_int(text: str) -> int | None:
     """git's integer syntax (git_parse_int): strtoimax base 0 — leading blanks, a sign,
     0x hex or 0 octal — then an optional k/m/g unit, and the result must fit an int."""
-    m = _INT.match(text)
+    m = re.match(_INT, text)
     if m is None:
         return None
     sign, digits, unit = m.groups()
@@ -140,9 +142,20 @@ class Config:
         or what runs come from the common dir alone. ``None``: wherever git finds itself
         from the current directory (for `git worker config` and `doctor` outside a repo).
         """
+        return cls.read(cls.start_load(common_dir))
+
+    @staticmethod
+    def start_load(common_dir: str | None = None) -> git.Running:
+        """load(), begun: git reads the settings while the caller does something else;
+        read() then waits for them."""
         # `git config` rather than dulwich: see the module docstring.
+        return git.start_config_with_origins(rf"^worker\.|^{git.CHECKOUT_WORKERS}$", common_dir)
+
+    @classmethod
+    def read(cls, loading: git.Running) -> Config:
+        """The settings start_load() asked git for."""
         try:
-            found = git.config_with_origins(rf"^worker\.|^{git.CHECKOUT_WORKERS}$", common_dir)
+            found = git.config_output(loading)
         except GitCommandError as e:
             raise WorkerError(f"cannot read git config: {e.stderr.strip()}",
                               hint="fix the file git names") from None

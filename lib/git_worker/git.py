@@ -197,18 +197,25 @@ _CHECKOUT_WORKERS_SET: dict[str, bool] = {}  # common dir -> whether the user se
 
 
 class Running:
-    """A git command started and not waited for yet (start_check_out_head)."""
+    """A git command started and not waited for yet (start()): the caller does something
+    else meanwhile."""
 
     def __init__(self, child: subprocess.Popen[bytes], argv: list[str]) -> None:
         self._child = child
         self._argv = argv
 
-    def wait(self) -> None:
-        """Wait for it to end; GitCommandError if it failed."""
-        _, err = self._child.communicate()
-        if self._child.returncode != 0:
+    def output(self, ok: Sequence[int] = (0,)) -> bytes:
+        """Wait for it to end; its stdout. GitCommandError if it exited otherwise than
+        ``ok``."""
+        out, err = self._child.communicate()
+        if self._child.returncode not in ok:
             raise GitCommandError(self._argv, self._child.returncode,
                                   err.decode(errors="replace"))
+        return out or b""
+
+    def wait(self) -> None:
+        """Wait for it to end; GitCommandError if it failed."""
+        self.output()
 
     def stop(self) -> None:
         """End it, if it still runs, and wait for it (a rollback's first step)."""
@@ -217,6 +224,21 @@ class Running:
         if self._child.poll() is None:
             self._child.kill()
         self._child.communicate()
+
+
+def start(argv: Sequence[str], *, cwd: str | None = None, env: Mapping[str, str] | None = None,
+          output: bool = True) -> Running:
+    """Start ``git <argv>`` (as run() would, without a timeout) and return at once;
+    ``output``: keep its stdout for Running.output (else it goes nowhere)."""
+    full = ["git", *argv]
+    try:
+        child = subprocess.Popen(full, cwd=cwd, env=dict(env) if env is not None else None,
+                                 stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE if output else subprocess.DEVNULL,
+                                 stderr=subprocess.PIPE)
+    except FileNotFoundError as e:
+        raise WorkerError("git is not on PATH", hint="install git 2.39 or newer") from e
+    return Running(child, full)
 
 
 def check_out_head(pinned: Pinned, *, parallel: bool | None = None) -> None:
@@ -246,14 +268,8 @@ def start_check_out_head(pinned: Pinned, *, parallel: bool | None = None) -> Run
             _CHECKOUT_WORKERS_SET[pinned.common_dir] = chosen
         parallel = not chosen
     workers = ["-c", f"{CHECKOUT_WORKERS}=0"] if parallel else []
-    full, env = _pinned_command(pinned, [*workers, "read-tree", "--reset", "-u", "HEAD"])
-    argv = ["git", *full]
-    try:
-        child = subprocess.Popen(argv, cwd=pinned.worktree, env=env, stdin=subprocess.DEVNULL,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    except FileNotFoundError as e:
-        raise WorkerError("git is not on PATH", hint="install git 2.39 or newer") from e
-    return Running(child, argv)
+    argv, env = _pinned_command(pinned, [*workers, "read-tree", "--reset", "-u", "HEAD"])
+    return start(argv, cwd=pinned.worktree, env=env, output=False)
 
 
 def uncommitted_paths(pinned: Pinned) -> list[str]:
@@ -469,17 +485,22 @@ def config_with_origins(pattern: str, common_dir: str | None) -> bytes:
     """`git config -z --show-origin --show-scope --get-regexp PATTERN` of the repository
     whose git directory is ``common_dir`` (None: wherever git finds itself from here), as
     git prints it; b"" when nothing matches. GitCommandError when git cannot read it."""
+    return config_output(start_config_with_origins(pattern, common_dir))
+
+
+def start_config_with_origins(pattern: str, common_dir: str | None) -> Running:
+    """config_with_origins, begun: its answer is config_output(what this returns)."""
     argv = ["config", "-z", "--show-origin", "--show-scope", "--get-regexp", pattern]
     if common_dir is None:
-        proc = run(argv, check=False)
-    else:
-        # clean_env: GIT_DIR/GIT_WORK_TREE must not point git elsewhere; the -c
-        # settings (GIT_CONFIG_PARAMETERS, GIT_CONFIG_COUNT…) are kept.
-        proc = run([f"--git-dir={common_dir}", *argv], cwd=common_dir, env=clean_env(),
-                   check=False)
-    if proc.returncode not in (0, 1):  # 1: no match
-        raise GitCommandError(proc.args, proc.returncode, proc.stderr.decode(errors="replace"))
-    return proc.stdout
+        return start(argv)
+    # clean_env: GIT_DIR/GIT_WORK_TREE must not point git elsewhere; the -c settings
+    # (GIT_CONFIG_PARAMETERS, GIT_CONFIG_COUNT…) are kept.
+    return start([f"--git-dir={common_dir}", *argv], cwd=common_dir, env=clean_env())
+
+
+def config_output(running: Running) -> bytes:
+    """What start_config_with_origins' git printed (b"": no match)."""
+    return running.output(ok=(0, 1))  # 1: no match
 
 
 def committer_ident(cwd: str) -> str | None:

@@ -66,14 +66,23 @@ class Repo:
 
     @classmethod
     def discover(cls, cwd: str | None = None) -> Repo:
+        return cls.discovered(cls.start_discover(cwd), cwd)
+
+    @staticmethod
+    def start_discover(cwd: str | None = None) -> git.Running:
+        """discover(), begun: git looks for the repository while the caller does something
+        else; discovered() then waits for it."""
         # `git rev-parse` rather than dulwich's Repo.discover(): it honours GIT_DIR,
         # GIT_WORK_TREE and friends the way the user's git does, which dulwich 1.2.21 doesn't.
+        return git.start(["rev-parse", "--path-format=absolute", "--git-dir",
+                          "--git-common-dir", "--is-bare-repository", "--show-toplevel"],
+                         cwd=cwd)
+
+    @classmethod
+    def discovered(cls, discovering: git.Running, cwd: str | None = None) -> Repo:
+        """The repository start_discover() looked for from ``cwd``."""
         try:
-            out = git.output(
-                ["rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir",
-                 "--is-bare-repository", "--show-toplevel"],
-                cwd=cwd,
-            )
+            out = discovering.output().decode(errors="surrogateescape").rstrip("\n")
         except GitCommandError as e:
             if "--show-toplevel" in e.stderr or "must be run in a work tree" in e.stderr:
                 out = git.output(
