@@ -218,24 +218,26 @@ class Running:
         self.output()
 
     def stop(self) -> None:
-        """End it, if it still runs, and wait for it (a rollback's first step)."""
+        """End it and what it started (a filter it runs, say, which holds its pipes), if it
+        still runs, and wait for it (a rollback's first step)."""
         if self._child.returncode is not None:
             return  # waited for already
         if self._child.poll() is None:
-            self._child.kill()
+            os.killpg(self._child.pid, signal.SIGKILL)  # start() gave it a session of its own
         self._child.communicate()
 
 
 def start(argv: Sequence[str], *, cwd: str | None = None, env: Mapping[str, str] | None = None,
           output: bool = True) -> Running:
     """Start ``git <argv>`` (as run() would, without a timeout) and return at once;
-    ``output``: keep its stdout for Running.output (else it goes nowhere)."""
+    ``output``: keep its stdout for Running.output (else it goes nowhere). In a session of
+    its own, as run() with a timeout: Running.stop ends git and its children at once."""
     full = ["git", *argv]
     try:
         child = subprocess.Popen(full, cwd=cwd, env=dict(env) if env is not None else None,
                                  stdin=subprocess.DEVNULL,
                                  stdout=subprocess.PIPE if output else subprocess.DEVNULL,
-                                 stderr=subprocess.PIPE)
+                                 stderr=subprocess.PIPE, start_new_session=True)
     except FileNotFoundError as e:
         raise WorkerError("git is not on PATH", hint="install git 2.39 or newer") from e
     return Running(child, full)
