@@ -76,8 +76,8 @@ _BY_NAME = {s.key.lower(): s for s in SETTINGS}
 _TRUE = {"true", "yes", "on"}
 _FALSE = {"false", "no", "off", ""}
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
-# Compiled on first use (re keeps it), not on import: ~1 ms of every spawn, which parses
-# no number unless one is set.
+# Compiled on first use (re keeps it), not on import: ~1 ms of every spawn, whose numbers
+# (the defaults) are plain decimals.
 _INT = r"[ \t\n\v\f\r]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)([kKmMgG]?)\Z"
 
 
@@ -96,6 +96,9 @@ class Entry:
 def parse_int(text: str) -> int | None:
     """git's integer syntax (git_parse_int): strtoimax base 0 — leading blanks, a sign,
     0x hex or 0 octal — then an optional k/m/g unit, and the result must fit an int."""
+    if text.isascii() and text.isdigit() and (text == "0" or text[0] != "0"):
+        number = int(text)  # plain decimal (every default): no pattern to compile
+        return number if number < 2**31 else None
     m = re.match(_INT, text)
     if m is None:
         return None
