@@ -243,11 +243,6 @@ def start(argv: Sequence[str], *, cwd: str | None = None, env: Mapping[str, str]
     return Running(child, full)
 
 
-def check_out_head(pinned: Pinned, *, parallel: bool | None = None) -> None:
-    """start_check_out_head(), waited for."""
-    start_check_out_head(pinned, parallel=parallel).wait()
-
-
 def start_check_out_head(pinned: Pinned, *, parallel: bool | None = None) -> Running:
     """Start writing the index and files of a new worktree from its HEAD; the caller
     waits for it (Running.wait) and may do other work meanwhile.

@@ -213,6 +213,7 @@ class Adding:
     def __init__(self, created: Created, checkout: git.Running) -> None:
         self.created = created
         self._checkout: git.Running | None = checkout
+        self._discarded = False
 
     def finish(self) -> Created:
         """Wait for the checkout; the worktree is then ready (unlocked). On failure,
@@ -229,11 +230,14 @@ class Adding:
 
     def discard(self) -> None:
         """Undo start_add(), the checkout stopped first if it still runs: only for a
-        worktree this process has just created and nobody used."""
+        worktree this process has just created and nobody used. Once: a failed finish()
+        has discarded it already, before the caller's undo asks again."""
         if self._checkout is not None:
             self._checkout.stop()
             self._checkout = None
-        discard_new(self.created)
+        if not self._discarded:
+            self._discarded = True
+            discard_new(self.created)
 
 
 # How long recovery waits for the checkout a killed spawner left running (a minute: 5,000
