@@ -271,8 +271,6 @@ def _spawn(repo: Repo, config: Config, task: Task, plan: Plan, undo: UndoLog) ->
     adding = worktrees.start_add(repo, path, branch_ref, plan.base.oid,
                                  parallel_checkout=plan.parallel_checkout)
     undo.push("worktree", adding.discard)
-    # Imported while git checks out: what the steps after it need and the checkout not.
-    from git_worker import copies, lifecycle
     # Its slot and ports, given back on undo. Kept in the record in memory and written with
     # spawn's last commit: the lease store names the worker (repository, id, created_at),
     # so a lease whose spawn dies before that commit is given back by recovery, or found
@@ -285,13 +283,16 @@ def _spawn(repo: Repo, config: Config, task: Task, plan: Plan, undo: UndoLog) ->
     failpoints.hit("spawn.worktree")
 
     # 4. files: configured untracked files (the rendered prompt is written already).
-    copied = copies.Copied(path)
-    undo.push("copies", lambda: copies.undo(copied))
-    copies.copy(repo, config, path, copied)
-    if copied.written:
-        copies.save(repo, runtime, copied)
-        if copies.exclude(repo, created.admin_dir, runtime):
-            undo.push("worktreeConfig", lambda: copies.unexclude(repo, created.admin_dir))
+    if config.values("worker.copy"):
+        from git_worker import copies  # only then: it loads hashlib (~3 ms of CPU)
+
+        copied = copies.Copied(path)
+        undo.push("copies", lambda: copies.undo(copied))
+        copies.copy(repo, config, path, copied)
+        if copied.written:
+            copies.save(repo, runtime, copied)
+            if copies.exclude(repo, created.admin_dir, runtime):
+                undo.push("worktreeConfig", lambda: copies.unexclude(repo, created.admin_dir))
     failpoints.hit("spawn.files")
 
     # 5. setup commands, from git config only (never from files in the repository).
@@ -328,6 +329,8 @@ def _spawn(repo: Repo, config: Config, task: Task, plan: Plan, undo: UndoLog) ->
         if r.state != State.SPAWNING:
             pass  # the agent has reported already (e.g. waiting): keep what it said
         elif started and r.exit_code is not None:  # a quick agent: it has exited already
+            from git_worker import lifecycle
+
             r.state = lifecycle.exit_state(r.exit_code)
         else:
             r.state = state
