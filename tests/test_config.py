@@ -147,6 +147,13 @@ def test_any_boolean_spelling_is_read_like_git(spelling: str) -> None:
         assert ours is (r.stdout.strip() == "true"), spelling
 
 
+def _with_default(setting: Any, default: str) -> Any:
+    """``setting`` (a config.Setting) with another default."""
+    from git_worker.config import Setting
+
+    return Setting(setting.key, default, setting.kind, setting.doc)
+
+
 # Every default is written once, in config.SETTINGS: each reader below must change with it.
 DEFAULT_READERS = [
     ("worker.fetchTimeout", "7", lambda c: c.fetch_timeout, 7.0),
@@ -176,8 +183,7 @@ def test_the_code_reads_each_default_from_settings(monkeypatch: pytest.MonkeyPat
     assert setting is not None
     if setting.default is not None:
         assert read(unset) != expected  # else the test below would prove nothing
-    monkeypatch.setitem(config._BY_NAME, key.lower(),
-                        config.Setting(setting.key, written, setting.kind, setting.doc))
+    monkeypatch.setitem(config._BY_NAME, key.lower(), _with_default(setting, written))
     assert read(unset) == expected
 
 
@@ -198,8 +204,7 @@ def test_the_default_worktree_dir_is_settings_template(monkeypatch: pytest.Monke
     setting = config.known("worker.worktreeDir")
     assert setting is not None
     monkeypatch.setitem(config._BY_NAME, "worker.worktreedir",
-                        config.Setting(setting.key, "../trees-of-<repo>", setting.kind,
-                                       setting.doc))
+                        _with_default(setting, "../trees-of-<repo>"))
     found = spawn.worktree_root(Repo.discover(str(repo.path)), config.Config())
     assert found == str(repo.path.parent / f"trees-of-{repo.path.name}")
 
@@ -210,5 +215,5 @@ def test_the_default_port_range_is_settings(monkeypatch: pytest.MonkeyPatch) -> 
     setting = config.known("worker.portRange")
     assert setting is not None
     monkeypatch.setitem(config._BY_NAME, "worker.portrange",
-                        config.Setting(setting.key, "40000-40009", setting.kind, setting.doc))
+                        _with_default(setting, "40000-40009"))
     assert leases.port_range(config.Config()) == (40000, 40009)

@@ -164,3 +164,20 @@ def test_record_commits_are_the_objects_dulwich_writes(repo: GitRepo,
     if parent is None:  # (the other's parent is an empty tree, not a commit: fsck objects)
         repo.git("update-ref", "refs/test/record", oid)
         repo.git("fsck", "--strict", "--no-progress")
+
+
+@pytest.mark.parametrize("builtin_sha1", [True, False])
+def test_objects_are_written_as_git_writes_them(repo: GitRepo, builtin_sha1: bool,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Repo.write_object names and stores an object as git does, whether Python has its own
+    SHA-1 (_sha1) or only hashlib's."""
+    from git_worker.repo import Repo
+
+    if not builtin_sha1:
+        monkeypatch.setitem(sys.modules, "_sha1", None)  # import fails: hashlib's is used
+    content = b"a record \xc3\xa9\n"
+    (repo.sandbox.root / "blob").write_bytes(content)
+    oid = Repo.discover(str(repo.path)).write_object("blob", content)
+    assert oid == repo.git("hash-object", str(repo.sandbox.root / "blob"))
+    assert repo.git("cat-file", "-p", oid) == content.decode().rstrip("\n")
+    repo.git("fsck", "--no-progress")

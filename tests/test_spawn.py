@@ -171,3 +171,68 @@ def test_sigint_during_a_parallel_spawn_leaves_no_half_worker(sandbox: Sandbox,
     assert repo.snapshot() == before
     assert repo.git("for-each-ref", "refs/workers/", "refs/heads/worker/") == ""
     assert repo.git("worktree", "list", "--porcelain").count("worktree ") == 1
+
+
+def _git_processes(repo: GitRepo, *argv: str) -> list[str]:
+    """`git <subcommand>` of every git `git worker ARGV` runs (GIT_TRACE), sorted."""
+    trace = repo.sandbox.root / "git-trace"
+    trace.unlink(missing_ok=True)
+    repo.ok(*argv, env={"GIT_TRACE": str(trace)})
+    words = [line.split("built-in: git ", 1)[1].split()
+             for line in trace.read_text().splitlines() if "built-in: git " in line]
+    return sorted(next(w for w in ws if not w.startswith(("-", "core.", "checkout.")))
+                  .strip("'") for ws in words)
+
+
+def test_spawn_runs_one_git_for_the_claim_and_the_branch_and_none_to_ask_settings(
+        repo: GitRepo) -> None:
+    """The claim and the branch are one `update-ref` transaction; checkout.workers is read
+    with the settings, and a base commit that is a loose object is known from its file.
+    Besides the checkout (`read-tree`): the repository, the settings, the claim with the
+    branch, the leases held, the record `ready`."""
+    repo.ok("spawn", "--no-launch", "w0")  # the lease store exists: its leases are checked
+    assert _git_processes(repo, "spawn", "--no-launch", "w1") == [
+        "cat-file", "config", "read-tree", "rev-parse", "update-ref", "update-ref"]
+    assert repo.git("reflog", "show", "--format=%gs", "refs/workers/w1").splitlines()[-1] \
+        == "git-worker: spawn w1"
+
+
+def test_an_existing_branch_is_refused_before_anything_is_made(repo: GitRepo) -> None:
+    """Claim and branch are created together or not at all: the branch there already, the
+    claim is never made (no record, no reflog, no lease), and the branch is the user's."""
+    repo.git("branch", "worker/b")
+    mine = repo.git("rev-parse", "worker/b")
+    before = repo.snapshot()
+    r = repo.worker("spawn", "b", "--no-launch")
+    assert r.code == 1
+    assert "error: b: branch worker/b already exists" in r.err
+    assert "hint: delete or rename it (git branch -m worker/b <new>)" in r.err
+    assert repo.snapshot() == before
+    assert repo.git("rev-parse", "worker/b") == mine
+
+
+def test_a_user_setting_of_checkout_workers_is_kept(repo: GitRepo) -> None:
+    """spawn checks out in parallel (checkout.workers=0) only when the user chose nothing."""
+    for chosen, expected in ((None, "checkout.workers=0"), ("1", None)):
+        if chosen:
+            repo.git("config", "checkout.workers", chosen)
+        trace = repo.sandbox.root / "git-trace"
+        trace.unlink(missing_ok=True)
+        wid = f"w{chosen or 0}"
+        repo.ok("spawn", "--no-launch", wid, env={"GIT_TRACE2": str(trace)})
+        checkout = next(line for line in trace.read_text().splitlines()
+                        if " start " in line and "read-tree" in line)  # its whole argv
+        assert ("checkout.workers=0" in checkout) == (expected is not None), checkout
+
+
+def test_a_packed_base_and_a_tag_of_it_are_peeled_by_git(repo: GitRepo) -> None:
+    """Once git has packed the base's commit, git says what it is (one more process)."""
+    base = repo.git("rev-parse", "main")
+    repo.git("tag", "-a", "-m", "release", "v1")
+    repo.git("gc", "--quiet")
+    assert not (repo.path / ".git" / "objects" / base[:2] / base[2:]).exists()
+    assert _git_processes(repo, "spawn", "--no-launch", "w1").count("rev-parse") == 2
+    repo.ok("spawn", "--no-launch", "w2", "-f", "v1")
+    for wid in ("w1", "w2"):
+        assert repo.record(wid)["base"]["oid"] == base
+        assert repo.git("rev-parse", f"worker/{wid}") == base

@@ -5,6 +5,7 @@ matrix of failpoints (every step x error/kill/crash) is in test_faults.py."""
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -121,3 +122,73 @@ def test_parallel_spawns_of_distinct_ids_all_succeed(sandbox: Sandbox, repo: Git
     assert len(repo.worktrees()) == 7
     repo.ok("fsck")
     repo.git("fsck", "--no-progress")
+
+
+def _gated_checkout(repo: GitRepo) -> Path:
+    """A file whose checkout waits until the returned path exists (a smudge filter): the
+    spawn's checkout runs on, holding the new worktree's index.lock, until a test opens
+    the gate."""
+    gate = repo.sandbox.root / "checkout-gate"
+    repo.git("config", "filter.gated.smudge",
+             f"sh -c 'while [ ! -e {gate} ]; do sleep 0.05; done; cat'")
+    (repo.path / ".gitattributes").write_text("*.gated filter=gated\n")
+    repo.git("add", ".gitattributes")
+    repo.commit("a.gated", "a\n")
+    return gate
+
+
+def test_a_spawner_killed_while_git_checks_out_is_recovered_once_the_checkout_ends(
+        repo: GitRepo) -> None:
+    """spawn checks the files out in a git process of its own while it takes the leases and
+    writes the prompt: killed then, it leaves that git writing the worktree. fsck --repair
+    waits for it, rather than taking the files it writes for someone's work."""
+    gate = _gated_checkout(repo)
+    before = repo.snapshot()
+    r = repo.worker("spawn", "w1", "--no-launch",
+                    env={"GIT_WORKER_FAILPOINTS": "spawn.checkout:kill"})
+    assert r.code == 137, r.err
+    assert (repo.path / ".git" / "worktrees" / "w1" / "index.lock").exists()  # still at it
+    fsck = subprocess.Popen(["git", "worker", "fsck", "--repair"], cwd=repo.path,
+                            env=repo.sandbox.env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        with pytest.raises(subprocess.TimeoutExpired):
+            fsck.wait(1)  # waiting for the checkout (or, on a slow machine, not there yet)
+    finally:
+        gate.touch()
+    out, err = fsck.communicate(timeout=60)
+    assert fsck.returncode == 0, out + err
+    assert "dropped the spawning record" in out and "removed worktree" in out, out
+    after = repo.snapshot()
+    assert {k: after[k] for k in ("refs", "worktrees", "admin", "runtime")} == \
+        {k: before[k] for k in ("refs", "worktrees", "admin", "runtime")}
+    repo.ok("spawn", "w1", "--no-launch")
+    assert (repo.workers_dir / "w1" / "a.gated").read_text() == "a\n"
+
+
+def test_interrupted_during_the_checkout_stops_it_and_rolls_back(repo: GitRepo) -> None:
+    """^C while git checks the files out: that git is ended (it would wait for the gate
+    forever), and nothing of the spawn is left."""
+    gate = _gated_checkout(repo)
+    before = repo.snapshot()
+    try:
+        r = repo.worker("spawn", "w1", "--no-launch",
+                        env={"GIT_WORKER_FAILPOINTS": "spawn.checkout:interrupt"})
+    finally:
+        gate.touch()  # lets the filter the ended git had started exit
+    assert r.code == 130, r.err
+    assert repo.snapshot() == before
+
+
+def test_a_checkout_that_fails_rolls_the_spawn_back(repo: GitRepo) -> None:
+    repo.git("config", "filter.broken.smudge", "false")
+    repo.git("config", "filter.broken.clean", "cat")
+    repo.git("config", "filter.broken.required", "true")
+    (repo.path / ".gitattributes").write_text("*.broken filter=broken\n")
+    repo.git("add", ".gitattributes")
+    repo.commit("a.broken", "a\n")
+    before = repo.snapshot()
+    r = repo.worker("spawn", "w1", "--no-launch")
+    assert r.code == 1, r.err
+    assert "smudge filter broken failed" in r.err
+    assert repo.snapshot() == before

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-from dataclasses import dataclass
 
 from git_worker import git, refnames
 from git_worker.config import Config
@@ -54,15 +53,17 @@ _CLASSES: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
-@dataclass
 class Base:
-    name: str  # as shown to users: main, origin/main, v1.0, or a commit as given
-    ref: str | None  # full ref name; None for a commit named by itself (an OID)
-    oid: str  # the commit new workers start from
-    remote: str | None = None  # for a remote-tracking base
-    remote_branch: str | None = None
-    fetched: bool = False
-    fetch_error: str | None = None
+    # A plain class, not a dataclass: see spawn.Task.
+    def __init__(self, name: str, ref: str | None, oid: str, remote: str | None = None,
+                 remote_branch: str | None = None) -> None:
+        self.name = name  # as shown to users: main, origin/main, v1.0, or a commit as given
+        self.ref = ref  # full ref name; None for a commit named by itself (an OID)
+        self.oid = oid  # the commit new workers start from
+        self.remote = remote  # for a remote-tracking base
+        self.remote_branch = remote_branch
+        self.fetched = False
+        self.fetch_error: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {"name": self.name, "ref": self.ref, "oid": self.oid, "fetched": self.fetched,

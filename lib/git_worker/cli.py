@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from typing import NoReturn
 
     from git_worker.config import Config
+    from git_worker.git import Running
     from git_worker.repo import Repo
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -366,11 +367,23 @@ def _config(repo: Repo | None) -> Config:
 
     where = repo.common_dir if repo is not None else None
     if where not in _LOADED:  # read once a command: forwarding and rm both ask, say
-        _LOADED[where] = Config.load(where)
+        started = _LOADING.pop(where, None)
+        _LOADED[where] = Config.load(where) if started is None else Config.read(started)
     return _LOADED[where]
 
 
+def _start_config(repo: Repo) -> None:
+    """Have git read the repository's settings while this process imports the command
+    that needs them (_config() then waits for them)."""
+    from git_worker.config import Config
+
+    if repo.common_dir not in _LOADED and repo.common_dir not in _LOADING:
+        _LOADING[repo.common_dir] = Config.start_load(repo.common_dir)
+
+
 _LOADED: dict[str | None, Config] = {}
+_LOADING: dict[str | None, Running] = {}
+_DISCOVERING: list[Running] = []  # Repo.start_discover(), when main() began it
 
 
 def _repo_if_any() -> Repo | None:
@@ -404,7 +417,7 @@ def dispatch(args: argparse.Namespace) -> int:
         from git_worker.commands import version
 
         return version.run()
-    repo = Repo.discover()
+    repo = Repo.discovered(_DISCOVERING.pop()) if _DISCOVERING else Repo.discover()
     if command == "spawn" and args.on:
         from git_worker.commands import remote
 
@@ -420,6 +433,7 @@ def dispatch(args: argparse.Namespace) -> int:
         if code is not None:
             return code
     if command == "spawn":
+        _start_config(repo)  # git reads the settings while the command is imported
         from git_worker.commands import spawn
 
         return spawn.run(repo, _config(repo), ids=[*args.ids, *args.more_ids],
@@ -564,6 +578,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "_ARGCOMPLETE" in os.environ and argv is None:
         comp.complete(build_parser)  # answers the shell and exits; see completion.py
     arguments = sys.argv[1:] if argv is None else list(argv)
+    _DISCOVERING.clear()  # main() may run more than once in a process (tests)
+    if _command_word(arguments) == "spawn":  # git finds the repository while argparse works
+        from git_worker.repo import Repo
+
+        _DISCOVERING.append(Repo.start_discover())
     listing = list_options(arguments)  # list's own command lines: no argparse (see there)
     # --help opens the manual: what `git worker --help` does (git runs `man git-worker`).
     args = (None if listing is not None or arguments[:1] == ["--help"]

@@ -18,8 +18,8 @@ import shlex
 from git_worker import git
 from git_worker.errors import GitCommandError, WorkerError
 
-# Plain classes, not dataclasses (as repo.Repo's): `import dataclasses` imports inspect,
-# and this module is read by every command that reads a setting (~5 ms of rm's CPU).
+# Plain classes, not dataclasses, here and in what spawn and rm read before their git
+# work: `import dataclasses` (it imports inspect) and building the classes cost ~5-15 ms.
 
 
 class Setting:
@@ -28,8 +28,9 @@ class Setting:
     def __init__(self, key: str, default: str | None, kind: str, doc: str) -> None:
         self.key = key  # as documented (camelCase); git matches it case-insensitively
         self.default = default
-        self.kind = kind  # "string", "bool", "int", "count" (0 allowed), "seconds", "multi",
-        self.doc = doc  # "path"
+        # "string", "bool", "int", "count" (an int, 0 allowed), "seconds", "multi", "path"
+        self.kind = kind
+        self.doc = doc
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -76,7 +77,9 @@ _BY_NAME = {s.key.lower(): s for s in SETTINGS}
 _TRUE = {"true", "yes", "on"}
 _FALSE = {"false", "no", "off", ""}
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
-_INT = re.compile(r"[ \t\n\v\f\r]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)([kKmMgG]?)\Z")
+# Compiled on first use (re keeps it), not on import: ~1 ms of every spawn, whose numbers
+# (the defaults) are plain decimals.
+_INT = r"[ \t\n\v\f\r]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)([kKmMgG]?)\Z"
 
 
 class Entry:
@@ -94,7 +97,10 @@ class Entry:
 def parse_int(text: str) -> int | None:
     """git's integer syntax (git_parse_int): strtoimax base 0 — leading blanks, a sign,
     0x hex or 0 octal — then an optional k/m/g unit, and the result must fit an int."""
-    m = _INT.match(text)
+    if text.isascii() and text.isdigit() and (text == "0" or text[0] != "0"):
+        number = int(text)  # plain decimal (every default): no pattern to compile
+        return number if number < 2**31 else None
+    m = re.match(_INT, text)
     if m is None:
         return None
     sign, digits, unit = m.groups()
@@ -122,8 +128,12 @@ def parse_bool(value: str | None) -> bool | None:
 class Config:
     """Every worker.* entry, in git's order (later wins)."""
 
-    def __init__(self, entries: list[Entry] | None = None) -> None:
+    def __init__(self, entries: list[Entry] | None = None, *,
+                 checkout_workers_set: bool = False) -> None:
         self.entries = [] if entries is None else entries
+        # Whether git's checkout.workers is set (read with the settings: spawn chooses a
+        # parallel checkout only when the user did not choose, and asks no second git).
+        self.checkout_workers_set = checkout_workers_set
 
     @classmethod
     def load(cls, common_dir: str | None = None) -> Config:
@@ -136,13 +146,26 @@ class Config:
         or what runs come from the common dir alone. ``None``: wherever git finds itself
         from the current directory (for `git worker config` and `doctor` outside a repo).
         """
+        return cls.read(cls.start_load(common_dir))
+
+    @staticmethod
+    def start_load(common_dir: str | None = None) -> git.Running:
+        """load(), begun: git reads the settings while the caller does something else;
+        read() then waits for them."""
         # `git config` rather than dulwich: see the module docstring.
+        return git.start_config_with_origins(rf"^worker\.|^{git.CHECKOUT_WORKERS}$", common_dir)
+
+    @classmethod
+    def read(cls, loading: git.Running) -> Config:
+        """The settings start_load() asked git for."""
         try:
-            found = git.config_with_origins(r"^worker\.", common_dir)
+            found = git.config_output(loading)
         except GitCommandError as e:
             raise WorkerError(f"cannot read git config: {e.stderr.strip()}",
                               hint="fix the file git names") from None
-        return cls(list(_parse_entries(found)))
+        entries = _parse_entries(found)
+        ours = [e for e in entries if e.key.startswith("worker.")]
+        return cls(ours, checkout_workers_set=len(ours) < len(entries))
 
     def _all(self, key: str) -> list[Entry]:
         k = _normalize(key)

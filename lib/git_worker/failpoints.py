@@ -29,7 +29,7 @@ _AFTER_TIMEOUT = 60.0  # seconds; then the step fails anyway (the test then says
 # Every step of every transaction, in order. tests/test_faults.py fails each one with each
 # action, and checks that this list is exactly the hit() calls in the code.
 STEPS = (
-    "spawn.claim", "spawn.branch", "spawn.worktree", "spawn.files", "spawn.setup",
+    "spawn.claim", "spawn.branch", "spawn.checkout", "spawn.worktree", "spawn.files", "spawn.setup",
     "spawn.bd-claim", "spawn.launch",
     "start.launch",
     "rm.mark", "rm.stop", "rm.worktree", "rm.branch",

@@ -292,12 +292,18 @@ def in_worktree(pinned: Pinned, argv: Sequence[str], *, action: str | None = Non
     """Run ``git <argv>`` in the worktree ``pinned`` names, through its registered admin
     dir with this repository's config and nothing the worktree or its admin dir names.
     ``action`` is the reflog's name for it (GIT_REFLOG_ACTION); no editor is ever opened."""
+    full, env = _pinned_command(pinned, argv, action)
+    return run(full, cwd=pinned.worktree, env=env, check=check)
+
+
+def _pinned_command(pinned: Pinned, argv: Sequence[str],
+                    action: str | None = None) -> tuple[list[str], dict[str, str]]:
+    """in_worktree's git arguments and environment."""
     extra = {"GIT_EDITOR": "true", **({"GIT_REFLOG_ACTION": action} if action else {})}
     if pinned.admin is None:
-        return run(argv, cwd=pinned.worktree, env=clean_env(extra), check=check)
-    return run([*NO_FSMONITOR, f"--git-dir={pinned.admin}", f"--work-tree={pinned.worktree}",
-                *argv], cwd=pinned.worktree, env=pinned_env(pinned.common_dir, extra),
-               check=check)
+        return list(argv), clean_env(extra)
+    return ([*NO_FSMONITOR, f"--git-dir={pinned.admin}", f"--work-tree={pinned.worktree}",
+             *argv], pinned_env(pinned.common_dir, extra))
 
 
 def merge_in(pinned: Pinned, commit: str, message: str, action: str) -> bool:
@@ -332,29 +338,81 @@ def head_commit(pinned: Pinned) -> str:
     return out.decode(errors="surrogateescape").strip()
 
 
+CHECKOUT_WORKERS = "checkout.workers"  # git's setting: how many processes a checkout uses
 _CHECKOUT_WORKERS_SET: dict[str, bool] = {}  # common dir -> whether the user set it
 
 
-def check_out_head(pinned: Pinned, *, parallel: bool = True) -> None:
-    """Write the index and files of a new worktree from its HEAD.
+class Running:
+    """A git command started and not waited for yet (start()): the caller does something
+    else meanwhile."""
+
+    def __init__(self, child: subprocess.Popen[bytes], argv: list[str]) -> None:
+        self._child = child
+        self._argv = argv
+
+    def output(self, ok: Sequence[int] = (0,)) -> bytes:
+        """Wait for it to end; its stdout. GitCommandError if it exited otherwise than
+        ``ok``."""
+        out, err = self._child.communicate()
+        if self._child.returncode not in ok:
+            raise GitCommandError(self._argv, self._child.returncode,
+                                  err.decode(errors="replace"))
+        return out or b""
+
+    def wait(self) -> None:
+        """Wait for it to end; GitCommandError if it failed."""
+        self.output()
+
+    def stop(self) -> None:
+        """End it and what it started (a filter it runs, say, which holds its pipes), if it
+        still runs, and wait for it (a rollback's first step)."""
+        if self._child.returncode is not None:
+            return  # waited for already
+        if self._child.poll() is None:
+            os.killpg(self._child.pid, signal.SIGKILL)  # start() gave it a session of its own
+        self._child.communicate()
+
+
+def start(argv: Sequence[str], *, cwd: str | None = None, env: Mapping[str, str] | None = None,
+          output: bool = True) -> Running:
+    """Start ``git <argv>`` (as run() would, without a timeout) and return at once;
+    ``output``: keep its stdout for Running.output (else it goes nowhere). In a session of
+    its own, as run() with a timeout: Running.stop ends git and its children at once."""
+    full = ["git", *argv]
+    try:
+        child = subprocess.Popen(full, cwd=cwd, env=dict(env) if env is not None else None,
+                                 stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE if output else subprocess.DEVNULL,
+                                 stderr=subprocess.PIPE, start_new_session=True)
+    except FileNotFoundError as e:
+        raise WorkerError("git is not on PATH", hint="install git 2.39 or newer") from e
+    return Running(child, full)
+
+
+def start_check_out_head(pinned: Pinned, *, parallel: bool | None = None) -> Running:
+    """Start writing the index and files of a new worktree from its HEAD; the caller
+    waits for it (Running.wait) and may do other work meanwhile.
 
     git's checkout, not dulwich's build_index_from_tree: fast (C), and it honours
-    .gitattributes, filters and sparse settings exactly like `git worktree add`; in
-    parallel (one worker per core, git's checkout.workers=0: ~25% faster on 5,000 files
-    here) unless the user chose, or ``parallel`` is False: when several worktrees are
-    checked out at once (spawn of several ids, one thread per core), the threads are the
-    parallelism, and a serial checkout each spends ~15% less CPU (8 ids: ~10% less wall
-    time than parallel checkouts, measured)."""
-    if not parallel:  # git's own choice: checkout.workers, if the user set it, else serial
-        in_worktree(pinned, ["read-tree", "--reset", "-u", "HEAD"])
-        return
-    chosen = _CHECKOUT_WORKERS_SET.get(pinned.common_dir)
-    if chosen is None:  # asked once a process: spawning 8 ids asks git once, not 8 times
-        chosen = in_worktree(pinned, ["config", "--get", "checkout.workers"],
-                             check=False).returncode == 0
-        _CHECKOUT_WORKERS_SET[pinned.common_dir] = chosen
-    workers = [] if chosen else ["-c", "checkout.workers=0"]
-    in_worktree(pinned, [*workers, "read-tree", "--reset", "-u", "HEAD"])
+    .gitattributes, filters and sparse settings exactly like `git worktree add`.
+    ``parallel``: True asks for one worker per core (git's checkout.workers=0: ~25% faster
+    on 5,000 files here) — for callers that know the user did not set checkout.workers
+    (spawn reads it with the settings); False leaves git its own choice (checkout.workers,
+    if the user set it, else serial): when several worktrees are checked out at once
+    (spawn of several ids, one thread per core), the threads are the parallelism, and a
+    serial checkout each spends ~15% less CPU (8 ids: ~10% less wall time than parallel
+    checkouts, measured); None: parallel unless the user set checkout.workers (asked once a
+    process)."""
+    if parallel is None:
+        chosen = _CHECKOUT_WORKERS_SET.get(pinned.common_dir)
+        if chosen is None:
+            chosen = in_worktree(pinned, ["config", "--get", CHECKOUT_WORKERS],
+                                 check=False).returncode == 0
+            _CHECKOUT_WORKERS_SET[pinned.common_dir] = chosen
+        parallel = not chosen
+    workers = ["-c", f"{CHECKOUT_WORKERS}=0"] if parallel else []
+    argv, env = _pinned_command(pinned, [*workers, "read-tree", "--reset", "-u", "HEAD"])
+    return start(argv, cwd=pinned.worktree, env=env, output=False)
 
 
 def uncommitted_paths(pinned: Pinned) -> list[str]:
@@ -573,17 +631,22 @@ def config_with_origins(pattern: str, common_dir: str | None) -> bytes:
     """`git config -z --show-origin --show-scope --get-regexp PATTERN` of the repository
     whose git directory is ``common_dir`` (None: wherever git finds itself from here), as
     git prints it; b"" when nothing matches. GitCommandError when git cannot read it."""
+    return config_output(start_config_with_origins(pattern, common_dir))
+
+
+def start_config_with_origins(pattern: str, common_dir: str | None) -> Running:
+    """config_with_origins, begun: its answer is config_output(what this returns)."""
     argv = ["config", "-z", "--show-origin", "--show-scope", "--get-regexp", pattern]
     if common_dir is None:
-        proc = run(argv, check=False)
-    else:
-        # clean_env: GIT_DIR/GIT_WORK_TREE must not point git elsewhere; the -c
-        # settings (GIT_CONFIG_PARAMETERS, GIT_CONFIG_COUNT…) are kept.
-        proc = run([f"--git-dir={common_dir}", *argv], cwd=common_dir, env=clean_env(),
-                   check=False)
-    if proc.returncode not in (0, 1):  # 1: no match
-        raise GitCommandError(proc.args, proc.returncode, proc.stderr.decode(errors="replace"))
-    return proc.stdout
+        return start(argv)
+    # clean_env: GIT_DIR/GIT_WORK_TREE must not point git elsewhere; the -c settings
+    # (GIT_CONFIG_PARAMETERS, GIT_CONFIG_COUNT…) are kept.
+    return start([f"--git-dir={common_dir}", *argv], cwd=common_dir, env=clean_env())
+
+
+def config_output(running: Running) -> bytes:
+    """What start_config_with_origins' git printed (b"": no match)."""
+    return running.output(ok=(0, 1))  # 1: no match
 
 
 def committer_ident(cwd: str) -> str | None:

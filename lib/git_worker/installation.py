@@ -19,7 +19,6 @@ import os
 import shlex
 import site
 import sys
-from dataclasses import dataclass
 from enum import Enum
 
 from git_worker import __version__
@@ -32,11 +31,15 @@ MAKE_INSTALL_MANIFEST = "make-install.manifest"
 PIPX_METADATA = "pipx_metadata.json"  # pipx keeps it in the root of each of its venvs
 
 
-@dataclass(frozen=True)
 class Shipped:
-    path: str  # relative to the package directory, '/'-separated
-    executable: bool  # run by another program (an agent, git), not read by us
-    purpose: str
+    # Plain classes, not dataclasses: spawn reads the built-in prompt template through
+    # this module, and `import dataclasses` (it imports inspect) costs it ~10 ms.
+    __slots__ = ("path", "executable", "purpose")
+
+    def __init__(self, path: str, executable: bool, purpose: str) -> None:
+        self.path = path  # relative to the package directory, '/'-separated
+        self.executable = executable  # run by another program (an agent, git), not read by us
+        self.purpose = purpose
 
 
 CLAUDE_EVENT_HOOK = Shipped("hooks/claude-code/event", True, "Claude Code's hooks")
@@ -87,12 +90,15 @@ class Kind(Enum):
     PIP = "pip"
 
 
-@dataclass(frozen=True)
 class Installation:
-    kind: Kind
-    root: str  # the checkout, the virtualenv or the prefix that holds the package
-    source: str | None  # where it was installed from, when that is known
-    pip_target: tuple[str, ...]  # pip's option that puts it back where it is
+    __slots__ = ("kind", "root", "source", "pip_target")
+
+    def __init__(self, kind: Kind, root: str, source: str | None,
+                 pip_target: tuple[str, ...]) -> None:
+        self.kind = kind
+        self.root = root  # the checkout, the virtualenv or the prefix that holds the package
+        self.source = source  # where it was installed from, when that is known
+        self.pip_target = pip_target  # pip's option that puts it back where it is
 
     def repair(self, shipped: Shipped | None = None) -> str:
         """The command that puts the shipped files back, for this kind of installation."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 
 from git_worker.config import Config
 from git_worker.errors import WorkerError
@@ -23,10 +22,13 @@ FIELDS = ("id", "title", "description", "design", "acceptance_criteria", "notes"
           "worktree")
 
 
-@dataclass(frozen=True)
 class Template:
-    text: str
-    origin: str  # "built-in" or the file's path
+    # A plain class, not a dataclass: see spawn.Task.
+    __slots__ = ("text", "origin")
+
+    def __init__(self, text: str, origin: str) -> None:
+        self.text = text
+        self.origin = origin  # "built-in" or the file's path
 
 
 def builtin() -> Template:

@@ -19,7 +19,7 @@ from git_worker.errors import GitCommandError, WorkerError, from_os_error
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from dulwich.object_store import DiskObjectStore
-    from dulwich.objects import Commit, ObjectID, ShaFile
+    from dulwich.objects import Commit, ObjectID
     from dulwich.refs import DiskRefsContainer, Ref
 
 # Registry commits and the reflog lines git-worker writes carry this identity, so they
@@ -66,14 +66,23 @@ class Repo:
 
     @classmethod
     def discover(cls, cwd: str | None = None) -> Repo:
+        return cls.discovered(cls.start_discover(cwd), cwd)
+
+    @staticmethod
+    def start_discover(cwd: str | None = None) -> git.Running:
+        """discover(), begun: git looks for the repository while the caller does something
+        else; discovered() then waits for it."""
         # `git rev-parse` rather than dulwich's Repo.discover(): it honours GIT_DIR,
         # GIT_WORK_TREE and friends the way the user's git does, which dulwich 1.2.21 doesn't.
+        return git.start(["rev-parse", "--path-format=absolute", "--git-dir",
+                          "--git-common-dir", "--is-bare-repository", "--show-toplevel"],
+                         cwd=cwd)
+
+    @classmethod
+    def discovered(cls, discovering: git.Running, cwd: str | None = None) -> Repo:
+        """The repository start_discover() looked for from ``cwd``."""
         try:
-            out = git.output(
-                ["rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir",
-                 "--is-bare-repository", "--show-toplevel"],
-                cwd=cwd,
-            )
+            out = discovering.output().decode(errors="surrogateescape").rstrip("\n")
         except GitCommandError as e:
             if "--show-toplevel" in e.stderr or "must be run in a work tree" in e.stderr:
                 out = git.output(
@@ -169,37 +178,52 @@ class Repo:
 
     def create_ref(self, name: str, oid: str, message: str) -> bool:
         """Create ``name`` at ``oid`` unless it exists (atomic). False when it existed."""
-        return self._swap_ref(name, _NO_REF, oid, message)
+        return self._swap_refs([(name, _NO_REF, oid)], message)
+
+    def create_refs(self, refs: dict[str, str], message: str) -> bool:
+        """Create every ref of ``refs`` (name -> OID) in one transaction, or none of them:
+        False when one existed already (then nothing was created)."""
+        return self._swap_refs([(name, _NO_REF, oid) for name, oid in refs.items()], message)
 
     def update_ref(self, name: str, old: str, new: str, message: str) -> bool:
         """Move ``name`` from ``old`` to ``new`` (atomic). False when it wasn't at ``old``."""
-        return self._swap_ref(name, old, new, message)
+        return self._swap_refs([(name, old, new)], message)
 
-    def _swap_ref(self, name: str, old: str, new: str, message: str) -> bool:
-        """Move ``name`` from ``old`` (_NO_REF: it must not exist) to ``new`` with
-        `git update-ref`, not dulwich: 1.2.21's set_if_equals, racing `git pack-refs`,
-        returned True and left the ref gone (measured with a create → update → check loop
-        against a pack-refs loop, as tests/test_races.py::
+    def _swap_refs(self, swaps: list[tuple[str, str, str]], message: str) -> bool:
+        """Move each ref (name, old, new) from ``old`` (_NO_REF: it must not exist) to
+        ``new``, all or none, with `git update-ref` (several: one `--stdin` transaction),
+        not dulwich: 1.2.21's set_if_equals, racing `git pack-refs`, returned True and
+        left the ref gone (measured with a create → update → check loop against a
+        pack-refs loop, as tests/test_races.py::
         test_spawn_rm_and_updates_racing_git_pack_refs does). git waits for its locks;
         whether the swap lost is read back through git. Hooks off, as for delete_ref."""
+        if len(swaps) == 1:
+            name, old, new = swaps[0]
+            argv, stdin = [name, new, old], None
+        else:  # ref names hold no spaces or newlines (git's rules for them)
+            argv = ["--stdin"]
+            stdin = "".join(f"create {name} {new}\n" if old == _NO_REF
+                            else f"update {name} {new} {old}\n"
+                            for name, old, new in swaps).encode()
         for attempt in range(_LOCK_RETRIES):
             proc = git.run([*_HARDENED, "update-ref", "--create-reflog",
-                            "-m", _reflog_line(message), name, new, old], cwd=self.common_dir,
+                            "-m", _reflog_line(message), *argv], cwd=self.common_dir,
                            env=git.clean_env({"GIT_COMMITTER_NAME": "git-worker",
                                               "GIT_COMMITTER_EMAIL": "git-worker@localhost"}),
-                           check=False)
+                           check=False, input=stdin)
             if proc.returncode == 0:
                 return True
-            if self.ref_table(name).get(name) != (None if old == _NO_REF else old):
-                return False  # it moved (or is there already): the compare-and-swap lost
+            now = self.ref_table(*(name for name, _, _ in swaps))
+            if any(now.get(name) != (None if old == _NO_REF else old) for name, old, _ in swaps):
+                return False  # one moved (or is there already): the compare-and-swap lost
             _back_off(attempt)
         detail = proc.stderr.decode(errors="replace").strip()
         import re  # only on this failure
 
         named = re.search(r"'([^']+\.lock)': File exists", detail)
         if named:
-            raise _locked(name, os.path.normpath(named.group(1)))
-        raise WorkerError(f"cannot update {name}: {detail}")
+            raise _locked(swaps[0][0], os.path.normpath(named.group(1)))
+        raise WorkerError(f"cannot update {', '.join(name for name, _, _ in swaps)}: {detail}")
 
     def delete_ref(self, name: str, old: str, message: str) -> bool:
         """Delete ``name`` if it is still at ``old`` (atomic), with its reflog.
@@ -365,51 +389,54 @@ class Repo:
 
     # --- objects ------------------------------------------------------------------------
 
-    def write_objects(self, objects: Sequence[ShaFile | LooseObject]) -> None:
-        """Store objects as loose files, the way git does, tolerating another process
-        writing the very same one.
+    def write_object(self, kind: str, content: bytes) -> str:
+        """Store one object (its git type, its content) as a loose file, the way git does,
+        tolerating another process writing the very same one; its OID.
 
-        Not through dulwich's DiskObjectStore: importing it costs every command that
-        writes a record ~15 ms (measured), for a job of a few lines. Each object is written
-        to a temporary file beside its place, then linked into place (an object that is
-        there already, written by anyone, has the same bytes: the link fails and that is
-        fine); one that exists is freshened instead, so that a concurrent `git gc` does
-        not prune it as old before a ref names it. Like dulwich and git by default
-        (core.fsyncObjectFiles is off), object files are not fsynced: see README.
+        Not through dulwich: importing its object store costs every command that writes a
+        record ~15 ms, its object classes ~9 ms (measured), for a job of a few lines. The
+        object is written to a temporary file beside its place, then linked into place (an
+        object that is there already, written by anyone, has the same bytes: the link
+        fails and that is fine); one that exists is freshened instead, so that a
+        concurrent `git gc` does not prune it as old before a ref names it. Like dulwich
+        and git by default (core.fsyncObjectFiles is off), object files are not fsynced:
+        see README.
         """
-        root = os.path.join(self.common_dir, "objects")
-        for obj in objects:
-            oid = obj.id.decode()
-            directory = os.path.join(root, oid[:2])
-            path = os.path.join(directory, oid[2:])
+        import zlib
+
+        raw = f"{kind} {len(content)}\0".encode() + content
+        oid = _sha1(raw)
+        directory = os.path.join(self.common_dir, "objects", oid[:2])
+        path = os.path.join(directory, oid[2:])
+        try:
+            os.utime(path)
+            return oid
+        except FileNotFoundError:
+            pass
+        except PermissionError:
+            pass  # another user's (a shared repository): write our own copy below
+        try:
+            os.makedirs(directory, exist_ok=True)
+            tmp = os.path.join(directory, f"tmp_obj_{os.getpid()}_{next(_TMP_SEQ)}")
+            if os.path.lexists(tmp):
+                os.unlink(tmp)  # left by a killed process whose pid was ours
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
             try:
-                os.utime(path)
-                continue
-            except FileNotFoundError:
-                pass
-            except PermissionError:
-                pass  # another user's (a shared repository): write our own copy below
-            try:
-                os.makedirs(directory, exist_ok=True)
-                tmp = os.path.join(directory, f"tmp_obj_{os.getpid()}_{next(_TMP_SEQ)}")
-                if os.path.lexists(tmp):
-                    os.unlink(tmp)  # left by a killed process whose pid was ours
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
+                with os.fdopen(fd, "wb") as f:
+                    f.write(zlib.compress(raw))
                 try:
-                    with os.fdopen(fd, "wb") as f:
-                        f.write(obj.as_legacy_object())
-                    try:
-                        os.link(tmp, path)
-                    except FileExistsError:
-                        pass  # written meanwhile by another process: the same bytes
-                    except OSError:
-                        os.replace(tmp, path)  # no hard links here (git falls back so too)
-                finally:
-                    if os.path.lexists(tmp):
-                        os.unlink(tmp)
-            except OSError as e:
-                world = from_os_error(e)
-                raise (world or WorkerError(f"cannot write object {oid}: {e}")) from e
+                    os.link(tmp, path)
+                except FileExistsError:
+                    pass  # written meanwhile by another process: the same bytes
+                except OSError:
+                    os.replace(tmp, path)  # no hard links here (git falls back so too)
+            finally:
+                if os.path.lexists(tmp):
+                    os.unlink(tmp)
+        except OSError as e:
+            world = from_os_error(e)
+            raise (world or WorkerError(f"cannot write object {oid}: {e}")) from e
+        return oid
 
     def commit(self, oid: str) -> Commit:
         from dulwich.objects import Commit
@@ -429,8 +456,11 @@ class Repo:
     def peel_to_commit(self, oid: str) -> str:
         """The commit ``oid`` is, or the annotated tag(s) at ``oid`` point to.
 
-        One `git rev-parse` rather than dulwich's object store, whose import alone costs
-        spawn ~15 ms (measured); spawn writes its objects itself (write_objects)."""
+        A loose commit is known by its file's first bytes (a branch tip, until git packs
+        it); else one `git rev-parse` rather than dulwich's object store, whose import
+        alone costs spawn ~15 ms (measured)."""
+        if self._loose_type(oid) == "commit":
+            return oid  # no process: ~3 ms of every spawn before its checkout
         found = self.commit_named(oid)
         if found is None:
             kind = self.object_types([oid])[0]
@@ -440,7 +470,34 @@ class Repo:
         return found
 
 
+    def _loose_type(self, oid: str) -> str | None:
+        """The type of the object ``oid`` when it is a loose one (None: not loose, or its
+        file unreadable), from its header as git reads it."""
+        import zlib
+
+        if len(oid) != 40:
+            return None
+        try:
+            with open(os.path.join(self.common_dir, "objects", oid[:2], oid[2:]), "rb") as f:
+                head = zlib.decompressobj().decompress(f.read(64), 32)
+        except (OSError, zlib.error):
+            return None
+        kind, space, _ = head.partition(b" ")
+        return kind.decode("ascii", "replace") if space else None
+
+
 # --- configuration files, read and written by git (dulwich rewrites includes, drops comments)
+
+
+def _sha1(data: bytes) -> str:
+    """The SHA-1 of ``data`` (hex), git's object name. CPython's own SHA-1 where it has one:
+    hashlib would load OpenSSL first, ~3 ms of every spawn before its checkout (measured)."""
+    try:
+        from _sha1 import sha1  # type: ignore[import-not-found]  # no stub: a private module
+    except ImportError:  # a Python built without it (hashlib then uses OpenSSL's)
+        from hashlib import sha1
+    digest: str = sha1(data).hexdigest()
+    return digest
 
 
 def config_file_get(path: str, key: str) -> str | None:
@@ -465,75 +522,3 @@ def excludes_file(worktree: str) -> str | None:
                    cwd=worktree, env=git.clean_env())
     return proc.stdout.decode(errors="surrogateescape").strip() or None \
         if proc.returncode == 0 else None
-
-
-class LooseObject:
-    """A git object for write_objects: its type and content, hashed as git hashes them.
-
-    Not dulwich.objects' Blob, Tree and Commit: importing that module costs every command
-    that writes a record ~7 ms of CPU (measured: rm, spawn), for a format of a few lines."""
-
-    def __init__(self, kind: str, content: bytes) -> None:
-        import hashlib
-
-        self.raw = b"%s %d\0%s" % (kind.encode(), len(content), content)
-        self.id = hashlib.sha1(self.raw).hexdigest().encode()  # as dulwich's ShaFile.id
-
-    def as_legacy_object(self) -> bytes:
-        """The bytes of its loose object file."""
-        import zlib
-
-        return zlib.compress(self.raw)
-
-
-def append_reflog(path: str, old: str, new: str, message: str) -> None:
-    """One reflog line, in git's format, by git-worker's identity."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    line = (f"{old} {new} {IDENTITY.decode()} {int(time.time())} +0000\t"
-            f"{message.splitlines()[0] if message else ''}\n")
-    with open(path, "a", encoding="utf-8", errors="surrogateescape") as f:
-        f.write(line)
-
-
-_SYMREF_DEPTH = 5  # as dulwich and git follow them
-
-
-def _read_loose(common_dir: str, name: str) -> bytes | None:
-    """The content of the loose ref file ``name``, or None when there is no such file."""
-    try:
-        with open(os.path.join(common_dir, name), "rb") as f:
-            return f.read(4096)
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-        return None
-
-
-def _back_off(attempt: int) -> None:
-    """Wait a little, randomly, before retrying a ref another process has locked."""
-    import random  # only under contention: list never needs it
-
-    time.sleep(random.uniform(0.005, 0.01 * (1 + min(attempt, 4))))
-
-
-def _locked(name: str, lock: str) -> WorkerError:
-    """The error for a ref whose lock file stays: it names the file and the way out."""
-    return WorkerError(
-        f"cannot update {name}: its lock file {lock} is held by another process, or was "
-        "left behind by one that was killed",
-        hint="if no git command is running, git worker fsck --repair deletes it once it is "
-             f"a minute old (or delete it yourself: rm {lock})",
-    )
-
-
-def _remove_empty_tail(path: str, stop: str) -> None:
-    """Remove ``path`` and then its parents while they are empty, up to ``stop``."""
-    try:
-        os.remove(path)
-    except FileNotFoundError:
-        pass
-    parent = os.path.dirname(path)
-    while parent.startswith(stop + os.sep) and parent != stop:
-        try:
-            os.rmdir(parent)
-        except OSError:
-            return
-        parent = os.path.dirname(parent)

@@ -10,19 +10,14 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any
 
 from git_worker import (
-    copies,
     failpoints,
     leases,
-    lifecycle,
     locks,
     processes,
     prompt,
@@ -56,40 +51,57 @@ _SETUP_HINT = "fix the command, or remove it: git config --unset-all worker.setu
 STEPS = ("claim", "branch", "worktree", "files", "setup", "launch")
 
 
-@dataclass
+# typing only for annotations: importing it costs every spawn ~3 ms.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+# Plain classes, not dataclasses: `import dataclasses` (it imports inspect) and building
+# the classes cost spawn ~15 ms before its checkout could start (measured).
+
+
 class Task:
-    id: str
-    title: str | None = None
-    description: str = ""
-    source: str = "cli"  # "bd" when the text came from the tracker
-    issue: tracker.Issue | None = None  # the bd issue, claimed when the worker starts
-    extra: str = ""  # -d TEXT given alongside a bd issue: added to its description
+    def __init__(self, id: str, title: str | None = None, description: str = "",
+                 source: str = "cli", issue: tracker.Issue | None = None,
+                 extra: str = "") -> None:
+        self.id = id
+        self.title = title
+        self.description = description
+        self.source = source  # "bd" when the text came from the tracker
+        self.issue = issue  # the bd issue, claimed when the worker starts
+        self.extra = extra  # -d TEXT given alongside a bd issue: added to its description
 
 
-@dataclass
 class Plan:
     """What every worker of one `spawn` command shares."""
 
-    base: Base
-    branch_prefix: str
-    worktree_root: str
-    agent: str
-    model: str | None
-    launch: bool
-    tracker_timeout: float  # worker.trackerTimeout
-    template: prompt.Template = field(default_factory=prompt.builtin)
-    launcher: str = "detached"
-    max_concurrent: int | None = None
-    queue: bool = False  # over max_concurrent: queue instead of failing
-    review: bool | None = None  # spawn --review/--no-review; None: worker.review decides
-    team_settings: team.Settings | None = None  # worker.remote: claims and changes published there
-    # ids spawned while the team's remote could not be reached, and why (for the warning)
-    offline: dict[str, team.Unreachable] = field(default_factory=dict)
-    # Set on ^C while spawns run in threads (spawn_each): each stops and rolls back.
-    interrupted: threading.Event = field(default_factory=threading.Event)
-    # False while spawns run in threads: each worktree's checkout is then serial (the
-    # threads are the parallelism; see git.check_out_head).
-    parallel_checkout: bool = True
+    def __init__(self, *, base: Base, branch_prefix: str, worktree_root: str, agent: str,
+                 model: str | None, launch: bool, tracker_timeout: float,
+                 template: prompt.Template | None = None, launcher: str = "detached",
+                 max_concurrent: int | None = None, queue: bool = False,
+                 review: bool | None = None, team_settings: team.Settings | None = None,
+                 parallel_checkout: bool = True) -> None:
+        self.base = base
+        self.branch_prefix = branch_prefix
+        self.worktree_root = worktree_root
+        self.agent = agent
+        self.model = model
+        self.launch = launch
+        self.tracker_timeout = tracker_timeout  # worker.trackerTimeout
+        self.template = template or prompt.builtin()
+        self.launcher = launcher
+        self.max_concurrent = max_concurrent
+        self.queue = queue  # over max_concurrent: queue instead of failing
+        self.review = review  # spawn --review/--no-review; None: worker.review decides
+        self.team_settings = team_settings  # worker.remote: claims and changes published there
+        # ids spawned while the team's remote could not be reached, and why (for the warning)
+        self.offline: dict[str, team.Unreachable] = {}
+        # Set on ^C while spawns run in threads (spawn_each): each stops and rolls back.
+        self.interrupted = threading.Event()
+        # True: one checkout process per core (the user did not set checkout.workers);
+        # False while spawns run in threads: each worktree's checkout is then git's own
+        # choice (the threads are the parallelism; see git.start_check_out_head).
+        self.parallel_checkout = parallel_checkout
 
 
 def worktree_root(repo: Repo, config: Config) -> str:
@@ -225,52 +237,62 @@ def _spawn(repo: Repo, config: Config, task: Task, plan: Plan, undo: UndoLog) ->
 
     # 1. claim refs/workers/<id>: from here on, this id is ours alone — and, with a team
     # remote, claimed there too before anything else is made (another host may hold it).
-    entry = _claim(repo, record)
+    # 2. the branch, created only if it doesn't exist (a branch is never reused silently):
+    # in the claim's transaction (one `git update-ref`, all or nothing), unless the team's
+    # remote must see the claim first.
+    alone = plan.team_settings is None
+    entry = _claim(repo, record, plan.base.oid if alone else None)
     if plan.team_settings is not None:
         settings = plan.team_settings
         # Runs after the local claim's undo: with the record gone here, publishing takes
         # the claim off the remote (pending if the remote cannot be reached then).
         undo.push("team claim", lambda: team.publish(repo, settings, [task.id]))
     undo.push("claim", lambda: _unclaim(repo, task.id))
+    if alone:
+        undo.push("branch", lambda: recovery.delete_new_branch(repo, branch_ref,
+                                                                plan.base.oid, path))
     if plan.team_settings is not None:
         unreachable = team.claim(repo, plan.team_settings, entry)
         if unreachable is not None:
             plan.offline[task.id] = unreachable
     runtime = make_runtime_dir(repo, task.id)  # a removed namesake's files go
-    undo.push("runtime dir", lambda: shutil.rmtree(runtime, ignore_errors=True))
+    undo.push("runtime dir", lambda: _rmtree(runtime))
     failpoints.hit("spawn.claim")
+    if not alone:
+        if not repo.create_ref(branch_ref, plan.base.oid, f"git-worker: spawn {task.id}"):
+            raise _branch_exists(branch_ref)
+        undo.push("branch", lambda: recovery.delete_new_branch(repo, branch_ref,
+                                                                plan.base.oid, path))
+    failpoints.hit("spawn.branch")
+
+    # 3. the worktree: its files checked out by git while this process does what needs
+    # neither them nor the worktree (a spawner killed meanwhile leaves what a kill during
+    # the checkout always left: a claim, a branch and a worktree still `locked`).
+    adding = worktrees.start_add(repo, path, branch_ref, plan.base.oid,
+                                 parallel_checkout=plan.parallel_checkout)
+    undo.push("worktree", adding.discard)
     # Its slot and ports, given back on undo. Kept in the record in memory and written with
     # spawn's last commit: the lease store names the worker (repository, id, created_at),
     # so a lease whose spawn dies before that commit is given back by recovery, or found
     # stale by the next lease once the record is gone (one commit less per spawn).
     entry.record.leases = leases.take(repo, config, entry.record, undo)
-
-    # 2. the branch, created only if it doesn't exist (a branch is never reused silently).
-    if not repo.create_ref(branch_ref, plan.base.oid, f"git-worker: spawn {task.id}"):
-        raise WorkerError(
-            f"branch {refnames.short(branch_ref)} already exists",
-            hint=f"delete or rename it (git branch -m {refnames.short(branch_ref)} <new>), "
-                 "or set another git config worker.branchPrefix",
-        )
-    undo.push("branch", lambda: recovery.delete_new_branch(repo, branch_ref, plan.base.oid, path))
-    failpoints.hit("spawn.branch")
-
-    # 3. the worktree.
-    created = worktrees.add(repo, path, branch_ref, plan.base.oid,
-                            parallel_checkout=plan.parallel_checkout)
-    undo.push("worktree", lambda: worktrees.discard_new(created))
-    failpoints.hit("spawn.worktree")
-
-    # 4. files: configured untracked files, the rendered prompt.
-    copied = copies.Copied(path)
-    undo.push("copies", lambda: copies.undo(copied))
-    copies.copy(repo, config, path, copied)
-    if copied.written:
-        copies.save(repo, runtime, copied)
-        if copies.exclude(repo, created.admin_dir, runtime):
-            undo.push("worktreeConfig", lambda: copies.unexclude(repo, created.admin_dir))
     write_atomically(RuntimeDir(runtime).prompt,
                      prompt.render(plan.template, _prompt_values(entry.record, task)))
+    failpoints.hit("spawn.checkout")
+    created = adding.finish()
+    failpoints.hit("spawn.worktree")
+
+    # 4. files: configured untracked files (the rendered prompt is written already).
+    if config.values("worker.copy"):
+        from git_worker import copies  # only then: it loads hashlib (~3 ms of CPU)
+
+        copied = copies.Copied(path)
+        undo.push("copies", lambda: copies.undo(copied))
+        copies.copy(repo, config, path, copied)
+        if copied.written:
+            copies.save(repo, runtime, copied)
+            if copies.exclude(repo, created.admin_dir, runtime):
+                undo.push("worktreeConfig", lambda: copies.unexclude(repo, created.admin_dir))
     failpoints.hit("spawn.files")
 
     # 5. setup commands, from git config only (never from files in the repository).
@@ -307,6 +329,8 @@ def _spawn(repo: Repo, config: Config, task: Task, plan: Plan, undo: UndoLog) ->
         if r.state != State.SPAWNING:
             pass  # the agent has reported already (e.g. waiting): keep what it said
         elif started and r.exit_code is not None:  # a quick agent: it has exited already
+            from git_worker import lifecycle
+
             r.state = lifecycle.exit_state(r.exit_code)
         else:
             r.state = state
@@ -315,17 +339,18 @@ def _spawn(repo: Repo, config: Config, task: Task, plan: Plan, undo: UndoLog) ->
     return entry.record
 
 
-@dataclass
 class Launch:
     """What starting one worker's agent needs (spawn's last step, and `start`)."""
 
-    worker_id: str
-    worktree: str
-    agent: str
-    model: str | None
-    kind: str  # launcher kind: tmux or detached
-    branch: str  # refs/heads/…, as the record says
-    env: dict[str, str]  # the worker's leases (leases.environment)
+    def __init__(self, worker_id: str, worktree: str, agent: str, model: str | None,
+                 kind: str, branch: str, env: dict[str, str]) -> None:
+        self.worker_id = worker_id
+        self.worktree = worktree
+        self.agent = agent
+        self.model = model
+        self.kind = kind  # launcher kind: tmux or detached
+        self.branch = branch  # refs/heads/…, as the record says
+        self.env = env  # the worker's leases (leases.environment)
 
 
 def launch_or_queue(repo: Repo, config: Config, launch: Launch, *, limit: int | None,
@@ -339,7 +364,7 @@ def launch_or_queue(repo: Repo, config: Config, launch: Launch, *, limit: int | 
     free slots first. ``claim`` runs once a slot (or a place in the queue) is certain.
     """
     # Imported here: spawn --no-launch needs neither (~5 ms of its start-up, measured).
-    from git_worker import agents, launchers
+    from git_worker import agents, launchers, lifecycle
 
     runtime = RuntimeDir.of(repo, launch.worker_id).path
     with locks.queue(repo):
@@ -423,23 +448,40 @@ def _prompt_values(record: Record, task: Task) -> dict[str, str]:
     }
 
 
-def _claim(repo: Repo, record: Record) -> store.Entry:
-    try:
-        return store.claim(repo, record)
-    except WorkerError:
+def _claim(repo: Repo, record: Record, branch_at: str | None) -> store.Entry:
+    """Claim the record's id; with ``branch_at``, create its branch there in the same
+    transaction (neither is made when either exists)."""
+    also = {record.branch: branch_at} if branch_at else None
+    message = f"git-worker: spawn {record.id}" if also else None  # the branch's reflog
+    for attempt in range(2):
+        try:
+            return store.claim(repo, record, also=also, message=message)
+        except WorkerError as e:
+            lost = e
         existing = store.read(repo, record.id)
-        if existing is None:  # removed in between: try once more
-            return store.claim(repo, record)
+        if existing is None:
+            if also and repo.read_ref(record.branch) is not None:
+                raise _branch_exists(record.branch)
+            continue  # removed in between: try once more
         owner = existing.record.owner or {}
-        if recovery.is_abandoned(existing.record) and owner.get("action") == "spawn":
+        if attempt == 0 and recovery.is_abandoned(existing.record) \
+                and owner.get("action") == "spawn":
             recovery.abandon_spawn(repo, existing)
-            return store.claim(repo, record)
+            continue
         raise WorkerError(
             f"worker '{record.id}' already exists (state {existing.record.state}, "
             f"branch {refnames.short(existing.record.branch)})",
             hint=f"git worker show {record.id} says what it holds; to start over, remove it "
                  f"first: git worker rm {record.id}",
         ) from None
+    raise lost
+
+
+def _branch_exists(branch_ref: str) -> WorkerError:
+    short = refnames.short(branch_ref)
+    return WorkerError(f"branch {short} already exists",
+                       hint=f"delete or rename it (git branch -m {short} <new>), "
+                            "or set another git config worker.branchPrefix")
 
 
 def _unclaim(repo: Repo, worker_id: str) -> None:
@@ -475,6 +517,12 @@ def _run_setup(config: Config, worktree: str, runtime: str, record: Record) -> N
                               hint=_SETUP_HINT)
 
 
+def _rmtree(path: str) -> None:
+    import shutil  # not at module level: ~3 ms of every spawn before its checkout
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def _tail(path: str, n: int) -> str:
     with open(path, encoding="utf-8", errors="replace") as f:
         return "".join(f.readlines()[-n:]).rstrip()
@@ -485,15 +533,16 @@ def _tail(path: str, n: int) -> str:
 START_FROM = (State.READY, State.STOPPED, State.FAILED, State.EXITED, State.VANISHED)
 
 
-@dataclass
 class Restart:
     """What `git worker start` asks for (None: what the record says, else the settings)."""
 
-    agent: str | None
-    model: str | None
-    kind: str
-    limit: int | None
-    queue: bool
+    def __init__(self, *, agent: str | None, model: str | None, kind: str, limit: int | None,
+                 queue: bool) -> None:
+        self.agent = agent
+        self.model = model
+        self.kind = kind
+        self.limit = limit
+        self.queue = queue
 
 
 def start(repo: Repo, config: Config, worker_id: str, how: Restart) -> Record:
@@ -540,7 +589,7 @@ def _check_startable(repo: Repo, record: Record) -> str:
 def _start(repo: Repo, config: Config, entry: store.Entry, how: Restart,
            undo: UndoLog) -> Record:
     record = entry.record
-    from git_worker import agents
+    from git_worker import agents, lifecycle
 
     agent = how.agent or record.agent or config.agent
     model = how.model or record.model
@@ -636,7 +685,7 @@ def _set_aside(runtime: str) -> dict[str, bytes | int]:
 def _restore(runtime: str, kept: dict[str, bytes | int], made: bool) -> None:
     """Undo a start's changes to the runtime dir: as _set_aside found it."""
     if made:
-        shutil.rmtree(runtime, ignore_errors=True)
+        _rmtree(runtime)
         return
     for name in os.listdir(runtime):
         path = os.path.join(runtime, name)
@@ -656,6 +705,8 @@ def _write_restart_prompt(repo: Repo, record: Record, runtime: str) -> None:
     first = RuntimeDir(runtime).first_prompt
     if not os.path.exists(first):
         if os.path.exists(prompt_path):
+            import shutil
+
             shutil.copyfile(prompt_path, first)
         else:  # runtime files lost (e.g. a reboot cleaned them): the task's title will do
             template = prompt.builtin()

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-from dataclasses import dataclass, field
 
 from git_worker import locks
 from git_worker.config import Config
@@ -27,21 +25,25 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-@dataclass
 class Issue:
-    """The fields of a bd issue that make a task."""
+    """The fields of a bd issue that make a task (a plain class, not a dataclass: see
+    spawn.Task)."""
 
-    id: str
-    title: str
-    description: str = ""
-    design: str = ""
-    acceptance_criteria: str = ""
-    notes: str = ""
-    status: str = ""
-    assignee: str = ""
-    issue_type: str = ""
-    priority: int | None = None
-    labels: list[str] = field(default_factory=list)
+    def __init__(self, id: str, title: str, description: str = "", design: str = "",
+                 acceptance_criteria: str = "", notes: str = "", status: str = "",
+                 assignee: str = "", issue_type: str = "", priority: int | None = None,
+                 labels: list[str] | None = None) -> None:
+        self.id = id
+        self.title = title
+        self.description = description
+        self.design = design
+        self.acceptance_criteria = acceptance_criteria
+        self.notes = notes
+        self.status = status
+        self.assignee = assignee
+        self.issue_type = issue_type
+        self.priority = priority
+        self.labels = [] if labels is None else labels
 
 
 class NotFound(WorkerError):
@@ -52,6 +54,8 @@ def kind(config: Config, main_worktree: str) -> str:
     """'bd' or 'none': worker.tracker, else bd when it is on PATH and the repo has .beads/."""
     setting = config.string("worker.tracker")
     if setting is None or setting.lower() == "auto":
+        import shutil  # not at module level: ~3 ms of every spawn before its checkout
+
         found = shutil.which("bd") and os.path.isdir(os.path.join(main_worktree, ".beads"))
         return "bd" if found else "none"
     if setting.lower() not in ("bd", "none"):

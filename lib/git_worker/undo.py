@@ -10,12 +10,12 @@ from git_worker.errors import WorkerError, from_os_error
 
 
 class UndoLog:
-    """A plain class, not a dataclass: `import dataclasses` (inspect) costs rm ~5 ms."""
-
+    # A plain class, not a dataclass: see spawn.Task.
     def __init__(self, interrupted: threading.Event | None = None) -> None:
         self.steps: list[tuple[str, Callable[[], object]]] = []
-        # Set when the process is interrupted while this transaction runs in a thread (only
-        # the main thread receives ^C): the transaction stops after the step in progress.
+        # Set when the process is interrupted while this transaction runs in a thread
+        # (only the main thread receives ^C): the transaction stops after the step in
+        # progress.
         self.interrupted = interrupted
         self.notes: list[str] = []  # what undoing did worth saying
 
@@ -31,6 +31,7 @@ class UndoLog:
         push() asks after every step; a transaction asks before its commit point too."""
         if self.interrupted is not None and self.interrupted.is_set():
             raise KeyboardInterrupt
+
 
     def rollback(self) -> list[str]:
         """Undo in reverse; collect (don't raise) failures so every step gets its turn.

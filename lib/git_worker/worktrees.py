@@ -201,12 +201,74 @@ def head_branch(admin_dir: str) -> str | None:
 
 
 def add(repo: Repo, path: str, branch_ref: str, oid: str, *,
-        parallel_checkout: bool = True) -> Created:
-    """Create a worktree at ``path`` with ``branch_ref`` (already at ``oid``) checked out;
-    ``parallel_checkout``: see git.check_out_head.
+        parallel_checkout: bool | None = None) -> Created:
+    """start_add(), finished: the worktree is there, its files checked out."""
+    return start_add(repo, path, branch_ref, oid, parallel_checkout=parallel_checkout).finish()
 
-    All or nothing: on failure, whatever this call made is removed before it raises.
-    ``path`` must not exist: a directory already there may be someone's files.
+
+class Adding:
+    """A worktree start_add() has made, its files still being checked out by git: the
+    caller does what does not touch the worktree meanwhile, then finish() (or discard())."""
+
+    def __init__(self, created: Created, checkout: git.Running) -> None:
+        self.created = created
+        self._checkout: git.Running | None = checkout
+        self._discarded = False
+
+    def finish(self) -> Created:
+        """Wait for the checkout; the worktree is then ready (unlocked). On failure,
+        whatever start_add made is removed before this raises."""
+        if self._checkout is not None:
+            try:
+                self._checkout.wait()
+                os.remove(os.path.join(self.created.admin_dir, "locked"))
+            except BaseException:
+                self.discard()
+                raise
+            self._checkout = None
+        return self.created
+
+    def discard(self) -> None:
+        """Undo start_add(), the checkout stopped first if it still runs: only for a
+        worktree this process has just created and nobody used. Once: a failed finish()
+        has discarded it already, before the caller's undo asks again."""
+        if self._checkout is not None:
+            self._checkout.stop()
+            self._checkout = None
+        if not self._discarded:
+            self._discarded = True
+            discard_new(self.created)
+
+
+# How long recovery waits for the checkout a killed spawner left running (a minute: 5,000
+# files take ~0.2 s; a checkout that is still not done is left to fsck --repair again).
+CHECKOUT_WAIT = 60.0
+
+
+def wait_for_checkout(repo: Repo, path: str, timeout: float = CHECKOUT_WAIT) -> None:
+    """Wait until no checkout writes the worktree at ``path`` any more: a spawner killed
+    while git checked its files out leaves that git running (holding the worktree's
+    `index.lock`), and until it ends its files look like uncommitted work."""
+    admin = find_admin_dir(repo, path)
+    if admin is None or not os.path.exists(os.path.join(admin, "locked")):
+        return  # spawn unlocks the worktree once its checkout is done
+    import time
+
+    lock = os.path.join(admin, "index.lock")
+    deadline = time.monotonic() + timeout
+    while os.path.exists(lock) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def start_add(repo: Repo, path: str, branch_ref: str, oid: str, *,
+              parallel_checkout: bool | None = None) -> Adding:
+    """Create a worktree at ``path`` with ``branch_ref`` (already at ``oid``) checked out,
+    its files written by a git process that runs on when this returns (Adding.finish waits
+    for it); ``parallel_checkout``: see git.start_check_out_head.
+
+    Its admin dir stays `locked` (keeping `git worktree prune` off) until finish(). All or
+    nothing: on failure, whatever this call made is removed before it raises. ``path``
+    must not exist: a directory already there may be someone's files.
     """
     path = os.path.abspath(path)
     made_parent = make_parents(os.path.dirname(path))
@@ -231,10 +293,10 @@ def add(repo: Repo, path: str, branch_ref: str, oid: str, *,
         _write(os.path.join(admin, "HEAD"), f"ref: {branch_ref}\n")
         _write_head_reflog(admin, oid, branch_ref)
         _write(os.path.join(path, ".git"), f"gitdir: {admin}\n")
-        # git's checkout (git.check_out_head says why), pinned to what was written just
-        # now, by us.
-        git.check_out_head(git.Pinned(path, admin, repo.common_dir), parallel=parallel_checkout)
-        os.remove(os.path.join(admin, "locked"))
+        # git's checkout (git.start_check_out_head says why), pinned to what was written
+        # just now, by us.
+        checkout = git.start_check_out_head(git.Pinned(path, admin, repo.common_dir),
+                                            parallel=parallel_checkout)
     except BaseException:
         if made_path:
             _rmtree(path)
@@ -242,7 +304,7 @@ def add(repo: Repo, path: str, branch_ref: str, oid: str, *,
             _rmtree(admin)
         remove_made_parents(made_parent, os.path.dirname(path))
         raise
-    return Created(path, admin, made_parent)
+    return Adding(Created(path, admin, made_parent), checkout)
 
 
 # --- git in a worker's worktree: only with the config git-worker wrote ---------------------

@@ -7,7 +7,6 @@ import sys
 from git_worker import (
     base_branch,
     leases,
-    lifecycle,
     output,
     prompt,
     refnames,
@@ -80,6 +79,7 @@ def run(
         tracker_timeout=timeout,
         review=review,
         team_settings=None if dry_run else team.settings(repo, config),
+        parallel_checkout=not config.checkout_workers_set,
     )
     if plan.base.fetch_error:  # fetching failed, but a local copy of the base is there
         print(f"warning: could not fetch {output.visible(plan.base.name)} "
@@ -138,6 +138,8 @@ def run(
         # A slot may have freed up while these were being queued (its runner did not see
         # them as queued yet), or a rolled-back spawn held one that a worker queued
         # meanwhile waits for: the queue is looked at again now.
+        from git_worker import lifecycle
+
         lifecycle.start_queued(repo)
     requested = len(tasks) + invalid
     if progress and requested > 1:
