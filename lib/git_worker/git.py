@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import os
 
+# _signal is signal's C half, loaded with the interpreter: its numbers without `import
+# signal`, whose enums cost ~1 ms.
+from _signal import SIGKILL, SIGPIPE, SIGXFSZ  # type: ignore[import-not-found]  # no stub
+
 from git_worker.errors import GitCommandError, WorkerError
 
 # Types for mypy only. subprocess is imported where a timeout needs it: with the threading,
@@ -86,78 +90,109 @@ def _spawned(full: list[str], cwd: str | None, env: Mapping[str, str] | None,
     ``input`` or /dev/null, stdout and stderr read as they come, no descriptor of ours but
     those three, SIGPIPE and SIGXFSZ at their defaults), without importing subprocess.
     The child is killed and reaped if we are interrupted."""
-    # select is C (~0.1 ms); _signal is signal's C half, loaded with the interpreter: its
-    # numbers without `import signal`, whose enums cost ~1 ms.
-    import select
-    from _signal import SIGKILL, SIGPIPE, SIGXFSZ  # type: ignore[import-not-found]  # no stub
+    return _Child(full, cwd, env, input).collect()
 
-    environ = os.environ if env is None else env
-    executable = _executable(full[0], environ)
-    # git -C is cwd= for git (it changes directory before it reads anything): posix_spawn
-    # cannot change the child's directory before Python 3.13.
-    argv = [full[0], "-C", cwd, *full[1:]] if cwd is not None else full
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
-    in_r, in_w = os.pipe() if input else (-1, -1)
-    stdin = ((os.POSIX_SPAWN_DUP2, in_r, 0) if input
-             else (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0))
-    # subprocess closes every descriptor above 2 in the child (close_fds): ours are
-    # close-on-exec already; an inheritable one we were given is closed there.
-    actions = [stdin, (os.POSIX_SPAWN_DUP2, out_w, 1), (os.POSIX_SPAWN_DUP2, err_w, 2),
-               *((os.POSIX_SPAWN_CLOSE, fd) for fd in _inheritable_fds())]
-    try:
-        pid = os.posix_spawn(executable, argv, environ, file_actions=actions,
-                             setsigdef=(SIGPIPE, SIGXFSZ))
-    except BaseException:
-        for fd in (out_r, err_r, in_w):
-            if fd >= 0:
-                os.close(fd)
-        raise
-    finally:
-        for fd in (out_w, err_w, in_r):
-            if fd >= 0:
-                os.close(fd)
-    chunks: dict[int, list[bytes]] = {out_r: [], err_r: []}
-    status = None
-    try:
-        poller = select.poll()
-        for fd in chunks:
-            poller.register(fd, select.POLLIN)
-        pending = memoryview(input or b"")
-        if in_w >= 0:
-            os.set_blocking(in_w, False)  # write what fits; read meanwhile (no deadlock)
-            poller.register(in_w, select.POLLOUT)
-        left = len(chunks) + (in_w >= 0)
-        while left:
-            for fd, _ in poller.poll():
-                if fd == in_w:
-                    try:
-                        pending = pending[os.write(fd, pending[:65536]):]
-                    except BlockingIOError:
-                        continue
-                    except BrokenPipeError:  # git stopped reading: its stderr tells why
-                        pending = pending[:0]
-                    if not pending:
+
+class _Child:
+    """A git process started with posix_spawn, its pipes ours to read (see _spawned)."""
+
+    def __init__(self, full: list[str], cwd: str | None, env: Mapping[str, str] | None,
+                 input: bytes | None, *, setsid: bool = False, output: bool = True) -> None:
+        self.full = full
+        self.input = input
+        environ = os.environ if env is None else env
+        executable = _executable(full[0], environ)
+        # git -C is cwd= for git (it changes directory before it reads anything):
+        # posix_spawn cannot change the child's directory before Python 3.13.
+        argv = [full[0], "-C", cwd, *full[1:]] if cwd is not None else full
+        out_r, out_w = os.pipe() if output else (-1, -1)
+        err_r, err_w = os.pipe()
+        in_r, in_w = os.pipe() if input else (-1, -1)
+        stdin = ((os.POSIX_SPAWN_DUP2, in_r, 0) if input
+                 else (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0))
+        stdout = ((os.POSIX_SPAWN_DUP2, out_w, 1) if output
+                  else (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0))
+        # subprocess closes every descriptor above 2 in the child (close_fds): ours are
+        # close-on-exec already; an inheritable one we were given is closed there.
+        actions = [stdin, stdout, (os.POSIX_SPAWN_DUP2, err_w, 2),
+                   *((os.POSIX_SPAWN_CLOSE, fd) for fd in _inheritable_fds())]
+        try:
+            # setsid: a session of its own, so that stop() ends git and what it started.
+            self.pid = os.posix_spawn(executable, argv, environ, file_actions=actions,
+                                      setsigdef=(SIGPIPE, SIGXFSZ), setsid=setsid)
+        except BaseException:
+            for fd in (out_r, err_r, in_w):
+                if fd >= 0:
+                    os.close(fd)
+            raise
+        finally:
+            for fd in (out_w, err_w, in_r):
+                if fd >= 0:
+                    os.close(fd)
+        self.out, self.err, self.in_w = out_r, err_r, in_w
+        self.setsid = setsid
+        self.returncode: int | None = None
+
+    def collect(self) -> Completed:
+        """Wait for it to end, feeding it its input and reading its output meanwhile."""
+        import select
+
+        out, err = self.out, self.err
+        readers = [fd for fd in (out, err) if fd >= 0]
+        chunks: dict[int, list[bytes]] = {fd: [] for fd in readers}
+        in_w = self.in_w
+        status = None
+        try:
+            poller = select.poll()
+            for fd in readers:
+                poller.register(fd, select.POLLIN)
+            pending = memoryview(self.input or b"")
+            if in_w >= 0:
+                os.set_blocking(in_w, False)  # write what fits; read meanwhile (no deadlock)
+                poller.register(in_w, select.POLLOUT)
+            left = len(readers) + (in_w >= 0)
+            while left:
+                for fd, _ in poller.poll():
+                    if fd == in_w:
+                        try:
+                            pending = pending[os.write(fd, pending[:65536]):]
+                        except BlockingIOError:
+                            continue
+                        except BrokenPipeError:  # git stopped reading: its stderr tells why
+                            pending = pending[:0]
+                        if not pending:
+                            poller.unregister(fd)
+                            os.close(fd)
+                            in_w, left = -1, left - 1
+                    elif data := os.read(fd, 65536):
+                        chunks[fd].append(data)
+                    else:
                         poller.unregister(fd)
-                        os.close(fd)
-                        in_w, left = -1, left - 1
-                elif data := os.read(fd, 65536):
-                    chunks[fd].append(data)
-                else:
-                    poller.unregister(fd)
-                    left -= 1
-        status = os.waitpid(pid, 0)[1]
-    except BaseException:  # Ctrl-C, say: git must not outlive us, nor stay a zombie
-        if status is None:
-            os.kill(pid, SIGKILL)
-            os.waitpid(pid, 0)
-        raise
-    finally:
-        for fd in (out_r, err_r, in_w):
-            if fd >= 0:
-                os.close(fd)
-    return Completed(full, os.waitstatus_to_exitcode(status), b"".join(chunks[out_r]),
-                     b"".join(chunks[err_r]))
+                        left -= 1
+            status = os.waitpid(self.pid, 0)[1]
+        except BaseException:  # Ctrl-C, say: git must not outlive us, nor stay a zombie
+            if status is None:
+                self.kill(SIGKILL)
+                os.waitpid(self.pid, 0)
+            raise
+        finally:
+            for fd in (out, err, in_w):
+                if fd >= 0:
+                    os.close(fd)
+            self.out = self.err = self.in_w = -1
+        self.returncode = os.waitstatus_to_exitcode(status)
+        return Completed(self.full, self.returncode, b"".join(chunks.get(out, [])),
+                         b"".join(chunks[err]))
+
+    def kill(self, signal_number: int) -> None:
+        """Send it a signal (its whole session when it has one), if it is still ours."""
+        try:
+            if self.setsid:
+                os.killpg(self.pid, signal_number)
+            else:
+                os.kill(self.pid, signal_number)
+        except ProcessLookupError:
+            pass
 
 
 _FOUND: dict[str, str] = {}
@@ -346,18 +381,22 @@ class Running:
     """A git command started and not waited for yet (start()): the caller does something
     else meanwhile."""
 
-    def __init__(self, child: subprocess.Popen[bytes], argv: list[str]) -> None:
+    def __init__(self, child: _Child) -> None:
         self._child = child
-        self._argv = argv
+        self._done: Completed | None = None
+
+    def _collect(self) -> Completed:
+        if self._done is None:
+            self._done = self._child.collect()
+        return self._done
 
     def output(self, ok: Sequence[int] = (0,)) -> bytes:
         """Wait for it to end; its stdout. GitCommandError if it exited otherwise than
         ``ok``."""
-        out, err = self._child.communicate()
-        if self._child.returncode not in ok:
-            raise GitCommandError(self._argv, self._child.returncode,
-                                  err.decode(errors="replace"))
-        return out or b""
+        done = self._collect()
+        if done.returncode not in ok:
+            raise GitCommandError(done.args, done.returncode, done.stderr.decode(errors="replace"))
+        return done.stdout
 
     def wait(self) -> None:
         """Wait for it to end; GitCommandError if it failed."""
@@ -366,11 +405,10 @@ class Running:
     def stop(self) -> None:
         """End it and what it started (a filter it runs, say, which holds its pipes), if it
         still runs, and wait for it (a rollback's first step)."""
-        if self._child.returncode is not None:
+        if self._done is not None:
             return  # waited for already
-        if self._child.poll() is None:
-            os.killpg(self._child.pid, signal.SIGKILL)  # start() gave it a session of its own
-        self._child.communicate()
+        self._child.kill(SIGKILL)  # start() gave it a session of its own
+        self._collect()
 
 
 def start(argv: Sequence[str], *, cwd: str | None = None, env: Mapping[str, str] | None = None,
@@ -378,15 +416,7 @@ def start(argv: Sequence[str], *, cwd: str | None = None, env: Mapping[str, str]
     """Start ``git <argv>`` (as run() would, without a timeout) and return at once;
     ``output``: keep its stdout for Running.output (else it goes nowhere). In a session of
     its own, as run() with a timeout: Running.stop ends git and its children at once."""
-    full = ["git", *argv]
-    try:
-        child = subprocess.Popen(full, cwd=cwd, env=dict(env) if env is not None else None,
-                                 stdin=subprocess.DEVNULL,
-                                 stdout=subprocess.PIPE if output else subprocess.DEVNULL,
-                                 stderr=subprocess.PIPE, start_new_session=True)
-    except FileNotFoundError as e:
-        raise WorkerError("git is not on PATH", hint="install git 2.39 or newer") from e
-    return Running(child, full)
+    return Running(_Child(["git", *argv], cwd, env, None, setsid=True, output=output))
 
 
 def start_check_out_head(pinned: Pinned, *, parallel: bool | None = None) -> Running:

@@ -522,3 +522,56 @@ def excludes_file(worktree: str) -> str | None:
                    cwd=worktree, env=git.clean_env())
     return proc.stdout.decode(errors="surrogateescape").strip() or None \
         if proc.returncode == 0 else None
+
+
+def append_reflog(path: str, old: str, new: str, message: str) -> None:
+    """One reflog line, in git's format, by git-worker's identity."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    line = (f"{old} {new} {IDENTITY.decode()} {int(time.time())} +0000\t"
+            f"{message.splitlines()[0] if message else ''}\n")
+    with open(path, "a", encoding="utf-8", errors="surrogateescape") as f:
+        f.write(line)
+
+
+_SYMREF_DEPTH = 5  # as dulwich and git follow them
+
+
+def _read_loose(common_dir: str, name: str) -> bytes | None:
+    """The content of the loose ref file ``name``, or None when there is no such file."""
+    try:
+        with open(os.path.join(common_dir, name), "rb") as f:
+            return f.read(4096)
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return None
+
+
+def _back_off(attempt: int) -> None:
+    """Wait a little, randomly, before retrying a ref another process has locked."""
+    import random  # only under contention: list never needs it
+
+    time.sleep(random.uniform(0.005, 0.01 * (1 + min(attempt, 4))))
+
+
+def _locked(name: str, lock: str) -> WorkerError:
+    """The error for a ref whose lock file stays: it names the file and the way out."""
+    return WorkerError(
+        f"cannot update {name}: its lock file {lock} is held by another process, or was "
+        "left behind by one that was killed",
+        hint="if no git command is running, git worker fsck --repair deletes it once it is "
+             f"a minute old (or delete it yourself: rm {lock})",
+    )
+
+
+def _remove_empty_tail(path: str, stop: str) -> None:
+    """Remove ``path`` and then its parents while they are empty, up to ``stop``."""
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+    parent = os.path.dirname(path)
+    while parent.startswith(stop + os.sep) and parent != stop:
+        try:
+            os.rmdir(parent)
+        except OSError:
+            return
+        parent = os.path.dirname(parent)
