@@ -14,7 +14,6 @@ stale) environment, and not on a command line, where secrets would show in `ps`.
 
 from __future__ import annotations
 
-import json
 import os
 import select
 import shutil
@@ -57,9 +56,13 @@ def default_kind(config: Config) -> str:
 
 def launch(kind: str, inv: Invocation, *, worker_id: str, worktree: str, runtime_dir: str,
            common_dir: str, socket: str | None = None,
-           environment: dict[str, str] | None = None) -> dict[str, Any]:
+           environment: dict[str, str] | None = None,
+           session: Session | None = None) -> dict[str, Any]:
     """Start the agent; return what the record keeps in `launcher`. The agent gets
-    ``environment`` (default: ours), less what pins git to a repository, plus inv.env."""
+    ``environment`` (default: ours), less what pins git to a repository, plus inv.env.
+    ``session``: a tmux session opened for it earlier (see Session)."""
+    if session is not None:
+        return session.start(inv, environment)
     if kind == "tmux":
         return launch_tmux(inv, worker_id=worker_id, worktree=worktree, runtime_dir=runtime_dir,
                            common_dir=common_dir, socket=socket, environment=environment)
@@ -144,14 +147,22 @@ def tmux_argv(socket: str | None, *args: str) -> list[str]:
 
 
 def tmux(socket: str | None, *args: str, timeout: float = 10.0) -> subprocess.CompletedProcess[str]:
-    # TMUX removed: tmux refuses some commands "nested" otherwise; the socket is explicit.
-    env = {k: v for k, v in os.environ.items() if k != "TMUX"}
     try:
-        return subprocess.run(tmux_argv(socket, *args), env=env, stdin=subprocess.DEVNULL,
-                              capture_output=True, text=True, timeout=timeout, check=False)
+        return subprocess.run(tmux_argv(socket, *args), env=_tmux_env(),
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              timeout=timeout, check=False)
     except FileNotFoundError:
-        raise WorkerError("tmux is not installed",
-                          hint="install tmux, or: git config worker.launcher detached") from None
+        raise _no_tmux() from None
+
+
+def _tmux_env() -> dict[str, str]:
+    # TMUX removed: tmux refuses some commands "nested" otherwise; the socket is explicit.
+    return {k: v for k, v in os.environ.items() if k != "TMUX"}
+
+
+def _no_tmux() -> WorkerError:
+    return WorkerError("tmux is not installed",
+                       hint="install tmux, or: git config worker.launcher detached")
 
 
 def session_names(worker_id: str, repo_name: str) -> list[str]:
@@ -167,39 +178,142 @@ def session_names(worker_id: str, repo_name: str) -> list[str]:
 def launch_tmux(inv: Invocation, *, worker_id: str, worktree: str, runtime_dir: str,
                 common_dir: str, socket: str | None,
                 environment: dict[str, str] | None = None) -> dict[str, Any]:
-    socket = socket or caller_socket()
-    fifo, started = RuntimeDir(runtime_dir).launch_fifo, RuntimeDir(runtime_dir).started
-    for stale in (fifo, started):
-        if os.path.lexists(stale):
-            os.remove(stale)
-    os.mkfifo(fifo, 0o600)
-    # Opened for reading and writing: the open does not wait for the runner, and what is
-    # written stays in the pipe until the runner reads it (one line: the runner reads up to
-    # its end) — no polling for the runner to open its end.
-    fd = os.open(fifo, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+    session = Session(worker_id=worker_id, worktree=worktree, runtime_dir=runtime_dir,
+                      common_dir=common_dir, socket=socket)
     try:
+        return session.start(inv, environment)
+    finally:
+        session.close()  # nothing once started
+
+
+class Session:
+    """A worker's tmux session, opened before its agent is known: its runner starts at once
+    and waits for the agent's argv and environment (spawn opens it right after its claim,
+    so that tmux's and the runner's start-up overlap the checkout). ``start`` hands them
+    over and returns once the agent runs; ``close`` ends a session never started (its
+    runner, given nothing, runs nothing).
+
+    The handover is a FIFO in the runtime dir, opened here for reading and writing: the
+    open does not wait for the runner, what is written stays in the pipe until the runner
+    reads it, and when this process ends without a word (killed), the runner reads the end
+    of the file and exits, taking its session with it.
+    """
+
+    def __init__(self, *, worker_id: str, worktree: str, runtime_dir: str, common_dir: str,
+                 socket: str | None) -> None:
+        self.socket = socket or caller_socket()
+        self.worktree = worktree
+        self.runtime = RuntimeDir(runtime_dir)
         repo_name = os.path.basename(os.path.dirname(os.path.abspath(common_dir)))
-        session = _new_session(socket, session_names(worker_id, repo_name), worktree,
-                               runner_argv(runtime_dir, common_dir, worker_id, "--fifo"))
+        self._names = session_names(worker_id, repo_name)
+        self.name: str | None = None  # once tmux has made it
+        for stale in (self.runtime.launch_fifo, self.runtime.started):
+            if os.path.lexists(stale):
+                os.remove(stale)
+        os.mkfifo(self.runtime.launch_fifo, 0o600)
+        self._fd: int | None = os.open(self.runtime.launch_fifo,
+                                       os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+        # Which FIFO is its own, for the runner to check before it reads: a runner that
+        # outlived a killed spawn never reads the handover of the next spawn of the id.
+        st = os.fstat(self._fd)
+        self._argv = runner_argv(runtime_dir, common_dir, worker_id, "--fifo",
+                                 f"{st.st_dev}:{st.st_ino}")
+        try:  # not waited for here: tmux starts while the caller goes on
+            self._tmux: subprocess.Popen[str] | None = subprocess.Popen(
+                tmux_argv(self.socket, *self._new_session(self._names[0])), env=_tmux_env(),
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                text=True)
+        except BaseException as e:
+            self._release()
+            if isinstance(e, FileNotFoundError):
+                raise _no_tmux() from None
+            raise
+
+    def _new_session(self, name: str) -> list[str]:
+        # Several words after "--": tmux execs them directly, no shell in between. The
+        # worktree may not exist yet: the runner moves into it before starting the agent.
+        return ["new-session", "-d", "-s", name, "-c", self.worktree, "-x", "200", "-y", "50",
+                "--", *self._argv]
+
+    def _made(self) -> str:
+        """The session's name, once tmux has made it (under the next name if one is
+        taken: tmux is then asked again, and waited for)."""
+        if self.name is not None:
+            return self.name
+        assert self._tmux is not None
+        _, err = self._tmux.communicate()
+        code, self._tmux = self._tmux.returncode, None
+        name: str | None = self._names[0]
+        others = iter(self._names[1:])
+        while code != 0 and "duplicate session" in err and name is not None:
+            name = next(others, None)
+            if name is not None:
+                proc = tmux(self.socket, *self._new_session(name))
+                code, err = proc.returncode, proc.stderr
+        if code != 0 or name is None:
+            raise WorkerError("tmux could not start a session for the agent: "
+                              f"{err.strip() or 'no reason given'}",
+                              hint="check `tmux ls` works, or: "
+                                   "git config worker.launcher detached")
+        self.name = name
+        return name
+
+    def start(self, inv: Invocation, environment: dict[str, str] | None = None,
+              ) -> dict[str, Any]:
+        """Start the agent in the session; what the record keeps in `launcher`. The
+        session is ended if the agent does not start."""
+        assert self._fd is not None, "a session starts one agent"
+        session = self._made()
+        socket = self.socket
+
+        def alive() -> bool | None:
+            return session_alive(socket, session)
+
         try:
-            _send_payload(fd, {"argv": inv.argv, "env": clean_env(inv.env, environment)},
-                          lambda: session_alive(socket, session))
-            answer = _wait_started(started, lambda: session_alive(socket, session))
+            _send_payload(self._fd, _payload(self.worktree, inv.argv,
+                                             clean_env(inv.env, environment)), alive)
+            answer = _wait_started(self.runtime.started, alive)
             if not answer.startswith("started "):
                 raise _not_started(inv, answer)
         except BaseException:
-            tmux(socket, "kill-session", "-t", f"={session}")
+            self.close()
             raise
-    finally:
-        os.close(fd)
-        if os.path.lexists(fifo):
-            os.remove(fifo)
-    # "started <agent pid> <runner pid>": read from the runner itself, not asked of tmux,
-    # because an agent that exits at once takes its session with it.
-    _, agent_pid, runner_pid = answer.split()[:3]
-    return {"kind": "tmux", "session": session, "socket": socket or default_socket(),
-            "pid": int(runner_pid), "start": processes.start_time(int(runner_pid)),
-            "agent_pid": int(agent_pid)}
+        self._release()
+        # "started <agent pid> <runner pid>": read from the runner itself, not asked of
+        # tmux, because an agent that exits at once takes its session with it.
+        _, agent_pid, runner_pid = answer.split()[:3]
+        return {"kind": "tmux", "session": session, "socket": socket or default_socket(),
+                "pid": int(runner_pid), "start": processes.start_time(int(runner_pid)),
+                "agent_pid": int(agent_pid)}
+
+    def close(self) -> None:
+        """End a session whose agent was not started (a no-op once it was)."""
+        if self._fd is None:
+            return
+        self._release()  # the runner reads the end of the FIFO: it starts nothing
+        if self._tmux is not None:
+            self._tmux.communicate()
+            if self._tmux.returncode == 0:
+                self.name = self._names[0]
+            self._tmux = None
+        if self.name is not None:
+            tmux(self.socket, "kill-session", "-t", f"={self.name}")
+
+    def _release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        if os.path.lexists(self.runtime.launch_fifo):
+            os.remove(self.runtime.launch_fifo)
+
+
+def _payload(cwd: str, argv: list[str], env: dict[str, str]) -> bytes:
+    """The runner's handover: its length in ASCII digits and a newline, then NUL-separated
+    fields (no JSON: the runner would import it): the directory, how many argv words, the
+    words, then NAME=VALUE pairs. Neither argv nor an environment can hold a NUL."""
+    fields = [cwd, str(len(argv)), *argv, *(f"{k}={v}" for k, v in env.items())]
+    body = "\0".join(fields).encode("utf-8", "surrogateescape")
+    return str(len(body)).encode() + b"\n" + body
 
 
 def default_socket() -> str:
@@ -208,25 +322,9 @@ def default_socket() -> str:
     return os.path.join(base, f"tmux-{os.getuid()}", "default")
 
 
-def _new_session(socket: str | None, names: list[str], worktree: str, argv: list[str]) -> str:
-    last = ""
-    for name in names:
-        # Several words after "--": tmux execs them directly, no shell in between.
-        proc = tmux(socket, "new-session", "-d", "-s", name, "-c", worktree,
-                    "-x", "200", "-y", "50", "--", *argv)
-        if proc.returncode == 0:
-            return name
-        last = proc.stderr.strip()
-        if "duplicate session" not in last:
-            break
-    raise WorkerError(f"tmux could not start a session for the agent: {last or 'no reason given'}",
-                      hint="check `tmux ls` works, or: git config worker.launcher detached")
-
-
-def _send_payload(fd: int, payload: dict[str, Any], alive: Any) -> None:
-    """Hand the runner its argv and environment through the FIFO (no disk, no `ps`): one
-    line of JSON. A pipe holds 64 KiB; a bigger payload waits for the runner to read."""
-    data = json.dumps(payload).encode() + b"\n"
+def _send_payload(fd: int, data: bytes, alive: Any) -> None:
+    """Hand the runner its argv and environment through the FIFO (no disk, no `ps`). A
+    pipe holds 64 KiB; a bigger payload waits for the runner to read."""
     deadline = time.monotonic() + _START_TIMEOUT
     while data:
         try:

@@ -6,28 +6,33 @@ in the registry (state exited/failed) — tells worker.notify, and starts queued
 
 Usage (internal):
   runner RUNTIME_DIR COMMON_DIR WORKER_ID --ready-fd FD -- ARGV...   (detached)
-  runner RUNTIME_DIR COMMON_DIR WORKER_ID --fifo                      (tmux)
+  runner RUNTIME_DIR COMMON_DIR WORKER_ID --fifo DEV:INO              (tmux)
 --ready-fd receives "started <pid>" once the agent's exec succeeded, or "error <why>";
-with --fifo, argv and environment arrive as JSON through <runtime-dir>/launch.fifo and
-the answer goes to <runtime-dir>/started.
+with --fifo, the directory, argv and environment arrive through <runtime-dir>/launch.fifo
+(the FIFO with that device and inode number, launchers.Session's) whenever the spawner has
+them — the runner starts before the worktree exists — and the answer goes to
+<runtime-dir>/started. A runner whose FIFO closes without them starts nothing and exits.
 """
 
 from __future__ import annotations
 
-import json
 import os
+import select
 import signal
 import subprocess
 import sys
 import threading
 from contextlib import suppress
-from typing import IO, Any
 
 from git_worker import worker_processes
 from git_worker.registry.runtime import RuntimeDir, private, write_atomically
 
+# typing only for annotations: the runner's start-up is on a launch's way.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO
+
 _LIB_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_FIFO_TIMEOUT = 30  # seconds to wait for the spawner to hand over argv and environment
 
 
 def main(args: list[str]) -> int:
@@ -48,17 +53,20 @@ def main(args: list[str]) -> int:
         except OSError as e:  # then on the pane, which is all there is
             print(f"git-worker runner: no runner.log: {_describe(e)}", file=sys.stderr)
         try:
-            payload = _receive(RuntimeDir(runtime_dir).launch_fifo)
-        except (OSError, ValueError, TimeoutError) as e:
+            handover = _receive(RuntimeDir(runtime_dir).launch_fifo, args[4])
+        except (OSError, ValueError) as e:
             print(f"git-worker runner: no launch data: {e}", file=sys.stderr)
+            handover = None
+        if handover is None:  # the spawn failed or was killed: its session goes too
+            _end_session()
             return 1
-        argv, env = payload["argv"], payload["env"]
+        cwd, argv, env = handover
 
         def answer(text: str) -> None:
             _write(RuntimeDir(runtime_dir).started, text + "\n")  # else spawn times out
     else:
         ready_fd = int(args[4])
-        argv, env = args[args.index("--") + 1 :], dict(os.environ)
+        cwd, argv, env = None, args[args.index("--") + 1 :], dict(os.environ)
 
         def answer(text: str) -> None:
             os.write(ready_fd, (text + "\n").encode())
@@ -71,6 +79,9 @@ def main(args: list[str]) -> int:
     os.environ.update(env)  # what queued workers started from here will inherit
 
     try:
+        if cwd is not None:  # tmux's session was opened before the worktree existed
+            os.chdir(cwd)
+            os.environ["PWD"] = env["PWD"] = cwd
         prompt, log = _open_files(runtime_dir)
     except OSError as e:  # e.g. a runtime dir the user cannot write: say so, no traceback
         answer(f"error {_describe(e)}")
@@ -137,21 +148,51 @@ def _describe(e: OSError) -> str:
     return str(world) if world is not None else f"{e.strerror or e}: {e.filename}"
 
 
-def _receive(fifo: str) -> dict[str, Any]:
-    def give_up(signum: int, frame: object) -> None:
-        raise TimeoutError(f"nothing arrived on {fifo} within {_FIFO_TIMEOUT} s")
-
-    signal.signal(signal.SIGALRM, give_up)
-    signal.alarm(_FIFO_TIMEOUT)
+def _receive(fifo: str, ident: str) -> tuple[str, list[str], dict[str, str]] | None:
+    """The handover (launchers.Session): the directory, argv and environment; None when
+    the FIFO closed without them (the spawner gave up or was killed) or is not the one
+    this runner was started for (``ident``, DEV:INO: a runner that outlived its spawn
+    never reads the handover meant for the next spawn of the id)."""
     try:
-        with open(fifo, "rb") as f:  # the spawner holds it open: one line is the payload
-            data = f.readline()
+        fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None  # rolled back already
+    try:
+        st = os.fstat(fd)
+        if f"{st.st_dev}:{st.st_ino}" != ident:
+            return None
+        data = b""
+        while True:
+            header, newline, body = data.partition(b"\n")
+            if newline and len(body) >= int(header):
+                break
+            try:
+                chunk = os.read(fd, 65536)
+            except BlockingIOError:  # the spawner holds it open, with nothing to say yet
+                select.select([fd], [], [])
+                continue
+            if not chunk:  # no writer left: the spawner is gone
+                return None
+            data += chunk
     finally:
-        signal.alarm(0)
-    payload = json.loads(data)
-    if not isinstance(payload, dict) or not isinstance(payload.get("argv"), list):
-        raise ValueError("malformed launch data")
-    return payload
+        os.close(fd)
+    fields = body.decode("utf-8", "surrogateescape").split("\0")
+    count = int(fields[1])
+    argv = fields[2:2 + count]
+    env = {}
+    for field in fields[2 + count:]:
+        name, _, value = field.partition("=")
+        env[name] = value
+    return fields[0], argv, env
+
+
+def _end_session() -> None:
+    """End the tmux session this runner runs in (which ends it): without an agent, it has
+    no reason to stay, even with remain-on-exit set."""
+    pane = os.environ.get("TMUX_PANE")
+    if pane:
+        with suppress(OSError):
+            os.execvp("tmux", ["tmux", "kill-session", "-t", pane])
 
 
 def _tee(source: IO[bytes], log: IO[bytes]) -> None:
