@@ -38,9 +38,12 @@ _LIB_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def main(args: list[str]) -> int:
     runtime_dir, common_dir, worker_id, mode = args[0], args[1], args[2], args[3]
     # stop signals the whole process group: the agent ends, we stay to record its exit.
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     # Ctrl-C in an attached tmux pane reaches the whole group: the agent's to handle.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Caught (by a handler that does nothing) rather than ignored: an exec resets caught
+    # signals, and ignored ones would stay ignored in the agent — which would then need
+    # a function run between fork and exec, and Python forks the slow way for that.
+    signal.signal(signal.SIGTERM, _unmoved)
+    signal.signal(signal.SIGINT, _unmoved)
     # A hangup means the tmux session was closed: end the agent (once), then record.
     signal.signal(signal.SIGHUP, _forward_hangup)
     tee = mode == "--fifo"
@@ -90,11 +93,12 @@ def main(args: list[str]) -> int:
         try:
             agent = subprocess.Popen(
                 argv, stdin=prompt, stdout=subprocess.PIPE if tee else log,
-                stderr=subprocess.STDOUT, env=env, preexec_fn=_default_signals,
-            )
+                stderr=subprocess.STDOUT, env=env)
         except OSError as e:
             answer(f"error {e.strerror or e}: {argv[0] if argv else '(empty command)'}")
             return 127
+        global _agent_started
+        _agent_started = True
         # Recorded before anyone hears of the start: the agent is known by itself from
         # here on, even if this runner is killed (list, stop and rm read it).
         worker_processes.record_agent(runtime_dir, agent.pid, os.getpid())
@@ -219,16 +223,19 @@ def _say(text: str) -> None:
         os.write(sys.stdout.fileno(), text.encode())
 
 
+def _unmoved(signum: int, frame: object) -> None:
+    pass
+
+
+_agent_started = False  # a hangup before it ends this runner: there is no agent to end
+
+
 def _forward_hangup(signum: int, frame: object) -> None:
+    if not _agent_started:
+        raise SystemExit(1)  # the session was closed before the handover: start nothing
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # our own copy of the signal is ignored
     with suppress(OSError):
         os.killpg(os.getpgrp(), signal.SIGHUP)
-
-
-def _default_signals() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 def _finish(common_dir: str, worker_id: str, code: int) -> None:
