@@ -453,3 +453,22 @@ def test_a_runner_without_its_handover_starts_nothing(sandbox: Sandbox, case: st
             runner.kill()
     assert not marker.exists()
     assert not (runtime / "agent.json").exists() and not (runtime / "started").exists()
+
+
+@needs_tmux
+def test_a_queued_spawn_closes_the_session_it_opened(repo: GitRepo, sandbox: Sandbox,
+                                                     held: Path) -> None:
+    """Whether a slot is free is known only after the checkout: a spawn queued then ends
+    the session it opened early, and the queued worker starts in one of its own later."""
+    repo.git("config", "worker.launcher", "tmux")
+    repo.git("config", "worker.maxConcurrent", "1")
+    repo.ok("spawn", "w1")
+    repo.ok("spawn", "w2", "--queue")
+    assert repo.record("w2")["state"] == "queued"
+    assert sessions(sandbox) == ["worker-w1"]  # ended before spawn returned
+    wait_for(lambda: processes_of(repo.path / ".git" / "workers" / "w2") == [])
+    release(repo, "w1")
+    repo.wait("w2", "running")
+    assert "worker-w2" in sessions(sandbox)
+    release(repo, "w2")
+    repo.wait("w2", "exited")
