@@ -8,10 +8,10 @@
 - start: the agent it launched is ended too (checked in /proc).
 
 The spawn runs the whole way: a bd issue (a stand-in bd that keeps state), the aider
-adapter (which edits info/exclude) as an idle agent, a setup command, with each launcher:
-detached, and tmux — whose session spawn opens right after its claim, its runner waiting
-for the agent: after every fault no session and no process of the worker is left (read
-in `tmux ls` and /proc).
+adapter (which edits info/exclude) as an idle agent, a setup command, with each launcher,
+detached and tmux — whose runner (and session) spawn starts right after its claim, to
+wait for the agent: after every fault no session and no process of the worker is left
+(read in `tmux ls` and /proc).
 """
 
 from __future__ import annotations

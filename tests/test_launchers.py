@@ -331,24 +331,26 @@ def test_exit_recorded_while_a_leftover_child_holds_the_output(repo: GitRepo, sa
         os.kill(int(child.read_text()), signal.SIGKILL)
 
 
-# --- tmux: the session opened before the checkout ------------------------------------------
-# spawn opens the agent's session right after its claim, so that tmux's and the runner's
-# start-up overlap the checkout; the runner starts the agent only once spawn hands it over.
+# --- the runner started before the checkout -------------------------------------------------
+# spawn starts the agent's runner (in tmux: its session) right after its claim, so that its
+# start-up overlaps the checkout; the runner starts the agent only once spawn hands it over.
 
 needs_tmux = pytest.mark.skipif(not shutil.which("tmux"), reason="tmux is not installed")
 
 
-def user_server(sandbox: Sandbox) -> None:
+def user_server(sandbox: Sandbox) -> list[str]:
     """A tmux server that runs already, a user's session on it, and remain-on-exit set for
-    every window: a session whose process ends stays, unless git-worker ends it."""
+    every window: a session whose process ends stays, unless git-worker ends it. Returns
+    the sessions there are."""
     sandbox.tmux("new-session", "-d", "-s", "mine", "sleep", "600")
     sandbox.tmux("set-option", "-g", "remain-on-exit", "on")
+    return ["mine"]
 
 
-@needs_tmux
-def test_the_agent_runs_in_the_worktree_from_a_session_opened_before_it(
-        repo: GitRepo, sandbox: Sandbox, held: Path) -> None:
-    repo.git("config", "worker.launcher", "tmux")
+@pytest.mark.parametrize("launcher", LAUNCHERS)
+def test_the_agent_runs_in_the_worktree_from_a_runner_started_before_it(
+        repo: GitRepo, sandbox: Sandbox, held: Path, launcher: str) -> None:
+    repo.git("config", "worker.launcher", launcher)
     repo.ok("spawn", "w1")
     record = repo.record("w1")
     assert record["state"] == "running"  # written with the agent's pid, and the runner's
@@ -360,27 +362,29 @@ def test_the_agent_runs_in_the_worktree_from_a_session_opened_before_it(
     assert os.readlink(f"/proc/{agent}/cwd") == worktree
     environ = Path(f"/proc/{agent}/environ").read_bytes().split(b"\0")
     assert f"PWD={worktree}".encode() in environ
-    # What a user who attaches sees, and where a window they open starts.
-    assert sandbox.tmux("display-message", "-p", "-t", "=worker-w1:",
-                        "#{pane_current_path} #{session_path}").out == f"{worktree} {worktree}\n"
+    if launcher == "tmux":  # what a user who attaches sees, and where a new window starts
+        assert sandbox.tmux("display-message", "-p", "-t", "=worker-w1:",
+                            "#{pane_current_path} #{session_path}").out == \
+            f"{worktree} {worktree}\n"
     release(repo, "w1")
     repo.wait("w1", "exited")
 
 
-@needs_tmux
 @pytest.mark.parametrize("how", ["SIGINT", "SIGKILL"])
+@pytest.mark.parametrize("launcher", LAUNCHERS)
 def test_a_spawn_stopped_before_its_agent_leaves_no_session_and_no_process(
-        repo: GitRepo, sandbox: Sandbox, held: Path, how: str) -> None:
-    """Held at its setup step (after the checkout), its session open and the runner
-    waiting: ^C rolls it all back; kill -9 leaves a runner that ends by itself (its FIFO
-    closed with nothing said), its session with it, and fsck --repair the rest."""
-    repo.git("config", "worker.launcher", "tmux")
-    user_server(sandbox)
+        repo: GitRepo, sandbox: Sandbox, held: Path, launcher: str, how: str) -> None:
+    """Held at its setup step (after the checkout), its runner started and waiting (in its
+    tmux session): ^C rolls it all back; kill -9 leaves a runner that ends by itself (its
+    handover closed with nothing said), its session with it, and fsck --repair the rest."""
+    repo.git("config", "worker.launcher", launcher)
+    others = user_server(sandbox) if launcher == "tmux" else []
     before = repo.snapshot()
     runtime = repo.path / ".git" / "workers" / "w1"
     proc, pid = paused_at(sandbox, repo, "spawn.setup", "spawn", "w1")
     try:
-        wait_for(lambda: sessions(sandbox) == ["mine", "worker-w1"])
+        if launcher == "tmux":
+            wait_for(lambda: sessions(sandbox) == ["mine", "worker-w1"])
         wait_for(lambda: len(processes_of(runtime)) == 1)  # the runner, waiting
         runner = processes_of(runtime)[0]
         assert not (runtime / "agent.json").exists()
@@ -390,7 +394,7 @@ def test_a_spawn_stopped_before_its_agent_leaves_no_session_and_no_process(
     finally:
         if proc.poll() is None:
             proc.kill()
-    wait_for(lambda: sessions(sandbox) == ["mine"])
+    wait_for(lambda: sessions(sandbox) == others)
     wait_for(lambda: not alive(runner) and processes_of(runtime) == [])
     if how == "SIGKILL":
         assert repo.record("w1")["state"] == "spawning"
@@ -406,16 +410,16 @@ def test_a_spawn_stopped_before_its_agent_leaves_no_session_and_no_process(
     repo.wait("w1", "exited")
 
 
-@needs_tmux
-def test_a_failing_setup_after_the_session_opened_leaves_no_session_and_no_process(
-        repo: GitRepo, sandbox: Sandbox, held: Path) -> None:
-    repo.git("config", "worker.launcher", "tmux")
+@pytest.mark.parametrize("launcher", LAUNCHERS)
+def test_a_failing_setup_after_the_runner_started_leaves_no_session_and_no_process(
+        repo: GitRepo, sandbox: Sandbox, held: Path, launcher: str) -> None:
+    repo.git("config", "worker.launcher", launcher)
     repo.git("config", "worker.setup", "false")
-    user_server(sandbox)
+    others = user_server(sandbox) if launcher == "tmux" else []
     before = repo.snapshot()
     r = repo.worker("spawn", "w1")
     assert r.code == 1 and "setup command 'false' failed (exit 1)" in r.err
-    assert sessions(sandbox) == ["mine"]  # ended by the rollback, not left to the runner
+    assert sessions(sandbox) == others  # ended by the rollback, not left to the runner
     wait_for(lambda: processes_of(repo.path / ".git" / "workers" / "w1") == [])
     assert repo.snapshot() == before
 

@@ -17,9 +17,11 @@ from __future__ import annotations
 import os
 import select
 import shutil
+import signal
 import subprocess
 import sys
 import time
+from contextlib import suppress
 
 from git_worker import processes
 from git_worker.agents import Invocation
@@ -57,17 +59,45 @@ def default_kind(config: Config) -> str:
 def launch(kind: str, inv: Invocation, *, worker_id: str, worktree: str, runtime_dir: str,
            common_dir: str, socket: str | None = None,
            environment: dict[str, str] | None = None,
-           session: Session | None = None) -> dict[str, Any]:
+           prepared: Prepared | None = None) -> dict[str, Any]:
     """Start the agent; return what the record keeps in `launcher`. The agent gets
     ``environment`` (default: ours), less what pins git to a repository, plus inv.env.
-    ``session``: a tmux session opened for it earlier (see Session)."""
-    if session is not None:
-        return session.start(inv, environment)
+    ``prepared``: its runner, started earlier (see Prepared)."""
+    runner = prepared or prepare(kind, worker_id=worker_id, worktree=worktree,
+                                 runtime_dir=runtime_dir, common_dir=common_dir, socket=socket)
+    try:
+        return runner.start(inv, environment)
+    finally:
+        runner.close()  # nothing once started
+
+
+class Prepared:
+    """A runner started before its agent is known, waiting for it: spawn starts it right
+    after its claim, so that its start-up (a second Python) overlaps the checkout.
+    ``start`` hands it the agent's directory, argv and environment, and returns once the
+    agent runs (what the record keeps in `launcher`); ``close`` ends a runner never
+    started, which, given nothing, runs nothing — and so does a runner whose spawner is
+    killed: the handover closes with the spawner's descriptors.
+    """
+
+    worktree: str
+
+    def start(self, inv: Invocation, environment: dict[str, str] | None = None,
+              ) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+def prepare(kind: str, *, worker_id: str, worktree: str, runtime_dir: str, common_dir: str,
+            socket: str | None = None) -> Prepared:
+    """The runner of ``kind`` (tmux, detached), started; see Prepared."""
     if kind == "tmux":
-        return launch_tmux(inv, worker_id=worker_id, worktree=worktree, runtime_dir=runtime_dir,
-                           common_dir=common_dir, socket=socket, environment=environment)
-    return launch_detached(inv, worker_id=worker_id, worktree=worktree, runtime_dir=runtime_dir,
-                           common_dir=common_dir, environment=environment)
+        return Session(worker_id=worker_id, worktree=worktree, runtime_dir=runtime_dir,
+                       common_dir=common_dir, socket=socket)
+    return Detached(worker_id=worker_id, worktree=worktree, runtime_dir=runtime_dir,
+                    common_dir=common_dir)
 
 
 def runner_argv(runtime_dir: str, common_dir: str, worker_id: str, *mode: str) -> list[str]:
@@ -80,34 +110,76 @@ def runner_argv(runtime_dir: str, common_dir: str, worker_id: str, *mode: str) -
 # --- detached ----------------------------------------------------------------------------
 
 
-def launch_detached(inv: Invocation, *, worker_id: str, worktree: str, runtime_dir: str,
-                    common_dir: str, environment: dict[str, str] | None = None) -> dict[str, Any]:
-    read_end, write_end = os.pipe()
-    try:
-        with open(RuntimeDir(runtime_dir).runner_log, "ab", opener=private) as runner_log:
-            proc = subprocess.Popen(
-                [*runner_argv(runtime_dir, common_dir, worker_id, "--ready-fd", str(write_end)),
-                 "--", *inv.argv],
-                cwd=worktree,
-                env=clean_env(inv.env, environment),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=runner_log,  # the child keeps its own copy of the descriptor
-                pass_fds=(write_end,),
-                start_new_session=True,
-            )
-    finally:
-        os.close(write_end)
-    try:
-        answer = _read_ready(read_end)
-    finally:
-        os.close(read_end)
-    if not answer.startswith("started "):
-        proc.wait()
-        raise _not_started(inv, answer)
-    info = processes.identity(pid=proc.pid)
-    return {"kind": "detached", "pid": proc.pid, "start": info["start"],
-            "agent_pid": int(answer.split()[1])}
+class Detached(Prepared):
+    """A runner in its own session (setsid), the handover and its answer through pipes it
+    inherits."""
+
+    def __init__(self, *, worker_id: str, worktree: str, runtime_dir: str,
+                 common_dir: str) -> None:
+        self.worktree = worktree
+        handover, self._handover = os.pipe()
+        self._answer, answer = os.pipe()
+        self._open = True
+        try:
+            with open(RuntimeDir(runtime_dir).runner_log, "ab", opener=private) as runner_log:
+                self._proc = subprocess.Popen(
+                    runner_argv(runtime_dir, common_dir, worker_id, "--handover-fd",
+                                str(handover), "--ready-fd", str(answer)),
+                    cwd=runtime_dir,  # the worktree may not exist yet
+                    env=clean_env(),
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=runner_log,  # the child keeps its own copy of the descriptor
+                    pass_fds=(handover, answer),
+                    start_new_session=True,
+                )
+        except BaseException:
+            self._release()
+            raise
+        finally:
+            os.close(handover)
+            os.close(answer)
+
+    def start(self, inv: Invocation, environment: dict[str, str] | None = None,
+              ) -> dict[str, Any]:
+        assert self._open, "a runner starts one agent"
+        try:
+            try:
+                _write_all(self._handover, _payload(self.worktree, inv.argv,
+                                                    clean_env(inv.env, environment)))
+            except BrokenPipeError:
+                pass  # the runner is gone: its answer (none) says so
+            answer = _read_ready(self._answer)
+            if not answer.startswith("started "):
+                raise _not_started(inv, answer)
+        except BaseException:
+            self.close()
+            raise
+        self._release()
+        pid = self._proc.pid
+        return {"kind": "detached", "pid": pid, "start": processes.start_time(pid),
+                "agent_pid": int(answer.split()[1])}
+
+    def close(self) -> None:
+        """End the runner — and its agent, if it started one meanwhile (^C while its answer
+        was awaited): they are the process group it leads."""
+        if not self._open:
+            return
+        self._release()
+        with suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._proc.pid, signal.SIGKILL)
+        self._proc.wait()
+
+    def _release(self) -> None:
+        if self._open:
+            os.close(self._handover)
+            os.close(self._answer)
+            self._open = False
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    while data:
+        data = data[os.write(fd, data):]
 
 
 def _read_ready(fd: int) -> str:
@@ -175,23 +247,9 @@ def session_names(worker_id: str, repo_name: str) -> list[str]:
     return [first, second, *(f"{second}-{n}" for n in range(2, 10))]
 
 
-def launch_tmux(inv: Invocation, *, worker_id: str, worktree: str, runtime_dir: str,
-                common_dir: str, socket: str | None,
-                environment: dict[str, str] | None = None) -> dict[str, Any]:
-    session = Session(worker_id=worker_id, worktree=worktree, runtime_dir=runtime_dir,
-                      common_dir=common_dir, socket=socket)
-    try:
-        return session.start(inv, environment)
-    finally:
-        session.close()  # nothing once started
-
-
-class Session:
-    """A worker's tmux session, opened before its agent is known: its runner starts at once
-    and waits for the agent's argv and environment (spawn opens it right after its claim,
-    so that tmux's and the runner's start-up overlap the checkout). ``start`` hands them
-    over and returns once the agent runs; ``close`` ends a session never started (its
-    runner, given nothing, runs nothing).
+class Session(Prepared):
+    """A worker's tmux session, its runner in it (tmux is not waited for here: it starts
+    while the caller goes on).
 
     The handover is a FIFO in the runtime dir, opened here for reading and writing: the
     open does not wait for the runner, what is written stays in the pipe until the runner
@@ -260,8 +318,6 @@ class Session:
 
     def start(self, inv: Invocation, environment: dict[str, str] | None = None,
               ) -> dict[str, Any]:
-        """Start the agent in the session; what the record keeps in `launcher`. The
-        session is ended if the agent does not start."""
         assert self._fd is not None, "a session starts one agent"
         session = self._made()
         socket = self.socket
@@ -287,7 +343,6 @@ class Session:
                 "agent_pid": int(agent_pid)}
 
     def close(self) -> None:
-        """End a session whose agent was not started (a no-op once it was)."""
         if self._fd is None:
             return
         self._release()  # the runner reads the end of the FIFO: it starts nothing

@@ -5,13 +5,15 @@ tmux, on the pane too), then records the exit code — in `<runtime-dir>/exit` a
 in the registry (state exited/failed) — tells worker.notify, and starts queued workers.
 
 Usage (internal):
-  runner RUNTIME_DIR COMMON_DIR WORKER_ID --ready-fd FD -- ARGV...   (detached)
-  runner RUNTIME_DIR COMMON_DIR WORKER_ID --fifo DEV:INO              (tmux)
---ready-fd receives "started <pid>" once the agent's exec succeeded, or "error <why>";
-with --fifo, the directory, argv and environment arrive through <runtime-dir>/launch.fifo
-(the FIFO with that device and inode number, launchers.Session's) whenever the spawner has
-them — the runner starts before the worktree exists — and the answer goes to
-<runtime-dir>/started. A runner whose FIFO closes without them starts nothing and exits.
+  runner RUNTIME_DIR COMMON_DIR WORKER_ID --handover-fd FD --ready-fd FD   (detached)
+  runner RUNTIME_DIR COMMON_DIR WORKER_ID --fifo DEV:INO                   (tmux)
+The runner starts before its agent is known (spawn starts it before the checkout) and
+waits for the handover: the directory, argv and environment of the agent, from the
+inherited pipe --handover-fd, or from <runtime-dir>/launch.fifo (the FIFO with that device
+and inode number: launchers.Session's). It answers "started <agent pid> <runner pid>"
+once the agent's exec succeeded, or "error <why>": on --ready-fd, or in
+<runtime-dir>/started. A runner whose handover closes without a word (its spawner failed
+or was killed) starts nothing and exits.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ def main(args: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # A hangup means the tmux session was closed: end the agent (once), then record.
     signal.signal(signal.SIGHUP, _forward_hangup)
-    tee = mode == "--fifo"
+    tee = mode == "--fifo"  # tmux: the agent's output goes to the pane too
     if tee:
         # Our own complaints go to runner.log, as the detached launcher's do: the pane
         # (and whatever was printed on it) is gone when the session ends.
@@ -51,37 +53,37 @@ def main(args: list[str]) -> int:
                               buffering=1, opener=private)
         except OSError as e:  # then on the pane, which is all there is
             print(f"git-worker runner: no runner.log: {_describe(e)}", file=sys.stderr)
-        try:
-            handover = _receive(RuntimeDir(runtime_dir).launch_fifo, args[4])
-        except (OSError, ValueError) as e:
-            print(f"git-worker runner: no launch data: {e}", file=sys.stderr)
-            handover = None
-        if handover is None:  # the spawn failed or was killed: its session goes too
-            _end_session()
-            return 1
-        cwd, argv, env = handover
+        handover_fd: int | None = _open_fifo(RuntimeDir(runtime_dir).launch_fifo, args[4])
 
         def answer(text: str) -> None:
             _write(RuntimeDir(runtime_dir).started, text + "\n")  # else spawn times out
     else:
-        ready_fd = int(args[4])
-        os.set_inheritable(ready_fd, False)  # the agent's business is not the answer
-        cwd, argv, env = None, args[args.index("--") + 1 :], dict(os.environ)
+        handover_fd, ready_fd = int(args[4]), int(args[6])
+        for fd in (handover_fd, ready_fd):
+            os.set_inheritable(fd, False)  # the agent's business is neither
 
         def answer(text: str) -> None:
             os.write(ready_fd, (text + "\n").encode())
             os.close(ready_fd)
 
+    try:
+        handover = None if handover_fd is None else _receive(handover_fd)
+    except (OSError, ValueError) as e:
+        print(f"git-worker runner: no launch data: {e}", file=sys.stderr)
+        handover = None
+    if handover is None:  # the spawn failed or was killed: start nothing
+        if tee:
+            _end_session()  # which it runs in
+        return 1
+    cwd, argv, env = handover
     env.update(GIT_WORKER_ID=worker_id, GIT_WORKER_RUNTIME_DIR=runtime_dir,
                GIT_WORKER_COMMON_DIR=common_dir, GIT_WORKER_LIB=_LIB_DIR,
-               GIT_WORKER_PYTHON=sys.executable)
+               GIT_WORKER_PYTHON=sys.executable, PWD=cwd)
     os.environ.clear()
     os.environ.update(env)  # what queued workers started from here will inherit
 
     try:
-        if cwd is not None:  # tmux's session was opened before the worktree existed
-            os.chdir(cwd)
-            os.environ["PWD"] = env["PWD"] = cwd
+        os.chdir(cwd)  # started before the worktree existed
         prompt, log = _open_files(runtime_dir)
     except OSError as e:  # e.g. a runtime dir the user cannot write: say so, no traceback
         answer(f"error {_describe(e)}")
@@ -169,19 +171,25 @@ def _describe(e: OSError) -> str:
     return str(world) if world is not None else f"{e.strerror or e}: {e.filename}"
 
 
-def _receive(fifo: str, ident: str) -> tuple[str, list[str], dict[str, str]] | None:
-    """The handover (launchers.Session): the directory, argv and environment; None when
-    the FIFO closed without them (the spawner gave up or was killed) or is not the one
-    this runner was started for (``ident``, DEV:INO: a runner that outlived its spawn
-    never reads the handover meant for the next spawn of the id)."""
+def _open_fifo(fifo: str, ident: str) -> int | None:
+    """The FIFO of a tmux launch (launchers.Session), opened; None when it is gone (rolled
+    back already) or is not the one this runner was started for (``ident``, DEV:INO: a
+    runner that outlived its spawn never reads the handover of the next spawn of the id)."""
     try:
         fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
-        return None  # rolled back already
+        return None
+    st = os.fstat(fd)
+    if f"{st.st_dev}:{st.st_ino}" != ident:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _receive(fd: int) -> tuple[str, list[str], dict[str, str]] | None:
+    """The handover (launchers._payload), read from ``fd`` and closed: the directory, argv
+    and environment; None when it closes without them (the spawner gave up or died)."""
     try:
-        st = os.fstat(fd)
-        if f"{st.st_dev}:{st.st_ino}" != ident:
-            return None
         data = b""
         while True:
             header, newline, body = data.partition(b"\n")
