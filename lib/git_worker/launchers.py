@@ -9,7 +9,11 @@ same output. The spawner's environment reaches the agent through a FIFO in the w
 runtime dir — not through tmux, whose server would hand the session its own (possibly
 stale) environment, and not on a command line, where secrets would show in `ps`.
 
-`detached`: its own session and process group (setsid), output to the log only.
+`detached`: its own session and process group (setsid), output to the log only; the
+agent's argv and environment reach its runner through a pipe it inherits.
+
+Either runner can be started before its agent is known (Prepared): spawn starts it right
+after its claim, so that its start-up overlaps the checkout.
 """
 
 from __future__ import annotations
