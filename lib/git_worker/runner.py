@@ -22,7 +22,6 @@ import os
 import select
 import signal
 import sys
-import threading
 from contextlib import suppress
 
 from git_worker import worker_processes
@@ -109,6 +108,10 @@ def main(args: list[str]) -> int:
         if pipe:
             # In a thread: a daemon the agent left behind may hold the pipe open long after
             # the agent itself exited, and its exit must be recorded when it happens.
+            # Imported only after the answer: the start-up runs alongside spawn's checkout,
+            # and every import there takes CPU from it.
+            import threading
+
             copier = threading.Thread(target=_tee, args=(pipe[0], log), daemon=True)
             copier.start()
         code = os.waitstatus_to_exitcode(os.waitpid(agent, 0)[1])
