@@ -423,3 +423,30 @@ def _kill_leftovers(root: Path) -> None:
     for pid in out.split():
         with contextlib.suppress(ProcessLookupError, PermissionError, ValueError):
             os.kill(int(pid), 9)
+
+
+def processes_of(runtime: Path) -> list[int]:
+    """Live processes of the worker whose runtime dir is ``runtime``, read from /proc: its
+    runner (whose command line names the runtime dir, from before any agent starts) and
+    whatever runs with GIT_WORKER_RUNTIME_DIR set to it (the agent and all it starts)."""
+    want = os.fsencode(runtime.resolve())
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            env = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        named = any(os.path.realpath(arg) == want for arg in argv if arg.startswith(b"/"))
+        named = named or any(var.startswith(b"GIT_WORKER_RUNTIME_DIR=") and os.path.realpath(
+            var.split(b"=", 1)[1]) == want for var in env)
+        if named:
+            found.append(int(entry.name))
+    return [pid for pid in found if alive(pid)]
+
+
+def sessions(sandbox: Sandbox) -> list[str]:
+    """The sessions on the sandbox's tmux server (none when it does not run)."""
+    return sorted(sandbox.tmux("list-sessions", "-F", "#{session_name}").out.split())

@@ -8,19 +8,23 @@
 - start: the agent it launched is ended too (checked in /proc).
 
 The spawn runs the whole way: a bd issue (a stand-in bd that keeps state), the aider
-adapter (which edits info/exclude) as an idle agent, a setup command, the detached launcher.
+adapter (which edits info/exclude) as an idle agent, a setup command, with each launcher,
+detached and tmux — whose runner (and session) spawn starts right after its claim, to
+wait for the agent: after every fault no session and no process of the worker is left
+(read in `tmux ls` and /proc).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import CHECKOUT, GitRepo, Sandbox, alive, wait_for
+from conftest import CHECKOUT, GitRepo, Sandbox, alive, processes_of, sessions, wait_for
 from git_worker import failpoints
 
 EXIT = {"error": 1, "crash": 3, "kill": 137}  # 137: git's "died of signal 9"
@@ -28,6 +32,8 @@ SPAWN = [s for s in failpoints.STEPS if s.startswith("spawn.")]
 RM = [s for s in failpoints.STEPS if s.startswith("rm.")]
 MERGE = [s for s in failpoints.STEPS if s.startswith("merge.")]
 START = [s for s in failpoints.STEPS if s.startswith("start.")]
+LAUNCHERS = ["detached", pytest.param("tmux", marks=pytest.mark.skipif(
+    not shutil.which("tmux"), reason="tmux is not installed"))]
 
 BD = '''
 import json, os, sys
@@ -78,9 +84,17 @@ def full_spawn(sandbox: Sandbox, repo: GitRepo) -> Path:
     return state
 
 
+@pytest.mark.parametrize("launcher", LAUNCHERS)
 @pytest.mark.parametrize("action", failpoints.ACTIONS)
 @pytest.mark.parametrize("step", SPAWN)
-def test_spawn_fault(repo: GitRepo, full_spawn: Path, step: str, action: str) -> None:
+def test_spawn_fault(sandbox: Sandbox, repo: GitRepo, full_spawn: Path, step: str,
+                     action: str, launcher: str) -> None:
+    repo.git("config", "worker.launcher", launcher)
+    runtime = repo.path / ".git" / "workers" / "t-1"
+
+    def nothing_runs() -> bool:
+        return sessions(sandbox) == [] and processes_of(runtime) == []
+
     before, issue = repo.snapshot(), full_spawn.read_text()
     r = repo.worker("spawn", "t-1", env={"GIT_WORKER_FAILPOINTS": f"{step}:{action}"})
     assert r.code == EXIT[action], r.err
@@ -88,12 +102,16 @@ def test_spawn_fault(repo: GitRepo, full_spawn: Path, step: str, action: str) ->
         assert f"failpoint {step}" in r.err
         assert repo.snapshot() == before
         assert full_spawn.read_text() == issue
+        wait_for(nothing_runs)
         return
     assert repo.record("t-1")["state"] == "spawning"
     assert any("spawn was interrupted" in p for p in repo.show("t-1")["problems"])
+    if step != "spawn.launch":  # no agent yet: a runner waiting for one ends by itself
+        wait_for(nothing_runs)
     fsck = repo.worker("fsck", "--repair")
     assert fsck.code == 0, fsck.out + fsck.err
     assert "dropped the spawning record" in fsck.out
+    wait_for(nothing_runs)
     assert json.loads(full_spawn.read_text())["status"] == "open"  # the claim given back
     after = repo.snapshot()
     assert {k: after[k] for k in ("refs", "worktrees", "admin", "runtime")} == \

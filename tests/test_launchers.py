@@ -14,7 +14,18 @@ from pathlib import Path
 
 import pytest
 
-from conftest import GitRepo, Sandbox, log_of, release, wait_for
+from conftest import (
+    GitRepo,
+    Sandbox,
+    alive,
+    log_of,
+    paused_at,
+    processes_of,
+    release,
+    sessions,
+    wait_for,
+)
+from git_worker import launchers
 
 LAUNCHERS = [pytest.param("tmux", marks=pytest.mark.skipif(not shutil.which("tmux"),
                                                             reason="tmux is not installed")),
@@ -318,3 +329,150 @@ def test_exit_recorded_while_a_leftover_child_holds_the_output(repo: GitRepo, sa
         assert "leaving a child behind" in repo.ok("logs", "w1").out
     finally:
         os.kill(int(child.read_text()), signal.SIGKILL)
+
+
+# --- the runner started before the checkout -------------------------------------------------
+# spawn starts the agent's runner (in tmux: its session) right after its claim, so that its
+# start-up overlaps the checkout; the runner starts the agent only once spawn hands it over.
+
+needs_tmux = pytest.mark.skipif(not shutil.which("tmux"), reason="tmux is not installed")
+
+
+def user_server(sandbox: Sandbox) -> list[str]:
+    """A tmux server that runs already, a user's session on it, and remain-on-exit set for
+    every window: a session whose process ends stays, unless git-worker ends it. Returns
+    the sessions there are."""
+    sandbox.tmux("new-session", "-d", "-s", "mine", "sleep", "600")
+    sandbox.tmux("set-option", "-g", "remain-on-exit", "on")
+    return ["mine"]
+
+
+@pytest.mark.parametrize("launcher", LAUNCHERS)
+def test_the_agent_runs_in_the_worktree_from_a_runner_started_before_it(
+        repo: GitRepo, sandbox: Sandbox, held: Path, launcher: str) -> None:
+    repo.git("config", "worker.launcher", launcher)
+    repo.ok("spawn", "w1")
+    record = repo.record("w1")
+    assert record["state"] == "running"  # written with the agent's pid, and the runner's
+    agent, runner = record["launcher"]["agent_pid"], record["launcher"]["pid"]
+    assert alive(agent) and alive(runner)
+    runtime = repo.path / ".git" / "workers" / "w1"
+    assert json.loads((runtime / "agent.json").read_text())["pid"] == agent
+    worktree = str(repo.workers_dir / "w1")
+    assert os.readlink(f"/proc/{agent}/cwd") == worktree
+    environ = Path(f"/proc/{agent}/environ").read_bytes().split(b"\0")
+    assert f"PWD={worktree}".encode() in environ
+    if launcher == "tmux":  # what a user who attaches sees, and where a new window starts
+        assert sandbox.tmux("display-message", "-p", "-t", "=worker-w1:",
+                            "#{pane_current_path} #{session_path}").out == \
+            f"{worktree} {worktree}\n"
+    release(repo, "w1")
+    repo.wait("w1", "exited")
+
+
+@pytest.mark.parametrize("how", ["SIGINT", "SIGKILL"])
+@pytest.mark.parametrize("launcher", LAUNCHERS)
+def test_a_spawn_stopped_before_its_agent_leaves_no_session_and_no_process(
+        repo: GitRepo, sandbox: Sandbox, held: Path, launcher: str, how: str) -> None:
+    """Held at its setup step (after the checkout), its runner started and waiting (in its
+    tmux session): ^C rolls it all back; kill -9 leaves a runner that ends by itself (its
+    handover closed with nothing said), its session with it, and fsck --repair the rest."""
+    repo.git("config", "worker.launcher", launcher)
+    others = user_server(sandbox) if launcher == "tmux" else []
+    before = repo.snapshot()
+    runtime = repo.path / ".git" / "workers" / "w1"
+    proc, pid = paused_at(sandbox, repo, "spawn.setup", "spawn", "w1")
+    try:
+        if launcher == "tmux":
+            wait_for(lambda: sessions(sandbox) == ["mine", "worker-w1"])
+        wait_for(lambda: len(processes_of(runtime)) == 1)  # the runner, waiting
+        runner = processes_of(runtime)[0]
+        assert not (runtime / "agent.json").exists()
+        os.kill(pid, getattr(signal, how))
+        assert proc.wait(60) == (130 if how == "SIGINT" else 128 + signal.SIGKILL), \
+            proc.stderr.read() if proc.stderr else ""
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    wait_for(lambda: sessions(sandbox) == others)
+    wait_for(lambda: not alive(runner) and processes_of(runtime) == [])
+    if how == "SIGKILL":
+        assert repo.record("w1")["state"] == "spawning"
+        assert "dropped the spawning record" in repo.ok("fsck", "--repair").out
+    assert not (runtime / "agent.json").exists()
+    after = repo.snapshot()
+    # After kill -9, the worktrees' parent directory may stay, empty (see test_faults).
+    assert after.pop("workers_dir") in ([], False) and before.pop("workers_dir") is False
+    assert after == before
+    repo.ok("spawn", "w1")  # and the id spawns again
+    assert repo.record("w1")["state"] == "running"
+    release(repo, "w1")
+    repo.wait("w1", "exited")
+
+
+@pytest.mark.parametrize("launcher", LAUNCHERS)
+def test_a_failing_setup_after_the_runner_started_leaves_no_session_and_no_process(
+        repo: GitRepo, sandbox: Sandbox, held: Path, launcher: str) -> None:
+    repo.git("config", "worker.launcher", launcher)
+    repo.git("config", "worker.setup", "false")
+    others = user_server(sandbox) if launcher == "tmux" else []
+    before = repo.snapshot()
+    r = repo.worker("spawn", "w1")
+    assert r.code == 1 and "setup command 'false' failed (exit 1)" in r.err
+    assert sessions(sandbox) == others  # ended by the rollback, not left to the runner
+    wait_for(lambda: processes_of(repo.path / ".git" / "workers" / "w1") == [])
+    assert repo.snapshot() == before
+
+
+@pytest.mark.parametrize("case", ["another FIFO", "closed with nothing said"])
+def test_a_runner_without_its_handover_starts_nothing(sandbox: Sandbox, case: str) -> None:
+    """The runner of a spawn that was killed: its FIFO closes with nothing written, or (the
+    runtime dir made again by the next spawn of the id) the FIFO there is another's. It
+    exits, starts nothing, and leaves another runner's handover where it is."""
+    runtime = sandbox.root / "workers" / "w1"
+    runtime.mkdir(parents=True)
+    (runtime / "prompt.md").write_text("the task\n")
+    marker = sandbox.root / "agent-ran"
+    fifo = runtime / "launch.fifo"
+    os.mkfifo(fifo, 0o600)
+    fd = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)
+    st = os.fstat(fd)
+    handover = launchers._payload(str(sandbox.root), ["touch", str(marker)], sandbox.env)
+    ident = f"{st.st_dev}:{st.st_ino}"
+    if case == "another FIFO":
+        os.write(fd, handover)
+        ident = f"{st.st_dev}:{st.st_ino + 1}"
+    runner = subprocess.Popen(launchers.runner_argv(str(runtime), str(sandbox.root / "git"),
+                                                    "w1", "--fifo", ident),
+                              env=sandbox.env, stdin=subprocess.DEVNULL)
+    try:
+        if case == "closed with nothing said":
+            os.close(fd)  # as the kernel does when the spawner is killed
+        assert runner.wait(60) == 1
+        if case == "another FIFO":
+            assert os.read(fd, len(handover) + 1) == handover  # still there, whole
+            os.close(fd)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    assert not marker.exists()
+    assert not (runtime / "agent.json").exists() and not (runtime / "started").exists()
+
+
+@needs_tmux
+def test_a_queued_spawn_closes_the_session_it_opened(repo: GitRepo, sandbox: Sandbox,
+                                                     held: Path) -> None:
+    """Whether a slot is free is known only after the checkout: a spawn queued then ends
+    the session it opened early, and the queued worker starts in one of its own later."""
+    repo.git("config", "worker.launcher", "tmux")
+    repo.git("config", "worker.maxConcurrent", "1")
+    repo.ok("spawn", "w1")
+    repo.ok("spawn", "w2", "--queue")
+    assert repo.record("w2")["state"] == "queued"
+    assert sessions(sandbox) == ["worker-w1"]  # ended before spawn returned
+    wait_for(lambda: processes_of(repo.path / ".git" / "workers" / "w2") == [])
+    release(repo, "w1")
+    repo.wait("w2", "running")
+    assert "worker-w2" in sessions(sandbox)
+    release(repo, "w2")
+    repo.wait("w2", "exited")

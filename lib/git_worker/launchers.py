@@ -9,18 +9,23 @@ same output. The spawner's environment reaches the agent through a FIFO in the w
 runtime dir — not through tmux, whose server would hand the session its own (possibly
 stale) environment, and not on a command line, where secrets would show in `ps`.
 
-`detached`: its own session and process group (setsid), output to the log only.
+`detached`: its own session and process group (setsid), output to the log only; the
+agent's argv and environment reach its runner through a pipe it inherits.
+
+Either runner can be started before its agent is known (Prepared): spawn starts it right
+after its claim, so that its start-up overlaps the checkout.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import select
 import shutil
+import signal
 import subprocess
 import sys
 import time
+from contextlib import suppress
 
 from git_worker import processes
 from git_worker.agents import Invocation
@@ -57,14 +62,46 @@ def default_kind(config: Config) -> str:
 
 def launch(kind: str, inv: Invocation, *, worker_id: str, worktree: str, runtime_dir: str,
            common_dir: str, socket: str | None = None,
-           environment: dict[str, str] | None = None) -> dict[str, Any]:
+           environment: dict[str, str] | None = None,
+           prepared: Prepared | None = None) -> dict[str, Any]:
     """Start the agent; return what the record keeps in `launcher`. The agent gets
-    ``environment`` (default: ours), less what pins git to a repository, plus inv.env."""
+    ``environment`` (default: ours), less what pins git to a repository, plus inv.env.
+    ``prepared``: its runner, started earlier (see Prepared)."""
+    runner = prepared or prepare(kind, worker_id=worker_id, worktree=worktree,
+                                 runtime_dir=runtime_dir, common_dir=common_dir, socket=socket)
+    try:
+        return runner.start(inv, environment)
+    finally:
+        runner.close()  # nothing once started
+
+
+class Prepared:
+    """A runner started before its agent is known, waiting for it: spawn starts it right
+    after its claim, so that its start-up (a second Python) overlaps the checkout.
+    ``start`` hands it the agent's directory, argv and environment, and returns once the
+    agent runs (what the record keeps in `launcher`); ``close`` ends a runner never
+    started, which, given nothing, runs nothing — and so does a runner whose spawner is
+    killed: the handover closes with the spawner's descriptors.
+    """
+
+    worktree: str
+
+    def start(self, inv: Invocation, environment: dict[str, str] | None = None,
+              ) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+def prepare(kind: str, *, worker_id: str, worktree: str, runtime_dir: str, common_dir: str,
+            socket: str | None = None) -> Prepared:
+    """The runner of ``kind`` (tmux, detached), started; see Prepared."""
     if kind == "tmux":
-        return launch_tmux(inv, worker_id=worker_id, worktree=worktree, runtime_dir=runtime_dir,
-                           common_dir=common_dir, socket=socket, environment=environment)
-    return launch_detached(inv, worker_id=worker_id, worktree=worktree, runtime_dir=runtime_dir,
-                           common_dir=common_dir, environment=environment)
+        return Session(worker_id=worker_id, worktree=worktree, runtime_dir=runtime_dir,
+                       common_dir=common_dir, socket=socket)
+    return Detached(worker_id=worker_id, worktree=worktree, runtime_dir=runtime_dir,
+                    common_dir=common_dir)
 
 
 def runner_argv(runtime_dir: str, common_dir: str, worker_id: str, *mode: str) -> list[str]:
@@ -77,34 +114,76 @@ def runner_argv(runtime_dir: str, common_dir: str, worker_id: str, *mode: str) -
 # --- detached ----------------------------------------------------------------------------
 
 
-def launch_detached(inv: Invocation, *, worker_id: str, worktree: str, runtime_dir: str,
-                    common_dir: str, environment: dict[str, str] | None = None) -> dict[str, Any]:
-    read_end, write_end = os.pipe()
-    try:
-        with open(RuntimeDir(runtime_dir).runner_log, "ab", opener=private) as runner_log:
-            proc = subprocess.Popen(
-                [*runner_argv(runtime_dir, common_dir, worker_id, "--ready-fd", str(write_end)),
-                 "--", *inv.argv],
-                cwd=worktree,
-                env=clean_env(inv.env, environment),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=runner_log,  # the child keeps its own copy of the descriptor
-                pass_fds=(write_end,),
-                start_new_session=True,
-            )
-    finally:
-        os.close(write_end)
-    try:
-        answer = _read_ready(read_end)
-    finally:
-        os.close(read_end)
-    if not answer.startswith("started "):
-        proc.wait()
-        raise _not_started(inv, answer)
-    info = processes.identity(pid=proc.pid)
-    return {"kind": "detached", "pid": proc.pid, "start": info["start"],
-            "agent_pid": int(answer.split()[1])}
+class Detached(Prepared):
+    """A runner in its own session (setsid), the handover and its answer through pipes it
+    inherits."""
+
+    def __init__(self, *, worker_id: str, worktree: str, runtime_dir: str,
+                 common_dir: str) -> None:
+        self.worktree = worktree
+        handover, self._handover = os.pipe()
+        self._answer, answer = os.pipe()
+        self._open = True
+        try:
+            with open(RuntimeDir(runtime_dir).runner_log, "ab", opener=private) as runner_log:
+                self._proc = subprocess.Popen(
+                    runner_argv(runtime_dir, common_dir, worker_id, "--handover-fd",
+                                str(handover), "--ready-fd", str(answer)),
+                    cwd=runtime_dir,  # the worktree may not exist yet
+                    env=clean_env(),
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=runner_log,  # the child keeps its own copy of the descriptor
+                    pass_fds=(handover, answer),
+                    start_new_session=True,
+                )
+        except BaseException:
+            self._release()
+            raise
+        finally:
+            os.close(handover)
+            os.close(answer)
+
+    def start(self, inv: Invocation, environment: dict[str, str] | None = None,
+              ) -> dict[str, Any]:
+        assert self._open, "a runner starts one agent"
+        try:
+            try:
+                _write_all(self._handover, _payload(self.worktree, inv.argv,
+                                                    clean_env(inv.env, environment)))
+            except BrokenPipeError:
+                pass  # the runner is gone: its answer (none) says so
+            answer = _read_ready(self._answer)
+            if not answer.startswith("started "):
+                raise _not_started(inv, answer)
+        except BaseException:
+            self.close()
+            raise
+        self._release()
+        pid = self._proc.pid
+        return {"kind": "detached", "pid": pid, "start": processes.start_time(pid),
+                "agent_pid": int(answer.split()[1])}
+
+    def close(self) -> None:
+        """End the runner — and its agent, if it started one meanwhile (^C while its answer
+        was awaited): they are the process group it leads."""
+        if not self._open:
+            return
+        self._release()
+        with suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._proc.pid, signal.SIGKILL)
+        self._proc.wait()
+
+    def _release(self) -> None:
+        if self._open:
+            os.close(self._handover)
+            os.close(self._answer)
+            self._open = False
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    while data:
+        data = data[os.write(fd, data):]
 
 
 def _read_ready(fd: int) -> str:
@@ -144,14 +223,22 @@ def tmux_argv(socket: str | None, *args: str) -> list[str]:
 
 
 def tmux(socket: str | None, *args: str, timeout: float = 10.0) -> subprocess.CompletedProcess[str]:
-    # TMUX removed: tmux refuses some commands "nested" otherwise; the socket is explicit.
-    env = {k: v for k, v in os.environ.items() if k != "TMUX"}
     try:
-        return subprocess.run(tmux_argv(socket, *args), env=env, stdin=subprocess.DEVNULL,
-                              capture_output=True, text=True, timeout=timeout, check=False)
+        return subprocess.run(tmux_argv(socket, *args), env=_tmux_env(),
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              timeout=timeout, check=False)
     except FileNotFoundError:
-        raise WorkerError("tmux is not installed",
-                          hint="install tmux, or: git config worker.launcher detached") from None
+        raise _no_tmux() from None
+
+
+def _tmux_env() -> dict[str, str]:
+    # TMUX removed: tmux refuses some commands "nested" otherwise; the socket is explicit.
+    return {k: v for k, v in os.environ.items() if k != "TMUX"}
+
+
+def _no_tmux() -> WorkerError:
+    return WorkerError("tmux is not installed",
+                       hint="install tmux, or: git config worker.launcher detached")
 
 
 def session_names(worker_id: str, repo_name: str) -> list[str]:
@@ -164,42 +251,128 @@ def session_names(worker_id: str, repo_name: str) -> list[str]:
     return [first, second, *(f"{second}-{n}" for n in range(2, 10))]
 
 
-def launch_tmux(inv: Invocation, *, worker_id: str, worktree: str, runtime_dir: str,
-                common_dir: str, socket: str | None,
-                environment: dict[str, str] | None = None) -> dict[str, Any]:
-    socket = socket or caller_socket()
-    fifo, started = RuntimeDir(runtime_dir).launch_fifo, RuntimeDir(runtime_dir).started
-    for stale in (fifo, started):
-        if os.path.lexists(stale):
-            os.remove(stale)
-    os.mkfifo(fifo, 0o600)
-    # Opened for reading and writing: the open does not wait for the runner, and what is
-    # written stays in the pipe until the runner reads it (one line: the runner reads up to
-    # its end) — no polling for the runner to open its end.
-    fd = os.open(fifo, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
-    try:
+class Session(Prepared):
+    """A worker's tmux session, its runner in it (tmux is not waited for here: it starts
+    while the caller goes on).
+
+    The handover is a FIFO in the runtime dir, opened here for reading and writing: the
+    open does not wait for the runner, what is written stays in the pipe until the runner
+    reads it, and when this process ends without a word (killed), the runner reads the end
+    of the file and exits, taking its session with it.
+    """
+
+    def __init__(self, *, worker_id: str, worktree: str, runtime_dir: str, common_dir: str,
+                 socket: str | None) -> None:
+        self.socket = socket or caller_socket()
+        self.worktree = worktree
+        self.runtime = RuntimeDir(runtime_dir)
         repo_name = os.path.basename(os.path.dirname(os.path.abspath(common_dir)))
-        session = _new_session(socket, session_names(worker_id, repo_name), worktree,
-                               runner_argv(runtime_dir, common_dir, worker_id, "--fifo"))
+        self._names = session_names(worker_id, repo_name)
+        self.name: str | None = None  # once tmux has made it
+        for stale in (self.runtime.launch_fifo, self.runtime.started):
+            if os.path.lexists(stale):
+                os.remove(stale)
+        os.mkfifo(self.runtime.launch_fifo, 0o600)
+        self._fd: int | None = os.open(self.runtime.launch_fifo,
+                                       os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+        # Which FIFO is its own, for the runner to check before it reads: a runner that
+        # outlived a killed spawn never reads the handover of the next spawn of the id.
+        st = os.fstat(self._fd)
+        self._argv = runner_argv(runtime_dir, common_dir, worker_id, "--fifo",
+                                 f"{st.st_dev}:{st.st_ino}")
+        try:  # not waited for here: tmux starts while the caller goes on
+            self._tmux: subprocess.Popen[str] | None = subprocess.Popen(
+                tmux_argv(self.socket, *self._new_session(self._names[0])), env=_tmux_env(),
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                text=True)
+        except BaseException as e:
+            self._release()
+            if isinstance(e, FileNotFoundError):
+                raise _no_tmux() from None
+            raise
+
+    def _new_session(self, name: str) -> list[str]:
+        # Several words after "--": tmux execs them directly, no shell in between. The
+        # worktree may not exist yet: the runner moves into it before starting the agent.
+        return ["new-session", "-d", "-s", name, "-c", self.worktree, "-x", "200", "-y", "50",
+                "--", *self._argv]
+
+    def _made(self) -> str:
+        """The session's name, once tmux has made it (under the next name if one is
+        taken: tmux is then asked again, and waited for)."""
+        if self.name is not None:
+            return self.name
+        assert self._tmux is not None
+        _, err = self._tmux.communicate()
+        code, self._tmux = self._tmux.returncode, None
+        name: str | None = self._names[0]
+        others = iter(self._names[1:])
+        while code != 0 and "duplicate session" in err and name is not None:
+            name = next(others, None)
+            if name is not None:
+                proc = tmux(self.socket, *self._new_session(name))
+                code, err = proc.returncode, proc.stderr
+        if code != 0 or name is None:
+            raise WorkerError("tmux could not start a session for the agent: "
+                              f"{err.strip() or 'no reason given'}",
+                              hint="check `tmux ls` works, or: "
+                                   "git config worker.launcher detached")
+        self.name = name
+        return name
+
+    def start(self, inv: Invocation, environment: dict[str, str] | None = None,
+              ) -> dict[str, Any]:
+        assert self._fd is not None, "a session starts one agent"
+        session = self._made()
+        socket = self.socket
+
+        def alive() -> bool | None:
+            return session_alive(socket, session)
+
         try:
-            _send_payload(fd, {"argv": inv.argv, "env": clean_env(inv.env, environment)},
-                          lambda: session_alive(socket, session))
-            answer = _wait_started(started, lambda: session_alive(socket, session))
+            _send_payload(self._fd, _payload(self.worktree, inv.argv,
+                                             clean_env(inv.env, environment)), alive)
+            answer = _wait_started(self.runtime.started, alive)
             if not answer.startswith("started "):
                 raise _not_started(inv, answer)
         except BaseException:
-            tmux(socket, "kill-session", "-t", f"={session}")
+            self.close()
             raise
-    finally:
-        os.close(fd)
-        if os.path.lexists(fifo):
-            os.remove(fifo)
-    # "started <agent pid> <runner pid>": read from the runner itself, not asked of tmux,
-    # because an agent that exits at once takes its session with it.
-    _, agent_pid, runner_pid = answer.split()[:3]
-    return {"kind": "tmux", "session": session, "socket": socket or default_socket(),
-            "pid": int(runner_pid), "start": processes.start_time(int(runner_pid)),
-            "agent_pid": int(agent_pid)}
+        self._release()
+        # "started <agent pid> <runner pid>": read from the runner itself, not asked of
+        # tmux, because an agent that exits at once takes its session with it.
+        _, agent_pid, runner_pid = answer.split()[:3]
+        return {"kind": "tmux", "session": session, "socket": socket or default_socket(),
+                "pid": int(runner_pid), "start": processes.start_time(int(runner_pid)),
+                "agent_pid": int(agent_pid)}
+
+    def close(self) -> None:
+        if self._fd is None:
+            return
+        self._release()  # the runner reads the end of the FIFO: it starts nothing
+        if self._tmux is not None:
+            self._tmux.communicate()
+            if self._tmux.returncode == 0:
+                self.name = self._names[0]
+            self._tmux = None
+        if self.name is not None:
+            tmux(self.socket, "kill-session", "-t", f"={self.name}")
+
+    def _release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        if os.path.lexists(self.runtime.launch_fifo):
+            os.remove(self.runtime.launch_fifo)
+
+
+def _payload(cwd: str, argv: list[str], env: dict[str, str]) -> bytes:
+    """The runner's handover: its length in ASCII digits and a newline, then NUL-separated
+    fields (no JSON: the runner would import it): the directory, how many argv words, the
+    words, then NAME=VALUE pairs. Neither argv nor an environment can hold a NUL."""
+    fields = [cwd, str(len(argv)), *argv, *(f"{k}={v}" for k, v in env.items())]
+    body = "\0".join(fields).encode("utf-8", "surrogateescape")
+    return str(len(body)).encode() + b"\n" + body
 
 
 def default_socket() -> str:
@@ -208,25 +381,9 @@ def default_socket() -> str:
     return os.path.join(base, f"tmux-{os.getuid()}", "default")
 
 
-def _new_session(socket: str | None, names: list[str], worktree: str, argv: list[str]) -> str:
-    last = ""
-    for name in names:
-        # Several words after "--": tmux execs them directly, no shell in between.
-        proc = tmux(socket, "new-session", "-d", "-s", name, "-c", worktree,
-                    "-x", "200", "-y", "50", "--", *argv)
-        if proc.returncode == 0:
-            return name
-        last = proc.stderr.strip()
-        if "duplicate session" not in last:
-            break
-    raise WorkerError(f"tmux could not start a session for the agent: {last or 'no reason given'}",
-                      hint="check `tmux ls` works, or: git config worker.launcher detached")
-
-
-def _send_payload(fd: int, payload: dict[str, Any], alive: Any) -> None:
-    """Hand the runner its argv and environment through the FIFO (no disk, no `ps`): one
-    line of JSON. A pipe holds 64 KiB; a bigger payload waits for the runner to read."""
-    data = json.dumps(payload).encode() + b"\n"
+def _send_payload(fd: int, data: bytes, alive: Any) -> None:
+    """Hand the runner its argv and environment through the FIFO (no disk, no `ps`). A
+    pipe holds 64 KiB; a bigger payload waits for the runner to read."""
     deadline = time.monotonic() + _START_TIMEOUT
     while data:
         try:

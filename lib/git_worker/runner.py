@@ -5,29 +5,34 @@ tmux, on the pane too), then records the exit code — in `<runtime-dir>/exit` a
 in the registry (state exited/failed) — tells worker.notify, and starts queued workers.
 
 Usage (internal):
-  runner RUNTIME_DIR COMMON_DIR WORKER_ID --ready-fd FD -- ARGV...   (detached)
-  runner RUNTIME_DIR COMMON_DIR WORKER_ID --fifo                      (tmux)
---ready-fd receives "started <pid>" once the agent's exec succeeded, or "error <why>";
-with --fifo, argv and environment arrive as JSON through <runtime-dir>/launch.fifo and
-the answer goes to <runtime-dir>/started.
+  runner RUNTIME_DIR COMMON_DIR WORKER_ID --handover-fd FD --ready-fd FD   (detached)
+  runner RUNTIME_DIR COMMON_DIR WORKER_ID --fifo DEV:INO                   (tmux)
+The runner starts before its agent is known (spawn starts it before the checkout) and
+waits for the handover: the directory, argv and environment of the agent, from the
+inherited pipe --handover-fd, or from <runtime-dir>/launch.fifo (the FIFO with that device
+and inode number: launchers.Session's). It answers "started <agent pid> <runner pid>"
+once the agent's exec succeeded, or "error <why>": on --ready-fd, or in
+<runtime-dir>/started. A runner whose handover closes without a word (its spawner failed
+or was killed) starts nothing and exits.
 """
 
 from __future__ import annotations
 
-import json
 import os
+import select
 import signal
-import subprocess
 import sys
-import threading
 from contextlib import suppress
-from typing import IO, Any
 
 from git_worker import worker_processes
 from git_worker.registry.runtime import RuntimeDir, private, write_atomically
 
+# typing only for annotations: the runner's start-up is on a launch's way.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO
+
 _LIB_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_FIFO_TIMEOUT = 30  # seconds to wait for the spawner to hand over argv and environment
 
 
 def main(args: list[str]) -> int:
@@ -38,7 +43,7 @@ def main(args: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # A hangup means the tmux session was closed: end the agent (once), then record.
     signal.signal(signal.SIGHUP, _forward_hangup)
-    tee = mode == "--fifo"
+    tee = mode == "--fifo"  # tmux: the agent's output goes to the pane too
     if tee:
         # Our own complaints go to runner.log, as the detached launcher's do: the pane
         # (and whatever was printed on it) is gone when the session ends.
@@ -47,56 +52,70 @@ def main(args: list[str]) -> int:
                               buffering=1, opener=private)
         except OSError as e:  # then on the pane, which is all there is
             print(f"git-worker runner: no runner.log: {_describe(e)}", file=sys.stderr)
-        try:
-            payload = _receive(RuntimeDir(runtime_dir).launch_fifo)
-        except (OSError, ValueError, TimeoutError) as e:
-            print(f"git-worker runner: no launch data: {e}", file=sys.stderr)
-            return 1
-        argv, env = payload["argv"], payload["env"]
+        handover_fd: int | None = _open_fifo(RuntimeDir(runtime_dir).launch_fifo, args[4])
 
         def answer(text: str) -> None:
             _write(RuntimeDir(runtime_dir).started, text + "\n")  # else spawn times out
     else:
-        ready_fd = int(args[4])
-        argv, env = args[args.index("--") + 1 :], dict(os.environ)
+        handover_fd, ready_fd = int(args[4]), int(args[6])
+        for fd in (handover_fd, ready_fd):
+            os.set_inheritable(fd, False)  # the agent's business is neither
 
         def answer(text: str) -> None:
             os.write(ready_fd, (text + "\n").encode())
             os.close(ready_fd)
 
+    try:
+        handover = None if handover_fd is None else _receive(handover_fd)
+    except (OSError, ValueError) as e:
+        print(f"git-worker runner: no launch data: {e}", file=sys.stderr)
+        handover = None
+    if handover is None:  # the spawn failed or was killed: start nothing
+        if tee:
+            _end_session()  # which it runs in
+        return 1
+    cwd, argv, env = handover
     env.update(GIT_WORKER_ID=worker_id, GIT_WORKER_RUNTIME_DIR=runtime_dir,
                GIT_WORKER_COMMON_DIR=common_dir, GIT_WORKER_LIB=_LIB_DIR,
-               GIT_WORKER_PYTHON=sys.executable)
+               GIT_WORKER_PYTHON=sys.executable, PWD=cwd)
     os.environ.clear()
     os.environ.update(env)  # what queued workers started from here will inherit
 
     try:
+        os.chdir(cwd)  # started before the worktree existed
         prompt, log = _open_files(runtime_dir)
     except OSError as e:  # e.g. a runtime dir the user cannot write: say so, no traceback
         answer(f"error {_describe(e)}")
         return 1
     with prompt, log:
+        pipe = os.pipe() if tee else None  # the agent's output, for the pane and the log
         try:
-            agent = subprocess.Popen(
-                argv, stdin=prompt, stdout=subprocess.PIPE if tee else log,
-                stderr=subprocess.STDOUT, env=env, preexec_fn=_default_signals,
-            )
+            agent = _spawn_agent(argv, env, prompt.fileno(),
+                                 pipe[1] if pipe else log.fileno())
         except OSError as e:
             answer(f"error {e.strerror or e}: {argv[0] if argv else '(empty command)'}")
             return 127
+        finally:
+            if pipe:
+                os.close(pipe[1])
+        global _agent_started
+        _agent_started = True
         # Recorded before anyone hears of the start: the agent is known by itself from
         # here on, even if this runner is killed (list, stop and rm read it).
-        worker_processes.record_agent(runtime_dir, agent.pid, os.getpid())
-        write_atomically(RuntimeDir(runtime_dir).agent_pid, f"{agent.pid}\n")
-        answer(f"started {agent.pid} {os.getpid()}")
-        if tee:
+        worker_processes.record_agent(runtime_dir, agent, os.getpid())
+        write_atomically(RuntimeDir(runtime_dir).agent_pid, f"{agent}\n")
+        answer(f"started {agent} {os.getpid()}")
+        if pipe:
             # In a thread: a daemon the agent left behind may hold the pipe open long after
             # the agent itself exited, and its exit must be recorded when it happens.
-            assert agent.stdout is not None
-            copier = threading.Thread(target=_tee, args=(agent.stdout, log), daemon=True)
+            # Imported only after the answer: the start-up runs alongside spawn's checkout,
+            # and every import there takes CPU from it.
+            import threading
+
+            copier = threading.Thread(target=_tee, args=(pipe[0], log), daemon=True)
             copier.start()
-        code = agent.wait()
-        if tee:
+        code = os.waitstatus_to_exitcode(os.waitpid(agent, 0)[1])
+        if pipe:
             copier.join(timeout=2.0)
     if code < 0:
         code = 128 - code  # killed by signal N: report 128+N like a shell
@@ -106,6 +125,24 @@ def main(args: list[str]) -> int:
         _say(f"\n[git-worker] agent exited with code {code}; "
              f"output kept: git worker logs {worker_id}\n")
     return 0
+
+
+def _spawn_agent(argv: list[str], env: dict[str, str], stdin: int, output: int) -> int:
+    """Start the agent (its pid), its stdin and output on the descriptors given, the
+    signals this runner ignores back to their defaults; OSError if it cannot be run.
+
+    posix_spawn rather than the subprocess module, which would cost the runner's start-up
+    more than all its other imports (subprocess, locale, selectors), ~10 ms of CPU measured
+    — CPU the checkout it overlaps with needs."""
+    if not argv:
+        raise OSError("no command")
+    return os.posix_spawnp(
+        argv[0], argv, env,
+        file_actions=[(os.POSIX_SPAWN_DUP2, stdin, 0), (os.POSIX_SPAWN_DUP2, output, 1),
+                      (os.POSIX_SPAWN_DUP2, output, 2)],
+        # SIGPIPE and SIGXFSZ as subprocess restores them (Python ignores them itself).
+        setsigdef=(signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE,
+                   signal.SIGXFSZ))
 
 
 def _open_files(runtime_dir: str) -> tuple[IO[bytes], IO[bytes]]:
@@ -137,28 +174,64 @@ def _describe(e: OSError) -> str:
     return str(world) if world is not None else f"{e.strerror or e}: {e.filename}"
 
 
-def _receive(fifo: str) -> dict[str, Any]:
-    def give_up(signum: int, frame: object) -> None:
-        raise TimeoutError(f"nothing arrived on {fifo} within {_FIFO_TIMEOUT} s")
-
-    signal.signal(signal.SIGALRM, give_up)
-    signal.alarm(_FIFO_TIMEOUT)
+def _open_fifo(fifo: str, ident: str) -> int | None:
+    """The FIFO of a tmux launch (launchers.Session), opened; None when it is gone (rolled
+    back already) or is not the one this runner was started for (``ident``, DEV:INO: a
+    runner that outlived its spawn never reads the handover of the next spawn of the id)."""
     try:
-        with open(fifo, "rb") as f:  # the spawner holds it open: one line is the payload
-            data = f.readline()
+        fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    st = os.fstat(fd)
+    if f"{st.st_dev}:{st.st_ino}" != ident:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _receive(fd: int) -> tuple[str, list[str], dict[str, str]] | None:
+    """The handover (launchers._payload), read from ``fd`` and closed: the directory, argv
+    and environment; None when it closes without them (the spawner gave up or died)."""
+    try:
+        data = b""
+        while True:
+            header, newline, body = data.partition(b"\n")
+            if newline and len(body) >= int(header):
+                break
+            try:
+                chunk = os.read(fd, 65536)
+            except BlockingIOError:  # the spawner holds it open, with nothing to say yet
+                select.select([fd], [], [])
+                continue
+            if not chunk:  # no writer left: the spawner is gone
+                return None
+            data += chunk
     finally:
-        signal.alarm(0)
-    payload = json.loads(data)
-    if not isinstance(payload, dict) or not isinstance(payload.get("argv"), list):
-        raise ValueError("malformed launch data")
-    return payload
+        os.close(fd)
+    fields = body.decode("utf-8", "surrogateescape").split("\0")
+    count = int(fields[1])
+    argv = fields[2:2 + count]
+    env = {}
+    for field in fields[2 + count:]:
+        name, _, value = field.partition("=")
+        env[name] = value
+    return fields[0], argv, env
 
 
-def _tee(source: IO[bytes], log: IO[bytes]) -> None:
+def _end_session() -> None:
+    """End the tmux session this runner runs in (which ends it): without an agent, it has
+    no reason to stay, even with remain-on-exit set."""
+    pane = os.environ.get("TMUX_PANE")
+    if pane:
+        with suppress(OSError):
+            os.execvp("tmux", ["tmux", "kill-session", "-t", pane])
+
+
+def _tee(source: int, log: IO[bytes]) -> None:
     """Copy the agent's output to the log and, while it is there, the tmux pane."""
     pane: int | None = sys.stdout.fileno()
     while True:
-        chunk = os.read(source.fileno(), 65536)
+        chunk = os.read(source, 65536)
         if not chunk:
             return
         try:
@@ -178,16 +251,15 @@ def _say(text: str) -> None:
         os.write(sys.stdout.fileno(), text.encode())
 
 
+_agent_started = False  # a hangup before it ends this runner: there is no agent to end
+
+
 def _forward_hangup(signum: int, frame: object) -> None:
+    if not _agent_started:
+        raise SystemExit(1)  # the session was closed before the handover: start nothing
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # our own copy of the signal is ignored
     with suppress(OSError):
         os.killpg(os.getpgrp(), signal.SIGHUP)
-
-
-def _default_signals() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 def _finish(common_dir: str, worker_id: str, code: int) -> None:

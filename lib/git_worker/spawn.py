@@ -47,6 +47,11 @@ from git_worker.registry.runtime import (
 from git_worker.repo import Repo
 from git_worker.undo import UndoLog, transaction
 
+# typing only for annotations: spawn --no-launch never imports the launchers.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from git_worker import launchers
+
 _SETUP_HINT = "fix the command, or remove it: git config --unset-all worker.setup"
 STEPS = ("claim", "branch", "worktree", "files", "setup", "launch")
 
@@ -257,6 +262,7 @@ def _spawn(repo: Repo, config: Config, task: Task, plan: Plan, undo: UndoLog) ->
             plan.offline[task.id] = unreachable
     runtime = make_runtime_dir(repo, task.id)  # a removed namesake's files go
     undo.push("runtime dir", lambda: _rmtree(runtime))
+    runner = _prepare_runner(repo, plan, task.id, path, runtime, undo)
     failpoints.hit("spawn.claim")
     if not alone:
         if not repo.create_ref(branch_ref, plan.base.oid, f"git-worker: spawn {task.id}"):
@@ -309,7 +315,7 @@ def _spawn(repo: Repo, config: Config, task: Task, plan: Plan, undo: UndoLog) ->
             repo, config, Launch(task.id, path, plan.agent, plan.model, plan.launcher, branch_ref,
                                      leases.environment(config, entry.record)),
             limit=plan.max_concurrent, queue=plan.queue, undo=undo,
-            claim=lambda: _claim_task(repo, task, plan, undo))
+            claim=lambda: _claim_task(repo, task, plan, undo), prepared=runner)
         queued = "queued_at" in launcher
     failpoints.hit("spawn.launch")
     undo.stop_if_interrupted()  # the commit point is next: after it, the worker stays
@@ -354,10 +360,12 @@ class Launch:
 
 
 def launch_or_queue(repo: Repo, config: Config, launch: Launch, *, limit: int | None,
-                    queue: bool, undo: UndoLog,
-                    claim: Callable[[], None] | None = None) -> dict[str, Any]:
+                    queue: bool, undo: UndoLog, claim: Callable[[], None] | None = None,
+                    prepared: launchers.Prepared | None = None) -> dict[str, Any]:
     """Start the agent now, or queue it when ``limit`` agents already run; returns what
     the record keeps in `launcher` (with `queued_at` when queued). Pushes its undo.
+    ``prepared``: the agent's runner, started early (_prepare_runner), ended if the
+    agent is queued.
 
     Under the queue lock, so that concurrent spawns and starts (and runners starting
     queued workers) never count the same free slot twice; workers queued earlier take the
@@ -381,6 +389,8 @@ def launch_or_queue(repo: Repo, config: Config, launch: Launch, *, limit: int | 
         if claim is not None:
             claim()
         if running is not None:
+            if prepared is not None:
+                prepared.close()
             return lifecycle.queue(runtime, {
                 "kind": launch.kind,
                 "socket": launchers.caller_socket() if launch.kind == "tmux" else None})
@@ -392,9 +402,24 @@ def launch_or_queue(repo: Repo, config: Config, launch: Launch, *, limit: int | 
             undo.push("exclude", lambda: agents.unexclude(repo.common_dir, pattern))
         launcher = launchers.launch(launch.kind, inv, worker_id=launch.worker_id,
                                     worktree=launch.worktree, runtime_dir=runtime,
-                                    common_dir=repo.common_dir)
+                                    common_dir=repo.common_dir, prepared=prepared)
         undo.push("launch", lambda: recovery.stop_launched(runtime, launcher))
         return launcher
+
+
+def _prepare_runner(repo: Repo, plan: Plan, worker_id: str, worktree: str, runtime: str,
+                    undo: UndoLog) -> launchers.Prepared | None:
+    """The agent's runner (in its tmux session, or detached), started now, before the
+    branch and the checkout, so that its start-up — a second Python process — overlaps
+    them; it waits, and starts the agent only when launch_or_queue hands it over."""
+    if not plan.launch:
+        return None
+    from git_worker import launchers
+
+    runner = launchers.prepare(plan.launcher, worker_id=worker_id, worktree=worktree,
+                               runtime_dir=runtime, common_dir=repo.common_dir)
+    undo.push("runner", runner.close)
+    return runner
 
 
 def _claim_task(repo: Repo, task: Task, plan: Plan, undo: UndoLog) -> None:
