@@ -116,7 +116,9 @@ typing: $(VENV)/.test-deps
 
 # compileall first: with PYTHONDONTWRITEBYTECODE set (as on CI), edited modules would be
 # compiled on every run, which is not what a user's installed copy does.
+# The lean shim again too: a pip install into the venv puts pip's wrapper back.
 bench: $(VENV)/.installed
+	$(LEAN_SHIM)
 	$(BIN)/python -m compileall -q lib
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python bench/run.py
 
