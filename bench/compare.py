@@ -41,7 +41,7 @@ def main(argv: list[str]) -> int:
     for path in argv:
         with open(path, encoding="utf-8") as f:
             runs.append(json.load(f))
-    for label, run in zip(("before", "after"), runs):
+    for label, run in zip(("before", "after"), runs, strict=True):
         print(f"{label}: " + "; ".join(run["header"][1:]))
     print("\n".join(table(*runs)))
     return 0
