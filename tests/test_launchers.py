@@ -476,3 +476,27 @@ def test_a_queued_spawn_closes_the_session_it_opened(repo: GitRepo, sandbox: San
     assert "worker-w2" in sessions(sandbox)
     release(repo, "w2")
     repo.wait("w2", "exited")
+
+
+@needs_tmux
+def test_the_default_launcher_is_tmux_only_when_tmux_is_on_path(repo: GitRepo, sandbox: Sandbox,
+                                                                agent: Path) -> None:
+    """launchers looks tmux up on PATH itself (not with shutil.which, whose import a
+    launched spawn would pay): without it, the default is detached, and an explicit
+    worker.launcher tmux is refused before anything is made."""
+    no_tmux = sandbox.root / "no-tmux"
+    no_tmux.mkdir()
+    for program in ("git", "python3", "sh", "cat", "basename", "echo"):
+        found = shutil.which(program)
+        assert found is not None
+        (no_tmux / program).symlink_to(found)
+    (no_tmux / "tmux").mkdir()  # a directory named tmux is not tmux
+    without = {"PATH": f"{sandbox.bin}{os.pathsep}{no_tmux}"}
+    repo.ok("spawn", "w1", env=without)
+    assert repo.wait("w1", "exited")["launcher"]["kind"] == "detached"
+    repo.ok("spawn", "w2")
+    assert repo.record("w2")["launcher"]["kind"] == "tmux"
+    repo.git("config", "worker.launcher", "tmux")
+    r = repo.worker("spawn", "w3", env=without)
+    assert r.code == 1 and "worker.launcher is tmux, but tmux is not installed" in r.err
+    assert "refs/workers/w3" not in repo.git("for-each-ref", "refs/workers")
