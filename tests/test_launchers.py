@@ -459,6 +459,36 @@ def test_a_runner_without_its_handover_starts_nothing(sandbox: Sandbox, case: st
     assert not (runtime / "agent.json").exists() and not (runtime / "started").exists()
 
 
+def test_a_runner_whose_spawner_is_gone_still_runs_its_agent_and_records_its_exit(
+        sandbox: Sandbox) -> None:
+    """The spawner killed right after its handover: nobody reads the `started` FIFO. The
+    runner's answer finds no reader (it does not wait for one), the agent it started runs,
+    and its exit is recorded."""
+    runtime = sandbox.root / "workers" / "w1"
+    runtime.mkdir(parents=True)
+    (runtime / "prompt.md").write_text("the task\n")
+    marker = sandbox.root / "agent-ran"
+    os.mkfifo(runtime / "started", 0o600)  # as the spawner made it, and nobody reads it now
+    fifo = runtime / "launch.fifo"
+    os.mkfifo(fifo, 0o600)
+    fd = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)
+    st = os.fstat(fd)
+    os.write(fd, launchers._payload(str(sandbox.root), ["touch", str(marker)], sandbox.env))
+    runner = subprocess.Popen(launchers.runner_argv(str(runtime), str(sandbox.root / "git"),
+                                                    "w1", "--fifo", f"{st.st_dev}:{st.st_ino}"),
+                              env=sandbox.env, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: marker.exists(), timeout=60)
+        os.close(fd)  # the spawner's descriptors close: it is gone
+        runner.wait(60)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    assert (runtime / "exit").read_text() == "0\n"
+    assert "could not answer" in (runtime / "runner.log").read_text()
+
+
 @needs_tmux
 def test_a_queued_spawn_closes_the_session_it_opened(repo: GitRepo, sandbox: Sandbox,
                                                      held: Path) -> None:
