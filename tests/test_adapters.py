@@ -15,8 +15,9 @@ import pytest
 
 from conftest import CHECKOUT, GitRepo, Sandbox
 from git_worker import agents, installation
-from git_worker.agents.base import Adapter, Context, Verdict
+from git_worker.agents.base import Context, Verdict
 from git_worker.agents.custom import Custom
+from git_worker.agents.protocol import Adapter
 from git_worker.config import SETTINGS, Config
 from test_completion import ask
 

@@ -459,6 +459,36 @@ def test_a_runner_without_its_handover_starts_nothing(sandbox: Sandbox, case: st
     assert not (runtime / "agent.json").exists() and not (runtime / "started").exists()
 
 
+def test_a_runner_whose_spawner_is_gone_still_runs_its_agent_and_records_its_exit(
+        sandbox: Sandbox) -> None:
+    """The spawner killed right after its handover: nobody reads the `started` FIFO. The
+    runner's answer finds no reader (it does not wait for one), the agent it started runs,
+    and its exit is recorded."""
+    runtime = sandbox.root / "workers" / "w1"
+    runtime.mkdir(parents=True)
+    (runtime / "prompt.md").write_text("the task\n")
+    marker = sandbox.root / "agent-ran"
+    os.mkfifo(runtime / "started", 0o600)  # as the spawner made it, and nobody reads it now
+    fifo = runtime / "launch.fifo"
+    os.mkfifo(fifo, 0o600)
+    fd = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)
+    st = os.fstat(fd)
+    os.write(fd, launchers._payload(str(sandbox.root), ["touch", str(marker)], sandbox.env))
+    runner = subprocess.Popen(launchers.runner_argv(str(runtime), str(sandbox.root / "git"),
+                                                    "w1", "--fifo", f"{st.st_dev}:{st.st_ino}"),
+                              env=sandbox.env, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: marker.exists(), timeout=60)
+        os.close(fd)  # the spawner's descriptors close: it is gone
+        runner.wait(60)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    assert (runtime / "exit").read_text() == "0\n"
+    assert "could not answer" in (runtime / "runner.log").read_text()
+
+
 @needs_tmux
 def test_a_queued_spawn_closes_the_session_it_opened(repo: GitRepo, sandbox: Sandbox,
                                                      held: Path) -> None:
@@ -476,3 +506,27 @@ def test_a_queued_spawn_closes_the_session_it_opened(repo: GitRepo, sandbox: San
     assert "worker-w2" in sessions(sandbox)
     release(repo, "w2")
     repo.wait("w2", "exited")
+
+
+@needs_tmux
+def test_the_default_launcher_is_tmux_only_when_tmux_is_on_path(repo: GitRepo, sandbox: Sandbox,
+                                                                agent: Path) -> None:
+    """launchers looks tmux up on PATH itself (not with shutil.which, whose import a
+    launched spawn would pay): without it, the default is detached, and an explicit
+    worker.launcher tmux is refused before anything is made."""
+    no_tmux = sandbox.root / "no-tmux"
+    no_tmux.mkdir()
+    for program in ("git", "python3", "sh", "cat", "basename", "echo"):
+        found = shutil.which(program)
+        assert found is not None
+        (no_tmux / program).symlink_to(found)
+    (no_tmux / "tmux").mkdir()  # a directory named tmux is not tmux
+    without = {"PATH": f"{sandbox.bin}{os.pathsep}{no_tmux}"}
+    repo.ok("spawn", "w1", env=without)
+    assert repo.wait("w1", "exited")["launcher"]["kind"] == "detached"
+    repo.ok("spawn", "w2")
+    assert repo.record("w2")["launcher"]["kind"] == "tmux"
+    repo.git("config", "worker.launcher", "tmux")
+    r = repo.worker("spawn", "w3", env=without)
+    assert r.code == 1 and "worker.launcher is tmux, but tmux is not installed" in r.err
+    assert "refs/workers/w3" not in repo.git("for-each-ref", "refs/workers")

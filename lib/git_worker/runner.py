@@ -11,7 +11,7 @@ The runner starts before its agent is known (spawn starts it before the checkout
 waits for the handover: the directory, argv and environment of the agent, from the
 inherited pipe --handover-fd, or from <runtime-dir>/launch.fifo (the FIFO with that device
 and inode number: launchers.Session's). It answers "started <agent pid> <runner pid>"
-once the agent's exec succeeded, or "error <why>": on --ready-fd, or in
+once the agent's exec succeeded, or "error <why>": on --ready-fd, or into the FIFO
 <runtime-dir>/started. A runner whose handover closes without a word (its spawner failed
 or was killed) starts nothing and exits.
 """
@@ -55,7 +55,7 @@ def main(args: list[str]) -> int:
         handover_fd: int | None = _open_fifo(RuntimeDir(runtime_dir).launch_fifo, args[4])
 
         def answer(text: str) -> None:
-            _write(RuntimeDir(runtime_dir).started, text + "\n")  # else spawn times out
+            _answer_fifo(RuntimeDir(runtime_dir).started, text + "\n")
     else:
         handover_fd, ready_fd = int(args[4]), int(args[6])
         for fd in (handover_fd, ready_fd):
@@ -165,6 +165,23 @@ def _write(path: str, text: str) -> None:
     except OSError as e:
         print(f"git-worker runner: could not write {os.path.basename(path)}: {_describe(e)}",
               file=sys.stderr)
+
+
+def _answer_fifo(path: str, text: str) -> None:
+    """The answer to a tmux launch, into the `started` FIFO the spawner reads (one write,
+    shorter than PIPE_BUF: whole or nothing). A spawner gone (no reader: ENXIO, or the FIFO
+    removed) hears nothing; its rollback ends this runner's session."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as e:
+        print(f"git-worker runner: could not answer: {_describe(e)}", file=sys.stderr)
+        return
+    try:
+        os.write(fd, text.encode())
+    except OSError as e:
+        print(f"git-worker runner: could not answer: {_describe(e)}", file=sys.stderr)
+    finally:
+        os.close(fd)
 
 
 def _describe(e: OSError) -> str:

@@ -5,13 +5,10 @@ user runs it). It is what adding an agent takes: one adapter, one row in agents.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from git_worker import agents
 from git_worker.agents.base import Cli, Command, Context, Login, model_flag
 
 
-@dataclass(frozen=True)
 class Fake(Cli):
     def command(self, program: list[str] | None, *, model: str | None,
                 ctx: Context) -> Command:

@@ -17,19 +17,24 @@ from __future__ import annotations
 from git_worker.agents import aider, claude, codex, gemini
 from git_worker.agents.base import (
     GIT_COMMANDS,
-    Adapter,
     Context,
     Health,
     Invocation,
     Verdict,
-    VersionOf,
     exclude,
     unexclude,
 )
 from git_worker.agents.custom import Custom
-from git_worker.config import Config
 from git_worker.errors import WorkerError
 from git_worker.installation import require
+
+# typing only for annotations: a launched spawn imports this package before its claim
+# (agents/base.py says what that cost).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from git_worker.agents.base import VersionOf
+    from git_worker.agents.protocol import Adapter
+    from git_worker.config import Config
 
 __all__ = ["GIT_COMMANDS", "TABLE", "Adapter", "Context", "Health", "Invocation", "Verdict",
            "adapter", "check", "custom_names", "exclude", "health",
@@ -42,6 +47,15 @@ TABLE: dict[str, Adapter] = {a.name: a for a in (
     aider.ADAPTER,
     gemini.ADAPTER,
 )}
+
+
+def __getattr__(name: str) -> object:
+    if name == "Adapter":  # the protocol, at run time (see agents/base.py)
+        from git_worker.agents.protocol import Adapter
+
+        return Adapter
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 def custom_names(config: Config) -> list[str]:
     names = []

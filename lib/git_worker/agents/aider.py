@@ -6,15 +6,12 @@ It edits and auto-commits, and says yes to its confirmations (but opens no brows
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from git_worker.agents.base import Cli, Command, Context, Login, exclude, model_flag
 from git_worker.registry.runtime import RuntimeDir
 
 AIDER_EXCLUDE = "/.aider*"
 
 
-@dataclass(frozen=True)
 class Aider(Cli):
     def command(self, program: list[str] | None, *, model: str | None,
                 ctx: Context) -> Command:

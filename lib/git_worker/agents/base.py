@@ -11,22 +11,29 @@ missing (`missing_hint`), and the shipped program through which it reports its e
 not an ABC: the table accepts anything with these members, so a test's fake adapter needs
 no base class, and mypy checks each table row against the protocol. What the installed
 CLIs have in common (a program on PATH, `--version`, a login in a file or a variable) is
-`Cli`, a dataclass each built-in adapter subclasses with its own `command`.
+`Cli`, which each built-in adapter subclasses with its own `command`.
+
+Plain classes, not dataclasses, and the protocol in agents/protocol.py (`agents.Adapter`
+loads it only when asked for at run time): every launched spawn imports this package
+before its claim, and dataclasses (with inspect) and typing cost it ~25 ms, measured.
 """
 
 from __future__ import annotations
 
 import enum
 import os
-import shlex
-import shutil
 from abc import ABC, abstractmethod
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
 
 from git_worker.installation import Shipped
 from git_worker.registry.runtime import RuntimeDir
+
+# typing only for annotations (see above).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    # How doctor runs `<program> --version`: argv in, first line out (None: no answer).
+    VersionOf = Callable[[list[str]], "str | None"]
 
 # The git commands claude and gemini may run without asking: enough to commit their work,
 # nothing more (no reset, push, checkout, config, -c, update-ref…). Matched as prefixes, so
@@ -34,48 +41,54 @@ from git_worker.registry.runtime import RuntimeDir
 GIT_COMMANDS = ("git add", "git commit", "git status")
 
 
-# How doctor runs `<program> --version`: argv in, first line out (None: it did not answer).
-VersionOf = Callable[[list[str]], "str | None"]
-
-
-@dataclass(frozen=True)
 class Context:
     """Where the worker lives: what adapters need beyond the model."""
 
-    worker_id: str
-    runtime_dir: str  # <git-common-dir>/workers/<id>
-    common_dir: str
-    worktree: str
-    branch: str  # refs/heads/…, as the record says (never read from the worktree)
-    env: dict[str, str] = field(default_factory=dict)  # the worker's leases (leases.py)
+    __slots__ = ("worker_id", "runtime_dir", "common_dir", "worktree", "branch", "env")
+
+    def __init__(self, worker_id: str, runtime_dir: str, common_dir: str, worktree: str,
+                 branch: str, env: dict[str, str] | None = None) -> None:
+        self.worker_id = worker_id
+        self.runtime_dir = runtime_dir  # <git-common-dir>/workers/<id>
+        self.common_dir = common_dir
+        self.worktree = worktree
+        self.branch = branch  # refs/heads/…, as the record says (never read from the worktree)
+        self.env = env or {}  # the worker's leases (leases.py)
 
     @property
     def prompt_file(self) -> str:
         return RuntimeDir(self.runtime_dir).prompt  # the agent also gets it on stdin
 
 
-@dataclass(frozen=True)
 class Command:
     """What an adapter builds: ``argv`` (program and options), then the user's extra args
-    (worker.agent.<name>.args), then ``operands`` — what must stay last ("-p TEXT", "-")."""
+    (worker.agent.<name>.args), then ``operands`` — what must stay last ("-p TEXT", "-");
+    ``excluded``: a line this call added to <git-common-dir>/info/exclude (for the undo of
+    a spawn)."""
 
-    argv: list[str]
-    operands: list[str] = field(default_factory=list)
-    env: dict[str, str] = field(default_factory=dict)
-    # A line this call added to <git-common-dir>/info/exclude (for the undo of a spawn).
-    excluded: str | None = None
+    __slots__ = ("argv", "operands", "env", "excluded")
+
+    def __init__(self, argv: list[str], operands: list[str] | None = None,
+                 env: dict[str, str] | None = None, excluded: str | None = None) -> None:
+        self.argv = argv
+        self.operands = operands or []
+        self.env = env or {}
+        self.excluded = excluded
 
 
-@dataclass(frozen=True)
 class Invocation:
-    """The agent's complete start: what the launchers run."""
+    """The agent's complete start: what the launchers run. ``missing_hint``: the hint when
+    argv[0] cannot be found (None: the launcher's general one)."""
 
-    name: str
-    argv: list[str]
-    env: dict[str, str] = field(default_factory=dict)
-    excluded: str | None = None
-    # The hint when argv[0] cannot be found (None: the launcher's general one).
-    missing_hint: str | None = None
+    __slots__ = ("name", "argv", "env", "excluded", "missing_hint")
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str] | None = None,
+                 excluded: str | None = None, missing_hint: str | None = None) -> None:
+        self.name = name
+        self.argv = argv
+        self.env = env or {}
+        self.excluded = excluded
+        self.missing_hint = missing_hint
 
 
 class Verdict(enum.Enum):
@@ -84,62 +97,26 @@ class Verdict(enum.Enum):
     MISSING = "missing"  # not installed, not found, or no adapter: fails the default agent
 
 
-@dataclass(frozen=True)
 class Health:
     """doctor's view of one agent: a verdict, what was seen, and the fix."""
 
-    verdict: Verdict
-    detail: str
-    fix: str | None = None
+    __slots__ = ("verdict", "detail", "fix")
+
+    def __init__(self, verdict: Verdict, detail: str, fix: str | None = None) -> None:
+        self.verdict = verdict
+        self.detail = detail
+        self.fix = fix
 
 
-@runtime_checkable
-class Adapter(Protocol):
-    # Read-only members (properties here), so that frozen dataclasses satisfy them.
-    @property
-    def name(self) -> str:
-        """What -a and worker.agent say."""
-        ...
-
-    @property
-    def description(self) -> str:
-        """One line, for completion."""
-        ...
-
-    @property
-    def allows(self) -> str:
-        """One line, for doctor and docs/agents.md: what it may do without asking."""
-        ...
-
-    @property
-    def hook(self) -> Shipped | None:
-        """The shipped program it hands its agent to report events (`check` requires it
-        before a spawn; None: only the exit, which the runner records, reports)."""
-        ...
-
-    def command(self, program: list[str] | None, *, model: str | None,
-                ctx: Context) -> Command:
-        """The argv and environment that start the agent; ``program`` is
-        worker.agent.<name>.command when set (it replaces the adapter's own program)."""
-        ...
-
-    def health(self, program: list[str] | None, version_of: VersionOf) -> Health:
-        """Is it installed, and logged in? Judged from files and the environment, never by
-        calling its service; ``program`` as for `command`."""
-        ...
-
-    def missing_hint(self, program: str) -> str | None:
-        """What to do when ``program`` (argv[0]) is not found at start (None: the general
-        hint, check worker.agent.<name>.command)."""
-        ...
-
-
-@dataclass(frozen=True)
 class Login:
-    """Where an agent CLI keeps a login: any one present means logged in."""
+    """Where an agent CLI keeps a login: any one present means logged in: ``files`` (~ and
+    $VAR expanded; skipped when $VAR is unset), or ``env`` (variables)."""
 
-    files: tuple[str, ...] = ()  # ~ and $VAR expanded; skipped when $VAR is unset
-    env: tuple[str, ...] = ()  # variables
+    __slots__ = ("files", "env")
+
+    def __init__(self, files: tuple[str, ...] = (), env: tuple[str, ...] = ()) -> None:
+        self.files = files
+        self.env = env
 
     def find(self) -> str | None:
         for var in self.env:
@@ -154,18 +131,19 @@ class Login:
         return None
 
 
-@dataclass(frozen=True)
 class Cli(ABC):
     """An agent that is a CLI on PATH: what every built-in adapter shares. Each subclass
     writes `command`."""
 
-    name: str
-    program: str  # on PATH, unless worker.agent.<name>.command replaces it
-    description: str
-    allows: str
-    install: str  # how to install ``program`` (doctor's fix)
-    login: Login
-    hook: Shipped | None = None
+    def __init__(self, *, name: str, program: str, description: str, allows: str,
+                 install: str, login: Login, hook: Shipped | None = None) -> None:
+        self.name = name
+        self.program = program  # on PATH, unless worker.agent.<name>.command replaces it
+        self.description = description
+        self.allows = allows
+        self.install = install  # how to install ``program`` (doctor's fix)
+        self.login = login
+        self.hook = hook
 
     @abstractmethod
     def command(self, program: list[str] | None, *, model: str | None,
@@ -177,6 +155,8 @@ class Cli(ABC):
     def health(self, program: list[str] | None, version_of: VersionOf) -> Health:
         if program is not None:
             return command_health(self.name, program, self.allows)
+        import shutil  # doctor's alone (with bz2 and lzma: ~3 ms)
+
         if shutil.which(self.program) is None:
             return Health(Verdict.MISSING, f"{self.program} is not on PATH",
                           f"install it ({self.install}), or choose another: "
@@ -198,6 +178,8 @@ class Cli(ABC):
 
 def command_health(name: str, command: list[str], allows: str) -> Health:
     """A configured command is only looked up, never run here: it could start real work."""
+    import shlex
+    import shutil
     found = shutil.which(command[0]) if "/" not in command[0] else (
         command[0] if os.access(os.path.expanduser(command[0]), os.X_OK) else None)
     if found is None:

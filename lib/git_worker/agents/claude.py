@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import shlex
-from dataclasses import dataclass
 
 from git_worker import installation
 from git_worker.agents.base import GIT_COMMANDS, Cli, Command, Context, Login, model_flag
@@ -21,7 +20,6 @@ from git_worker.registry.runtime import RuntimeDir
 CLAUDE_ALLOWED_TOOLS = tuple(f"Bash({c}:*)" for c in GIT_COMMANDS)
 
 
-@dataclass(frozen=True)
 class Claude(Cli):
     def command(self, program: list[str] | None, *, model: str | None,
                 ctx: Context) -> Command:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 
 from git_worker import installation
 from git_worker.agents.base import Cli, Command, Context, Login, model_flag
@@ -17,7 +16,6 @@ from git_worker.errors import WorkerError
 from git_worker.registry.runtime import RuntimeDir
 
 
-@dataclass(frozen=True)
 class Codex(Cli):
     def command(self, program: list[str] | None, *, model: str | None,
                 ctx: Context) -> Command:

@@ -7,20 +7,30 @@ GIT_WORKER_PROMPT_FILE) and the model, if any, in GIT_WORKER_MODEL; the extra ar
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from git_worker.agents.base import Command, command_health
 
-from git_worker.agents.base import Command, Context, Health, VersionOf, command_health
-from git_worker.installation import Shipped
+# typing only for annotations: a launched spawn imports this module before its claim.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from git_worker.agents.base import Context, Health, VersionOf
+    from git_worker.installation import Shipped
 
 ALLOWS = "whatever its configured command does"
 
 
-@dataclass(frozen=True)
 class Custom:
-    name: str
-    description: str = "custom agent (worker.agent.<name>.command)"
-    allows: str = ALLOWS
+    description = "custom agent (worker.agent.<name>.command)"
+    allows = ALLOWS
     hook: Shipped | None = None  # its events: only its exit, which the runner records
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Custom) and other.name == self.name
+
+    def __hash__(self) -> int:
+        return hash(self.name)
 
     def command(self, program: list[str] | None, *, model: str | None,
                 ctx: Context) -> Command:

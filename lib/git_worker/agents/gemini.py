@@ -7,7 +7,6 @@ claude's allowlist; any other command is denied (in -p mode nobody can approve i
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 from git_worker.agents.base import GIT_COMMANDS, Cli, Command, Context, Login, model_flag
 from git_worker.registry.runtime import RuntimeDir
@@ -16,7 +15,6 @@ from git_worker.registry.runtime import RuntimeDir
 GEMINI_INSTRUCTION = "Carry out the task described above."
 
 
-@dataclass(frozen=True)
 class Gemini(Cli):
     def command(self, program: list[str] | None, *, model: str | None,
                 ctx: Context) -> Command:

@@ -33,7 +33,7 @@ FIRST_PROMPT = "prompt.first.md"  # the prompt its spawn rendered; a restart's P
 AGENT_LOG = "agent.log"  # the agent's output (runner); read by logs and watch
 RUNNER_LOG = "runner.log"  # the runner's own errors
 LAUNCH_FIFO = "launch.fifo"  # how a tmux launch hands its runner the invocation
-STARTED = "started"  # the runner's answer to a tmux launch: "started <pid> …" or why not
+STARTED = "started"  # FIFO: the runner's answer to a tmux launch, "started <pid> …" or why not
 WAITING = "waiting"  # the agent's message while it waits (lifecycle); present = waiting
 QUEUED_ENV = "queued.env"  # a queued worker's spawner's environment (JSON)
 NOTIFY_LOG = "notify.log"  # what worker.notify printed
