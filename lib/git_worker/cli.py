@@ -367,23 +367,60 @@ def _config(repo: Repo | None) -> Config:
 
     where = repo.common_dir if repo is not None else None
     if where not in _LOADED:  # read once a command: forwarding and rm both ask, say
-        started = _LOADING.pop(where, None)
-        _LOADED[where] = Config.load(where) if started is None else Config.read(started)
+        early = _EARLY.pop(_SETTINGS, None)
+        config = None if early is None or repo is None else Config.read_here(early, repo)
+        if config is None:
+            started = _LOADING.pop(where, None)
+            config = Config.load(where) if started is None else Config.read(started)
+        _LOADED[where] = config
     return _LOADED[where]
 
 
 def _start_config(repo: Repo) -> None:
     """Have git read the repository's settings while this process imports the command
-    that needs them (_config() then waits for them)."""
+    that needs them (_config() then waits for them), unless main() started it already."""
     from git_worker.config import Config
 
-    if repo.common_dir not in _LOADED and repo.common_dir not in _LOADING:
+    if repo.common_dir not in _LOADED and repo.common_dir not in _LOADING \
+            and _SETTINGS not in _EARLY:
         _LOADING[repo.common_dir] = Config.start_load(repo.common_dir)
 
 
+# What a command reads of the repository first, started by main() at once, side by side,
+# before argparse and the command's modules are imported: the command picks them up.
+_REPOSITORY, _SETTINGS = "repository", "settings"  # Repo.start_discover, Config.start_load_here
+_EARLY_READS = {
+    "spawn": (_REPOSITORY, _SETTINGS),
+    "rm": (_REPOSITORY, _SETTINGS),
+    "remove": (_REPOSITORY, _SETTINGS),
+}
+_EARLY: dict[str, Running] = {}  # what main() started of _EARLY_READS, until taken
 _LOADED: dict[str | None, Config] = {}
 _LOADING: dict[str | None, Running] = {}
-_DISCOVERING: list[Running] = []  # Repo.start_discover(), when main() began it
+
+
+def _start_early(command: str | None) -> None:
+    """Start the git reads _EARLY_READS names for ``command``."""
+    reads = _EARLY_READS.get(command or "", ())
+    if _REPOSITORY in reads:
+        from git_worker.repo import Repo
+
+        _EARLY[_REPOSITORY] = Repo.start_discover()
+    if _SETTINGS in reads:
+        from git_worker.config import Config
+
+        started = Config.start_load_here()
+        if started is not None:
+            _EARLY[_SETTINGS] = started
+
+
+def _end_early() -> None:
+    """End and reap what main() started early and no command took (a usage error, an
+    exception, a command that did not need it after all)."""
+    while _EARLY:
+        _EARLY.popitem()[1].stop()
+    while _LOADING:
+        _LOADING.popitem()[1].stop()
 
 
 def _repo_if_any() -> Repo | None:
@@ -417,7 +454,8 @@ def dispatch(args: argparse.Namespace) -> int:
         from git_worker.commands import version
 
         return version.run()
-    repo = Repo.discovered(_DISCOVERING.pop()) if _DISCOVERING else Repo.discover()
+    discovering = _EARLY.pop(_REPOSITORY, None)
+    repo = Repo.discover() if discovering is None else Repo.discovered(discovering)
     if command == "spawn" and args.on:
         from git_worker.commands import remote
 
@@ -578,11 +616,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "_ARGCOMPLETE" in os.environ and argv is None:
         comp.complete(build_parser)  # answers the shell and exits; see completion.py
     arguments = sys.argv[1:] if argv is None else list(argv)
-    _DISCOVERING.clear()  # main() may run more than once in a process (tests)
-    if _command_word(arguments) == "spawn":  # git finds the repository while argparse works
-        from git_worker.repo import Repo
+    try:
+        return _main(arguments)
+    finally:
+        _end_early()
 
-        _DISCOVERING.append(Repo.start_discover())
+
+def _main(arguments: list[str]) -> int:
+    _start_early(_command_word(arguments))  # git reads while argparse works
     listing = list_options(arguments)  # list's own command lines: no argparse (see there)
     # --help opens the manual: what `git worker --help` does (git runs `man git-worker`).
     args = (None if listing is not None or arguments[:1] == ["--help"]

@@ -18,6 +18,10 @@ import shlex
 from git_worker import git
 from git_worker.errors import GitCommandError, WorkerError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from git_worker.repo import Repo
+
 # Plain classes, not dataclasses, here and in what spawn and rm read before their git
 # work: `import dataclasses` (it imports inspect) and building the classes cost ~5-15 ms.
 
@@ -125,6 +129,9 @@ def parse_bool(value: str | None) -> bool | None:
     return None if number is None else number != 0
 
 
+_PATTERN = rf"^worker\.|^{git.CHECKOUT_WORKERS}$"  # what the settings are read with
+
+
 class Config:
     """Every worker.* entry, in git's order (later wins)."""
 
@@ -153,7 +160,21 @@ class Config:
         """load(), begun: git reads the settings while the caller does something else;
         read() then waits for them."""
         # `git config` rather than dulwich: see the module docstring.
-        return git.start_config_with_origins(rf"^worker\.|^{git.CHECKOUT_WORKERS}$", common_dir)
+        return git.start_config_with_origins(_PATTERN, common_dir)
+
+    @staticmethod
+    def start_load_here() -> git.Running | None:
+        """load(), begun before the repository is known (beside its discovery):
+        read_here() then takes the answer if it is what load() would have given."""
+        return git.start_config_here(_PATTERN)
+
+    @classmethod
+    def read_here(cls, loading: git.Running, repo: Repo) -> Config | None:
+        """The settings start_load_here() asked for, if they are exactly load(``repo``'s
+        common dir)'s — in the main worktree —, else None (read them with load())."""
+        found = git.config_output_here(loading, repo.git_dir, repo.common_dir,
+                                       repo.cwd_worktree)
+        return None if found is None else cls._parsed(found)
 
     @classmethod
     def read(cls, loading: git.Running) -> Config:
@@ -163,6 +184,10 @@ class Config:
         except GitCommandError as e:
             raise WorkerError(f"cannot read git config: {e.stderr.strip()}",
                               hint="fix the file git names") from None
+        return cls._parsed(found)
+
+    @classmethod
+    def _parsed(cls, found: bytes) -> Config:
         entries = _parse_entries(found)
         ours = [e for e in entries if e.key.startswith("worker.")]
         return cls(ours, checkout_workers_set=len(ours) < len(entries))

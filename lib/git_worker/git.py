@@ -674,6 +674,47 @@ def start_config_with_origins(pattern: str, common_dir: str | None) -> Running:
     return start([f"--git-dir={common_dir}", *argv], cwd=common_dir, env=clean_env())
 
 
+def start_config_here(pattern: str) -> Running | None:
+    """start_config_with_origins before the repository is known: git finds it from the
+    current directory, as `rev-parse` does beside it. None when the environment pins git
+    to a repository (GIT_DIR…), where the settings must be read as load() reads them.
+    Its answer is config_output_here(what this returns, …)."""
+    if any(name in os.environ for name in _REPO_PINNING):
+        return None
+    return start(["config", "-z", "--show-origin", "--show-scope", "--get-regexp", pattern])
+
+
+def config_output_here(running: Running, git_dir: str, common_dir: str,
+                       toplevel: str | None) -> bytes | None:
+    """What start_config_with_origins(``common_dir``) would have printed, from what
+    start_config_here's git printed in the repository discovery found (``git_dir``,
+    ``common_dir``, ``toplevel``); None when that is not certain — in a linked worktree
+    (its own config.worktree and `onbranch` includes), a bare repository, an include
+    named by a relative path, git failing — and the settings must be read again."""
+    if git_dir != common_dir or toplevel is None:
+        running.stop()
+        return None
+    try:
+        found = config_output(running)
+    except GitCommandError:
+        return None
+    fields = found.split(b"\0")
+    # Records are: scope NUL origin NUL key [LF value] NUL. git names the repository's own
+    # files relative to the top of the worktree (file:.git/config), where --git-dir names
+    # them as given (file:<common_dir>/config).
+    top = os.fsencode(toplevel)
+    common = os.fsencode(common_dir)
+    for i in range(1, len(fields) - 1, 3):
+        origin = fields[i]
+        if origin.startswith(b"file:") and not origin.startswith(b"file:/"):
+            path = os.path.join(top, origin[len(b"file:"):])
+            if os.path.dirname(path) != common \
+                    or os.path.basename(path) not in (b"config", b"config.worktree"):
+                return None
+            fields[i] = b"file:" + path
+    return b"\0".join(fields)
+
+
 def config_output(running: Running) -> bytes:
     """What start_config_with_origins' git printed (b"": no match)."""
     return running.output(ok=(0, 1))  # 1: no match
