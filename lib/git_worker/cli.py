@@ -18,11 +18,14 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable, Sequence
-    from typing import NoReturn
+    from types import SimpleNamespace
+    from typing import Any, NoReturn
 
     from git_worker.config import Config
     from git_worker.git import Running
     from git_worker.repo import Repo
+
+    Args = argparse.Namespace | SimpleNamespace  # argparse's, or plain_options' made alike
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -323,29 +326,59 @@ _COMMAND_OF = {alias: name for name, (aliases, _, _) in _COMMANDS.items()
                for alias in (name, *aliases)}
 
 
-# list's options, every one a flag: the command lines `list_options` reads without argparse.
-_LIST_FLAGS = {"--json": "as_json", "--all": "show_all", "--size": "size", "--fetch": "fetch"}
+# The command lines read without argparse (plain_options): command -> (the words that name
+# it, its flags — every one store_true, spelled out in full — and the keyword each sets,
+# whether it takes worker ids). `list` is the command run most often, by scripts and
+# dashboards; `rm` is the one whose time is next to git's own (`git worktree remove`).
+_PLAIN: dict[str, tuple[tuple[str, ...], dict[str, str], bool]] = {
+    "list": (("list", "ls"),
+             {"--json": "as_json", "--all": "show_all", "--size": "size", "--fetch": "fetch"},
+             False),
+    "rm": (("rm", "remove"),
+           {"--merged": "merged", "-f": "force", "--force": "force",
+            "--keep-branch": "keep_branch"},
+           True),
+}
+_LIST_FLAGS = _PLAIN["list"][1]
+
+
+def plain_options(arguments: list[str]) -> tuple[str, dict[str, Any]] | None:
+    """What argparse would make of a command of _PLAIN followed only by its flags spelled
+    out in full and, for one that takes ids, one run of ids (argparse takes no second run
+    after an option): the command and its keyword arguments (``ids`` the ids). None for
+    any other command line (abbreviations, --help, `--`, a word starting with `-` that is
+    not a flag, anything wrong), which argparse reads, and answers.
+
+    Importing argparse (with re, gettext and locale) and building the parser cost ~9 ms
+    of CPU (measured), a fifth of `list`. tests/test_cli.py keeps this and the parser in
+    agreement.
+    """
+    command = next((name for name, (words, _, _) in _PLAIN.items()
+                    if arguments and arguments[0] in words), None)
+    if command is None:
+        return None
+    _, flags, takes_ids = _PLAIN[command]
+    options: dict[str, Any] = dict.fromkeys(flags.values(), False)
+    ids: list[str] = []
+    ids_ended = False
+    for word in arguments[1:]:
+        name = flags.get(word)
+        if name is not None:
+            options[name] = True
+            ids_ended = bool(ids)
+        elif word.startswith("-") or not takes_ids or ids_ended:
+            return None
+        else:
+            ids.append(word)
+    if takes_ids:
+        options["ids"] = ids
+    return command, options
 
 
 def list_options(arguments: list[str]) -> dict[str, bool] | None:
-    """What argparse would make of `list`/`ls` followed only by its flags spelled out in
-    full, as list's keyword arguments; None for any other command line (abbreviations,
-    --help, `--`, anything unknown or wrong), which argparse reads, and answers.
-
-    `git worker list` is the command run most often, and most often by scripts and
-    dashboards; importing argparse (with re, gettext and locale) and building the parser
-    cost it ~9 ms of CPU, a fifth of it (measured). tests/test_cli.py keeps this and the
-    parser in agreement.
-    """
-    if not arguments or arguments[0] not in ("list", "ls"):
-        return None
-    options = dict.fromkeys(_LIST_FLAGS.values(), False)
-    for word in arguments[1:]:
-        name = _LIST_FLAGS.get(word)
-        if name is None:
-            return None
-        options[name] = True
-    return options
+    """plain_options of a `list`/`ls` command line: list's keyword arguments, or None."""
+    plain = plain_options(arguments)
+    return plain[1] if plain is not None and plain[0] == "list" else None
 
 
 def _run_list(repo: Repo, *, as_json: bool, show_all: bool, size: bool, fetch: bool) -> int:
@@ -433,7 +466,7 @@ def _repo_if_any() -> Repo | None:
         return None
 
 
-def dispatch(args: argparse.Namespace) -> int:
+def dispatch(args: Args) -> int:
     from git_worker.errors import UsageError
     from git_worker.repo import Repo
 
@@ -576,7 +609,7 @@ def dispatch(args: argparse.Namespace) -> int:
     raise AssertionError(f"unhandled command {command}")
 
 
-def _spawn_argv(args: argparse.Namespace) -> list[str]:
+def _spawn_argv(args: Args) -> list[str]:
     """spawn's command line again, for the host it runs on (--on and --from left out: see
     remote.spawn_on)."""
     argv = [*args.ids, *(f"--task={i}" for i in args.more_ids)]
@@ -593,7 +626,7 @@ def _spawn_argv(args: argparse.Namespace) -> list[str]:
     return argv
 
 
-def _forwarded_argv(command: str, args: argparse.Namespace) -> list[str]:
+def _forwarded_argv(command: str, args: Args) -> list[str]:
     """logs, stop, start, rm, attach or diff as given, for the host that owns them."""
     if command == "logs":
         return ["logs", args.id, *(["--follow"] if args.follow else []),
@@ -624,18 +657,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(arguments: list[str]) -> int:
     _start_early(_command_word(arguments))  # git reads while argparse works
-    listing = list_options(arguments)  # list's own command lines: no argparse (see there)
+    plain = plain_options(arguments)  # list's and rm's own command lines: no argparse
     # --help opens the manual: what `git worker --help` does (git runs `man git-worker`).
-    args = (None if listing is not None or arguments[:1] == ["--help"]
+    args = (None if plain is not None or arguments[:1] == ["--help"]
             else build_parser(_command_word(arguments)).parse_args(arguments))
     from git_worker.errors import UsageError, WorkerError, from_os_error
     from git_worker.output import visible
 
     try:
-        if listing is not None:
+        if plain is not None and plain[0] == "list":
             from git_worker.repo import Repo
 
-            return _run_list(Repo.discover(), **listing)
+            return _run_list(Repo.discover(), **plain[1])
+        if plain is not None:  # as argparse would have made it
+            from types import SimpleNamespace
+
+            return dispatch(SimpleNamespace(command=plain[0], **plain[1]))
         if args is None:
             from git_worker import manual
 

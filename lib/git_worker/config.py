@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
-import shlex
 
 from git_worker import git
 from git_worker.errors import GitCommandError, WorkerError
+
+# re and shlex are imported where an integer or a command line is read: what rm and spawn
+# read of the settings needs neither (~5 ms of CPU, re's with enum).
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -101,6 +102,8 @@ class Entry:
 def parse_int(text: str) -> int | None:
     """git's integer syntax (git_parse_int): strtoimax base 0 — leading blanks, a sign,
     0x hex or 0 octal — then an optional k/m/g unit, and the result must fit an int."""
+    import re
+
     if text.isascii() and text.isdigit() and (text == "0" or text[0] != "0"):
         number = int(text)  # plain decimal (every default): no pattern to compile
         return number if number < 2**31 else None
@@ -246,6 +249,8 @@ class Config:
 
     def words(self, key: str) -> list[str] | None:
         """A command line kept in config, split like a shell would (but run without one)."""
+        import shlex
+
         e = self.entry(key)
         if e is None or not e.value:
             return None
@@ -290,11 +295,15 @@ class Config:
 
     @property
     def review_gate(self) -> list[str]:
+        import shlex
+
         key = "worker.reviewGate"
         return self.words(key) or shlex.split(required_default(key))
 
     @property
     def ssh_command(self) -> list[str]:
+        import shlex
+
         key = "worker.sshCommand"
         return self.words(key) or shlex.split(required_default(key))
 
