@@ -327,17 +327,30 @@ _COMMAND_OF = {alias: name for name, (aliases, _, _) in _COMMANDS.items()
 
 
 # The command lines read without argparse (plain_options): command -> (the words that name
-# it, its flags — every one store_true, spelled out in full — and the keyword each sets,
-# whether it takes worker ids). `list` is the command run most often, by scripts and
-# dashboards; `rm` is the one whose time is next to git's own (`git worktree remove`).
-_PLAIN: dict[str, tuple[tuple[str, ...], dict[str, str], bool]] = {
+# it, its flags — spelled out in full, each setting one keyword to one value —, the
+# keywords' defaults, whether it takes worker or task ids). `list` is the command run most
+# often, by scripts and dashboards; `rm` and `spawn` are the ones timed against git's own.
+# Options that take a value are left to argparse.
+_PLAIN: dict[str, tuple[tuple[str, ...], dict[str, tuple[str, bool]], dict[str, Any], bool]] = {
     "list": (("list", "ls"),
-             {"--json": "as_json", "--all": "show_all", "--size": "size", "--fetch": "fetch"},
+             {"--json": ("as_json", True), "--all": ("show_all", True),
+              "--size": ("size", True), "--fetch": ("fetch", True)},
+             {"as_json": False, "show_all": False, "size": False, "fetch": False},
              False),
     "rm": (("rm", "remove"),
-           {"--merged": "merged", "-f": "force", "--force": "force",
-            "--keep-branch": "keep_branch"},
+           {"--merged": ("merged", True), "-f": ("force", True), "--force": ("force", True),
+            "--keep-branch": ("keep_branch", True)},
+           {"merged": False, "force": False, "keep_branch": False},
            True),
+    "spawn": (("spawn",),
+              {"--no-fetch": ("fetch", False), "--noFetch": ("fetch", False),
+               "--no-launch": ("launch", False), "--dry-run": ("dry_run", True),
+               "--json": ("json", True), "--queue": ("queue", True),
+               "--review": ("review", True), "--no-review": ("review", False)},
+              {"more_ids": [], "description": None, "base": None, "fetch": True,
+               "agent": None, "model": None, "launch": True, "dry_run": False, "json": False,
+               "queue": False, "review": None, "on": None},
+              True),
 }
 _LIST_FLAGS = _PLAIN["list"][1]
 
@@ -346,25 +359,30 @@ def plain_options(arguments: list[str]) -> tuple[str, dict[str, Any]] | None:
     """What argparse would make of a command of _PLAIN followed only by its flags spelled
     out in full and, for one that takes ids, one run of ids (argparse takes no second run
     after an option): the command and its keyword arguments (``ids`` the ids). None for
-    any other command line (abbreviations, --help, `--`, a word starting with `-` that is
-    not a flag, anything wrong), which argparse reads, and answers.
+    any other command line (abbreviations, --help, `--`, an option with a value, a word
+    starting with `-` that is not a flag, flags that exclude each other, anything
+    wrong), which argparse reads, and answers.
 
-    Importing argparse (with re, gettext and locale) and building the parser cost ~9 ms
+    Importing argparse (with re, gettext and locale) and building the parser cost ~9-12 ms
     of CPU (measured), a fifth of `list`. tests/test_cli.py keeps this and the parser in
     agreement.
     """
-    command = next((name for name, (words, _, _) in _PLAIN.items()
+    command = next((name for name, (words, _, _, _) in _PLAIN.items()
                     if arguments and arguments[0] in words), None)
     if command is None:
         return None
-    _, flags, takes_ids = _PLAIN[command]
-    options: dict[str, Any] = dict.fromkeys(flags.values(), False)
+    _, flags, defaults, takes_ids = _PLAIN[command]
+    options = dict(defaults)
+    given: dict[str, bool] = {}
     ids: list[str] = []
     ids_ended = False
     for word in arguments[1:]:
-        name = flags.get(word)
-        if name is not None:
-            options[name] = True
+        flag = flags.get(word)
+        if flag is not None:
+            name, value = flag
+            if given.setdefault(name, value) != value:
+                return None  # --review --no-review: argparse's error
+            options[name] = value
             ids_ended = bool(ids)
         elif word.startswith("-") or not takes_ids or ids_ended:
             return None
