@@ -457,10 +457,10 @@ def _start_early(command: str | None) -> None:
         from git_worker.repo import Repo
 
         _EARLY[_REPOSITORY] = Repo.start_discover()
-    if _SETTINGS in reads:
-        from git_worker.config import Config
+    if _SETTINGS in reads:  # Config.start_load_here(), without importing config first
+        from git_worker import git
 
-        started = Config.start_load_here()
+        started = git.start_config_here(git.SETTINGS)
         if started is not None:
             _EARLY[_SETTINGS] = started
 

@@ -132,7 +132,6 @@ def parse_bool(value: str | None) -> bool | None:
     return None if number is None else number != 0
 
 
-_PATTERN = rf"^worker\.|^{git.CHECKOUT_WORKERS}$"  # what the settings are read with
 
 
 class Config:
@@ -163,13 +162,13 @@ class Config:
         """load(), begun: git reads the settings while the caller does something else;
         read() then waits for them."""
         # `git config` rather than dulwich: see the module docstring.
-        return git.start_config_with_origins(_PATTERN, common_dir)
+        return git.start_config_with_origins(git.SETTINGS, common_dir)
 
     @staticmethod
     def start_load_here() -> git.Running | None:
         """load(), begun before the repository is known (beside its discovery):
         read_here() then takes the answer if it is what load() would have given."""
-        return git.start_config_here(_PATTERN)
+        return git.start_config_here(git.SETTINGS)
 
     @classmethod
     def read_here(cls, loading: git.Running, repo: Repo) -> Config | None:

@@ -374,6 +374,8 @@ def head_commit(pinned: Pinned) -> str:
 
 
 CHECKOUT_WORKERS = "checkout.workers"  # git's setting: how many processes a checkout uses
+# What Config reads: every worker.* setting, and whether the user chose checkout.workers.
+SETTINGS = rf"^worker\.|^{CHECKOUT_WORKERS}$"
 _CHECKOUT_WORKERS_SET: dict[str, bool] = {}  # common dir -> whether the user set it
 
 
