@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -65,7 +66,8 @@ def test_what_main_started_early_is_reaped_after_a_usage_error(
     except SystemExit as e:  # argparse's own usage error
         code = e.code
     assert code == cli.EXIT_USAGE
-    assert len(started) == 2  # the repository and the settings
+    # the repository, the settings (and for rm its registry and branches)
+    assert len(started) == len(cli._EARLY_READS[argv[0]]) == (3 if argv[0] != "spawn" else 2)
     assert not set(started) & _children(), "an early git is left unreaped"
     assert _children() <= before
     assert not cli._EARLY
@@ -90,12 +92,32 @@ def test_rm_takes_the_repository_and_settings_main_started(
     loads: list[object] = []
     monkeypatch.setattr(Config, "load", lambda *a: loads.append(a))  # must not be needed
     monkeypatch.setattr(Repo, "discover", lambda *a: loads.append(a))
+    run = git.run
+    ran: list[list[str]] = []
+
+    def recorded(argv: list[str], **kwargs: Any) -> git.Completed:
+        ran.append(argv)
+        return run(argv, **kwargs)
+
+    monkeypatch.setattr(git, "run", recorded)
     before = _children()
     assert cli.main(["rm", "w1"]) == 0
     assert loads == []
+    # the registry read early: no for-each-ref of its own (its writes do run)
+    assert not any("for-each-ref" in argv for argv in ran), ran
+    assert any("update-ref" in argv for argv in ran), ran
     assert cli._LOADED[str(inside.path / ".git")].string("worker.agent") == "codex"
     assert _children() <= before
     assert not (inside.workers_dir / "w1").exists()
+
+
+def test_rm_of_several_ids_reads_the_registry_again_after_the_first(inside: GitRepo) -> None:
+    """The registry read early is the first worker's only: the next one is removed from a
+    registry read after the first was (its refs changed)."""
+    inside.ok("spawn", "--no-launch", "w1", "w2", "w3")
+    assert cli.main(["rm", "w1", "w2", "w3"]) == 0
+    assert inside.refs("refs/workers/") == {} and inside.worktrees() == [str(inside.path)]
+    assert not any(b.startswith("refs/heads/worker/") for b in inside.refs("refs/heads/"))
 
 
 def _settings(repo: GitRepo) -> None:

@@ -439,11 +439,12 @@ def _start_config(repo: Repo) -> None:
 
 # What a command reads of the repository first, started by main() at once, side by side,
 # before argparse and the command's modules are imported: the command picks them up.
-_REPOSITORY, _SETTINGS = "repository", "settings"  # Repo.start_discover, Config.start_load_here
+# Repo.start_discover, Config.start_load_here, Repo.start_ref_table of rm's refs:
+_REPOSITORY, _SETTINGS, _RM_REFS = "repository", "settings", "rm's refs"
 _EARLY_READS = {
     "spawn": (_REPOSITORY, _SETTINGS),
-    "rm": (_REPOSITORY, _SETTINGS),
-    "remove": (_REPOSITORY, _SETTINGS),
+    "rm": (_REPOSITORY, _SETTINGS, _RM_REFS),
+    "remove": (_REPOSITORY, _SETTINGS, _RM_REFS),
 }
 _EARLY: dict[str, Running] = {}  # what main() started of _EARLY_READS, until taken
 _LOADED: dict[str | None, Config] = {}
@@ -463,6 +464,13 @@ def _start_early(command: str | None) -> None:
         started = git.start_config_here(git.SETTINGS)
         if started is not None:
             _EARLY[_SETTINGS] = started
+    from git_worker import git
+
+    if _RM_REFS in reads and not git.pinned():
+        from git_worker import refnames
+        from git_worker.repo import Repo
+
+        _EARLY[_RM_REFS] = Repo.start_ref_table(*refnames.REGISTRY_AND_BRANCHES)
 
 
 def _end_early() -> None:
@@ -507,6 +515,10 @@ def dispatch(args: Args) -> int:
         return version.run()
     discovering = _EARLY.pop(_REPOSITORY, None)
     repo = Repo.discover() if discovering is None else Repo.discovered(discovering)
+    if _RM_REFS in _EARLY:  # rm's first ref_table takes it; _end_early reaps it otherwise
+        from git_worker import refnames
+
+        repo.started_ref_tables[refnames.REGISTRY_AND_BRANCHES] = _EARLY[_RM_REFS]
     if command == "spawn" and args.on:
         from git_worker.commands import remote
 

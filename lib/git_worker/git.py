@@ -37,6 +37,12 @@ _REPO_PINNING = (
 )
 
 
+def pinned() -> bool:
+    """Whether the environment pins git to a repository (GIT_DIR…): then what git finds
+    from the current directory and what a command run in another one finds may differ."""
+    return any(name in os.environ for name in _REPO_PINNING)
+
+
 def clean_env(extra: Mapping[str, str] | None = None,
               base: Mapping[str, str] | None = None) -> dict[str, str]:
     """The caller's environment (or ``base``) without the variables that pin git to a
@@ -404,6 +410,13 @@ class Running:
         """Wait for it to end; GitCommandError if it failed."""
         self.output()
 
+    def completed(self) -> Completed:
+        """Wait for it to end; what it did (its stderr too). GitCommandError if it failed."""
+        done = self._collect()
+        if done.returncode != 0:
+            raise GitCommandError(done.args, done.returncode, done.stderr.decode(errors="replace"))
+        return done
+
     def stop(self) -> None:
         """End it and what it started (a filter it runs, say, which holds its pipes), if it
         still runs, and wait for it (a rollback's first step)."""
@@ -681,7 +694,7 @@ def start_config_here(pattern: str) -> Running | None:
     current directory, as `rev-parse` does beside it. None when the environment pins git
     to a repository (GIT_DIR…), where the settings must be read as load() reads them.
     Its answer is config_output_here(what this returns, …)."""
-    if any(name in os.environ for name in _REPO_PINNING):
+    if pinned():
         return None
     return start(["config", "-z", "--show-origin", "--show-scope", "--get-regexp", pattern])
 
