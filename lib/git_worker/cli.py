@@ -454,22 +454,18 @@ _LOADING: dict[str | None, Running] = {}
 def _start_early(command: str | None) -> None:
     """Start the git reads _EARLY_READS names for ``command``."""
     reads = _EARLY_READS.get(command or "", ())
+    if not reads:
+        return
+    from git_worker import git, refnames  # not config: git.SETTINGS is what it reads
+    from git_worker.repo import Repo
+
     if _REPOSITORY in reads:
-        from git_worker.repo import Repo
-
         _EARLY[_REPOSITORY] = Repo.start_discover()
-    if _SETTINGS in reads:  # Config.start_load_here(), without importing config first
-        from git_worker import git
-
-        started = git.start_config_here(git.SETTINGS)
+    if _SETTINGS in reads:
+        started = git.start_config_here(git.SETTINGS)  # Config.start_load_here()
         if started is not None:
             _EARLY[_SETTINGS] = started
-    from git_worker import git
-
     if _RM_REFS in reads and not git.pinned():
-        from git_worker import refnames
-        from git_worker.repo import Repo
-
         _EARLY[_RM_REFS] = Repo.start_ref_table(*refnames.REGISTRY_AND_BRANCHES)
 
 
@@ -687,7 +683,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(arguments: list[str]) -> int:
     _start_early(_command_word(arguments))  # git reads while argparse works
-    plain = plain_options(arguments)  # list's and rm's own command lines: no argparse
+    plain = plain_options(arguments)  # list's, rm's and spawn's own: no argparse
     # --help opens the manual: what `git worker --help` does (git runs `man git-worker`).
     args = (None if plain is not None or arguments[:1] == ["--help"]
             else build_parser(_command_word(arguments)).parse_args(arguments))

@@ -102,11 +102,11 @@ class Entry:
 def parse_int(text: str) -> int | None:
     """git's integer syntax (git_parse_int): strtoimax base 0 — leading blanks, a sign,
     0x hex or 0 octal — then an optional k/m/g unit, and the result must fit an int."""
-    import re
-
     if text.isascii() and text.isdigit() and (text == "0" or text[0] != "0"):
         number = int(text)  # plain decimal (every default): no pattern to compile
         return number if number < 2**31 else None
+    import re
+
     m = re.match(_INT, text)
     if m is None:
         return None
