@@ -128,6 +128,201 @@ def test_list_command_lines_the_fast_path_leaves_get_the_parsers_answer(repo: Gi
     assert [w["id"] for w in json.loads(repo.ok("ls", "--json").out)] == ["w1"]
 
 
+# --- rm's fast path: the same table (cli._PLAIN), with worker ids ----------------------------
+
+_RM_WORDS = ["--merged", "-f", "--force", "--keep-branch", "--forc", "--keep", "-h", "--help",
+             "--", "--force=1", "-F", "-fx", "-x", "w1", "w2", "", "-", "-1", "rm", "list",
+             "a b", "--merged="]
+
+
+def _parsed_rm(arguments: list[str]) -> tuple[str, dict[str, object]] | str:
+    """What the real parser makes of an rm command line, as plain_options says it."""
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            args = cli.build_parser().parse_args(arguments)
+    except SystemExit as e:
+        return f"exit {e.code}: {err.getvalue()}"
+    if args.command not in ("rm", "remove"):
+        return f"command {args.command}"
+    return "rm", {"ids": args.ids, "merged": args.merged, "force": args.force,
+                  "keep_branch": args.keep_branch}
+
+
+@settings(max_examples=300, deadline=None)
+@given(command=st.sampled_from(["rm", "remove", "rem", "r", "--force", "show"]),
+       rest=st.lists(st.sampled_from(_RM_WORDS), max_size=6))
+def test_rm_fast_path_reads_only_what_the_parser_reads_alike(command: str,
+                                                             rest: list[str]) -> None:
+    fast = cli.plain_options([command, *rest])
+    if fast is not None:
+        assert fast == _parsed_rm([command, *rest]), [command, *rest]
+
+
+@pytest.mark.parametrize("arguments", [
+    ["rm"], ["rm", "w1"], ["remove", "w1", "w2", "--force"], ["rm", "-f", "--keep-branch", "w1"],
+    ["rm", "--merged"], ["rm", "--merged", "w1", "w2"], ["rm", "w1", "-f", "-f"]])
+def test_rm_fast_path_takes_rms_spelled_out(arguments: list[str]) -> None:
+    assert cli.plain_options(arguments) == _parsed_rm(arguments)
+
+
+@pytest.mark.parametrize("arguments", [["rm", "w1", "--force", "w2"], ["rm", "--forc", "w1"],
+                                       ["rm", "-fx"], ["rm", "--", "w1"], ["rm", "-1"]])
+def test_rm_command_lines_the_fast_path_leaves_to_the_parser(arguments: list[str]) -> None:
+    assert cli.plain_options(arguments) is None
+
+
+def test_rm_fast_path_knows_every_option_of_the_parsers_rm() -> None:
+    parser = cli.build_parser("rm")
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    flags = {s for a in sub.choices["rm"]._actions for s in a.option_strings} - {"-h", "--help"}
+    words, table, defaults, takes_ids = cli._PLAIN["rm"]
+    assert flags == set(table) and takes_ids
+    assert defaults == {d: False for d, _ in table.values()}
+    assert set(words) == {"rm", *sub.choices["rm"].prog.split()[-1:], "remove"}
+    for action in sub.choices["rm"]._actions:
+        assert isinstance(action, argparse._StoreTrueAction | argparse._HelpAction) \
+            or action.dest == "ids", action
+
+
+# What main() imports (the interpreter's start-up, a .pth file's, left out).
+_IMPORTED_BY_MAIN = """
+import sys
+before = set(sys.modules)
+sys.path.insert(0, sys.argv[1])
+from git_worker.cli import main
+code = main(sys.argv[2:])
+print(" ".join(sorted(set(sys.modules) - before)), file=sys.stderr)
+raise SystemExit(code)
+"""
+
+
+def test_rm_takes_the_fast_path_and_leaves_argparse_alone(repo: GitRepo) -> None:
+    """rm of a clean worker imports nothing it does not need: no argparse (nor gettext,
+    locale), subprocess, threading, signal, hashlib or shlex (json, and re with it, write
+    the record `removing`)."""
+    from conftest import CHECKOUT
+
+    repo.ok("spawn", "--no-launch", "w1", "w2", "w3")
+    for argv, parsed in ((["rm", "w1"], False), (["remove", "-f", "w2"], False),
+                         (["rm", "--forc", "w3"], True)):
+        r = repo.sandbox.run(sys.executable, "-c", _IMPORTED_BY_MAIN, CHECKOUT / "lib", *argv,
+                             cwd=repo.path)
+        assert r.code == 0, r
+        modules = set(r.err.split("\n")[-2].split())
+        assert ("argparse" in modules) is parsed, argv
+        if not parsed:
+            assert not modules & {"gettext", "locale", "subprocess", "threading", "signal",
+                                  "hashlib", "shlex"}, (argv, sorted(modules))
+
+
+def test_rm_usage_errors_are_the_parsers_and_dispatchs_on_both_paths(repo: GitRepo) -> None:
+    repo.ok("spawn", "--no-launch", "w1")
+    r = repo.worker("rm", "w1", "--force", "w2")
+    assert r.code == 2 and "unrecognized arguments: w2" in r.err and r.out == ""
+    for argv in (["rm"], ["rm", "--forc"]):  # fast path, and the parser's (an abbreviation)
+        r = repo.worker(*argv)
+        assert r.code == 2 and r.err == ("usage error: name the workers to remove (git worker "
+                                         "rm ID…), or pass --merged\n"), argv
+    for argv in (["rm", "--merged", "-f"], ["rm", "--merged", "--keep"]):
+        r = repo.worker(*argv)
+        assert r.code == 2 and "--merged removes only what is safe" in r.err, argv
+    assert (repo.workers_dir / "w1").exists()
+
+
+# --- spawn's fast path: its flags and task ids (options with a value go to the parser) -------
+
+_SPAWN_WORDS = ["--no-launch", "--no-fetch", "--noFetch", "--dry-run", "--json", "--queue",
+                "--review", "--no-review", "--no-l", "--rev", "-d", "text", "--description=x",
+                "-a", "--agent", "-m", "--from", "-f", "main", "--on", "-t", "--task", "w1",
+                "w2", "", "-", "--", "-h", "--json=1", "-1"]
+
+
+def _parsed_spawn(arguments: list[str]) -> tuple[str, dict[str, object]] | str:
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            args = cli.build_parser().parse_args(arguments)
+    except SystemExit as e:
+        return f"exit {e.code}: {err.getvalue()}"
+    options = vars(args)
+    del options["version"]  # `git worker --version`'s, not spawn's
+    return options.pop("command"), options
+
+
+@settings(max_examples=300, deadline=None)
+@given(command=st.sampled_from(["spawn", "spaw", "sp", "--json", "rm"]),
+       rest=st.lists(st.sampled_from(_SPAWN_WORDS), max_size=6))
+def test_spawn_fast_path_reads_only_what_the_parser_reads_alike(command: str,
+                                                                rest: list[str]) -> None:
+    fast = cli.plain_options([command, *rest])
+    if fast is not None and fast[0] == "spawn":
+        assert fast == _parsed_spawn([command, *rest]), [command, *rest]
+
+
+@pytest.mark.parametrize("arguments", [
+    ["spawn"], ["spawn", "w1"], ["spawn", "--no-launch", "w1", "w2"],
+    ["spawn", "w1", "--no-fetch", "--noFetch", "--json", "--queue", "--dry-run"],
+    ["spawn", "--review", "w1", "--review"], ["spawn", "--no-review", "w1"]])
+def test_spawn_fast_path_takes_spawns_spelled_out(arguments: list[str]) -> None:
+    assert cli.plain_options(arguments) == _parsed_spawn(arguments)
+
+
+@pytest.mark.parametrize("arguments", [
+    ["spawn", "--review", "--no-review", "w1"], ["spawn", "w1", "-d", "text"],
+    ["spawn", "w1", "--agent=codex"], ["spawn", "--no-l", "w1"], ["spawn", "w1", "--json", "w2"],
+    ["spawn", "--", "w1"]])
+def test_spawn_command_lines_the_fast_path_leaves_to_the_parser(arguments: list[str]) -> None:
+    assert cli.plain_options(arguments) is None
+
+
+def test_spawn_fast_path_table_is_the_parsers() -> None:
+    """Every flag of the table is the parser's, setting the same keyword to the same value;
+    the defaults are the parser's; every option the table leaves out takes a value (or
+    is -h), so that a command line with it goes to the parser."""
+    parser = cli.build_parser("spawn")
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    actions = sub.choices["spawn"]._actions
+    words, table, defaults, takes_ids = cli._PLAIN["spawn"]
+    assert words == ("spawn",) and takes_ids
+    parsed = _parsed_spawn(["spawn"])
+    assert isinstance(parsed, tuple)
+    assert {**defaults, "ids": []} == parsed[1]
+    for action in actions:
+        for flag in action.option_strings:
+            if flag in table:
+                assert isinstance(action, argparse._StoreTrueAction | argparse._StoreFalseAction)
+                assert table[flag] == (action.dest, action.const), flag
+            else:
+                assert action.nargs != 0 or flag in ("-h", "--help"), flag
+
+
+def test_spawn_takes_the_fast_path_and_leaves_argparse_alone(repo: GitRepo) -> None:
+    """spawn --no-launch imports neither argparse (nor gettext, locale) nor subprocess,
+    shlex or hashlib; a command line with a value goes to the parser, as before."""
+    from conftest import CHECKOUT
+
+    for argv, parsed in ((["spawn", "--no-launch", "w1"], False),
+                         (["spawn", "w2", "--no-launch", "-d", "a task"], True)):
+        r = repo.sandbox.run(sys.executable, "-c", _IMPORTED_BY_MAIN, CHECKOUT / "lib", *argv,
+                             cwd=repo.path)
+        assert r.code == 0, r
+        modules = set(r.err.split("\n")[-2].split())
+        assert ("argparse" in modules) is parsed, argv
+        if not parsed:
+            assert not modules & {"gettext", "locale", "subprocess", "shlex", "hashlib"}, \
+                (argv, sorted(modules))
+    assert {w["id"] for w in json.loads(repo.ok("list", "--json").out)} == {"w1", "w2"}
+
+
+def test_spawn_usage_errors_are_the_parsers_on_both_paths(repo: GitRepo) -> None:
+    r = repo.worker("spawn", "--review", "--no-review", "w1")
+    assert r.code == 2 and "not allowed with argument" in r.err and r.out == ""
+    r = repo.worker("spawn", "w1", "--no-launch", "w2")
+    assert r.code == 2 and "unrecognized arguments: w2" in r.err
+    assert repo.refs("refs/workers/") == {}
+
+
 def test_list_outside_a_repository_fails_alike_on_both_paths(sandbox: Sandbox) -> None:
     fast, parsed = sandbox.run("git", "worker", "list"), sandbox.run("git", "worker", "ls", "--js")
     assert fast.code == parsed.code == 1 and fast.err == parsed.err

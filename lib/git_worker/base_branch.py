@@ -14,7 +14,6 @@ classified so the message can say what went wrong and the way out.
 from __future__ import annotations
 
 import os
-import subprocess
 
 from git_worker import git, refnames
 from git_worker.config import Config
@@ -151,6 +150,8 @@ def _remotes(repo: Repo) -> list[str]:
 
 
 def _fetch(repo: Repo, config: Config, base: Base) -> None:
+    import subprocess
+
     assert base.remote and base.remote_branch
     timeout = config.fetch_timeout
     try:

@@ -18,11 +18,14 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable, Sequence
-    from typing import NoReturn
+    from types import SimpleNamespace
+    from typing import Any, NoReturn
 
     from git_worker.config import Config
     from git_worker.git import Running
     from git_worker.repo import Repo
+
+    Args = argparse.Namespace | SimpleNamespace  # argparse's, or plain_options' made alike
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -323,29 +326,77 @@ _COMMAND_OF = {alias: name for name, (aliases, _, _) in _COMMANDS.items()
                for alias in (name, *aliases)}
 
 
-# list's options, every one a flag: the command lines `list_options` reads without argparse.
-_LIST_FLAGS = {"--json": "as_json", "--all": "show_all", "--size": "size", "--fetch": "fetch"}
+# The command lines read without argparse (plain_options): command -> (the words that name
+# it, its flags — spelled out in full, each setting one keyword to one value —, the
+# keywords' defaults, whether it takes worker or task ids). `list` is the command run most
+# often, by scripts and dashboards; `rm` and `spawn` are the ones timed against git's own.
+# Options that take a value are left to argparse.
+_PLAIN: dict[str, tuple[tuple[str, ...], dict[str, tuple[str, bool]], dict[str, Any], bool]] = {
+    "list": (("list", "ls"),
+             {"--json": ("as_json", True), "--all": ("show_all", True),
+              "--size": ("size", True), "--fetch": ("fetch", True)},
+             {"as_json": False, "show_all": False, "size": False, "fetch": False},
+             False),
+    "rm": (("rm", "remove"),
+           {"--merged": ("merged", True), "-f": ("force", True), "--force": ("force", True),
+            "--keep-branch": ("keep_branch", True)},
+           {"merged": False, "force": False, "keep_branch": False},
+           True),
+    "spawn": (("spawn",),
+              {"--no-fetch": ("fetch", False), "--noFetch": ("fetch", False),
+               "--no-launch": ("launch", False), "--dry-run": ("dry_run", True),
+               "--json": ("json", True), "--queue": ("queue", True),
+               "--review": ("review", True), "--no-review": ("review", False)},
+              {"more_ids": [], "description": None, "base": None, "fetch": True,
+               "agent": None, "model": None, "launch": True, "dry_run": False, "json": False,
+               "queue": False, "review": None, "on": None},
+              True),
+}
+_LIST_FLAGS = _PLAIN["list"][1]
+
+
+def plain_options(arguments: list[str]) -> tuple[str, dict[str, Any]] | None:
+    """What argparse would make of a command of _PLAIN followed only by its flags spelled
+    out in full and, for one that takes ids, one run of ids (argparse takes no second run
+    after an option): the command and its keyword arguments (``ids`` the ids). None for
+    any other command line (abbreviations, --help, `--`, an option with a value, a word
+    starting with `-` that is not a flag, flags that exclude each other, anything
+    wrong), which argparse reads, and answers.
+
+    Importing argparse (with re, gettext and locale) and building the parser cost ~9-12 ms
+    of CPU (measured), a fifth of `list`. tests/test_cli.py keeps this and the parser in
+    agreement.
+    """
+    command = next((name for name, (words, _, _, _) in _PLAIN.items()
+                    if arguments and arguments[0] in words), None)
+    if command is None:
+        return None
+    _, flags, defaults, takes_ids = _PLAIN[command]
+    options = dict(defaults)
+    given: dict[str, bool] = {}
+    ids: list[str] = []
+    ids_ended = False
+    for word in arguments[1:]:
+        flag = flags.get(word)
+        if flag is not None:
+            name, value = flag
+            if given.setdefault(name, value) != value:
+                return None  # --review --no-review: argparse's error
+            options[name] = value
+            ids_ended = bool(ids)
+        elif word.startswith("-") or not takes_ids or ids_ended:
+            return None
+        else:
+            ids.append(word)
+    if takes_ids:
+        options["ids"] = ids
+    return command, options
 
 
 def list_options(arguments: list[str]) -> dict[str, bool] | None:
-    """What argparse would make of `list`/`ls` followed only by its flags spelled out in
-    full, as list's keyword arguments; None for any other command line (abbreviations,
-    --help, `--`, anything unknown or wrong), which argparse reads, and answers.
-
-    `git worker list` is the command run most often, and most often by scripts and
-    dashboards; importing argparse (with re, gettext and locale) and building the parser
-    cost it ~9 ms of CPU, a fifth of it (measured). tests/test_cli.py keeps this and the
-    parser in agreement.
-    """
-    if not arguments or arguments[0] not in ("list", "ls"):
-        return None
-    options = dict.fromkeys(_LIST_FLAGS.values(), False)
-    for word in arguments[1:]:
-        name = _LIST_FLAGS.get(word)
-        if name is None:
-            return None
-        options[name] = True
-    return options
+    """plain_options of a `list`/`ls` command line: list's keyword arguments, or None."""
+    plain = plain_options(arguments)
+    return plain[1] if plain is not None and plain[0] == "list" else None
 
 
 def _run_list(repo: Repo, *, as_json: bool, show_all: bool, size: bool, fetch: bool) -> int:
@@ -367,23 +418,64 @@ def _config(repo: Repo | None) -> Config:
 
     where = repo.common_dir if repo is not None else None
     if where not in _LOADED:  # read once a command: forwarding and rm both ask, say
-        started = _LOADING.pop(where, None)
-        _LOADED[where] = Config.load(where) if started is None else Config.read(started)
+        early = _EARLY.pop(_SETTINGS, None)
+        config = None if early is None or repo is None else Config.read_here(early, repo)
+        if config is None:
+            started = _LOADING.pop(where, None)
+            config = Config.load(where) if started is None else Config.read(started)
+        _LOADED[where] = config
     return _LOADED[where]
 
 
 def _start_config(repo: Repo) -> None:
     """Have git read the repository's settings while this process imports the command
-    that needs them (_config() then waits for them)."""
+    that needs them (_config() then waits for them), unless main() started it already."""
     from git_worker.config import Config
 
-    if repo.common_dir not in _LOADED and repo.common_dir not in _LOADING:
+    if repo.common_dir not in _LOADED and repo.common_dir not in _LOADING \
+            and _SETTINGS not in _EARLY:
         _LOADING[repo.common_dir] = Config.start_load(repo.common_dir)
 
 
+# What a command reads of the repository first, started by main() at once, side by side,
+# before argparse and the command's modules are imported: the command picks them up.
+# Repo.start_discover, Config.start_load_here, Repo.start_ref_table of rm's refs:
+_REPOSITORY, _SETTINGS, _RM_REFS = "repository", "settings", "rm's refs"
+_EARLY_READS = {
+    "spawn": (_REPOSITORY, _SETTINGS),
+    "rm": (_REPOSITORY, _SETTINGS, _RM_REFS),
+    "remove": (_REPOSITORY, _SETTINGS, _RM_REFS),
+}
+_EARLY: dict[str, Running] = {}  # what main() started of _EARLY_READS, until taken
 _LOADED: dict[str | None, Config] = {}
 _LOADING: dict[str | None, Running] = {}
-_DISCOVERING: list[Running] = []  # Repo.start_discover(), when main() began it
+
+
+def _start_early(command: str | None) -> None:
+    """Start the git reads _EARLY_READS names for ``command``."""
+    reads = _EARLY_READS.get(command or "", ())
+    if not reads:
+        return
+    from git_worker import git, refnames  # not config: git.SETTINGS is what it reads
+    from git_worker.repo import Repo
+
+    if _REPOSITORY in reads:
+        _EARLY[_REPOSITORY] = Repo.start_discover()
+    if _SETTINGS in reads:
+        started = git.start_config_here(git.SETTINGS)  # Config.start_load_here()
+        if started is not None:
+            _EARLY[_SETTINGS] = started
+    if _RM_REFS in reads and not git.pinned():
+        _EARLY[_RM_REFS] = Repo.start_ref_table(*refnames.REGISTRY_AND_BRANCHES)
+
+
+def _end_early() -> None:
+    """End and reap what main() started early and no command took (a usage error, an
+    exception, a command that did not need it after all)."""
+    while _EARLY:
+        _EARLY.popitem()[1].stop()
+    while _LOADING:
+        _LOADING.popitem()[1].stop()
 
 
 def _repo_if_any() -> Repo | None:
@@ -396,7 +488,7 @@ def _repo_if_any() -> Repo | None:
         return None
 
 
-def dispatch(args: argparse.Namespace) -> int:
+def dispatch(args: Args) -> int:
     from git_worker.errors import UsageError
     from git_worker.repo import Repo
 
@@ -417,7 +509,12 @@ def dispatch(args: argparse.Namespace) -> int:
         from git_worker.commands import version
 
         return version.run()
-    repo = Repo.discovered(_DISCOVERING.pop()) if _DISCOVERING else Repo.discover()
+    discovering = _EARLY.pop(_REPOSITORY, None)
+    repo = Repo.discover() if discovering is None else Repo.discovered(discovering)
+    if _RM_REFS in _EARLY:  # rm's first ref_table takes it; _end_early reaps it otherwise
+        from git_worker import refnames
+
+        repo.started_ref_tables[refnames.REGISTRY_AND_BRANCHES] = _EARLY[_RM_REFS]
     if command == "spawn" and args.on:
         from git_worker.commands import remote
 
@@ -538,7 +635,7 @@ def dispatch(args: argparse.Namespace) -> int:
     raise AssertionError(f"unhandled command {command}")
 
 
-def _spawn_argv(args: argparse.Namespace) -> list[str]:
+def _spawn_argv(args: Args) -> list[str]:
     """spawn's command line again, for the host it runs on (--on and --from left out: see
     remote.spawn_on)."""
     argv = [*args.ids, *(f"--task={i}" for i in args.more_ids)]
@@ -555,7 +652,7 @@ def _spawn_argv(args: argparse.Namespace) -> list[str]:
     return argv
 
 
-def _forwarded_argv(command: str, args: argparse.Namespace) -> list[str]:
+def _forwarded_argv(command: str, args: Args) -> list[str]:
     """logs, stop, start, rm, attach or diff as given, for the host that owns them."""
     if command == "logs":
         return ["logs", args.id, *(["--follow"] if args.follow else []),
@@ -578,23 +675,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "_ARGCOMPLETE" in os.environ and argv is None:
         comp.complete(build_parser)  # answers the shell and exits; see completion.py
     arguments = sys.argv[1:] if argv is None else list(argv)
-    _DISCOVERING.clear()  # main() may run more than once in a process (tests)
-    if _command_word(arguments) == "spawn":  # git finds the repository while argparse works
-        from git_worker.repo import Repo
+    try:
+        return _main(arguments)
+    finally:
+        _end_early()
 
-        _DISCOVERING.append(Repo.start_discover())
-    listing = list_options(arguments)  # list's own command lines: no argparse (see there)
+
+def _main(arguments: list[str]) -> int:
+    _start_early(_command_word(arguments))  # git reads while argparse works
+    plain = plain_options(arguments)  # list's, rm's and spawn's own: no argparse
     # --help opens the manual: what `git worker --help` does (git runs `man git-worker`).
-    args = (None if listing is not None or arguments[:1] == ["--help"]
+    args = (None if plain is not None or arguments[:1] == ["--help"]
             else build_parser(_command_word(arguments)).parse_args(arguments))
     from git_worker.errors import UsageError, WorkerError, from_os_error
     from git_worker.output import visible
 
     try:
-        if listing is not None:
+        if plain is not None and plain[0] == "list":
             from git_worker.repo import Repo
 
-            return _run_list(Repo.discover(), **listing)
+            return _run_list(Repo.discover(), **plain[1])
+        if plain is not None:  # as argparse would have made it
+            from types import SimpleNamespace
+
+            return dispatch(SimpleNamespace(command=plain[0], **plain[1]))
         if args is None:
             from git_worker import manual
 

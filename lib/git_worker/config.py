@@ -12,11 +12,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
-import shlex
 
 from git_worker import git
 from git_worker.errors import GitCommandError, WorkerError
+
+# re and shlex are imported where an integer or a command line is read: what rm and spawn
+# read of the settings needs neither (~5 ms of CPU, re's with enum).
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from git_worker.repo import Repo
 
 # Plain classes, not dataclasses, here and in what spawn and rm read before their git
 # work: `import dataclasses` (it imports inspect) and building the classes cost ~5-15 ms.
@@ -100,6 +105,8 @@ def parse_int(text: str) -> int | None:
     if text.isascii() and text.isdigit() and (text == "0" or text[0] != "0"):
         number = int(text)  # plain decimal (every default): no pattern to compile
         return number if number < 2**31 else None
+    import re
+
     m = re.match(_INT, text)
     if m is None:
         return None
@@ -123,6 +130,8 @@ def parse_bool(value: str | None) -> bool | None:
         return False
     number = parse_int(v)
     return None if number is None else number != 0
+
+
 
 
 class Config:
@@ -153,7 +162,21 @@ class Config:
         """load(), begun: git reads the settings while the caller does something else;
         read() then waits for them."""
         # `git config` rather than dulwich: see the module docstring.
-        return git.start_config_with_origins(rf"^worker\.|^{git.CHECKOUT_WORKERS}$", common_dir)
+        return git.start_config_with_origins(git.SETTINGS, common_dir)
+
+    @staticmethod
+    def start_load_here() -> git.Running | None:
+        """load(), begun before the repository is known (beside its discovery):
+        read_here() then takes the answer if it is what load() would have given."""
+        return git.start_config_here(git.SETTINGS)
+
+    @classmethod
+    def read_here(cls, loading: git.Running, repo: Repo) -> Config | None:
+        """The settings start_load_here() asked for, if they are exactly load(``repo``'s
+        common dir)'s — in the main worktree —, else None (read them with load())."""
+        found = git.config_output_here(loading, repo.git_dir, repo.common_dir,
+                                       repo.cwd_worktree)
+        return None if found is None else cls._parsed(found)
 
     @classmethod
     def read(cls, loading: git.Running) -> Config:
@@ -163,6 +186,10 @@ class Config:
         except GitCommandError as e:
             raise WorkerError(f"cannot read git config: {e.stderr.strip()}",
                               hint="fix the file git names") from None
+        return cls._parsed(found)
+
+    @classmethod
+    def _parsed(cls, found: bytes) -> Config:
         entries = _parse_entries(found)
         ours = [e for e in entries if e.key.startswith("worker.")]
         return cls(ours, checkout_workers_set=len(ours) < len(entries))
@@ -221,6 +248,8 @@ class Config:
 
     def words(self, key: str) -> list[str] | None:
         """A command line kept in config, split like a shell would (but run without one)."""
+        import shlex
+
         e = self.entry(key)
         if e is None or not e.value:
             return None
@@ -265,11 +294,15 @@ class Config:
 
     @property
     def review_gate(self) -> list[str]:
+        import shlex
+
         key = "worker.reviewGate"
         return self.words(key) or shlex.split(required_default(key))
 
     @property
     def ssh_command(self) -> list[str]:
+        import shlex
+
         key = "worker.sshCommand"
         return self.words(key) or shlex.split(required_default(key))
 

@@ -15,8 +15,6 @@ Three promises:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import stat
 from collections.abc import Iterator
@@ -33,6 +31,9 @@ from git_worker.repo import (
     config_file_unset,
     excludes_file,
 )
+
+# hashlib and json are imported where a copy is made or checked: rm and spawn of a worker
+# without worker.copy never do (~4 ms of CPU).
 
 _HINT = "fix or remove the pattern: git config --unset-all worker.copy"
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -83,6 +84,8 @@ def undo(copied: Copied) -> None:
 
 def save(repo: Repo, runtime: str, copied: Copied) -> None:
     """The manifest rm compares against, and the worktree's exclude file."""
+    import json
+
     write_atomically(RuntimeDir(runtime).copied_manifest,
                      json.dumps(copied.written, indent=1, sort_keys=True) + "\n")
     lines = [_exclude_line(rel) for rel in sorted(copied.written)]
@@ -194,6 +197,8 @@ def _copy_tree(source: str, parts: list[str], copied: Copied, pattern: str) -> N
 
 def _copy_one(src: str, parts: list[str], st: os.stat_result, copied: Copied,
               pattern: str) -> None:
+    import hashlib
+
     name = parts[-1]
     rel = "/".join(parts)
     with _parent(copied.worktree, parts[:-1], copied, pattern) as fd:
@@ -286,6 +291,8 @@ def _no_follow(path: str, flags: int) -> int:
 def _manifest(runtime: str) -> dict[str, str]:
     try:
         with open(RuntimeDir(runtime).copied_manifest, encoding="utf-8") as f:
+            import json  # only for a manifest there is: rm of a worker without copies
+
             data = json.load(f)
     except (OSError, ValueError):
         return {}
@@ -296,6 +303,8 @@ def _manifest(runtime: str) -> dict[str, str]:
 
 def _digest_at(worktree: str, rel: str) -> str | None:
     """What is at worktree/rel now, in the manifest's terms (None: nothing there)."""
+    import hashlib
+
     parts = rel.split("/")
     try:
         with _parent(worktree, parts[:-1], None) as fd:

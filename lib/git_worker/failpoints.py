@@ -18,7 +18,10 @@ Unset in normal use; checking it costs one dict lookup.
 from __future__ import annotations
 
 import os
-import signal
+
+# _signal: signal's C half (see git.py), not signal, whose enums every command would
+# import for failpoints only tests set.
+from _signal import SIGINT, SIGKILL  # type: ignore[import-not-found]  # no stub
 
 from git_worker.errors import WorkerError
 
@@ -50,10 +53,10 @@ def hit(step: str) -> None:
         if action == "wait":
             return
         if action == "interrupt":
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), SIGINT)
             return
         if action == "kill":
-            os.kill(os.getpid(), signal.SIGKILL)
+            os.kill(os.getpid(), SIGKILL)
         if action == "pause":
             import sys
             import time

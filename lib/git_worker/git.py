@@ -37,6 +37,12 @@ _REPO_PINNING = (
 )
 
 
+def pinned() -> bool:
+    """Whether the environment pins git to a repository (GIT_DIR…): then what git finds
+    from the current directory and what a command run in another one finds may differ."""
+    return any(name in os.environ for name in _REPO_PINNING)
+
+
 def clean_env(extra: Mapping[str, str] | None = None,
               base: Mapping[str, str] | None = None) -> dict[str, str]:
     """The caller's environment (or ``base``) without the variables that pin git to a
@@ -374,6 +380,8 @@ def head_commit(pinned: Pinned) -> str:
 
 
 CHECKOUT_WORKERS = "checkout.workers"  # git's setting: how many processes a checkout uses
+# What Config reads: every worker.* setting, and whether the user chose checkout.workers.
+SETTINGS = rf"^worker\.|^{CHECKOUT_WORKERS}$"
 _CHECKOUT_WORKERS_SET: dict[str, bool] = {}  # common dir -> whether the user set it
 
 
@@ -401,6 +409,13 @@ class Running:
     def wait(self) -> None:
         """Wait for it to end; GitCommandError if it failed."""
         self.output()
+
+    def completed(self) -> Completed:
+        """Wait for it to end; what it did (its stderr too). GitCommandError if it failed."""
+        done = self._collect()
+        if done.returncode != 0:
+            raise GitCommandError(done.args, done.returncode, done.stderr.decode(errors="replace"))
+        return done
 
     def stop(self) -> None:
         """End it and what it started (a filter it runs, say, which holds its pipes), if it
@@ -672,6 +687,47 @@ def start_config_with_origins(pattern: str, common_dir: str | None) -> Running:
     # clean_env: GIT_DIR/GIT_WORK_TREE must not point git elsewhere; the -c settings
     # (GIT_CONFIG_PARAMETERS, GIT_CONFIG_COUNT…) are kept.
     return start([f"--git-dir={common_dir}", *argv], cwd=common_dir, env=clean_env())
+
+
+def start_config_here(pattern: str) -> Running | None:
+    """start_config_with_origins before the repository is known: git finds it from the
+    current directory, as `rev-parse` does beside it. None when the environment pins git
+    to a repository (GIT_DIR…), where the settings must be read as load() reads them.
+    Its answer is config_output_here(what this returns, …)."""
+    if pinned():
+        return None
+    return start(["config", "-z", "--show-origin", "--show-scope", "--get-regexp", pattern])
+
+
+def config_output_here(running: Running, git_dir: str, common_dir: str,
+                       toplevel: str | None) -> bytes | None:
+    """What start_config_with_origins(``common_dir``) would have printed, from what
+    start_config_here's git printed in the repository discovery found (``git_dir``,
+    ``common_dir``, ``toplevel``); None when that is not certain — in a linked worktree
+    (its own config.worktree and `onbranch` includes), a bare repository, an include
+    named by a relative path, git failing — and the settings must be read again."""
+    if git_dir != common_dir or toplevel is None:
+        running.stop()
+        return None
+    try:
+        found = config_output(running)
+    except GitCommandError:
+        return None
+    fields = found.split(b"\0")
+    # Records are: scope NUL origin NUL key [LF value] NUL. git names the repository's own
+    # files relative to the top of the worktree (file:.git/config), where --git-dir names
+    # them as given (file:<common_dir>/config).
+    top = os.fsencode(toplevel)
+    common = os.fsencode(common_dir)
+    for i in range(1, len(fields) - 1, 3):
+        origin = fields[i]
+        if origin.startswith(b"file:") and not origin.startswith(b"file:/"):
+            path = os.path.join(top, origin[len(b"file:"):])
+            if os.path.dirname(path) != common \
+                    or os.path.basename(path) not in (b"config", b"config.worktree"):
+                return None
+            fields[i] = b"file:" + path
+    return b"\0".join(fields)
 
 
 def config_output(running: Running) -> bytes:

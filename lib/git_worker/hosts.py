@@ -14,14 +14,18 @@ command to a host), the repository missing there.
 from __future__ import annotations
 
 import os
-import shlex
-import subprocess
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from git_worker import __version__
 from git_worker.config import Config
 from git_worker.errors import WorkerError
+
+# subprocess and shlex are imported where ssh is run: `rm` and the other commands that
+# only ask whether any host is configured do not pay for them (~5 ms of CPU).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import subprocess
 
 UNREACHABLE, AUTH, NO_GIT_WORKER, INCOMPATIBLE, NO_REPOSITORY = (
     "host unreachable", "authentication", "git-worker missing", "git-worker incompatible",
@@ -103,6 +107,8 @@ class Session:
             ) -> subprocess.CompletedProcess[bytes]:
         """`git worker ARGS` (with ``git``: `git ARGS`) in ``host``'s clone. Its output goes
         to ours unless ``capture``; raises HostError when it could not be run there."""
+        import subprocess
+
         # The first call to a host checks its git-worker's version too (in the same shell
         # line: no round trip of its own).
         argv = self._argv(host, _remote_command(host.path, args, git=git,
@@ -131,6 +137,8 @@ class Session:
 
     def close(self) -> None:
         """End the shared connections (ControlPersist would keep them a while)."""
+        import subprocess
+
         for host in self.used:
             subprocess.run([*self.base, "-o", f"ControlPath={self.control_dir}/%C",
                             "-O", "exit", host.destination], stdin=subprocess.DEVNULL,
@@ -165,6 +173,8 @@ def _remote_command(path: str, args: Sequence[str], *, git: bool = False,
     step that fails exits with its own status, so the failure can be named. With
     ``check_version``: git-worker there of a compatible version (see compatible), else 204
     with its version line on stderr."""
+    import shlex
+
     same = ".".join(__version__.split(".")[:2])
     version = ('v=$(git worker version 2>/dev/null | head -n 1); case "$v" in '
                f'"git-worker {same}."*) ;; *) echo "$v" >&2; exit 204;; esac; '

@@ -14,15 +14,16 @@ how to repair this installation — which depends on how git-worker was installe
 
 from __future__ import annotations
 
-import json
 import os
-import shlex
 import site
 import sys
 from enum import Enum
 
 from git_worker import __version__
 from git_worker.errors import WorkerError
+
+# json and shlex are imported where a hint is written or pip's record read: spawn, which
+# finds its prompt template here, needs neither (~3 ms of CPU).
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 # Written by `make install` into the virtualenv it creates ($(PREFIX)/lib/git-worker):
@@ -102,6 +103,8 @@ class Installation:
 
     def repair(self, shipped: Shipped | None = None) -> str:
         """The command that puts the shipped files back, for this kind of installation."""
+        import shlex
+
         if self.kind is Kind.CHECKOUT:
             if not os.path.exists(os.path.join(self.root, ".git")):
                 return f"get a fresh copy of git-worker's source in place of {self.root}"
@@ -184,6 +187,8 @@ def _manifest_source(manifest: str) -> str | None:
 
 def _pip_source(site_packages: str) -> str | None:
     """Where pip installed us from: direct_url.json (PEP 610) in our .dist-info."""
+    import json
+
     try:
         infos = [n for n in os.listdir(site_packages)
                  if n.startswith("git_worker-") and n.endswith(".dist-info")]

@@ -20,11 +20,7 @@ is `environment()`: the leased values and the `worker.env.<name>` templates buil
 from __future__ import annotations
 
 import errno
-import json
 import os
-import re
-import shlex
-import subprocess
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
@@ -36,6 +32,9 @@ from git_worker.registry.record import RECORD_FILE, Corrupt, Record
 from git_worker.registry.runtime import RuntimeDir
 from git_worker.registry.store import Entry
 from git_worker.repo import Repo
+
+# json, re, shlex and subprocess are imported where a lease is written, a template filled
+# or a command run: rm of a worker without leases needs none of them before it removes.
 
 # typing only for annotations: list imports this module for its Listeners, and importing
 # config and undo (dataclasses) would cost it ~15 ms.
@@ -51,7 +50,7 @@ STORE_DIR = "git-worker"  # under $XDG_STATE_HOME
 STORE_FILE = "leases.json"
 ENV_PREFIX = "worker.env."
 _STORE_VERSION = 1
-_TEMPLATE = re.compile(r"\{\{|\}\}|\{([A-Za-z0-9_]*)\}|[{}]")
+_TEMPLATE = r"\{\{|\}\}|\{([A-Za-z0-9_]*)\}|[{}]"  # compiled (re caches it) where used
 
 
 class Held:
@@ -87,6 +86,8 @@ def port_count(config: Config) -> int:
 def port_range(config: Config) -> tuple[int, int]:
     """worker.portRange; its default (config.SETTINGS) is below Linux's ephemeral ports
     (32768-60999), which the kernel hands out to outgoing connections."""
+    import re
+
     from git_worker.config import default
 
     raw = config.raw("worker.portRange") or default("worker.portRange") or ""
@@ -183,6 +184,8 @@ def _render_all(config: Config, values: dict[str, str]) -> dict[str, str]:
 
 def _render(text: str, entry: ConfigEntry, values: dict[str, str]) -> str:
     """`{port}`, `{ports}`, `{port1}`…, `{slot}`, `{id}`; `{{` and `}}` are braces."""
+    import re
+
     def substitute(m: re.Match[str]) -> str:
         token = m[0]
         if token in ("{{", "}}"):
@@ -199,7 +202,7 @@ def _render(text: str, entry: ConfigEntry, values: dict[str, str]) -> str:
                               f"(known: {known})")
         return values[name]
 
-    return _TEMPLATE.sub(substitute, text)
+    return re.sub(_TEMPLATE, substitute, text)
 
 
 def _bad(entry: ConfigEntry | None, wanted: str) -> WorkerError:
@@ -425,6 +428,8 @@ def _unusable(directory: str, e: OSError) -> WorkerError:
 
 
 def _read(path: str) -> list[Held]:
+    import json
+
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
@@ -444,6 +449,8 @@ def _read(path: str) -> list[Held]:
 
 def _write(path: str, held: list[Held]) -> None:
     """Replace the store whole (readers hold the lock, but a crash must not leave half)."""
+    import json
+
     tmp = f"{path}.tmp{os.getpid()}"
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
@@ -499,6 +506,9 @@ def teardown(repo: Repo, config: Config, record: Record, *, force: bool) -> list
 
 def _run_logged(command: str, cwd: str, env: dict[str, str], log_path: str) -> str | None:
     """Run one teardown command; None when it succeeded, else what went wrong."""
+    import shlex
+    import subprocess
+
     try:
         argv = shlex.split(command)
     except ValueError as e:

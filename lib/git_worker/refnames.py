@@ -5,6 +5,9 @@ from __future__ import annotations
 REGISTRY = "refs/workers/"
 HEADS = "refs/heads/"
 REMOTES = "refs/remotes/"
+# What rm reads first, in one `for-each-ref`: every record, and the branches and bases they
+# name (cli starts it beside the repository's discovery: cli._EARLY_READS).
+REGISTRY_AND_BRANCHES = (REGISTRY, HEADS, REMOTES)
 TAGS = "refs/tags/"
 # Every host's records as last fetched from the team's remote (worker.remote), read-only:
 # refs/workers-remote/<remote>/<id>, as refs/remotes/<remote>/ holds its branches.

@@ -50,7 +50,7 @@ def remove(repo: Repo, worker_id: str, *, force: bool, keep_branch: bool,
     removed with this one (a note says so)."""
     # Every record, once: this one, and whether another names its branch or worktree; and,
     # in the same `git for-each-ref`, the branches (its own and its base's tips).
-    refs = repo.ref_table(refnames.REGISTRY, *_BRANCHES)
+    refs = repo.ref_table(*refnames.REGISTRY_AND_BRANCHES)
     entries = store.all_entries(repo, refs)
     entry = store.get(repo, worker_id, entries)
     record = entry.record
@@ -190,7 +190,7 @@ class _WorktreeRefused(WorkerError):
     """git did not remove the worktree (without --force: it holds files git would lose)."""
 
 
-_BRANCHES = ("refs/heads/", "refs/remotes/")  # where branches and bases are
+_BRANCHES = (refnames.HEADS, refnames.REMOTES)  # where branches and bases are
 
 
 def _tip(repo: Repo, refs: dict[str, str] | None, name: str) -> str | None:

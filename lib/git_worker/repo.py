@@ -63,6 +63,9 @@ class Repo:
         self.main_worktree = main_worktree  # where the default worktreeDir is relative to
         self.cwd_worktree = cwd_worktree  # the worktree the user is in, if any
         self._packed: tuple[tuple[int, int, int], dict[str, str]] | None = None
+        # ref_table()s begun before this Repo was known (start_ref_table), by their prefixes:
+        # the first ref_table() of those prefixes takes its answer; later ones read again.
+        self.started_ref_tables: dict[tuple[str, ...], git.Running] = {}
 
     @classmethod
     def discover(cls, cwd: str | None = None) -> Repo:
@@ -285,11 +288,18 @@ class Repo:
     # `import dulwich.repo` alone costs 50-80 ms, half of list's 150 ms budget; one
     # `git for-each-ref` and one `git cat-file --batch` read 100 records in ~10 ms.
 
+    @staticmethod
+    def start_ref_table(*prefixes: str) -> git.Running:
+        """ref_table(), begun before the repository is known, in the one git finds from the
+        current directory (as start_discover's): hand it to the Repo it finds
+        (started_ref_tables)."""
+        return git.start(_ref_table_argv(prefixes))
+
     def ref_table(self, *prefixes: str) -> dict[str, str]:
         """refname → OID for every ref under ``prefixes`` ("" for a broken ref)."""
-        # Only names and OIDs: asking for %(objecttype) makes git die on a missing object.
-        proc = git.run(["for-each-ref", "--format=%(objectname) %(refname)", *prefixes],
-                       cwd=self.common_dir)
+        started = self.started_ref_tables.pop(prefixes, None)
+        proc = (git.run(_ref_table_argv(prefixes), cwd=self.common_dir) if started is None
+                else started.completed())
         table = {}
         for line in proc.stdout.decode(errors="surrogateescape").splitlines():
             oid, name = line.split(" ", 1)
@@ -487,6 +497,11 @@ class Repo:
 
 
 # --- configuration files, read and written by git (dulwich rewrites includes, drops comments)
+
+
+def _ref_table_argv(prefixes: Sequence[str]) -> list[str]:
+    # Only names and OIDs: asking for %(objecttype) makes git die on a missing object.
+    return ["for-each-ref", "--format=%(objectname) %(refname)", *prefixes]
 
 
 def _sha1(data: bytes) -> str:

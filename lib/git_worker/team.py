@@ -24,9 +24,7 @@ No server of its own: the remote's refs are the shared registry, and a push with
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import subprocess
 import time
 from collections.abc import Iterator, Sequence
 
@@ -37,6 +35,9 @@ from git_worker.registry.record import Corrupt, Record
 from git_worker.registry.runtime import private, write_atomically
 from git_worker.registry.store import Entry
 from git_worker.repo import Repo
+
+# json and subprocess are imported where a push, a fetch or a review file needs them: rm
+# and spawn only ask whether a team is configured (~5 ms of CPU before their first write).
 
 # typing only for annotations.
 TYPE_CHECKING = False
@@ -236,6 +237,8 @@ def fetch(repo: Repo, s: Settings, *, branches: str | None = None) -> Published:
 
 
 def _fetch(repo: Repo, s: Settings, branches: str | None = None) -> None:
+    import subprocess
+
     specs = [f"+{refnames.REGISTRY}*:{refnames.team(s.remote)}*"]
     if branches is not None:
         specs.append(f"+{refnames.HEADS}{branches}*:{refnames.REMOTES}{s.remote}/{branches}*")
@@ -263,6 +266,8 @@ def _unreachable(s: Settings, stderr: str) -> Unreachable:
 
 def _push(repo: Repo, s: Settings, updates: dict[str, str | None],
           leases: dict[str, str]) -> dict[str, git.Pushed]:
+    import subprocess
+
     from git_worker import base_branch
 
     try:
@@ -570,6 +575,8 @@ def theirs(repo: Repo, config: Config, worker_id: str) -> Theirs | None:
     then — when the id is another host's worker there — its published branch, and return
     it. None when the id is ours, or nobody's (the caller's "no worker" then stands).
     Raises, exit 1, when the remote cannot be reached or the branch is not published."""
+    import subprocess
+
     if store.read(repo, worker_id) is not None:
         return None
     s = settings(repo, config)
@@ -624,11 +631,15 @@ def review_log(repo: Repo, worker_id: str) -> str:
 
 def note_review(repo: Repo, worker_id: str, review: dict[str, Any]) -> None:
     """Keep this clone's verdict on another host's worker (its record is that host's)."""
+    import json
+
     path = review_log(repo, worker_id)[:-len(REVIEW_LOG_SUFFIX)] + REVIEW_SUFFIX
     write_atomically(path, json.dumps(review) + "\n")
 
 
 def _reviewed_here(repo: Repo, worker_id: str) -> dict[str, Any] | None:
+    import json
+
     path = os.path.join(repo.common_dir, TEAM_DIR, REVIEWS_DIR, worker_id + REVIEW_SUFFIX)
     try:
         with open(path, encoding="utf-8") as f:
@@ -647,6 +658,8 @@ def published_base(repo: Repo, config: Config, name: str | None) -> str | None:
     None: the default base) resolved here; a local branch becomes <remote>/<branch>.
     Raises, exit 1, when the remote lacks it, holds another commit, or cannot be reached.
     None without worker.remote (the host resolves the base itself)."""
+    import subprocess
+
     s = settings(repo, config)
     if s is None:
         return None

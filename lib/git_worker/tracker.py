@@ -10,9 +10,7 @@ anything.
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 
 from git_worker import locks
 from git_worker.config import Config
@@ -23,7 +21,9 @@ from git_worker.repo import Repo
 # typing only for annotations: importing it costs every spawn ~3 ms.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import subprocess
     from typing import Any
+
 
 class Issue:
     """The fields of a bd issue that make a task (a plain class, not a dataclass: see
@@ -157,6 +157,8 @@ _NOT_FOUND_HINT = ("check the id (bd ready lists open issues); give the task tex
 
 
 def _run(repo: Repo, args: list[str], timeout: float) -> subprocess.CompletedProcess[bytes]:
+    import subprocess
+
     argv = ["bd", *args]
     with locks.tracker(repo.common_dir):
         try:
@@ -181,6 +183,8 @@ def _loads(data: bytes) -> Any:
     U+FFFD for such bytes, and so do we. Nesting deep enough to exhaust the parser's
     recursion is garbage, not a bug of ours.
     """
+    import json
+
     try:
         return json.loads(data.decode("utf-8", errors="replace"))
     except RecursionError:

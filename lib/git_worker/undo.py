@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from git_worker.errors import WorkerError, from_os_error
+
+# threading for annotations only: rm and spawn of one id never import it.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import threading
 
 
 class UndoLog:

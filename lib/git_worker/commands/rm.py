@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from git_worker import lifecycle, output, removal
+from git_worker import output, removal
 from git_worker.config import Config
 from git_worker.errors import WorkerError
 from git_worker.registry.record import FREE
@@ -35,6 +35,8 @@ def run(repo: Repo, ids: list[str], *, force: bool, keep_branch: bool,
             print(f"your shell was in its worktree, which is gone: cd {repo.main_worktree}")
         held_a_slot = held_a_slot or removed.state not in FREE
     if held_a_slot:  # a removed worker may have held a worker.maxConcurrent slot
+        from git_worker import lifecycle  # with json and subprocess: only then
+
         lifecycle.start_queued(repo)
     return 1 if failed else 0
 
