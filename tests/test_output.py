@@ -158,6 +158,18 @@ def test_compact_json_writes_what_json_writes(value: object) -> None:
 
 
 @settings(max_examples=300, deadline=None)
+@given(value=_VALUES | st.tuples(_VALUES, _VALUES) | st.builds(object),
+       indent=st.sampled_from([0, 2, 4]))
+def test_compact_json_lays_out_what_json_lays_out(value: object, indent: int) -> None:
+    """Records are written with an indent (hooks read them line by line): the same text as
+    json's, and json's errors."""
+    import json
+
+    assert _outcome(lambda v: compact_json.dumps(v, indent=indent), value) == _outcome(
+        lambda v: json.dumps(v, ensure_ascii=False, indent=indent), value)
+
+
+@settings(max_examples=300, deadline=None)
 @given(document=st.one_of(
     _VALUES.map(lambda v: __import__("json").dumps(v, ensure_ascii=False)),
     st.text(alphabet=' \t\n\r{}[]":,0123456789.-+eEtrufalsnNIy\\u\x00\x1f\xe9',
@@ -229,3 +241,21 @@ def test_compact_json_answers_as_json_in_a_process_that_never_imported_json() ->
          str(CHECKOUT / "lib")], capture_output=True, text=True, check=True).stdout.splitlines()
     assert ran[:-1] == with_json[:-1]
     assert "JSONDecodeError Expecting property name enclosed in double quotes" in ran[1]
+
+
+def test_a_record_is_written_without_importing_json() -> None:
+    """Else the layout test above would compare json with itself (every answer json's)."""
+    import json
+
+    script = ("import sys; sys.path.insert(0, sys.argv[1])\n"
+              "from git_worker import compact_json\n"
+              "print(compact_json.dumps({'id': 'w1', 'leases': {'ports': [], 'slot': 1},"
+              " 'task': {'title': 'é\\n\"x\"'}, 'pids': [1, 2.5, None, True]}, indent=2))\n"
+              "print('json' in sys.modules)")
+    ran = subprocess.run([sys.executable, "-c", script, str(CHECKOUT / "lib")],
+                         capture_output=True, text=True, check=True).stdout
+    written, imported = ran.rsplit("\n", 2)[:2]
+    assert imported == "False"
+    assert written == json.dumps({"id": "w1", "leases": {"ports": [], "slot": 1},
+                                  "task": {"title": 'é\n"x"'}, "pids": [1, 2.5, None, True]},
+                                 indent=2, ensure_ascii=False)

@@ -72,13 +72,38 @@ def loads(data: bytes | str) -> Any:
     return json.loads(data)
 
 
-def dumps(value: Any) -> str:
-    """``json.dumps(value, ensure_ascii=False)``."""
+def dumps(value: Any, *, indent: int | None = None) -> str:
+    """``json.dumps(value, ensure_ascii=False, indent=indent)``."""
     if _encode is not None and not isinstance(value, str):
         try:
-            return "".join(_encode(value, 0))
+            if indent is None:
+                return "".join(_encode(value, 0))
+            return _indented(value, " " * indent, "\n")
         except Exception:  # noqa: BLE001 - json says what is wrong, below
             pass
     import json
 
-    return json.dumps(value, ensure_ascii=False)
+    return json.dumps(value, ensure_ascii=False, indent=indent)
+
+
+def _indented(value: Any, step: str, newline: str) -> str:
+    """json's layout with an indent (each item on a line of its own, one ``step`` deeper,
+    "," between items and ": " after keys), every scalar written by the C encoder. A key
+    that is not a string (json converts those) raises: json's own answer is taken then."""
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        inner = newline + step
+        items = []
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError("a key json converts")
+            items.append(f"{_json.encode_basestring(key)}: {_indented(item, step, inner)}")
+        return "{" + inner + ("," + inner).join(items) + newline + "}"
+    if isinstance(value, (list, tuple)):
+        if not value:
+            return "[]"
+        inner = newline + step
+        return ("[" + inner + ("," + inner).join(_indented(item, step, inner) for item in value)
+                + newline + "]")
+    return "".join(_encode(value, 0))
