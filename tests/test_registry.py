@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import pytest
@@ -181,3 +182,39 @@ def test_objects_are_written_as_git_writes_them(repo: GitRepo, builtin_sha1: boo
     assert oid == repo.git("hash-object", str(repo.sandbox.root / "blob"))
     assert repo.git("cat-file", "-p", oid) == content.decode().rstrip("\n")
     repo.git("fsck", "--no-progress")
+
+
+def test_a_record_read_from_its_loose_objects_is_the_one_git_reads(repo: GitRepo) -> None:
+    """rm reads a record's commit, tree and worker.json from their loose object files
+    (Repo.read_loose_object, the mirror of write_object), not by `git cat-file`: the same
+    record. Once `git gc` has packed them, or where a file is not exactly what
+    write_object writes, nothing is read from the files and git is asked."""
+    from git_worker.registry import store
+    from git_worker.repo import Repo
+
+    repo.ok("spawn", "--no-launch", "w1")
+    git_repo = Repo.discover(str(repo.path))
+    refs = git_repo.ref_table("refs/workers/")
+    oid = refs["refs/workers/w1"]
+    data = repo.git("cat-file", "blob", f"{oid}:worker.json") + "\n"
+    assert store._read_loose(git_repo, oid) == data.encode()
+    [loose], [batch] = (store.all_entries(git_repo, refs, loose=True),
+                        store.all_entries(git_repo, refs))
+    assert isinstance(loose, store.Entry) and isinstance(batch, store.Entry)
+    assert (loose.oid, loose.record.to_json()) == (batch.oid, batch.record.to_json())
+    blob = repo.git("rev-parse", f"{oid}:worker.json")
+    tree = repo.git("rev-parse", f"{oid}^{{tree}}")
+    assert git_repo.read_loose_object(tree) == ("tree", b"100644 worker.json\0"
+                                                 + bytes.fromhex(blob))
+    assert git_repo.read_loose_object(blob) == ("blob", data.encode())
+    # The blob's file damaged where zlib cannot see it: content that is not its OID's.
+    path = repo.path / ".git" / "objects" / blob[:2] / blob[2:]
+    path.chmod(0o644)
+    path.write_bytes(zlib.compress(b"blob 2\0{}"))
+    assert git_repo.read_loose_object(blob) is None
+    assert store._read_loose(git_repo, oid) is None
+    for damaged in (b"not zlib", zlib.compress(b"blob 3\0{}"), zlib.compress(b"blob")):
+        path.write_bytes(damaged)
+        assert git_repo.read_loose_object(blob) is None, damaged
+    path.unlink()  # as after `git gc`: not loose
+    assert git_repo.read_loose_object(blob) is None

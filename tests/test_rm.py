@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from conftest import GitRepo
+from conftest import GitRepo, Result
 
 
 def test_rm_removes_everything_of_a_finished_worker(repo: GitRepo) -> None:
@@ -119,7 +119,8 @@ def test_rm_of_a_clean_worker_reads_the_registry_once(repo: GitRepo) -> None:
     commands = [line.split("built-in: ", 1)[1].split(" ")[1]
                 for line in trace.read_text().splitlines() if "built-in: git " in line]
     assert commands.count("for-each-ref") == 1, commands
-    assert commands.count("cat-file") == 1, commands
+    # and the records from their loose objects, not by a cat-file (see the next tests)
+    assert commands.count("cat-file") == 0, commands
     assert repo.refs("refs/workers/").keys() == {"refs/workers/w2"}
 
 
@@ -173,21 +174,62 @@ def test_a_file_written_after_rm_checked_is_not_lost(repo: GitRepo) -> None:
     assert _record_of(repo, "w1")["state"] == "ready"
 
 
-def test_rm_of_a_clean_worker_runs_seven_git_commands_and_one_status(repo: GitRepo) -> None:
-    """What rm costs on a big tree is the status of it, and each git process: the tree is
-    looked at once (git's own status, as it removes it), the settings read once."""
-    repo.ok("spawn", "--no-launch", "w1")
+def _git_commands(repo: GitRepo, *args: str, code: int = 0) -> tuple[Result, list[str]]:
+    """``git worker *args``, and the name of each git command it ran."""
     trace = repo.sandbox.root / "git-trace"
-    repo.ok("rm", "w1", env={"GIT_TRACE": str(trace)})
+    trace.unlink(missing_ok=True)
+    r = repo.worker(*args, env={"GIT_TRACE": str(trace)})
+    assert r.code == code, (r.out, r.err)
     commands = [line.split("built-in: ", 1)[1].split(" ")[1:]
                 for line in trace.read_text().splitlines() if "built-in: git " in line]
-    names = [next(w for w in argv if not w.startswith("-") and "=" not in w)
-             for argv in commands]
+    return r, [next(w for w in argv if not w.startswith("-") and "=" not in w)
+               for argv in commands]
+
+
+def test_rm_of_a_clean_worker_runs_six_git_commands_and_one_status(repo: GitRepo) -> None:
+    """What rm costs on a big tree is the status of it, and each git process: the tree is
+    looked at once (git's own status, as it removes it), the settings read once, the
+    record from its loose objects (no cat-file)."""
+    repo.ok("spawn", "--no-launch", "w1")
+    _, names = _git_commands(repo, "rm", "w1")
     assert names.count("status") == 1, names
     assert names.count("config") == 1, names
-    # rev-parse, config, for-each-ref, cat-file, update-ref (`removing`), worktree remove
-    # (and its status), update-ref --stdin (the branch and the record)
-    assert len(names) == 8, names
+    # rev-parse, config, for-each-ref, update-ref (`removing`), worktree remove (and its
+    # status), update-ref --stdin (the branch and the record)
+    assert len(names) == 7, names
+
+
+def test_rm_reads_a_packed_record_through_git(repo: GitRepo) -> None:
+    """After `git gc` the record's objects are in a pack, not loose files: rm reads them
+    with `git cat-file`, as before, and removes the worker all the same."""
+    repo.ok("spawn", "--no-launch", "w1")
+    repo.git("gc", "--quiet")
+    oid = repo.git("rev-parse", "refs/workers/w1")
+    assert not (repo.path / ".git" / "objects" / oid[:2] / oid[2:]).exists()
+    r, names = _git_commands(repo, "rm", "w1")
+    assert r.out == "removed w1\n"
+    assert names.count("cat-file") == 1 and len(names) == 8, names
+    assert repo.refs("refs/workers/") == {}
+    assert not (repo.workers_dir / "w1").exists()
+
+
+def test_rm_does_not_trust_a_damaged_loose_record(repo: GitRepo) -> None:
+    """A record object whose file is damaged is not read from the file: git reads it, and
+    rm refuses with what git found, removing nothing."""
+    repo.ok("spawn", "--no-launch", "w1")
+    blob = repo.git("rev-parse", "refs/workers/w1:worker.json")
+    path = repo.path / ".git" / "objects" / blob[:2] / blob[2:]
+    path.chmod(0o644)
+    damaged = bytearray(path.read_bytes())
+    damaged[10:20] = b"X" * 10
+    path.write_bytes(bytes(damaged))
+    before = repo.refs()
+    r, names = _git_commands(repo, "rm", "w1", code=1)
+    assert "the registry record of 'w1' is unreadable" in r.err, r.err
+    assert "git worker fsck" in r.err, r.err
+    assert names.count("cat-file") >= 1, names
+    assert repo.refs() == before
+    assert (repo.workers_dir / "w1").is_dir()
 
 
 @pytest.mark.parametrize("moved", ["branch", "record"])

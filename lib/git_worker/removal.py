@@ -51,7 +51,7 @@ def remove(repo: Repo, worker_id: str, *, force: bool, keep_branch: bool,
     # Every record, once: this one, and whether another names its branch or worktree; and,
     # in the same `git for-each-ref`, the branches (its own and its base's tips).
     refs = repo.ref_table(*refnames.REGISTRY_AND_BRANCHES)
-    entries = store.all_entries(repo, refs)
+    entries = store.all_entries(repo, refs, loose=True)  # a few records: no cat-file
     entry = store.get(repo, worker_id, entries)
     record = entry.record
     state = record.state
