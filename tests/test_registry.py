@@ -218,3 +218,25 @@ def test_a_record_read_from_its_loose_objects_is_the_one_git_reads(repo: GitRepo
         assert git_repo.read_loose_object(blob) is None, damaged
     path.unlink()  # as after `git gc`: not loose
     assert git_repo.read_loose_object(blob) is None
+
+
+def test_rm_reads_loose_records_only_up_to_where_one_cat_file_is_cheaper(
+        repo: GitRepo, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past store._LOOSE_AT_MOST records, one `git cat-file` reads them all: it costs a
+    process, then less a record than three files each."""
+    from git_worker.registry import store
+    from git_worker.repo import Repo
+
+    repo.ok("spawn", "--no-launch", "w1", "w2")
+    git_repo = Repo.discover(str(repo.path))
+    refs = git_repo.ref_table("refs/workers/")
+    asked: list[int] = []
+    read_objects = git_repo.read_objects
+    monkeypatch.setattr(git_repo, "read_objects",
+                        lambda specs: asked.append(len(specs)) or read_objects(specs))
+    for at_most, git_reads in ((2, 0), (1, 4)):  # two objects a record: commit, worker.json
+        monkeypatch.setattr(store, "_LOOSE_AT_MOST", at_most)
+        asked.clear()
+        entries = store.all_entries(git_repo, refs, loose=True)
+        assert [e.record.id for e in entries if isinstance(e, store.Entry)] == ["w1", "w2"]
+        assert sum(asked) == git_reads
