@@ -23,6 +23,29 @@ def test_usage_errors_exit_2(repo: GitRepo) -> None:
     assert repo.worker().code == 2
 
 
+def test_the_quick_exit_still_flushes_the_output_and_runs_atexit_functions(
+        repo: GitRepo, tmp_path: pytest.TempPathFactory) -> None:
+    """cli.run ends the process with os._exit (Python's teardown of every module costs
+    ~7 ms): what was printed reaches the pipe, the exit code is main()'s, and a library's
+    atexit function still runs."""
+    site = tmp_path / "site"  # type: ignore[operator]
+    site.mkdir()
+    ran = tmp_path / "atexit-ran"  # type: ignore[operator]
+    (site / "sitecustomize.py").write_text(
+        "import atexit\n"
+        f"atexit.register(lambda: open({str(ran)!r}, 'w').write('ran'))\n")
+    env = {"PYTHONPATH": str(site)}
+    repo.ok("spawn", "--no-launch", *[f"w{n}" for n in range(30)])
+    listed = repo.worker("list", "--json", env=env)
+    assert listed.code == 0 and len(json.loads(listed.out)) == 30  # all of it, flushed
+    assert ran.read_text() == "ran"
+    ran.unlink()
+    failed = repo.worker("show", "nope", env=env)
+    assert (failed.code, failed.err) == (1, "error: no worker 'nope'\n"
+                                            "hint: git worker list shows the workers\n")
+    assert ran.read_text() == "ran"
+
+
 def test_expected_failures_exit_1_without_traceback(repo: GitRepo) -> None:
     r = repo.worker("show", "nope")
     assert r.code == 1

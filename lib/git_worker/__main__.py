@@ -1,3 +1,3 @@
-from git_worker.cli import main
+from git_worker.cli import run
 
-raise SystemExit(main())
+run()

@@ -671,6 +671,31 @@ def _forwarded_argv(command: str, args: Args) -> list[str]:
             *(["--keep-branch"] if args.keep_branch else [])]
 
 
+def run() -> NoReturn:
+    """The command line's entry point (the launcher, `python -m git_worker`, pip's console
+    script): main(), then out at once.
+
+    Python's own exit takes every module and object apart one by one, ~7 ms of every
+    command (measured: rm of a clean worker 101.5 → 94.3 ms, median of 20 each, run in
+    turn), for nothing the process still needs: git-worker closes every file it writes
+    (`with`) and waits for every child it starts. What would still matter runs first:
+    atexit functions (a library's), and the standard streams are flushed. Any thread
+    still running (watch's, say) gets Python's normal exit, which waits for it."""
+    code = main()
+    import atexit
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except OSError:  # `git worker list | head`: the reader is gone, nothing is lost
+            pass
+    threading = sys.modules.get("threading")
+    if threading is not None and threading.active_count() > 1:
+        sys.exit(code)
+    os._exit(code)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     if "_ARGCOMPLETE" in os.environ and argv is None:
         comp.complete(build_parser)  # answers the shell and exits; see completion.py
