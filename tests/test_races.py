@@ -178,3 +178,26 @@ def test_rm_never_takes_over_a_live_owner_even_with_force(repo: GitRepo) -> None
     _set_owner(repo, "w1", {"action": "rm", "pid": dead.pid, "start": None})
     repo.ok("rm", "w1")  # a dead owner's rm is finished by the next one
     assert repo.refs("refs/workers/") == {}
+
+
+def test_a_spawn_judged_abandoned_that_finished_meanwhile_is_left_alone(repo: GitRepo) -> None:
+    """The next spawn of an id (or fsck --repair) reads a record `spawning` whose spawner
+    is gone, and rolls it back — but the spawner may have finished between that read and
+    the rollback (record `ready`, then exited). The rollback takes the record over from
+    exactly the version it read (compare-and-swap) before it touches anything: a worker
+    that finished keeps its worktree, branch and record."""
+    from git_worker import recovery
+    from git_worker.registry import store
+    from git_worker.repo import Repo
+
+    repo.ok("spawn", "--no-launch", "w1")
+    claimed = repo.git("rev-parse", "refs/workers/w1@{1}")  # as the other spawn read it
+    stale = store.parse("w1", claimed, repo.git("cat-file", "blob",
+                                                f"{claimed}:worker.json").encode())
+    assert isinstance(stale, store.Entry) and stale.record.state == "spawning"
+    assert recovery.is_abandoned(stale.record)  # its spawner has exited since
+    before = repo.refs("refs/")
+    assert recovery.abandon_spawn(Repo.discover(str(repo.path)), stale) == []
+    assert repo.refs("refs/") == before
+    assert repo.worktrees().count(str(repo.workers_dir / "w1")) == 1
+    assert repo.record("w1")["state"] == "ready"

@@ -92,13 +92,26 @@ def agent_started(runtime_dir: str, record: Record) -> bool:
 
 
 def abandon_spawn(repo: Repo, entry: Entry) -> list[str]:
-    """Undo an interrupted spawn and drop its record. Returns what was done.
+    """Undo an interrupted spawn and drop its record. Returns what was done (nothing when
+    the record changed since ``entry`` was read: then it was not abandoned).
 
     If there is work (commits on the branch, changes in the worktree: the agent's, or
     anyone's who used the worktree since), nothing is deleted: the record is kept as
     `failed` so the work can be reviewed, merged or removed like any other worker's.
     """
-    record, done = entry.record, []
+    # Taken over first, from exactly the version that was judged abandoned: its spawner
+    # may have finished in between (the record `ready`, its owner cleared) and exited
+    # since, and then its worktree is a worker's, not a leftover. Only a record still as
+    # read is ours to undo. This process owns the rollback now (as the spawn's: if it dies
+    # too, the next repair finds that owner gone and takes over again).
+    def take(r: Record) -> None:
+        r.owner = processes.identity("spawn")
+
+    taken = store.take(repo, entry, take, "spawn interrupted; rolling back")
+    if taken is None:
+        return []
+    entry, done = taken, []
+    record = entry.record
     runtime = RuntimeDir.of(repo, record.id).path
     started = agent_started(runtime, record)
     if started:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -484,6 +485,12 @@ def _claim(repo: Repo, record: Record, branch_at: str | None) -> store.Entry:
         existing = store.read(repo, record.id)
         if existing is None:
             if also and repo.read_ref(record.branch) is not None:
+                if attempt == 0:
+                    # A concurrent spawn of this id may be half-way through the same
+                    # transaction: git renames its refs into place one by one, the branch
+                    # (refs/heads/) before the claim (refs/workers/). Ask once more.
+                    time.sleep(0.05)
+                    continue
                 raise _branch_exists(record.branch)
             continue  # removed in between: try once more
         owner = existing.record.owner or {}

@@ -267,6 +267,19 @@ def update(
     raise WorkerError(f"worker '{worker_id}' keeps changing under us; try again")
 
 
+def take(repo: Repo, entry: Entry, change: Callable[[Record], None], event: str) -> Entry | None:
+    """Commit ``change`` to the record only if it is still exactly ``entry`` (one
+    compare-and-swap, never re-applied to a newer version, unlike update()); None when it
+    moved meanwhile. For acting on what was read: recovery judging a spawn abandoned."""
+    change(entry.record)
+    new = _write_commit(repo, entry.record, entry.oid, event)
+    if not repo.update_ref(refnames.registry(entry.record.id), entry.oid, new,
+                           f"git-worker: {event}"):
+        return None
+    _share(repo, entry.record.id)
+    return Entry(entry.record, new)
+
+
 def set_state(repo: Repo, worker_id: str, state: str, event: str | None = None) -> Entry:
     def change(r: Record) -> None:
         r.state = state
