@@ -92,15 +92,23 @@ _LIST_WORDS = ["--json", "--all", "--size", "--fetch", "--js", "--al", "--s", "-
                "--fetch=no", "--version", "list", "ls"]
 
 
-def _parsed(arguments: list[str]) -> dict[str, bool] | str:
-    """What the real parser makes of a command line: list's keyword arguments (as
-    cli.dispatch passes them), or its refusal (usage, help, another command)."""
+def _parse(arguments: list[str]) -> argparse.Namespace | str:
+    """What the real parser makes of a command line, or its refusal (usage, help) as
+    "exit CODE: what it printed"."""
     err = io.StringIO()
     try:
         with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-            args = cli.build_parser().parse_args(arguments)
+            return cli.build_parser().parse_args(arguments)
     except SystemExit as e:
         return f"exit {e.code}: {err.getvalue()}"
+
+
+def _parsed(arguments: list[str]) -> dict[str, bool] | str:
+    """What the real parser makes of a command line: list's keyword arguments (as
+    cli.dispatch passes them), or its refusal (usage, help, another command)."""
+    args = _parse(arguments)
+    if isinstance(args, str):
+        return args
     if args.command not in ("list", "ls"):
         return f"command {args.command}"
     return {"as_json": args.json, "show_all": args.all, "size": args.size, "fetch": args.fetch}
@@ -160,12 +168,9 @@ _RM_WORDS = ["--merged", "-f", "--force", "--keep-branch", "--forc", "--keep", "
 
 def _parsed_rm(arguments: list[str]) -> tuple[str, dict[str, object]] | str:
     """What the real parser makes of an rm command line, as plain_options says it."""
-    err = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-            args = cli.build_parser().parse_args(arguments)
-    except SystemExit as e:
-        return f"exit {e.code}: {err.getvalue()}"
+    args = _parse(arguments)
+    if isinstance(args, str):
+        return args
     if args.command not in ("rm", "remove"):
         return f"command {args.command}"
     return "rm", {"ids": args.ids, "merged": args.merged, "force": args.force,
@@ -262,12 +267,9 @@ _SPAWN_WORDS = ["--no-launch", "--no-fetch", "--noFetch", "--dry-run", "--json",
 
 
 def _parsed_spawn(arguments: list[str]) -> tuple[str, dict[str, object]] | str:
-    err = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-            args = cli.build_parser().parse_args(arguments)
-    except SystemExit as e:
-        return f"exit {e.code}: {err.getvalue()}"
+    args = _parse(arguments)
+    if isinstance(args, str):
+        return args
     options = vars(args)
     del options["version"]  # `git worker --version`'s, not spawn's
     return options.pop("command"), options
