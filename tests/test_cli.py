@@ -225,23 +225,28 @@ raise SystemExit(code)
 """
 
 
-def test_rm_takes_the_fast_path_and_leaves_argparse_alone(repo: GitRepo) -> None:
-    """rm of a clean worker imports nothing it does not need: no argparse (nor gettext,
-    locale), subprocess, threading, signal, hashlib or shlex (json, and re with it, write
-    the record `removing`)."""
+def _imported_by(repo: GitRepo, argv: list[str]) -> set[str]:
+    """The modules `git worker ARGV` imports (cli.main run in a fresh interpreter)."""
     from conftest import CHECKOUT
 
+    r = repo.sandbox.run(sys.executable, "-c", _IMPORTED_BY_MAIN, CHECKOUT / "lib", *argv,
+                         cwd=repo.path)
+    assert r.code == 0, r
+    return set(r.err.split("\n")[-2].split())
+
+
+def test_rm_takes_the_fast_path_and_leaves_argparse_alone(repo: GitRepo) -> None:
+    """rm of a clean worker imports nothing it does not need: no argparse (nor gettext,
+    locale), subprocess, threading, signal, hashlib or shlex, nor json and re (the record
+    `removing` and the lease store are written by compact_json)."""
     repo.ok("spawn", "--no-launch", "w1", "w2", "w3")
     for argv, parsed in ((["rm", "w1"], False), (["remove", "-f", "w2"], False),
                          (["rm", "--forc", "w3"], True)):
-        r = repo.sandbox.run(sys.executable, "-c", _IMPORTED_BY_MAIN, CHECKOUT / "lib", *argv,
-                             cwd=repo.path)
-        assert r.code == 0, r
-        modules = set(r.err.split("\n")[-2].split())
+        modules = _imported_by(repo, argv)
         assert ("argparse" in modules) is parsed, argv
         if not parsed:
             assert not modules & {"gettext", "locale", "subprocess", "threading", "signal",
-                                  "hashlib", "shlex"}, (argv, sorted(modules))
+                                  "hashlib", "shlex", "json", "re"}, (argv, sorted(modules))
 
 
 def test_rm_usage_errors_are_the_parsers_and_dispatchs_on_both_paths(repo: GitRepo) -> None:
@@ -325,14 +330,9 @@ def test_spawn_fast_path_table_is_the_parsers() -> None:
 def test_spawn_takes_the_fast_path_and_leaves_argparse_alone(repo: GitRepo) -> None:
     """spawn --no-launch imports neither argparse (nor gettext, locale) nor subprocess,
     shlex or hashlib; a command line with a value goes to the parser, as before."""
-    from conftest import CHECKOUT
-
     for argv, parsed in ((["spawn", "--no-launch", "w1"], False),
                          (["spawn", "w2", "--no-launch", "-d", "a task"], True)):
-        r = repo.sandbox.run(sys.executable, "-c", _IMPORTED_BY_MAIN, CHECKOUT / "lib", *argv,
-                             cwd=repo.path)
-        assert r.code == 0, r
-        modules = set(r.err.split("\n")[-2].split())
+        modules = _imported_by(repo, argv)
         assert ("argparse" in modules) is parsed, argv
         if not parsed:
             assert not modules & {"gettext", "locale", "subprocess", "shlex", "hashlib"}, \
@@ -354,26 +354,11 @@ def test_list_outside_a_repository_fails_alike_on_both_paths(sandbox: Sandbox) -
     assert fast.err.startswith("error: not a git repository")
 
 
-_IMPORTED = """
-import sys
-sys.path.insert(0, sys.argv[1])
-from git_worker.cli import main
-code = main(sys.argv[2:])
-print(" ".join(sorted(sys.modules)), file=sys.stderr)
-raise SystemExit(code)
-"""
-
-
 def test_list_takes_the_fast_path_and_leaves_argparse_alone(repo: GitRepo) -> None:
     """The point of the fast path: `list` never imports argparse (nor the gettext and
     locale argparse brings), while a command line it leaves to the parser does."""
-    from conftest import CHECKOUT
-
     repo.ok("spawn", "--no-launch", "w1")
     for argv, parsed in ((["list", "--json"], False), (["ls", "--all"], False),
                          (["list", "--js"], True)):
-        r = repo.sandbox.run(sys.executable, "-c", _IMPORTED, CHECKOUT / "lib", *argv,
-                             cwd=repo.path)
-        assert r.code == 0, r
-        modules = set(r.err.split("\n")[-2].split())
+        modules = _imported_by(repo, argv)
         assert ("argparse" in modules) is parsed, argv
