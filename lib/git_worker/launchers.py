@@ -97,6 +97,27 @@ class Prepared:
 
     def start(self, inv: Invocation, environment: dict[str, str] | None = None,
               ) -> dict[str, Any]:
+        try:
+            answer = self._hand_over(_payload(self.worktree, inv.argv,
+                                              clean_env(inv.env, environment)))
+            if not answer.startswith("started "):
+                raise _not_started(inv, answer)
+        except BaseException:
+            self.close()
+            raise
+        self._release()
+        return self._launcher(answer)
+
+    def _hand_over(self, payload: bytes) -> str:
+        """Give the runner its payload; its answer ("started …" or "error …")."""
+        raise NotImplementedError
+
+    def _launcher(self, answer: str) -> dict[str, Any]:
+        """What the record keeps of a runner that answered "started …"."""
+        raise NotImplementedError
+
+    def _release(self) -> None:
+        """Let go of the runner, which runs on by itself from here."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -153,22 +174,15 @@ class Detached(Prepared):
             os.close(handover)
             os.close(answer)
 
-    def start(self, inv: Invocation, environment: dict[str, str] | None = None,
-              ) -> dict[str, Any]:
+    def _hand_over(self, payload: bytes) -> str:
         assert self._open, "a runner starts one agent"
         try:
-            try:
-                _write_all(self._handover, _payload(self.worktree, inv.argv,
-                                                    clean_env(inv.env, environment)))
-            except BrokenPipeError:
-                pass  # the runner is gone: its answer (none) says so
-            answer = _read_ready(self._answer)
-            if not answer.startswith("started "):
-                raise _not_started(inv, answer)
-        except BaseException:
-            self.close()
-            raise
-        self._release()
+            _write_all(self._handover, payload)
+        except BrokenPipeError:
+            pass  # the runner is gone: its answer (none) says so
+        return _read_ready(self._answer)
+
+    def _launcher(self, answer: str) -> dict[str, Any]:
         pid = self._proc.pid
         return {"kind": "detached", "pid": pid, "start": processes.start_time(pid),
                 "agent_pid": int(answer.split()[1])}
@@ -338,8 +352,7 @@ class Session(Prepared):
         self.name = name
         return name
 
-    def start(self, inv: Invocation, environment: dict[str, str] | None = None,
-              ) -> dict[str, Any]:
+    def _hand_over(self, payload: bytes) -> str:
         assert self._fd is not None, "a session starts one agent"
         session = self._made()
         socket = self.socket
@@ -347,21 +360,17 @@ class Session(Prepared):
         def alive() -> bool | None:
             return session_alive(socket, session)
 
-        try:
-            _send_payload(self._fd, _payload(self.worktree, inv.argv,
-                                             clean_env(inv.env, environment)), alive)
-            assert self._answer is not None
-            answer = _wait_started(self._answer, alive)
-            if not answer.startswith("started "):
-                raise _not_started(inv, answer)
-        except BaseException:
-            self.close()
-            raise
-        self._release()
+        _send_payload(self._fd, payload, alive)
+        assert self._answer is not None
+        return _wait_started(self._answer, alive)
+
+    def _launcher(self, answer: str) -> dict[str, Any]:
         # "started <agent pid> <runner pid>": read from the runner itself, not asked of
         # tmux, because an agent that exits at once takes its session with it.
         _, agent_pid, runner_pid = answer.split()[:3]
-        return {"kind": "tmux", "session": session, "socket": socket or default_socket(),
+        assert self.name is not None  # _made() named it before the handover
+        return {"kind": "tmux", "session": self.name,
+                "socket": self.socket or default_socket(),
                 "pid": int(runner_pid), "start": processes.start_time(int(runner_pid)),
                 "agent_pid": int(agent_pid)}
 
