@@ -34,10 +34,15 @@ def test_the_quick_exit_still_flushes_the_output_and_runs_atexit_functions(
     (site / "sitecustomize.py").write_text(
         "import atexit\n"
         f"atexit.register(lambda: open({str(ran)!r}, 'w').write('ran'))\n")
-    env = {"PYTHONPATH": str(site)}
+    # PYTHONUNBUFFERED empty (unset, for Python): stdout to a pipe is block-buffered, as a
+    # user's is, so that output left unflushed by os._exit would be lost here.
+    env = {"PYTHONPATH": str(site), "PYTHONUNBUFFERED": ""}
     repo.ok("spawn", "--no-launch", *[f"w{n}" for n in range(30)])
     listed = repo.worker("list", "--json", env=env)
     assert listed.code == 0 and len(json.loads(listed.out)) == 30  # all of it, flushed
+    settings = repo.worker("config", "--json", env=env)  # print()ed, left to the exit
+    assert settings.code == 0 and any(s["key"] == "worker.agent"
+                                      for s in json.loads(settings.out))
     assert ran.read_text() == "ran"
     ran.unlink()
     failed = repo.worker("show", "nope", env=env)
