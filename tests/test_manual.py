@@ -127,7 +127,9 @@ def test_every_state_is_documented() -> None:
     text = page_text()
     states = text[text.index(".SH STATES"):text.index(".SH JSON OUTPUT")]
     documented = set(re.findall(r'^\.TP\n\.BI? "?([a-z]+)', states, re.MULTILINE))
-    assert documented == {state.value for state in State}
+    assert documented == set(State.ALL)
+    named = {value for name, value in vars(State).items() if name.isupper() and name != "ALL"}
+    assert set(State.ALL) == named and len(State.ALL) == len(named)  # ALL is every state
 
 
 def test_readme_is_the_guide_and_keeps_no_settings_table() -> None:

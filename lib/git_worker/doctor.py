@@ -121,7 +121,7 @@ def _installation() -> list[Check]:
     here = installation.current()
     broken = installation.problems()
     if not broken:
-        return [Check("git-worker", OK, f"{__version__} ({here.kind.value}: {here.root}); "
+        return [Check("git-worker", OK, f"{__version__} ({here.kind}: {here.root}); "
                       f"all {len(installation.SHIPPED)} shipped files in place")]
     return [Check("git-worker", FAIL, f"{shipped.path} is {what}: "
                   f"{installation.location(shipped)} ({shipped.purpose})", here.repair(shipped))

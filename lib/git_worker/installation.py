@@ -15,9 +15,7 @@ how to repair this installation — which depends on how git-worker was installe
 from __future__ import annotations
 
 import os
-import site
 import sys
-from enum import Enum
 
 from git_worker import __version__
 from git_worker.errors import WorkerError
@@ -84,7 +82,9 @@ def problems() -> list[tuple[Shipped, str]]:
     return [(s, what) for s in SHIPPED if (what := problem(s)) is not None]
 
 
-class Kind(Enum):
+class Kind:
+    """How git-worker was installed (plain strings, not an enum: see record.State)."""
+
     CHECKOUT = "checkout"  # run from the source tree (also `pip install -e`)
     MAKE_INSTALL = "make install"
     PIPX = "pipx"
@@ -94,7 +94,7 @@ class Kind(Enum):
 class Installation:
     __slots__ = ("kind", "root", "source", "pip_target")
 
-    def __init__(self, kind: Kind, root: str, source: str | None,
+    def __init__(self, kind: str, root: str, source: str | None,
                  pip_target: tuple[str, ...]) -> None:
         self.kind = kind
         self.root = root  # the checkout, the virtualenv or the prefix that holds the package
@@ -105,20 +105,20 @@ class Installation:
         """The command that puts the shipped files back, for this kind of installation."""
         import shlex
 
-        if self.kind is Kind.CHECKOUT:
+        if self.kind == Kind.CHECKOUT:
             if not os.path.exists(os.path.join(self.root, ".git")):
                 return f"get a fresh copy of git-worker's source in place of {self.root}"
             # git checkout restores the mode as well (when core.fileMode is on, the default).
             where = "lib/git_worker/" + (shipped.path if shipped else "")
             return "restore it: " + shlex.join(["git", "-C", self.root, "checkout", "--", where])
-        if self.kind is Kind.MAKE_INSTALL:
+        if self.kind == Kind.MAKE_INSTALL:
             prefix = os.path.dirname(os.path.dirname(self.root))
             if self.source and os.path.isfile(os.path.join(self.source, "Makefile")):
                 return "reinstall: " + shlex.join(["make", "-C", self.source, "install",
                                                    f"PREFIX={prefix}"])
             return (f"reinstall: {shlex.join(['make', 'install', f'PREFIX={prefix}'])}, in a "
                     "git-worker checkout")
-        if self.kind is Kind.PIPX:
+        if self.kind == Kind.PIPX:
             return f"reinstall: pipx reinstall {shlex.quote(os.path.basename(self.root))}"
         argv = [sys.executable, "-m", "pip", "install", "--force-reinstall", "--no-deps",
                 *self.pip_target, self.source or "git-worker"]
@@ -139,6 +139,8 @@ def current() -> Installation:
     if _inside(PACKAGE_DIR, sys.prefix) and os.path.isfile(os.path.join(sys.prefix,
                                                                         PIPX_METADATA)):
         return Installation(Kind.PIPX, sys.prefix, None, ())
+    import site  # here, when a hint or --version asks: not on every spawn
+
     if _inside(PACKAGE_DIR, site.getusersitepackages()):
         root, target = site.getuserbase(), ["--user"]
     elif _inside(PACKAGE_DIR, sys.prefix):
@@ -154,7 +156,7 @@ def describe() -> dict[str, str]:
     here = current()
     return {
         "version": __version__,
-        "installed": f"{PACKAGE_DIR} ({here.kind.value}, in {here.root})",
+        "installed": f"{PACKAGE_DIR} ({here.kind}, in {here.root})",
         "python": f"{sys.version.split()[0]} ({sys.executable})",
         "dulwich": _version_of("dulwich"),
         "argcomplete": _version_of("argcomplete"),

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 _STOP_GRACE = worker_processes.STOP_GRACE
 
 
-def exit_state(code: int) -> State:
+def exit_state(code: int) -> str:
     return State.EXITED if code == 0 else State.FAILED
 
 
