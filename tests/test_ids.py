@@ -68,3 +68,32 @@ def test_any_bytes_from_argv_are_refused_or_safe(raw: bytes) -> None:
     assert subprocess.run(["git", "check-ref-format", f"refs/workers/{candidate}"]).returncode == 0
     root = "/tmp/root.workers"
     assert os.path.dirname(os.path.normpath(os.path.join(root, candidate))) == root
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.sampled_from("AZaz09._-_/@ HEADé\x00"), max_size=12)
+       | st.from_regex(r"[A-Z_]{0,4}_?HEAD", fullmatch=True))
+def test_ids_are_judged_as_the_regular_expressions_they_replaced(candidate: str) -> None:
+    """ids.py checks its alphabet and git's *_HEAD names with sets (no `import re` on
+    spawn's path): the same ids as the expressions it used before."""
+    import re
+
+    alphabet = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+    reserved = re.compile(r"(?:[A-Z_]*_)?HEAD\Z")
+    before = None
+    if not candidate:
+        before = "it is empty"
+    elif len(candidate) > ids.MAX_LENGTH:
+        before = "long"
+    elif candidate.startswith("-"):
+        before = "dash"
+    elif not alphabet.match(candidate):
+        before = "alphabet"
+    elif ".." in candidate or candidate.endswith((".", ".lock")):
+        before = "dots"
+    elif reserved.match(candidate):
+        before = "git reserves that name"
+    now = ids.problem(candidate)
+    assert (now is None) == (before is None), (candidate, now, before)
+    if before == "git reserves that name":
+        assert now == before

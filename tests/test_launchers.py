@@ -13,6 +13,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import (
     GitRepo,
@@ -252,6 +254,23 @@ def test_custom_prompt_template(repo: GitRepo, sandbox: Sandbox) -> None:
     repo.ok("spawn", "w1", "-d", "the text", "--no-launch")
     assert repo.ok("prompt", "w1").out == \
         "T=w1 B=worker/w1 X={unknown} json={\"a\": 1}\nthe text\n"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["{", "}", "{id}", "{title}", "{nope}", "id", "x", "\n",
+                                 "{{id}", "{id}}", "{Id}"]), max_size=12).map("".join),
+       st.sampled_from(["", "v", "{id}", "{title}}"]))
+def test_a_template_is_filled_in_as_the_regular_expression_did(text: str, value: str) -> None:
+    """prompt.render scans for `{field}` (no `import re` on spawn's path): the very text
+    the substitution it replaced made, each field once, braces of the values kept."""
+    import re
+
+    from git_worker import prompt
+
+    values = {"id": value, "title": "T"}
+    before = re.sub(r"\{([a-z_]+)\}",
+                    lambda m: values[m.group(1)] if m.group(1) in values else m.group(0), text)
+    assert prompt.render(prompt.Template(text, "test"), values) == before
 
 
 def test_missing_template_creates_nothing(repo: GitRepo) -> None:

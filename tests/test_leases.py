@@ -15,10 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from conftest import GitRepo, Sandbox
 from git_worker import leases
 from git_worker.config import Config
+from git_worker.errors import WorkerError
 from git_worker.registry.record import Record
 
 # Setup commands that prove a leased port free: each is bound (and let go) at spawn time.
@@ -319,6 +322,27 @@ def test_a_bad_setting_fails_the_spawn_naming_it(sandbox: Sandbox, repo: GitRepo
     assert f"bad value '{value}' for {key.lower()}" in r.err and wanted in r.err
     assert "hint: fix it with: git config --local" in r.err
     assert repo.snapshot() == before and store(sandbox) == []
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(["1", "0", "65535", "65536", "123456", "-", " ", "\t", "٣",
+                                 "²", "x", "20000", "29999"]), max_size=6).map("".join))
+def test_a_port_range_is_read_as_the_regular_expression_did(raw: str) -> None:
+    """leases.port_range splits LOW-HIGH by hand (no `import re` on spawn's path): the
+    ranges the expression it replaced accepted, and no others."""
+    import re
+
+    from git_worker.config import Entry
+
+    assume(raw)  # empty: the default range, not this value
+    found = re.fullmatch(r"\s*(\d{1,5})\s*-\s*(\d{1,5})\s*", raw)
+    low, high = (int(found[1]), int(found[2])) if found else (0, 0)
+    config = Config([Entry("worker.portrange", raw, "local", "file:.git/config")])
+    if 1 <= low <= high <= 65535:
+        assert leases.port_range(config) == (low, high)
+    else:
+        with pytest.raises(WorkerError):
+            leases.port_range(config)
 
 
 def test_teardown_runs_before_rm_with_the_same_environment(sandbox: Sandbox,

@@ -8,15 +8,22 @@ that is safe everywhere, and explain the refusal.
 
 from __future__ import annotations
 
-import re
-
 from git_worker.errors import WorkerError
 
 MAX_LENGTH = 80
 
-_ALPHABET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
-# Names git gives meaning to on their own (HEAD, FETCH_HEAD, ORIG_HEAD, ...).
-_RESERVED = re.compile(r"(?:[A-Z_]*_)?HEAD\Z")
+# Sets, not regular expressions: `import re` costs every spawn ~2 ms before its checkout.
+_UPPER = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_FIRST = _UPPER | frozenset("abcdefghijklmnopqrstuvwxyz0123456789")  # ASCII only
+_ALPHABET = _FIRST | frozenset("._-")
+
+
+def _reserved(candidate: str) -> bool:
+    """A name git gives meaning to on its own: HEAD, FETCH_HEAD, ORIG_HEAD, ... (an
+    upper-case name ending in _HEAD)."""
+    prefix = candidate.removesuffix("HEAD")
+    return prefix != candidate and (
+        not prefix or (prefix.endswith("_") and _UPPER.union("_").issuperset(prefix)))
 
 
 def problem(candidate: str) -> str | None:
@@ -27,13 +34,13 @@ def problem(candidate: str) -> str | None:
         return f"it is longer than {MAX_LENGTH} characters"
     if candidate.startswith("-"):
         return "it starts with '-'"
-    if not _ALPHABET.match(candidate):
+    if candidate[0] not in _FIRST or not _ALPHABET.issuperset(candidate):
         return "only letters, digits, '.', '_' and '-' are allowed, starting with a letter or digit"
     if ".." in candidate:
         return "it contains '..'"
     if candidate.endswith((".", ".lock")):
         return "it ends with '.' or '.lock'"
-    if _RESERVED.match(candidate):
+    if _reserved(candidate):
         return "git reserves that name"
     return None
 

@@ -86,13 +86,13 @@ def port_count(config: Config) -> int:
 def port_range(config: Config) -> tuple[int, int]:
     """worker.portRange; its default (config.SETTINGS) is below Linux's ephemeral ports
     (32768-60999), which the kernel hands out to outgoing connections."""
-    import re
-
     from git_worker.config import default
 
     raw = config.raw("worker.portRange") or default("worker.portRange") or ""
-    found = re.fullmatch(r"\s*(\d{1,5})\s*-\s*(\d{1,5})\s*", raw)
-    low, high = (int(found[1]), int(found[2])) if found else (0, 0)
+    # "LOW-HIGH", blanks around either: split by hand (`import re` costs every spawn ~2 ms).
+    low_text, dash, high_text = (part.strip() for part in raw.partition("-"))
+    numbers = dash and all(t.isdecimal() and len(t) <= 5 for t in (low_text, high_text))
+    low, high = (int(low_text), int(high_text)) if numbers else (0, 0)
     if not 1 <= low <= high <= 65535:
         raise _bad(config.entry("worker.portRange"),
                    "a range of TCP ports LOW-HIGH within 1-65535, e.g. 20000-29999")

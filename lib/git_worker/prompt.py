@@ -10,12 +10,9 @@ would let a template reach into objects).
 from __future__ import annotations
 
 import os
-import re
 
 from git_worker.config import Config
 from git_worker.errors import WorkerError
-
-_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 
 FIELDS = ("id", "title", "description", "design", "acceptance_criteria", "notes",
           "task_details", "source", "branch", "base", "base_oid", "base_oid_short",
@@ -69,8 +66,22 @@ def details(*, description: str, design: str = "", acceptance_criteria: str = ""
 
 
 def render(template: Template, values: dict[str, str]) -> str:
-    """Replace each known `{field}` once; leave any other braces as they are."""
-    def substitute(m: re.Match[str]) -> str:
-        return values[m.group(1)] if m.group(1) in values else m.group(0)
-
-    return _PLACEHOLDER.sub(substitute, template.text)
+    """Replace each known `{field}` once; leave any other braces as they are. (A scan, not
+    a regular expression: `import re` costs every spawn ~2 ms before its checkout.)"""
+    text = template.text
+    parts = []
+    done = 0  # text[:done] is in parts
+    start = text.find("{")
+    while start >= 0:
+        end = text.find("}", start + 1)
+        if end < 0:
+            break
+        name = text[start + 1:end]
+        if name in values:
+            parts += [text[done:start], values[name]]
+            done = end + 1
+            start = text.find("{", done)
+        else:  # not a field, or `{{id}`: the next brace may open one
+            start = text.find("{", start + 1)
+    parts.append(text[done:])
+    return "".join(parts)

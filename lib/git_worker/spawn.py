@@ -9,7 +9,6 @@ spawn of that id) finishes the rollback.
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -46,19 +45,17 @@ from git_worker.registry.runtime import (
 from git_worker.repo import Repo
 from git_worker.undo import UndoLog, transaction
 
-# typing only for annotations: spawn --no-launch never imports the launchers.
+# For annotations only: spawn --no-launch never imports the launchers, one id's spawn
+# never imports threading, and typing would cost every spawn ~3 ms.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import threading
+    from typing import Any
+
     from git_worker import launchers
 
 _SETUP_HINT = "fix the command, or remove it: git config --unset-all worker.setup"
 STEPS = ("claim", "branch", "worktree", "files", "setup", "launch")
-
-
-# typing only for annotations: importing it costs every spawn ~3 ms.
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any
 
 # Plain classes, not dataclasses: `import dataclasses` (it imports inspect) and building
 # the classes cost spawn ~15 ms before its checkout could start (measured).
@@ -100,8 +97,9 @@ class Plan:
         self.team_settings = team_settings  # worker.remote: claims and changes published there
         # ids spawned while the team's remote could not be reached, and why (for the warning)
         self.offline: dict[str, team.Unreachable] = {}
-        # Set on ^C while spawns run in threads (spawn_each): each stops and rolls back.
-        self.interrupted = threading.Event()
+        # Set on ^C while spawns run in threads (spawn_each, which makes it: one id's spawn
+        # imports no threading): each stops and rolls back.
+        self.interrupted: threading.Event | None = None
         # True: one checkout process per core (the user did not set checkout.workers);
         # False while spawns run in threads: each worktree's checkout is then git's own
         # choice (the threads are the parallelism; see git.start_check_out_head).
@@ -167,6 +165,7 @@ def spawn_each(repo: Repo, config: Config, tasks: list[Task], plan: Plan,
             except WorkerError as e:
                 yield task, e
         return
+    import threading
     from concurrent.futures import ThreadPoolExecutor, wait
 
     def attempt(task: Task) -> Record | WorkerError:
@@ -179,6 +178,7 @@ def spawn_each(repo: Repo, config: Config, tasks: list[Task], plan: Plan,
     # a parent made by one spawn and used by another would be left behind by both.
     made_parent = worktrees.make_parents(plan.worktree_root)
     plan.parallel_checkout = False
+    interrupted = plan.interrupted = threading.Event()
     with _removing_if_empty(made_parent, plan.worktree_root), \
             ThreadPoolExecutor(threads, thread_name_prefix="spawn") as pool:
         futures = [pool.submit(attempt, task) for task in tasks]
@@ -189,7 +189,7 @@ def spawn_each(repo: Repo, config: Config, tasks: list[Task], plan: Plan,
                 done += 1
                 yield tasks[done - 1], outcome
         except BaseException:  # ^C, or a bug in one spawn: the others stop as well
-            plan.interrupted.set()
+            interrupted.set()
             for future in futures:
                 future.cancel()  # not begun: never will
             if on_interrupt is not None:

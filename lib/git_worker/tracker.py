@@ -54,10 +54,11 @@ def kind(config: Config, main_worktree: str) -> str:
     """'bd' or 'none': worker.tracker, else bd when it is on PATH and the repo has .beads/."""
     setting = config.string("worker.tracker")
     if setting is None or setting.lower() == "auto":
-        import shutil  # not at module level: ~3 ms of every spawn before its checkout
+        if not os.path.isdir(os.path.join(main_worktree, ".beads")):
+            return "none"
+        import shutil  # only then: ~3 ms of a spawn before its checkout
 
-        found = shutil.which("bd") and os.path.isdir(os.path.join(main_worktree, ".beads"))
-        return "bd" if found else "none"
+        return "bd" if shutil.which("bd") else "none"
     if setting.lower() not in ("bd", "none"):
         raise WorkerError(f"bad value '{setting}' for worker.tracker: expected bd, none or auto",
                           hint="git config worker.tracker bd   (or none)")
