@@ -209,8 +209,8 @@ def test_rm_fast_path_knows_every_option_of_the_parsers_rm() -> None:
     parser = cli.build_parser("rm")
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     flags = {s for a in sub.choices["rm"]._actions for s in a.option_strings} - {"-h", "--help"}
-    words, table, defaults, takes_ids = cli._PLAIN["rm"]
-    assert flags == set(table) and takes_ids
+    words, table, with_value, defaults, takes_ids = cli._PLAIN["rm"]
+    assert flags == set(table) and takes_ids and not with_value
     assert defaults == {d: False for d, _ in table.values()}
     assert set(words) == {"rm", *sub.choices["rm"].prog.split()[-1:], "remove"}
     for action in sub.choices["rm"]._actions:
@@ -268,12 +268,13 @@ def test_rm_usage_errors_are_the_parsers_and_dispatchs_on_both_paths(repo: GitRe
     assert (repo.workers_dir / "w1").exists()
 
 
-# --- spawn's fast path: its flags and task ids (options with a value go to the parser) -------
+# --- spawn's fast path: its flags, its options with their values, and task ids --------------
 
 _SPAWN_WORDS = ["--no-launch", "--no-fetch", "--noFetch", "--dry-run", "--json", "--queue",
                 "--review", "--no-review", "--no-l", "--rev", "-d", "text", "--description=x",
                 "-a", "--agent", "-m", "--from", "-f", "main", "--on", "-t", "--task", "w1",
-                "w2", "", "-", "--", "-h", "--json=1", "-1"]
+                "w2", "", "-", "--", "-h", "--json=1", "-1", "--description", "--model",
+                "--fromBranch", "-dtext", "--desc", "a b", "-x"]
 
 
 def _parsed_spawn(arguments: list[str]) -> tuple[str, dict[str, object]] | str:
@@ -285,9 +286,9 @@ def _parsed_spawn(arguments: list[str]) -> tuple[str, dict[str, object]] | str:
     return options.pop("command"), options
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=600, deadline=None)
 @given(command=st.sampled_from(["spawn", "spaw", "sp", "--json", "rm"]),
-       rest=st.lists(st.sampled_from(_SPAWN_WORDS), max_size=6))
+       rest=st.lists(st.sampled_from(_SPAWN_WORDS), max_size=7))
 def test_spawn_fast_path_reads_only_what_the_parser_reads_alike(command: str,
                                                                 rest: list[str]) -> None:
     fast = cli.plain_options([command, *rest])
@@ -298,27 +299,31 @@ def test_spawn_fast_path_reads_only_what_the_parser_reads_alike(command: str,
 @pytest.mark.parametrize("arguments", [
     ["spawn"], ["spawn", "w1"], ["spawn", "--no-launch", "w1", "w2"],
     ["spawn", "w1", "--no-fetch", "--noFetch", "--json", "--queue", "--dry-run"],
-    ["spawn", "--review", "w1", "--review"], ["spawn", "--no-review", "w1"]])
+    ["spawn", "--review", "w1", "--review"], ["spawn", "--no-review", "w1"],
+    ["spawn", "w1", "-d", "the task"], ["spawn", "-d", "", "w1", "w2"],
+    ["spawn", "-t", "w1", "--task", "w2", "w3", "-a", "claude", "--model", "opus"],
+    ["spawn", "w1", "--from", "main", "-f", "dev", "--on", "box", "--description", "x"]])
 def test_spawn_fast_path_takes_spawns_spelled_out(arguments: list[str]) -> None:
     assert cli.plain_options(arguments) == _parsed_spawn(arguments)
 
 
 @pytest.mark.parametrize("arguments", [
-    ["spawn", "--review", "--no-review", "w1"], ["spawn", "w1", "-d", "text"],
+    ["spawn", "--review", "--no-review", "w1"], ["spawn", "w1", "-d", "-x"],
+    ["spawn", "w1", "-d"], ["spawn", "w1", "-dtext"], ["spawn", "w1", "--desc", "text"],
     ["spawn", "w1", "--agent=codex"], ["spawn", "--no-l", "w1"], ["spawn", "w1", "--json", "w2"],
-    ["spawn", "--", "w1"]])
+    ["spawn", "w1", "-d", "text", "w2"], ["spawn", "--", "w1"]])
 def test_spawn_command_lines_the_fast_path_leaves_to_the_parser(arguments: list[str]) -> None:
     assert cli.plain_options(arguments) is None
 
 
 def test_spawn_fast_path_table_is_the_parsers() -> None:
     """Every flag of the table is the parser's, setting the same keyword to the same value;
-    the defaults are the parser's; every option the table leaves out takes a value (or
-    is -h), so that a command line with it goes to the parser."""
+    every option with a value, the parser's, storing (or appending) it under the same
+    keyword; the defaults are the parser's; the table leaves out -h alone."""
     parser = cli.build_parser("spawn")
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     actions = sub.choices["spawn"]._actions
-    words, table, defaults, takes_ids = cli._PLAIN["spawn"]
+    words, table, with_value, defaults, takes_ids = cli._PLAIN["spawn"]
     assert words == ("spawn",) and takes_ids
     parsed = _parsed_spawn(["spawn"])
     assert isinstance(parsed, tuple)
@@ -328,22 +333,29 @@ def test_spawn_fast_path_table_is_the_parsers() -> None:
             if flag in table:
                 assert isinstance(action, argparse._StoreTrueAction | argparse._StoreFalseAction)
                 assert table[flag] == (action.dest, action.const), flag
+            elif flag in with_value:
+                assert isinstance(action, argparse._StoreAction | argparse._AppendAction)
+                assert action.nargs is None, flag  # one value
+                appends = isinstance(action, argparse._AppendAction)
+                assert with_value[flag] == (action.dest, appends), flag
             else:
-                assert action.nargs != 0 or flag in ("-h", "--help"), flag
+                assert flag in ("-h", "--help"), flag
 
 
 def test_spawn_takes_the_fast_path_and_leaves_argparse_alone(repo: GitRepo) -> None:
     """spawn --no-launch imports neither argparse (nor gettext, locale) nor subprocess,
     shlex or hashlib, nor re, enum, json or threading (a few ms each before the checkout
-    starts); a command line with a value goes to the parser, as before."""
+    starts), with a task text or not; an abbreviation goes to the parser, as before."""
     for argv, parsed in ((["spawn", "--no-launch", "w1"], False),
-                         (["spawn", "w2", "--no-launch", "-d", "a task"], True)):
+                         (["spawn", "w2", "--no-launch", "-d", "a task"], False),
+                         (["spawn", "w3", "--no-l"], True)):
         modules = _imported_by(repo, argv)
         assert ("argparse" in modules) is parsed, argv
         if not parsed:
             assert not modules & {"gettext", "locale", "subprocess", "shlex", "hashlib", "re",
                                   "enum", "json", "threading"}, (argv, sorted(modules))
-    assert {w["id"] for w in json.loads(repo.ok("list", "--json").out)} == {"w1", "w2"}
+    assert {w["id"] for w in json.loads(repo.ok("list", "--json").out)} == {"w1", "w2", "w3"}
+    assert "a task" in repo.ok("prompt", "w2").out
 
 
 def test_spawn_usage_errors_are_the_parsers_on_both_paths(repo: GitRepo) -> None:

@@ -327,19 +327,23 @@ _COMMAND_OF = {alias: name for name, (aliases, _, _) in _COMMANDS.items()
 
 
 # The command lines read without argparse (plain_options): command -> (the words that name
-# it, its flags — spelled out in full, each setting one keyword to one value —, the
-# keywords' defaults, whether it takes worker or task ids). `list` is the command run most
-# often, by scripts and dashboards; `rm` and `spawn` are the ones timed against git's own.
-# Options that take a value are left to argparse.
-_PLAIN: dict[str, tuple[tuple[str, ...], dict[str, tuple[str, bool]], dict[str, Any], bool]] = {
+# it, its flags — spelled out in full, each setting one keyword to one value —, its options
+# that take a value — spelled out in full, the value the next word: the keyword it sets
+# and whether it is appended to a list —, the keywords' defaults, whether it takes worker
+# or task ids). `list` is the command run most often, by scripts and dashboards; `rm` and
+# `spawn` are the ones timed against git's own (`spawn ID -d TEXT` too).
+_PLAIN: dict[str, tuple[tuple[str, ...], dict[str, tuple[str, bool]],
+                        dict[str, tuple[str, bool]], dict[str, Any], bool]] = {
     "list": (("list", "ls"),
              {"--json": ("as_json", True), "--all": ("show_all", True),
               "--size": ("size", True), "--fetch": ("fetch", True)},
+             {},
              {"as_json": False, "show_all": False, "size": False, "fetch": False},
              False),
     "rm": (("rm", "remove"),
            {"--merged": ("merged", True), "-f": ("force", True), "--force": ("force", True),
             "--keep-branch": ("keep_branch", True)},
+           {},
            {"merged": False, "force": False, "keep_branch": False},
            True),
     "spawn": (("spawn",),
@@ -347,6 +351,11 @@ _PLAIN: dict[str, tuple[tuple[str, ...], dict[str, tuple[str, bool]], dict[str, 
                "--no-launch": ("launch", False), "--dry-run": ("dry_run", True),
                "--json": ("json", True), "--queue": ("queue", True),
                "--review": ("review", True), "--no-review": ("review", False)},
+              {"-t": ("more_ids", True), "--task": ("more_ids", True),
+               "-d": ("description", False), "--description": ("description", False),
+               "-f": ("base", False), "--from": ("base", False), "--fromBranch": ("base", False),
+               "-a": ("agent", False), "--agent": ("agent", False),
+               "-m": ("model", False), "--model": ("model", False), "--on": ("on", False)},
               {"more_ids": [], "description": None, "base": None, "fetch": True,
                "agent": None, "model": None, "launch": True, "dry_run": False, "json": False,
                "queue": False, "review": None, "on": None},
@@ -356,33 +365,43 @@ _LIST_FLAGS = _PLAIN["list"][1]
 
 
 def plain_options(arguments: list[str]) -> tuple[str, dict[str, Any]] | None:
-    """What argparse would make of a command of _PLAIN followed only by its flags spelled
-    out in full and, for one that takes ids, one run of ids (argparse takes no second run
+    """What argparse would make of a command of _PLAIN followed only by its flags and
+    options spelled out in full (an option's value the next word, one that does not start
+    with `-`) and, for one that takes ids, one run of ids (argparse takes no second run
     after an option): the command and its keyword arguments (``ids`` the ids). None for
-    any other command line (abbreviations, --help, `--`, an option with a value, a word
-    starting with `-` that is not a flag, flags that exclude each other, anything
-    wrong), which argparse reads, and answers.
+    any other command line (abbreviations, --help, `--`, `--opt=value`, a word starting
+    with `-` that is not a flag, flags that exclude each other, anything wrong), which
+    argparse reads, and answers.
 
     Importing argparse (with re, gettext and locale) and building the parser cost ~9-12 ms
     of CPU (measured), a fifth of `list`. tests/test_cli.py keeps this and the parser in
     agreement.
     """
-    command = next((name for name, (words, _, _, _) in _PLAIN.items()
+    command = next((name for name, (words, *_) in _PLAIN.items()
                     if arguments and arguments[0] in words), None)
     if command is None:
         return None
-    _, flags, defaults, takes_ids = _PLAIN[command]
+    _, flags, with_value, defaults, takes_ids = _PLAIN[command]
     options = dict(defaults)
     given: dict[str, bool] = {}
     ids: list[str] = []
     ids_ended = False
-    for word in arguments[1:]:
+    words = iter(arguments[1:])
+    for word in words:
         flag = flags.get(word)
+        option = with_value.get(word)
         if flag is not None:
             name, value = flag
             if given.setdefault(name, value) != value:
                 return None  # --review --no-review: argparse's error
             options[name] = value
+            ids_ended = bool(ids)
+        elif option is not None:
+            name, append = option
+            text = next(words, None)
+            if text is None or text.startswith("-"):
+                return None  # argparse's error, or its own reading of it
+            options[name] = [*options[name], text] if append else text
             ids_ended = bool(ids)
         elif word.startswith("-") or not takes_ids or ids_ended:
             return None
