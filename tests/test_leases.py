@@ -242,6 +242,40 @@ def test_a_lease_proven_stale_is_reclaimed_by_the_next_lease(sandbox: Sandbox,
     assert repo.record("new")["leases"] == {"ports": [23300], "slot": 1}
 
 
+def test_a_lease_reads_only_the_records_that_moved_since_the_last(
+        sandbox: Sandbox, repo: GitRepo, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each lease proves the other workers present by their records, exactly; a record
+    read once is not read again while its worker's ref stays at that commit (a commit
+    never changes). With a thousand workers on the machine, every spawn read them all."""
+    from git_worker.repo import Repo
+
+    for worker_id in ("a", "b", "c"):
+        repo.ok("spawn", worker_id, "--no-launch")
+    oids = {w: repo.git("rev-parse", f"refs/workers/{w}") for w in ("a", "b", "c")}
+    assert {h["worker"]: h["record"] for h in store(sandbox)} == \
+        {"a": oids["a"], "b": oids["b"], "c": None}  # c's: no lease has read it yet
+    rewrite(repo, "b")  # b's record moves on (a new commit, the same worker)
+    b_now = repo.git("rev-parse", "refs/workers/b")
+    asked: list[str] = []
+    read_objects = Repo.read_objects
+
+    def spy(self: Repo, specs: list[str], **kwargs: Any) -> Any:
+        asked.extend(specs)
+        return read_objects(self, specs, **kwargs)
+
+    monkeypatch.setattr(Repo, "read_objects", spy)
+    monkeypatch.setenv("XDG_STATE_HOME", sandbox.env["XDG_STATE_HOME"])
+    with leases._store() as held:  # what the next lease does first
+        leases._drop_gone(held)
+    assert sorted(asked) == sorted([f"{b_now}:worker.json", f"{oids['c']}:worker.json"])
+    assert {h["worker"]: h["record"] for h in store(sandbox)} == \
+        {"a": oids["a"], "b": b_now, "c": oids["c"]}
+    # A record that moved to a namesake's still proves its lease stale, at the next lease.
+    rewrite(repo, "a", created_at="2001-01-01T00:00:00Z")
+    repo.ok("spawn", "d", "--no-launch")
+    assert [h["worker"] for h in store(sandbox)] == ["b", "c", "d"]
+
+
 def test_an_unreadable_store_fails_the_spawn_clearly(sandbox: Sandbox, repo: GitRepo) -> None:
     path = sandbox.home / ".local" / "state" / "git-worker" / "leases.json"
     path.parent.mkdir(parents=True)

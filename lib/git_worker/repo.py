@@ -589,12 +589,18 @@ _SYMREF_DEPTH = 5  # as dulwich and git follow them
 
 
 def _read_loose(common_dir: str, name: str) -> bytes | None:
-    """The content of the loose ref file ``name``, or None when there is no such file."""
+    """The content of the loose ref file ``name``, or None when there is no such file.
+    (os.read: list reads a ref of every worker, and a file object costs ~15 us a ref.)"""
     try:
-        with open(os.path.join(common_dir, name), "rb") as f:
-            return f.read(4096)
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        fd = os.open(os.path.join(common_dir, name), os.O_RDONLY | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError):
         return None
+    try:
+        return os.read(fd, 4096)
+    except IsADirectoryError:  # refs/workers/a when refs/workers/a/b exists
+        return None
+    finally:
+        os.close(fd)
 
 
 def _back_off(attempt: int) -> None:
