@@ -466,8 +466,7 @@ def _read(path: str) -> list[Held]:
 def _oid_or_none(value: object) -> str | None:
     """A lease's `record` as the store holds it: an OID, or None (absent, as an earlier
     version wrote it, or anything else: then the record is read again)."""
-    if isinstance(value, str) and len(value) == 40 and all(c in "0123456789abcdef"
-                                                            for c in value):
+    if isinstance(value, str) and len(value) == 40 and not value.strip("0123456789abcdef"):
         return value
     return None
 
