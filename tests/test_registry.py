@@ -91,6 +91,33 @@ def test_a_corrupt_record_does_not_break_list(repo: GitRepo) -> None:
     assert "bad-json  corrupt" in human and "run: git worker fsck" in human
 
 
+def test_one_record_is_read_from_the_files_as_git_reads_it(repo: GitRepo) -> None:
+    """store.read (show, stop, start…) reads a worker's ref and record from their files
+    (no git process): the record git reads, whether the ref is loose or packed; a broken
+    ref or one that points to no commit is an unreadable record, as for-each-ref has it."""
+    from git_worker.registry import store
+    from git_worker.repo import Repo
+
+    repo.ok("spawn", "w1", "w2", "--no-launch")
+    git_repo = Repo.discover(str(repo.path))
+    by_git = json.loads(repo.git("cat-file", "blob", "refs/workers/w1:worker.json"))
+    entry = store.read(git_repo, "w1")
+    assert entry is not None and entry.oid == repo.git("rev-parse", "refs/workers/w1")
+    assert entry.record.as_dict() == by_git
+    repo.git("pack-refs", "--all")
+    assert not (repo.path / ".git" / "refs" / "workers" / "w1").exists()
+    packed = store.read(Repo.discover(str(repo.path)), "w1")
+    assert packed is not None and packed.record.as_dict() == by_git
+    assert store.read(git_repo, "nobody") is None
+    (repo.path / ".git" / "refs" / "workers" / "w2").write_text("not an object id\n")
+    blob = repo.git("rev-parse", "refs/workers/w1:worker.json")
+    repo.git("update-ref", "refs/workers/blob-ref", blob)
+    for worker_id, why in (("w2", "missing object"), ("blob-ref", "not a commit")):
+        r = repo.worker("show", worker_id)
+        assert r.code == 1 and f"the registry record of '{worker_id}' is unreadable" in r.err \
+            and why in r.err, r.err
+
+
 def runtime_file_literals(lib: Path) -> list[str]:
     """Where a module of ``lib`` other than registry/runtime.py spells a runtime file name.
 

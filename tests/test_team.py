@@ -216,6 +216,22 @@ def test_the_next_command_that_reaches_the_remote_publishes_what_waited(team: Te
     assert team.refs()["refs/workers/w1"] == a.refs()["refs/workers/w1"]
 
 
+def test_a_removal_made_while_away_goes_with_the_next_spawn(team: Team) -> None:
+    """What waits may be a removal too: the next spawn that reaches the remote pushes it
+    (and leaves another host's worker there alone)."""
+    a, b, _ = team.hosts
+    a.ok("spawn", "w1", "--no-launch")
+    b.ok("spawn", "theirs", "--no-launch")
+    a.ok("fetch")
+    away = team.remote.with_name("team.moved")
+    team.remote.rename(away)
+    a.ok("rm", "w1")
+    away.rename(team.remote)
+    assert "refs/workers/w1" in team.refs()
+    a.ok("spawn", "w2", "--no-launch")
+    assert set(team.refs()) == {"refs/workers/theirs", "refs/workers/w2"}
+
+
 def test_an_id_taken_while_away_is_a_conflict_with_both_sides_kept(team: Team) -> None:
     a, b, _ = team.hosts
     away = team.remote.with_name("team.moved")

@@ -152,7 +152,7 @@ def run(
 
 def _publish_pending(repo: Repo, settings: team.Settings) -> None:
     try:
-        done = team.publish(repo, settings)
+        done = team.publish_pending(repo, settings)
     except WorkerError as e:
         print(f"warning: {output.visible(e, lines=True)}", file=sys.stderr)
         return

@@ -44,7 +44,23 @@ class Entry:
 
 
 def read(repo: Repo, worker_id: str) -> Entry | None:
-    return find(_read_refs(repo, refnames.registry(worker_id)), worker_id)
+    return find(read_one(repo, worker_id), worker_id)
+
+
+def read_one(repo: Repo, worker_id: str,
+             prefix: str = refnames.REGISTRY) -> list[Entry | Corrupt]:
+    """The record under ``prefix`` + ``worker_id`` (none, or one, maybe unreadable): its
+    ref read from the ref files (Repo.read_ref) and its objects from their loose files
+    where they are (read_tables) — no git process when both are, where a `for-each-ref`
+    and a `cat-file` ran (~4 ms)."""
+    ref = prefix + worker_id
+    oid = repo.read_ref(ref)
+    if oid is None:
+        return []
+    oid = oid.lower()  # git reads either case
+    if len(oid) != 40 or oid.strip("0123456789abcdef"):
+        oid = ""  # a broken ref, as for-each-ref reports one: an unreadable record
+    return read_tables(repo, [({ref: oid}, prefix)], loose=True)[0]
 
 
 def find(entries: list[Entry | Corrupt], worker_id: str) -> Entry | None:
