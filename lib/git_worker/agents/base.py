@@ -20,7 +20,6 @@ before its claim, and dataclasses (with inspect) and typing cost it ~25 ms, meas
 
 from __future__ import annotations
 
-import enum
 import os
 from abc import ABC, abstractmethod
 
@@ -91,7 +90,9 @@ class Invocation:
         self.missing_hint = missing_hint
 
 
-class Verdict(enum.Enum):
+class Verdict:
+    """doctor's verdict on an agent (strings, not an enum: see record.State)."""
+
     OK = "ok"
     NO_LOGIN = "no login"  # installed, but no credentials in sight: a warning
     MISSING = "missing"  # not installed, not found, or no adapter: fails the default agent
@@ -102,7 +103,7 @@ class Health:
 
     __slots__ = ("verdict", "detail", "fix")
 
-    def __init__(self, verdict: Verdict, detail: str, fix: str | None = None) -> None:
+    def __init__(self, verdict: str, detail: str, fix: str | None = None) -> None:
         self.verdict = verdict
         self.detail = detail
         self.fix = fix

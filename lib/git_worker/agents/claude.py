@@ -10,9 +10,6 @@ command is refused (in -p mode nobody can approve it). Never
 
 from __future__ import annotations
 
-import json
-import shlex
-
 from git_worker import installation
 from git_worker.agents.base import GIT_COMMANDS, Cli, Command, Context, Login, model_flag
 from git_worker.registry.runtime import RuntimeDir
@@ -36,6 +33,9 @@ def write_claude_settings(ctx: Context) -> str:
     appears in the worktree (so `git worker rm` never sees an untracked file), and a
     user's own .claude/settings*.json there is neither overwritten nor merged into.
     """
+    import json  # json and shlex here, when a claude worker is launched: every launched
+    import shlex  # spawn imports this table, ~3 ms before its claim (measured)
+
     script = installation.require(installation.CLAUDE_EVENT_HOOK)
 
     def hook(event: str) -> list[dict[str, object]]:

@@ -7,7 +7,6 @@ its own with the user's auth.json linked in, and its `notify` program records "d
 
 from __future__ import annotations
 
-import json
 import os
 
 from git_worker import installation
@@ -19,6 +18,8 @@ from git_worker.registry.runtime import RuntimeDir
 class Codex(Cli):
     def command(self, program: list[str] | None, *, model: str | None,
                 ctx: Context) -> Command:
+        import json  # here: see claude.write_claude_settings
+
         env = {"CODEX_HOME": codex_home(ctx)}
         notify = json.dumps([installation.require(installation.CODEX_NOTIFY_HOOK)])
         writable = [flag for d in codex_writable(ctx) for flag in ("--add-dir", d)]

@@ -6,8 +6,6 @@ claude's allowlist; any other command is denied (in -p mode nobody can approve i
 
 from __future__ import annotations
 
-import json
-
 from git_worker.agents.base import GIT_COMMANDS, Cli, Command, Context, Login, model_flag
 from git_worker.registry.runtime import RuntimeDir
 
@@ -26,6 +24,8 @@ class Gemini(Cli):
 
 def write_gemini_policy(ctx: Context) -> str:
     """A Gemini CLI policy file allowing GIT_COMMANDS (auto_edit approves edits only)."""
+    import json  # here: see claude.write_claude_settings
+
     prefixes = ", ".join(json.dumps(c) for c in GIT_COMMANDS)  # TOML strings, like JSON's
     path = RuntimeDir(ctx.runtime_dir).gemini_policy
     with open(path, "w", encoding="utf-8") as f:
