@@ -124,7 +124,8 @@ def test_spawn_rm_and_updates_racing_git_pack_refs(sandbox: Sandbox, repo: GitRe
             "for i in range(60):\n"
             "    ref = f'refs/heads/churn/{i % 3}'\n"
             "    assert repo.create_ref(ref, a, 'c'), (i, 'create')\n"
-            "    assert repo.update_ref(ref, a, b, 'u'), (i, 'update')\n"
+            "    assert repo.update_ref(ref, a, b, 'u'), (i, 'update', repo.read_ref(ref),\n"
+            "                                              repo.ref_table(ref))\n"
             "    assert repo.delete_ref(ref, b, 'd'), (i, 'delete', repo.read_ref(ref))\n"
             "    assert repo.read_ref(ref) is None, (i, 'still there', repo.read_ref(ref))\n")
         churner = subprocess.Popen([sys.executable, "-c", churn, str(CHECKOUT / "lib"),
