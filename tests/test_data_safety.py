@@ -7,6 +7,7 @@ leaving target and worktrees untouched in test_merge.py and test_faults.py.)
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from conftest import GitRepo, release
@@ -45,6 +46,26 @@ def test_stop_never_touches_the_worktree_or_branch(repo: GitRepo, held: Path) ->
     repo.ok("stop", "w1")  # stopping again: nothing to stop, nothing touched
     assert state_of(repo, "w1") == before
     release(repo, "w1")
+
+
+def test_looking_at_a_worker_never_takes_its_index_lock(repo: GitRepo) -> None:
+    """`show` (and every read-only look git-worker takes in a worktree) runs git with
+    optional locks off: a `git status` that refreshed the index would hold index.lock for
+    a moment, and an agent's own `git add` or `git commit` then would fail ("index.lock:
+    File exists") — seen with `show` polled while an agent committed."""
+    repo.ok("spawn", "w1", "--no-launch")
+    worktree = repo.workers_dir / "w1"
+    index = repo.path / ".git" / "worktrees" / "w1" / "index"
+    tracked = worktree / "README"
+    stat = tracked.stat()
+    os.utime(tracked, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # refresh material
+    before = index.stat()
+    assert repo.show("w1")["state"] == "ready"
+    assert repo.ok("show", "w1").code == 0 and repo.ok("list").code == 0
+    after = index.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    repo.git("status", "--porcelain", cwd=worktree)  # plain git does rewrite it
+    assert index.stat().st_mtime_ns != before.st_mtime_ns
 
 
 def test_repair_of_an_interrupted_spawn_keeps_work_done_in_its_worktree(repo: GitRepo) -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import GitRepo, Sandbox, log_of, wait_for
+from conftest import GitRepo, Sandbox, log_of, processes_of, wait_for
 from fake_models import (
     AnthropicMessages,
     GeminiGenerate,
@@ -122,10 +122,15 @@ def node_major() -> int:
 
 
 def assert_clean(repo: GitRepo, worker_id: str) -> None:
-    """The agent left nothing in its worktree that would stop `git worker rm`."""
+    """The agent left nothing in its worktree that would stop `git worker rm`. (Once every
+    process of the worker has ended: the record says `failed` as soon as the agent has
+    exited, and its runner, or a child the CLI left, may still be finishing; rm refuses
+    while one runs, rightly.)"""
     status = repo.git("status", "--porcelain", "--untracked-files=all",
                       cwd=repo.workers_dir / worker_id)
     assert status == ""
+    runtime = repo.path / ".git" / "workers" / worker_id
+    wait_for(lambda: not processes_of(runtime), timeout=30)
     repo.ok("rm", worker_id)
 
 

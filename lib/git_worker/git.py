@@ -339,8 +339,12 @@ def in_worktree(pinned: Pinned, argv: Sequence[str], *, action: str | None = Non
 
 def _pinned_command(pinned: Pinned, argv: Sequence[str],
                     action: str | None = None) -> tuple[list[str], dict[str, str]]:
-    """in_worktree's git arguments and environment."""
-    extra = {"GIT_EDITOR": "true", **({"GIT_REFLOG_ACTION": action} if action else {})}
+    """in_worktree's git arguments and environment. Optional locks off: a `status` that
+    refreshed the index would hold the worktree's index.lock for a moment, and the agent's
+    own `git add` or `git commit` there would fail on it (a lock a command needs is still
+    taken: this only stops the opportunistic rewrite of the index)."""
+    extra = {"GIT_EDITOR": "true", "GIT_OPTIONAL_LOCKS": "0",
+             **({"GIT_REFLOG_ACTION": action} if action else {})}
     if pinned.admin is None:
         return list(argv), clean_env(extra)
     return ([*NO_FSMONITOR, f"--git-dir={pinned.admin}", f"--work-tree={pinned.worktree}",
