@@ -148,24 +148,6 @@ def test_rm_fault(repo: GitRepo, step: str, action: str) -> None:
     repo.ok("spawn", "w1", "--no-launch")
 
 
-def _processes_of(runtime: Path) -> list[int]:
-    """Live processes started for the worker whose runtime dir is ``runtime`` (the runner
-    sets GIT_WORKER_RUNTIME_DIR for its agent, and whatever that starts inherits it)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            env = (entry / "environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        for var in env:
-            if var.startswith(b"GIT_WORKER_RUNTIME_DIR=") and Path(
-                    var.split(b"=", 1)[1].decode(errors="replace")).resolve() == runtime:
-                found.append(int(entry.name))
-    return [pid for pid in found if alive(pid)]
-
-
 @pytest.mark.parametrize("action", failpoints.ACTIONS)
 @pytest.mark.parametrize("step", START)
 def test_start_fault(sandbox: Sandbox, repo: GitRepo, step: str, action: str) -> None:
@@ -184,8 +166,9 @@ def test_start_fault(sandbox: Sandbox, repo: GitRepo, step: str, action: str) ->
     if action != "kill":
         assert f"failpoint {step}" in r.err
         assert repo.snapshot() == before and repo.record("w1") == record
-        # by pid, not from the agent's pid file: it may have been ended before writing it
-        assert _processes_of((repo.path / ".git" / "workers" / "w1").resolve()) == []
+        # from /proc, not the agent's pid file: it may have been ended before writing it;
+        # its runner too
+        assert processes_of(repo.path / ".git" / "workers" / "w1") == []
         repo.ok("fsck")
     else:
         # the agent was launched: it writes its pid file in its own time
