@@ -65,6 +65,13 @@ class Completed:
         self.stdout = stdout
         self.stderr = stderr
 
+    def checked(self, ok: Sequence[int] = (0,)) -> Completed:
+        """Itself; GitCommandError if git exited otherwise than ``ok``."""
+        if self.returncode not in ok:
+            raise GitCommandError(self.args, self.returncode,
+                                  self.stderr.decode(errors="replace"))
+        return self
+
 
 def run(
     argv: Sequence[str],
@@ -85,9 +92,7 @@ def run(
         proc = _spawned(full, cwd, env, input)
     else:
         proc = _run_with_timeout(full, cwd, env, input, timeout)
-    if check and proc.returncode != 0:
-        raise GitCommandError(full, proc.returncode, proc.stderr.decode(errors="replace"))
-    return proc
+    return proc.checked() if check else proc
 
 
 def _spawned(full: list[str], cwd: str | None, env: Mapping[str, str] | None,
@@ -405,10 +410,7 @@ class Running:
     def output(self, ok: Sequence[int] = (0,)) -> bytes:
         """Wait for it to end; its stdout. GitCommandError if it exited otherwise than
         ``ok``."""
-        done = self._collect()
-        if done.returncode not in ok:
-            raise GitCommandError(done.args, done.returncode, done.stderr.decode(errors="replace"))
-        return done.stdout
+        return self._collect().checked(ok).stdout
 
     def wait(self) -> None:
         """Wait for it to end; GitCommandError if it failed."""
@@ -416,10 +418,7 @@ class Running:
 
     def completed(self) -> Completed:
         """Wait for it to end; what it did (its stderr too). GitCommandError if it failed."""
-        done = self._collect()
-        if done.returncode != 0:
-            raise GitCommandError(done.args, done.returncode, done.stderr.decode(errors="replace"))
-        return done
+        return self._collect().checked()
 
     def stop(self) -> None:
         """End it and what it started (a filter it runs, say, which holds its pipes), if it
@@ -575,9 +574,7 @@ def merge_tree(common_dir: str, ours: str, theirs: str) -> tuple[str, list[str],
     tree written, the conflicted paths (each once) and git's CONFLICT messages.
     GitCommandError when git could not merge at all."""
     proc = run(["merge-tree", "--write-tree", "-z", "--name-only", "--messages", ours, theirs],
-               cwd=common_dir, env=clean_env(), check=False)
-    if proc.returncode not in (0, 1):
-        raise GitCommandError(proc.args, proc.returncode, proc.stderr.decode(errors="replace"))
+               cwd=common_dir, env=clean_env(), check=False).checked(ok=(0, 1))
     fields = proc.stdout.decode(errors="surrogateescape").split("\0")
     tree, conflicts, messages = fields[0], list[str](), list[str]()
     if proc.returncode == 0:
