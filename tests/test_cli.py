@@ -108,7 +108,7 @@ def _parse(arguments: list[str]) -> argparse.Namespace | str:
         return f"exit {e.code}: {err.getvalue()}"
 
 
-def _parsed(arguments: list[str]) -> dict[str, bool] | str:
+def _parsed(arguments: list[str]) -> tuple[str, dict[str, bool]] | str:
     """What the real parser makes of a command line: list's keyword arguments (as
     cli.dispatch passes them), or its refusal (usage, help, another command)."""
     args = _parse(arguments)
@@ -116,7 +116,8 @@ def _parsed(arguments: list[str]) -> dict[str, bool] | str:
         return args
     if args.command not in ("list", "ls"):
         return f"command {args.command}"
-    return {"as_json": args.json, "show_all": args.all, "size": args.size, "fetch": args.fetch}
+    return "list", {"as_json": args.json, "show_all": args.all, "size": args.size,
+                    "fetch": args.fetch}
 
 
 @settings(max_examples=150, deadline=None)
@@ -126,7 +127,7 @@ def test_list_fast_path_reads_only_what_the_parser_reads_alike(command: str,
                                                                rest: list[str]) -> None:
     """A command line the fast path takes is one the parser takes too, with the same
     options; everything else (abbreviations, help, errors) is left to the parser."""
-    fast = cli.list_options([command, *rest])
+    fast = cli.plain_options([command, *rest])
     if fast is not None:
         assert fast == _parsed([command, *rest]), [command, *rest]
 
@@ -135,7 +136,7 @@ def test_list_fast_path_reads_only_what_the_parser_reads_alike(command: str,
     ["list"], ["ls"], ["list", "--json"], ["ls", "--all", "--json", "--all"],
     ["list", "--size", "--fetch", "--json", "--all"]])
 def test_list_fast_path_takes_lists_spelled_out(arguments: list[str]) -> None:
-    assert cli.list_options(arguments) == _parsed(arguments)
+    assert cli.plain_options(arguments) == _parsed(arguments)
 
 
 def test_list_fast_path_knows_every_option_of_the_parsers_list() -> None:
@@ -144,7 +145,8 @@ def test_list_fast_path_knows_every_option_of_the_parsers_list() -> None:
     parser = cli.build_parser("list")
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     flags = {s for a in sub.choices["list"]._actions for s in a.option_strings} - {"-h", "--help"}
-    assert flags == set(cli._LIST_FLAGS)
+    words, table, with_value, defaults, takes_ids = cli._PLAIN["list"]
+    assert flags == set(table) and not with_value and not takes_ids
     for action in sub.choices["list"]._actions:
         assert isinstance(action, argparse._StoreTrueAction | argparse._HelpAction), action
 

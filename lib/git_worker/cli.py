@@ -361,7 +361,6 @@ _PLAIN: dict[str, tuple[tuple[str, ...], dict[str, tuple[str, bool]],
                "queue": False, "review": None, "on": None},
               True),
 }
-_LIST_FLAGS = _PLAIN["list"][1]
 
 
 def plain_options(arguments: list[str]) -> tuple[str, dict[str, Any]] | None:
@@ -410,12 +409,6 @@ def plain_options(arguments: list[str]) -> tuple[str, dict[str, Any]] | None:
     if takes_ids:
         options["ids"] = ids
     return command, options
-
-
-def list_options(arguments: list[str]) -> dict[str, bool] | None:
-    """plain_options of a `list`/`ls` command line: list's keyword arguments, or None."""
-    plain = plain_options(arguments)
-    return plain[1] if plain is not None and plain[0] == "list" else None
 
 
 def _run_list(repo: Repo, *, as_json: bool, show_all: bool, size: bool, fetch: bool) -> int:
