@@ -229,39 +229,23 @@ class Repo:
         raise WorkerError(f"cannot update {', '.join(name for name, _, _ in swaps)}: {detail}")
 
     def delete_ref(self, name: str, old: str, message: str) -> bool:
-        """Delete ``name`` if it is still at ``old`` (atomic), with its reflog.
-
-        Through `git update-ref -d`, not dulwich: 1.2.21's remove_if_equals deletes the
-        loose file *before* it takes packed-refs.lock, so when `git pack-refs` (or gc)
-        holds that lock it raises FileLocked with the loose ref already gone — the ref then
-        reads as packed-refs' older value, or as missing (measured by
-        tests/test_races.py::test_spawn_rm_and_updates_racing_git_pack_refs). git removes
-        the packed entry first, waits for its locks, and deletes the reflog with the ref.
-        Hooks are off for it, as for every update dulwich makes: the shipped
-        reference-transaction hook guards against plain git, not against git-worker.
-        """
-        for attempt in range(_LOCK_RETRIES):
-            proc = git.run([*_HARDENED, "update-ref", "-m",
-                            _reflog_line(message), "-d", name, old], cwd=self.common_dir,
-                           env=git.clean_env(), check=False)
-            if proc.returncode == 0:
-                _remove_empty_tail(os.path.join(self.common_dir, "logs", name), self.common_dir)
-                return True
-            if self.read_ref(name) != old:
-                return False  # it moved (or went): the compare-and-swap lost
-            _back_off(attempt)
-        detail = proc.stderr.decode(errors="replace").strip()
-        import re  # only on this failure: list never needs it
-
-        named = re.search(r"'([^']+\.lock)'", detail)  # git: Unable to create '….lock'
-        if named:
-            raise _locked(name, os.path.normpath(named.group(1)))
-        raise WorkerError(f"cannot delete {name}: {detail}")
+        """Delete ``name`` if it is still at ``old`` (atomic), with its reflog: delete_refs
+        of one ref."""
+        return self.delete_refs({name: old}, message)
 
     def delete_refs(self, refs: dict[str, str], message: str) -> bool:
         """Delete every ref of ``refs`` (name -> the OID it must still be at), with their
         reflogs, in one `git update-ref --stdin` transaction: all or none. False when one
-        of them had moved (or gone): then none was deleted (see delete_ref)."""
+        of them had moved (or gone): then none was deleted.
+
+        Through git, not dulwich: 1.2.21's remove_if_equals deletes the loose file *before*
+        it takes packed-refs.lock, so when `git pack-refs` (or gc) holds that lock it raises
+        FileLocked with the loose ref already gone — the ref then reads as packed-refs'
+        older value, or as missing (measured by tests/test_races.py::
+        test_spawn_rm_and_updates_racing_git_pack_refs). git removes the packed entry
+        first, waits for its locks, and deletes the reflog with the ref. Hooks are off for
+        it, as for every update: the shipped reference-transaction hook guards against
+        plain git, not against git-worker."""
         # ref names hold no spaces or newlines (git's rules for them)
         stdin = "".join(f"delete {name} {old}\n" for name, old in refs.items()).encode()
         for attempt in range(_LOCK_RETRIES):

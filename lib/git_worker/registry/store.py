@@ -308,8 +308,7 @@ def remove(repo: Repo, worker_id: str, oid: str, *,
     """Delete the record if it is still at ``oid``. ``also``: more refs (name -> the OID
     each must still be at) deleted in the same transaction: all or none."""
     ref = refnames.registry(worker_id)
-    removed = (repo.delete_refs({**also, ref: oid}, "git-worker: removed") if also
-               else repo.delete_ref(ref, oid, "git-worker: removed"))
+    removed = repo.delete_refs({**(also or {}), ref: oid}, "git-worker: removed")
     if removed:
         _share(repo, worker_id)
     return removed
