@@ -109,10 +109,13 @@ def test_one_record_is_read_from_the_files_as_git_reads_it(repo: GitRepo) -> Non
     packed = store.read(Repo.discover(str(repo.path)), "w1")
     assert packed is not None and packed.record.as_dict() == by_git
     assert store.read(git_repo, "nobody") is None
-    (repo.path / ".git" / "refs" / "workers" / "w2").write_text("not an object id\n")
+    # A ref file whose first 40 bytes hold a line break and another record's abbreviated
+    # commit: read as broken, never as object names handed to `git cat-file --batch`.
+    w1 = repo.git("rev-parse", "refs/workers/w1")
+    (repo.path / ".git" / "refs" / "workers" / "w2").write_text(f"x\n{w1[:38]}")
     blob = repo.git("rev-parse", "refs/workers/w1:worker.json")
     repo.git("update-ref", "refs/workers/blob-ref", blob)
-    for worker_id, why in (("w2", "missing object"), ("blob-ref", "not a commit")):
+    for worker_id, why in (("w2", "missing object (invalid)"), ("blob-ref", "not a commit")):
         r = repo.worker("show", worker_id)
         assert r.code == 1 and f"the registry record of '{worker_id}' is unreadable" in r.err \
             and why in r.err, r.err
