@@ -210,6 +210,17 @@ def test_compact_json_uses_the_c_codec_on_cpython() -> None:
         compact_json._scan is not None and compact_json._encode is not None)
 
 
+def test_a_failed_encode_leaves_no_marker_behind() -> None:
+    """The C encoder keeps the address of each container it is inside of, and a failure
+    leaves them: left there, a later container at one of those addresses would read as a
+    cycle (and go to json, slower, for the rest of the process)."""
+    for value in ({"a": [object()]}, [[{"b": {1, 2}}]]):
+        with pytest.raises(TypeError):
+            compact_json.dumps(value)
+        assert compact_json._MARKERS == {}
+    assert compact_json.dumps({"a": [[1]]}) == '{"a": [[1]]}'
+
+
 _FRESH = """
 import sys
 sys.path.insert(0, sys.argv[1])

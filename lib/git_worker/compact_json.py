@@ -40,12 +40,17 @@ def _not_serializable(o: object) -> object:
     raise TypeError(f"Object of type {o.__class__.__name__} is not JSON serializable")
 
 
+# The encoder's circular-reference markers, empty between calls: a call that fails leaves
+# its own behind, which dumps clears (a later container at one of those addresses would
+# read as a cycle).
+_MARKERS: dict[int, object] = {}
+
 try:
     _scan: Any = _json.make_scanner(_Decoder())  # type: ignore[arg-type]  # any object with these attributes
     # json.JSONEncoder(ensure_ascii=False)'s C encoder: markers (check_circular), default,
     # string encoder, indent, key and item separators, sort_keys, skipkeys, allow_nan.
-    _encode: Any = _json.make_encoder({}, _not_serializable, _json.encode_basestring, None,
-                                      ": ", ", ", False, False, True)
+    _encode: Any = _json.make_encoder(_MARKERS, _not_serializable, _json.encode_basestring,
+                                      None, ": ", ", ", False, False, True)
 except (AttributeError, TypeError):  # no _json, or one that takes other arguments
     _scan = _encode = None
 
@@ -80,7 +85,7 @@ def dumps(value: Any, *, indent: int | None = None) -> str:
                 return "".join(_encode(value, 0))
             return _indented(value, " " * indent, "\n")
         except Exception:  # noqa: BLE001 - json says what is wrong, below
-            pass
+            _MARKERS.clear()
     import json
 
     return json.dumps(value, ensure_ascii=False, indent=indent)
