@@ -119,10 +119,7 @@ def print_json(value: Any) -> None:
         items = ",\n".join(compact_json.dumps(v) for v in value)
         sys.stdout.write(f"[\n{items}\n]\n" if value else "[]\n")
     else:
-        import json
-
-        json.dump(value, sys.stdout, indent=2, ensure_ascii=False)
-        sys.stdout.write("\n")
+        sys.stdout.write(compact_json.dumps(value, indent=2) + "\n")
 
 
 def relpath(path: str) -> str:
