@@ -282,3 +282,26 @@ def test_a_failed_spawn_ends_what_it_launched_and_says_so(repo: GitRepo, family:
     assert "rolled back: ended 3 processes (pid " in r.err, r.err  # runner, agent, child
     assert not alive(agent) and not alive(child)
     assert repo.snapshot() == before
+
+
+def test_a_recorded_pid_now_anothers_is_not_waited_on(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A recorded pid whose start time is not the recorded one is someone else's now: not
+    the worker's, and not one caught in the middle of an exec (that wait, ~90 ms, is for the
+    worker's own processes, whose environment reads empty for an instant)."""
+    import time
+
+    from git_worker import worker_processes
+
+    stranger = subprocess.Popen(["sleep", "60"], env={})  # an empty environment, as in exec
+    try:
+        worker = worker_processes.Worker(
+            "w1", str(tmp_path), {"kind": "detached", "pid": stranger.pid,
+                                  "start": start_time(stranger.pid) + 12345}, None)
+        pauses: list[float] = []
+        monkeypatch.setattr(time, "sleep", pauses.append)
+        assert worker_processes.find(worker) == []
+        assert pauses == []
+    finally:
+        stranger.kill()
+        stranger.wait()

@@ -159,12 +159,12 @@ def find(worker: Worker, *, everywhere: bool = True,
         s = by_pid.get(pid)
         if s is not None and start is not None and s.start == start:
             candidates[pid] = s
+    recorded = set(candidates)  # the recorded processes still alive (a pid reused: not)
     sessions = worker.sessions()
     for s in table:
         if everywhere or s.sid in sessions or s.pgid in sessions:
             candidates.setdefault(s.pid, s)
     candidates.pop(os.getpid(), None)  # e.g. `git worker stop` run by the agent itself
-    recorded = {pid for pid, _ in worker.recorded()}
     return sorted((s for s in candidates.values()
                    if worker.proven(s.pid) or _proven_after_exec(worker, s, recorded, sessions)),
                   key=lambda s: s.pid)
