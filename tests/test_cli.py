@@ -108,16 +108,24 @@ def _parse(arguments: list[str]) -> argparse.Namespace | str:
         return f"exit {e.code}: {err.getvalue()}"
 
 
-def _parsed(arguments: list[str]) -> tuple[str, dict[str, bool]] | str:
-    """What the real parser makes of a command line: list's keyword arguments (as
-    cli.dispatch passes them), or its refusal (usage, help, another command)."""
+def _parsed(command: str, arguments: list[str],
+            rename: dict[str, str] | None = None) -> tuple[str, dict[str, object]] | str:
+    """What the real parser makes of a command line, as plain_options says it: ``command``
+    and its keyword arguments (argparse's names, but those ``rename`` maps to the ones
+    cli.dispatch passes), or the parser's refusal (usage, help), or the other command."""
     args = _parse(arguments)
     if isinstance(args, str):
         return args
-    if args.command not in ("list", "ls"):
-        return f"command {args.command}"
-    return "list", {"as_json": args.json, "show_all": args.all, "size": args.size,
-                    "fetch": args.fetch}
+    options = vars(args)
+    del options["version"]  # `git worker --version`'s, not the command's
+    name = options.pop("command")
+    if cli._COMMAND_OF.get(name) != command:
+        return f"command {name}"
+    return command, {(rename or {}).get(key, key): value for key, value in options.items()}
+
+
+def _parsed_list(arguments: list[str]) -> tuple[str, dict[str, object]] | str:
+    return _parsed("list", arguments, {"json": "as_json", "all": "show_all"})
 
 
 @settings(max_examples=150, deadline=None)
@@ -129,14 +137,14 @@ def test_list_fast_path_reads_only_what_the_parser_reads_alike(command: str,
     options; everything else (abbreviations, help, errors) is left to the parser."""
     fast = cli.plain_options([command, *rest])
     if fast is not None:
-        assert fast == _parsed([command, *rest]), [command, *rest]
+        assert fast == _parsed_list([command, *rest]), [command, *rest]
 
 
 @pytest.mark.parametrize("arguments", [
     ["list"], ["ls"], ["list", "--json"], ["ls", "--all", "--json", "--all"],
     ["list", "--size", "--fetch", "--json", "--all"]])
 def test_list_fast_path_takes_lists_spelled_out(arguments: list[str]) -> None:
-    assert cli.plain_options(arguments) == _parsed(arguments)
+    assert cli.plain_options(arguments) == _parsed_list(arguments)
 
 
 def test_list_fast_path_knows_every_option_of_the_parsers_list() -> None:
@@ -173,15 +181,6 @@ _RM_WORDS = ["--merged", "-f", "--force", "--keep-branch", "--forc", "--keep", "
              "a b", "--merged="]
 
 
-def _parsed_rm(arguments: list[str]) -> tuple[str, dict[str, object]] | str:
-    """What the real parser makes of an rm command line, as plain_options says it."""
-    args = _parse(arguments)
-    if isinstance(args, str):
-        return args
-    if args.command not in ("rm", "remove"):
-        return f"command {args.command}"
-    return "rm", {"ids": args.ids, "merged": args.merged, "force": args.force,
-                  "keep_branch": args.keep_branch}
 
 
 @settings(max_examples=300, deadline=None)
@@ -191,14 +190,14 @@ def test_rm_fast_path_reads_only_what_the_parser_reads_alike(command: str,
                                                              rest: list[str]) -> None:
     fast = cli.plain_options([command, *rest])
     if fast is not None:
-        assert fast == _parsed_rm([command, *rest]), [command, *rest]
+        assert fast == _parsed("rm", [command, *rest]), [command, *rest]
 
 
 @pytest.mark.parametrize("arguments", [
     ["rm"], ["rm", "w1"], ["remove", "w1", "w2", "--force"], ["rm", "-f", "--keep-branch", "w1"],
     ["rm", "--merged"], ["rm", "--merged", "w1", "w2"], ["rm", "w1", "-f", "-f"]])
 def test_rm_fast_path_takes_rms_spelled_out(arguments: list[str]) -> None:
-    assert cli.plain_options(arguments) == _parsed_rm(arguments)
+    assert cli.plain_options(arguments) == _parsed("rm", arguments)
 
 
 @pytest.mark.parametrize("arguments", [["rm", "w1", "--force", "w2"], ["rm", "--forc", "w1"],
@@ -279,13 +278,6 @@ _SPAWN_WORDS = ["--no-launch", "--no-fetch", "--noFetch", "--dry-run", "--json",
                 "--fromBranch", "-dtext", "--desc", "a b", "-x"]
 
 
-def _parsed_spawn(arguments: list[str]) -> tuple[str, dict[str, object]] | str:
-    args = _parse(arguments)
-    if isinstance(args, str):
-        return args
-    options = vars(args)
-    del options["version"]  # `git worker --version`'s, not spawn's
-    return options.pop("command"), options
 
 
 @settings(max_examples=600, deadline=None)
@@ -295,7 +287,7 @@ def test_spawn_fast_path_reads_only_what_the_parser_reads_alike(command: str,
                                                                 rest: list[str]) -> None:
     fast = cli.plain_options([command, *rest])
     if fast is not None and fast[0] == "spawn":
-        assert fast == _parsed_spawn([command, *rest]), [command, *rest]
+        assert fast == _parsed("spawn", [command, *rest]), [command, *rest]
 
 
 @pytest.mark.parametrize("arguments", [
@@ -306,7 +298,7 @@ def test_spawn_fast_path_reads_only_what_the_parser_reads_alike(command: str,
     ["spawn", "-t", "w1", "--task", "w2", "w3", "-a", "claude", "--model", "opus"],
     ["spawn", "w1", "--from", "main", "-f", "dev", "--on", "box", "--description", "x"]])
 def test_spawn_fast_path_takes_spawns_spelled_out(arguments: list[str]) -> None:
-    assert cli.plain_options(arguments) == _parsed_spawn(arguments)
+    assert cli.plain_options(arguments) == _parsed("spawn", arguments)
 
 
 @pytest.mark.parametrize("arguments", [
@@ -327,7 +319,7 @@ def test_spawn_fast_path_table_is_the_parsers() -> None:
     actions = sub.choices["spawn"]._actions
     words, table, with_value, defaults, takes_ids = cli._PLAIN["spawn"]
     assert words == ("spawn",) and takes_ids
-    parsed = _parsed_spawn(["spawn"])
+    parsed = _parsed("spawn", ["spawn"])
     assert isinstance(parsed, tuple)
     assert {**defaults, "ids": []} == parsed[1]
     for action in actions:
