@@ -181,8 +181,6 @@ _RM_WORDS = ["--merged", "-f", "--force", "--keep-branch", "--forc", "--keep", "
              "a b", "--merged="]
 
 
-
-
 @settings(max_examples=300, deadline=None)
 @given(command=st.sampled_from(["rm", "remove", "rem", "r", "--force", "show"]),
        rest=st.lists(st.sampled_from(_RM_WORDS), max_size=6))
@@ -276,8 +274,6 @@ _SPAWN_WORDS = ["--no-launch", "--no-fetch", "--noFetch", "--dry-run", "--json",
                 "-a", "--agent", "-m", "--from", "-f", "main", "--on", "-t", "--task", "w1",
                 "w2", "", "-", "--", "-h", "--json=1", "-1", "--description", "--model",
                 "--fromBranch", "-dtext", "--desc", "a b", "-x"]
-
-
 
 
 @settings(max_examples=600, deadline=None)
