@@ -265,7 +265,7 @@ def test_a_lease_reads_only_the_records_that_moved_since_the_last(
 
     monkeypatch.setattr(Repo, "read_objects", spy)
     monkeypatch.setenv("XDG_STATE_HOME", sandbox.env["XDG_STATE_HOME"])
-    with leases._store() as held:  # what the next lease does first
+    with leases._Store() as held:  # what the next lease does first
         leases._drop_gone(held)
     assert sorted(asked) == sorted([f"{b_now}:worker.json", f"{oids['c']}:worker.json"])
     assert {h["worker"]: h["record"] for h in store(sandbox)} == \

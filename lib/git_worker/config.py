@@ -10,7 +10,6 @@ which would expand includes into .git/config and drop comments).
 
 from __future__ import annotations
 
-import contextlib
 import os
 
 from git_worker import git
@@ -345,9 +344,11 @@ def _bad(entry: Entry | None, wanted: str) -> WorkerError:
     assert entry is not None
     where = entry.origin.removeprefix("file:").rstrip(":") or entry.scope
     if os.path.isabs(where):  # read through the common dir: shown as git would show it
-        with contextlib.suppress(OSError):  # the current directory may be gone
+        try:
             relative = os.path.relpath(where)
-            where = where if relative.startswith("..") else relative
+        except OSError:  # the current directory may be gone
+            relative = ".."
+        where = where if relative.startswith("..") else relative
     return WorkerError(
         f"bad value '{entry.value}' for {entry.key} in {where}: expected {wanted}",
         hint=f"fix it with: git config --{entry.scope} {entry.key} <value>"

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
 
 from git_worker import worktrees
 from git_worker.config import Config
@@ -74,12 +72,17 @@ def undo(copied: Copied) -> None:
     """Remove what copy() wrote (files, links, then the directories it made), relative to
     the worktree without following symlinks."""
     for rel in sorted(copied.written, reverse=True):
-        with suppress(FileNotFoundError, NotADirectoryError), \
-                _parent(copied.worktree, rel.split("/")[:-1], None) as fd:
-            os.unlink(rel.split("/")[-1], dir_fd=fd)
+        try:
+            with _Parent(copied.worktree, rel.split("/")[:-1], None) as fd:
+                os.unlink(rel.split("/")[-1], dir_fd=fd)
+        except (FileNotFoundError, NotADirectoryError):
+            pass
     for rel in sorted(copied.made, reverse=True):
-        with suppress(OSError), _parent(copied.worktree, rel.split("/")[:-1], None) as fd:
-            os.rmdir(rel.split("/")[-1], dir_fd=fd)
+        try:
+            with _Parent(copied.worktree, rel.split("/")[:-1], None) as fd:
+                os.rmdir(rel.split("/")[-1], dir_fd=fd)
+        except OSError:
+            pass
 
 
 def save(repo: Repo, runtime: str, copied: Copied) -> None:
@@ -128,11 +131,13 @@ def unexclude(repo: Repo, admin_dir: str) -> None:
     """Undo exclude() switching the extension on — unless another worktree (than the one
     at ``admin_dir``, being undone) uses it now."""
     root = os.path.join(repo.common_dir, "worktrees")
-    with suppress(OSError):
+    try:
         others = [os.path.join(root, n) for n in os.listdir(root)
                   if os.path.join(root, n) != admin_dir]
-        if any(os.path.exists(os.path.join(d, worktrees.WORKTREE_CONFIG)) for d in others):
-            return
+    except OSError:
+        others = []
+    if any(os.path.exists(os.path.join(d, worktrees.WORKTREE_CONFIG)) for d in others):
+        return
     config_file_unset(os.path.join(repo.common_dir, "config"), "extensions.worktreeConfig")
 
 
@@ -157,8 +162,11 @@ def discard_unchanged(runtime: str, worktree: str) -> None:
     """Delete the unchanged copies (before `git worktree remove`, which would otherwise
     refuse them as untracked where they are not excluded)."""
     for rel in unchanged(runtime, worktree):
-        with suppress(OSError), _parent(worktree, rel.split("/")[:-1], None) as fd:
-            os.unlink(rel.split("/")[-1], dir_fd=fd)
+        try:
+            with _Parent(worktree, rel.split("/")[:-1], None) as fd:
+                os.unlink(rel.split("/")[-1], dir_fd=fd)
+        except OSError:
+            pass
 
 
 # --- reading the source --------------------------------------------------------------------
@@ -191,7 +199,7 @@ def _copy_tree(source: str, parts: list[str], copied: Copied, pattern: str) -> N
             if not stat.S_ISDIR(entry.st_mode):
                 _copy_one(path, [*rel_top, name], entry, copied, pattern)
         if not dirs and not files:
-            with _parent(copied.worktree, rel_top, copied, pattern):
+            with _Parent(copied.worktree, rel_top, copied, pattern):
                 pass  # an empty directory: make it, like copytree did
 
 
@@ -201,7 +209,7 @@ def _copy_one(src: str, parts: list[str], st: os.stat_result, copied: Copied,
 
     name = parts[-1]
     rel = "/".join(parts)
-    with _parent(copied.worktree, parts[:-1], copied, pattern) as fd:
+    with _Parent(copied.worktree, parts[:-1], copied, pattern) as fd:
         if _lexists(name, fd):
             return  # never overwrite what the checkout put there
         if stat.S_ISLNK(st.st_mode):
@@ -233,33 +241,43 @@ def _copy_one(src: str, parts: list[str], st: os.stat_result, copied: Copied,
 # --- walking the worktree without following symlinks ------------------------------------------
 
 
-@contextmanager
-def _parent(worktree: str, dirs: list[str], copied: Copied | None,
-            pattern: str = "") -> Iterator[int]:
-    """A descriptor of worktree/dirs…, each part opened with O_NOFOLLOW relative to the
-    one before. With ``copied``, missing directories are made (and recorded); a part that
-    is a symlink or a file is refused."""
-    fd = os.open(worktree, _DIR_FLAGS)
-    try:
-        done: list[str] = []
-        for part in dirs:
-            if part in ("", ".", ".."):
-                raise WorkerError(f"worker.copy: unexpected path part '{part}'", hint=_HINT)
-            done.append(part)
-            if copied is not None and not _lexists(part, fd):
-                os.mkdir(part, 0o777, dir_fd=fd)
-                copied.made.append("/".join(done))
-            try:
-                nxt = os.open(part, _DIR_FLAGS, dir_fd=fd)
-            except OSError as e:
-                if copied is None:
-                    raise
-                raise _leads_out(worktree, done, pattern, e) from None
+class _Parent:
+    """A descriptor of worktree/dirs…, for a with block: each part opened with O_NOFOLLOW
+    relative to the one before. With ``copied``, missing directories are made (and
+    recorded); a part that is a symlink or a file is refused. (A class, not
+    contextlib.contextmanager: see locks.Flock.)"""
+
+    def __init__(self, worktree: str, dirs: list[str], copied: Copied | None,
+                 pattern: str = "") -> None:
+        fd = os.open(worktree, _DIR_FLAGS)
+        try:
+            done: list[str] = []
+            for part in dirs:
+                if part in ("", ".", ".."):
+                    raise WorkerError(f"worker.copy: unexpected path part '{part}'",
+                                      hint=_HINT)
+                done.append(part)
+                if copied is not None and not _lexists(part, fd):
+                    os.mkdir(part, 0o777, dir_fd=fd)
+                    copied.made.append("/".join(done))
+                try:
+                    nxt = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                except OSError as e:
+                    if copied is None:
+                        raise
+                    raise _leads_out(worktree, done, pattern, e) from None
+                os.close(fd)
+                fd = nxt
+        except BaseException:
             os.close(fd)
-            fd = nxt
-        yield fd
-    finally:
-        os.close(fd)
+            raise
+        self.fd = fd
+
+    def __enter__(self) -> int:
+        return self.fd
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.fd)
 
 
 def _leads_out(worktree: str, done: list[str], pattern: str, e: OSError) -> WorkerError:
@@ -307,7 +325,7 @@ def _digest_at(worktree: str, rel: str) -> str | None:
 
     parts = rel.split("/")
     try:
-        with _parent(worktree, parts[:-1], None) as fd:
+        with _Parent(worktree, parts[:-1], None) as fd:
             st = os.lstat(parts[-1], dir_fd=fd)
             if stat.S_ISLNK(st.st_mode):
                 return "link:" + os.readlink(parts[-1], dir_fd=fd)

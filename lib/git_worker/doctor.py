@@ -14,13 +14,17 @@ import shlex
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from git_worker import git, leases
 from git_worker.config import SETTINGS, Config
 from git_worker.errors import WorkerError
 from git_worker.repo import Repo
+
+# typing only for annotations.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 MIN_GIT = (2, 38)  # merge-tree --write-tree (merge, conflicts)

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Sequence
+
+# typing only for annotations.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 
 class WorkerError(Exception):

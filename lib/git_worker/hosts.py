@@ -14,8 +14,6 @@ command to a host), the repository missing there.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 
 from git_worker import __version__
 from git_worker.config import Config
@@ -26,6 +24,7 @@ from git_worker.errors import WorkerError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import subprocess
+    from collections.abc import Sequence
 
 UNREACHABLE, AUTH, NO_GIT_WORKER, INCOMPATIBLE, NO_REPOSITORY = (
     "host unreachable", "authentication", "git-worker missing", "git-worker incompatible",
@@ -144,21 +143,24 @@ class Session:
                             "-O", "exit", host.destination], stdin=subprocess.DEVNULL,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
 
+    # A with block (see session()): a class, not contextlib.contextmanager (see locks.Flock).
+    def __enter__(self) -> Session:
+        return self
 
-@contextmanager
-def session(config: Config) -> Iterator[Session]:
-    # A private directory for the control sockets: short (a socket path must fit in 108
-    # bytes) and nobody else's to connect to.
-    import shutil  # here: rm and the other commands that may forward import this module
-    import tempfile  # and never need these (with random, bz2, lzma: ~3 ms)
+    def __exit__(self, *exc: object) -> None:
+        import shutil
 
-    control_dir = tempfile.mkdtemp(prefix="gw-ssh-", dir="/tmp")
-    s = Session(config, control_dir)
-    try:
-        yield s
-    finally:
-        s.close()
-        shutil.rmtree(control_dir, ignore_errors=True)
+        self.close()
+        shutil.rmtree(self.control_dir, ignore_errors=True)
+
+
+def session(config: Config) -> Session:
+    """A Session for a with block, its control sockets in a private directory (short: a
+    socket path must fit in 108 bytes; and nobody else's to connect to) that goes with it."""
+    import tempfile  # here: rm and the other commands that may forward import this module
+    # and never need it (with random, bz2, lzma: ~3 ms)
+
+    return Session(config, tempfile.mkdtemp(prefix="gw-ssh-", dir="/tmp"))
 
 
 def compatible(version: str) -> bool:

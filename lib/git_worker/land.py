@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -36,6 +35,11 @@ from git_worker.registry import store
 from git_worker.registry.record import Record, now
 from git_worker.registry.runtime import RuntimeDir
 from git_worker.repo import Repo
+
+# typing only for annotations.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 LANDED, BLOCKED, SKIPPED = "landed", "blocked", "skipped"
 WOULD_TEST = "would test"  # --dry-run

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
 
 from git_worker import compact_json, locks, refnames
 from git_worker.errors import WorkerError
@@ -239,7 +237,7 @@ def acquire(common_dir: str, record: Record, *, count: int,
             port_range: tuple[int, int]) -> tuple[list[int], int]:
     """Lease a slot and ``count`` free ports for ``record`` (already claimed: its record
     must exist, or the next lease would find this one stale)."""
-    with _store() as held:
+    with _Store() as held:
         _drop_gone(held)
         mine = [h for h in held if h.is_of(common_dir, record)]
         if mine:  # leased already (e.g. a re-run of this spawn's step)
@@ -255,7 +253,7 @@ def release(common_dir: str, record: Record) -> bool:
     """Give back what ``record`` holds. False when it held nothing."""
     if not os.path.exists(os.path.join(state_dir(), STORE_FILE)):
         return False
-    with _store() as held:
+    with _Store() as held:
         kept = [h for h in held if not h.is_of(common_dir, record)]
         gave = len(kept) != len(held)
         held[:] = kept
@@ -280,7 +278,7 @@ def gone(repo: Repo, entries: list[store.Entry | Corrupt] | None = None) -> list
     if not os.path.exists(os.path.join(state_dir(), STORE_FILE)):
         return []
     here = os.path.realpath(repo.common_dir)
-    with _store() as held:
+    with _Store() as held:
         mine = [h for h in held if h.repository == here]
         if not mine:
             return []
@@ -294,7 +292,7 @@ def gone(repo: Repo, entries: list[store.Entry | Corrupt] | None = None) -> list
 
 def give_back(lease: Held) -> list[str]:
     """Drop ``lease`` from the store if its worker is still gone (checked again, locked)."""
-    with _store() as held:
+    with _Store() as held:
         still = [h for h in held if h.as_dict() == lease.as_dict() and _is_gone(h)]
         held[:] = [h for h in held if h not in still]
     return [f"gave back {lease.describe()}"] if still else []
@@ -406,34 +404,46 @@ def state_dir() -> str:
     return os.path.join(base, STORE_DIR)
 
 
-@contextmanager
-def _store() -> Iterator[list[Held]]:
-    """The leases, locked; what the block leaves in the list is written back."""
-    directory = state_dir()
-    try:
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-        info = os.stat(directory)
-        if info.st_uid != os.geteuid():
-            raise WorkerError(f"the lease store {directory} belongs to another user",
-                              hint="point XDG_STATE_HOME at a directory of your own")
-        if info.st_mode & 0o077:
-            os.chmod(directory, 0o700)
-    except OSError as e:
-        raise _unusable(directory, e) from None
-    with ExitStack() as lock:
+class _Store:
+    """The leases, locked, for a with block (``with _Store() as held``); what the block
+    leaves in the list is written back. A class, not contextlib.contextmanager: see
+    locks.Flock."""
+
+    def __enter__(self) -> list[Held]:
+        directory = self.directory = state_dir()
         try:
-            lock.enter_context(locks.lease_store(directory))
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+            info = os.stat(directory)
+            if info.st_uid != os.geteuid():
+                raise WorkerError(f"the lease store {directory} belongs to another user",
+                                  hint="point XDG_STATE_HOME at a directory of your own")
+            if info.st_mode & 0o077:
+                os.chmod(directory, 0o700)
+        except OSError as e:
+            raise _unusable(directory, e) from None
+        self.lock = locks.lease_store(directory)
+        try:
+            self.lock.__enter__()
         except OSError as e:  # e.g. ENOLCK on a network file system without locks
             raise _unusable(directory, e) from None
-        path = os.path.join(directory, STORE_FILE)
-        held = _read(path)
-        before = [h.as_dict() for h in held]
-        yield held
-        if [h.as_dict() for h in held] != before:
-            try:
-                _write(path, held)
-            except OSError as e:  # e.g. a full disk: the store is as it was
-                raise _unusable(directory, e) from None
+        try:
+            self.path = os.path.join(directory, STORE_FILE)
+            self.held = _read(self.path)
+        except BaseException:
+            self.lock.__exit__()
+            raise
+        self.before = [h.as_dict() for h in self.held]
+        return self.held
+
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        try:
+            if kind is None and [h.as_dict() for h in self.held] != self.before:
+                try:
+                    _write(self.path, self.held)
+                except OSError as e:  # e.g. a full disk: the store is as it was
+                    raise _unusable(self.directory, e) from None
+        finally:
+            self.lock.__exit__()
 
 
 def _unusable(directory: str, e: OSError) -> WorkerError:

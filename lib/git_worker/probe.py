@@ -8,8 +8,6 @@ together for every worker: the rows `list --json` prints and `watch` shows.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from git_worker import processes, refnames, worker_processes, worktrees
 from git_worker.errors import WorkerError
 from git_worker.registry.record import RUNNING, Record, State
@@ -19,6 +17,7 @@ from git_worker.repo import Repo
 # typing only for annotations: importing leases costs list its imports when no worker has one.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
 
     from git_worker.leases import Listeners
 

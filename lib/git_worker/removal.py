@@ -11,7 +11,6 @@ remover killed half-way leaves a `removing` record whose owner is gone:
 from __future__ import annotations
 
 import os
-from functools import partial
 
 from git_worker import (
     copies,
@@ -137,8 +136,8 @@ def _remove(repo: Repo, entry: Entry, tip: str | None, *, force: bool, keep_bran
     original = entry.oid if record.state != State.REMOVING else None
     marked = store.update(repo, record.id, mark, "rm: started", current=entry)
     if original:
-        undo.push("mark", partial(repo.update_ref, ref, marked.oid, original,
-                                  "git-worker: rm undone"))
+        undo.push("mark", lambda: repo.update_ref(ref, marked.oid, original,
+                                                  "git-worker: rm undone"))
     failpoints.hit("rm.mark")
 
     runtime = RuntimeDir.of(repo, record.id).path
@@ -160,7 +159,7 @@ def _remove(repo: Repo, entry: Entry, tip: str | None, *, force: bool, keep_bran
         except WorkerError as e:
             raise _WorktreeRefused(e.message, hint=e.hint) from None
         if tip is not None:
-            undo.push("worktree", partial(_recreate, repo, record.worktree, record.branch))
+            undo.push("worktree", lambda: _recreate(repo, record.worktree, record.branch))
     elif worktrees.find_admin_dir(repo, record.worktree):
         worktrees.prune(repo)
     failpoints.hit("rm.worktree")

@@ -9,8 +9,6 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from collections.abc import Sequence
-from functools import cached_property
 
 from git_worker import git
 from git_worker.errors import GitCommandError, WorkerError, from_os_error
@@ -18,6 +16,8 @@ from git_worker.errors import GitCommandError, WorkerError, from_os_error
 # typing only for annotations (importing it costs ~5 ms on hot paths).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from dulwich.object_store import DiskObjectStore
     from dulwich.objects import Commit, ObjectID
     from dulwich.refs import DiskRefsContainer, Ref
@@ -66,6 +66,8 @@ class Repo:
         # ref_table()s begun before this Repo was known (start_ref_table), by their prefixes:
         # the first ref_table() of those prefixes takes its answer; later ones read again.
         self.started_ref_tables: dict[tuple[str, ...], git.Running] = {}
+        self._refs: DiskRefsContainer | None = None  # opened when first asked for
+        self._objects: DiskObjectStore | None = None
 
     @classmethod
     def discover(cls, cwd: str | None = None) -> Repo:
@@ -107,19 +109,24 @@ class Repo:
         return cls(git_dir, common_dir, main, toplevel)
 
     # dulwich's ref and object stores, opened directly: dulwich.repo.Repo would import
-    # index, config, hooks and more (tens of ms) that git-worker never uses.
+    # index, config, hooks and more (tens of ms) that git-worker never uses. (Cached by
+    # hand, not functools.cached_property: importing functools costs every command ~1 ms.)
 
-    @cached_property
+    @property
     def refs(self) -> DiskRefsContainer:
-        from dulwich.refs import DiskRefsContainer
+        if self._refs is None:
+            from dulwich.refs import DiskRefsContainer
 
-        return DiskRefsContainer(self.common_dir, logger=self._write_reflog)
+            self._refs = DiskRefsContainer(self.common_dir, logger=self._write_reflog)
+        return self._refs
 
-    @cached_property
+    @property
     def objects(self) -> DiskObjectStore:
-        from dulwich.object_store import DiskObjectStore
+        if self._objects is None:
+            from dulwich.object_store import DiskObjectStore
 
-        return DiskObjectStore(os.path.join(self.common_dir, "objects"))
+            self._objects = DiskObjectStore(os.path.join(self.common_dir, "objects"))
+        return self._objects
 
     def _write_reflog(self, ref: bytes, old: bytes, new: bytes, committer: bytes | None,
                       timestamp: int | None, timezone: int | None, message: bytes) -> None:

@@ -19,7 +19,6 @@ import shutil
 import signal
 import subprocess
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, NoReturn
 
@@ -31,6 +30,11 @@ from git_worker.registry import store
 from git_worker.registry.record import Record, State, now
 from git_worker.registry.runtime import RuntimeDir, make_runtime_dir, private
 from git_worker.repo import Repo
+
+# typing only for annotations.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 PASSED, BLOCKED, ERROR = "passed", "blocked", "error"
 

@@ -15,11 +15,15 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
 from contextlib import contextmanager
 
 from git_worker import git
 from git_worker.repo import Repo
+
+# typing only for annotations.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 PREFIX = "git-worker-scratch-"
 

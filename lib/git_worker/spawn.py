@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 
 from git_worker import (
     failpoints,
@@ -50,6 +48,7 @@ from git_worker.undo import UndoLog, transaction
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import threading
+    from collections.abc import Callable, Iterator
     from typing import Any
 
     from git_worker import launchers
@@ -179,34 +178,28 @@ def spawn_each(repo: Repo, config: Config, tasks: list[Task], plan: Plan,
     made_parent = worktrees.make_parents(plan.worktree_root)
     plan.parallel_checkout = False
     interrupted = plan.interrupted = threading.Event()
-    with _removing_if_empty(made_parent, plan.worktree_root), \
-            ThreadPoolExecutor(threads, thread_name_prefix="spawn") as pool:
-        futures = [pool.submit(attempt, task) for task in tasks]
-        done = 0
-        try:
-            for future in futures:
-                outcome = future.result()
-                done += 1
-                yield tasks[done - 1], outcome
-        except BaseException:  # ^C, or a bug in one spawn: the others stop as well
-            interrupted.set()
-            for future in futures:
-                future.cancel()  # not begun: never will
-            if on_interrupt is not None:
-                on_interrupt(sum(not f.done() for f in futures))
-            wait(futures)
-            for task, future in zip(tasks[done:], futures[done:], strict=True):
-                if not future.cancelled() and future.exception() is None:
-                    yield task, future.result()
-            raise
-
-
-@contextmanager
-def _removing_if_empty(made_parent: str | None, directory: str) -> Iterator[None]:
     try:
-        yield
+        with ThreadPoolExecutor(threads, thread_name_prefix="spawn") as pool:
+            futures = [pool.submit(attempt, task) for task in tasks]
+            done = 0
+            try:
+                for future in futures:
+                    outcome = future.result()
+                    done += 1
+                    yield tasks[done - 1], outcome
+            except BaseException:  # ^C, or a bug in one spawn: the others stop as well
+                interrupted.set()
+                for future in futures:
+                    future.cancel()  # not begun: never will
+                if on_interrupt is not None:
+                    on_interrupt(sum(not f.done() for f in futures))
+                wait(futures)
+                for task, future in zip(tasks[done:], futures[done:], strict=True):
+                    if not future.cancelled() and future.exception() is None:
+                        yield task, future.result()
+                raise
     finally:
-        worktrees.remove_made_parents(made_parent, directory)
+        worktrees.remove_made_parents(made_parent, plan.worktree_root)
 
 
 def spawn(repo: Repo, config: Config, task: Task, plan: Plan) -> Record:

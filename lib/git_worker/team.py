@@ -23,10 +23,8 @@ No server of its own: the remote's refs are the shared registry, and a push with
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
-from collections.abc import Iterator, Sequence
 
 from git_worker import git, locks, processes, refnames
 from git_worker.errors import WorkerError
@@ -42,6 +40,7 @@ from git_worker.repo import Repo
 # typing only for annotations.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import Any
 
     from git_worker.config import Config
@@ -483,12 +482,18 @@ _settings: dict[str, Settings | None] = {}
 _gave_up: set[str] = set()
 
 
-@contextlib.contextmanager
-def deferred() -> Iterator[None]:
-    _deferred[0] += 1
-    try:
-        yield
-    finally:
+def deferred() -> Deferred:
+    """A with block whose record changes after_write leaves unpublished (see _deferred)."""
+    return Deferred()
+
+
+class Deferred:
+    """deferred()'s with block. A class, not contextlib.contextmanager: see locks.Flock."""
+
+    def __enter__(self) -> None:
+        _deferred[0] += 1
+
+    def __exit__(self, *exc: object) -> None:
         _deferred[0] -= 1
 
 

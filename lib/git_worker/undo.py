@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-
 from git_worker.errors import WorkerError, from_os_error
 
 # threading for annotations only: rm and spawn of one id never import it.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import threading
+    from collections.abc import Callable
 
 
 class UndoLog:
@@ -54,29 +52,40 @@ class UndoLog:
         return problems
 
 
-@contextmanager
-def transaction(interrupted: threading.Event | None = None) -> Iterator[UndoLog]:
+def transaction(interrupted: threading.Event | None = None) -> Transaction:
     """An UndoLog rolled back if the block raises (Ctrl-C included), then re-raised.
     ``interrupted``: see UndoLog.
 
     A rollback that could not undo everything says so in the error, with the way out. A
     permission or disk error becomes the WorkerError that says which file and what to do.
     """
-    undo = UndoLog(interrupted=interrupted)
-    try:
-        yield undo
-    except BaseException as failure:
-        problems = undo.rollback()
+    return Transaction(UndoLog(interrupted=interrupted))
+
+
+class Transaction:
+    """transaction()'s with block. A class, not contextlib.contextmanager: see locks.Flock."""
+
+    def __init__(self, undo: UndoLog) -> None:
+        self.undo = undo
+
+    def __enter__(self) -> UndoLog:
+        return self.undo
+
+    def __exit__(self, kind: type[BaseException] | None, failure: BaseException | None,
+                 traceback: object) -> None:
+        if failure is None:
+            return
+        problems = self.undo.rollback()
         error = from_os_error(failure) if isinstance(failure, OSError) else None
         if error is None:
             if not isinstance(failure, WorkerError):
-                raise
+                return  # re-raised as it is
             error = failure
-        if undo.notes:
-            error.message += "\nrolled back: " + "; ".join(undo.notes)
+        if self.undo.notes:
+            error.message += "\nrolled back: " + "; ".join(self.undo.notes)
         if problems:
             error.message += ("\nrollback was incomplete: " + "; ".join(problems)
                               + "\n(run git worker fsck --repair)")
         if error is failure:
-            raise
+            return  # re-raised, with what the rollback said
         raise error from failure

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import stat
-from contextlib import suppress
 
 from git_worker import git, refnames
 from git_worker.errors import GitCommandError, WorkerError
@@ -433,8 +432,10 @@ def _remove_any(path: str) -> None:
     if os.path.isdir(path) and not os.path.islink(path):
         _rmtree(path)
     else:
-        with suppress(FileNotFoundError):
+        try:
             os.unlink(path)
+        except FileNotFoundError:
+            pass
 
 
 def _no_follow(path: str, flags: int) -> int:

@@ -10,7 +10,6 @@ tests for WAITING as "$GIT_WORKER_RUNTIME_DIR/waiting"; keep it in step.
 
 from __future__ import annotations
 
-import contextlib
 import os
 
 from git_worker.errors import WorkerError
@@ -134,8 +133,10 @@ def write_atomically(path: str, text: str | bytes) -> None:
             f.write(text.encode() if isinstance(text, str) else text)
         os.replace(tmp, path)
     except OSError as e:
-        with contextlib.suppress(OSError):
+        try:
             os.remove(tmp)
+        except OSError:
+            pass
         if e.filename is None or e.filename == tmp:
             e.filename = path
         raise
@@ -213,10 +214,14 @@ def remove_runtime_dir(path: str) -> None:
                 entries = [(e.name, e.is_dir(follow_symlinks=False)) for e in listing]
             if not any(is_dir for _, is_dir in entries):
                 for name, _ in entries:
-                    with contextlib.suppress(FileNotFoundError):
+                    try:
                         os.unlink(name, dir_fd=fd)
-                with contextlib.suppress(OSError):
+                    except FileNotFoundError:
+                        pass
+                try:
                     os.rmdir(path)
+                except OSError:
+                    pass
                 return
         finally:
             os.close(fd)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
 
 from git_worker import refnames
 from git_worker.errors import WorkerError
@@ -23,6 +22,8 @@ from git_worker.repo import IDENTITY, Repo
 # typing only for annotations.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
     from git_worker.registry.record_cache import RecordCache
 
 _CAS_ATTEMPTS = 20
