@@ -253,7 +253,7 @@ def test_rm_takes_the_fast_path_and_leaves_argparse_alone(repo: GitRepo) -> None
         if not parsed:
             assert not modules & {"gettext", "locale", "subprocess", "threading", "signal",
                                   "hashlib", "shlex", "json", "re", "enum", "contextlib",
-                                  "functools", "collections"}, (argv, sorted(modules))
+                                  "functools", "collections", "types"}, (argv, sorted(modules))
 
 
 def test_rm_usage_errors_are_the_parsers_and_dispatchs_on_both_paths(repo: GitRepo) -> None:
@@ -348,7 +348,7 @@ def test_spawn_takes_the_fast_path_and_leaves_argparse_alone(repo: GitRepo) -> N
         if not parsed:
             assert not modules & {"gettext", "locale", "subprocess", "shlex", "hashlib", "re",
                                   "enum", "json", "threading", "contextlib", "functools",
-                                  "collections"}, (argv, sorted(modules))
+                                  "collections", "types"}, (argv, sorted(modules))
     assert {w["id"] for w in json.loads(repo.ok("list", "--json").out)} == {"w1", "w2", "w3"}
     assert "a task" in repo.ok("prompt", "w2").out
 
