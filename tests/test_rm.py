@@ -199,6 +199,47 @@ def test_rm_of_a_clean_worker_runs_six_git_commands_and_one_status(repo: GitRepo
     assert len(names) == 7, names
 
 
+def _cache_saying(repo: GitRepo, **changes: dict[str, Any]) -> None:
+    """list's record cache, written as `list` writes it, each record of ``changes`` (by
+    worker id) altered there — and only there: git's objects are left as they are."""
+    parts = [b"git-worker record cache 1\n"]
+    for ref, oid in repo.refs("refs/workers/").items():
+        worker_id = ref.removeprefix("refs/workers/")
+        data = (json.dumps({**_record_of(repo, worker_id), **changes.get(worker_id, {})},
+                           indent=2) + "\n").encode()
+        parts += [f"{oid} {len(data)}\n".encode(), data, b"\n"]
+    (repo.path / ".git" / "workers" / ".records").write_bytes(b"".join(parts))
+
+
+def test_rm_reads_the_other_records_from_the_record_cache_and_its_own_from_git(
+        repo: GitRepo) -> None:
+    """Whether another record names its branch or worktree, rm asks list's record cache
+    (a commit never changes: ~5 ms less with 60 workers, 180 loose objects not read); the
+    record it changes it reads from git's objects, whatever the cache says of it."""
+    repo.ok("spawn", "--no-launch", "w1", "w2", "w3")
+    w1 = repo.workers_dir / "w1"
+    _cache_saying(repo, w3={"branch": "refs/heads/worker/w2"},  # read: w2's branch stays
+                  w2={"branch": "refs/heads/main", "worktree": str(w1)})  # never read
+    main = repo.git("rev-parse", "main")
+    r = repo.worker("rm", "w2")
+    assert r.code == 0 and r.out == "removed w2\n", r
+    assert "kept branch worker/w2: worker 'w3' names it too" in r.err, r.err
+    assert repo.git("rev-parse", "main") == main  # not the branch the cache gave w2
+    assert w1.is_dir() and str(w1) in repo.worktrees()
+    assert not (repo.workers_dir / "w2").exists()
+    assert set(repo.refs("refs/workers/")) == {"refs/workers/w1", "refs/workers/w3"}
+
+
+def test_rm_of_the_last_worker_leaves_no_record_cache(repo: GitRepo) -> None:
+    repo.ok("spawn", "--no-launch", "w1", "w2")
+    repo.ok("list")
+    repo.ok("rm", "w1")
+    cache = repo.path / ".git" / "workers" / ".records"
+    assert b'"id": "w2"' in cache.read_bytes() and b'"id": "w1"' not in cache.read_bytes()
+    repo.ok("rm", "w2")
+    assert list((repo.path / ".git" / "workers").iterdir()) == []
+
+
 def test_rm_reads_a_packed_record_through_git(repo: GitRepo) -> None:
     """After `git gc` the record's objects are in a pack, not loose files: rm reads them
     with `git cat-file`, as before, and removes the worker all the same."""

@@ -27,6 +27,7 @@ from git_worker.config import Config
 from git_worker.errors import WorkerError
 from git_worker.registry import store
 from git_worker.registry.record import Record, State
+from git_worker.registry.record_cache import RecordCache
 from git_worker.registry.runtime import RuntimeDir
 from git_worker.registry.store import Entry
 from git_worker.repo import Repo, append_reflog
@@ -48,9 +49,12 @@ def remove(repo: Repo, worker_id: str, *, force: bool, keep_branch: bool,
     """Remove the worker. A branch or worktree that another record names too is never
     removed with this one (a note says so)."""
     # Every record, once: this one, and whether another names its branch or worktree; and,
-    # in the same `git for-each-ref`, the branches (its own and its base's tips).
+    # in the same `git for-each-ref`, the branches (its own and its base's tips). The
+    # others from list's record cache where it has them (a few from their loose files: no
+    # cat-file), this one from git's objects: it is the one rm changes (record_cache.py).
     refs = repo.ref_table(*refnames.REGISTRY_AND_BRANCHES)
-    entries = store.all_entries(repo, refs, loose=True)  # a few records: no cat-file
+    entries = store.all_entries(repo, refs, loose=True, cache=RecordCache.of(repo),
+                                fresh=refnames.registry(worker_id))
     entry = store.get(repo, worker_id, entries)
     record = entry.record
     state = record.state

@@ -1,14 +1,18 @@
 """The worker.json of record commits read before, by commit OID: `list` (and `watch`)
-ask git only for the records that changed since.
+ask git only for the records that changed since, and `rm` reads the other workers'
+records from here.
 
 Exact, not a guess: a commit never changes, so the worker.json a commit held when git
 read it is the one it holds now; a record that changes is a new commit, which is read.
 With 1,000 workers, `git cat-file` read 3,000 loose objects for every list (~100 ms,
-measured); with this file, a list reads none until a record changes. It is kept in
-<git-common-dir>/workers/.records (runtime.RECORD_CACHE, private like every runtime
-file), holds the records of the refs last listed and nothing else, and is only ever an
-optimisation: unreadable, odd or unwritable, it is ignored (and rewritten when it can
-be). fsck, show and every command that changes a record read git's objects.
+measured); with this file, a list reads none until a record changes. rm needs the other
+records only to know whether one names its branch or worktree (with 60 workers, 180 loose
+objects: ~5 ms of every rm, measured). It is kept in <git-common-dir>/workers/.records
+(runtime.RECORD_CACHE, private like every runtime file), holds the records of the refs
+last listed (or last seen by an rm) and nothing else, and is only ever an optimisation:
+unreadable, odd or unwritable, it is ignored (and rewritten when it can be). fsck and
+show read git's objects, and so does every command for the record it changes: rm reads
+its own from git (store.read_tables' ``fresh``), never from here.
 """
 
 from __future__ import annotations
@@ -62,6 +66,13 @@ class RecordCache:
         root = os.path.dirname(self.path)
         if not os.path.isdir(root) or not_a_directory(root) is not None:
             return  # no worker ran here yet, or a runtime dir git-worker does not follow
+        if not keep:  # no record left (rm of the last worker): no file left either
+            try:
+                os.remove(self.path)
+            except OSError:
+                pass
+            self._known, self._added = keep, False
+            return
         parts = [_HEADER]
         for oid, data in keep.items():
             parts += [f"{oid} {len(data)}\n".encode(), data, b"\n"]

@@ -92,18 +92,19 @@ def get(repo: Repo, worker_id: str, entries: list[Entry | Corrupt] | None = None
 
 
 def all_entries(repo: Repo, refs: dict[str, str] | None = None, *,
-                cache: RecordCache | None = None, loose: bool = False) -> list[Entry | Corrupt]:
+                cache: RecordCache | None = None, loose: bool = False,
+                fresh: str | None = None) -> list[Entry | Corrupt]:
     """Every record, read in two git processes (no dulwich import: list is a hot path).
 
     ``refs``, a ref table the caller has read already (Repo.ref_table), saves one;
     ``cache``, the records read before (see record_cache.py), the second, or its work;
     ``loose``, records read from their object files where they are loose (see
-    read_tables), the second too when all are."""
+    read_tables), the second too when all are; ``fresh``: see read_tables."""
     if refs is None:
         return _read_refs(repo, refnames.REGISTRY)
     return read_tables(repo, [({r: o for r, o in refs.items()
                                 if r.startswith(refnames.REGISTRY)}, refnames.REGISTRY)],
-                       cache=cache, loose=loose)[0]
+                       cache=cache, loose=loose, fresh=fresh)[0]
 
 
 def _read_refs(repo: Repo, pattern: str) -> list[Entry | Corrupt]:
@@ -118,30 +119,35 @@ def _parse_table(repo: Repo, refs: dict[str, str],
 
 
 def read_tables(repo: Repo, tables: list[tuple[dict[str, str], str]], *,
-                cache: RecordCache | None = None,
-                loose: bool = False) -> list[list[Entry | Corrupt]]:
+                cache: RecordCache | None = None, loose: bool = False,
+                fresh: str | None = None) -> list[list[Entry | Corrupt]]:
     """The records of several ref tables (refs, prefix before the id), in one cat-file:
     list reads this clone's and the team's (refs/workers-remote/) together. With a
-    ``cache``, only the records it does not hold are read (and it learns them).
+    ``cache``, only the records it does not hold are read (and it learns them) — except
+    the record of ref ``fresh``, always read from git (rm's own: see record_cache.py).
 
-    ``loose`` (rm): a registry of a few records is read from its loose object files
-    (_read_loose), not by a `git cat-file` (a process, ~4 ms); a record that is not
-    loose exactly as _write_commit wrote it (packed by `git gc`, damaged, another shape)
-    is read by git as before, which reads packs and reports damage. list and fsck read
-    many records, which one cat-file reads faster than files one by one."""
+    ``loose`` (rm): a few records are read from their loose object files (_read_loose),
+    not by a `git cat-file` (a process, ~4 ms); a record that is not loose exactly as
+    _write_commit wrote it (packed by `git gc`, damaged, another shape) is read by git as
+    before, which reads packs and reports damage. list and fsck read many records, which
+    one cat-file reads faster than files one by one."""
     rows = [(ref, oid, prefix) for refs, prefix in tables for ref, oid in sorted(refs.items())]
-    known = [cache.get(oid) if cache is not None and oid else None for _, oid, _ in rows]
-    if loose and len(rows) <= _LOOSE_AT_MOST:
-        known = [data if data is not None else _read_loose(repo, oid)
-                 for (_, oid, _), data in zip(rows, known, strict=True)]
+    known = [cache.get(oid) if cache is not None and oid and ref != fresh else None
+             for ref, oid, _ in rows]
+    if loose and known.count(None) <= _LOOSE_AT_MOST:
+        for n, (_, oid, _) in enumerate(rows):
+            if known[n] is None and (data := _read_loose(repo, oid)) is not None:
+                known[n] = data
+                if cache is not None and rows[n][0] != fresh:
+                    cache.put(oid, data)
     unknown = [row for row, data in zip(rows, known, strict=True) if data is None]
     objects = repo.read_objects([spec for _, oid, _ in unknown
                                  for spec in (oid or "0" * 40, f"{oid}:{RECORD_FILE}")])
-    read = iter(_parse_rows(unknown, objects, cache))
+    read = iter(_parse_rows(unknown, objects, cache, fresh))
     found = [next(read) if data is None else parse(ref[len(prefix):], oid, data)
              for (ref, oid, prefix), data in zip(rows, known, strict=True)]
     if cache is not None:
-        cache.save(oid for _, oid, _ in rows)
+        cache.save(oid for ref, oid, _ in rows if ref != fresh)
     result, start = [], 0
     for refs, _ in tables:
         result.append(found[start:start + len(refs)])
@@ -150,7 +156,8 @@ def read_tables(repo: Repo, tables: list[tuple[dict[str, str], str]], *,
 
 
 def _parse_rows(rows: list[tuple[str, str, str]], objects: list[tuple[str, bytes] | None],
-                cache: RecordCache | None = None) -> list[Entry | Corrupt]:
+                cache: RecordCache | None = None,
+                fresh: str | None = None) -> list[Entry | Corrupt]:
     result: list[Entry | Corrupt] = []
     for n, (ref, oid, prefix) in enumerate(rows):
         worker_id = ref[len(prefix) :]
@@ -165,7 +172,7 @@ def _parse_rows(rows: list[tuple[str, str, str]], objects: list[tuple[str, bytes
         elif record is None or record[0] != "blob":
             result.append(Corrupt(worker_id, oid, f"commit {oid} has no {RECORD_FILE}"))
         else:
-            if cache is not None:
+            if cache is not None and ref != fresh:
                 cache.put(oid, record[1])
             result.append(parse(worker_id, oid, record[1]))
     return result
