@@ -15,16 +15,17 @@ $(BIN)/python:
 
 # pip's console-script wrapper starts with `import re` (~10 ms on every TAB, measured):
 # the venv's git-worker is the checkout's lean shim instead, run by the venv's python.
-# The lean launcher runs that python with -S: `site` was ~2.7 ms of every command's ~10 ms
-# start-up (python -c pass 9.5 against 6.8 ms with -S, medians of 41; see
+# The lean launcher runs that python with -S: `site` cost every command 1.3-2 ms of CPU
+# (list --json, rm, a completion; old and new launcher alternating, medians of 101: see
 # docs/performance.md). tools/lean_launcher.py asks the venv's python, with and without
 # -S, what site adds (site-packages, the paths .pth files name: the editable install's
 # lib/; the venv as sys.prefix) and writes that into the launcher. What it then does not
 # do: run the import lines of .pth files (setuptools' distutils-precedence.pth, which only
 # matters to a program that imports distutils), sitecustomize and usercustomize, the user
 # site (a venv leaves it out anyway), the interactive help/exit builtins. Fine for a venv
-# of git-worker's own, which holds git-worker and its dependencies only; what it holds is
-# read when the launcher is written, so it is written again after every pip install there.
+# of git-worker's own: it holds git-worker and its dependencies (and in .venv the test
+# tools), none of which needs those. What it holds is read when the launcher is written,
+# so the launcher is written again after every pip install there.
 LEAN_LAUNCHER = tools/lean_launcher.py git-worker
 LEAN_SHIM = $(BIN)/python $(LEAN_LAUNCHER) $(BIN)/git-worker
 
