@@ -15,10 +15,21 @@ $(BIN)/python:
 
 # pip's console-script wrapper starts with `import re` (~10 ms on every TAB, measured):
 # the venv's git-worker is the checkout's lean shim instead, run by the venv's python.
-LEAN_SHIM = sed '1s|.*|\#!$(abspath $(BIN)/python)|' git-worker > $(BIN)/git-worker.tmp && \
-  chmod 755 $(BIN)/git-worker.tmp && mv $(BIN)/git-worker.tmp $(BIN)/git-worker
+# The lean launcher runs that python with -S: `site` cost every command 1.3-2 ms of CPU
+# (list --json, rm, a completion; old and new launcher alternating, medians of 101: see
+# docs/performance.md). tools/lean_launcher.py asks the venv's python, with and without
+# -S, what site adds (site-packages, the paths .pth files name: the editable install's
+# lib/; the venv as sys.prefix) and writes that into the launcher. What it then does not
+# do: run the import lines of .pth files (setuptools' distutils-precedence.pth, which only
+# matters to a program that imports distutils), sitecustomize and usercustomize, the user
+# site (a venv leaves it out anyway), the interactive help/exit builtins. Fine for a venv
+# of git-worker's own: it holds git-worker and its dependencies (and in .venv the test
+# tools), none of which needs those. What it holds is read when the launcher is written,
+# so the launcher is written again after every pip install there.
+LEAN_LAUNCHER = tools/lean_launcher.py git-worker
+LEAN_SHIM = $(BIN)/python $(LEAN_LAUNCHER) $(BIN)/git-worker
 
-$(VENV)/.installed: $(BIN)/python pyproject.toml git-worker
+$(VENV)/.installed: $(BIN)/python pyproject.toml git-worker tools/lean_launcher.py
 	$(PIP) install -e .
 	$(LEAN_SHIM)
 	$(BIN)/python -m compileall -q lib  # an editable install compiles nothing itself
@@ -38,7 +49,7 @@ $(VENV)/.test-deps: $(VENV)/.installed
 #   the man page and the completion scripts, as install-files puts them.
 # The launcher is the checkout's git-worker shim with the venv's own python in its #! line
 # (the interpreter itself, not a pyenv shim, and not pip's console-script wrapper, which
-# starts with `import re`: ~10 ms on every TAB, measured).
+# starts with `import re`: ~10 ms on every TAB, measured), run with -S like LEAN_SHIM's.
 # $(LIBDIR)/make-install.manifest records the checkout it came from and the directories
 # this install created (written first: a failed install can be uninstalled too), so that
 # `make uninstall` removes exactly what install put there.
@@ -64,9 +75,7 @@ install:
 	rm -rf build; \
 	$(LIBDIR)/bin/python -m pip --disable-pip-version-check -q install \
 	  --no-warn-script-location .; \
-	sed '1s|.*|#!$(LIBDIR)/bin/python|' git-worker > $(LIBDIR)/bin/git-worker.tmp; \
-	chmod 755 $(LIBDIR)/bin/git-worker.tmp; \
-	mv $(LIBDIR)/bin/git-worker.tmp $(LIBDIR)/bin/git-worker
+	$(LIBDIR)/bin/python $(LEAN_LAUNCHER) $(LIBDIR)/bin/git-worker
 	@$(MAKE) --no-print-directory install-files
 	ln -sf $(LIBDIR)/bin/git-worker $(PREFIX)/bin/git-worker
 	@case ":$$PATH:" in *":$(abspath $(PREFIX))/bin:"*) ;; \

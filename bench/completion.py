@@ -6,7 +6,8 @@ Sets up a scratch repository with N workers (real ones, `spawn --no-launch`), th
 `git-worker` answering argcomplete's protocol:
   - worker ids (`git worker rm w-<TAB>`): the fast path; target: median <= 40 ms;
   - a subcommand (`git worker sp<TAB>`): argcomplete on the real parser, for comparison;
-  - `python -c pass` with the same interpreter: the floor no completion can beat.
+  - `python -c pass` with the same interpreter, and its #! line's options (the lean
+    launcher's -S): the floor no completion can beat.
 The three are run in turn, round after round, so that a busy machine slows them alike;
 "overhead" is the median of (completion - floor) over the rounds.
 `measure()` returns the figures (a dict); bench/run.py uses `worker_ids_in()` on the
@@ -38,16 +39,17 @@ def git_worker_argv() -> list[str]:
     return [found] if found else [sys.executable, str(CHECKOUT / "git-worker")]
 
 
-def interpreter(argv: list[str]) -> str:
-    """The Python that runs git-worker (read from its #! line)."""
+def interpreter(argv: list[str]) -> list[str]:
+    """The Python that runs git-worker, with the options its #! line gives it (read from
+    that line): Python doing nothing, so started, is the floor."""
     if "python" in os.path.basename(argv[0]):
-        return argv[0]
+        return argv[:1]
     with open(argv[0], "rb") as f:
         words = f.readline().decode(errors="replace")[2:].split()
     if words[:1] == ["/usr/bin/env"] and len(words) > 1:
         words = [shutil.which(words[1]) or ""]
     found = words[0] if words else ""
-    return found if "python" in os.path.basename(found) else sys.executable
+    return words if "python" in os.path.basename(found) else [sys.executable]
 
 
 def _timed(argv: list[str], cwd: Path, env: dict[str, str] | None) -> float:
@@ -69,9 +71,10 @@ def _summary(samples: list[float]) -> dict[str, float]:
 
 
 def worker_ids_in(repo: Path, env: dict[str, str], *, workers: int, runs: int,
-                  python: str) -> tuple[float, float]:
-    """Medians (ms) of worker-id completion in ``repo`` (ids w-…) and of `python -c pass`,
-    run in turn; for bench/run.py, whose registries are built already."""
+                  python: list[str]) -> tuple[float, float]:
+    """Medians (ms) of worker-id completion in ``repo`` (ids w-…) and of `python -c pass`
+    (``python``: `interpreter()`'s), run in turn; for bench/run.py, whose registries are
+    built already."""
     argv = git_worker_argv()
     out = repo.parent / "completion.out"
     request = {**_request("git-worker rm w-", out), **env}
@@ -81,7 +84,7 @@ def worker_ids_in(repo: Path, env: dict[str, str], *, workers: int, runs: int,
         raise RuntimeError(f"expected {workers} ids, got {len(candidates)}: {candidates[:5]}…")
     floor, ids = [], []
     for _ in range(runs):
-        floor.append(_timed([python, "-c", "pass"], repo, None))
+        floor.append(_timed([*python, "-c", "pass"], repo, None))
         ids.append(_timed(argv, repo, request))
     return statistics.median(ids), statistics.median(floor)
 
@@ -106,7 +109,7 @@ def measure(runs: int = 15, workers: int = 100) -> dict[str, object]:
         _timed(argv, repo, sub_env)
         floor, ids, sub = [], [], []
         for _ in range(runs):
-            floor.append(_timed([python, "-c", "pass"], repo, None))
+            floor.append(_timed([*python, "-c", "pass"], repo, None))
             ids.append(_timed(argv, repo, ids_env))
             sub.append(_timed(argv, repo, sub_env))
     result: dict[str, object] = {
@@ -115,7 +118,8 @@ def measure(runs: int = 15, workers: int = 100) -> dict[str, object]:
             i - f for i, f in zip(ids, floor, strict=True)), 1)},
         "subcommand_argcomplete": {**_summary(sub), "overhead_ms": round(statistics.median(
             s - f for s, f in zip(sub, floor, strict=True)), 1)},
-        "python_floor": _summary(floor),
+        "python_floor": {"argv": " ".join(["python", *python[1:], "-c", "pass"]),
+                         **_summary(floor)},
     }
     result["met"] = statistics.median(ids) <= TARGET_MS
     return result
@@ -132,7 +136,7 @@ def report(r: dict[str, object]) -> str:
         f" ms: {'met' if r['met'] else 'MISSED'}",
         f"  subcommand  `git worker sp<TAB>`     {sub['median_ms']:6} ms  (min {sub['min_ms']};"
         f" python + {sub['overhead_ms']} ms; argcomplete on the real parser)",
-        f"  python -c pass (the floor)          {floor['median_ms']:6} ms  (min {floor['min_ms']})",
+        f"  {floor['argv'] + ' (the floor)':35} {floor['median_ms']:6} ms  (min {floor['min_ms']})",
     ])
 
 

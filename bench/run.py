@@ -257,7 +257,8 @@ def bench_registry(root: Path, env: dict[str, str]) -> list[Measure]:
         ids_ms, floor_ms = completion.worker_ids_in(repo, env, workers=workers, runs=RUNS,
                                                     python=python)
         measures.append(Measure(f"id completion (`git worker rm w-<TAB>`), {workers:,} workers",
-                                "`python -c pass`", floor_ms, ids_ms, "<= 40 ms", RUNS))
+                                f"`{' '.join(['python', *python[1:], '-c', 'pass'])}`",
+                                floor_ms, ids_ms, "<= 40 ms", RUNS))
         if workers == 100:  # the dashboard's refresh, at the size its target names
             WATCH.update(bench_watch_refresh(root, env))
     return measures

@@ -133,6 +133,8 @@ def current() -> Installation:
     if os.path.basename(lib) == "lib" and os.path.isfile(os.path.join(checkout,
                                                                       "pyproject.toml")):
         return Installation(Kind.CHECKOUT, checkout, checkout, ())
+    # sys.prefix is the virtualenv, under make's lean launcher too: it runs Python without
+    # site, which sets it, and sets it itself (tools/lean_launcher.py).
     manifest = os.path.join(sys.prefix, MAKE_INSTALL_MANIFEST)
     if _inside(PACKAGE_DIR, sys.prefix) and os.path.isfile(manifest):
         return Installation(Kind.MAKE_INSTALL, sys.prefix, _manifest_source(manifest), ())
