@@ -17,6 +17,11 @@ from git_worker import git, refnames
 from git_worker.errors import GitCommandError, WorkerError
 from git_worker.repo import Repo, append_reflog
 
+# typing only for annotations.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
 INITIALIZING = "initializing (git-worker spawn)"
 
 
@@ -155,8 +160,12 @@ def find_admin_dir(repo: Repo, path: str) -> str | None:
 
 
 def admin_dir_in(common_dir: str, path: str) -> str | None:
-    """find_admin_dir, given the common dir alone."""
-    return AdminDirs(common_dir).find(path)
+    """find_admin_dir, given the common dir alone: the admin dirs read in directory order
+    up to the first that names ``path`` (git's choice too: it reads them in that order),
+    not all of them (half as many files on average: rm's pin, ~140 worktrees, ~0.5 ms)."""
+    wanted = AdminDirs.key(path)
+    return next((admin for named, admin in AdminDirs(common_dir).named() if named == wanted),
+                None)
 
 
 class AdminDirs:
@@ -172,24 +181,31 @@ class AdminDirs:
         """The admin dir whose `gitdir` file names ``path`` (the first in directory order,
         as find_admin_dir always took), or None."""
         if self._by_gitdir is None:
-            self._by_gitdir = self._read()
-        return self._by_gitdir.get(os.path.join(os.path.abspath(path), ".git"))
+            self._by_gitdir = {}
+            for named, admin in self.named():
+                self._by_gitdir.setdefault(named, admin)
+        return self._by_gitdir.get(self.key(path))
 
-    def _read(self) -> dict[str, str]:
+    @staticmethod
+    def key(path: str) -> str:
+        """What the `gitdir` file of the worktree at ``path`` says (see named)."""
+        return os.path.join(os.path.abspath(path), ".git")
+
+    def named(self) -> Iterator[tuple[str, str]]:
+        """(what its `gitdir` file names, the admin dir) for each admin dir with one, in
+        directory order."""
         try:
             names = os.listdir(self.root)
         except OSError:
-            return {}
-        table: dict[str, str] = {}
+            return
         for name in names:
             try:
                 data = _read(os.path.join(self.root, name, "gitdir"))
             except OSError:
                 continue
             # as Python decodes a path: an agent's bytes there never stop list or fsck
-            named = os.path.normpath(_text(data, "surrogateescape").strip())
-            table.setdefault(named, os.path.join(self.root, name))
-        return table
+            yield os.path.normpath(_text(data, "surrogateescape").strip()), \
+                os.path.join(self.root, name)
 
 
 def head_branch(admin_dir: str) -> str | None:
