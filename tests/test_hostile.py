@@ -180,6 +180,92 @@ def test_hostile_hook_input(repo: GitRepo, sandbox: Sandbox, held: Path, case: s
     release(repo, "w1")
 
 
+# --- Python files in the worktree ----------------------------------------------------------
+# git-worker's own Python processes that run in an agent's worktree (the runner, which tmux
+# starts there and which moves there itself; the hooks, which the agent's CLI runs there)
+# import from git-worker's lib dir and Python's, never from that directory.
+
+
+# The agent's part: a module named after every module of Python's standard library, in its
+# worktree, each leaving a file in the marks directory if it is ever imported.
+_PLANT = """
+import os, sys
+for name in sys.stdlib_module_names:
+    with open(os.path.join(sys.argv[1], name + ".py"), "w") as f:
+        f.write(f"open({os.path.join(sys.argv[2], name)!r}, 'w').close()\\n")
+"""
+
+
+@pytest.mark.parametrize("launcher", ["detached", "tmux"])
+def test_the_runner_never_imports_from_the_worktree(repo: GitRepo, sandbox: Sandbox,
+                                                    launcher: str) -> None:
+    """An agent that leaves json.py (and the like) in its worktree: the runner records its
+    exit all the same, and runs none of them (nor when it is started there again)."""
+    marks = sandbox.root / "imported"
+    marks.mkdir()
+    (sandbox.root / "plant.py").write_text(_PLANT)
+    planter = sandbox.script("planter", f"""
+        {sys.executable} -P {sandbox.root / "plant.py"} "$PWD" {marks}
+        exit 3
+    """)
+    repo.git("config", "worker.agent", "planter")
+    repo.git("config", "worker.agent.planter.command", str(planter))
+    repo.git("config", "worker.launcher", launcher)
+    repo.ok("spawn", "w1", "-d", "a task")
+    assert repo.wait("w1", "failed")["exit_code"] == 3
+    assert (repo.workers_dir / "w1" / "json.py").exists()
+    repo.ok("start", "w1")  # its runner starts in the worktree now, modules and all
+    assert repo.wait("w1", "failed")["exit_code"] == 3
+    assert sorted(p.name for p in marks.iterdir()) == []
+
+
+@pytest.mark.parametrize("hook", ["claude-code/event", "codex/notify"])
+def test_the_hooks_never_import_from_the_worktree(repo: GitRepo, sandbox: Sandbox,
+                                                  held: Path, hook: str) -> None:
+    """The agent's CLI runs git-worker's hook in the worktree, where the agent may have
+    left json.py (and the like): the event is recorded, and none of them runs."""
+    repo.git("config", "worker.launcher", "detached")
+    repo.ok("spawn", "w1")
+    repo.wait("w1", "running")
+    marks = sandbox.root / "imported"
+    marks.mkdir()
+    (sandbox.root / "plant.py").write_text(_PLANT)
+    sandbox.run(sys.executable, "-P", sandbox.root / "plant.py", repo.workers_dir / "w1", marks)
+    env = {"GIT_WORKER_ID": "w1", "GIT_WORKER_COMMON_DIR": str(repo.path / ".git"),
+           "GIT_WORKER_LIB": str(CHECKOUT / "lib"), "GIT_WORKER_PYTHON": sys.executable,
+           "GIT_WORKER_RUNTIME_DIR": str(repo.path / ".git" / "workers" / "w1")}
+    argv = ["waiting"] if hook == "claude-code/event" else [
+        json.dumps({"type": "agent-turn-complete", "last-assistant-message": "All done."})]
+    proc = subprocess.run([str(CHECKOUT / "hooks" / hook), *argv], input=b"{}",
+                          env={**sandbox.env, **env}, capture_output=True,
+                          cwd=repo.workers_dir / "w1")
+    assert (proc.returncode, proc.stderr) == (0, b"")
+    assert repo.record("w1")["state"] == "waiting"
+    assert sorted(p.name for p in marks.iterdir()) == []
+    release(repo, "w1")
+
+
+def test_the_scratch_reaper_never_imports_from_the_current_directory(
+        repo: GitRepo, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    """land's scratch checkout starts a reaper (`python -c`) from wherever git-worker runs:
+    a worker's worktree, say, and the agent's json.py there."""
+    from git_worker import scratch
+    from git_worker.repo import Repo
+
+    marks = sandbox.root / "imported"
+    marks.mkdir()
+    (sandbox.root / "plant.py").write_text(_PLANT)
+    here = sandbox.root / "worktree-like"
+    here.mkdir()
+    sandbox.run(sys.executable, "-P", sandbox.root / "plant.py", here, marks)
+    monkeypatch.chdir(here)
+    with scratch.checkout(Repo.discover(str(repo.path)), "HEAD") as path:
+        assert Path(path, "README").exists()
+    # the reaper has done its work, unless it ran what it found here first
+    wait_for(lambda: not Path(path).parent.exists() or any(marks.iterdir()))
+    assert sorted(p.name for p in marks.iterdir()) == []
+
+
 # --- registry records ---------------------------------------------------------------------
 
 

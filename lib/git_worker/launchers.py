@@ -136,7 +136,11 @@ def prepare(kind: str, *, worker_id: str, worktree: str, runtime_dir: str, commo
 
 def runner_argv(runtime_dir: str, common_dir: str, worker_id: str, *mode: str) -> list[str]:
     # -c with our lib dir on sys.path, rather than PYTHONPATH, which the agent would inherit.
-    bootstrap = (f"import sys; sys.path.insert(0, {_LIB_DIR!r}); "
+    # And without the "" that -c puts first: the current directory, which is the worktree
+    # (tmux starts the runner there; it moves there before the agent starts), whose files
+    # are the agent's: a json.py written there would run in the runner at its next import.
+    # (Not -P, which would move the words worker_processes.proven reads.)
+    bootstrap = (f"import sys; sys.path[:] = [{_LIB_DIR!r}, *(p for p in sys.path if p)]; "
                  "from git_worker.runner import main; raise SystemExit(main(sys.argv[1:]))")
     return [sys.executable, "-c", bootstrap, runtime_dir, common_dir, worker_id, *mode]
 

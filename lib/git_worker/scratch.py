@@ -64,7 +64,8 @@ def checkout(repo: Repo, commit: str) -> Iterator[str]:
     root = tempfile.mkdtemp(prefix=PREFIX)
     path = os.path.join(root, "tree")
     reaper = subprocess.Popen(
-        [sys.executable, "-c", _REAPER, repo.common_dir, root,
+        # -P: not the current directory first on sys.path (it may be a worktree's)
+        [sys.executable, "-P", "-c", _REAPER, repo.common_dir, root,
          json.dumps(git.scratch_cleanup_commands(path))],
         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         env=git.clean_env(), start_new_session=True,  # a ^C to our group must not end it
