@@ -219,11 +219,41 @@ def test_the_runner_never_imports_from_the_worktree(repo: GitRepo, sandbox: Sand
     assert sorted(p.name for p in marks.iterdir()) == []
 
 
+@pytest.mark.parametrize("launcher", ["detached", "tmux"])
+def test_the_runner_never_imports_from_the_worktree_through_a_relative_pythonpath(
+        repo: GitRepo, sandbox: Sandbox, launcher: str) -> None:
+    """PYTHONPATH=. (or src, lib...) in the user's environment: Python makes it absolute
+    against the directory it starts in, which for a runner tmux starts is the worktree.
+    The runner drops such entries: the agent's json.py there runs neither at its exit nor
+    when it is started there again."""
+    marks = sandbox.root / "imported"
+    marks.mkdir()
+    (sandbox.root / "plant.py").write_text(_PLANT)
+    planter = sandbox.script("planter", f"""
+        {sys.executable} -I {sandbox.root / "plant.py"} "$PWD" {marks}
+        exit 3
+    """)
+    repo.git("config", "worker.agent", "planter")
+    repo.git("config", "worker.agent.planter.command", str(planter))
+    repo.git("config", "worker.launcher", launcher)
+    relative = {"PYTHONPATH": "."}
+    repo.ok("spawn", "w1", "-d", "a task", env=relative)
+    assert repo.wait("w1", "failed")["exit_code"] == 3
+    assert (repo.workers_dir / "w1" / "json.py").exists()
+    repo.ok("start", "w1", env=relative)  # its runner starts in the worktree now
+    assert repo.wait("w1", "failed")["exit_code"] == 3
+    assert sorted(p.name for p in marks.iterdir()) == []
+
+
+@pytest.mark.parametrize("pythonpath", [False, True], ids=["", "PYTHONPATH=."])
 @pytest.mark.parametrize("hook", ["claude-code/event", "codex/notify"])
 def test_the_hooks_never_import_from_the_worktree(repo: GitRepo, sandbox: Sandbox,
-                                                  held: Path, hook: str) -> None:
+                                                  held: Path, hook: str,
+                                                  pythonpath: bool) -> None:
     """The agent's CLI runs git-worker's hook in the worktree, where the agent may have
-    left json.py (and the like): the event is recorded, and none of them runs."""
+    left json.py (and the like): the event is recorded, and none of them runs — nor
+    through a relative PYTHONPATH (.) in the agent's environment, which Python makes the
+    worktree."""
     repo.git("config", "worker.launcher", "detached")
     repo.ok("spawn", "w1")
     repo.wait("w1", "running")
@@ -233,7 +263,8 @@ def test_the_hooks_never_import_from_the_worktree(repo: GitRepo, sandbox: Sandbo
     sandbox.run(sys.executable, "-P", sandbox.root / "plant.py", repo.workers_dir / "w1", marks)
     env = {"GIT_WORKER_ID": "w1", "GIT_WORKER_COMMON_DIR": str(repo.path / ".git"),
            "GIT_WORKER_LIB": str(CHECKOUT / "lib"), "GIT_WORKER_PYTHON": sys.executable,
-           "GIT_WORKER_RUNTIME_DIR": str(repo.path / ".git" / "workers" / "w1")}
+           "GIT_WORKER_RUNTIME_DIR": str(repo.path / ".git" / "workers" / "w1"),
+           **({"PYTHONPATH": "."} if pythonpath else {})}
     argv = ["waiting"] if hook == "claude-code/event" else [
         json.dumps({"type": "agent-turn-complete", "last-assistant-message": "All done."})]
     proc = subprocess.run([str(CHECKOUT / "hooks" / hook), *argv], input=b"{}",

@@ -145,6 +145,23 @@ def runner_argv(runtime_dir: str, common_dir: str, worker_id: str, *mode: str) -
     return [sys.executable, "-c", bootstrap, runtime_dir, common_dir, worker_id, *mode]
 
 
+def runner_env(env: dict[str, str]) -> dict[str, str]:
+    """``env`` for a runner: a relative PYTHONPATH entry (``.``, ``src``) made absolute
+    against our own directory, as our own sys.path has it. Python would make it absolute
+    against the directory the runner starts in, the worktree under tmux, and import from
+    there as it starts (encodings, site...), before the bootstrap can drop anything."""
+    value = env.get("PYTHONPATH")
+    if not value or all(os.path.isabs(p) for p in value.split(os.pathsep) if p):
+        return env
+    try:
+        here: str | None = os.getcwd()
+    except OSError:  # our directory is gone: what was relative to it names nothing
+        here = None
+    kept = [p if os.path.isabs(p) else os.path.join(here, p)
+            for p in value.split(os.pathsep) if p and (here is not None or os.path.isabs(p))]
+    return {**env, "PYTHONPATH": os.pathsep.join(kept)}
+
+
 # --- detached ----------------------------------------------------------------------------
 
 
@@ -164,7 +181,7 @@ class Detached(Prepared):
                     runner_argv(runtime_dir, common_dir, worker_id, "--handover-fd",
                                 str(handover), "--ready-fd", str(answer)),
                     cwd=runtime_dir,  # the worktree may not exist yet
-                    env=clean_env(),
+                    env=runner_env(clean_env()),
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.DEVNULL,
                     stderr=runner_log,  # the child keeps its own copy of the descriptor
@@ -260,7 +277,8 @@ def tmux(socket: str | None, *args: str, timeout: float = 10.0) -> subprocess.Co
 
 def _tmux_env() -> dict[str, str]:
     # TMUX removed: tmux refuses some commands "nested" otherwise; the socket is explicit.
-    return {k: v for k, v in os.environ.items() if k != "TMUX"}
+    # The server started with it hands it to the runner: see runner_env.
+    return runner_env({k: v for k, v in os.environ.items() if k != "TMUX"})
 
 
 def _no_tmux() -> WorkerError:
