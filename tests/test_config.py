@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -119,6 +121,23 @@ def test_bad_values_are_refused_before_anything_is_created(repo: GitRepo, key: s
     assert r.code == 1
     assert expected in r.err
     assert repo.snapshot() == before
+
+
+def test_a_bad_fetch_timeout_leaves_no_ssh_control_dir_behind(repo: GitRepo) -> None:
+    """spawn --on reads worker.fetchTimeout for its ssh session (hosts.session): refused,
+    it leaves none of the session's private directories (/tmp/gw-ssh-*) behind. Another
+    test's session may come and go meanwhile: only one that stays is ours."""
+    repo.git("config", "worker.host.box.ssh", "me@box.invalid")
+    repo.git("config", "worker.host.box.path", "/srv/clone")
+    repo.git("config", "worker.fetchTimeout", "soon")
+    before = set(Path("/tmp").glob("gw-ssh-*"))
+    r = repo.worker("spawn", "w1", "--on", "box", "--no-launch")
+    assert r.code == 1
+    assert "bad value 'soon' for worker.fetchtimeout" in r.err.lower()
+    deadline = time.monotonic() + 60
+    while set(Path("/tmp").glob("gw-ssh-*")) - before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert set(Path("/tmp").glob("gw-ssh-*")) - before == set()
 
 
 @pytest.mark.parametrize("where", [".git", ".git/workers", "."])

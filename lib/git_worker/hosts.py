@@ -161,7 +161,12 @@ def session(config: Config) -> Session:
     # never need tempfile (with random, bz2, lzma: ~3 ms).
     import tempfile
 
-    return Session(config, tempfile.mkdtemp(prefix="gw-ssh-", dir="/tmp"))
+    control_dir = tempfile.mkdtemp(prefix="gw-ssh-", dir="/tmp")
+    try:
+        return Session(config, control_dir)
+    except BaseException:  # a bad setting (worker.fetchTimeout): no with block to remove it
+        os.rmdir(control_dir)
+        raise
 
 
 def compatible(version: str) -> bool:
