@@ -154,11 +154,11 @@ def runner_env(env: dict[str, str]) -> dict[str, str]:
     if not value or all(os.path.isabs(p) for p in value.split(os.pathsep) if p):
         return env
     try:
-        here: str | None = os.getcwd()
+        here = os.getcwd()
     except OSError:  # our directory is gone: what was relative to it names nothing
-        here = None
-    kept = [p if os.path.isabs(p) else os.path.join(here, p)
-            for p in value.split(os.pathsep) if p and (here is not None or os.path.isabs(p))]
+        here = ""
+    kept = [p if os.path.isabs(p) else os.path.normpath(os.path.join(here, p))
+            for p in value.split(os.pathsep) if os.path.isabs(p) or (p and here)]
     return {**env, "PYTHONPATH": os.pathsep.join(kept)}
 
 
