@@ -5,6 +5,7 @@ published later, conflicts reported with both sides kept, other hosts read-only.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -157,6 +158,29 @@ def test_removal_is_published(team: Team) -> None:
     a.ok("rm", "w1")
     assert "refs/workers/w1" not in team.refs()
     assert ids_of(b.ok("list", "--fetch", "--json").out) == []
+
+
+def test_an_rm_keeps_the_teams_records_in_lists_record_cache(team: Team) -> None:
+    """list keeps the team's records (refs/workers-remote/) in its record cache, as its
+    own; an rm here, which reads only this clone's records and saves the cache, keeps them
+    there too: the next list does not read every one of them from git again."""
+    a, b, _ = team.hosts
+    a.ok("spawn", "w1", "--no-launch")
+    b.ok("spawn", "w2", "w3", "--no-launch")
+    b.ok("list", "--fetch")
+    theirs = b.refs("refs/workers-remote/")["refs/workers-remote/origin/w1"]
+    cache = b.path / ".git" / "workers" / ".records"
+
+    def cached() -> set[str]:
+        lines = cache.read_bytes().split(b"\n")
+        return {line.split(b" ")[0].decode() for line in lines
+                if re.fullmatch(rb"[0-9a-f]{40} [0-9]+", line)}
+
+    assert theirs in cached()
+    b.ok("rm", "w2")
+    assert b.refs("refs/workers-remote/")["refs/workers-remote/origin/w1"] == theirs
+    assert theirs in cached()
+    assert b.refs("refs/workers/")["refs/workers/w3"] in cached()
 
 
 def test_another_hosts_worker_is_read_only_here(team: Team) -> None:

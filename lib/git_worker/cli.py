@@ -490,7 +490,7 @@ def _start_early(command: str | None) -> None:
         if started is not None:
             _EARLY[_SETTINGS] = started
     if _RM_REFS in reads and not git.pinned():
-        _EARLY[_RM_REFS] = Repo.start_ref_table(*refnames.REGISTRY_AND_BRANCHES)
+        _EARLY[_RM_REFS] = Repo.start_ref_table(*refnames.RM_REFS)
 
 
 def _end_early() -> None:
@@ -538,7 +538,7 @@ def dispatch(args: Args) -> int:
     if _RM_REFS in _EARLY:  # rm's first ref_table takes it; _end_early reaps it otherwise
         from git_worker import refnames
 
-        repo.started_ref_tables[refnames.REGISTRY_AND_BRANCHES] = _EARLY[_RM_REFS]
+        repo.started_ref_tables[refnames.RM_REFS] = _EARLY[_RM_REFS]
     if command == "spawn" and args.on:
         from git_worker.commands import remote
 

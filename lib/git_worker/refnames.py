@@ -5,13 +5,14 @@ from __future__ import annotations
 REGISTRY = "refs/workers/"
 HEADS = "refs/heads/"
 REMOTES = "refs/remotes/"
-# What rm reads first, in one `for-each-ref`: every record, and the branches and bases they
-# name (cli starts it beside the repository's discovery: cli._EARLY_READS).
-REGISTRY_AND_BRANCHES = (REGISTRY, HEADS, REMOTES)
 TAGS = "refs/tags/"
 # Every host's records as last fetched from the team's remote (worker.remote), read-only:
 # refs/workers-remote/<remote>/<id>, as refs/remotes/<remote>/ holds its branches.
 TEAM = "refs/workers-remote/"
+# What rm reads first, in one `for-each-ref`: every record, the branches and bases they
+# name, and the team's records' refs, whose records (read by list) rm keeps in list's
+# record cache (cli starts it beside the repository's discovery: cli._EARLY_READS).
+RM_REFS = (REGISTRY, HEADS, REMOTES, TEAM)
 
 
 def valid(name: str) -> bool:

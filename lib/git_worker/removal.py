@@ -52,7 +52,7 @@ def remove(repo: Repo, worker_id: str, *, force: bool, keep_branch: bool,
     # in the same `git for-each-ref`, the branches (its own and its base's tips). The
     # others from list's record cache where it has them (a few from their loose files: no
     # cat-file), this one from git's objects: it is the one rm changes (record_cache.py).
-    refs = repo.ref_table(*refnames.REGISTRY_AND_BRANCHES)
+    refs = repo.ref_table(*refnames.RM_REFS)
     entries = store.all_entries(repo, refs, loose=True, cache=RecordCache.of(repo),
                                 fresh=refnames.registry(worker_id))
     entry = store.get(repo, worker_id, entries)

@@ -99,12 +99,14 @@ def all_entries(repo: Repo, refs: dict[str, str] | None = None, *,
     ``refs``, a ref table the caller has read already (Repo.ref_table), saves one;
     ``cache``, the records read before (see record_cache.py), the second, or its work;
     ``loose``, records read from their object files where they are loose (see
-    read_tables), the second too when all are; ``fresh``: see read_tables."""
+    read_tables), the second too when all are; ``fresh``: see read_tables. The records
+    of the team's refs in ``refs`` (read by list, not here) stay in the ``cache``."""
     if refs is None:
         return _read_refs(repo, refnames.REGISTRY)
     return read_tables(repo, [({r: o for r, o in refs.items()
                                 if r.startswith(refnames.REGISTRY)}, refnames.REGISTRY)],
-                       cache=cache, loose=loose, fresh=fresh)[0]
+                       cache=cache, loose=loose, fresh=fresh,
+                       keep=[o for r, o in refs.items() if r.startswith(refnames.TEAM)])[0]
 
 
 def _read_refs(repo: Repo, pattern: str) -> list[Entry | Corrupt]:
@@ -120,11 +122,13 @@ def _parse_table(repo: Repo, refs: dict[str, str],
 
 def read_tables(repo: Repo, tables: list[tuple[dict[str, str], str]], *,
                 cache: RecordCache | None = None, loose: bool = False,
-                fresh: str | None = None) -> list[list[Entry | Corrupt]]:
+                fresh: str | None = None, keep: list[str] | None = None,
+                ) -> list[list[Entry | Corrupt]]:
     """The records of several ref tables (refs, prefix before the id), in one cat-file:
     list reads this clone's and the team's (refs/workers-remote/) together. With a
     ``cache``, only the records it does not hold are read (and it learns them) — except
-    the record of ref ``fresh``, always read from git (rm's own: see record_cache.py).
+    the record of ref ``fresh``, always read from git (rm's own: see record_cache.py);
+    it keeps the records of these and of the commits ``keep`` (the team's, to rm), no others.
 
     ``loose`` (rm): a few records are read from their loose object files (_read_loose),
     not by a `git cat-file` (a process, ~4 ms); a record that is not loose exactly as
@@ -147,7 +151,7 @@ def read_tables(repo: Repo, tables: list[tuple[dict[str, str], str]], *,
     found = [next(read) if data is None else parse(ref[len(prefix):], oid, data)
              for (ref, oid, prefix), data in zip(rows, known, strict=True)]
     if cache is not None:
-        cache.save(oid for ref, oid, _ in rows if ref != fresh)
+        cache.save([*(oid for ref, oid, _ in rows if ref != fresh), *(keep or ())])
     result, start = [], 0
     for refs, _ in tables:
         result.append(found[start:start + len(refs)])
