@@ -245,6 +245,29 @@ def test_the_runner_never_imports_from_the_worktree_through_a_relative_pythonpat
     assert sorted(p.name for p in marks.iterdir()) == []
 
 
+def test_a_tmux_server_with_a_relative_pythonpath_never_makes_the_runner_import_from_the_worktree(
+        repo: GitRepo, sandbox: Sandbox) -> None:
+    """The tmux server is the user's, started with PYTHONPATH=. long before (a session's
+    environment is its server's): the runner started there gets git-worker's PYTHONPATH."""
+    marks = sandbox.root / "imported"
+    marks.mkdir()
+    (sandbox.root / "plant.py").write_text(_PLANT)
+    planter = sandbox.script("planter", f"""
+        {sys.executable} -I {sandbox.root / "plant.py"} "$PWD" {marks}
+        exit 3
+    """)
+    repo.git("config", "worker.agent", "planter")
+    repo.git("config", "worker.agent.planter.command", str(planter))
+    repo.git("config", "worker.launcher", "tmux")
+    sandbox.run("tmux", "new-session", "-d", "-s", "users", "sleep 600",
+                env={"PYTHONPATH": "."}, cwd=sandbox.root)
+    repo.ok("spawn", "w1", "-d", "a task")
+    assert repo.wait("w1", "failed")["exit_code"] == 3
+    repo.ok("start", "w1")  # its runner starts in the worktree now, modules and all
+    assert repo.wait("w1", "failed")["exit_code"] == 3
+    assert sorted(p.name for p in marks.iterdir()) == []
+
+
 @pytest.mark.parametrize("pythonpath", [False, True], ids=["", "PYTHONPATH=."])
 @pytest.mark.parametrize("hook", ["claude-code/event", "codex/notify"])
 def test_the_hooks_never_import_from_the_worktree(repo: GitRepo, sandbox: Sandbox,

@@ -332,8 +332,13 @@ class Session(Prepared):
         # Which FIFO is its own, for the runner to check before it reads: a runner that
         # outlived a killed spawn never reads the handover of the next spawn of the id.
         st = os.fstat(self._fd)
-        self._argv = runner_argv(runtime_dir, common_dir, worker_id, "--fifo",
-                                 f"{st.st_dev}:{st.st_ino}")
+        # The server may be the user's, started long ago with an environment of its own
+        # (a relative PYTHONPATH too): the runner gets the one runner_env makes of ours,
+        # through env, which execs it (its command line is the runner's, as before).
+        pythonpath = runner_env(dict(os.environ)).get("PYTHONPATH", "")
+        self._argv = ["/usr/bin/env", f"PYTHONPATH={pythonpath}",
+                      *runner_argv(runtime_dir, common_dir, worker_id, "--fifo",
+                                   f"{st.st_dev}:{st.st_ino}")]
         try:  # not waited for here: tmux starts while the caller goes on
             self._tmux: subprocess.Popen[str] | None = subprocess.Popen(
                 tmux_argv(self.socket, *self._new_session(self._names[0])), env=_tmux_env(),
