@@ -196,26 +196,45 @@ for name in sys.stdlib_module_names:
 """
 
 
-@pytest.mark.parametrize("launcher", ["detached", "tmux"])
-def test_the_runner_never_imports_from_the_worktree(repo: GitRepo, sandbox: Sandbox,
-                                                    launcher: str) -> None:
-    """An agent that leaves json.py (and the like) in its worktree: the runner records its
-    exit all the same, and runs none of them (nor when it is started there again)."""
+def _marks(sandbox: Sandbox) -> Path:
+    """The directory the planted modules leave their marks in (empty: none ever ran), and
+    plant.py beside it, which plants them: plant.py DIRECTORY MARKS."""
     marks = sandbox.root / "imported"
     marks.mkdir()
     (sandbox.root / "plant.py").write_text(_PLANT)
+    return marks
+
+
+def _planting_agent(repo: GitRepo, sandbox: Sandbox, launcher: str) -> Path:
+    """An agent that plants the modules in its worktree, then exits 3; the marks."""
+    marks = _marks(sandbox)
     planter = sandbox.script("planter", f"""
-        {sys.executable} -P {sandbox.root / "plant.py"} "$PWD" {marks}
+        {sys.executable} -I {sandbox.root / "plant.py"} "$PWD" {marks}
         exit 3
     """)
     repo.git("config", "worker.agent", "planter")
     repo.git("config", "worker.agent.planter.command", str(planter))
     repo.git("config", "worker.launcher", launcher)
-    repo.ok("spawn", "w1", "-d", "a task")
+    return marks
+
+
+def _spawned_then_started_there(repo: GitRepo, env: dict[str, str] | None = None) -> None:
+    """w1 spawned (its agent plants the modules and exits 3), then started again: its
+    runner starts in the worktree now, modules and all. Each exit is recorded."""
+    repo.ok("spawn", "w1", "-d", "a task", env=env)
     assert repo.wait("w1", "failed")["exit_code"] == 3
     assert (repo.workers_dir / "w1" / "json.py").exists()
-    repo.ok("start", "w1")  # its runner starts in the worktree now, modules and all
+    repo.ok("start", "w1", env=env)
     assert repo.wait("w1", "failed")["exit_code"] == 3
+
+
+@pytest.mark.parametrize("launcher", ["detached", "tmux"])
+def test_the_runner_never_imports_from_the_worktree(repo: GitRepo, sandbox: Sandbox,
+                                                    launcher: str) -> None:
+    """An agent that leaves json.py (and the like) in its worktree: the runner records its
+    exit all the same, and runs none of them (nor when it is started there again)."""
+    marks = _planting_agent(repo, sandbox, launcher)
+    _spawned_then_started_there(repo)
     assert sorted(p.name for p in marks.iterdir()) == []
 
 
@@ -226,22 +245,8 @@ def test_the_runner_never_imports_from_the_worktree_through_a_relative_pythonpat
     against the directory it starts in, which for a runner tmux starts is the worktree.
     The runner drops such entries: the agent's json.py there runs neither at its exit nor
     when it is started there again."""
-    marks = sandbox.root / "imported"
-    marks.mkdir()
-    (sandbox.root / "plant.py").write_text(_PLANT)
-    planter = sandbox.script("planter", f"""
-        {sys.executable} -I {sandbox.root / "plant.py"} "$PWD" {marks}
-        exit 3
-    """)
-    repo.git("config", "worker.agent", "planter")
-    repo.git("config", "worker.agent.planter.command", str(planter))
-    repo.git("config", "worker.launcher", launcher)
-    relative = {"PYTHONPATH": "."}
-    repo.ok("spawn", "w1", "-d", "a task", env=relative)
-    assert repo.wait("w1", "failed")["exit_code"] == 3
-    assert (repo.workers_dir / "w1" / "json.py").exists()
-    repo.ok("start", "w1", env=relative)  # its runner starts in the worktree now
-    assert repo.wait("w1", "failed")["exit_code"] == 3
+    marks = _planting_agent(repo, sandbox, launcher)
+    _spawned_then_started_there(repo, env={"PYTHONPATH": "."})
     assert sorted(p.name for p in marks.iterdir()) == []
 
 
@@ -249,22 +254,10 @@ def test_a_tmux_server_with_a_relative_pythonpath_never_makes_the_runner_import_
         repo: GitRepo, sandbox: Sandbox) -> None:
     """The tmux server is the user's, started with PYTHONPATH=. long before (a session's
     environment is its server's): the runner started there gets git-worker's PYTHONPATH."""
-    marks = sandbox.root / "imported"
-    marks.mkdir()
-    (sandbox.root / "plant.py").write_text(_PLANT)
-    planter = sandbox.script("planter", f"""
-        {sys.executable} -I {sandbox.root / "plant.py"} "$PWD" {marks}
-        exit 3
-    """)
-    repo.git("config", "worker.agent", "planter")
-    repo.git("config", "worker.agent.planter.command", str(planter))
-    repo.git("config", "worker.launcher", "tmux")
+    marks = _planting_agent(repo, sandbox, "tmux")
     sandbox.run("tmux", "new-session", "-d", "-s", "users", "sleep 600",
                 env={"PYTHONPATH": "."}, cwd=sandbox.root)
-    repo.ok("spawn", "w1", "-d", "a task")
-    assert repo.wait("w1", "failed")["exit_code"] == 3
-    repo.ok("start", "w1")  # its runner starts in the worktree now, modules and all
-    assert repo.wait("w1", "failed")["exit_code"] == 3
+    _spawned_then_started_there(repo)
     assert sorted(p.name for p in marks.iterdir()) == []
 
 
@@ -280,10 +273,8 @@ def test_the_hooks_never_import_from_the_worktree(repo: GitRepo, sandbox: Sandbo
     repo.git("config", "worker.launcher", "detached")
     repo.ok("spawn", "w1")
     repo.wait("w1", "running")
-    marks = sandbox.root / "imported"
-    marks.mkdir()
-    (sandbox.root / "plant.py").write_text(_PLANT)
-    sandbox.run(sys.executable, "-P", sandbox.root / "plant.py", repo.workers_dir / "w1", marks)
+    marks = _marks(sandbox)
+    sandbox.run(sys.executable, "-I", sandbox.root / "plant.py", repo.workers_dir / "w1", marks)
     env = {"GIT_WORKER_ID": "w1", "GIT_WORKER_COMMON_DIR": str(repo.path / ".git"),
            "GIT_WORKER_LIB": str(CHECKOUT / "lib"), "GIT_WORKER_PYTHON": sys.executable,
            "GIT_WORKER_RUNTIME_DIR": str(repo.path / ".git" / "workers" / "w1"),
@@ -306,12 +297,10 @@ def test_the_scratch_reaper_never_imports_from_the_current_directory(
     from git_worker import scratch
     from git_worker.repo import Repo
 
-    marks = sandbox.root / "imported"
-    marks.mkdir()
-    (sandbox.root / "plant.py").write_text(_PLANT)
+    marks = _marks(sandbox)
     here = sandbox.root / "worktree-like"
     here.mkdir()
-    sandbox.run(sys.executable, "-P", sandbox.root / "plant.py", here, marks)
+    sandbox.run(sys.executable, "-I", sandbox.root / "plant.py", here, marks)
     monkeypatch.chdir(here)
     with scratch.checkout(Repo.discover(str(repo.path)), "HEAD") as path:
         assert Path(path, "README").exists()
