@@ -15,7 +15,7 @@ import stat
 
 from git_worker import git, refnames
 from git_worker.errors import GitCommandError, WorkerError
-from git_worker.repo import Repo, append_reflog
+from git_worker.repo import Repo, append_reflog, read_file
 
 # typing only for annotations.
 TYPE_CHECKING = False
@@ -34,29 +34,6 @@ class Created:
         self.made_parent = made_parent  # the topmost directory this call created above path
 
 
-# list and fsck read five small files of every worktree: os.open and os.read take ~1 us
-# a file where open() in text mode takes ~17 us (measured), 80 ms for 1,000 workers. The
-# text is decoded as open() would (UTF-8, universal newlines).
-_CHUNK = 65536
-
-
-def _read(path: str, *, follow: bool = True, until: bytes | None = None) -> bytes:
-    """The bytes of the file at ``path`` (OSError as open() raises it); ``until``: stop
-    once one of its bytes was read (the file may be anything its worktree's agent wrote)."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW))
-    try:
-        chunks = []
-        while chunk := os.read(fd, _CHUNK):
-            chunks.append(chunk)
-            # A short read is a regular file's end (no second read() to be told so); from
-            # anything else an agent put there, what it gave first (naming no worktree).
-            if len(chunk) < _CHUNK or (until is not None and any(u in chunk for u in until)):
-                break
-    finally:
-        os.close(fd)
-    return b"".join(chunks)
-
-
 def _text(data: bytes, errors: str = "strict") -> str:
     return data.decode("utf-8", errors).replace("\r\n", "\n").replace("\r", "\n")
 
@@ -64,7 +41,7 @@ def _text(data: bytes, errors: str = "strict") -> str:
 def admin_dir_of(path: str) -> str | None:
     """The administrative directory a worktree's `.git` file points to, if readable."""
     try:
-        data = _read(os.path.join(path, ".git"), until=b"\r\n")
+        data = read_file(os.path.join(path, ".git"), until=b"\r\n")
     except OSError:
         return None
     line = _text(data, "surrogateescape").partition("\n")[0].strip()
@@ -140,7 +117,7 @@ def _names(pointer: str, real_target: str, realpath: RealPaths) -> bool:
     path in the file is relative to its directory, as git reads `commondir` and a relative
     `gitdir`)."""
     try:
-        named = _text(_read(pointer), "surrogateescape").strip()
+        named = _text(read_file(pointer), "surrogateescape").strip()
     except FileNotFoundError:
         return False
     if not os.path.isabs(named):
@@ -200,7 +177,7 @@ class AdminDirs:
             return
         for name in names:
             try:
-                data = _read(os.path.join(self.root, name, "gitdir"))
+                data = read_file(os.path.join(self.root, name, "gitdir"))
             except OSError:
                 continue
             # as Python decodes a path: an agent's bytes there never stop list or fsck
@@ -432,7 +409,7 @@ def restore_config(admin: str, runtime: str) -> list[str]:
 
 def _read_private(path: str) -> bytes | None:
     try:
-        return _read(path, follow=False)
+        return read_file(path, follow=False)
     except FileNotFoundError:
         return None
 
