@@ -16,6 +16,7 @@ MAX_LENGTH = 80
 _UPPER = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _FIRST = _UPPER | frozenset("abcdefghijklmnopqrstuvwxyz0123456789")  # ASCII only
 _ALPHABET = _FIRST | frozenset("._-")
+_UPPER_OR_UNDERSCORE = _UPPER | frozenset("_")
 
 
 def _reserved(candidate: str) -> bool:
@@ -23,7 +24,7 @@ def _reserved(candidate: str) -> bool:
     upper-case name ending in _HEAD)."""
     prefix = candidate.removesuffix("HEAD")
     return prefix != candidate and (
-        not prefix or (prefix.endswith("_") and _UPPER.union("_").issuperset(prefix)))
+        not prefix or (prefix.endswith("_") and _UPPER_OR_UNDERSCORE.issuperset(prefix)))
 
 
 def problem(candidate: str) -> str | None:
