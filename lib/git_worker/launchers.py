@@ -277,8 +277,8 @@ def tmux(socket: str | None, *args: str, timeout: float = 10.0) -> subprocess.Co
 
 def _tmux_env() -> dict[str, str]:
     # TMUX removed: tmux refuses some commands "nested" otherwise; the socket is explicit.
-    # The server started with it hands it to the runner: see runner_env.
-    return runner_env({k: v for k, v in os.environ.items() if k != "TMUX"})
+    # (The runner's PYTHONPATH is set on its own command line: see Session.)
+    return {k: v for k, v in os.environ.items() if k != "TMUX"}
 
 
 def _no_tmux() -> WorkerError:
@@ -332,9 +332,10 @@ class Session(Prepared):
         # Which FIFO is its own, for the runner to check before it reads: a runner that
         # outlived a killed spawn never reads the handover of the next spawn of the id.
         st = os.fstat(self._fd)
-        # The server may be the user's, started long ago with an environment of its own
-        # (a relative PYTHONPATH too): the runner gets the one runner_env makes of ours,
-        # through env, which execs it (its command line is the runner's, as before).
+        # A session's environment is its server's, which may be the user's, started long
+        # ago (with a relative PYTHONPATH, say): the runner gets the one runner_env makes
+        # of ours, through env, which execs it (its command line is the runner's, as
+        # worker_processes.proven reads it). The server's own is left as it is.
         pythonpath = runner_env(dict(os.environ)).get("PYTHONPATH", "")
         self._argv = ["/usr/bin/env", f"PYTHONPATH={pythonpath}",
                       *runner_argv(runtime_dir, common_dir, worker_id, "--fifo",
